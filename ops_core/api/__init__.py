@@ -1,0 +1,8 @@
+"""The service layer: one function per catalog operation, grouped by area.
+
+The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing below them.
+"""
+
+from .demo import *  # noqa: F401,F403
+from .system import *  # noqa: F401,F403
+from .targets import *  # noqa: F401,F403

@@ -1,0 +1,66 @@
+"""The demo: the embedded server as a monitored target, ready to look at."""
+
+from __future__ import annotations
+
+import psycopg
+
+from .. import repository
+from ..errors import NotSupported
+from ..repository import targets as repo_targets
+from ..targets.embedded import EmbeddedServer
+from .system import embedded_server, init_repository
+from .targets import Target
+
+__all__ = ["DEMO_TARGET", "DEMO_DATABASE", "ensure_demo_target"]
+
+DEMO_TARGET = "demo"
+DEMO_DATABASE = "opscore_demo"
+
+
+def prepare_embedded_database(server: EmbeddedServer, dbname: str) -> str:
+    """Create a database on the embedded server with pg_stat_statements; return its DSN.
+
+    This is the one place opscore writes to a server it monitors, and only to its own embedded
+    server: a target registered by a user is never changed by the demo.
+    """
+    server.start()
+    admin = server.conninfo("postgres")
+    with psycopg.connect(admin, autocommit=True, application_name="opscore-admin") as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
+            )
+    dsn = server.conninfo(dbname)
+    with psycopg.connect(dsn, autocommit=True, application_name="opscore-admin") as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return dsn
+
+
+def ensure_demo_target() -> Target:
+    """Start the embedded server, create the repository and the demo database, register the
+    target ``demo``. Idempotent."""
+    from ..config import get_settings
+
+    if get_settings().repository_dsn:
+        # the demo target lives on the embedded server even when the repository is elsewhere
+        pass
+    init_repository()
+    server = embedded_server()
+    dsn = prepare_embedded_database(server, DEMO_DATABASE)
+    with repository.session() as repo:
+        for t in repo_targets.all_targets(repo):
+            if t.name == DEMO_TARGET:
+                if not t.embedded:
+                    raise NotSupported(
+                        f"A target named {DEMO_TARGET!r} exists and is not the embedded server.",
+                        "Remove or rename it (`opscore target remove demo`) to run the demo.",
+                    )
+                if t.dsn != dsn:  # the embedded server moved (new port): follow it
+                    with repo.transaction():
+                        repo.execute(
+                            "UPDATE opscore.targets SET dsn = %s WHERE target_id = %s",
+                            (dsn, t.target_id),
+                        )
+                    t.dsn = dsn
+                return t
+        return repo_targets.insert(repo, DEMO_TARGET, dsn, "none", embedded=True)

@@ -1,0 +1,180 @@
+"""Targets: register, list, remove and check monitored servers; open monitoring sessions."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from .. import repository
+from ..config import get_settings
+from ..errors import ConfigError, InvalidInput
+from ..repository import targets as repo_targets
+from ..repository.targets import Target
+from ..targets import connection
+from ..targets.probe import Capabilities, probe
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+__all__ = [
+    "Target",
+    "TargetCheck",
+    "add_target",
+    "list_targets",
+    "get_target",
+    "remove_target",
+    "check_target",
+    "target_session",
+    "target_dsn",
+]
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _store_password(params: dict[str, str], password: str) -> Path:
+    """Keep a password from a DSN in opscore's pgpass file (mode 0600), never in the repository."""
+    home = get_settings().home_dir
+    home.mkdir(parents=True, exist_ok=True)
+    passfile = home / "pgpass"
+    host = params.get("host", "localhost")
+    entry = ":".join(
+        _pgpass_escape(v)
+        for v in (
+            host,
+            params.get("port", "5432"),
+            params.get("dbname", "*"),
+            params.get("user", os.environ.get("USER", "*")),
+            password,
+        )
+    )
+    lines = passfile.read_text().splitlines() if passfile.exists() else []
+    prefix = entry.rsplit(":", 1)[0] + ":"
+    lines = [ln for ln in lines if not ln.startswith(prefix)] + [entry]
+    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    passfile.chmod(0o600)
+    return passfile
+
+
+def target_dsn(target: Target) -> str:
+    """The DSN to connect with, credentials resolved from where the target says they are."""
+    src = target.password_source
+    if src.startswith("env:"):
+        var = src[4:]
+        pw = os.environ.get(var)
+        if pw is None:
+            raise ConfigError(
+                f"Target {target.name!r} takes its password from the environment variable "
+                f"{var}, which is not set.",
+                f"export {var}=... before running opscore (or re-add the target with a "
+                "password in ~/.pgpass).",
+            )
+        return make_conninfo(target.dsn, password=pw)
+    return target.dsn
+
+
+def add_target(
+    name: str,
+    dsn: str,
+    *,
+    password_env: str | None = None,
+    verify: bool = True,
+    embedded: bool = False,
+) -> Target:
+    """Register a target. The DSN is stored without its password.
+
+    A password inside the DSN moves to opscore's pgpass file (``$OPSCORE_HOME/pgpass``, 0600)
+    and the stored DSN references it; ``password_env`` names an environment variable instead.
+    With ``verify`` the server is contacted first; nothing is stored if that fails.
+    """
+    if not NAME_RE.match(name or ""):
+        raise InvalidInput(
+            f"{name!r} is not a valid target name.",
+            "Use 1-63 letters, digits, '_', '.', '-', starting with a letter or digit.",
+        )
+    if password_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
+        raise InvalidInput(f"{password_env!r} is not a valid environment variable name.")
+    stripped, password = connection.strip_password(dsn)
+    params = connection.parse_dsn(stripped)
+    source = "none"
+    if password_env:
+        source = f"env:{password_env}"
+    elif params.get("passfile"):
+        source = f"pgpass:{params['passfile']}"
+    elif params.get("service"):
+        source = "service"
+    check_dsn = make_conninfo(stripped, password=password) if password else stripped
+    if password_env and os.environ.get(password_env):
+        check_dsn = make_conninfo(stripped, password=os.environ[password_env])
+    with repository.session() as repo:
+        # fail on a duplicate name before contacting anything
+        existing = {t.name for t in repo_targets.all_targets(repo)}
+        if name in existing:
+            raise InvalidInput(
+                f"A target named {name!r} already exists.",
+                f"Pick another name, or `opscore target remove {name}` first.",
+            )
+        if verify:
+            connection.connect(check_dsn).close()
+        if password and not password_env:
+            passfile = _store_password(params, password)
+            stripped = make_conninfo(stripped, passfile=str(passfile))
+            source = f"pgpass:{passfile}"
+        return repo_targets.insert(repo, name, stripped, source, embedded=embedded)
+
+
+def list_targets() -> list[Target]:
+    with repository.session() as repo:
+        return repo_targets.all_targets(repo)
+
+
+def get_target(name: str) -> Target:
+    with repository.session() as repo:
+        return repo_targets.get(repo, name)
+
+
+def remove_target(name: str) -> Target:
+    with repository.session() as repo:
+        return repo_targets.delete(repo, name)
+
+
+@contextmanager
+def target_session(name_or_target: str | Target, **kw) -> Iterator[psycopg.Connection]:
+    """A monitoring session (read-only, time-limited, named ``opscore``) on a target."""
+    target = name_or_target if isinstance(name_or_target, Target) else get_target(name_or_target)
+    with connection.monitoring_session(target_dsn(target), **kw) as conn:
+        yield conn
+
+
+@dataclass
+class TargetCheck:
+    target: Target
+    capabilities: Capabilities
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status in ("ok", "info") for c in self.capabilities.checks)
+
+    def as_dict(self) -> dict:
+        return {
+            "target": self.target.as_dict(),
+            "ok": self.ok,
+            "capabilities": self.capabilities.as_dict(),
+        }
+
+
+def check_target(name: str) -> TargetCheck:
+    """Connect and probe: version, pg_stat_statements, optional views, privileges, track_*."""
+    target = get_target(name)
+    with target_session(target) as conn:
+        caps = probe(conn)
+    return TargetCheck(target, caps)

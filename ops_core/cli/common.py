@@ -1,0 +1,63 @@
+"""Shared CLI plumbing: consoles, JSON output, tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output (stable keys).")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, default=_default, indent=2, sort_keys=False))
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    justify: dict[str, str] | None = None,
+) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold cyan")
+    for c in columns:
+        t.add_column(c, justify=(justify or {}).get(c, "left"), overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    return t
+
+
+STATUS_STYLE = {
+    "ok": "[green]ok[/]",
+    "warn": "[yellow]warn[/]",
+    "missing": "[red]missing[/]",
+    "info": "[blue]info[/]",
+    "failed": "[red]failed[/]",
+}
+
+
+def example(*lines: str) -> str:
+    """Epilog for --help: examples, one per line."""
+    return "Examples:\n\n" + "\n\n".join(f"  $ {ln}" for ln in lines)

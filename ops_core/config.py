@@ -1,0 +1,83 @@
+"""Settings: environment variables ``OPSCORE_*`` and an optional TOML file, in one place.
+
+Precedence (highest first): environment, ``$OPSCORE_HOME/opscore.toml`` (or the file named
+by ``OPSCORE_CONFIG``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+
+def _toml_values() -> dict[str, Any]:
+    path = os.environ.get("OPSCORE_CONFIG")
+    if path:
+        file = Path(path).expanduser()
+        if not file.exists():
+            raise ConfigError(
+                f"OPSCORE_CONFIG names {file}, which does not exist.",
+                "Create the file or unset OPSCORE_CONFIG.",
+            )
+    else:
+        home = Path(os.environ.get("OPSCORE_HOME", "~/.opscore")).expanduser()
+        file = home / "opscore.toml"
+        if not file.exists():
+            return {}
+    try:
+        return tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file} is not valid TOML: {exc}", "Fix the file.") from exc
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSCORE_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.opscore"), description="Where opscore keeps its state")
+    repository_dsn: str | None = Field(
+        default=None,
+        description="Repository PostgreSQL; default: database 'opscore' on the embedded server",
+    )
+    repository_database: str = "opscore"
+    reports_dir: Path = Path("reports")
+    # monitoring session limits (milliseconds / seconds)
+    statement_timeout_ms: int = Field(default=10_000, ge=100)
+    lock_timeout_ms: int = Field(default=1_000, ge=10)
+    connect_timeout_s: int = Field(default=5, ge=1)
+    # collection
+    snapshot_interval_minutes: int = Field(default=15, ge=1)
+    ash_interval_s: float = Field(default=1.0, gt=0)
+    snapshot_retention_days: int = Field(default=8, ge=1)
+    ash_raw_retention_days: int = Field(default=3, ge=1)
+    ash_history_retention_days: int = Field(default=30, ge=1)
+    include_opscore_activity: bool = False
+
+    @property
+    def home_dir(self) -> Path:
+        return Path(self.home).expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings(**_toml_values())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"Invalid setting {field!r}: {first['msg']}.",
+            f"Fix OPSCORE_{field.upper()} or the TOML file.",
+        ) from exc
+
+
+def reset_settings_cache() -> None:
+    """Re-read settings on next access (tests, and the CLI after changing env)."""
+    get_settings.cache_clear()

@@ -1,0 +1,175 @@
+"""The repository: PostgreSQL schema ``opscore``, created by ordered SQL migrations.
+
+By default a database ``opscore`` on the embedded server; ``OPSCORE_REPOSITORY_DSN`` points it
+at any PostgreSQL 14+.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+from ..config import Settings, get_settings
+from ..errors import ConnectionFailed, RepositoryError, SchemaTooNew
+from ..targets.connection import _classify, parse_dsn
+
+APPLICATION_NAME = "opscore-repository"
+MIGRATION_LOCK = 0x6F7073636F7265  # "opscore": serialises concurrent `opscore init`
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    out = []
+    for entry in resources.files("ops_core.repository").joinpath("migrations").iterdir():
+        m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if m:
+            out.append(Migration(int(m.group(1)), m.group(2), entry.read_text()))
+    return sorted(out, key=lambda m: m.version)
+
+
+def repository_dsn(settings: Settings | None = None, *, start: bool = True) -> str:
+    """DSN of the repository; on the embedded default, start the server and create the DB."""
+    s = settings or get_settings()
+    if s.repository_dsn:
+        parse_dsn(s.repository_dsn)
+        return s.repository_dsn
+    from ..targets.embedded import EmbeddedServer
+
+    server = EmbeddedServer(s.home_dir)
+    if start:
+        server.start()
+    _ensure_database(server.conninfo("postgres"), s.repository_database)
+    return server.conninfo(s.repository_database)
+
+
+def _ensure_database(admin_dsn: str, dbname: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass
+
+
+def connect(settings: Settings | None = None, *, autocommit: bool = True) -> psycopg.Connection:
+    dsn = repository_dsn(settings)
+    try:
+        return psycopg.connect(
+            dsn,
+            autocommit=autocommit,
+            application_name=APPLICATION_NAME,
+            connect_timeout=(settings or get_settings()).connect_timeout_s,
+        )
+    except psycopg.OperationalError as exc:
+        err = _classify(exc, dsn)
+        raise ConnectionFailed(
+            "The repository database is unreachable. " + err.message,
+            "Check OPSCORE_REPOSITORY_DSN, or unset it to use the embedded "
+            "server (`opscore db start`).",
+        ) from None
+
+
+@contextmanager
+def session(settings: Settings | None = None) -> Iterator[psycopg.Connection]:
+    """A repository connection that is ready (schema current) for reads and writes.
+
+    Autocommit: every multi-statement write runs in an explicit ``conn.transaction()`` block,
+    so a crash mid-way leaves nothing half-written.
+    """
+    conn = connect(settings)
+    try:
+        check_schema(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+def applied_versions(conn: psycopg.Connection) -> set[int]:
+    exists = conn.execute("SELECT to_regclass('opscore.schema_migrations')").fetchone()
+    if not exists or exists[0] is None:
+        return set()
+    return {r[0] for r in conn.execute("SELECT version FROM opscore.schema_migrations")}
+
+
+def check_schema(conn: psycopg.Connection) -> None:
+    """Refuse to work on a missing, older or newer schema, saying what to do."""
+    known = {m.version for m in migrations()}
+    applied = applied_versions(conn)
+    unknown = applied - known
+    if unknown:
+        raise SchemaTooNew(
+            f"The repository schema has migrations this opscore does not know "
+            f"({', '.join(str(v) for v in sorted(unknown))}): it was created by a newer opscore.",
+            "Upgrade opscore (pip install -U opscore) before using this repository.",
+        )
+    if known - applied:
+        # applying our own pending migrations is always safe: they are additive
+        migrate(conn)
+
+
+def migrate(conn: psycopg.Connection) -> list[Migration]:
+    """Apply pending migrations in order, each in its own transaction. Idempotent."""
+    if not conn.autocommit:
+        conn.commit()
+        conn.autocommit = True
+    applied_now: list[Migration] = []
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            server = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+            if server and server[0] < 140000:
+                raise RepositoryError(
+                    f"The repository server is PostgreSQL {server[0] // 10000}; opscore needs "
+                    "14 or later for its repository.",
+                    "Point OPSCORE_REPOSITORY_DSN at PostgreSQL 14+.",
+                )
+            conn.execute("CREATE SCHEMA IF NOT EXISTS opscore")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS opscore.schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = applied_versions(conn)
+            known = {m.version for m in migrations()}
+            unknown = applied - known
+            if unknown:
+                raise SchemaTooNew(
+                    f"The repository schema is newer than this opscore (it has migrations "
+                    f"{', '.join(str(v) for v in sorted(unknown))} that this version does not "
+                    "know). Nothing was changed.",
+                    "Upgrade opscore before running `opscore init` against this repository.",
+                )
+            for m in migrations():
+                if m.version in applied:
+                    continue
+                with conn.transaction():
+                    conn.execute(m.sql)
+                    conn.execute(
+                        "INSERT INTO opscore.schema_migrations (version, name) VALUES (%s, %s)",
+                        (m.version, m.name),
+                    )
+                applied_now.append(m)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RepositoryError(
+            f"Cannot create the opscore schema: {exc}",
+            "Use a role that may CREATE in the repository database.",
+        ) from None
+    return applied_now
+
+
+def schema_version(conn: psycopg.Connection) -> int:
+    applied = applied_versions(conn)
+    return max(applied) if applied else 0

@@ -1,0 +1,143 @@
+"""Test servers: the embedded PostgreSQL 18 by default, any server via OPSCORE_TEST_DSN.
+
+No mocked database: every test that touches PostgreSQL talks to a real server.
+
+Fixtures
+- ``pg``: session-wide :class:`TestServer` (admin DSN, version, helpers to make databases).
+- ``opscore_env``: OPSCORE_HOME in a temp dir and the repository on the test server
+  (embedded default: OPSCORE_REPOSITORY_DSN unset; external: a database ``opscore_test_repo``).
+- ``repo``: a freshly migrated, empty repository for one test (returns a connection).
+- ``target_db``: a fresh database with pg_stat_statements on the test server (its DSN).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# Prefect must not touch the user's ~/.prefect; set before anything imports prefect.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="opscore-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from psycopg import sql  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
+
+from ops_core.config import reset_settings_cache  # noqa: E402
+from ops_core.targets.embedded import EmbeddedServer  # noqa: E402
+
+
+@dataclass
+class TestServer:
+    admin_dsn: str
+    version_num: int
+    embedded: EmbeddedServer | None
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+    def dsn(self, dbname: str) -> str:
+        return make_conninfo(self.admin_dsn, dbname=dbname)
+
+    def admin(self) -> psycopg.Connection:
+        return psycopg.connect(self.admin_dsn, autocommit=True, application_name="opscore-tests")
+
+    def create_database(self, prefix: str = "t", pgss: bool = True) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with self.admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        dsn = self.dsn(name)
+        if pgss:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return dsn
+
+    def drop_database(self, dsn: str) -> None:
+        name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _short_tmp(prefix: str) -> Path:
+    # unix socket paths must stay short: keep test homes directly under /tmp
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[TestServer]:
+    external = os.environ.get("OPSCORE_TEST_DSN")
+    if external:
+        with psycopg.connect(external, autocommit=True) as conn:
+            v = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
+        yield TestServer(external, v, None)
+        return
+    home = _short_tmp("ops-pg-")
+    server = EmbeddedServer(home)
+    server.start()
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        v = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
+    try:
+        yield TestServer(server.conninfo(), v, server)
+    finally:
+        server.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def opscore_env(pg: TestServer) -> Iterator[dict[str, str]]:
+    saved = {k: os.environ.get(k) for k in ("OPSCORE_HOME", "OPSCORE_REPOSITORY_DSN")}
+    if pg.embedded is not None:
+        home = str(pg.embedded.home)
+        os.environ.pop("OPSCORE_REPOSITORY_DSN", None)
+    else:
+        home = str(_short_tmp("ops-home-"))
+        with pg.admin() as conn:
+            conn.execute("DROP DATABASE IF EXISTS opscore_test_repo WITH (FORCE)")
+            conn.execute("CREATE DATABASE opscore_test_repo")
+        os.environ["OPSCORE_REPOSITORY_DSN"] = pg.dsn("opscore_test_repo")
+    os.environ["OPSCORE_HOME"] = home
+    reset_settings_cache()
+    try:
+        yield {
+            "OPSCORE_HOME": home,
+            "OPSCORE_REPOSITORY_DSN": os.environ.get("OPSCORE_REPOSITORY_DSN", ""),
+        }
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings_cache()
+
+
+@pytest.fixture
+def repo(opscore_env) -> Iterator[psycopg.Connection]:
+    """An empty, freshly migrated repository."""
+    from ops_core import repository
+
+    conn = repository.connect()
+    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+    repository.migrate(conn)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def target_db(pg: TestServer) -> Iterator[str]:
+    dsn = pg.create_database("tgt")
+    try:
+        yield dsn
+    finally:
+        pg.drop_database(dsn)
