@@ -1,0 +1,1 @@
+"""The Streamlit app: `opscore app` (or `streamlit run app/main.py`)."""

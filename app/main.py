@@ -1,0 +1,29 @@
+"""opscore app entry point: navigation and the shared sidebar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run app/main.py` puts app/ on sys.path, not the project: make `app.*` importable
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.common import target_picker  # noqa: E402
+
+st.set_page_config(page_title="opscore", page_icon=":material/monitoring:", layout="wide")
+
+HERE = Path(__file__).parent / "pages"
+pages = {
+    "Monitor": [
+        st.Page(HERE / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    ],
+    "About": [
+        st.Page(HERE / "catalog.py", title="Catalog coverage", icon=":material/checklist:"),
+    ],
+}
+nav = st.navigation(pages)
+st.sidebar.markdown("### opscore")
+target_picker()
+nav.run()
