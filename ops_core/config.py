@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     ash_raw_retention_days: int = Field(default=3, ge=1)
     ash_history_retention_days: int = Field(default=30, ge=1)
     include_opscore_activity: bool = False
+    # snapshots: object-level capture bounds and filters
+    snapshot_max_relations: int = Field(default=2000, ge=1, description="top-N tables/indexes")
+    snapshot_sizes_interval_minutes: int = Field(default=60, ge=0)
+    snapshot_databases: list[str] = Field(default_factory=list, description="empty: all")
+    snapshot_exclude_databases: list[str] = Field(default_factory=list)
+    snapshot_exclude_schemas: list[str] = Field(default_factory=list)
 
     @property
     def home_dir(self) -> Path:

@@ -4,5 +4,6 @@ The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing b
 """
 
 from .demo import *  # noqa: F401,F403
+from .snapshots import *  # noqa: F401,F403
 from .system import *  # noqa: F401,F403
 from .targets import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+"""Analysis: pure functions over repository data (DataFrames in, DataFrames/dataclasses out)."""

@@ -1,0 +1,1 @@
+SELECT /* opscore */ i.dealloc, i.stats_reset FROM {pgss_info} i

@@ -1,0 +1,350 @@
+"""Writing snapshots: one repository transaction per capture, COPY for volume.
+
+The deltas are computed here, against the cumulative state kept per target and source in
+``opscore.snapshot_state`` (read and replaced in the same transaction, under a per-target
+advisory lock, so two concurrent captures of one target serialise).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import psycopg
+
+from ..collectors import deltas
+from ..collectors.capture import Capture, StmtKey
+from ..collectors.catalog import SOURCES, Source, is_own_sql
+from ..collectors.host import HOST_SOURCE
+
+LOCK_NAMESPACE = 0x736E6170  # "snap"
+
+STMT_COUNTERS = SOURCES["pg_stat_statements"].of_kind("counter")
+DB_COLUMNS = (
+    ["datid", "datname", "own", "numbackends", "size_bytes"]
+    + SOURCES["pg_stat_database"].of_kind("counter")
+    + ["stats_reset"]
+)
+TABLE_COLUMNS = ["datname"] + [c for c in SOURCES["tables"].names]
+INDEX_COLUMNS = ["datname"] + [c for c in SOURCES["indexes"].names]
+IO_COLUMNS = SOURCES["pg_stat_io"].names
+# small sources kept as JSON in snap_cluster
+JSON_SOURCES = [
+    "pg_stat_wal",
+    "checkpointer",
+    "pg_stat_archiver",
+    "replication",
+    "replication_slots",
+    "settings",
+    "host",
+]
+
+
+def known_statements(conn: psycopg.Connection, target_id: int) -> dict[StmtKey, int]:
+    rows = conn.execute(
+        "SELECT queryid, dbid, userid, toplevel, stmt_id FROM opscore.statements "
+        "WHERE target_id = %s",
+        (target_id,),
+    ).fetchall()
+    return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+
+
+def repository_identity(conn: psycopg.Connection) -> tuple[tuple[Any, ...], str]:
+    row = conn.execute(
+        "SELECT pg_postmaster_start_time(), current_setting('port')::int, current_database()"
+    ).fetchone()
+    assert row is not None
+    return (row[0], row[1]), row[2]
+
+
+def sizes_due(conn: psycopg.Connection, target_id: int, interval_minutes: int) -> bool:
+    """Sizes are read on a slower cadence: when none was read within the interval."""
+    row = conn.execute(
+        "SELECT 1 FROM opscore.snapshots WHERE target_id = %s AND with_sizes "
+        "AND captured_at > now() - make_interval(mins => %s) LIMIT 1",
+        (target_id, interval_minutes),
+    ).fetchone()
+    return row is None
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    return float(o)
+
+
+def _jsonb(value: Any) -> str:
+    return json.dumps(value, default=_json_default)
+
+
+def record_failure(conn: psycopg.Connection, target_id: int, reason: str) -> int:
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO opscore.snapshots (target_id, captured_at, status, error) "
+            "VALUES (%s, clock_timestamp(), 'failed', %s) RETURNING snapshot_id",
+            (target_id, reason),
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) -> tuple[int, bool]:
+    """Write a capture in one transaction. Returns (snapshot_id, created); a capture already
+    stored (same target and moment) is not written twice."""
+    if cap.failed or cap.captured_at is None:
+        return record_failure(conn, cap.target_id, cap.failed or "no data captured"), True
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, cap.target_id))
+        dup = conn.execute(
+            "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND captured_at = %s",
+            (cap.target_id, cap.captured_at),
+        ).fetchone()
+        if dup:
+            return dup[0], False
+        prev = conn.execute(
+            "SELECT snapshot_id, captured_at, postmaster_start FROM opscore.snapshots "
+            "WHERE target_id = %s AND status <> 'failed' ORDER BY captured_at DESC LIMIT 1",
+            (cap.target_id,),
+        ).fetchone()
+        states = {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s",
+                (cap.target_id,),
+            )
+        }
+        sid = _write(conn, cap, prev, states)
+        if started is not None:
+            conn.execute(
+                "UPDATE opscore.snapshots SET total_ms = %s WHERE snapshot_id = %s",
+                (round((time.perf_counter() - started) * 1000, 3), sid),
+            )
+        return sid, True
+
+
+def _write(conn: psycopg.Connection, cap: Capture, prev: Any, states: dict[str, Any]) -> int:
+    resets: list[dict[str, str]] = []
+    if prev and prev[2] and cap.postmaster_start and prev[2] != cap.postmaster_start:
+        resets.append(
+            {"source": "server", "reason": f"restarted at {cap.postmaster_start.isoformat()}"}
+        )
+    new_states: dict[str, Any] = {}
+    results: dict[str, deltas.DeltaResult] = {}
+
+    def run(src: Source, rows: list[dict[str, Any]], key: str, source_reset: bool = False):
+        last = states.get(key) if prev else None
+        res = deltas.compute(src, rows, last, source_reset=source_reset)
+        new_states[key] = res.last
+        if res.reset_rows:
+            resets.append(
+                {
+                    "source": key,
+                    "reason": f"{res.reset_rows} row(s) counted from zero "
+                    "(counters went down or were reset)",
+                }
+            )
+        return res
+
+    # pg_stat_statements: a full reset shows as a new stats_reset in pg_stat_statements_info
+    pgss_reset = False
+    info = (cap.rows.get("pg_stat_statements_info") or [None])[0]
+    old_info = states.get("pg_stat_statements_info") if prev else None
+    if info is not None:
+        new_states["pg_stat_statements_info"] = {
+            "dealloc": info["dealloc"],
+            "stats_reset": info["stats_reset"].isoformat() if info["stats_reset"] else None,
+        }
+        if old_info:
+            now_reset = new_states["pg_stat_statements_info"]["stats_reset"]
+            if now_reset != old_info.get("stats_reset"):
+                pgss_reset = True
+                resets.append(
+                    {
+                        "source": "pg_stat_statements",
+                        "reason": f"pg_stat_statements_reset() at {now_reset}",
+                    }
+                )
+            elif (info["dealloc"] or 0) > (old_info.get("dealloc") or 0):
+                n = info["dealloc"] - (old_info.get("dealloc") or 0)
+                resets.append(
+                    {
+                        "source": "pg_stat_statements",
+                        "reason": f"{n} eviction(s) (pg_stat_statements.max reached): "
+                        "statements seen again are counted from their re-creation",
+                    }
+                )
+    if "pg_stat_statements" in cap.rows:
+        stmt_res = run(
+            SOURCES["pg_stat_statements"],
+            cap.rows["pg_stat_statements"],
+            "pg_stat_statements",
+            source_reset=pgss_reset,
+        )
+        if pgss_reset and stmt_res.reset_rows:
+            resets.pop()  # already reported as the reset itself
+        results["pg_stat_statements"] = stmt_res
+    for name in ["pg_stat_database", "pg_stat_io", *JSON_SOURCES]:
+        if name in cap.rows:
+            src = HOST_SOURCE if name == "host" else SOURCES[name]
+            results[name] = run(src, cap.rows[name], name)
+    for name in ("tables", "indexes"):
+        by_db: dict[str, list[dict[str, Any]]] = {}
+        for r in cap.rows.get(name, []):
+            by_db.setdefault(r["datname"], []).append(r)
+        merged = deltas.DeltaResult(rows=[])
+        for datname, rows in by_db.items():
+            res = run(SOURCES[name], rows, f"{name}@{datname}")
+            for r in res.rows:
+                r["datname"] = datname
+            merged.rows.extend(res.rows)
+        results[name] = merged
+
+    status = "partial" if cap.error_count() else "ok"
+    stmt_rows = results.get("pg_stat_statements")
+    interval = (cap.captured_at - prev[1]).total_seconds() if prev else None  # type: ignore[operator]
+    row = conn.execute(
+        "INSERT INTO opscore.snapshots (target_id, captured_at, status, prev_snapshot_id, "
+        "interval_s, server_version_num, postmaster_start, with_sizes, own_datname, sources, "
+        "resets, target_ms, statements) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s) RETURNING snapshot_id",
+        (
+            cap.target_id,
+            cap.captured_at,
+            status,
+            prev[0] if prev else None,
+            interval,
+            cap.server_version_num,
+            cap.postmaster_start,
+            cap.with_sizes,
+            cap.own_datname,
+            _jsonb(cap.sources),
+            _jsonb(resets),
+            round(cap.target_ms, 3),
+            len(stmt_rows.rows) if stmt_rows else None,
+        ),
+    ).fetchone()
+    assert row is not None
+    sid: int = row[0]
+    if stmt_rows is not None:
+        _write_statements(conn, cap, sid, stmt_rows.rows)
+    own_oids = {
+        r["datid"] for r in cap.rows.get("pg_stat_database", []) if r["datname"] == cap.own_datname
+    }
+    if "pg_stat_database" in results:
+        rows = []
+        for r in results["pg_stat_database"].rows:
+            r["own"] = r["datid"] in own_oids
+            rows.append([r.get(c) for c in DB_COLUMNS])
+        _copy(conn, "snap_databases", DB_COLUMNS, sid, rows)
+    for name, table, cols in (
+        ("tables", "snap_tables", TABLE_COLUMNS),
+        ("indexes", "snap_indexes", INDEX_COLUMNS),
+        ("pg_stat_io", "snap_io", IO_COLUMNS),
+    ):
+        if name in results:
+            _copy(conn, table, cols, sid, [[r.get(c) for c in cols] for r in results[name].rows])
+    for name in JSON_SOURCES:
+        if name in results:
+            res = results[name]
+            single = name in ("pg_stat_wal", "checkpointer", "pg_stat_archiver", "host")
+            values: Any = cap.rows[name] if not single else cap.rows[name][0]
+            data = {
+                "deltas": (res.rows[0] if res.rows else None) if single else res.rows,
+                "values": values,
+            }
+            if name == "settings":
+                data = {"values": cap.rows[name]}
+            conn.execute(
+                "INSERT INTO opscore.snap_cluster (snapshot_id, source, data) VALUES (%s, %s, %s)",
+                (sid, name, _jsonb(data)),
+            )
+    # state for the next delta; a source that failed this time restarts from a baseline
+    failed = [k for k, v in cap.sources.items() if v.startswith("error")]
+    for key, st in new_states.items():
+        conn.execute(
+            "INSERT INTO opscore.snapshot_state (target_id, source, snapshot_id, state) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (target_id, source) DO UPDATE "
+            "SET snapshot_id = excluded.snapshot_id, state = excluded.state",
+            (cap.target_id, key, sid, _jsonb(st)),
+        )
+    if failed:
+        conn.execute(
+            "DELETE FROM opscore.snapshot_state WHERE target_id = %s AND source = ANY(%s)",
+            (cap.target_id, failed),
+        )
+    return sid
+
+
+def _copy(
+    conn: psycopg.Connection, table: str, cols: list[str], sid: int, rows: list[list[Any]]
+) -> None:
+    if not rows:
+        return
+    names = ", ".join(["snapshot_id", *cols])
+    with conn.cursor() as cur, cur.copy(f"COPY opscore.{table} ({names}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row([sid, *r])
+
+
+def _write_statements(
+    conn: psycopg.Connection, cap: Capture, sid: int, rows: list[dict[str, Any]]
+) -> None:
+    own_oids = {
+        r["datid"] for r in cap.rows.get("pg_stat_database", []) if r["datname"] == cap.own_datname
+    }
+    if cap.texts:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _opscore_texts (target_id int, queryid int8, "
+            "dbid oid, userid oid, toplevel bool, datname text, username text, own bool, "
+            "query text) ON COMMIT DELETE ROWS"
+        )
+        cols = [
+            "target_id",
+            "queryid",
+            "dbid",
+            "userid",
+            "toplevel",
+            "datname",
+            "username",
+            "own",
+            "query",
+        ]
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY _opscore_texts ({', '.join(cols)}) FROM STDIN") as cp,
+        ):
+            for t in cap.texts:
+                own = t["dbid"] in own_oids or is_own_sql(t["query"])
+                cp.write_row(
+                    [
+                        cap.target_id,
+                        t["queryid"],
+                        t["dbid"],
+                        t["userid"],
+                        t["toplevel"],
+                        t["datname"],
+                        t["username"],
+                        own,
+                        t["query"],
+                    ]
+                )
+        conn.execute(
+            f"INSERT INTO opscore.statements ({', '.join(cols)}) "
+            f"SELECT {', '.join(cols)} FROM _opscore_texts "
+            "ON CONFLICT (target_id, queryid, dbid, userid, toplevel) DO NOTHING"
+        )
+    ids = known_statements(conn, cap.target_id)
+    out = []
+    for r in rows:
+        key = (r["queryid"], r["dbid"], r["userid"], r["toplevel"])
+        stmt_id = ids.get(key)
+        if stmt_id is None:  # text not readable (e.g. texts file garbage-collected): keep numbers
+            stmt_id = conn.execute(
+                "INSERT INTO opscore.statements (target_id, queryid, dbid, userid, toplevel, own) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING stmt_id",
+                (cap.target_id, *key, r["dbid"] in own_oids),
+            ).fetchone()[0]  # type: ignore[index]
+            ids[key] = stmt_id
+        out.append([stmt_id, *[r[c] for c in STMT_COUNTERS]])
+    _copy(conn, "snap_statements", ["stmt_id", *STMT_COUNTERS], sid, out)

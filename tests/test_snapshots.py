@@ -1,0 +1,331 @@
+"""AWR snapshots against a real PostgreSQL: exact deltas, resets, failures, ranges, baselines,
+retention, opscore's own activity left out, CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from ops_core import api
+from ops_core.collectors import catalog
+from ops_core.collectors.capture import CaptureOptions, capture
+from ops_core.config import get_settings, reset_settings_cache
+from ops_core.errors import InvalidInput, NotFound, UnknownTarget
+from ops_core.repository import snapshots as writes
+from ops_core.targets.embedded import _free_port
+
+from .helpers import run_cli
+
+
+def _dbname(dsn: str) -> str:
+    return conninfo_to_dict(dsn)["dbname"]
+
+
+@pytest.fixture
+def only_dbs(monkeypatch):
+    """Limit object capture to the given databases (the shared PG15 holds other helpers' DBs)."""
+
+    def set_(*names: str) -> None:
+        monkeypatch.setenv("OPSCORE_SNAPSHOT_DATABASES", json.dumps(list(names)))
+        reset_settings_cache()
+
+    yield set_
+    monkeypatch.delenv("OPSCORE_SNAPSHOT_DATABASES", raising=False)
+    reset_settings_cache()
+
+
+def _wait_table_stats(dsn: str, table: str, n_tup_ins: int) -> None:
+    """Table counters reach pg_stat_* when the backend flushes them (at most ~1 s later)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(100):
+            row = conn.execute(
+                "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = %s", (table,)
+            ).fetchone()
+            if row and row[0] >= n_tup_ins:
+                return
+            time.sleep(0.1)
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+    raise AssertionError(f"table stats of {table} never reached {n_tup_ins}")
+
+
+def _stmt(detail, fragment: str):
+    rows = detail.statements[detail.statements["query"].fillna("").str.contains(fragment)]
+    assert len(rows) == 1, f"{fragment!r}: {len(rows)} matches"
+    return rows.iloc[0]
+
+
+def test_deltas_exact_for_a_known_workload(repo, target_db, only_dbs, pg):
+    only_dbs(_dbname(target_db))
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE awr_t (a int PRIMARY KEY, b text)")
+    api.add_target("w", target_db)
+    s1 = api.take_snapshot("w")
+    assert s1.status == "ok" and s1.is_baseline and s1.statements == 0
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO awr_t SELECT g, 'x' FROM generate_series(%s::int, %s::int) g",
+                (i * 10 + 1, i * 10 + 10),
+            )
+        for _ in range(7):
+            conn.execute("SELECT b FROM awr_t WHERE a <= %s", (4,))
+    _wait_table_stats(target_db, "awr_t", 30)
+    s2 = api.take_snapshot("w")
+    assert s2.status == "ok" and s2.prev_snapshot_id == s1.snapshot_id and not s2.resets
+    d = api.get_snapshot(s2.snapshot_id)
+    ins = _stmt(d, "INSERT INTO awr_t")
+    sel = _stmt(d, "SELECT b FROM awr_t")
+    assert (ins.calls, ins.rows) == (3, 30)
+    assert (sel.calls, sel.rows) == (7, 28)
+    assert sel.total_exec_time > 0
+    assert sel.mean_exec_time == pytest.approx(sel.total_exec_time / 7)
+    assert ins.wal_bytes > 0 and sel.shared_blks_hit > 0
+    db = d.databases.set_index("datname").loc[_dbname(target_db)]
+    assert db.xact_commit >= 10 and db.tup_inserted >= 30
+    tbl = d.tables[d.tables["relname"] == "awr_t"].iloc[0]
+    assert tbl.n_tup_ins == 30 and tbl.datname == _dbname(target_db)
+    assert "pg_stat_wal" in d.cluster and "settings" in d.cluster and "checkpointer" in d.cluster
+    # nothing moved: no statement of the workload stored in the next interval
+    s3 = api.take_snapshot("w")
+    d3 = api.get_snapshot(s3.snapshot_id)
+    assert not d3.statements["query"].fillna("").str.contains("awr_t").any()
+    # a range sums the intervals
+    agg = api.snapshot_range("w", s1.snapshot_id, s3.snapshot_id)
+    assert agg.snapshot_ids == [s2.snapshot_id, s3.snapshot_id]
+    r = agg.statements[agg.statements["query"].fillna("").str.contains("SELECT b FROM awr_t")]
+    assert int(r.iloc[0].calls) == 7
+    # version-specific sources
+    io_state = s2.sources["pg_stat_io"]
+    assert io_state == "ok" if pg.major >= 16 else io_state.startswith("not available")
+    assert (d.io is not None) == (pg.major >= 16)
+    assert s2.sources["checkpointer"] == "ok" and s2.sources["pg_stat_statements"] == "ok"
+
+
+def test_opscore_own_activity_left_out_by_default(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("own", target_db)
+    api.take_snapshot("own")
+    s2 = api.take_snapshot("own")
+    s3 = api.take_snapshot("own")
+    assert s2.statements >= 1  # opscore's own catalog queries did run and were stored ...
+    d = api.get_snapshot(s3.snapshot_id)
+    assert not d.statements["query"].map(catalog.is_own_sql).any()  # ... but are hidden
+    full = api.get_snapshot(s3.snapshot_id, include_opscore=True)
+    assert full.statements["query"].fillna("").str.contains(catalog.SQL_MARKER, regex=False).any()
+    # the repository database: same server as the target here, so it is known and hidden
+    repo_db = repo.execute("SELECT current_database()").fetchone()[0]
+    assert s3.own_datname == repo_db
+    assert repo_db not in set(d.databases["datname"])
+    assert repo_db in set(full.databases["datname"])
+    assert repo_db not in set(full.tables["datname"])  # its objects are not even captured
+    assert not any(k.endswith("@" + repo_db) for k in s3.sources)
+
+
+def test_stats_reset_gives_no_negative_delta_and_is_recorded(repo, target_db, only_dbs, pg):
+    only_dbs(_dbname(target_db))
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE rst (a int)")
+    api.add_target("r", target_db)
+    s1 = api.take_snapshot("r")
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        for _ in range(8):
+            conn.execute("SELECT count(*) FROM rst WHERE a > %s", (1,))
+    s2 = api.take_snapshot("r")
+    assert _stmt(api.get_snapshot(s2.snapshot_id), "FROM rst WHERE").calls == 8
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        dbid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+        # reset this database's statements only (the PG15 server is shared with other work)
+        conn.execute("SELECT pg_stat_statements_reset(0, %s, 0)", (dbid.fetchone()[0],))
+        for _ in range(4):
+            conn.execute("SELECT count(*) FROM rst WHERE a > %s", (1,))
+    s3 = api.take_snapshot("r")
+    d3 = api.get_snapshot(s3.snapshot_id, include_opscore=True)
+    assert _stmt(d3, "FROM rst WHERE").calls == 4  # counted from the reset, never 4 - 8
+    for col in catalog.SOURCES["pg_stat_statements"].of_kind("counter"):
+        assert (d3.statements[col].fillna(0) >= 0).all(), col
+    assert any(r["source"] == "pg_stat_statements" for r in s3.resets)
+    agg = api.snapshot_range("r", s1.snapshot_id, s3.snapshot_id)
+    assert any(r["source"] == "pg_stat_statements" for r in agg.resets)
+    assert int(_stmt(agg, "FROM rst WHERE").calls) == 12
+
+
+def test_unreachable_target_is_a_recorded_failure(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("ok", target_db)
+    api.take_snapshot("ok")
+    counts = {
+        t: repo.execute(f"SELECT count(*) FROM opscore.{t}").fetchone()[0]
+        for t in ("snap_statements", "snap_databases", "snapshot_state", "statements")
+    }
+    api.add_target("down", f"host=127.0.0.1 port={_free_port()} user=x dbname=y", verify=False)
+    with pytest.raises(api.SnapshotFailed) as err:
+        api.take_snapshot("down")
+    assert "127.0.0.1" in err.value.message and err.value.info.status == "failed"
+    snaps = api.list_snapshots("down")
+    assert len(snaps) == 1 and snaps[0].status == "failed" and snaps[0].error
+    for t, n in counts.items():
+        assert repo.execute(f"SELECT count(*) FROM opscore.{t}").fetchone()[0] == n, t
+    with pytest.raises(InvalidInput, match="failed capture"):
+        api.snapshot_range("down", snaps[0].snapshot_id, snaps[0].snapshot_id + 1)
+    res = run_cli("snapshot", "take", "--target", "down")
+    assert res.returncode != 0 and "failed" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_same_capture_twice_is_stored_once(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    t = api.add_target("idem", target_db)
+    api.take_snapshot("idem")
+    opts = CaptureOptions.from_settings(get_settings())
+    cap = capture(t.target_id, target_db, opts, set())
+    sid1, created1 = writes.store(repo, cap)
+    sid2, created2 = writes.store(repo, cap)
+    assert created1 and not created2 and sid1 == sid2
+    n = repo.execute(
+        "SELECT count(*) FROM opscore.snapshots WHERE target_id = %s", (t.target_id,)
+    ).fetchone()[0]
+    assert n == 2
+
+
+def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, monkeypatch):
+    other = pg.create_database("tgt2", pgss=False)
+    try:
+        for dsn in (target_db, other):
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for i in range(3):
+                    conn.execute(f"CREATE TABLE many_{i} (a int)")
+                    conn.execute(f"INSERT INTO many_{i} SELECT generate_series(1, {i + 1})")
+        monkeypatch.setenv(
+            "OPSCORE_SNAPSHOT_DATABASES", json.dumps([_dbname(target_db), _dbname(other)])
+        )
+        monkeypatch.setenv("OPSCORE_SNAPSHOT_MAX_RELATIONS", "2")
+        reset_settings_cache()
+        api.add_target("m", target_db)
+        s1 = api.take_snapshot("m")
+        assert s1.sources[f"tables@{_dbname(other)}"] == "ok"
+        rows = repo.execute(
+            "SELECT state FROM opscore.snapshot_state WHERE source = %s",
+            (f"tables@{_dbname(other)}",),
+        ).fetchone()
+        assert len(rows[0]) == 2  # top-N: 2 of the 3 tables
+        monkeypatch.setenv("OPSCORE_SNAPSHOT_EXCLUDE_DATABASES", json.dumps([_dbname(other)]))
+        reset_settings_cache()
+        s2 = api.take_snapshot("m")
+        assert f"tables@{_dbname(other)}" not in s2.sources
+        assert s2.sources[f"tables@{_dbname(target_db)}"] == "ok"
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+        pg.drop_database(other)
+
+
+def test_bad_input_gives_clear_errors(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("a", target_db)
+    api.add_target("b", target_db)
+    a1, a2 = api.take_snapshot("a"), api.take_snapshot("a")
+    b1 = api.take_snapshot("b")
+    with pytest.raises(NotFound, match="no snapshot 987654"):
+        api.get_snapshot(987654)
+    with pytest.raises(NotFound):
+        api.snapshot_range("a", a1.snapshot_id, 987654)
+    with pytest.raises(InvalidInput, match="reversed"):
+        api.snapshot_range("a", a2.snapshot_id, a1.snapshot_id)
+    with pytest.raises(InvalidInput, match="empty"):
+        api.snapshot_range("a", a1.snapshot_id, a1.snapshot_id)
+    with pytest.raises(InvalidInput, match="belongs to target 'b'"):
+        api.snapshot_range("a", a1.snapshot_id, b1.snapshot_id)
+    with pytest.raises(UnknownTarget):
+        api.take_snapshot("nope")
+    with pytest.raises(InvalidInput, match="reversed"):
+        api.create_baseline("bl", "a", a2.snapshot_id, a1.snapshot_id)
+    api.create_baseline("bl", "a", a1.snapshot_id, a2.snapshot_id)
+    with pytest.raises(InvalidInput, match="already exists"):
+        api.create_baseline("bl", "a", a1.snapshot_id, a2.snapshot_id)
+    with pytest.raises(InvalidInput, match="overlap baseline"):
+        api.delete_snapshots("a", a1.snapshot_id, a1.snapshot_id)
+    with pytest.raises(NotFound):
+        api.delete_baseline("nope")
+    with pytest.raises(InvalidInput, match="second period"):
+        api.compare_periods("a", a1.snapshot_id, a2.snapshot_id)
+    with pytest.raises(InvalidInput, match="of target 'a'"):
+        api.compare_periods("b", b1.snapshot_id, b1.snapshot_id + 1, baseline="bl")
+    with pytest.raises(InvalidInput):
+        api.purge_snapshots(0)
+    res = run_cli("snapshot", "show", "987654")
+    assert res.returncode != 0 and "no snapshot 987654" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_baselines_protect_snapshots_from_purge(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("p", target_db)
+    s = [api.take_snapshot("p") for _ in range(4)]
+    api.create_baseline("keep", "p", s[0].snapshot_id, s[1].snapshot_id)
+    repo.execute("UPDATE opscore.snapshots SET captured_at = captured_at - interval '30 days'")
+    # s0, s1 in the baseline; s3 the latest (base of the next delta): only s2 goes
+    assert api.purge_snapshots(7) == 1
+    left = {x.snapshot_id for x in api.list_snapshots("p")}
+    assert left == {s[0].snapshot_id, s[1].snapshot_id, s[3].snapshot_id}
+    assert [b.name for b in api.list_baselines("p")] == ["keep"]
+    api.delete_baseline("keep")
+    assert api.purge_snapshots(7) == 2
+    assert api.delete_snapshots("p", s[3].snapshot_id, s[3].snapshot_id) == 1
+
+
+def test_cli_take_list_show_compare_baseline(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("c", target_db)
+    env = {"OPSCORE_SNAPSHOT_DATABASES": json.dumps([_dbname(target_db)])}
+    ids = []
+    for _ in range(3):
+        res = run_cli("snapshot", "take", "--json", env=env)
+        assert res.returncode == 0, res.stderr
+        ids.append(json.loads(res.stdout)[0]["snapshot_id"])
+    res = run_cli("snapshot", "list", "--target", "c", "--json")
+    assert [x["snapshot_id"] for x in json.loads(res.stdout)] == ids[::-1]
+    res = run_cli("snapshot", "show", str(ids[1]), "--json")
+    data = json.loads(res.stdout)
+    assert data["info"]["snapshot_id"] == ids[1] and isinstance(data["statements"], list)
+    res = run_cli("snapshot", "show", str(ids[1]))
+    assert res.returncode == 0 and "Top statements" in res.stdout
+    res = run_cli(
+        "baseline", "create", "b1", "--target", "c", "--begin", str(ids[0]), "--end", str(ids[1])
+    )
+    assert res.returncode == 0, res.stderr
+    res = run_cli("baseline", "list", "--json")
+    assert json.loads(res.stdout)[0]["name"] == "b1"
+    res = run_cli(
+        "snapshot",
+        "compare",
+        "--target",
+        "c",
+        "--begin1",
+        str(ids[1]),
+        "--end1",
+        str(ids[2]),
+        "--baseline",
+        "b1",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Load profile" in res.stdout and "Top SQL" in res.stdout
+    res = run_cli(
+        "snapshot",
+        "compare",
+        "--target",
+        "c",
+        "--begin1",
+        str(ids[2]),
+        "--end1",
+        str(ids[1]),
+        "--baseline",
+        "b1",
+    )
+    assert res.returncode != 0 and "reversed" in res.stderr
+    res = run_cli("baseline", "delete", "b1")
+    assert res.returncode == 0
+    res = run_cli("snapshot", "purge", "--days", "30", "--json")
+    assert json.loads(res.stdout) == {"deleted": 0}
