@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     ash_raw_retention_days: int = Field(default=3, ge=1)
     ash_history_retention_days: int = Field(default=30, ge=1)
     include_opscore_activity: bool = False
+    # ASH: rows are flushed to the repository every N seconds (or sooner when many are
+    # buffered); query texts kept in samples are truncated to this many characters
+    ash_flush_interval_s: float = Field(default=10.0, gt=0)
+    ash_query_text_max: int = Field(default=2048, ge=64)
 
     @property
     def home_dir(self) -> Path:
