@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     snapshot_databases: list[str] = Field(default_factory=list, description="empty: all")
     snapshot_exclude_databases: list[str] = Field(default_factory=list)
     snapshot_exclude_schemas: list[str] = Field(default_factory=list)
+    # ASH: rows are flushed to the repository every N seconds (or sooner when many are
+    # buffered); query texts kept in samples are truncated to this many characters
+    ash_flush_interval_s: float = Field(default=10.0, gt=0)
+    ash_query_text_max: int = Field(default=2048, ge=64)
 
     @property
     def home_dir(self) -> Path:

@@ -55,6 +55,7 @@ def _register_optional() -> None:
         ("demo", None),
         ("app", None),
         ("snapshot", None),
+        ("ash", "ash"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -1,0 +1,352 @@
+"""Active session history (ASH): sample, query, DB time, blocking chains, retention.
+
+Times are UTC ``datetime`` (a naive datetime is taken as UTC); ranges are [begin, end).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from .. import repository
+from ..analysis import blocking as blocking_analysis
+from ..analysis.waits import WAIT_CLASSES, normalize_wait_class
+from ..collectors.ash import AshRunStats, AshSampler
+from ..config import get_settings
+from ..errors import InvalidInput, UnknownTarget
+from ..repository import ash as repo_ash
+from ..repository import ash_read
+from ..repository import targets as repo_targets
+from ..repository.targets import Target
+from .targets import target_dsn
+
+__all__ = [
+    "AshRunStats",
+    "AshSampler",
+    "WAIT_CLASSES",
+    "ASH_TOP_DIMENSIONS",
+    "ash_sampler",
+    "run_ash",
+    "query_ash",
+    "ash_db_time",
+    "ash_top",
+    "blocking_chains",
+    "summarize_ash",
+    "purge_ash",
+    "last_ash_sample",
+    "ash_time_range",
+    "ash_partitions",
+]
+
+#: `opscore ash top --by X` -> dimensions
+ASH_TOP_DIMENSIONS: dict[str, list[str]] = {
+    "event": ["wait_class", "event"],
+    "class": ["wait_class"],
+    "sql": ["query_id"],
+    "session": ["pid", "backend_start", "usename", "application_name"],
+    "user": ["usename"],
+    "app": ["application_name"],
+    "database": ["datname"],
+}
+#: ranges longer than this are answered from the per-minute summary when it has the dimensions
+SUMMARY_THRESHOLD = timedelta(hours=6)
+
+
+def _resolve_target(name: str | None) -> Target:
+    with repository.session() as repo:
+        if name:
+            return repo_targets.get(repo, name)
+        targets = repo_targets.all_targets(repo)
+    if len(targets) == 1:
+        return targets[0]
+    for t in targets:
+        if t.name == "demo":
+            return t
+    if not targets:
+        raise UnknownTarget(
+            "No target is registered.",
+            "Add one with `opscore target add NAME DSN` (or run `opscore demo`).",
+        )
+    raise InvalidInput(
+        "Several targets are registered; say which one ("
+        + ", ".join(t.name for t in targets)
+        + ").",
+        "Pass --target NAME.",
+    )
+
+
+def _utc(value: datetime | str, what: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"{what} {value!r} is not a timestamp.",
+                "Use ISO 8601, e.g. 2026-11-25T14:00:00Z or '2026-11-25 14:00'.",
+            ) from None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{what} must be a datetime, not {type(value).__name__}.")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _range(begin: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
+    b, e = _utc(begin, "begin"), _utc(end, "end")
+    if b >= e:
+        raise InvalidInput(
+            f"The time range is empty or reversed: begin {b.isoformat()} is not before "
+            f"end {e.isoformat()}.",
+            "Give a begin earlier than the end (or use --since 10m).",
+        )
+    return b, e
+
+
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$", re.I)
+
+
+def ash_time_range(
+    since: str | None = None,
+    begin: datetime | str | None = None,
+    end: datetime | str | None = None,
+    *,
+    now: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """A range from ``since`` ('30s', '10m', '2h', '1d': up to now) or ``begin``/``end``."""
+    now = _utc(now, "now") if now else datetime.now(UTC)
+    if since is not None and begin is not None:
+        raise InvalidInput("Give either a duration (--since) or --begin/--end, not both.")
+    if since is not None:
+        m = _SINCE.match(since)
+        if not m:
+            raise InvalidInput(
+                f"{since!r} is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
+            )
+        unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
+        return _range(now - timedelta(seconds=float(m.group(1)) * unit), now)
+    if begin is None:
+        raise InvalidInput("No time range given.", "Use --since 10m, or --begin and --end.")
+    return _range(begin, end if end is not None else now)
+
+
+def ash_sampler(
+    target: str | None = None,
+    *,
+    interval_s: float | None = None,
+    flush_interval_s: float | None = None,
+    include_opscore: bool | None = None,
+    on_flush: Callable[[AshRunStats], None] | None = None,
+    on_sample: Callable[[AshRunStats], None] | None = None,
+) -> AshSampler:
+    """A sampler for a target (use ``start()``/``stop()``/``flush()``, or ``run()``)."""
+    s = get_settings()
+    t = _resolve_target(target)
+    interval = s.ash_interval_s if interval_s is None else interval_s
+    if not interval > 0:
+        raise InvalidInput(f"The sampling interval must be positive, not {interval}.")
+    return AshSampler(
+        t.name,
+        t.target_id,
+        target_dsn(t),
+        interval_s=interval,
+        flush_interval_s=flush_interval_s or s.ash_flush_interval_s,
+        include_opscore=s.include_opscore_activity if include_opscore is None else include_opscore,
+        text_max=s.ash_query_text_max,
+        on_flush=on_flush,
+        on_sample=on_sample,
+    )
+
+
+def run_ash(
+    target: str | None = None,
+    duration_s: float | None = None,
+    interval_s: float | None = None,
+    stop: threading.Event | None = None,
+    on_flush: Callable[[AshRunStats], None] | None = None,
+    *,
+    on_sample: Callable[[AshRunStats], None] | None = None,
+    include_opscore: bool | None = None,
+    flush_interval_s: float | None = None,
+) -> AshRunStats:
+    """Sample a target in the foreground until ``duration_s``, ``stop`` or Ctrl-C; the buffer is
+    always flushed before returning (``stats.interrupted`` tells a Ctrl-C)."""
+    if duration_s is not None and not duration_s > 0:
+        raise InvalidInput(f"The duration must be positive, not {duration_s}.")
+    sampler = ash_sampler(
+        target,
+        interval_s=interval_s,
+        flush_interval_s=flush_interval_s,
+        include_opscore=include_opscore,
+        on_flush=on_flush,
+        on_sample=on_sample,
+    )
+    try:
+        return sampler.run(duration_s=duration_s, stop=stop)
+    finally:
+        sampler.close()
+
+
+def _filters(wait_class, queryid, user, database, application) -> dict:
+    return {
+        "wait_class": normalize_wait_class(wait_class) if wait_class is not None else None,
+        "query_id": int(queryid) if queryid is not None else None,
+        "user": user,
+        "database": database,
+        "application": application,
+    }
+
+
+def query_ash(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    *,
+    wait_class: str | None = None,
+    queryid: int | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    application: str | None = None,
+    include_history: bool = True,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Samples of a target in [begin, end), oldest first (columns: ash_read.SAMPLE_COLUMNS)."""
+    b, e = _range(begin, end)
+    flt = _filters(wait_class, queryid, user, database, application)
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        return ash_read.query_samples(
+            repo, t.target_id, b, e, include_history=include_history, limit=limit, **flt
+        )
+
+
+def ash_db_time(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    by: list[str] | tuple[str, ...] | str = ("wait_class", "event"),
+    *,
+    wait_class: str | None = None,
+    queryid: int | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    application: str | None = None,
+    include_history: bool = True,
+    source: str = "auto",
+) -> pd.DataFrame:
+    """DB time (seconds, both tiers weighted) by any dimensions, largest first.
+
+    ``by``: wait_class, wait_event_type, event, query_id, pid, backend_start, usename,
+    datname, application_name, backend_type, state, client_addr, minute, hour, or the aliases
+    user, database, app, sql, session. Columns: the dimensions, samples, time_s (all sampled
+    time), db_time_s, pct (share of db_time_s), query (with query_id). ``source``: 'samples',
+    'summary' (per-minute buckets) or 'auto' (summary for ranges over 6 h when it has the
+    dimensions). ``df.attrs['source']`` says which was used.
+    """
+    b, e = _range(begin, end)
+    dims = ash_read.normalize_dimensions(by)
+    flt = _filters(wait_class, queryid, user, database, application)
+    if source not in ("auto", "samples", "summary"):
+        raise InvalidInput(f"{source!r} is not an ASH source.", "Use auto, samples or summary.")
+    use_summary = source == "summary" or (
+        source == "auto"
+        and e - b > SUMMARY_THRESHOLD
+        and include_history
+        and all(ash_read.DIMENSIONS[d][1] is not None for d in dims)
+    )
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        df = ash_read.db_time(
+            repo,
+            t.target_id,
+            b,
+            e,
+            dims,
+            include_history=include_history,
+            use_summary=use_summary,
+            **flt,
+        )
+    total = float(df["db_time_s"].sum()) if len(df) else 0.0
+    df["pct"] = (df["db_time_s"] / total * 100.0).round(2) if total > 0 else 0.0
+    df.attrs["source"] = "summary" if use_summary else "samples"
+    df.attrs["db_time_s"] = total
+    return df
+
+
+def ash_top(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    by: str = "event",
+    limit: int = 10,
+    **kw,
+) -> pd.DataFrame:
+    """Top contributors to DB time: by event, class, sql, session, user, app or database."""
+    key = (by or "").strip().lower()
+    if key not in ASH_TOP_DIMENSIONS:
+        raise InvalidInput(
+            f"{by!r} is not a way to rank ASH.", "Use one of: " + ", ".join(ASH_TOP_DIMENSIONS)
+        )
+    df = ash_db_time(target, begin, end, ASH_TOP_DIMENSIONS[key], **kw)
+    out = df.head(limit).reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out
+
+
+def blocking_chains(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    *,
+    include_history: bool = True,
+) -> pd.DataFrame:
+    """Who blocked whom: one row per episode of a root blocker (pid, state, query, waiters,
+    duration_s, blocked_time_s); see :mod:`ops_core.analysis.blocking`."""
+    b, e = _range(begin, end)
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        samples = ash_read.blocking_samples(
+            repo, t.target_id, b, e, include_history=include_history
+        )
+    return blocking_analysis.blocking_chains(samples)
+
+
+def summarize_ash(target: str | None, begin: datetime | str, end: datetime | str) -> int:
+    """Rebuild the per-minute DB-time summary of a range from the raw samples (idempotent)."""
+    b, e = _range(begin, end)
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        return repo_ash.summarize(repo, t.target_id, b, e)
+
+
+def purge_ash(now: datetime | None = None) -> dict:
+    """Retention for all targets: downsample raw days older than ash_raw_retention_days into
+    history (1 sample in 10, weighted) and drop them; drop history days older than
+    ash_history_retention_days; trim the summary and unused query texts."""
+    s = get_settings()
+    when = _utc(now, "now") if now is not None else datetime.now(UTC)
+    with repository.session() as repo:
+        return repo_ash.purge(repo, when, s.ash_raw_retention_days, s.ash_history_retention_days)
+
+
+def ash_partitions() -> dict[str, list[str]]:
+    """Day partitions that exist: {'raw': [...], 'history': [...]} (names, oldest first)."""
+    with repository.session() as repo:
+        return {
+            "raw": [
+                p for _, p in sorted(repo_ash.list_partitions(repo, repo_ash.RAW_TABLE).items())
+            ],
+            "history": [
+                p for _, p in sorted(repo_ash.list_partitions(repo, repo_ash.HISTORY_TABLE).items())
+            ],
+        }
+
+
+def last_ash_sample(target: str | None) -> datetime | None:
+    """Time of the newest stored sample of a target (sampler health); None if never sampled."""
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        return ash_read.last_sample_time(repo, t.target_id)

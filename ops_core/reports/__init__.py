@@ -1,0 +1,1 @@
+"""Rendering of report notebooks (papermill → nbconvert HTML) under reports/."""

@@ -1,0 +1,408 @@
+"""ASH in the repository: day partitions, COPY ingest, per-minute summary, two-tier retention.
+
+Layout (migration 0003):
+
+- ``opscore.ash_samples``: raw samples, range-partitioned by UTC day (``ash_samples_pYYYYMMDD``);
+  the writer creates the partition of every day it writes (and today's and tomorrow's ahead).
+- ``opscore.ash_history``: every 10th raw sample, same columns and partitioning; its
+  ``weight_s`` is the number of sampled seconds the row stands for.
+- ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
+- ``opscore.ash_summary``: DB time per target, minute, session, wait event and query.
+
+Retention (:func:`purge`): a raw day older than the raw window is downsampled into history and
+dropped in one transaction; a history day older than the history window is dropped. The tiers
+never overlap (a day is either raw or history), so DB time over both is a plain sum of weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+
+import psycopg
+from psycopg import sql
+
+from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
+
+RAW_TABLE = "ash_samples"
+HISTORY_TABLE = "ash_history"
+#: one raw sample in DOWNSAMPLE is kept in history
+DOWNSAMPLE = 10
+#: serialises partition DDL between concurrent writers and purge
+PARTITION_LOCK = 0x6F707361736870  # "opsashp"
+SUMMARY_BUCKET_S = 60
+
+COLUMNS: tuple[str, ...] = (
+    "target_id",
+    "sample_time",
+    "weight_s",
+    "pid",
+    "leader_pid",
+    "backend_type",
+    "usename",
+    "datname",
+    "application_name",
+    "client_addr",
+    "backend_start",
+    "state",
+    "wait_event_type",
+    "wait_event",
+    "query_id",
+    "text_hash",
+    "query_start",
+    "xact_start",
+    "state_change",
+    "xid_age",
+    "xmin_age",
+    "blocking_pids",
+)
+_COPY_TYPES = [
+    "int4",
+    "timestamptz",
+    "float4",
+    "int4",
+    "int4",
+    "text",
+    "text",
+    "text",
+    "text",
+    "inet",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "int8",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "int4",
+    "int4",
+    "int4[]",
+]
+
+
+class AshRow(NamedTuple):
+    """One session in one sample, as read from pg_stat_activity (``query`` truncated)."""
+
+    sample_time: datetime
+    pid: int
+    leader_pid: int | None
+    backend_type: str | None
+    usename: str | None
+    datname: str | None
+    application_name: str | None
+    client_addr: object | None
+    backend_start: datetime | None
+    state: str | None
+    wait_event_type: str | None
+    wait_event: str | None
+    query_id: int | None
+    query: str | None
+    query_start: datetime | None
+    xact_start: datetime | None
+    state_change: datetime | None
+    xid_age: int | None
+    xmin_age: int | None
+    blocking_pids: list[int] | None
+
+
+def text_hash(text: str) -> int:
+    """Stable signed 64-bit hash of a query text (the key of ash_query_texts)."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+# ------------------------------------------------------------------------------ partitions
+def day_of(ts: datetime) -> date:
+    return ts.astimezone(UTC).date()
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def partition_name(table: str, day: date) -> str:
+    return f"{table}_p{day:%Y%m%d}"
+
+
+def list_partitions(conn: psycopg.Connection, table: str) -> dict[date, str]:
+    """Day partitions of ``opscore.<table>``: {day: partition name}."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = to_regclass(%s)",
+        (f"opscore.{table}",),
+    ).fetchall()
+    out: dict[date, str] = {}
+    for (name,) in rows:
+        m = re.fullmatch(rf"{table}_p(\d{{8}})", name)
+        if m:
+            out[datetime.strptime(m.group(1), "%Y%m%d").date()] = name
+    return out
+
+
+def _create_partition(conn: psycopg.Connection, table: str, day: date) -> None:
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS opscore.{part} PARTITION OF opscore.{parent} "
+            "FOR VALUES FROM ({lo}) TO ({hi})"
+        ).format(
+            part=sql.Identifier(partition_name(table, day)),
+            parent=sql.Identifier(table),
+            lo=sql.Literal(day_start(day)),
+            hi=sql.Literal(day_start(day + timedelta(days=1))),
+        )
+    )
+
+
+def ensure_partitions(conn: psycopg.Connection, table: str, days: Iterable[date]) -> list[str]:
+    """Create the day partitions that are missing; return the names created."""
+    wanted = sorted(set(days))
+    existing = list_partitions(conn, table)
+    missing = [d for d in wanted if d not in existing]
+    if not missing:
+        return []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+        for d in missing:
+            _create_partition(conn, table, d)
+    return [partition_name(table, d) for d in missing]
+
+
+# ------------------------------------------------------------------------------ writing
+class AshWriter:
+    """Writes sample batches of one target: one transaction per batch, COPY for the rows.
+
+    Keeps, per writer, the days whose partition exists and the texts already stored today, so a
+    steady 1 Hz stream costs one COPY per batch and almost nothing else.
+    """
+
+    def __init__(self, target_id: int):
+        self.target_id = target_id
+        self._days: set[date] = set()
+        self._texts: dict[int, date] = {}
+
+    def ensure_days(self, conn: psycopg.Connection, days: Iterable[date]) -> None:
+        todo = set(days) - self._days
+        if todo:
+            ensure_partitions(conn, RAW_TABLE, todo)
+            self._days |= todo
+
+    def create_ahead(self, conn: psycopg.Connection, now: datetime | None = None) -> None:
+        """Create today's and tomorrow's partitions before the first sample needs them."""
+        today = day_of(now or datetime.now(UTC))
+        self.ensure_days(conn, [today, today + timedelta(days=1)])
+
+    def write(self, conn: psycopg.Connection, rows: Sequence[AshRow], weight_s: float) -> int:
+        """Write one batch (all or nothing); a batch already written is not duplicated."""
+        if not rows:
+            return 0
+        self.ensure_days(conn, {day_of(r.sample_time) for r in rows})
+        tid = self.target_id
+        new_texts: dict[int, tuple[str, datetime, datetime]] = {}
+        out = []
+        for r in rows:
+            h = None
+            if r.query:
+                h = text_hash(r.query)
+                day = day_of(r.sample_time)
+                if self._texts.get(h) != day:
+                    t = r.sample_time
+                    if h in new_texts:
+                        q, first, last = new_texts[h]
+                        new_texts[h] = (q, min(first, t), max(last, t))
+                    else:
+                        new_texts[h] = (r.query, t, t)
+            out.append(
+                (
+                    tid,
+                    r.sample_time,
+                    weight_s,
+                    r.pid,
+                    r.leader_pid,
+                    r.backend_type,
+                    r.usename,
+                    r.datname,
+                    r.application_name,
+                    r.client_addr,
+                    r.backend_start,
+                    r.state,
+                    r.wait_event_type,
+                    r.wait_event,
+                    r.query_id,
+                    h,
+                    r.query_start,
+                    r.xact_start,
+                    r.state_change,
+                    r.xid_age,
+                    r.xmin_age,
+                    r.blocking_pids,
+                )
+            )
+        try:
+            self._write(conn, out, new_texts, dedupe=False)
+        except psycopg.errors.UniqueViolation:
+            # the batch (or part of it) is already there: a retry after a lost commit
+            self._write(conn, out, new_texts, dedupe=True)
+        for h, (_q, _first, last) in new_texts.items():
+            self._texts[h] = day_of(last)
+        return len(out)
+
+    def _write(
+        self,
+        conn: psycopg.Connection,
+        out: list[tuple],
+        texts: dict[int, tuple[str, datetime, datetime]],
+        dedupe: bool,
+    ) -> None:
+        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        with conn.transaction(), conn.cursor() as cur:
+            if texts:
+                cur.executemany(
+                    "INSERT INTO opscore.ash_query_texts AS t "
+                    "(target_id, text_hash, query_text, first_seen, last_seen) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (target_id, text_hash) DO UPDATE "
+                    "SET last_seen = greatest(t.last_seen, excluded.last_seen)",
+                    [(self.target_id, h, q, f, la) for h, (q, f, la) in texts.items()],
+                )
+            if not dedupe:
+                copy_sql = sql.SQL("COPY opscore.ash_samples ({}) FROM STDIN (FORMAT BINARY)")
+                with cur.copy(copy_sql.format(cols)) as cp:
+                    cp.set_types(_COPY_TYPES)
+                    for row in out:
+                        cp.write_row(row)
+                return
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ash_stage "
+                "(LIKE opscore.ash_samples) ON COMMIT DELETE ROWS"
+            )
+            copy_sql = sql.SQL("COPY ash_stage ({}) FROM STDIN (FORMAT BINARY)")
+            with cur.copy(copy_sql.format(cols)) as cp:
+                cp.set_types(_COPY_TYPES)
+                for row in out:
+                    cp.write_row(row)
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO opscore.ash_samples ({c}) SELECT {c} FROM ash_stage "
+                    "ON CONFLICT DO NOTHING"
+                ).format(c=cols)
+            )
+
+
+# ------------------------------------------------------------------------------ summary
+def summarize(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    bucket_s: int = SUMMARY_BUCKET_S,
+) -> int:
+    """Rebuild the summary buckets overlapping [begin, end) from the raw samples (idempotent).
+
+    Returns the number of summary rows written.
+    """
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    lo = epoch + timedelta(seconds=((begin - epoch).total_seconds() // bucket_s) * bucket_s)
+    hi_n = -((end - epoch).total_seconds() // -bucket_s)  # ceil
+    hi = epoch + timedelta(seconds=hi_n * bucket_s)
+    if hi <= lo:
+        return 0
+    query = sql.SQL(
+        """
+        INSERT INTO opscore.ash_summary (target_id, bucket_start, bucket_s, pid, backend_start,
+            backend_type, usename, datname, application_name, state, wait_class,
+            wait_event_type, wait_event, query_id, text_hash, samples, time_s, db_time_s)
+        SELECT target_id, date_bin(make_interval(secs => %(b)s), sample_time, %(epoch)s),
+               %(b)s, pid, backend_start, backend_type, usename, datname, application_name,
+               state, {cls}, wait_event_type, {ev}, query_id, min(text_hash), count(*),
+               sum(weight_s), coalesce(sum(weight_s) FILTER (WHERE {dbt}), 0)
+          FROM opscore.ash_samples
+         WHERE target_id = %(t)s AND sample_time >= %(lo)s AND sample_time < %(hi)s
+         GROUP BY 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+        """
+    ).format(cls=wait_class_sql(), ev=event_sql(), dbt=is_db_time_sql())
+    params = {"t": target_id, "lo": lo, "hi": hi, "b": bucket_s, "epoch": epoch}
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM opscore.ash_summary WHERE target_id = %(t)s "
+            "AND bucket_start >= %(lo)s AND bucket_start < %(hi)s",
+            params,
+        )
+        cur = conn.execute(query, params)
+        return cur.rowcount
+
+
+# ------------------------------------------------------------------------------ retention
+def _downsample(conn: psycopg.Connection, part: str) -> int:
+    cols = sql.SQL(", ").join(sql.SQL("s.") + sql.Identifier(c) for c in COLUMNS if c != "weight_s")
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS if c != "weight_s")
+    cur = conn.execute(
+        sql.SQL(
+            """
+            WITH t AS (
+                SELECT target_id, sample_time, max(weight_s) AS w,
+                       (row_number() OVER (PARTITION BY target_id ORDER BY sample_time) - 1)
+                       / %(n)s AS g
+                  FROM opscore.{part} GROUP BY target_id, sample_time),
+            k AS (
+                SELECT target_id, min(sample_time) AS keep_time, sum(w) AS weight
+                  FROM t GROUP BY target_id, g)
+            INSERT INTO opscore.ash_history (weight_s, {names})
+            SELECT k.weight, {cols}
+              FROM opscore.{part} s
+              JOIN k ON k.target_id = s.target_id AND k.keep_time = s.sample_time
+            ON CONFLICT DO NOTHING
+            """
+        ).format(part=sql.Identifier(part), names=names, cols=cols),
+        {"n": DOWNSAMPLE},
+    )
+    return cur.rowcount
+
+
+def purge(
+    conn: psycopg.Connection, now: datetime, raw_days: int, history_days: int
+) -> dict[str, object]:
+    """Two-tier retention as of ``now``: downsample and drop raw days that left the raw window,
+    drop history days that left the history window, trim the summary and unused texts."""
+    raw_cut = now - timedelta(days=raw_days)
+    hist_cut = now - timedelta(days=history_days)
+    report: dict[str, object] = {
+        "now": now,
+        "raw_cutoff": raw_cut,
+        "history_cutoff": hist_cut,
+        "raw_dropped": [],
+        "history_added": 0,
+        "history_dropped": [],
+        "summary_deleted": 0,
+        "texts_deleted": 0,
+    }
+    for day, part in sorted(list_partitions(conn, RAW_TABLE).items()):
+        if day_start(day + timedelta(days=1)) > raw_cut:
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+            if day_start(day + timedelta(days=1)) > hist_cut:
+                if day not in list_partitions(conn, HISTORY_TABLE):
+                    _create_partition(conn, HISTORY_TABLE, day)
+                report["history_added"] += _downsample(conn, part)  # type: ignore[operator]
+            conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+        report["raw_dropped"].append(part)  # type: ignore[union-attr]
+    for day, part in sorted(list_partitions(conn, HISTORY_TABLE).items()):
+        if day_start(day + timedelta(days=1)) <= hist_cut:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+            report["history_dropped"].append(part)  # type: ignore[union-attr]
+    keep_from = min(raw_cut, hist_cut)
+    with conn.transaction():
+        report["summary_deleted"] = conn.execute(
+            "DELETE FROM opscore.ash_summary WHERE bucket_start < %s", (hist_cut,)
+        ).rowcount
+        report["texts_deleted"] = conn.execute(
+            "DELETE FROM opscore.ash_query_texts WHERE last_seen < %s", (keep_from,)
+        ).rowcount
+    return report

@@ -1,0 +1,310 @@
+"""Reads of ASH from the repository: samples, DB time by dimension, blocking samples.
+
+Raw and history tiers are read together (``UNION ALL``; they never overlap in time) and every
+aggregate sums ``weight_s``, so DB time is right whichever tier a row comes from.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
+from ..errors import InvalidInput
+from .ash import SUMMARY_BUCKET_S
+
+_CLS = wait_class_sql("s.state", "s.wait_event_type")
+_EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
+_DBT = is_db_time_sql("s.state", "s.wait_event_type")
+
+# name -> (expression over samples "s", expression over ash_summary "s" or None)
+DIMENSIONS: dict[str, tuple[sql.Composable, sql.Composable | None]] = {
+    "wait_class": (_CLS, sql.SQL("s.wait_class")),
+    "wait_event_type": (sql.SQL("s.wait_event_type"), sql.SQL("s.wait_event_type")),
+    "event": (_EV, sql.SQL("s.wait_event")),
+    "query_id": (sql.SQL("s.query_id"), sql.SQL("s.query_id")),
+    "pid": (sql.SQL("s.pid"), sql.SQL("s.pid")),
+    "backend_start": (sql.SQL("s.backend_start"), sql.SQL("s.backend_start")),
+    "usename": (sql.SQL("s.usename"), sql.SQL("s.usename")),
+    "datname": (sql.SQL("s.datname"), sql.SQL("s.datname")),
+    "application_name": (sql.SQL("s.application_name"), sql.SQL("s.application_name")),
+    "backend_type": (sql.SQL("s.backend_type"), sql.SQL("s.backend_type")),
+    "state": (sql.SQL("s.state"), sql.SQL("s.state")),
+    "client_addr": (sql.SQL("s.client_addr"), None),
+    "minute": (
+        sql.SQL("date_trunc('minute', s.sample_time)"),
+        sql.SQL("date_trunc('minute', s.bucket_start)"),
+    ),
+    "hour": (
+        sql.SQL("date_trunc('hour', s.sample_time)"),
+        sql.SQL("date_trunc('hour', s.bucket_start)"),
+    ),
+}
+ALIASES: dict[str, list[str]] = {
+    "user": ["usename"],
+    "database": ["datname"],
+    "db": ["datname"],
+    "application": ["application_name"],
+    "app": ["application_name"],
+    "wait_event": ["event"],
+    "sql": ["query_id"],
+    "queryid": ["query_id"],
+    "session": ["pid", "backend_start", "usename", "application_name"],
+}
+
+SAMPLE_COLUMNS = [
+    "sample_time",
+    "weight_s",
+    "pid",
+    "leader_pid",
+    "backend_type",
+    "usename",
+    "datname",
+    "application_name",
+    "client_addr",
+    "backend_start",
+    "state",
+    "wait_class",
+    "wait_event_type",
+    "wait_event",
+    "event",
+    "db_time",
+    "query_id",
+    "query",
+    "query_start",
+    "xact_start",
+    "state_change",
+    "xid_age",
+    "xmin_age",
+    "blocking_pids",
+    "tier",
+]
+
+
+def normalize_dimensions(by: list[str] | tuple[str, ...] | str) -> list[str]:
+    """Canonical dimension names (aliases expanded, order kept, duplicates dropped)."""
+    items = [by] if isinstance(by, str) else list(by)
+    out: list[str] = []
+    for raw in items:
+        name = (raw or "").strip().lower()
+        names = ALIASES.get(name, [name])
+        for n in names:
+            if n not in DIMENSIONS:
+                valid = sorted(set(DIMENSIONS) | set(ALIASES))
+                raise InvalidInput(
+                    f"{raw!r} is not an ASH dimension.", "Use one of: " + ", ".join(valid) + "."
+                )
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def _tiers(include_history: bool) -> sql.Composable:
+    raw = sql.SQL("SELECT *, 'raw'::text AS tier FROM opscore.ash_samples")
+    if not include_history:
+        return sql.SQL("({}) s").format(raw)
+    hist = sql.SQL("SELECT *, 'history'::text AS tier FROM opscore.ash_history")
+    return sql.SQL("({} UNION ALL {}) s").format(raw, hist)
+
+
+def _where(
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    *,
+    time_col: str,
+    wait_class_expr: sql.Composable,
+    wait_class: str | None = None,
+    query_id: int | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    application: str | None = None,
+) -> tuple[sql.Composable, dict]:
+    parts = [
+        sql.SQL("s.target_id = %(t)s"),
+        sql.SQL("s.{c} >= %(begin)s AND s.{c} < %(end)s").format(c=sql.Identifier(time_col)),
+    ]
+    params: dict = {"t": target_id, "begin": begin, "end": end}
+    if wait_class is not None:
+        parts.append(sql.SQL("{} = %(wait_class)s").format(wait_class_expr))
+        params["wait_class"] = wait_class
+    for key, col, value in (
+        ("query_id", "query_id", query_id),
+        ("user", "usename", user),
+        ("database", "datname", database),
+        ("application", "application_name", application),
+    ):
+        if value is not None:
+            parts.append(sql.SQL("s.{} = %({})s").format(sql.Identifier(col), sql.SQL(key)))
+            params[key] = value
+    return sql.SQL(" AND ").join(parts), params
+
+
+def _frame(cur: psycopg.Cursor, columns: list[str] | None = None) -> pd.DataFrame:
+    names = [d.name for d in cur.description] if cur.description else (columns or [])
+    return pd.DataFrame(cur.fetchall(), columns=names)
+
+
+def query_samples(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    *,
+    include_history: bool = True,
+    limit: int | None = None,
+    **filters,
+) -> pd.DataFrame:
+    """Samples in [begin, end), oldest first, with wait class, event name and query text."""
+    where, params = _where(
+        target_id, begin, end, time_col="sample_time", wait_class_expr=_CLS, **filters
+    )
+    query = sql.SQL(
+        """
+        SELECT s.sample_time, s.weight_s, s.pid, s.leader_pid, s.backend_type, s.usename,
+               s.datname, s.application_name, host(s.client_addr) AS client_addr,
+               s.backend_start, s.state, {cls} AS wait_class, s.wait_event_type, s.wait_event,
+               {ev} AS event, {dbt} AS db_time, s.query_id, q.query_text AS query,
+               s.query_start, s.xact_start, s.state_change, s.xid_age, s.xmin_age,
+               s.blocking_pids, s.tier
+          FROM {tiers}
+          LEFT JOIN opscore.ash_query_texts q
+                 ON q.target_id = s.target_id AND q.text_hash = s.text_hash
+         WHERE {where}
+         ORDER BY s.sample_time, s.pid
+         {limit}
+        """
+    ).format(
+        cls=_CLS,
+        ev=_EV,
+        dbt=_DBT,
+        tiers=_tiers(include_history),
+        where=where,
+        limit=sql.SQL("LIMIT %(limit)s") if limit else sql.SQL(""),
+    )
+    if limit:
+        params["limit"] = limit
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return _frame(cur, SAMPLE_COLUMNS)
+
+
+def db_time(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    by: list[str],
+    *,
+    include_history: bool = True,
+    use_summary: bool = False,
+    **filters,
+) -> pd.DataFrame:
+    """DB time (seconds) grouped by ``by`` (canonical names), largest first.
+
+    Columns: the dimensions, ``db_time_s`` (running on CPU or in non-idle waits), ``time_s``
+    (all sampled time, idle-in-transaction waits included), ``samples``, and ``query`` (a text of
+    the query_id) when grouping by query_id. With ``use_summary`` it reads the per-minute summary
+    (buckets overlapping [begin, end), so whole minutes at the edges) instead of the samples.
+    """
+    pos = 1 if use_summary else 0
+    for name in by:
+        if DIMENSIONS[name][pos] is None:
+            raise InvalidInput(f"Dimension {name!r} is not kept in the ASH summary.")
+    dims = [sql.SQL("{} AS {}").format(DIMENSIONS[n][pos], sql.Identifier(n)) for n in by]
+    group = (
+        sql.SQL("GROUP BY ") + sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(by)))
+        if by
+        else sql.SQL("")
+    )
+    if use_summary:
+        # buckets overlapping [begin, end): minute granularity at the edges
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        secs = (begin - epoch).total_seconds()
+        begin = epoch + timedelta(seconds=(secs // SUMMARY_BUCKET_S) * SUMMARY_BUCKET_S)
+        where, params = _where(
+            target_id,
+            begin,
+            end,
+            time_col="bucket_start",
+            wait_class_expr=sql.SQL("s.wait_class"),
+            **filters,
+        )
+        source = sql.SQL("opscore.ash_summary s")
+        measures = sql.SQL(
+            "sum(s.samples)::bigint AS samples, sum(s.time_s)::float8 AS time_s, "
+            "sum(s.db_time_s)::float8 AS db_time_s, min(s.text_hash) AS text_hash"
+        )
+    else:
+        where, params = _where(
+            target_id, begin, end, time_col="sample_time", wait_class_expr=_CLS, **filters
+        )
+        source = _tiers(include_history)
+        measures = sql.SQL(
+            "count(*) AS samples, sum(s.weight_s)::float8 AS time_s, "
+            "coalesce(sum(s.weight_s) FILTER (WHERE {dbt}), 0)::float8 AS db_time_s, "
+            "min(s.text_hash) AS text_hash"
+        ).format(dbt=_DBT)
+    select = sql.SQL(", ").join([*dims, measures])
+    query = sql.SQL(
+        """
+        WITH agg AS (SELECT {select} FROM {source} WHERE {where} {group})
+        SELECT agg.*, q.query_text AS query
+          FROM agg LEFT JOIN opscore.ash_query_texts q
+               ON q.target_id = %(t)s AND q.text_hash = agg.text_hash
+         ORDER BY agg.db_time_s DESC, agg.time_s DESC
+        """
+    ).format(select=select, source=source, where=where, group=group)
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        df = _frame(cur)
+    df = df.drop(columns=["text_hash"])
+    if "query_id" not in by:
+        df = df.drop(columns=["query"])
+    if not by and len(df) == 1 and pd.isna(df.loc[0, "time_s"]):
+        df.loc[0, ["samples", "time_s", "db_time_s"]] = [0, 0.0, 0.0]
+    return df
+
+
+def blocking_samples(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    *,
+    include_history: bool = True,
+) -> pd.DataFrame:
+    """Every sampled session at the sample times where at least one session was blocked."""
+    query = sql.SQL(
+        """
+        WITH s AS (SELECT * FROM {tiers}
+                    WHERE s.target_id = %(t)s AND s.sample_time >= %(begin)s
+                      AND s.sample_time < %(end)s),
+             bt AS (SELECT DISTINCT sample_time FROM s WHERE cardinality(blocking_pids) > 0)
+        SELECT s.sample_time, s.weight_s, s.pid, s.backend_start, s.usename, s.datname,
+               s.application_name, s.state, s.wait_event_type, s.wait_event, s.query_id,
+               q.query_text AS query, s.xact_start, s.blocking_pids
+          FROM s JOIN bt USING (sample_time)
+          LEFT JOIN opscore.ash_query_texts q
+                 ON q.target_id = s.target_id AND q.text_hash = s.text_hash
+         ORDER BY s.sample_time, s.pid
+        """
+    ).format(tiers=_tiers(include_history))
+    with conn.cursor() as cur:
+        cur.execute(query, {"t": target_id, "begin": begin, "end": end})
+        return _frame(cur)
+
+
+def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | None:
+    """Newest sample time of a target: the sampler's last report, or the newest stored row."""
+    row = conn.execute(
+        "SELECT greatest("
+        " (SELECT last_sample_time FROM opscore.ash_sampler_status WHERE target_id = %(t)s),"
+        " (SELECT max(sample_time) FROM opscore.ash_samples WHERE target_id = %(t)s),"
+        " (SELECT max(sample_time) FROM opscore.ash_history WHERE target_id = %(t)s))",
+        {"t": target_id},
+    ).fetchone()
+    return row[0] if row else None

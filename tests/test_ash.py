@@ -1,0 +1,301 @@
+"""ASH against a real PostgreSQL: blocked sessions, query ids, exclusions, retention, flushing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from ops_core import api, repository
+from ops_core.collectors.ash import AshCollector
+from ops_core.errors import InvalidInput, UnknownTarget
+from ops_core.repository import ash as repo_ash
+from ops_core.repository.ash import AshRow
+
+from .helpers import run_cli
+
+
+@pytest.fixture
+def ash_target(repo, target_db):
+    api.add_target("ashdb", target_db)
+    with psycopg.connect(target_db, autocommit=True, application_name="ash-test-setup") as c:
+        c.execute("CREATE TABLE ash_t (id int PRIMARY KEY, v int)")
+        c.execute("INSERT INTO ash_t VALUES (1, 0)")
+    return target_db
+
+
+def _wait_for(dsn: str, sql: str, params: tuple, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True, application_name="ash-test-poll") as c:
+        while time.monotonic() < deadline:
+            if c.execute(sql, params).fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {sql} {params}")
+
+
+class _Session(threading.Thread):
+    """A session running one statement in a thread (its pid known before it starts waiting)."""
+
+    def __init__(self, dsn: str, app: str, statement: str):
+        super().__init__(daemon=True)
+        self.conn = psycopg.connect(dsn, autocommit=True, application_name=app)
+        self.conn.execute("SET lock_timeout = '30s'")
+        self.pid = self.conn.info.backend_pid
+        self.statement = statement
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.conn.execute(self.statement)
+        except Exception as exc:  # recorded, asserted by the test if it matters
+            self.error = exc
+        finally:
+            self.conn.close()
+
+
+def _query_id(dsn: str, marker: str) -> int:
+    with psycopg.connect(dsn, autocommit=True, application_name="ash-test-poll") as c:
+        row = c.execute(
+            "SELECT queryid FROM pg_stat_statements WHERE query LIKE %s "
+            "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (f"%{marker}%",),
+        ).fetchone()
+    assert row is not None, f"pg_stat_statements has no {marker}"
+    return row[0]
+
+
+def test_sampler_sees_blocking_sleep_and_skips_opscore(ash_target):
+    dsn = ash_target
+    blocker = psycopg.connect(dsn, application_name="ash-blocker")
+    blocker.execute("UPDATE ash_t SET v = v + 1 WHERE id = 1")  # row lock, transaction open
+    blocker_pid = blocker.info.backend_pid
+    waiter = _Session(dsn, "ash-waiter", "UPDATE ash_t SET v = v + 10 WHERE id = 1")
+    sleeper = _Session(dsn, "ash-sleeper", "SELECT pg_sleep(6) AS ash_probe_sleep")
+    own = _Session(dsn, "opscore-probe", "SELECT pg_sleep(6) AS ash_probe_own")
+    for s in (waiter, sleeper, own):
+        s.start()
+    _wait_for(
+        dsn,
+        "SELECT count(*) = 3 FROM pg_stat_activity WHERE pid = ANY(%s) "
+        "AND wait_event IN ('transactionid', 'tuple', 'PgSleep')",
+        ([waiter.pid, sleeper.pid, own.pid],),
+    )
+    begin = datetime.now(UTC) - timedelta(seconds=1)
+    sampler = api.ash_sampler("ashdb", interval_s=0.5)
+    try:
+        for _ in range(3):
+            assert sampler.sample_once() >= 3
+            time.sleep(0.5)
+        written = sampler.flush(final=True)
+        # on request opscore's own sessions are visible
+        with_own = AshCollector(dsn, include_opscore=True)
+        _, rows_own = with_own.sample()
+        with_own.close()
+    finally:
+        sampler.close()
+        blocker.rollback()
+        blocker.close()
+    for s in (waiter, sleeper, own):
+        s.join(15)
+    assert waiter.error is None
+    assert written == sampler.stats.rows_sampled >= 9
+    assert own.pid in {r.pid for r in rows_own}
+    end = datetime.now(UTC)
+
+    df = api.query_ash("ashdb", begin, end)
+    assert df["sample_time"].nunique() == 3
+    assert not df["application_name"].fillna("").str.startswith("opscore").any()
+    assert own.pid not in set(df["pid"])
+
+    w = df[df["pid"] == waiter.pid]
+    assert len(w) == 3
+    assert set(w["wait_event_type"]) == {"Lock"} and set(w["wait_class"]) == {"Lock"}
+    assert set(w["wait_event"]) <= {"transactionid", "tuple"}
+    assert all(list(bp) == [blocker_pid] for bp in w["blocking_pids"])
+    assert w["db_time"].all()
+
+    b = df[df["pid"] == blocker_pid]
+    assert set(b["state"]) == {"idle in transaction"}
+    assert set(b["wait_class"]) == {"Client"} and not b["db_time"].any()
+    assert b["blocking_pids"].isna().all()
+    assert (b["xid_age"] >= 0).all()
+
+    s = df[df["pid"] == sleeper.pid]
+    assert len(s) == 3 and set(s["event"]) == {"PgSleep"} and set(s["wait_class"]) == {"Timeout"}
+    assert set(s["query_id"]) == {_query_id(dsn, "ash_probe_sleep")}
+    assert "ash_probe_sleep" in s["query"].iloc[0]
+
+    # filters and DB time: the idle-in-transaction blocker is kept but is not DB time
+    locks = api.query_ash("ashdb", begin, end, wait_class="lock")
+    assert set(locks["pid"]) == {waiter.pid}
+    by_event = api.ash_db_time("ashdb", begin, end, by=["event"]).set_index("event")
+    assert by_event.loc["ClientRead", "db_time_s"] == 0
+    assert by_event.loc["ClientRead", "time_s"] == pytest.approx(1.5)
+    assert by_event.loc["PgSleep", "db_time_s"] == pytest.approx(1.5)
+    assert by_event["db_time_s"].sum() == pytest.approx(by_event.attrs["db_time_s"])
+    summary = api.ash_db_time("ashdb", begin, end, by=["sql"], source="summary")
+    samples = api.ash_db_time("ashdb", begin, end, by=["sql"], source="samples")
+    assert summary["db_time_s"].sum() == pytest.approx(samples["db_time_s"].sum())
+
+    chains = api.blocking_chains("ashdb", begin, end)
+    assert len(chains) == 1
+    root = chains.iloc[0]
+    assert root["root_pid"] == blocker_pid and root["waiters"] == [waiter.pid]
+    assert root["root_state"] == "idle in transaction"
+    assert root["duration_s"] == pytest.approx(1.5)
+    assert api.last_ash_sample("ashdb") >= df["sample_time"].max()
+
+
+def _rows(base: datetime, n_times: int, pids: list[int], step_s: float = 1.0) -> list[AshRow]:
+    rows = []
+    for i in range(n_times):
+        ts = base + timedelta(seconds=i * step_s)
+        for pid in pids:
+            rows.append(
+                AshRow(
+                    ts, pid, None, "client backend", "app", "appdb", "web", None, base,
+                    "active", None, None, 42, f"SELECT {pid}", ts, ts, ts, None, 3, None,
+                )
+            )  # fmt: skip
+    return rows
+
+
+def test_partitions_created_and_dropped_by_retention(ash_target):
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    target = api.get_target("ashdb")
+    writer = repo_ash.AshWriter(target.target_id)
+    days = {"old": now - timedelta(days=40), "mid": now - timedelta(days=10)}
+    days["recent"] = now - timedelta(days=1)
+    with repository.session() as conn:
+        for base in days.values():
+            assert writer.write(conn, _rows(base, 20, [101, 102]), 1.0) == 40
+        # a retried batch is not duplicated
+        assert writer.write(conn, _rows(days["recent"], 20, [101, 102]), 1.0) == 40
+    name = {k: repo_ash.partition_name("ash_samples", v.date()) for k, v in days.items()}
+    hist = {k: repo_ash.partition_name("ash_history", v.date()) for k, v in days.items()}
+    assert set(name.values()) <= set(api.ash_partitions()["raw"])
+    mid = (days["mid"] - timedelta(minutes=1), days["mid"] + timedelta(minutes=1))
+    assert api.ash_db_time("ashdb", *mid, by=[])["db_time_s"].iloc[0] == pytest.approx(40)
+    assert len(api.query_ash("ashdb", days["recent"], now)) == 40
+
+    res = api.purge_ash(now=now)
+    parts = api.ash_partitions()
+    assert name["recent"] in parts["raw"]
+    assert name["mid"] not in parts["raw"] and name["old"] not in parts["raw"]
+    assert hist["mid"] in parts["history"] and hist["old"] not in parts["history"]
+    assert set(res["raw_dropped"]) >= {name["mid"], name["old"]}
+    assert res["history_added"] == 4
+
+    h = api.query_ash("ashdb", *mid)
+    assert set(h["tier"]) == {"history"}
+    assert sorted(set(h["sample_time"])) == [days["mid"], days["mid"] + timedelta(seconds=10)]
+    assert set(h["weight_s"]) == {10.0} and len(h) == 4
+    # DB time over the downsampled day is still 40 s (4 rows x 10 s)
+    assert api.ash_db_time("ashdb", *mid, by=[])["db_time_s"].iloc[0] == pytest.approx(40)
+    assert api.ash_db_time("ashdb", *mid, by=[], include_history=False)["samples"].iloc[0] == 0
+
+    # history leaves after the history window; purging again changes nothing more
+    res2 = api.purge_ash(now=now + timedelta(days=25))
+    assert hist["mid"] in res2["history_dropped"]
+    assert api.purge_ash(now=now + timedelta(days=25))["history_dropped"] == []
+
+
+def test_summary_matches_samples(ash_target):
+    target = api.get_target("ashdb")
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    with repository.session() as conn:
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(base, 150, [7, 8, 9]), 1.0)
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9  # idempotent
+    rng = (base, base + timedelta(minutes=3))
+    s1 = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
+    s2 = api.ash_db_time("ashdb", *rng, by=["session"], source="samples")
+    assert s1.attrs["source"] == "summary" and s2.attrs["source"] == "samples"
+    assert sorted(s1["db_time_s"]) == sorted(s2["db_time_s"]) == [150.0] * 3
+
+
+def test_stop_and_run_flush_buffered_samples(ash_target):
+    dsn = ash_target
+    sleeper = _Session(dsn, "ash-sleeper", "SELECT pg_sleep(4)")
+    sleeper.start()
+    begin = datetime.now(UTC) - timedelta(seconds=1)
+    # class-based sampler (Prefect flows): nothing flushed until stop()
+    sampler = api.ash_sampler("ashdb", interval_s=0.2, flush_interval_s=3600)
+    sampler.start()
+    time.sleep(1.2)
+    assert sampler.stats.rows_written == 0 and sampler.stats.rows_buffered > 0
+    st = sampler.stop()
+    assert st.rows_written == st.rows_sampled > 0 and st.rows_buffered == 0
+    # foreground loop stopped by an event
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    st2 = api.run_ash("ashdb", interval_s=0.2, stop=stop, flush_interval_s=3600)
+    assert st2.rows_written == st2.rows_sampled > 0 and st2.errors == 0
+    sleeper.join(10)
+    df = api.query_ash("ashdb", begin, datetime.now(UTC), application="ash-sleeper")
+    assert len(df) == st.rows_written + st2.rows_written
+
+
+def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
+    sleeper = _Session(ash_target, "ash-sleeper", "SELECT pg_sleep(8)")
+    sleeper.start()
+    begin = datetime.now(UTC) - timedelta(seconds=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "ash", "run", "--target", "ashdb", "--interval", "0.2"],
+        env={**os.environ, **opscore_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(
+            ash_target,
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'opscore' "
+            "AND datname = current_database()",
+            (),
+        )
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sleeper.join(10)
+    assert proc.returncode == 0, err
+    assert "interrupted" in out and "Traceback" not in err
+    df = api.query_ash("ashdb", begin, datetime.now(UTC), application="ash-sleeper")
+    assert len(df) >= 3
+
+
+def test_bad_input_gives_clear_errors(ash_target):
+    now = datetime.now(UTC)
+    with pytest.raises(UnknownTarget):
+        api.query_ash("nope", now - timedelta(minutes=1), now)
+    with pytest.raises(UnknownTarget):
+        api.run_ash("nope", duration_s=1)
+    with pytest.raises(InvalidInput, match="reversed"):
+        api.query_ash("ashdb", now, now - timedelta(minutes=1))
+    with pytest.raises(InvalidInput, match="not a wait class") as err:
+        api.query_ash("ashdb", now - timedelta(minutes=1), now, wait_class="Bogus")
+    assert "LWLock" in err.value.hint
+    with pytest.raises(InvalidInput, match="not an ASH dimension"):
+        api.ash_db_time("ashdb", now - timedelta(minutes=1), now, by=["colour"])
+    with pytest.raises(InvalidInput):
+        api.ash_time_range(since="banana")
+    for args in (
+        ["ash", "query", "--target", "ashdb", "--wait-class", "Bogus"],
+        ["ash", "query", "--target", "nope"],
+        ["ash", "top", "--target", "ashdb", "--begin", "2026-01-02", "--end", "2026-01-01"],
+        ["ash", "top", "--target", "ashdb", "--by", "colour"],
+    ):
+        res = run_cli(*args)
+        assert res.returncode != 0, args
+        assert "Error:" in res.stderr and "Traceback" not in res.stderr
