@@ -47,13 +47,13 @@ def version() -> None:
 
 
 def _register_optional() -> None:
-    # areas added by later work register themselves here; an area that fails to import must
-    # not take the whole CLI down
+    # one module per area: either a `register(app)` function (top-level commands) or a
+    # sub-Typer `app` added under `name`
     import importlib
 
     for mod, name in [
         ("demo", None),
-        ("app", None),
+        ("webapp", None),
         ("snapshot", None),
         ("ash", "ash"),
     ]:
