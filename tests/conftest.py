@@ -141,3 +141,12 @@ def target_db(pg: TestServer) -> Iterator[str]:
         yield dsn
     finally:
         pg.drop_database(dsn)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test API server for the whole session (it takes ~20-30 s to start here)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
