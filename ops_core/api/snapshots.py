@@ -15,6 +15,7 @@ from ..collectors import host
 from ..collectors.capture import CaptureOptions, capture
 from ..config import get_settings
 from ..errors import InvalidInput, OpsCoreError
+from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import snapshots as writes
@@ -122,6 +123,8 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
         sid, created = writes.store(repo, cap, started)
         info = reads.get_info(repo, sid)
         info.created = created
+        if created and info.status != "failed":
+            columnar.roll_previous_day(repo, t.target_id)  # no-op but once a day
     if info.status == "failed":
         raise SnapshotFailed(
             f"Snapshot of {target} failed: {info.error}",

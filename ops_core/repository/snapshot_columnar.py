@@ -241,3 +241,24 @@ def insert_arrays(
     conn.execute(
         f"INSERT INTO opscore.{c.table} ({', '.join(names)}) VALUES ({', '.join(marks)})", values
     )
+
+
+def roll_previous_day(conn: psycopg.Connection, target_id: int) -> list[date]:
+    """After a capture: build the rollup of the target's last complete day if it has none
+    (once a day, so reads of long ranges never pay for it)."""
+    row = conn.execute(
+        "SELECT (max(captured_at) AT TIME ZONE 'UTC')::date FROM opscore.snapshots "
+        "WHERE target_id = %s",
+        (target_id,),
+    ).fetchone()
+    if not row or row[0] is None:
+        return []
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
+            "AND (captured_at AT TIME ZONE 'UTC')::date = %s - 1",
+            (target_id, row[0]),
+        )
+    ]
+    return plan(conn, target_id, ids).days if ids else []
