@@ -208,16 +208,27 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
 
 def test_summary_matches_samples(ash_target):
     target = api.get_target("ashdb")
-    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    now = datetime.now(UTC)
+    base = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    base -= timedelta(hours=2)
     with repository.session() as conn:
         repo_ash.AshWriter(target.target_id).write(conn, _rows(base, 150, [7, 8, 9]), 1.0)
-    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9
-    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9  # idempotent
+    # one 5-minute bucket: 1 event + 1 sql + 3 sessions
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 5
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 5  # idempotent
     rng = (base, base + timedelta(minutes=3))
     s1 = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
     s2 = api.ash_db_time("ashdb", *rng, by=["session"], source="samples")
     assert s1.attrs["source"] == "summary" and s2.attrs["source"] == "samples"
     assert sorted(s1["db_time_s"]) == sorted(s2["db_time_s"]) == [150.0] * 3
+    e1 = api.ash_db_time("ashdb", *rng, by=["event", "hour"], source="summary")
+    assert list(e1["db_time_s"]) == [450.0] and list(e1["event"]) == ["CPU"]
+    with pytest.raises(InvalidInput, match="summary cannot answer"):
+        api.ash_db_time("ashdb", *rng, by=["sql", "session"], source="summary")
+    both = api.ash_db_time("ashdb", base, base + timedelta(hours=7), by=["sql", "user"])
+    assert both.attrs["source"] == "samples" and both["db_time_s"].sum() == 450
+    long = api.ash_db_time("ashdb", base, base + timedelta(hours=7), by=["sql"])
+    assert long.attrs["source"] == "summary" and long["db_time_s"].sum() == 450
 
 
 def test_stop_and_run_flush_buffered_samples(ash_target):
