@@ -10,6 +10,7 @@ the per-pair ratios (on/off) and their spread. The sampler runs in this process,
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -20,33 +21,39 @@ ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 
 
-def one(sampler_on: bool) -> tuple[float, api.AshRunStats | None]:
+def one(sampler_on: bool) -> tuple[float, api.AshRunStats | None, float]:
+    """TPS of one pgbench run, the sampler's stats, and the CPU this process used per second
+    (pgbench is a child process: this is the sampler thread, flushes included)."""
     sampler = api.ash_sampler("bench", interval_s=1.0) if sampler_on else None
+    cpu0, wall0 = time.process_time(), time.monotonic()
     if sampler:
         sampler.start()
     out = pgbench(["-n", "-c", "4", "-j", "2", "-T", str(SECONDS)])
     stats = sampler.stop() if sampler else None
-    return tps(out), stats
+    cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+    return tps(out), stats, cpu
 
 
 def main() -> None:
     bench_target("bench")
     pgbench(["-n", "-c", "4", "-j", "2", "-T", "5"])  # warm-up
-    ratios, rows = [], []
+    ratios, sample_ms, cpus = [], [], []
+    load = os.getloadavg()[0]
     t0 = time.monotonic()
     for r in range(ROUNDS):
         order = [False, True] if r % 2 == 0 else [True, False]
         res = {on: one(on) for on in order}
         off_tps, on_tps = res[False][0], res[True][0]
-        st = res[True][1]
+        st, cpu = res[True][1], res[True][2]
         ratios.append(on_tps / off_tps)
-        rows.append((r + 1, off_tps, on_tps, st))
-        mean_ms = 1000 * st.sample_seconds / max(st.samples, 1)
+        sample_ms.append(1000 * st.sample_seconds / max(st.samples, 1))
+        cpus.append(cpu)
+        mean_ms = sample_ms[-1]
         print(
             f"round {r + 1}: off {off_tps:8.1f} tps  on {on_tps:8.1f} tps  ratio "
             f"{on_tps / off_tps:.4f}  (sampler: {st.samples} samples, {st.rows_written} rows, "
             f"{st.rows_written / max(st.samples, 1):.1f} sessions/sample, sample query "
-            f"{mean_ms:.2f} ms, errors {st.errors})",
+            f"{mean_ms:.2f} ms, sampler CPU {100 * cpu:.2f} % of a core, errors {st.errors})",
             flush=True,
         )
     med = statistics.median(ratios)
@@ -54,7 +61,13 @@ def main() -> None:
         f"\nASH overhead over {ROUNDS} alternated rounds of {SECONDS} s: median TPS ratio "
         f"on/off {med:.4f} (TPS change {100 * (med - 1):+.2f} %), spread of ratios "
         f"{min(ratios):.4f}..{max(ratios):.4f}, stdev {statistics.pstdev(ratios):.4f}; "
-        f"took {time.monotonic() - t0:.0f} s"
+        f"took {time.monotonic() - t0:.0f} s; load average {load:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"Sampler cost at 1 Hz: median sample query round trip {statistics.median(sample_ms):.2f}"
+        f" ms (target side, at most {statistics.median(sample_ms) / 10:.2f} % of one core), "
+        f"median sampler process CPU {100 * statistics.median(cpus):.2f} % of one core"
     )
 
 

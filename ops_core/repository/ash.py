@@ -380,6 +380,13 @@ def _downsample(conn: psycopg.Connection, part: str) -> int:
     return cur.rowcount
 
 
+def _lock_for_ddl(conn: psycopg.Connection) -> None:
+    # dropping a partition locks its parent: never queue the sampler's COPY behind a long
+    # report for more than a few seconds
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+    conn.execute("SET LOCAL lock_timeout = '5s'")
+
+
 def purge(
     conn: psycopg.Connection, now: datetime, raw_days: int, history_days: int
 ) -> dict[str, object]:
@@ -397,22 +404,33 @@ def purge(
         "summary_deleted": 0,
         "texts_deleted": 0,
     }
+    skipped: list[str] = []
+    report["skipped"] = skipped
     for day, part in sorted(list_partitions(conn, RAW_TABLE).items()):
         if day_start(day + timedelta(days=1)) > raw_cut:
             continue
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-            if day_start(day + timedelta(days=1)) > hist_cut:
-                if day not in list_partitions(conn, HISTORY_TABLE):
-                    _create_partition(conn, HISTORY_TABLE, day)
-                report["history_added"] += _downsample(conn, part)  # type: ignore[operator]
-            conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+        try:
+            with conn.transaction():
+                _lock_for_ddl(conn)
+                if day_start(day + timedelta(days=1)) > hist_cut:
+                    if day not in list_partitions(conn, HISTORY_TABLE):
+                        _create_partition(conn, HISTORY_TABLE, day)
+                    added = _downsample(conn, part)
+                    report["history_added"] += added  # type: ignore[operator]
+                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+        except psycopg.errors.LockNotAvailable:
+            skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
+            continue
         report["raw_dropped"].append(part)  # type: ignore[union-attr]
     for day, part in sorted(list_partitions(conn, HISTORY_TABLE).items()):
         if day_start(day + timedelta(days=1)) <= hist_cut:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+            try:
+                with conn.transaction():
+                    _lock_for_ddl(conn)
+                    conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+            except psycopg.errors.LockNotAvailable:
+                skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
+                continue
             report["history_dropped"].append(part)  # type: ignore[union-attr]
     keep_from = min(raw_cut, hist_cut)
     with conn.transaction():
