@@ -310,3 +310,32 @@ def test_bad_input_gives_clear_errors(ash_target):
         res = run_cli(*args)
         assert res.returncode != 0, args
         assert "Error:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(ash_target):
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    target = api.get_target("ashdb")
+    old = now - timedelta(days=5)
+    with repository.session() as conn:
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(old, 10, [5]), 1.0)
+    part = repo_ash.partition_name("ash_samples", old.date())
+    with repository.connect() as reader:  # a long report holding the table
+        reader.autocommit = False
+        reader.execute("SELECT count(*) FROM opscore.ash_samples")
+        res = api.purge_ash(now=now)
+        reader.rollback()
+    assert part not in res["raw_dropped"] and part in " ".join(res["skipped"])
+    assert part in api.ash_partitions()["raw"]
+    assert part in api.purge_ash(now=now)["raw_dropped"]  # the next purge does it
+
+    with repository.session() as conn:
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(now, 3, [5]), 1.0)
+    api.remove_target("ashdb")
+    with repository.session() as conn:
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM opscore.ash_samples WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_history WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_query_texts WHERE target_id = %(t)s)",
+            {"t": target.target_id},
+        ).fetchone()[0]
+    assert left == 0
