@@ -6,3 +6,4 @@ The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing b
 from .demo import *  # noqa: F401,F403
 from .system import *  # noqa: F401,F403
 from .targets import *  # noqa: F401,F403
+from .workload import *  # noqa: F401,F403
