@@ -133,15 +133,18 @@ class Fault:
         """Register a cleanup step (run last-registered first at exit)."""
         self._undo.append((what, action))
 
-    def own_table(self, name: str, ddl: str) -> None:
+    def own_table(self, name: str, ddl: str | sql.Composed) -> None:
         """Create a table this fault owns (dropped at exit)."""
         admin = self.sql_admin
-        admin.execute("CREATE SCHEMA IF NOT EXISTS demo")
-        admin.execute(f"DROP TABLE IF EXISTS {name}")
+        schema, _, table = name.rpartition(".")
+        ident = sql.Identifier(schema or "public", table)
+        drop = sql.SQL("DROP TABLE IF EXISTS {}").format(ident)
+        admin.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        admin.execute(drop)
         admin.execute(ddl)
         self.info.created.append(name)
         self.info.objects.append(name)
-        self.undo(f"dropped {name}", lambda: self.sql_admin.execute(f"DROP TABLE IF EXISTS {name}"))
+        self.undo(f"dropped {name}", lambda: self.sql_admin.execute(drop))
 
     def session(
         self, role: str, *, settings: dict[str, str] | None = None, autocommit: bool = True
