@@ -12,6 +12,7 @@ import pytest
 from ops_core.workload import faults, schema
 from ops_core.workload.fault_base import ServerChangesNotAllowed
 
+from .helpers import run_cli
 from .workload_helpers import alive, eventually, one, pgss
 
 
@@ -231,3 +232,27 @@ def test_checkpoint_counters_are_read_for_this_version(pg):
             lambda: faults.checkpoint_counts(conn)["requested"] > before["requested"]
         )
     assert after
+
+
+def test_cli_fault_on_a_registered_target(shop_db, opscore_env, repo):
+    import json
+
+    from ops_core import api
+
+    api.add_target("wl-faults", shop_db)
+    res = run_cli(
+        "workload", "fault", "idle_in_transaction", "--target", "wl-faults",
+        "--duration", "2", "--param", "waiters=2", "--json", env=opscore_env,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert len(info["roles"]["holder"]) == 1 and len(info["roles"]["waiter"]) == 2
+    assert alive(shop_db, info["pids"]) == 0
+    refused = run_cli(
+        "workload", "fault", "checkpoint_pressure", "--target", "wl-faults", env=opscore_env
+    )
+    assert refused.returncode != 0 and "--allow-server-changes" in refused.stderr
+    unknown = run_cli("workload", "fault", "nope", "--target", "wl-faults", env=opscore_env)
+    assert unknown.returncode != 0 and "Known faults" in unknown.stderr
+    listed = run_cli("workload", "faults", "--json", env=opscore_env)
+    assert {f["name"] for f in json.loads(listed.stdout)} == set(faults.FAULTS)
