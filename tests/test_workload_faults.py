@@ -9,6 +9,7 @@ import time
 import psycopg
 import pytest
 
+from ops_core.errors import InvalidInput
 from ops_core.workload import faults, schema
 from ops_core.workload.fault_base import ServerChangesNotAllowed
 
@@ -256,3 +257,31 @@ def test_cli_fault_on_a_registered_target(shop_db, opscore_env, repo):
     assert unknown.returncode != 0 and "Known faults" in unknown.stderr
     listed = run_cli("workload", "faults", "--json", env=opscore_env)
     assert {f["name"] for f in json.loads(listed.stdout)} == set(faults.FAULTS)
+
+
+class _BrokenFault(faults.Fault):
+    """Opens sessions, registers an undo step, then fails while starting."""
+
+    name = "broken"
+
+    def start(self) -> None:
+        self.own_table("demo.broken_fault", "CREATE TABLE demo.broken_fault (id int)")
+        conn = self.session("holder", autocommit=False)
+        conn.execute("LOCK TABLE demo.broken_fault")
+        raise RuntimeError("setup failed half-way")
+
+
+def test_a_fault_failing_to_start_undoes_what_it_did(shop_db):
+    f = _BrokenFault(shop_db)
+    with pytest.raises(RuntimeError, match="half-way"):
+        with f:
+            pytest.fail("the body must not run")
+    assert len(f.info.pids) == 1 and alive(shop_db, f.info.pids) == 0
+    assert one(shop_db, "SELECT to_regclass('demo.broken_fault')") is None
+    assert f.info.cleanup == [f"terminated sessions {f.info.pids}", "dropped demo.broken_fault"]
+
+
+def test_workload_sessions_cannot_hide_as_opscore(shop_db):
+    with pytest.raises(InvalidInput, match="opscore"):
+        with faults.CpuHog(shop_db, application_name="opscore-app"):
+            pass

@@ -100,3 +100,28 @@ def test_connection_storm_fills_up_to_the_reserve(own):
         # the storm stops short of the reserved slots: a superuser still gets in
         assert n <= room["max_connections"] - room["superuser_reserved_connections"]
     assert alive(dsn, f.info.pids) == 0
+
+
+def test_cli_fault_killed_with_sigterm_still_restores(own):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    dsn = own.conninfo()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "workload", "fault", "checkpoint_pressure",
+         "--dsn", dsn, "--duration", "120", "--allow-server-changes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        assert eventually(lambda: one(dsn, "SHOW max_wal_size") == "32MB", timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert eventually(lambda: one(dsn, "SHOW max_wal_size") == "1GB")
+    assert _auto_conf(dsn, "max_wal_size") is None
+    assert one(dsn, "SELECT to_regclass('demo.order_audit')") is None

@@ -35,7 +35,8 @@ WORKLOAD_KINDS = ("shop", "pgbench")
 class FaultSpec:
     name: str
     description: str
-    server_wide: bool
+    server_wide: bool  # always needs allow_server_changes
+    server_wide_when: str  # or only in this case
     doc: str
 
     def as_dict(self) -> dict:
@@ -47,8 +48,7 @@ def list_faults() -> list[FaultSpec]:
     out = []
     for name, cls in faults.FAULTS.items():
         doc = " ".join((cls.__doc__ or "").split())
-        wide = bool(cls.server_wide) or name in ("connection_storm", "seq_scan_io")
-        out.append(FaultSpec(name, cls.description, wide, doc))
+        out.append(FaultSpec(name, cls.description, cls.server_wide, cls.server_wide_when, doc))
     return out
 
 

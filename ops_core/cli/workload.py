@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import typer
@@ -30,6 +31,10 @@ def _progress() -> Progress:
         console=console,
         transient=True,
     )
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _params(values: list[str]) -> dict[str, Any]:
@@ -108,7 +113,10 @@ def list_faults(as_json: bool = JsonOpt) -> None:
         table(
             "Fault injectors",
             ["name", "what", "server-wide"],
-            [(s.name, s.description, "yes" if s.server_wide else "") for s in specs],
+            [
+                (s.name, s.description, "yes" if s.server_wide else s.server_wide_when)
+                for s in specs
+            ],
         )
     )
 
@@ -135,6 +143,8 @@ def fault(
     as_json: bool = JsonOpt,
 ) -> None:
     """Inject one real problem for a duration, then undo it; print what it did."""
+    # a plain `kill` must unwind the fault (restore settings) like Ctrl-C does
+    signal.signal(signal.SIGTERM, _terminate)
     with _progress() as prog:
         task = prog.add_task(f"fault {name}", total=duration, status="starting")
 

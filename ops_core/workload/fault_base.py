@@ -16,13 +16,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import psycopg
 from psycopg import sql
 
 from ..errors import InvalidInput, OpsCoreError
-from .sessions import DEFAULT_APPLICATION_NAME, admin_connect, workload_connect
+from .sessions import (
+    DEFAULT_APPLICATION_NAME,
+    admin_connect,
+    check_application_name,
+    workload_connect,
+)
 
 log = logging.getLogger("opscore.workload.faults")
 
@@ -72,7 +77,9 @@ class Fault:
 
     name: ClassVar[str] = "fault"
     description: ClassVar[str] = ""
-    server_wide: ClassVar[bool] = False  # needs allow_server_changes=True
+    server_wide: ClassVar[bool] = False  # always needs allow_server_changes=True
+    # when it needs allow_server_changes if not always (e.g. "when filling the server")
+    server_wide_when: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -83,7 +90,7 @@ class Fault:
         max_hold_s: float = 600,
     ):
         self.dsn = dsn
-        self.application_name = application_name
+        self.application_name = check_application_name(application_name)
         self.allow_server_changes = allow_server_changes
         self.max_hold_s = max_hold_s
         self.info = FaultInfo(self.name, self.description)
@@ -96,7 +103,7 @@ class Fault:
         self.admin: psycopg.Connection | None = None
 
     # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> Fault:
+    def __enter__(self) -> Self:
         self.require_server_changes_if_needed()
         self.admin = admin_connect(self.dsn)
         self.info.database = str(self.admin.info.dbname)
@@ -190,6 +197,11 @@ class Fault:
 
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def counts(self) -> dict[str, int]:
+        """How many times each role's loop has run so far (and ``<role>_errors``)."""
+        with self._lock:
+            return dict(self._counts)
 
     def setting(self, name: str) -> str:
         row = self.sql_admin.execute("SELECT current_setting(%s)", (name,)).fetchone()
