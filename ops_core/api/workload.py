@@ -161,11 +161,11 @@ def inject_fault(
         **params,
     )
     load = driver.BackgroundShop(url, clients=background_clients) if background_clients else None
-    t0 = time.monotonic()
     with contextlib.ExitStack() as stack:
         if load is not None:
             stack.enter_context(load)
         stack.enter_context(fault)
+        t0 = time.monotonic()  # the fault holds for duration_s once it is in place
         while (elapsed := time.monotonic() - t0) < duration_s:
             time.sleep(min(1.0, duration_s - elapsed))
             if on_progress:
