@@ -142,3 +142,25 @@ def test_cli_workload_run_and_errors(shop_db, opscore_env):
     assert bad.returncode != 0 and "Unknown workload kind" in bad.stderr
     none = run_cli("workload", "run", env=opscore_env)
     assert none.returncode != 0 and "--target" in none.stderr
+
+
+def test_background_shop_runs_until_the_block_ends(shop_db):
+    import time
+
+    with driver.BackgroundShop(shop_db, clients=2, seed=3) as bg:
+        assert eventually(
+            lambda: (
+                one(
+                    shop_db,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'demo-app'",
+                )
+                == 2
+            ),
+            timeout=5,
+        )
+        time.sleep(1)
+    assert bg.result is not None and bg.result.total_operations > 0 and bg.result.errors == {}
+    assert (
+        one(shop_db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (bg.result.pids,))
+        == 0
+    )

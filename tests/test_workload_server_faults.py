@@ -125,3 +125,26 @@ def test_cli_fault_killed_with_sigterm_still_restores(own):
     assert eventually(lambda: one(dsn, "SHOW max_wal_size") == "1GB")
     assert _auto_conf(dsn, "max_wal_size") is None
     assert one(dsn, "SELECT to_regclass('demo.order_audit')") is None
+
+
+def test_a_role_without_alter_system_gets_a_clear_error_and_nothing_stays(own):
+    from psycopg.conninfo import make_conninfo
+
+    from ops_core.errors import PrivilegeMissing
+
+    with psycopg.connect(own.conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE wl_plain LOGIN")
+        conn.execute("CREATE DATABASE wl_plain OWNER wl_plain")
+    dsn = make_conninfo(own.conninfo(), user="wl_plain", dbname="wl_plain")
+    try:
+        f = faults.CheckpointPressure(dsn, allow_server_changes=True)
+        with pytest.raises(PrivilegeMissing) as err:
+            with f:
+                pass
+        assert "max_wal_size" in err.value.message and "GRANT ALTER SYSTEM" in err.value.hint
+        assert one(dsn, "SELECT to_regclass('demo.order_audit')") is None
+        assert one(dsn, "SHOW max_wal_size") == "1GB" and "max_wal_size" not in f.info.settings
+    finally:
+        with psycopg.connect(own.conninfo(), autocommit=True) as conn:
+            conn.execute("DROP DATABASE wl_plain WITH (FORCE)")
+            conn.execute("DROP ROLE wl_plain")

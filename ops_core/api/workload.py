@@ -6,6 +6,7 @@ own result objects.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ from .targets import get_target, target_dsn
 __all__ = [
     "FaultSpec",
     "FaultInfo",
+    "FaultRun",
     "list_faults",
     "workload_dsn",
     "run_workload",
@@ -41,6 +43,17 @@ class FaultSpec:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class FaultRun:
+    """What an injected fault did, and the background load that ran around it (if any)."""
+
+    info: FaultInfo
+    load: driver.ShopResult | None = None
+
+    def as_dict(self) -> dict:
+        return {"fault": self.info.as_dict(), "load": self.load.as_dict() if self.load else None}
 
 
 def list_faults() -> list[FaultSpec]:
@@ -118,9 +131,13 @@ def inject_fault(
     allow_server_changes: bool = False,
     application_name: str = DEFAULT_APPLICATION_NAME,
     on_progress: Callable[[float, list[dict[str, Any]]], None] | None = None,
+    background_clients: int = 0,
     **params: Any,
-) -> FaultInfo:
+) -> FaultRun:
     """Inject fault ``name`` for ``duration_s`` seconds, then undo it; return what it did.
+
+    With ``background_clients`` the shop mix runs on that many sessions around the fault
+    (the healthy load a real system would have), and its result is in ``FaultRun.load``.
 
     ``on_progress(elapsed_s, activity)`` is called about every second with the
     pg_stat_activity rows of the fault's sessions. On the embedded target, ``seq_scan_io``
@@ -143,10 +160,14 @@ def inject_fault(
         max_hold_s=duration_s + 120,
         **params,
     )
-    t0 = time.monotonic()
-    with fault:
+    load = driver.BackgroundShop(url, clients=background_clients) if background_clients else None
+    with contextlib.ExitStack() as stack:
+        if load is not None:
+            stack.enter_context(load)
+        stack.enter_context(fault)
+        t0 = time.monotonic()  # the fault holds for duration_s once it is in place
         while (elapsed := time.monotonic() - t0) < duration_s:
             time.sleep(min(1.0, duration_s - elapsed))
             if on_progress:
                 on_progress(round(time.monotonic() - t0, 1), fault.activity())
-    return fault.info
+    return FaultRun(fault.info, load.result if load is not None else None)

@@ -140,6 +140,9 @@ def fault(
         help="Permit server-wide changes (ALTER SYSTEM, restart, filling max_connections).",
     ),
     param: list[str] = typer.Option([], "--param", help="Fault parameter key=value."),
+    with_load: int = typer.Option(
+        0, "--with-load", help="Also run the shop mix on this many sessions around the fault."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Inject one real problem for a duration, then undo it; print what it did."""
@@ -157,14 +160,15 @@ def fault(
                 status=f"{len(activity)} sessions, {active} active, {waiting} waiting on locks",
             )
 
-        info = api.inject_fault(
+        run = api.inject_fault(
             name, target, dsn=dsn, duration_s=duration,
-            allow_server_changes=allow_server_changes,
+            allow_server_changes=allow_server_changes, background_clients=with_load,
             on_progress=None if as_json else on_progress, **_params(param),
         )  # fmt: skip
     if as_json:
-        print_json(info.as_dict())
+        print_json(run.as_dict())
         return
+    info = run.info
     console.print(f"[bold]{info.name}[/]: {info.description} (database {info.database})")
     rows = [
         ("objects", ", ".join(info.objects)),
@@ -177,3 +181,8 @@ def fault(
         ("undone", "\n".join(info.cleanup)),
     ]  # fmt: skip
     console.print(table(None, ["", ""], [r for r in rows if r[1]]))
+    if run.load is not None:
+        console.print(
+            f"Background shop load: {run.load.total_operations:,} operations on "
+            f"{run.load.clients} sessions, {sum(run.load.errors.values())} errors."
+        )

@@ -11,6 +11,7 @@ target, a throw-away test database), never through a monitoring session.
 """
 
 from .driver import (
+    BackgroundShop,
     PgbenchProgress,
     PgbenchResult,
     ShopProgress,
@@ -25,6 +26,7 @@ from .schema import SHOP_STATEMENTS, ShopSchema, setup_shop_schema
 from .sessions import DEFAULT_APPLICATION_NAME, workload_connect
 
 __all__ = [
+    "BackgroundShop",
     "DEFAULT_APPLICATION_NAME",
     "FAULTS",
     "Fault",

@@ -345,8 +345,10 @@ def run_shop(
     operations_per_client: int | None = None,
     application_name: str = DEFAULT_APPLICATION_NAME,
     on_progress: Callable[[ShopProgress], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ShopResult:
-    """Run the generated OLTP mix with ``clients`` threads for ``duration_s`` seconds.
+    """Run the generated OLTP mix with ``clients`` threads for ``duration_s`` seconds (or
+    until ``stop`` is set).
 
     Creates the ``demo`` schema at ``scale`` first if it is missing. Each thread draws its
     operations from ``random.Random(seed * 1000 + thread)``: with ``operations_per_client`` set,
@@ -367,7 +369,7 @@ def run_shop(
     assert row is not None
     sizes = (int(row[0]) or CUSTOMERS_PER_SCALE, int(row[1]) or 1, max(1, int(row[2])))
     workers = [_ShopWorker(dsn, i, seed, application_name, sizes) for i in range(clients)]
-    stop = threading.Event()
+    stop = stop or threading.Event()
     failures: list[BaseException] = []
     t0 = time.monotonic()
     deadline = t0 + duration_s
@@ -426,3 +428,49 @@ def run_shop(
         orders_created=sum(w.created for w in workers),
         pids=[w.pid for w in workers],
     )
+
+
+class BackgroundShop:
+    """The shop mix running in the background while a ``with`` block runs (e.g. healthy load
+    around an injected fault); ``result`` holds what ran once the block is left."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        clients: int = 2,
+        seed: int = 1,
+        scale: int = 1,
+        application_name: str = DEFAULT_APPLICATION_NAME,
+        max_duration_s: float = 3600,
+    ):
+        self.dsn, self.clients, self.seed, self.scale = dsn, clients, seed, scale
+        self.application_name, self.max_duration_s = application_name, max_duration_s
+        self.result: ShopResult | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> BackgroundShop:
+        setup_shop_schema(self.dsn, self.scale, application_name=self.application_name)
+
+        def run() -> None:
+            try:
+                self.result = run_shop(
+                    self.dsn, duration_s=self.max_duration_s, clients=self.clients,
+                    seed=self.seed, scale=self.scale, application_name=self.application_name,
+                    stop=self._stop,
+                )  # fmt: skip
+            except BaseException as exc:  # noqa: BLE001 - re-raised at exit
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="background-shop", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self._error is not None and exc_type is None:
+            raise self._error

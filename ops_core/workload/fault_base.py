@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 import psycopg
 from psycopg import sql
 
-from ..errors import InvalidInput, OpsCoreError
+from ..errors import InvalidInput, OpsCoreError, PrivilegeMissing
 from .sessions import (
     DEFAULT_APPLICATION_NAME,
     admin_connect,
@@ -219,9 +219,15 @@ class Fault:
         admin = self.sql_admin
         previous_value = self.setting(name)
         previous_auto = self._auto_conf_value(name)
-        admin.execute(
-            sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
-        )
+        try:
+            admin.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PrivilegeMissing(
+                f"The role cannot change {name} with ALTER SYSTEM: {str(exc).strip()}",
+                "Use a superuser DSN, or GRANT ALTER SYSTEM ON PARAMETER (PostgreSQL 15+).",
+            ) from None
         self.info.settings[name] = {"scope": "server", "value": value, "previous": previous_value}
 
         def restore() -> None:
