@@ -75,7 +75,9 @@ def test_deltas_exact_for_a_known_workload(repo, target_db, only_dbs, pg):
             conn.execute("SELECT b FROM awr_t WHERE a <= %s", (4,))
     _wait_table_stats(target_db, "awr_t", 30)
     s2 = api.take_snapshot("w")
-    assert s2.status == "ok" and s2.prev_snapshot_id == s1.snapshot_id and not s2.resets
+    assert s2.status == "ok" and s2.prev_snapshot_id == s1.snapshot_id
+    # on a shared server other work may fill pg_stat_statements: evictions are reported
+    assert all("eviction" in r["reason"] for r in s2.resets), s2.resets
     d = api.get_snapshot(s2.snapshot_id)
     ins = _stmt(d, "INSERT INTO awr_t")
     sel = _stmt(d, "SELECT b FROM awr_t")
