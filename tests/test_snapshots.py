@@ -379,3 +379,17 @@ def test_daily_rollups_give_the_same_sums_as_raw_snapshots(repo, target_db, only
     assert snaps[5].snapshot_id not in agg.snapshot_ids
     n = repo.execute("SELECT snapshots FROM opscore.snap_statements_day").fetchone()[0]
     assert n == 4
+
+
+def test_deleting_the_latest_snapshot_makes_the_next_one_a_baseline(repo, target_db, only_dbs):
+    only_dbs(_dbname(target_db))
+    api.add_target("dl", target_db)
+    s1 = api.take_snapshot("dl")
+    s2 = api.take_snapshot("dl")
+    assert api.delete_snapshots("dl", s2.snapshot_id, s2.snapshot_id) == 1
+    s3 = api.take_snapshot("dl")
+    # deltas against s2's counters would be attributed to the longer s1..s3 interval
+    assert s3.is_baseline and s1.snapshot_id < s3.snapshot_id
+    assert api.get_snapshot(s3.snapshot_id).statements.empty
+    s4 = api.take_snapshot("dl")
+    assert s4.prev_snapshot_id == s3.snapshot_id and s4.statements > 0

@@ -106,13 +106,18 @@ def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) 
             "WHERE target_id = %s AND status <> 'failed' ORDER BY captured_at DESC LIMIT 1",
             (cap.target_id,),
         ).fetchone()
+        # a state is the base of the next delta only if it is the previous snapshot's (after
+        # that snapshot was deleted, or the source failed there, the next capture is a baseline)
         states = {
             r[0]: r[1]
             for r in conn.execute(
-                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s",
-                (cap.target_id,),
+                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s "
+                "AND snapshot_id = %s",
+                (cap.target_id, prev[0] if prev else None),
             )
         }
+        if prev and not states:
+            prev = None  # nothing to take deltas against: this capture is a new baseline
         sid = _write(conn, cap, prev, states)
         if started is not None:
             conn.execute(
