@@ -215,24 +215,31 @@ def delete_baseline(name: str) -> Baseline:
 
 
 def _wait_events(repo: psycopg.Connection, agg: RangeAggregate) -> pd.DataFrame | None:
-    """ASH hook: DB time by wait event over the range, when ASH summaries exist.
+    """ASH hook: DB time by wait event over the range, when ASH has samples for it.
 
-    The ASH area provides ``ops_core.repository.ash.wait_events(conn, target_id, begin_at,
-    end_at) -> DataFrame[wait_event_type, wait_event, db_time_s]``; until it does (or when no
-    samples cover the range) the compare shows wait events as not available.
+    Uses the ASH area's ``ops_core.repository.ash_read.db_time(conn, target_id, begin, end,
+    ["wait_event_type", "event"])`` when it is installed; returns None (compare then says
+    "not available") without it or without samples in the range.
     """
     try:
-        from ..repository import ash  # type: ignore[attr-defined]
+        from ..repository import ash_read  # type: ignore[attr-defined]
     except ImportError:
         return None
-    fn = getattr(ash, "wait_events", None)
-    if fn is None:
-        return None
     try:
-        df = fn(repo, agg.begin.target_id, agg.begin.captured_at, agg.end.captured_at)
-    except (psycopg.Error, OpsCoreError):
+        df = ash_read.db_time(
+            repo,
+            agg.begin.target_id,
+            agg.begin.captured_at,
+            agg.end.captured_at,
+            ["wait_event_type", "event"],
+        )
+    except (psycopg.Error, OpsCoreError, TypeError, AttributeError):
         return None
-    return df if df is not None and len(df) else None
+    if df is None or df.empty or float(df["db_time_s"].sum()) == 0.0:
+        return None
+    return df.rename(columns={"event": "wait_event"})[
+        ["wait_event_type", "wait_event", "db_time_s"]
+    ]
 
 
 def compare_periods(
