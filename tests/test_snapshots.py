@@ -393,3 +393,20 @@ def test_deleting_the_latest_snapshot_makes_the_next_one_a_baseline(repo, target
     assert api.get_snapshot(s3.snapshot_id).statements.empty
     s4 = api.take_snapshot("dl")
     assert s4.prev_snapshot_id == s3.snapshot_id and s4.statements > 0
+
+
+def test_capture_excludes_schemas_and_bounds_relations(target_db):
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA skipme")
+        conn.execute("CREATE TABLE skipme.hidden (a int)")
+        for i in range(4):
+            conn.execute(f"CREATE TABLE public.shown_{i} (a int PRIMARY KEY)")
+    db = _dbname(target_db)
+    opts = CaptureOptions(databases=[db], exclude_schemas=["skipme"], max_relations=3)
+    cap = capture(0, target_db, opts)
+    assert cap.failed is None and cap.sources[f"tables@{db}"] == "ok"
+    names = {r["relname"] for r in cap.rows["tables"]}
+    assert "hidden" not in names and len(names) == 3  # top-N: 3 of the 4 tables
+    assert len(cap.rows["indexes"]) == 3
+    cap = capture(0, target_db, CaptureOptions(databases=[db]))
+    assert "hidden" in {r["relname"] for r in cap.rows["tables"]}
