@@ -98,7 +98,7 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         identity, repo_db = writes.repository_identity(repo)
-        known = set(writes.known_statements(repo, t.target_id))
+        known = writes.known_statements(repo, t.target_id)
         with_sizes = writes.sizes_due(repo, t.target_id, settings.snapshot_sizes_interval_minutes)
         try:
             dsn = target_dsn(t)
@@ -119,7 +119,8 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
         )
         if include_opscore is not None:
             opts.include_opscore = include_opscore
-        cap = capture(t.target_id, dsn, opts, known)
+        cap = capture(t.target_id, dsn, opts, set(known))
+        cap.stmt_ids = known
         sid, created = writes.store(repo, cap, started)
         info = reads.get_info(repo, sid)
         info.created = created

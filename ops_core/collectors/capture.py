@@ -75,6 +75,7 @@ class Capture:
     texts: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # source -> ok | not available.. | error
     failed: str | None = None  # whole capture failed: why
+    stmt_ids: dict[StmtKey, int] | None = None  # statements the repository knew (for the write)
     target_ms: float = 0.0
 
     def error_count(self) -> int:
