@@ -176,7 +176,7 @@ class AshSampler:
         self.stats.samples += 1
         self.stats.rows_sampled += len(rows)
         self.stats.last_sessions = len(rows)
-        self.stats.last_sample_time = sample_time
+        self.stats.last_sample_time = sample_time.astimezone(UTC)
         self._unreported = True
         if self.on_sample:
             self.on_sample(self.stats)

@@ -171,7 +171,11 @@ def _where(
 
 def _frame(cur: psycopg.Cursor, columns: list[str] | None = None) -> pd.DataFrame:
     names = [d.name for d in cur.description] if cur.description else (columns or [])
-    return pd.DataFrame(cur.fetchall(), columns=names)
+    df = pd.DataFrame(cur.fetchall(), columns=names)
+    for col in df.columns:  # timestamps in UTC whatever the session's TimeZone
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.tz_convert("UTC")
+    return df
 
 
 def query_samples(
@@ -339,4 +343,4 @@ def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | Non
         " (SELECT max(sample_time) FROM opscore.ash_history WHERE target_id = %(t)s))",
         {"t": target_id},
     ).fetchone()
-    return row[0] if row else None
+    return row[0].astimezone(UTC) if row and row[0] is not None else None
