@@ -339,3 +339,19 @@ def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(a
             {"t": target.target_id},
         ).fetchone()[0]
     assert left == 0
+
+
+def test_sampler_survives_a_killed_connection(ash_target, pg):
+    sampler = api.ash_sampler("ashdb", interval_s=0.2)
+    try:
+        assert sampler.sample_once() >= 0
+        pid = sampler.collector.conn.info.backend_pid
+        with pg.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)
+        results = [sampler.sample_once() for _ in range(3)]
+    finally:
+        sampler.stop()
+    assert results[0] == -1 and min(results[1:]) >= 0  # one failed sample, then reconnected
+    assert sampler.stats.errors == 1 and "sample:" in sampler.stats.last_error
+    assert sampler.stats.samples == 3
