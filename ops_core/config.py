@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     ash_raw_retention_days: int = Field(default=3, ge=1)
     ash_history_retention_days: int = Field(default=30, ge=1)
     include_opscore_activity: bool = False
+    # backup and recovery
+    backup_dir: Path | None = Field(
+        default=None, description="Root of the backup stores; default $OPSCORE_HOME/backups"
+    )
+    pg_bin_dirs: dict[str, str] = Field(
+        default_factory=dict,
+        description='Client/server binaries per major, e.g. {"16": "/usr/pgsql-16/bin"}',
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -3,6 +3,7 @@
 The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing below them.
 """
 
+from .backup import *  # noqa: F401,F403
 from .demo import *  # noqa: F401,F403
 from .system import *  # noqa: F401,F403
 from .targets import *  # noqa: F401,F403
