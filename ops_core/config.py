@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     backup_dir: Path | None = Field(
         default=None, description="Root of the backup stores; default $OPSCORE_HOME/backups"
     )
+    backup_sync: bool = Field(
+        default=True, description="fsync backups to disk (turn off only for throw-away tests)"
+    )
     pg_bin_dirs: dict[str, str] = Field(
         default_factory=dict,
         description='Client/server binaries per major, e.g. {"16": "/usr/pgsql-16/bin"}',

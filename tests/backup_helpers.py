@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from ops_core import api
 from ops_core.backup.server import ThrowawayServer
+from ops_core.config import reset_settings_cache
 
 
 @dataclass
@@ -34,6 +36,17 @@ class BackupTarget:
     def server_lsn(self) -> str:
         with psycopg.connect(self.dsn, autocommit=True) as c:
             return c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+
+
+@pytest.fixture
+def fast_backups(monkeypatch):
+    """Skip fsync of backups (durability is not what these tests check; the machine is shared
+    and fsync under load costs seconds per backup). The chain test keeps the default."""
+    monkeypatch.setenv("OPSCORE_BACKUP_SYNC", "false")
+    reset_settings_cache()
+    yield
+    monkeypatch.delenv("OPSCORE_BACKUP_SYNC")
+    reset_settings_cache()
 
 
 def make_target(pg, name: str = "bk") -> BackupTarget:

@@ -14,7 +14,13 @@ import pytest
 from ops_core import api
 from ops_core.errors import InvalidInput, NotFound, NotSupported
 
-from .backup_helpers import drop_target, make_target, new_dir, restored_ids
+from .backup_helpers import (
+    drop_target,
+    fast_backups,  # noqa: F401
+    make_target,
+    new_dir,
+    restored_ids,
+)
 
 
 @pytest.fixture
@@ -74,6 +80,7 @@ def wal_slot(bk):
         api.drop_wal_slot(bk.name, slot)
 
 
+@pytest.mark.usefixtures("fast_backups")
 def test_pitr_to_restore_point_time_and_lsn(bk, pg, wal_slot):
     bk.write(1, 100, "a")
     api.take_full_backup(bk.name)
@@ -112,6 +119,7 @@ def test_pitr_to_restore_point_time_and_lsn(bk, pg, wal_slot):
     shutil.rmtree(dest.parent, ignore_errors=True)
 
 
+@pytest.mark.usefixtures("fast_backups")
 def test_bad_input_is_refused_and_nothing_is_touched(bk, pg):
     bk.write(1, 10)
     full = api.take_full_backup(bk.name)

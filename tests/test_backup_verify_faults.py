@@ -18,7 +18,13 @@ from ops_core.backup.context import StoreFull
 from ops_core.errors import CommandFailed
 from ops_core.targets.embedded import EmbeddedServer
 
-from .backup_helpers import drop_target, make_target
+from .backup_helpers import (
+    drop_target,
+    fast_backups,  # noqa: F401
+    make_target,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_backups")
 
 
 @pytest.fixture

@@ -414,3 +414,9 @@ def recatalog(target: str) -> list[str]:
                 datetime.fromisoformat(p["created_at"]) if p.get("created_at") else None,
             )
     return added
+
+
+from .backup_policy import *  # noqa: E402,F401,F403
+from .backup_policy import __all__ as _policy_all  # noqa: E402
+
+__all__ += _policy_all

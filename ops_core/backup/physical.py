@@ -17,6 +17,7 @@ Options and why:
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -27,12 +28,14 @@ from pathlib import Path
 import psycopg
 
 from .. import commands
+from ..config import get_settings
 from ..errors import CommandFailed, InvalidInput, NotSupported
 from . import catalog, wal
 from .catalog import Backup
 from .context import StoreFull, TargetContext, is_store_full
 from .store import dir_size
 
+log = logging.getLogger("opscore.backup")
 ProgressFn = Callable[[int, int], None]  # (done kB, total kB)
 PROGRESS_RE = re.compile(r"(\d+)/(\d+) kB \((\d+)%\)")
 
@@ -98,6 +101,8 @@ def run_basebackup(
         args.append(f"--incremental={incremental_manifest}")
     if max_rate:
         args += ["--max-rate", max_rate]
+    if not get_settings().backup_sync:
+        args.append("--no-sync")
 
     def on_line(line: str) -> None:
         m = PROGRESS_RE.search(line)
@@ -189,7 +194,6 @@ def take_backup(
         b.timeline, b.start_wal, b.stop_wal = info.timeline, info.start_wal, info.stop_wal
         b.system_identifier = info.system_identifier
         store.write_manifest(bdir, b.as_dict())
-        wal.seed_from_backup(data / "pg_wal", store.wal_dir, info.stop_lsn, ctx.wal_segment_size)
     except BaseException as exc:
         store.remove(bdir)
         reason = _failure_reason(exc, ctx)
@@ -235,6 +239,21 @@ def take_backup(
         stop_wal=b.stop_wal,
         system_identifier=b.system_identifier,
     )
+    # the backup is complete and self-contained (-X stream); keeping the archive continuous is
+    # best effort and never fails it (gaps show in `opscore backup wal status`)
+    try:
+        how = wal.catch_up(
+            ctx.bin("pg_receivewal"),
+            ctx.dsn,
+            store.wal_dir,
+            bdir / "data" / "pg_wal",
+            b.stop_lsn or "0/0",
+            ctx.wal_segment_size,
+            env=ctx.env,
+        )
+        log.info("WAL archive after backup %s: %s", backup_id, how)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("WAL archive not updated after backup %s: %s", backup_id, exc)
     return b
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from .. import commands
+from ..config import get_settings
 from ..errors import InvalidInput, NotFound
 from . import catalog, wal
 from .binaries import major_of, pg_bin
@@ -272,7 +273,8 @@ def restore(
     try:
         if combine is not None:
             commands.run(
-                [combine, *[Path(b.path) / "data" for b in chain], "-o", dest],
+                [combine, *[Path(b.path) / "data" for b in chain], "-o", dest]
+                + ([] if get_settings().backup_sync else ["--no-sync"]),
                 on_line=on_line,
             )
         else:

@@ -35,7 +35,8 @@ SELECT c.oid::regclass::text
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_am am ON am.oid = c.relam
-WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND c.relpersistence <> 't'
+WHERE am.amname = 'btree' AND c.relkind = 'i' AND i.indisvalid AND i.indisready
+  AND c.relpersistence <> 't'
 ORDER BY c.oid
 """
 

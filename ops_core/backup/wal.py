@@ -220,7 +220,9 @@ def receive_wal(
     wal_dir.mkdir(parents=True, exist_ok=True)
     args: list[str | Path] = [pg_receivewal, "-d", dsn, "-D", wal_dir, "--no-loop", "-v"]
     if until_lsn:
-        args += ["--endpos", until_lsn]
+        # a 1 s status interval: on an idle server the end position is noticed at the next
+        # status exchange, which defaults to 10 s
+        args += ["--endpos", until_lsn, "--status-interval", "1"]
     if slot:
         args += ["--slot", slot]
     started = datetime.now(UTC)
@@ -241,6 +243,37 @@ def receive_wal(
     state["started_at"] = started.isoformat()
     (wal_dir / STATE_FILE).write_text(json.dumps(state))
     return state
+
+
+def catch_up(
+    pg_receivewal: Path,
+    dsn: str,
+    wal_dir: Path,
+    backup_pg_wal: Path,
+    stop_lsn: str,
+    seg_size: int,
+    env: dict[str, str] | None = None,
+) -> str:
+    """After a base backup: bring the archive up to the backup's stop LSN.
+
+    An empty archive starts with the WAL the backup streamed. Otherwise ``pg_receivewal``
+    continues from the archive's newest segment to the stop LSN, so the archive stays
+    continuous across backups; if the server no longer has that WAL (a gap), the archive
+    restarts at this backup (the gap is reported by :meth:`ArchiveContents.gaps`).
+    """
+    contents = scan(wal_dir, seg_size)
+    newest = max((s for t in contents.timelines() for s in contents.segments(t)), default=None)
+    if newest is None:
+        seed_from_backup(backup_pg_wal, wal_dir, stop_lsn, seg_size)
+        return "seeded"
+    if newest >= segno_of(stop_lsn, seg_size):
+        return "covered"
+    try:
+        receive_wal(pg_receivewal, dsn, wal_dir, until_lsn=stop_lsn, env=env, timeout=300)
+        return "received"
+    except CommandFailed:
+        seed_from_backup(backup_pg_wal, wal_dir, stop_lsn, seg_size)
+        return "seeded after a gap"
 
 
 def read_state(wal_dir: Path) -> dict[str, Any]:
