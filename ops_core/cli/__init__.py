@@ -51,7 +51,7 @@ def _register_optional() -> None:
     # not take the whole CLI down
     import importlib
 
-    for mod, name in [("demo", None)]:
+    for mod, name in [("demo", None), ("backup", None)]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)
 
