@@ -195,7 +195,8 @@ def delete_backup(backup_id: str, *, cascade: bool = False) -> list[str]:
             raise InvalidInput(f"Backup {backup_id} is still running.")
         store = _store_for(conn, get_target(b.target or ""))
         for x in reversed(doomed):
-            store.remove(Path(x.path)) if Path(x.path).is_relative_to(store.root) else None
+            if Path(x.path).is_relative_to(store.root):
+                store.remove(Path(x.path))
         catalog.delete(conn, [x.backup_id for x in reversed(doomed)])
         return [x.backup_id for x in doomed]
 
