@@ -47,7 +47,7 @@ def main() -> None:
         dsn = srv.conninfo("postgres")
         t0 = time.monotonic()
         commands.run([bin_dir() / "pgbench", "-i", "-q", "-s", str(args.scale), dsn], timeout=3600)
-        print(f"pgbench -i -s {args.scale}: {time.monotonic() - t0:.1f} s")
+        print(f"pgbench -i -s {args.scale}: {time.monotonic() - t0:.1f} s", flush=True)
         api.add_target("bench", dsn)
         store = home / "store"
         api.set_backup_store("bench", store)
@@ -57,51 +57,66 @@ def main() -> None:
         backup_ratios, restore_ratios = [], []
         raw_b, ops_b, raw_r, ops_r = [], [], [], []
         for i in range(args.rounds):
-            raw_dir = scratch / f"raw{i}"
-            t0 = time.monotonic()
-            commands.run(
-                [
-                    bin_dir() / "pg_basebackup",
-                    "-d",
-                    dsn,
-                    "-D",
-                    raw_dir,
-                    "-Fp",
-                    "-X",
-                    "stream",
-                    "-c",
-                    "fast",
-                    "--manifest-checksums=CRC32C",
-                ],
-                timeout=3600,
-            )
-            raw_s = time.monotonic() - t0
-            size = dir_size(raw_dir)
-            shutil.rmtree(raw_dir)
-            t0 = time.monotonic()
-            b = api.take_full_backup("bench")
-            ops_s = time.monotonic() - t0
+            # alternate which runs first, so cache warmth does not favour one side
+            order = ["raw", "opscore"] if i % 2 == 0 else ["opscore", "raw"]
+            size = raw_s = ops_s = 0.0
+            b = None
+            for side in order:
+                if side == "raw":
+                    raw_dir = scratch / f"raw{i}"
+                    t0 = time.monotonic()
+                    commands.run(
+                        [
+                            bin_dir() / "pg_basebackup",
+                            "-d",
+                            dsn,
+                            "-D",
+                            raw_dir,
+                            "-Fp",
+                            "-X",
+                            "stream",
+                            "-c",
+                            "fast",
+                            "--manifest-checksums=CRC32C",
+                        ],
+                        timeout=3600,
+                    )
+                    raw_s = time.monotonic() - t0
+                    size = dir_size(raw_dir)
+                    shutil.rmtree(raw_dir)
+                else:
+                    t0 = time.monotonic()
+                    b = api.take_full_backup("bench")
+                    ops_s = time.monotonic() - t0
+            assert b is not None
             raw_b.append(size / raw_s / 1e6)
             ops_b.append((b.size_bytes or 0) / ops_s / 1e6)
             backup_ratios.append(ops_b[-1] / raw_b[-1])
 
-            cp_dest = scratch / f"cp{i}"
-            t0 = time.monotonic()
-            commands.run(["cp", "-a", Path(b.path) / "data", cp_dest], timeout=3600)
-            cp_s = time.monotonic() - t0
-            shutil.rmtree(cp_dest)
-            dest = scratch / f"restore{i}"
-            t0 = time.monotonic()
-            res = api.restore_backup("bench", dest, backup_id=b.backup_id)
-            rs_s = time.monotonic() - t0
-            shutil.rmtree(dest)
-            raw_r.append(res.size_bytes / cp_s / 1e6)
-            ops_r.append(res.size_bytes / rs_s / 1e6)
+            cp_s = rs_s = 0.0
+            restored = 0
+            for side in order:
+                if side == "raw":
+                    cp_dest = scratch / f"cp{i}"
+                    t0 = time.monotonic()
+                    commands.run(["cp", "-a", Path(b.path) / "data", cp_dest], timeout=3600)
+                    cp_s = time.monotonic() - t0
+                    shutil.rmtree(cp_dest)
+                else:
+                    dest = scratch / f"restore{i}"
+                    t0 = time.monotonic()
+                    res = api.restore_backup("bench", dest, backup_id=b.backup_id)
+                    rs_s = time.monotonic() - t0
+                    restored = res.size_bytes
+                    shutil.rmtree(dest)
+            raw_r.append(restored / cp_s / 1e6)
+            ops_r.append(restored / rs_s / 1e6)
             restore_ratios.append(ops_r[-1] / raw_r[-1])
             print(
-                f"round {i + 1}: {size / 1e6:,.0f} MB; backup raw {raw_b[-1]:.0f} MB/s, opscore "
-                f"{ops_b[-1]:.0f} MB/s; restore cp -a {raw_r[-1]:.0f} MB/s, opscore "
-                f"{ops_r[-1]:.0f} MB/s"
+                f"round {i + 1} ({' first, '.join(order)} second): {size / 1e6:,.0f} MB; backup "
+                f"raw {raw_b[-1]:.0f} MB/s, opscore {ops_b[-1]:.0f} MB/s; restore cp -a "
+                f"{raw_r[-1]:.0f} MB/s, opscore {ops_r[-1]:.0f} MB/s",
+                flush=True,
             )
             if i < args.rounds - 1:
                 api.delete_backup(b.backup_id)

@@ -20,7 +20,7 @@ from ..backup.catalog import Backup, Check, RestorePoint
 from ..backup.context import TargetContext, split_dsn
 from ..backup.restore import RecoveryTarget, RestoreResult, restore
 from ..backup.server import server_os_user
-from ..backup.store import BackupStore, check_backup_id, default_store_path
+from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
 from ..backup.verify import VerifyReport, verify
 from ..errors import InvalidInput, NotFound
 from ..targets import connection
@@ -193,10 +193,11 @@ def delete_backup(backup_id: str, *, cascade: bool = False) -> list[str]:
             )
         if b.status == "running":
             raise InvalidInput(f"Backup {backup_id} is still running.")
-        store = _store_for(conn, get_target(b.target or ""))
         for x in reversed(doomed):
-            if Path(x.path).is_relative_to(store.root):
-                store.remove(Path(x.path))
+            path = Path(x.path)
+            # the backup's own store (it may predate a change of the target's store path)
+            if (path / MANIFEST).is_file() or path.is_dir():
+                BackupStore(path.parent.parent).remove(path)
         catalog.delete(conn, [x.backup_id for x in reversed(doomed)])
         return [x.backup_id for x in doomed]
 

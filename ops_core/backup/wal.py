@@ -220,9 +220,11 @@ def receive_wal(
     wal_dir.mkdir(parents=True, exist_ok=True)
     args: list[str | Path] = [pg_receivewal, "-d", dsn, "-D", wal_dir, "--no-loop", "-v"]
     if until_lsn:
-        # a 1 s status interval: on an idle server the end position is noticed at the next
-        # status exchange, which defaults to 10 s
-        args += ["--endpos", until_lsn, "--status-interval", "1"]
+        # pg_receivewal stops at the first message that reaches --endpos; a message ending
+        # exactly at it is not enough, so on an idle server it would wait for the next WAL
+        # record (up to 15 s). One byte earlier makes the message ending at until_lsn the last.
+        endpos = format_lsn(max(parse_lsn(until_lsn) - 1, 0))
+        args += ["--endpos", endpos, "--status-interval", "1"]
     if slot:
         args += ["--slot", slot]
     started = datetime.now(UTC)
