@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     ash_flush_interval_s: float = Field(default=10.0, gt=0)
     ash_query_text_max: int = Field(default=2048, ge=64)
 
+    # backup and recovery
+    backup_dir: Path | None = Field(
+        default=None, description="Root of the backup stores; default $OPSCORE_HOME/backups"
+    )
+    backup_sync: bool = Field(
+        default=True, description="fsync backups to disk (turn off only for throw-away tests)"
+    )
+    pg_bin_dirs: dict[str, str] = Field(
+        default_factory=dict,
+        description='Client/server binaries per major, e.g. {"16": "/usr/pgsql-16/bin"}',
+    )
+
     @property
     def home_dir(self) -> Path:
         return Path(self.home).expanduser().resolve()
