@@ -56,6 +56,7 @@ def _register_optional() -> None:
         ("webapp", None),
         ("snapshot", None),
         ("ash", "ash"),
+        ("report", "report"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)
