@@ -73,6 +73,8 @@ class AshInput:
 
     by_class: pd.DataFrame  # wait_class, samples, time_s, db_time_s
     by_event: pd.DataFrame  # wait_class, event, samples, time_s, db_time_s
+    first_sample: datetime | None = None  # first and last sample time in the interval
+    last_sample: datetime | None = None
 
     @property
     def db_time_s(self) -> float:
@@ -370,9 +372,10 @@ def _short(q: Any, n: int = 80) -> str:
 
 def highlights(r: AwrReport, elapsed_s: float) -> list[str]:
     out: list[str] = []
-    if r.resets:
+    real = [x for x in r.resets if "eviction" not in str(x.get("reason"))]
+    if real:
         out.append(
-            f"{len(r.resets)} statistics reset(s) or restart(s) inside the interval: "
+            f"{len(real)} statistics reset(s) or restart(s) inside the interval: "
             "counters are counted from the reset (see Resets)."
         )
     el = r.top_sql.get("elapsed")
@@ -454,6 +457,10 @@ def build(
             notes.append(
                 f"Snapshot {r['snapshot_id']} starts a new baseline (no deltas for its interval)."
             )
+        elif "eviction" in str(r.get("reason")):
+            notes.append(
+                f"pg_stat_statements evicted entries at snapshot {r['snapshot_id']}: {r['reason']}."
+            )
         else:
             notes.append(
                 f"Statistics reset of {r['source']} at snapshot {r['snapshot_id']}: "
@@ -467,6 +474,14 @@ def build(
         )
     if not agg.snapshot_ids:
         notes.append("No snapshot with deltas in this range: there is nothing to report.")
+    if ash is not None and not ash.empty and ash.first_sample and ash.last_sample:
+        covered = (ash.last_sample - ash.first_sample).total_seconds()
+        if covered < 0.8 * agg.elapsed_s - 60:
+            notes.append(
+                f"ASH samples cover only {ash.first_sample:%H:%M:%S} to "
+                f"{ash.last_sample:%H:%M:%S} UTC ({covered:,.0f} s of the {agg.elapsed_s:,.0f} s "
+                "interval): the wait-class split describes that part only."
+            )
     if ash is None or ash.empty:
         notes.append(
             "No ASH samples exist in this interval: the time model by wait class and the top "

@@ -194,11 +194,16 @@ def differences(
                 "period1": f"{r.per_second_1:,.2f}" if pd.notna(r.per_second_1) else "",
                 "period2": f"{r.per_second_2:,.2f}" if pd.notna(r.per_second_2) else "",
                 "change": f"{ch:+.0f} %",
-                "score": min(abs(ch), 1000.0) / 1000.0,
+                "score": None,  # not DB time: ranked after the DB-time items, by |change|
+                "_order": abs(ch),
             }
         )
-    out = pd.DataFrame(rows, columns=["kind", "subject", "period1", "period2", "change", "score"])
-    return out.sort_values("score", ascending=False).head(top).reset_index(drop=True)
+    cols = ["kind", "subject", "period1", "period2", "change", "score"]
+    out = pd.DataFrame(rows, columns=[*cols, "_order"])
+    timed = out[out["score"].notna()].sort_values("score", ascending=False)
+    load = out[out["score"].isna()].sort_values("_order", ascending=False)
+    out = pd.concat([timed, load.head(max(3, top - len(timed)))], ignore_index=True)
+    return out[cols].head(top).reset_index(drop=True)
 
 
 def build(cmp: Comparison) -> CompareReport:

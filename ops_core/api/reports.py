@@ -79,7 +79,8 @@ def _ash_waits(
 ) -> awr_model.AshInput:
     by_class = ash_read.db_time(conn, target_id, begin, end, ["wait_class"])
     by_event = ash_read.db_time(conn, target_id, begin, end, ["wait_class", "event"])
-    return awr_model.AshInput(by_class=by_class, by_event=by_event)
+    _, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
+    return awr_model.AshInput(by_class, by_event, first, last)
 
 
 def awr_report(

@@ -101,6 +101,9 @@ def ash_dimensions(r: AshReport) -> None:
         ("Databases", r.top_databases, "datname"),
     ):
         show_html(f"<h4>{title}</h4>")
+        if df is not None and not df.empty:
+            df = df.copy()
+            df[col] = df[col].astype(object).where(df[col].notna(), "(none: background process)")
         show_table(df, [(col, title[:-1].lower(), "text"), *SHARE], empty="None sampled.")
 
 
@@ -119,8 +122,8 @@ def ash_blocking(r: AshReport) -> None:
             ("root_state", "blocker state", "text"),
             ("root_user", "user", "text"),
             ("root_application", "application", "text"),
-            ("first_seen", "from (UTC)", "time"),
-            ("last_seen", "to (UTC)", "time"),
+            ("first_seen", "from (UTC)", "clock"),
+            ("last_seen", "to (UTC)", "clock"),
             ("duration_s", "blocking for (s)", "s"),
             ("max_waiters", "max waiters", "int"),
             ("waiters", "waiter pids", "text"),
@@ -152,7 +155,8 @@ def _period(p: dict) -> str:
     label = f"baseline {p['label']}: " if p.get("label") else ""
     return (
         f"{label}snapshots {p['begin_snapshot_id']} → {p['end_snapshot_id']} "
-        f"({p['begin_at'][:19]} → {p['end_at'][:19]} UTC, {dur(p['elapsed_s'])})"
+        f"({p['begin_at'][:19].replace('T', ' ')} → {p['end_at'][:19].replace('T', ' ')} UTC, "
+        f"{dur(p['elapsed_s'])})"
     )
 
 
@@ -180,15 +184,22 @@ def compare_differences(r: CompareReport) -> None:
             ("period1", "period 1", "text"),
             ("period2", "period 2", "text"),
             ("change", "change", "text"),
-            ("score", "weight (s of DB time)", "num"),
+            ("score", "DB time at stake (s)", "num"),
         ],
         empty="No difference that matters between the two periods.",
     )
 
 
 def compare_load(r: CompareReport) -> None:
+    lp = r.load_profile.copy()
+    mb = lp["metric"].str.endswith("bytes")
+    vals = ["total_1", "per_second_1", "per_transaction_1", "total_2", "per_second_2"]
+    vals += ["per_transaction_2"]
+    vals = [c for c in vals if c in lp.columns]
+    lp.loc[mb, vals] = lp.loc[mb, vals].astype("float64") / 1048576
+    lp.loc[mb, "metric"] = lp.loc[mb, "metric"].str.replace(" bytes", " (MB)", regex=False)
     show_table(
-        r.load_profile,
+        lp,
         [
             ("metric", "metric", "text"),
             ("per_second_1", "period 1 per second", "num"),

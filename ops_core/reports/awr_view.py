@@ -151,7 +151,7 @@ def top_sql(r: AwrReport, key: str) -> None:
         d = df.copy()
         d["elapsed_s"] = d["total_exec_time"] / 1000.0
         sql_bar(d, "elapsed_s", "s", "Top SQL by elapsed time").show()
-    show_table(df, SQL_COLS, empty=f"No statement had {unit} in this interval.")
+    show_table(df, SQL_COLS, empty=f"No statement had {unit} in this interval.", highlight=col)
 
 
 def io(r: AwrReport) -> None:

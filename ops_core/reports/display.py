@@ -37,7 +37,9 @@ def fmt(v: Any, kind: str) -> str:
         return f"{float(v):,.0f}"
     if kind == "num":  # integral values without decimals (counts), others with two
         x = float(v)
-        return f"{x:,.0f}" if x.is_integer() else f"{x:,.2f}"
+        if x.is_integer():
+            return f"{x:,.0f}"
+        return f"{x:.3g}" if abs(x) < 0.1 else f"{x:,.2f}"
     if kind == "num1":
         return f"{float(v):,.1f}"
     if kind == "ms":
@@ -55,6 +57,8 @@ def fmt(v: Any, kind: str) -> str:
         return human_bytes(float(v))
     if kind == "time":
         return v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else str(v)
+    if kind == "clock":
+        return v.strftime("%H:%M:%S") if isinstance(v, datetime) else str(v)
     if isinstance(v, list | tuple):
         return ", ".join(map(str, v))
     return str(v)
@@ -79,16 +83,22 @@ def _query_cell(q: Any) -> str:
     )
 
 
-def table_html(df: pd.DataFrame | None, cols: Sequence[Col], empty: str = "No rows.") -> str:
-    """An HTML table of ``df`` with the given columns (missing columns are skipped)."""
+def table_html(
+    df: pd.DataFrame | None,
+    cols: Sequence[Col],
+    empty: str = "No rows.",
+    highlight: str | None = None,
+) -> str:
+    """An HTML table of ``df`` with the given columns (missing columns are skipped);
+    ``highlight`` names the column the table is ranked by (shown bold)."""
     if df is None or df.empty:
         return f'<p class="opscore-empty">{html.escape(empty)}</p>'
     use = [c for c in cols if c[0] in df.columns]
     head = "".join(
         f'<th class="text">{html.escape(h)}</th>'
-        if k in ("text", "query", "time")
-        else f"<th>{html.escape(h)}</th>"
-        for _, h, k in use
+        if k in ("text", "query", "time", "clock")
+        else f'<th class="{"hl" if n == highlight else ""}">{html.escape(h)}</th>'
+        for n, h, k in use
     )
     body = []
     for rec in df.to_dict("records"):
@@ -97,8 +107,10 @@ def table_html(df: pd.DataFrame | None, cols: Sequence[Col], empty: str = "No ro
             v = rec.get(name)
             if kind == "query":
                 cells.append(_query_cell(v))
-            elif kind in ("text", "time"):
+            elif kind in ("text", "time", "clock"):
                 cells.append(f'<td class="text">{html.escape(fmt(v, kind))}</td>')
+            elif name == highlight:
+                cells.append(f'<td class="hl">{html.escape(fmt(v, kind))}</td>')
             else:
                 cells.append(f"<td>{html.escape(fmt(v, kind))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -114,8 +126,13 @@ def show_html(text: str) -> None:
     display(HTML(text))
 
 
-def show_table(df: pd.DataFrame | None, cols: Sequence[Col], empty: str = "No rows.") -> None:
-    show_html(table_html(df, cols, empty))
+def show_table(
+    df: pd.DataFrame | None,
+    cols: Sequence[Col],
+    empty: str = "No rows.",
+    highlight: str | None = None,
+) -> None:
+    show_html(table_html(df, cols, empty, highlight))
 
 
 def note(text: str, kind: str = "info") -> str:

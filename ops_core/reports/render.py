@@ -67,6 +67,8 @@ document.addEventListener('DOMContentLoaded', function () {
   table.opscore details summary { cursor: pointer; }
   table.opscore td.query { min-width: 360px; max-width: 640px; }
   table.opscore td.query code { white-space: normal; word-break: break-word; }
+  table.opscore td.hl { font-weight: 600; background: #f4f8fd; }
+  table.opscore th.hl { background: #d9e5f4; }
   .opscore-sub { color: #445; font-size: 15px; margin: 2px 0 8px; }
   table.opscore pre { max-width: 900px; background: #f8f8f8; padding: 6px; }
   table.dataframe, table.opscore { border-collapse: collapse; font-size: 13px; margin: 6px 0 18px; }
