@@ -296,9 +296,8 @@ def main() -> None:
     else:
         print(f"loading {args.days:g} days of 15-minute snapshots, {args.statements:,} statements")
         first, last, secs = load(args.days, args.statements)
-        print(
-            f"load: {last - first + 1} snapshots in {secs:,.1f} s ({secs / (last - first + 1) * 1000:,.0f} ms each)"
-        )
+        n = last - first + 1
+        print(f"load: {n} snapshots in {secs:,.1f} s ({secs / n * 1000:,.0f} ms each)")
         with repository.session() as repo:
             n = repo.execute(
                 "SELECT count(*) FROM opscore.snap_statements x JOIN opscore.snapshots s "

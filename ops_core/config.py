@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     ash_raw_retention_days: int = Field(default=3, ge=1)
     ash_history_retention_days: int = Field(default=30, ge=1)
     include_opscore_activity: bool = False
+    # schedules of `opscore serve` (Prefect): an interval in minutes or a cron expression
+    snapshot_cron: str | None = Field(default=None, description="overrides the interval")
+    ash_window_minutes: int = Field(default=15, ge=1, description="length of one ASH flow run")
+    retention_cron: str = "17 3 * * *"
+    report_cron: str = "7 0 * * *"
+    report_retention_days: int = Field(default=30, ge=1)
+    serve_targets: list[str] = Field(default_factory=list, description="empty: all targets")
     # snapshots: object-level capture bounds and filters
     snapshot_max_relations: int = Field(default=2000, ge=1, description="top-N tables/indexes")
     snapshot_sizes_interval_minutes: int = Field(default=60, ge=0)

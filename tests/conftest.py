@@ -100,10 +100,14 @@ def opscore_env(pg: TestServer) -> Iterator[dict[str, str]]:
         os.environ.pop("OPSCORE_REPOSITORY_DSN", None)
     else:
         home = str(_short_tmp("ops-home-"))
+        # one repository database per test session, so parallel runs never share one
+        repo_db = f"opscore_test_repo_{os.getpid()}"
         with pg.admin() as conn:
-            conn.execute("DROP DATABASE IF EXISTS opscore_test_repo WITH (FORCE)")
-            conn.execute("CREATE DATABASE opscore_test_repo")
-        os.environ["OPSCORE_REPOSITORY_DSN"] = pg.dsn("opscore_test_repo")
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(repo_db))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(repo_db)))
+        os.environ["OPSCORE_REPOSITORY_DSN"] = pg.dsn(repo_db)
     os.environ["OPSCORE_HOME"] = home
     reset_settings_cache()
     try:
@@ -112,6 +116,13 @@ def opscore_env(pg: TestServer) -> Iterator[dict[str, str]]:
             "OPSCORE_REPOSITORY_DSN": os.environ.get("OPSCORE_REPOSITORY_DSN", ""),
         }
     finally:
+        if pg.embedded is None:
+            with pg.admin() as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(f"opscore_test_repo_{os.getpid()}")
+                    )
+                )
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -141,3 +152,12 @@ def target_db(pg: TestServer) -> Iterator[str]:
         yield dsn
     finally:
         pg.drop_database(dsn)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test API server for the whole session (it takes ~20-30 s to start here)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

@@ -61,15 +61,13 @@ class _Session(threading.Thread):
             self.conn.close()
 
 
-def _query_id(dsn: str, marker: str) -> int:
+def _query_id(dsn: str, statement: str) -> int:
+    """The query identifier the server computes for a statement (EXPLAIN VERBOSE shows it)."""
     with psycopg.connect(dsn, autocommit=True, application_name="ash-test-poll") as c:
-        row = c.execute(
-            "SELECT queryid FROM pg_stat_statements WHERE query LIKE %s "
-            "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (f"%{marker}%",),
-        ).fetchone()
-    assert row is not None, f"pg_stat_statements has no {marker}"
-    return row[0]
+        plan = [r[0] for r in c.execute("EXPLAIN (VERBOSE) " + statement).fetchall()]
+    found = [ln.split(":")[1] for ln in plan if ln.strip().startswith("Query Identifier:")]
+    assert found, plan
+    return int(found[0])
 
 
 def test_sampler_sees_blocking_sleep_and_skips_opscore(ash_target):
@@ -130,7 +128,7 @@ def test_sampler_sees_blocking_sleep_and_skips_opscore(ash_target):
 
     s = df[df["pid"] == sleeper.pid]
     assert len(s) == 3 and set(s["event"]) == {"PgSleep"} and set(s["wait_class"]) == {"Timeout"}
-    assert set(s["query_id"]) == {_query_id(dsn, "ash_probe_sleep")}
+    assert set(s["query_id"]) == {_query_id(dsn, sleeper.statement)}
     assert "ash_probe_sleep" in s["query"].iloc[0]
 
     # filters and DB time: the idle-in-transaction blocker is kept but is not DB time
@@ -210,16 +208,27 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
 
 def test_summary_matches_samples(ash_target):
     target = api.get_target("ashdb")
-    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    now = datetime.now(UTC)
+    base = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    base -= timedelta(hours=2)
     with repository.session() as conn:
         repo_ash.AshWriter(target.target_id).write(conn, _rows(base, 150, [7, 8, 9]), 1.0)
-    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9
-    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 9  # idempotent
+    # one 5-minute bucket: 1 event + 1 sql + 3 sessions
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 5
+    assert api.summarize_ash("ashdb", base, base + timedelta(seconds=150)) == 5  # idempotent
     rng = (base, base + timedelta(minutes=3))
     s1 = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
     s2 = api.ash_db_time("ashdb", *rng, by=["session"], source="samples")
     assert s1.attrs["source"] == "summary" and s2.attrs["source"] == "samples"
     assert sorted(s1["db_time_s"]) == sorted(s2["db_time_s"]) == [150.0] * 3
+    e1 = api.ash_db_time("ashdb", *rng, by=["event", "hour"], source="summary")
+    assert list(e1["db_time_s"]) == [450.0] and list(e1["event"]) == ["CPU"]
+    with pytest.raises(InvalidInput, match="summary cannot answer"):
+        api.ash_db_time("ashdb", *rng, by=["sql", "session"], source="summary")
+    both = api.ash_db_time("ashdb", base, base + timedelta(hours=7), by=["sql", "user"])
+    assert both.attrs["source"] == "samples" and both["db_time_s"].sum() == 450
+    long = api.ash_db_time("ashdb", base, base + timedelta(hours=7), by=["sql"])
+    assert long.attrs["source"] == "summary" and long["db_time_s"].sum() == 450
 
 
 def test_stop_and_run_flush_buffered_samples(ash_target):
@@ -240,8 +249,10 @@ def test_stop_and_run_flush_buffered_samples(ash_target):
     st2 = api.run_ash("ashdb", interval_s=0.2, stop=stop, flush_interval_s=3600)
     assert st2.rows_written == st2.rows_sampled > 0 and st2.errors == 0
     sleeper.join(10)
-    df = api.query_ash("ashdb", begin, datetime.now(UTC), application="ash-sleeper")
+    # the sampler sees the whole cluster (autovacuum may show up too): count every row
+    df = api.query_ash("ashdb", begin, datetime.now(UTC))
     assert len(df) == st.rows_written + st2.rows_written
+    assert (df["application_name"] == "ash-sleeper").sum() >= 5
 
 
 def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
@@ -299,3 +310,32 @@ def test_bad_input_gives_clear_errors(ash_target):
         res = run_cli(*args)
         assert res.returncode != 0, args
         assert "Error:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(ash_target):
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    target = api.get_target("ashdb")
+    old = now - timedelta(days=5)
+    with repository.session() as conn:
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(old, 10, [5]), 1.0)
+    part = repo_ash.partition_name("ash_samples", old.date())
+    with repository.connect() as reader:  # a long report holding the table
+        reader.autocommit = False
+        reader.execute("SELECT count(*) FROM opscore.ash_samples")
+        res = api.purge_ash(now=now)
+        reader.rollback()
+    assert part not in res["raw_dropped"] and part in " ".join(res["skipped"])
+    assert part in api.ash_partitions()["raw"]
+    assert part in api.purge_ash(now=now)["raw_dropped"]  # the next purge does it
+
+    with repository.session() as conn:
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(now, 3, [5]), 1.0)
+    api.remove_target("ashdb")
+    with repository.session() as conn:
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM opscore.ash_samples WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_history WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_query_texts WHERE target_id = %(t)s)",
+            {"t": target.target_id},
+        ).fetchone()[0]
+    assert left == 0

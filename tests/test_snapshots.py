@@ -329,3 +329,51 @@ def test_cli_take_list_show_compare_baseline(repo, target_db, only_dbs):
     assert res.returncode == 0
     res = run_cli("snapshot", "purge", "--days", "30", "--json")
     assert json.loads(res.stdout) == {"deleted": 0}
+
+
+def test_daily_rollups_give_the_same_sums_as_raw_snapshots(repo, target_db, only_dbs, monkeypatch):
+    from ops_core.repository import snapshot_columnar as columnar
+
+    only_dbs(_dbname(target_db))
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE roll (a int)")
+    api.add_target("roll", target_db)
+    snaps = [api.take_snapshot("roll")]
+    for i in range(5):
+        with psycopg.connect(target_db, autocommit=True) as conn:
+            for _ in range(i + 1):
+                conn.execute("INSERT INTO roll VALUES (%s)", (i,))
+        snaps.append(api.take_snapshot("roll"))
+    # snapshots 1..5 become a complete day in the past (the range's begin the day before);
+    # one more today
+    for i, s in enumerate(snaps):
+        repo.execute(
+            "UPDATE opscore.snapshots SET captured_at = "
+            "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') "
+            "- make_interval(days => %s) + make_interval(mins => %s) WHERE snapshot_id = %s",
+            (2 if i == 0 else 1, i, s.snapshot_id),
+        )
+    last = api.take_snapshot("roll")
+    first_id, end_id = snaps[0].snapshot_id, last.snapshot_id
+
+    def totals():
+        agg = api.snapshot_range("roll", first_id, end_id, include_opscore=True)
+        st = agg.statements.set_index("stmt_id")[["calls", "rows", "intervals"]]
+        tb = agg.tables.set_index(["datname", "relid"])[["n_tup_ins", "relname"]]
+        return st.sort_index(), tb.sort_index()
+
+    with_rollup = totals()
+    built = repo.execute("SELECT count(*) FROM opscore.snap_statements_day").fetchone()[0]
+    assert built == 1
+    monkeypatch.setattr(columnar, "MIN_ROLLUP_SNAPSHOTS", 10**9)
+    raw = totals()
+    assert with_rollup[0].equals(raw[0]) and with_rollup[1].equals(raw[1])
+    ins = raw[0][raw[0]["calls"] == 15]  # 1+2+3+4+5 inserts
+    assert len(ins) == 1 and int(ins.iloc[0]["rows"]) == 15
+    monkeypatch.undo()
+    # deleting a snapshot of that day makes the rollup stale: rebuilt, sums follow
+    api.delete_snapshots("roll", snaps[5].snapshot_id, snaps[5].snapshot_id)
+    agg = api.snapshot_range("roll", first_id, end_id, include_opscore=True)
+    assert snaps[5].snapshot_id not in agg.snapshot_ids
+    n = repo.execute("SELECT snapshots FROM opscore.snap_statements_day").fetchone()[0]
+    assert n == 4

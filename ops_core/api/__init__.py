@@ -9,3 +9,4 @@ from .reports import *  # noqa: F401,F403
 from .snapshots import *  # noqa: F401,F403
 from .system import *  # noqa: F401,F403
 from .targets import *  # noqa: F401,F403
+from .workload import *  # noqa: F401,F403

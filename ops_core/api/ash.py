@@ -52,7 +52,7 @@ ASH_TOP_DIMENSIONS: dict[str, list[str]] = {
     "app": ["application_name"],
     "database": ["datname"],
 }
-#: ranges longer than this are answered from the per-minute summary when it has the dimensions
+#: ranges longer than this are answered from the 5-minute summary when it has the dimensions
 SUMMARY_THRESHOLD = timedelta(hours=6)
 
 
@@ -243,8 +243,9 @@ def ash_db_time(
     datname, application_name, backend_type, state, client_addr, minute, hour, or the aliases
     user, database, app, sql, session. Columns: the dimensions, samples, time_s (all sampled
     time), db_time_s, pct (share of db_time_s), query (with query_id). ``source``: 'samples',
-    'summary' (per-minute buckets) or 'auto' (summary for ranges over 6 h when it has the
-    dimensions). ``df.attrs['source']`` says which was used.
+    'summary' (5-minute buckets; whole buckets at the range edges; groupings: event, sql by wait
+    class, session) or 'auto' (the summary for ranges over 6 h when one of its groupings has the
+    dimensions and filters). ``df.attrs['source']`` says which was used.
     """
     b, e = _range(begin, end)
     dims = ash_read.normalize_dimensions(by)
@@ -255,7 +256,7 @@ def ash_db_time(
         source == "auto"
         and e - b > SUMMARY_THRESHOLD
         and include_history
-        and all(ash_read.DIMENSIONS[d][1] is not None for d in dims)
+        and ash_read.summary_grouping(dims, flt) is not None
     )
     t = _resolve_target(target)
     with repository.session() as repo:
@@ -315,7 +316,7 @@ def blocking_chains(
 
 
 def summarize_ash(target: str | None, begin: datetime | str, end: datetime | str) -> int:
-    """Rebuild the per-minute DB-time summary of a range from the raw samples (idempotent)."""
+    """Rebuild the 5-minute DB-time summary of a range from the raw samples (idempotent)."""
     b, e = _range(begin, end)
     t = _resolve_target(target)
     with repository.session() as repo:

@@ -149,7 +149,7 @@ def ash_report(
     long = e - b > SUMMARY_THRESHOLD
 
     def dt(conn: psycopg.Connection, tid: int, dims: list[str]) -> pd.DataFrame:
-        summary = long and all(ash_read.DIMENSIONS[d][1] is not None for d in dims)
+        summary = long and ash_read.summary_grouping(dims, flt) is not None
         return ash_read.db_time(conn, tid, b, e, dims, use_summary=summary, **flt)
 
     with repository.session() as repo:

@@ -15,10 +15,12 @@ from ..collectors import host
 from ..collectors.capture import CaptureOptions, capture
 from ..config import get_settings
 from ..errors import InvalidInput, OpsCoreError
+from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import snapshots as writes
 from ..repository import targets as repo_targets
+from ..repository.snapshot_columnar import RangePlan
 from ..repository.snapshot_ranges import Baseline, RangeAggregate
 from ..repository.snapshot_reads import SnapshotInfo
 from ..targets.connection import parse_dsn
@@ -121,6 +123,8 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
         sid, created = writes.store(repo, cap, started)
         info = reads.get_info(repo, sid)
         info.created = created
+        if created and info.status != "failed":
+            columnar.roll_previous_day(repo, t.target_id)  # no-op but once a day
     if info.status == "failed":
         raise SnapshotFailed(
             f"Snapshot of {target} failed: {info.error}",
@@ -145,6 +149,7 @@ def get_snapshot(snapshot_id: int, *, include_opscore: bool | None = None) -> Sn
     with repository.session() as repo:
         info = reads.get_info(repo, snapshot_id)
         ids = [snapshot_id] if info.status != "failed" else []
+        plan = RangePlan(info.target_id, ids, ids)
         cluster: dict[str, Any] = {}
         for source, data in repo.execute(
             "SELECT source, data FROM opscore.snap_cluster WHERE snapshot_id = %s",
@@ -154,10 +159,10 @@ def get_snapshot(snapshot_id: int, *, include_opscore: bool | None = None) -> Sn
         io = reads.io_frame(repo, ids) if info.sources.get("pg_stat_io") == "ok" else None
         return SnapshotDetail(
             info=info,
-            statements=reads.statements_frame(repo, ids, own),
+            statements=reads.statements_frame(repo, plan, own),
             databases=reads.databases_frame(repo, ids, own),
-            tables=reads.tables_frame(repo, ids),
-            indexes=reads.indexes_frame(repo, ids),
+            tables=reads.tables_frame(repo, plan),
+            indexes=reads.indexes_frame(repo, plan),
             io=io,
             cluster=cluster,
         )

@@ -56,6 +56,8 @@ def _register_optional() -> None:
         ("webapp", None),
         ("snapshot", None),
         ("ash", "ash"),
+        ("serve", None),
+        ("workload", "workload"),
         ("report", "report"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")

@@ -5,8 +5,8 @@
   statement. A sample is one statement, so all its rows share one ``now()``.
 - :class:`AshSampler` loops (foreground with :meth:`AshSampler.run`, or in a thread with
   :meth:`start`/:meth:`stop` for a Prefect flow), buffers rows and flushes them to the repository
-  every ``flush_interval_s`` or ``flush_rows`` rows, then refreshes the per-minute summary of the
-  minutes that are complete. A flush that fails keeps its rows for the next one (bounded by
+  every ``flush_interval_s`` or ``flush_rows`` rows, then refreshes the 5-minute summary of the
+  buckets that are complete. A flush that fails keeps its rows for the next one (bounded by
   ``max_buffer_rows``, oldest dropped first and counted); the buffer is flushed on stop, on the
   end of the duration and on Ctrl-C.
 """
@@ -103,6 +103,8 @@ class AshRunStats:
     errors: int = 0
     last_error: str | None = None
     elapsed_s: float = 0.0
+    #: time spent in the sample query, round trip included (mean = sample_seconds / samples)
+    sample_seconds: float = 0.0
     interrupted: bool = False
 
     def as_dict(self) -> dict:
@@ -157,11 +159,13 @@ class AshSampler:
 
     def sample_once(self) -> int:
         """Take one sample into the buffer; return the sessions seen (-1 on error)."""
+        t0 = time.perf_counter()
         try:
             sample_time, rows = self.collector.sample()
         except (psycopg.Error, OpsCoreError) as exc:
             self._error("sample", exc)
             return -1
+        self.stats.sample_seconds += time.perf_counter() - t0
         with self._lock:
             self._buffer.extend(rows)
             overflow = len(self._buffer) - self.max_buffer_rows
@@ -239,15 +243,15 @@ class AshSampler:
         last = max(r.sample_time for r in batch)
         start = self._summarized_until or first
         start = min(start, first)
-        # minutes before the last sample's minute are complete (samples arrive in order)
+        # buckets before the last sample's bucket are complete (samples arrive in order)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        last_minute = epoch + timedelta(seconds=((last - epoch).total_seconds() // bucket) * bucket)
-        end = last + timedelta(microseconds=1) if final else last_minute
+        last_bucket = epoch + timedelta(seconds=((last - epoch).total_seconds() // bucket) * bucket)
+        end = last + timedelta(microseconds=1) if final else last_bucket
         if end <= start:
             return
         try:
             repo_ash.summarize(conn, self.target_id, start, end)
-            self._summarized_until = last_minute
+            self._summarized_until = last_bucket
         except psycopg.Error as exc:
             self._error("summary", exc)
 

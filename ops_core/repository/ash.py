@@ -1,4 +1,4 @@
-"""ASH in the repository: day partitions, COPY ingest, per-minute summary, two-tier retention.
+"""ASH in the repository: day partitions, COPY ingest, 5-minute summary, two-tier retention.
 
 Layout (migration 0003):
 
@@ -7,7 +7,8 @@ Layout (migration 0003):
 - ``opscore.ash_history``: every 10th raw sample, same columns and partitioning; its
   ``weight_s`` is the number of sampled seconds the row stands for.
 - ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
-- ``opscore.ash_summary``: DB time per target, minute, session, wait event and query.
+- ``opscore.ash_summary``: DB time per target and 5-minute bucket by wait event, by query
+  (and wait class) and by session.
 
 Retention (:func:`purge`): a raw day older than the raw window is downsampled into history and
 dropped in one transaction; a history day older than the history window is dropped. The tiers
@@ -33,7 +34,8 @@ HISTORY_TABLE = "ash_history"
 DOWNSAMPLE = 10
 #: serialises partition DDL between concurrent writers and purge
 PARTITION_LOCK = 0x6F707361736870  # "opsashp"
-SUMMARY_BUCKET_S = 60
+#: the summary's bucket: 5 minutes (long-range reports; short ranges read the samples)
+SUMMARY_BUCKET_S = 300
 
 COLUMNS: tuple[str, ...] = (
     "target_id",
@@ -313,18 +315,33 @@ def summarize(
         return 0
     query = sql.SQL(
         """
-        INSERT INTO opscore.ash_summary (target_id, bucket_start, bucket_s, pid, backend_start,
-            backend_type, usename, datname, application_name, state, wait_class,
-            wait_event_type, wait_event, query_id, text_hash, samples, time_s, db_time_s)
-        SELECT target_id, date_bin(make_interval(secs => %(b)s), sample_time, %(epoch)s),
-               %(b)s, pid, backend_start, backend_type, usename, datname, application_name,
-               state, {cls}, wait_event_type, {ev}, query_id, min(text_hash), count(*),
-               sum(weight_s), coalesce(sum(weight_s) FILTER (WHERE {dbt}), 0)
-          FROM opscore.ash_samples
-         WHERE target_id = %(t)s AND sample_time >= %(lo)s AND sample_time < %(hi)s
-         GROUP BY 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+        INSERT INTO opscore.ash_summary (target_id, bucket_start, bucket_s, grouping,
+            wait_class, wait_event_type, wait_event, query_id, text_hash, pid, backend_start,
+            usename, datname, application_name, backend_type, samples, time_s, db_time_s)
+        SELECT %(t)s, b, %(b)s,
+               CASE WHEN GROUPING(ev) = 0 THEN 'event' WHEN GROUPING(query_id) = 0 THEN 'sql'
+                    ELSE 'session' END,
+               cls, wait_event_type, ev, query_id,
+               CASE WHEN GROUPING(query_id) = 0 THEN min(text_hash) END,
+               pid, backend_start, usename, datname, application_name, backend_type,
+               count(*), sum(weight_s), coalesce(sum(weight_s) FILTER (WHERE dbt), 0)
+          FROM (SELECT date_bin(make_interval(secs => %(b)s), s.sample_time, %(epoch)s) AS b,
+                       {cls} AS cls, s.wait_event_type, {ev} AS ev, s.query_id, s.text_hash,
+                       s.pid, s.backend_start, s.usename, s.datname, s.application_name,
+                       s.backend_type, s.weight_s, {dbt} AS dbt
+                  FROM opscore.ash_samples s
+                 WHERE s.target_id = %(t)s AND s.sample_time >= %(lo)s
+                   AND s.sample_time < %(hi)s) x
+         GROUP BY GROUPING SETS (
+               (b, cls, wait_event_type, ev),
+               (b, query_id, cls),
+               (b, pid, backend_start, usename, datname, application_name, backend_type))
         """
-    ).format(cls=wait_class_sql(), ev=event_sql(), dbt=is_db_time_sql())
+    ).format(
+        cls=wait_class_sql("s.state", "s.wait_event_type"),
+        ev=event_sql("s.state", "s.wait_event_type", "s.wait_event"),
+        dbt=is_db_time_sql("s.state", "s.wait_event_type"),
+    )
     params = {"t": target_id, "lo": lo, "hi": hi, "b": bucket_s, "epoch": epoch}
     with conn.transaction():
         conn.execute(
@@ -363,6 +380,13 @@ def _downsample(conn: psycopg.Connection, part: str) -> int:
     return cur.rowcount
 
 
+def _lock_for_ddl(conn: psycopg.Connection) -> None:
+    # dropping a partition locks its parent: never queue the sampler's COPY behind a long
+    # report for more than a few seconds
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+    conn.execute("SET LOCAL lock_timeout = '5s'")
+
+
 def purge(
     conn: psycopg.Connection, now: datetime, raw_days: int, history_days: int
 ) -> dict[str, object]:
@@ -380,22 +404,33 @@ def purge(
         "summary_deleted": 0,
         "texts_deleted": 0,
     }
+    skipped: list[str] = []
+    report["skipped"] = skipped
     for day, part in sorted(list_partitions(conn, RAW_TABLE).items()):
         if day_start(day + timedelta(days=1)) > raw_cut:
             continue
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-            if day_start(day + timedelta(days=1)) > hist_cut:
-                if day not in list_partitions(conn, HISTORY_TABLE):
-                    _create_partition(conn, HISTORY_TABLE, day)
-                report["history_added"] += _downsample(conn, part)  # type: ignore[operator]
-            conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+        try:
+            with conn.transaction():
+                _lock_for_ddl(conn)
+                if day_start(day + timedelta(days=1)) > hist_cut:
+                    if day not in list_partitions(conn, HISTORY_TABLE):
+                        _create_partition(conn, HISTORY_TABLE, day)
+                    added = _downsample(conn, part)
+                    report["history_added"] += added  # type: ignore[operator]
+                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+        except psycopg.errors.LockNotAvailable:
+            skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
+            continue
         report["raw_dropped"].append(part)  # type: ignore[union-attr]
     for day, part in sorted(list_partitions(conn, HISTORY_TABLE).items()):
         if day_start(day + timedelta(days=1)) <= hist_cut:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+            try:
+                with conn.transaction():
+                    _lock_for_ddl(conn)
+                    conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
+            except psycopg.errors.LockNotAvailable:
+                skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
+                continue
             report["history_dropped"].append(part)  # type: ignore[union-attr]
     keep_from = min(raw_cut, hist_cut)
     with conn.transaction():

@@ -32,12 +32,9 @@ DIMENSIONS: dict[str, tuple[sql.Composable, sql.Composable | None]] = {
     "datname": (sql.SQL("s.datname"), sql.SQL("s.datname")),
     "application_name": (sql.SQL("s.application_name"), sql.SQL("s.application_name")),
     "backend_type": (sql.SQL("s.backend_type"), sql.SQL("s.backend_type")),
-    "state": (sql.SQL("s.state"), sql.SQL("s.state")),
+    "state": (sql.SQL("s.state"), None),
     "client_addr": (sql.SQL("s.client_addr"), None),
-    "minute": (
-        sql.SQL("date_trunc('minute', s.sample_time)"),
-        sql.SQL("date_trunc('minute', s.bucket_start)"),
-    ),
+    "minute": (sql.SQL("date_trunc('minute', s.sample_time)"), None),
     "hour": (
         sql.SQL("date_trunc('hour', s.sample_time)"),
         sql.SQL("date_trunc('hour', s.bucket_start)"),
@@ -54,6 +51,35 @@ ALIASES: dict[str, list[str]] = {
     "queryid": ["query_id"],
     "session": ["pid", "backend_start", "usename", "application_name"],
 }
+
+# the groupings kept in ash_summary: a DB-time question is answered from the summary when one
+# grouping holds every dimension and filter it needs (hour comes from the 5-minute bucket)
+SUMMARY_GROUPINGS: dict[str, frozenset[str]] = {
+    "event": frozenset({"wait_class", "wait_event_type", "event"}),
+    "sql": frozenset({"query_id", "wait_class"}),
+    "session": frozenset(
+        {"pid", "backend_start", "usename", "datname", "application_name", "backend_type"}
+    ),
+}
+_TIME_DIMS = frozenset({"hour"})
+_FILTER_DIMS = {
+    "wait_class": "wait_class",
+    "query_id": "query_id",
+    "user": "usename",
+    "database": "datname",
+    "application": "application_name",
+}
+
+
+def summary_grouping(dims: list[str], filters: dict) -> str | None:
+    """The summary grouping that can answer ``dims`` with ``filters``, or None."""
+    needed = set(dims) - _TIME_DIMS
+    needed |= {_FILTER_DIMS[k] for k, v in filters.items() if v is not None}
+    for name, cols in SUMMARY_GROUPINGS.items():
+        if needed <= cols:
+            return name
+    return None
+
 
 SAMPLE_COLUMNS = [
     "sample_time",
@@ -217,13 +243,17 @@ def db_time(
 
     Columns: the dimensions, ``db_time_s`` (running on CPU or in non-idle waits), ``time_s``
     (all sampled time, idle-in-transaction waits included), ``samples``, and ``query`` (a text of
-    the query_id) when grouping by query_id. With ``use_summary`` it reads the per-minute summary
-    (buckets overlapping [begin, end), so whole minutes at the edges) instead of the samples.
+    the query_id) when grouping by query_id. With ``use_summary`` it reads the 5-minute summary
+    (buckets overlapping [begin, end), so whole buckets at the edges) instead of the samples.
     """
     pos = 1 if use_summary else 0
-    for name in by:
-        if DIMENSIONS[name][pos] is None:
-            raise InvalidInput(f"Dimension {name!r} is not kept in the ASH summary.")
+    grouping = summary_grouping(by, filters) if use_summary else None
+    if use_summary and grouping is None:
+        raise InvalidInput(
+            f"The ASH summary cannot answer DB time by {', '.join(by) or 'total'} with these "
+            "filters (it keeps wait events, SQL by wait class, and sessions separately).",
+            "Use source='samples' (or 'auto').",
+        )
     dims = [sql.SQL("{} AS {}").format(DIMENSIONS[n][pos], sql.Identifier(n)) for n in by]
     group = (
         sql.SQL("GROUP BY ") + sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(by)))
@@ -231,7 +261,7 @@ def db_time(
         else sql.SQL("")
     )
     if use_summary:
-        # buckets overlapping [begin, end): minute granularity at the edges
+        # buckets overlapping [begin, end): bucket granularity at the edges
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
         secs = (begin - epoch).total_seconds()
         begin = epoch + timedelta(seconds=(secs // SUMMARY_BUCKET_S) * SUMMARY_BUCKET_S)
@@ -243,6 +273,8 @@ def db_time(
             wait_class_expr=sql.SQL("s.wait_class"),
             **filters,
         )
+        where = sql.SQL("{} AND s.grouping = %(grouping)s").format(where)
+        params["grouping"] = grouping
         source = sql.SQL("opscore.ash_summary s")
         measures = sql.SQL(
             "sum(s.samples)::bigint AS samples, sum(s.time_s)::float8 AS time_s, "

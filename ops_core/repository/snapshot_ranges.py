@@ -10,6 +10,7 @@ import pandas as pd
 import psycopg
 
 from ..errors import InvalidInput, NotFound
+from . import snapshot_columnar as columnar
 from . import snapshot_reads as reads
 from .snapshot_reads import SnapshotInfo
 
@@ -128,6 +129,7 @@ def range_aggregate(
             )
         for r in rs or []:
             resets.append({"snapshot_id": sid, **r})
+    plan = columnar.plan(conn, target_id, ids)
     has_io = any(
         "pg_stat_io" in (i.sources or {}) and i.sources["pg_stat_io"] == "ok" for i in (begin, end)
     )
@@ -137,10 +139,10 @@ def range_aggregate(
         end=end,
         elapsed_s=(end.captured_at - begin.captured_at).total_seconds(),
         snapshot_ids=ids,
-        statements=reads.statements_frame(conn, ids, include_opscore),
+        statements=reads.statements_frame(conn, plan, include_opscore),
         databases=reads.databases_frame(conn, ids, include_opscore),
-        tables=reads.tables_frame(conn, ids),
-        indexes=reads.indexes_frame(conn, ids),
+        tables=reads.tables_frame(conn, plan),
+        indexes=reads.indexes_frame(conn, plan),
         io=reads.io_frame(conn, ids) if has_io else None,
         cluster=reads.cluster_sums(conn, ids),
         settings_changes=reads.settings_changes(conn, begin_id, end_id),
@@ -187,6 +189,7 @@ def delete_range(
             "DELETE FROM opscore.snapshots WHERE target_id = %s AND snapshot_id BETWEEN %s AND %s",
             (target_id, begin_id, end_id),
         )
+        columnar.drop_stale(conn)
         return cur.rowcount
 
 
@@ -212,6 +215,7 @@ def purge(conn: psycopg.Connection, retention_days: int) -> int:
             """,
             (retention_days,),
         )
+        columnar.drop_stale(conn)
         return cur.rowcount
 
 

@@ -13,6 +13,8 @@ from psycopg.rows import dict_row
 
 from ..collectors.catalog import SOURCES
 from ..errors import NotFound
+from . import snapshot_columnar as columnar
+from .snapshot_columnar import RangePlan
 
 _INFO_COLS = (
     "s.snapshot_id, t.name AS target, s.target_id, s.captured_at, s.status, s.error, "
@@ -87,30 +89,16 @@ def get_info(conn: psycopg.Connection, snapshot_id: int) -> SnapshotInfo:
 
 
 # ---------------------------------------------------------------------------- aggregates
-STMT_COUNTERS = SOURCES["pg_stat_statements"].of_kind("counter")
 DB_COUNTERS = SOURCES["pg_stat_database"].of_kind("counter")
-TABLE_COUNTERS = SOURCES["tables"].of_kind("counter")
-INDEX_COUNTERS = SOURCES["indexes"].of_kind("counter")
 IO_COUNTERS = SOURCES["pg_stat_io"].of_kind("counter")
 
 
-_CAST = {
-    c.name: ("int8" if c.pgtype == "int8" else "float8")
-    for src in ("pg_stat_statements", "pg_stat_database", "tables", "indexes", "pg_stat_io")
-    for c in SOURCES[src].columns
-}
-
-
 def _sums(cols: list[str], alias: str = "x") -> str:
-    """Sums of deltas (NULL = 0), typed: integers stay exact integers."""
-    return ", ".join(f"COALESCE(sum({alias}.{c}), 0)::{_CAST[c]} AS {c}" for c in cols)
+    return columnar.sums(cols, alias)
 
 
 def _latest(col: str, alias: str = "x") -> str:
-    return (
-        f"(array_agg({alias}.{col} ORDER BY {alias}.snapshot_id DESC) "
-        f"FILTER (WHERE {alias}.{col} IS NOT NULL))[1] AS {col}"
-    )
+    return columnar.latest(col, alias, f"{alias}.snapshot_id")
 
 
 def _frame(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -122,21 +110,20 @@ def _frame(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> pd.D
 
 
 def statements_frame(
-    conn: psycopg.Connection, ids: list[int], include_opscore: bool
+    conn: psycopg.Connection, plan: RangePlan, include_opscore: bool
 ) -> pd.DataFrame:
-    """Per-statement sums over the given snapshots (deltas), with text and mean time."""
-    # aggregate the narrow delta rows first, then join the texts (3x faster on long ranges)
+    """Per-statement sums over the planned snapshots (deltas), with text and mean time."""
+    counters = columnar.STATEMENTS.counters
     df = _frame(
         conn,
         "SELECT st.stmt_id, st.queryid, st.datname, st.username, st.toplevel, st.own, "
-        f"st.query, a.intervals, {', '.join('a.' + c for c in STMT_COUNTERS)} "
-        f"FROM (SELECT x.stmt_id, count(*) AS intervals, {_sums(STMT_COUNTERS)} "
-        "      FROM opscore.snap_statements x WHERE x.snapshot_id = ANY(%(ids)s) "
-        "      GROUP BY x.stmt_id) a "
-        "JOIN opscore.statements st USING (stmt_id) WHERE (%(own)s OR NOT st.own)",
-        {"ids": ids, "own": include_opscore},
+        f"st.query, a.intervals, {', '.join('a.' + c for c in counters)} "
+        f"FROM ({columnar.agg_sql(columnar.STATEMENTS)}) a "
+        "JOIN opscore.statements st ON st.stmt_id = a.stmt_id "
+        "WHERE %(own)s OR NOT st.own",
+        {**plan.params(), "own": include_opscore},
     )
-    for c in STMT_COUNTERS:
+    for c in counters:
         df[c] = pd.to_numeric(df[c]) if len(df) else pd.Series(dtype="float64")
     calls = df["calls"].where(df["calls"] != 0) if len(df) else df["calls"]
     df["mean_exec_time"] = (df["total_exec_time"] / calls).astype("float64")
@@ -148,8 +135,8 @@ def databases_frame(
 ) -> pd.DataFrame:
     return _frame(
         conn,
-        f"SELECT x.datid, x.datname, bool_or(x.own) AS own, {_latest('numbackends')}, "
-        f"{_latest('size_bytes')}, {_sums(DB_COUNTERS)} FROM opscore.snap_databases x "
+        f"SELECT x.datid, x.datname, bool_or(x.own) AS own, {_latest('numbackends', 'x')}, "
+        f"{_latest('size_bytes', 'x')}, {_sums(DB_COUNTERS)} FROM opscore.snap_databases x "
         "WHERE x.snapshot_id = ANY(%(ids)s) AND (%(own)s OR NOT x.own) "
         "GROUP BY x.datid, x.datname ORDER BY x.datname",
         {"ids": ids, "own": include_opscore},
@@ -163,30 +150,16 @@ def _sorted(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return df.loc[activity.sort_values(ascending=False).index].reset_index(drop=True)
 
 
-def tables_frame(conn: psycopg.Connection, ids: list[int]) -> pd.DataFrame:
-    gauges = ["schemaname", "relname", "n_live_tup", "n_dead_tup", "table_bytes", "total_bytes"]
+def tables_frame(conn: psycopg.Connection, plan: RangePlan) -> pd.DataFrame:
     return _sorted(
-        _frame(
-            conn,
-            f"SELECT x.datname, x.relid, {', '.join(_latest(g) for g in gauges)}, "
-            f"{_sums(TABLE_COUNTERS)} FROM opscore.snap_tables x "
-            "WHERE x.snapshot_id = ANY(%(ids)s) GROUP BY x.datname, x.relid",
-            {"ids": ids},
-        ),
+        _frame(conn, columnar.agg_sql(columnar.TABLES), plan.params()),
         ["seq_tup_read", "idx_tup_fetch", "n_tup_ins", "n_tup_upd", "n_tup_del"],
     )
 
 
-def indexes_frame(conn: psycopg.Connection, ids: list[int]) -> pd.DataFrame:
-    gauges = ["schemaname", "relname", "indexrelname", "index_bytes"]
+def indexes_frame(conn: psycopg.Connection, plan: RangePlan) -> pd.DataFrame:
     return _sorted(
-        _frame(
-            conn,
-            f"SELECT x.datname, x.indexrelid, {', '.join(_latest(g) for g in gauges)}, "
-            f"{_sums(INDEX_COUNTERS)} FROM opscore.snap_indexes x "
-            "WHERE x.snapshot_id = ANY(%(ids)s) GROUP BY x.datname, x.indexrelid",
-            {"ids": ids},
-        ),
+        _frame(conn, columnar.agg_sql(columnar.INDEXES), plan.params()),
         ["idx_scan", "idx_blks_read", "idx_blks_hit"],
     )
 

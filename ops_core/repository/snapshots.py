@@ -17,6 +17,7 @@ from ..collectors import deltas
 from ..collectors.capture import Capture, StmtKey
 from ..collectors.catalog import SOURCES, Source, is_own_sql
 from ..collectors.host import HOST_SOURCE
+from . import snapshot_columnar as columnar
 
 LOCK_NAMESPACE = 0x736E6170  # "snap"
 
@@ -26,8 +27,6 @@ DB_COLUMNS = (
     + SOURCES["pg_stat_database"].of_kind("counter")
     + ["stats_reset"]
 )
-TABLE_COLUMNS = ["datname"] + [c for c in SOURCES["tables"].names]
-INDEX_COLUMNS = ["datname"] + [c for c in SOURCES["indexes"].names]
 IO_COLUMNS = SOURCES["pg_stat_io"].names
 # small sources kept as JSON in snap_cluster
 JSON_SOURCES = [
@@ -237,13 +236,18 @@ def _write(conn: psycopg.Connection, cap: Capture, prev: Any, states: dict[str, 
             r["own"] = r["datid"] in own_oids
             rows.append([r.get(c) for c in DB_COLUMNS])
         _copy(conn, "snap_databases", DB_COLUMNS, sid, rows)
-    for name, table, cols in (
-        ("tables", "snap_tables", TABLE_COLUMNS),
-        ("indexes", "snap_indexes", INDEX_COLUMNS),
-        ("pg_stat_io", "snap_io", IO_COLUMNS),
-    ):
-        if name in results:
-            _copy(conn, table, cols, sid, [[r.get(c) for c in cols] for r in results[name].rows])
+    if "pg_stat_io" in results:
+        rows = [[r.get(c) for c in IO_COLUMNS] for r in results["pg_stat_io"].rows]
+        _copy(conn, "snap_io", IO_COLUMNS, sid, rows)
+    for name in ("tables", "indexes"):
+        by_db: dict[str, list[dict[str, Any]]] = {}
+        for r in results.get(name, deltas.DeltaResult(rows=[])).rows:
+            by_db.setdefault(r["datname"], []).append(r)
+        for datname, rows in by_db.items():
+            spec = columnar.TABLES if name == "tables" else columnar.INDEXES
+            columnar.insert_arrays(
+                conn, spec, {"snapshot_id": sid, "datname": datname}, spec.cols, rows
+            )
     for name in JSON_SOURCES:
         if name in results:
             res = results[name]
@@ -346,5 +350,9 @@ def _write_statements(
                 (cap.target_id, *key, r["dbid"] in own_oids),
             ).fetchone()[0]  # type: ignore[index]
             ids[key] = stmt_id
-        out.append([stmt_id, *[r[c] for c in STMT_COUNTERS]])
-    _copy(conn, "snap_statements", ["stmt_id", *STMT_COUNTERS], sid, out)
+        r["stmt_id"] = stmt_id
+        out.append(r)
+    if out:
+        columnar.insert_arrays(
+            conn, columnar.STATEMENTS, {"snapshot_id": sid}, columnar.STATEMENTS.cols, out
+        )

@@ -49,20 +49,20 @@ CREATE TABLE opscore.statements (
     UNIQUE (target_id, queryid, dbid, userid, toplevel)
 );
 
+-- per-statement deltas of one snapshot: ONE row per snapshot, one array per column (element i
+-- of every array belongs to statement stmt_id[i]). A row per statement would cost ~50 bytes of
+-- tuple overhead each; arrays are compressed by TOAST. Read with unnest(...).
 CREATE TABLE opscore.snap_statements (
-    snapshot_id bigint NOT NULL REFERENCES opscore.snapshots ON DELETE CASCADE,
-    stmt_id     int NOT NULL,
-    plans bigint, total_plan_time double precision, calls bigint,
-    total_exec_time double precision, rows bigint,
-    shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint,
-    shared_blks_written bigint, local_blks_hit bigint, local_blks_read bigint,
-    local_blks_dirtied bigint, local_blks_written bigint,
-    temp_blks_read bigint, temp_blks_written bigint,
-    shared_blk_read_time double precision, shared_blk_write_time double precision,
-    temp_blk_read_time double precision, temp_blk_write_time double precision,
-    wal_records bigint, wal_fpi bigint, wal_bytes numeric
+    snapshot_id bigint PRIMARY KEY REFERENCES opscore.snapshots ON DELETE CASCADE,
+    stmt_id int[] NOT NULL, plans bigint[], total_plan_time double precision[], calls bigint[],
+    total_exec_time double precision[], rows bigint[], shared_blks_hit bigint[],
+    shared_blks_read bigint[], shared_blks_dirtied bigint[], shared_blks_written bigint[],
+    local_blks_hit bigint[], local_blks_read bigint[], local_blks_dirtied bigint[],
+    local_blks_written bigint[], temp_blks_read bigint[], temp_blks_written bigint[],
+    shared_blk_read_time double precision[], shared_blk_write_time double precision[],
+    temp_blk_read_time double precision[], temp_blk_write_time double precision[],
+    wal_records bigint[], wal_fpi bigint[], wal_bytes numeric[]
 );
-CREATE INDEX ON opscore.snap_statements (snapshot_id);
 
 CREATE TABLE opscore.snap_databases (
     snapshot_id bigint NOT NULL REFERENCES opscore.snapshots ON DELETE CASCADE,
@@ -80,28 +80,81 @@ CREATE TABLE opscore.snap_databases (
 );
 CREATE INDEX ON opscore.snap_databases (snapshot_id);
 
+-- object statistics: one row per snapshot and database, one array per column
 CREATE TABLE opscore.snap_tables (
     snapshot_id bigint NOT NULL REFERENCES opscore.snapshots ON DELETE CASCADE,
-    datname text NOT NULL, relid oid NOT NULL, schemaname text, relname text,
-    seq_scan bigint, seq_tup_read bigint, idx_scan bigint, idx_tup_fetch bigint,
-    n_tup_ins bigint, n_tup_upd bigint, n_tup_del bigint, n_tup_hot_upd bigint,
-    n_tup_newpage_upd bigint, vacuum_count bigint, autovacuum_count bigint,
-    analyze_count bigint, autoanalyze_count bigint,
-    heap_blks_read bigint, heap_blks_hit bigint, idx_blks_read bigint, idx_blks_hit bigint,
-    toast_blks_read bigint, toast_blks_hit bigint, tidx_blks_read bigint, tidx_blks_hit bigint,
-    n_live_tup bigint, n_dead_tup bigint, n_mod_since_analyze bigint, n_ins_since_vacuum bigint,
-    last_vacuum timestamptz, last_autovacuum timestamptz, last_analyze timestamptz,
-    last_autoanalyze timestamptz, table_bytes bigint, total_bytes bigint
+    datname text NOT NULL,
+    relid oid[], schemaname text[], relname text[], seq_scan bigint[], seq_tup_read bigint[],
+    idx_scan bigint[], idx_tup_fetch bigint[], n_tup_ins bigint[], n_tup_upd bigint[],
+    n_tup_del bigint[], n_tup_hot_upd bigint[], n_tup_newpage_upd bigint[],
+    vacuum_count bigint[], autovacuum_count bigint[], analyze_count bigint[],
+    autoanalyze_count bigint[], heap_blks_read bigint[], heap_blks_hit bigint[],
+    idx_blks_read bigint[], idx_blks_hit bigint[], toast_blks_read bigint[],
+    toast_blks_hit bigint[], tidx_blks_read bigint[], tidx_blks_hit bigint[],
+    n_live_tup bigint[], n_dead_tup bigint[], n_mod_since_analyze bigint[],
+    n_ins_since_vacuum bigint[], last_vacuum timestamptz[], last_autovacuum timestamptz[],
+    last_analyze timestamptz[], last_autoanalyze timestamptz[], table_bytes bigint[],
+    total_bytes bigint[],
+    PRIMARY KEY (snapshot_id, datname)
 );
-CREATE INDEX ON opscore.snap_tables (snapshot_id);
 
 CREATE TABLE opscore.snap_indexes (
     snapshot_id bigint NOT NULL REFERENCES opscore.snapshots ON DELETE CASCADE,
-    datname text NOT NULL, indexrelid oid NOT NULL, relid oid, schemaname text, relname text,
-    indexrelname text, idx_scan bigint, idx_tup_read bigint, idx_tup_fetch bigint,
-    idx_blks_read bigint, idx_blks_hit bigint, index_bytes bigint
+    datname text NOT NULL,
+    indexrelid oid[], relid oid[], schemaname text[], relname text[], indexrelname text[],
+    idx_scan bigint[], idx_tup_read bigint[], idx_tup_fetch bigint[], idx_blks_read bigint[],
+    idx_blks_hit bigint[], index_bytes bigint[],
+    PRIMARY KEY (snapshot_id, datname)
 );
-CREATE INDEX ON opscore.snap_indexes (snapshot_id);
+
+-- daily rollups of the columnar tables: the same arrays summed over one complete UTC day
+-- (intervals[i] = how many snapshot intervals key i appeared in); a cache built by reads,
+-- valid while (first_snapshot_id, last_snapshot_id, snapshots) match the day's snapshots
+CREATE TABLE opscore.snap_statements_day (
+    target_id int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
+    day date NOT NULL,
+    first_snapshot_id bigint NOT NULL, last_snapshot_id bigint NOT NULL, snapshots int NOT NULL,
+    intervals int[], stmt_id int[], plans bigint[], total_plan_time double precision[],
+    calls bigint[], total_exec_time double precision[], rows bigint[],
+    shared_blks_hit bigint[], shared_blks_read bigint[], shared_blks_dirtied bigint[],
+    shared_blks_written bigint[], local_blks_hit bigint[], local_blks_read bigint[],
+    local_blks_dirtied bigint[], local_blks_written bigint[], temp_blks_read bigint[],
+    temp_blks_written bigint[], shared_blk_read_time double precision[],
+    shared_blk_write_time double precision[], temp_blk_read_time double precision[],
+    temp_blk_write_time double precision[], wal_records bigint[], wal_fpi bigint[],
+    wal_bytes numeric[],
+    PRIMARY KEY (target_id, day)
+);
+
+CREATE TABLE opscore.snap_tables_day (
+    target_id int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
+    day date NOT NULL,
+    datname text NOT NULL,
+    first_snapshot_id bigint NOT NULL, last_snapshot_id bigint NOT NULL, snapshots int NOT NULL,
+    intervals int[], relid oid[], seq_scan bigint[], seq_tup_read bigint[], idx_scan bigint[],
+    idx_tup_fetch bigint[], n_tup_ins bigint[], n_tup_upd bigint[], n_tup_del bigint[],
+    n_tup_hot_upd bigint[], n_tup_newpage_upd bigint[], vacuum_count bigint[],
+    autovacuum_count bigint[], analyze_count bigint[], autoanalyze_count bigint[],
+    heap_blks_read bigint[], heap_blks_hit bigint[], idx_blks_read bigint[],
+    idx_blks_hit bigint[], toast_blks_read bigint[], toast_blks_hit bigint[],
+    tidx_blks_read bigint[], tidx_blks_hit bigint[], schemaname text[], relname text[],
+    n_live_tup bigint[], n_dead_tup bigint[], n_mod_since_analyze bigint[],
+    n_ins_since_vacuum bigint[], last_vacuum timestamptz[], last_autovacuum timestamptz[],
+    last_analyze timestamptz[], last_autoanalyze timestamptz[], table_bytes bigint[],
+    total_bytes bigint[],
+    PRIMARY KEY (target_id, day, datname)
+);
+
+CREATE TABLE opscore.snap_indexes_day (
+    target_id int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
+    day date NOT NULL,
+    datname text NOT NULL,
+    first_snapshot_id bigint NOT NULL, last_snapshot_id bigint NOT NULL, snapshots int NOT NULL,
+    intervals int[], indexrelid oid[], idx_scan bigint[], idx_tup_read bigint[],
+    idx_tup_fetch bigint[], idx_blks_read bigint[], idx_blks_hit bigint[], relid oid[],
+    schemaname text[], relname text[], indexrelname text[], index_bytes bigint[],
+    PRIMARY KEY (target_id, day, datname)
+);
 
 CREATE TABLE opscore.snap_io (
     snapshot_id bigint NOT NULL REFERENCES opscore.snapshots ON DELETE CASCADE,

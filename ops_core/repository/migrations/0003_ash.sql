@@ -49,24 +49,27 @@ CREATE TABLE opscore.ash_query_texts (
     PRIMARY KEY (target_id, text_hash)
 );
 
--- DB time per target and minute by session, wait event and query: long-range reports read this
--- instead of the samples. Rebuilt per bucket from the samples by ops_core.repository.ash.summarize.
+-- DB time per target and time bucket (5 minutes) in three groupings, so long-range reports read this instead
+-- of the samples: 'event' (wait_class, wait_event_type, wait_event), 'sql' (query_id,
+-- wait_class) and 'session' (pid, backend_start, usename, datname, application_name,
+-- backend_type); the columns outside a row's grouping are NULL. Rebuilt per bucket from the
+-- samples by ops_core.repository.ash.summarize.
 CREATE TABLE opscore.ash_summary (
     target_id        int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
     bucket_start     timestamptz NOT NULL,
     bucket_s         int NOT NULL,
-    pid              int NOT NULL,
+    grouping         text NOT NULL CHECK (grouping IN ('event', 'sql', 'session')),
+    wait_class       text,
+    wait_event_type  text,
+    wait_event       text,
+    query_id         bigint,
+    text_hash        bigint,
+    pid              int,
     backend_start    timestamptz,
-    backend_type     text,
     usename          text,
     datname          text,
     application_name text,
-    state            text,
-    wait_class       text NOT NULL,
-    wait_event_type  text,
-    wait_event       text NOT NULL,
-    query_id         bigint,
-    text_hash        bigint,
+    backend_type     text,
     samples          int NOT NULL,
     time_s           real NOT NULL,
     db_time_s        real NOT NULL

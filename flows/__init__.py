@@ -1,0 +1,1 @@
+"""Prefect flows: thin schedules over ops_core.api, watched in the Prefect UI."""

@@ -1,0 +1,57 @@
+"""ASH sampling as a long-running flow: samples for a window, then its schedule starts the
+next window (so a sampler that dies is restarted by the schedule)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from prefect import flow, get_run_logger
+
+from ops_core import api
+
+from .common import artifact_key, publish_markdown
+
+
+@flow(
+    name="ash",
+    description="Sample pg_stat_activity of a target at 1 Hz for a window "
+    "(default 15 minutes); flushes on cancel.",
+)
+def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = None) -> dict:
+    logger = get_run_logger()
+    api.get_target(target)
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # cancellation of a served run arrives as SIGTERM: stop sampling and flush first
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def flushed(stats) -> None:
+        logger.info(
+            "ASH %s: %s samples, %s rows written, last sample %s",
+            target,
+            stats.samples,
+            stats.rows_written,
+            stats.last_sample_time,
+        )
+
+    try:
+        stats = api.run_ash(
+            target, duration_s=duration_s, interval_s=interval_s, stop=stop, on_flush=flushed
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if stats.errors:
+        logger.warning(
+            "ASH %s: %s sampling errors, last: %s", target, stats.errors, stats.last_error
+        )
+    publish_markdown(
+        artifact_key("ash", target),
+        f"**ASH {target}**: {stats.samples} samples, {stats.rows_written} session rows written, "
+        f"last sample {stats.last_sample_time}, {stats.errors} errors"
+        + (f" (last: {stats.last_error})" if stats.last_error else ""),
+        f"ASH window of {target}",
+    )
+    return stats.as_dict()

@@ -1,0 +1,102 @@
+"""The deployments `opscore serve` runs in one process, built from settings and validated
+before anything starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.deployments.runner import RunnerDeployment
+from pydantic import ValidationError
+
+from ops_core import api
+from ops_core.config import Settings, get_settings
+from ops_core.errors import ConfigError
+
+from .ash import ash_flow
+from .retention import retention_flow
+from .snapshot import snapshot_flow
+
+
+def validate_cron(expr: str, setting: str) -> str:
+    try:
+        CronSchedule(cron=expr, timezone="UTC")
+    except (ValidationError, ValueError) as exc:
+        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise ConfigError(
+            f"Invalid cron expression {expr!r} for {setting}: {why}",
+            f"Use five fields (minute hour day month weekday), e.g. '*/15 * * * *'; set "
+            f"OPSCORE_{setting.upper()}.",
+        ) from None
+    return expr
+
+
+def validate_minutes(value: int, setting: str) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"Invalid interval {value!r} for {setting}: it must be a whole "
+            "number of minutes, at least 1.",
+            f"Set OPSCORE_{setting.upper()}.",
+        )
+    return value
+
+
+def build_deployments(
+    settings: Settings | None = None, targets: list[str] | None = None
+) -> list[RunnerDeployment]:
+    """Every deployment with its schedule. Raises ConfigError / UnknownTarget on bad input,
+    before anything is served."""
+    s = settings or get_settings()
+    names = targets if targets is not None else s.serve_targets
+    for name in names:
+        api.get_target(name)
+    if not names:
+        names = [t.name for t in api.list_targets()]
+    scoped = list(names) if (targets or s.serve_targets) else None
+    deployments: list[RunnerDeployment] = []
+
+    if s.snapshot_cron:
+        snap_sched = {"cron": validate_cron(s.snapshot_cron, "snapshot_cron")}
+    else:
+        minutes = validate_minutes(s.snapshot_interval_minutes, "snapshot_interval_minutes")
+        snap_sched = {"interval": timedelta(minutes=minutes)}
+    deployments.append(
+        snapshot_flow.to_deployment(
+            name="snapshot",
+            parameters={"targets": scoped},
+            tags=["opscore", "awr"],
+            description="AWR snapshot of every target",
+            **snap_sched,
+        )
+    )
+
+    window = validate_minutes(s.ash_window_minutes, "ash_window_minutes")
+    for name in names:
+        deployments.append(
+            ash_flow.to_deployment(
+                name=f"ash-{name}",
+                interval=timedelta(minutes=window),
+                parameters={"target": name, "duration_s": window * 60 - 5},
+                concurrency_limit=1,
+                tags=["opscore", "ash"],
+                description=f"ASH sampler of {name}, restarted every {window} minutes",
+            )
+        )
+
+    deployments.append(
+        retention_flow.to_deployment(
+            name="retention",
+            cron=validate_cron(s.retention_cron, "retention_cron"),
+            tags=["opscore", "retention"],
+            description="Purge old snapshots, ASH and reports",
+        )
+    )
+    return deployments
+
+
+def serve(settings: Settings | None = None, targets: list[str] | None = None) -> None:
+    """Serve every deployment in this process until Ctrl-C (Prefect's `serve`)."""
+    from prefect import serve as prefect_serve
+
+    deployments = build_deployments(settings, targets)
+    prefect_serve(*deployments, pause_on_shutdown=False)

@@ -1,0 +1,93 @@
+"""Snapshot capture for every registered target (or some), one task per target."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.futures import wait
+from prefect.tasks import exponential_backoff
+
+from ops_core import api
+
+from .common import publish_markdown, resolve_targets
+
+
+@task(
+    name="capture-snapshot",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(10),
+    task_run_name="snapshot-{target}",
+)
+def capture_target(target: str) -> dict:
+    """Capture one target. A failure (unreachable, auth, timeout) is recorded in the
+    repository by the API and raised here, so the task run shows the reason."""
+    logger = get_run_logger()
+    info = api.take_snapshot(target)
+    logger.info(
+        "snapshot %s of %s: %s, %s statements changed, %.0f ms on the target",
+        info.snapshot_id,
+        target,
+        info.status,
+        info.statements,
+        info.target_ms or 0,
+    )
+    return {
+        "target": target,
+        "snapshot_id": info.snapshot_id,
+        "status": info.status,
+        "statements": info.statements,
+        "target_ms": info.target_ms,
+    }
+
+
+@flow(
+    name="snapshot",
+    description="Capture an AWR snapshot of every target (or the given "
+    "ones); one task per target so one target down does not stop the others.",
+)
+def snapshot_flow(targets: list[str] | None = None, retries: int = 2) -> list[dict]:
+    logger = get_run_logger()
+    names = resolve_targets(targets)
+    if not names:
+        logger.warning("No targets registered: nothing to capture (opscore target add NAME DSN)")
+        return []
+    job = capture_target.with_options(retries=retries)
+    futures = {name: job.submit(name) for name in names}
+    wait(list(futures.values()))
+    results: list[dict] = []
+    failed: list[str] = []
+    for name, fut in futures.items():
+        state = fut.state
+        if state.is_completed():
+            results.append(fut.result())
+        else:
+            reason = str(state.message or "failed")
+            try:
+                fut.result()
+            except Exception as exc:  # the task's own exception carries the reason
+                reason = getattr(exc, "message", None) or str(exc)
+            logger.error("snapshot of %s failed: %s", name, reason)
+            results.append(
+                {"target": name, "snapshot_id": None, "status": "failed", "error": reason}
+            )
+            failed.append(name)
+    lines = [
+        "| target | snapshot | status | statements | target ms | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['target']} | {r.get('snapshot_id') or ''} | {r['status']} | "
+            f"{r.get('statements') or ''} | {round(r.get('target_ms') or 0)} | "
+            f"{r.get('error', '')} |"
+        )
+    publish_markdown(
+        "snapshot-summary",
+        "\n".join(lines),
+        f"{len(results) - len(failed)} of {len(results)} targets captured",
+    )
+    if failed:
+        raise RuntimeError(
+            f"Snapshot failed for {', '.join(failed)} (see the task runs); "
+            f"the other {len(results) - len(failed)} target(s) were captured."
+        )
+    return results

@@ -1,0 +1,133 @@
+"""Prefect flows run for real (Prefect's test harness, real repository, real targets)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.config import Settings
+from ops_core.errors import ConfigError, UnknownTarget
+
+
+@pytest.fixture
+def two_targets(repo, target_db):
+    api.add_target("good", target_db)
+    api.add_target("down", "postgresql://postgres@127.0.0.1:1/nothing", verify=False)
+    yield target_db
+
+
+def test_snapshot_flow_one_target_down(prefect_harness, two_targets):
+    from flows.snapshot import snapshot_flow
+
+    state = snapshot_flow(targets=["good", "down"], retries=0, return_state=True)
+    assert state.is_failed()
+    assert "down" in state.message and "good" not in state.message.split("for ")[1].split(" (")[0]
+    good = api.list_snapshots("good")
+    down = api.list_snapshots("down")
+    assert [s.status for s in good] == ["ok"]
+    assert [s.status for s in down] == ["failed"]
+    assert "connect" in down[0].error.lower() or "refused" in down[0].error.lower()
+
+
+def test_snapshot_flow_all_good(prefect_harness, repo, target_db):
+    from flows.snapshot import snapshot_flow
+
+    api.add_target("only", target_db)
+    results = snapshot_flow()
+    assert [r["target"] for r in results] == ["only"]
+    assert results[0]["status"] == "ok" and results[0]["snapshot_id"]
+
+
+def test_ash_flow_samples_and_stops(prefect_harness, repo, target_db):
+    from flows.ash import ash_flow
+
+    api.add_target("ashy", target_db)
+
+    def sleeper():
+        with psycopg.connect(target_db, application_name="flow-sleeper") as c:
+            c.execute("SELECT pg_sleep(4)")
+
+    th = threading.Thread(target=sleeper)
+    th.start()
+    time.sleep(0.5)
+    try:
+        result = ash_flow("ashy", duration_s=2.0, interval_s=0.2)
+    finally:
+        th.join()
+    assert result["samples"] >= 5
+    assert result["rows_written"] >= 1
+    assert api.last_ash_sample("ashy") is not None
+
+
+def test_retention_flow_deletes_exactly_what_is_old(prefect_harness, repo, target_db, tmp_path):
+    from flows.retention import retention_flow
+
+    api.add_target("ret", target_db)
+    ids = [api.take_snapshot("ret").snapshot_id for _ in range(3)]
+    repo.execute(
+        "UPDATE opscore.snapshots SET captured_at = captured_at - interval '10 days' "
+        "WHERE snapshot_id = ANY(%s)",
+        (ids[:2],),
+    )
+    old = tmp_path / "ret" / "awr-1-2.html"
+    new = tmp_path / "ret" / "awr-2-3.html"
+    old.parent.mkdir()
+    old.write_text("old")
+    new.write_text("new")
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    os.environ["OPSCORE_REPORTS_DIR"] = str(tmp_path)
+    from ops_core.config import reset_settings_cache
+
+    reset_settings_cache()
+    try:
+        result = retention_flow(snapshot_days=7, report_days=30)
+    finally:
+        os.environ.pop("OPSCORE_REPORTS_DIR")
+        reset_settings_cache()
+    assert result["snapshots_deleted"] == 2
+    assert [s.snapshot_id for s in api.list_snapshots("ret")] == [ids[2]]
+    assert not old.exists() and new.exists()
+    assert result["reports_deleted"] == 1
+
+
+def test_deployments_have_configured_schedules(repo, target_db):
+    from flows.serve import build_deployments
+
+    api.add_target("sched", target_db)
+    deps = {
+        d.name: d
+        for d in build_deployments(
+            Settings(snapshot_interval_minutes=5, ash_window_minutes=10, retention_cron="0 4 * * *")
+        )
+    }
+    assert set(deps) == {"snapshot", "ash-sched", "retention"}
+    assert deps["snapshot"].schedules[0].schedule.interval == timedelta(minutes=5)
+    assert deps["ash-sched"].schedules[0].schedule.interval == timedelta(minutes=10)
+    assert deps["ash-sched"].parameters == {"target": "sched", "duration_s": 595}
+    assert deps["retention"].schedules[0].schedule.cron == "0 4 * * *"
+    cron = {d.name: d for d in build_deployments(Settings(snapshot_cron="*/10 * * * *"))}
+    assert cron["snapshot"].schedules[0].schedule.cron == "*/10 * * * *"
+
+    with pytest.raises(ConfigError) as err:
+        build_deployments(Settings(snapshot_cron="every ten minutes"))
+    assert "snapshot_cron" in err.value.message
+    with pytest.raises(ConfigError):
+        build_deployments(Settings(retention_cron="61 * * * *"))
+    with pytest.raises(UnknownTarget):
+        build_deployments(targets=["nope"])
+
+
+def test_serve_rejects_bad_schedule_and_unknown_target(repo):
+    from .helpers import run_cli
+
+    res = run_cli("serve", "--check", env={"OPSCORE_SNAPSHOT_CRON": "every ten minutes"})
+    assert res.returncode != 0 and "Invalid cron expression" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_cli("serve", "--check", "--target", "nope")
+    assert res.returncode != 0 and "no target named 'nope'" in res.stderr
