@@ -196,27 +196,10 @@ def compare_report(
 ) -> CompareReport:
     """Period 1 (begin1..end1) against period 2 (begin2..end2) or a named baseline, with the
     differences that matter ranked (slower SQL, new SQL, wait shifts, load changes)."""
-    if baseline is not None and (begin2 is not None or end2 is not None):
-        raise InvalidInput(
-            "Give either a second range (begin2/end2) or a baseline, not both.",
-            "Use --baseline NAME alone, or --begin2 A --end2 B.",
-        )
+    begin2, end2 = _compare_second(target, begin2, end2, baseline)
     own = _include(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        if baseline is not None:
-            bl = ranges.get_baseline(repo, baseline)
-            if bl.target != t.name:
-                raise InvalidInput(
-                    f"Baseline {baseline!r} is of target {bl.target!r}, not {target!r}.",
-                    f"List baselines of {target} with `opscore baseline list --target {target}`.",
-                )
-            begin2, end2 = bl.begin_snapshot_id, bl.end_snapshot_id
-        if begin2 is None or end2 is None:
-            raise InvalidInput(
-                "A second period is needed: begin2 and end2, or a baseline.",
-                "Use --begin2 A --end2 B, or --baseline NAME.",
-            )
         a1 = ranges.range_aggregate(repo, t.target_id, t.name, begin1, end1, own)
         a2 = ranges.range_aggregate(repo, t.target_id, t.name, begin2, end2, own)
         w1 = _ash_waits(repo, t.target_id, a1.begin.captured_at, a1.end.captured_at)
@@ -257,19 +240,19 @@ def render_report(
     if kind not in REPORT_KINDS:
         raise InvalidInput(f"{kind!r} is not a report kind.", "Use awr, ash or compare.")
     say("checking the range")
+    # validation only (cheap): the notebook builds the model itself
     if kind == "awr":
         if begin is None and end is None:
             begin, end = default_awr_range(target)
-        r = awr_report(target, _int(begin, "begin"), _int(end, "end"))
-        params: dict[str, Any] = {
-            "target": target,
-            "begin_id": r.header["begin_snapshot_id"],
-            "end_id": r.header["end_snapshot_id"],
-        }
-        label = (params["begin_id"], params["end_id"])
+        b_id, e_id = _int(begin, "begin"), _int(end, "end")
+        _check_range(target, b_id, e_id)
+        params: dict[str, Any] = {"target": target, "begin_id": b_id, "end_id": e_id}
+        label = (b_id, e_id)
     elif kind == "ash":
         b, e = ash_time_range(since, begin, end)  # type: ignore[arg-type]
         flt = _ash_filters(wait_class, queryid, user, database, application)
+        with repository.session() as repo:
+            repo_targets.get(repo, target)
         params = {
             "target": target,
             "begin": b.isoformat(),
@@ -280,30 +263,21 @@ def render_report(
             "database": flt["database"] or "",
             "application": flt["application"] or "",
         }
-        ash_report(
-            target,
-            b,
-            e,
-            wait_class=flt["wait_class"],
-            queryid=flt["query_id"],
-            user=flt["user"],
-            database=flt["database"],
-            application=flt["application"],
-        )
         label = (_stamp(b), _stamp(e))
     else:
         b1, e1 = _int(begin, "begin"), _int(end, "end")
-        r2 = compare_report(target, b1, e1, begin2, end2, baseline)
+        b2, e2 = _compare_second(target, begin2, end2, baseline)
+        _check_range(target, b1, e1)
+        _check_range(target, b2, e2)
         params = {
             "target": target,
             "begin1": b1,
             "end1": e1,
-            "begin2": r2.period2["begin_snapshot_id"],
-            "end2": r2.period2["end_snapshot_id"],
+            "begin2": b2,
+            "end2": e2,
             "baseline": baseline or "",
         }
-        ref = baseline or f"{r2.period2['begin_snapshot_id']}-{r2.period2['end_snapshot_id']}"
-        label = (b1, f"{e1}-vs-{ref}")
+        label = (b1, f"{e1}-vs-{baseline or f'{b2}-{e2}'}")
     return _render.render(
         kind, target, label[0], label[1], params, reports_dir=reports_dir, progress=say
     )
@@ -316,3 +290,36 @@ def _int(v: Any, what: str) -> int:
         return int(v)
     except (TypeError, ValueError):
         raise InvalidInput(f"{what} must be a snapshot id (an integer), not {v!r}.") from None
+
+
+def _check_range(target: str, begin_id: int, end_id: int) -> None:
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+
+
+def _compare_second(
+    target: str, begin2: int | None, end2: int | None, baseline: str | None
+) -> tuple[int, int]:
+    """Period 2 of a comparison: a range, or the range of a baseline of the same target."""
+    if baseline is not None and (begin2 is not None or end2 is not None):
+        raise InvalidInput(
+            "Give either a second range (begin2/end2) or a baseline, not both.",
+            "Use --baseline NAME alone, or --begin2 A --end2 B.",
+        )
+    if baseline is not None:
+        with repository.session() as repo:
+            t = repo_targets.get(repo, target)
+            bl = ranges.get_baseline(repo, baseline)
+        if bl.target != t.name:
+            raise InvalidInput(
+                f"Baseline {baseline!r} is of target {bl.target!r}, not {target!r}.",
+                f"List baselines of {target} with `opscore baseline list --target {target}`.",
+            )
+        return bl.begin_snapshot_id, bl.end_snapshot_id
+    if begin2 is None or end2 is None:
+        raise InvalidInput(
+            "A second period is needed: begin2 and end2, or a baseline.",
+            "Use --begin2 A --end2 B, or --baseline NAME.",
+        )
+    return int(begin2), int(end2)
