@@ -6,6 +6,7 @@ executed notebook kept beside it (``.ipynb``) for people who want to dig.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -48,7 +49,28 @@ document.addEventListener('DOMContentLoaded', function () {
 });
 </script>
 <style>
-  body { max-width: 1400px; margin: auto; }
+  body { max-width: 1400px; margin: auto; font-family: system-ui, -apple-system, "Segoe UI",
+         Roboto, sans-serif; }
+  h1 { border-bottom: 3px solid #2a5d9f; padding-bottom: 4px; }
+  h2 { border-bottom: 1px solid #c9d3e0; padding-bottom: 3px; margin-top: 28px; color: #1d3f6e; }
+  .opscore-summary { background: #f3f7fc; border-left: 5px solid #2a5d9f; padding: 6px 16px;
+                     margin: 8px 0 14px; }
+  .opscore-summary h3 { margin: 6px 0; }
+  .opscore-summary li { margin: 3px 0; }
+  .opscore-note { padding: 6px 12px; margin: 6px 0; border-radius: 3px; font-size: 13px; }
+  .opscore-note.warn { background: #fff6e0; border-left: 4px solid #e0a100; }
+  .opscore-note.info { background: #eef4fb; border-left: 4px solid #6c9bd2; }
+  .opscore-note.ok { background: #edf8ee; border-left: 4px solid #49a84f; }
+  .opscore-empty { color: #666; font-style: italic; }
+  table.opscore.kv th { text-align: left; background: #f6f8fa; position: static; width: 260px; }
+  table.opscore td.text, table.opscore th.text { text-align: left; }
+  table.opscore details summary { cursor: pointer; }
+  table.opscore td.query { min-width: 360px; max-width: 640px; }
+  table.opscore td.query code { white-space: normal; word-break: break-word; }
+  table.opscore td.hl { font-weight: 600; background: #f4f8fd; }
+  table.opscore th.hl { background: #d9e5f4; }
+  .opscore-sub { color: #445; font-size: 15px; margin: 2px 0 8px; }
+  table.opscore pre { max-width: 900px; background: #f8f8f8; padding: 6px; }
   table.dataframe, table.opscore { border-collapse: collapse; font-size: 13px; margin: 6px 0 18px; }
   table.dataframe th, table.opscore th { background: #eef2f7; position: sticky; top: 0; }
   table.dataframe td, table.dataframe th, table.opscore td, table.opscore th {
@@ -118,6 +140,10 @@ def render(
     html_path.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     say(f"executing {src.name}")
+    # the kernel must import this ops_core (not another checkout installed in the venv)
+    root = str(Path(__file__).resolve().parents[2])
+    old_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, old_path) if p)
     try:
         papermill.execute_notebook(
             str(src),
@@ -133,6 +159,11 @@ def render(
             f"The {kind} report notebook failed: {exc.ename}: {exc.evalue}",
             f"The executed notebook is kept at {nb_path} for inspection.",
         ) from None
+    finally:
+        if old_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old_path
     say("rendering HTML")
     nb = nbformat.read(str(nb_path), as_version=4)
     exporter = HTMLExporter(

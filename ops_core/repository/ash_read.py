@@ -169,9 +169,18 @@ def _where(
     return sql.SQL(" AND ").join(parts), params
 
 
+_INT_OIDS = {20, 21, 23}  # int8, int2, int4
+
+
 def _frame(cur: psycopg.Cursor, columns: list[str] | None = None) -> pd.DataFrame:
     names = [d.name for d in cur.description] if cur.description else (columns or [])
-    df = pd.DataFrame(cur.fetchall(), columns=names)
+    rows = cur.fetchall()
+    df = pd.DataFrame(rows, columns=names)
+    # an integer column with NULLs (query_id) would become float64 and lose precision (a 64-bit
+    # query id does not fit a double): keep such columns exact, as nullable Int64
+    for i, d in enumerate(cur.description or []):
+        if d.type_code in _INT_OIDS and df[d.name].dtype == "float64":
+            df[d.name] = pd.array([r[i] for r in rows], dtype="Int64")
     for col in df.columns:  # timestamps in UTC whatever the session's TimeZone
         if isinstance(df[col].dtype, pd.DatetimeTZDtype):
             df[col] = df[col].dt.tz_convert("UTC")

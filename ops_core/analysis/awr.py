@@ -1,0 +1,553 @@
+"""AWR report model: one target between two snapshots. Pure (frames in, dataclass out).
+
+Input is a :class:`~ops_core.repository.snapshot_ranges.RangeAggregate` (sums of the per-interval
+deltas) and, optionally, ASH DB time of the same interval. Every figure is a counter delta or an
+ASH sum; a section whose source the server lacks says so instead of showing a number.
+
+Units: times in ms (statements) or s (DB time), sizes in bytes (the display layer formats), and
+shares in percent (0-100).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+BLOCK = 8192  # PostgreSQL block size assumed for block -> bytes (the default build)
+
+#: top-SQL rankings: key -> (column ranked by, heading, unit of that column)
+TOP_SQL: dict[str, tuple[str, str, str]] = {
+    "elapsed": ("total_exec_time", "SQL ordered by elapsed time", "ms"),
+    "calls": ("calls", "SQL ordered by executions", "calls"),
+    "rows": ("rows", "SQL ordered by rows", "rows"),
+    "reads": ("shared_blks_read", "SQL ordered by shared blocks read", "blocks"),
+    "temp": ("temp_blks_written", "SQL ordered by temp blocks written", "blocks"),
+    "wal": ("wal_bytes", "SQL ordered by WAL generated", "bytes"),
+}
+SQL_COLUMNS = [
+    "queryid",
+    "datname",
+    "username",
+    "calls",
+    "total_exec_time",
+    "mean_exec_time",
+    "rows",
+    "shared_blks_hit",
+    "shared_blks_read",
+    "temp_blks_written",
+    "wal_bytes",
+    "query",
+]
+
+
+def version_label(num: int | None) -> str:
+    if not num:
+        return "unknown"
+    major = num // 10000
+    return f"{major}.{num % 10000}" if major >= 10 else f"{major}.{num // 100 % 100}.{num % 100}"
+
+
+def _sum(df: pd.DataFrame | None, col: str) -> float:
+    if df is None or df.empty or col not in df.columns:
+        return 0.0
+    return float(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
+
+
+def _num(d: dict[str, Any], key: str) -> float | None:
+    v = d.get(key)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _pct(part: float | None, whole: float | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return part / whole * 100.0
+
+
+@dataclass
+class AshInput:
+    """ASH DB time of the report interval (from :func:`ops_core.api.ash_db_time`)."""
+
+    by_class: pd.DataFrame  # wait_class, samples, time_s, db_time_s
+    by_event: pd.DataFrame  # wait_class, event, samples, time_s, db_time_s
+    first_sample: datetime | None = None  # first and last sample time in the interval
+    last_sample: datetime | None = None
+
+    @property
+    def db_time_s(self) -> float:
+        return _sum(self.by_class, "db_time_s")
+
+    @property
+    def empty(self) -> bool:
+        return self.by_class is None or self.by_class.empty or self.db_time_s <= 0
+
+
+@dataclass
+class AwrReport:
+    target: str
+    header: dict[str, Any]
+    highlights: list[str]  # "what stands out", most important first
+    notes: list[str]  # caveats: resets, missing sources, no ASH
+    load_profile: pd.DataFrame  # metric, unit, total, per_second, per_transaction
+    efficiency: pd.DataFrame  # metric, value_pct, detail
+    time_model: pd.DataFrame  # component, time_s, pct_of_db_time, source
+    ash_time_model: pd.DataFrame | None  # wait_class, db_time_s, pct, avg_active_sessions
+    top_waits: pd.DataFrame | None  # wait_class, event, db_time_s, pct, avg_active_sessions
+    top_sql: dict[str, pd.DataFrame]  # TOP_SQL key -> frame with share_pct
+    io: pd.DataFrame | None  # pg_stat_io rows that moved; None: not available
+    io_note: str | None
+    tables: pd.DataFrame
+    indexes: pd.DataFrame
+    checkpoints: pd.DataFrame  # metric, value, unit
+    wal: pd.DataFrame  # metric, value, unit
+    settings_changes: pd.DataFrame
+    resets: list[dict[str, Any]] = field(default_factory=list)
+    failed_snapshots: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+            if df is None:
+                return None
+            return df.astype(object).where(df.notna(), None).to_dict("records")
+
+        return {
+            "target": self.target,
+            "header": self.header,
+            "highlights": self.highlights,
+            "notes": self.notes,
+            "load_profile": recs(self.load_profile),
+            "efficiency": recs(self.efficiency),
+            "time_model": recs(self.time_model),
+            "ash_time_model": recs(self.ash_time_model),
+            "top_waits": recs(self.top_waits),
+            "top_sql": {k: recs(v) for k, v in self.top_sql.items()},
+            "io": recs(self.io),
+            "io_note": self.io_note,
+            "tables": recs(self.tables),
+            "indexes": recs(self.indexes),
+            "checkpoints": recs(self.checkpoints),
+            "wal": recs(self.wal),
+            "settings_changes": recs(self.settings_changes),
+            "resets": self.resets,
+            "failed_snapshots": self.failed_snapshots,
+        }
+
+
+# ------------------------------------------------------------------------------ sections
+def load_profile(agg: Any) -> pd.DataFrame:
+    st, db = agg.statements, agg.databases
+    wal = agg.cluster.get("pg_stat_wal", {})
+    commits, rollbacks = _sum(db, "xact_commit"), _sum(db, "xact_rollback")
+    xacts = commits + rollbacks
+    metrics: list[tuple[str, str, float | None]] = [
+        ("DB time (sessions active)", "s", _sum(db, "active_time") / 1000.0),
+        ("SQL execution time", "s", _sum(st, "total_exec_time") / 1000.0),
+        ("transactions", "count", xacts),
+        ("commits", "count", commits),
+        ("rollbacks", "count", rollbacks),
+        ("executions (calls)", "count", _sum(st, "calls")),
+        ("rows (statements)", "count", _sum(st, "rows")),
+        ("logical reads", "blocks", _sum(db, "blks_hit") + _sum(db, "blks_read")),
+        ("blocks read (not in shared buffers)", "blocks", _sum(db, "blks_read")),
+        ("blocks hit", "blocks", _sum(db, "blks_hit")),
+        ("rows inserted", "count", _sum(db, "tup_inserted")),
+        ("rows updated", "count", _sum(db, "tup_updated")),
+        ("rows deleted", "count", _sum(db, "tup_deleted")),
+        ("temp files", "count", _sum(db, "temp_files")),
+        ("temp written", "bytes", _sum(db, "temp_bytes")),
+        ("WAL generated", "bytes", _num(wal, "wal_bytes")),
+        ("WAL records", "count", _num(wal, "wal_records")),
+        ("sessions opened", "count", _sum(db, "sessions")),
+        ("deadlocks", "count", _sum(db, "deadlocks")),
+    ]
+    rows = []
+    for name, unit, total in metrics:
+        rows.append(
+            {
+                "metric": name,
+                "unit": unit,
+                "total": total,
+                "per_second": total / agg.elapsed_s
+                if total is not None and agg.elapsed_s > 0
+                else None,
+                "per_transaction": total / xacts if total is not None and xacts > 0 else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def efficiency(agg: Any) -> pd.DataFrame:
+    st, db = agg.statements, agg.databases
+    wal = agg.cluster.get("pg_stat_wal", {})
+    hit, read = _sum(db, "blks_hit"), _sum(db, "blks_read")
+    exec_ms = _sum(st, "total_exec_time")
+    spill_ms = (
+        float(st.loc[st["temp_blks_written"] > 0, "total_exec_time"].sum()) if not st.empty else 0.0
+    )
+    commits, rollbacks = _sum(db, "xact_commit"), _sum(db, "xact_rollback")
+    calls, plans = _sum(st, "calls"), _sum(st, "plans")
+    rows = [
+        ("buffer hit", _pct(hit, hit + read), f"{hit:,.0f} hits, {read:,.0f} reads"),
+        (
+            "SQL time in statements that spilled to temp",
+            _pct(spill_ms, exec_ms),
+            f"{spill_ms:,.0f} of {exec_ms:,.0f} ms",
+        ),
+        ("rollbacks", _pct(rollbacks, commits + rollbacks), f"{rollbacks:,.0f} rollbacks"),
+        (
+            "WAL full-page images",
+            _pct(_num(wal, "wal_fpi"), _num(wal, "wal_records")),
+            "share of WAL records",
+        ),
+        ("executions planned", _pct(plans, calls), "0 unless pg_stat_statements.track_planning"),
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value_pct", "detail"])
+
+
+def time_model(agg: Any, ash: AshInput | None) -> pd.DataFrame:
+    """DB time components from statistics (and ASH's total when sampled)."""
+    st, db = agg.statements, agg.databases
+    active = _sum(db, "active_time") / 1000.0
+    parts: list[tuple[str, float, str]] = [
+        ("DB time (sessions active)", active, "pg_stat_database.active_time"),
+        ("SQL execution", _sum(st, "total_exec_time") / 1000.0, "pg_stat_statements"),
+        ("planning", _sum(st, "total_plan_time") / 1000.0, "pg_stat_statements"),
+        (
+            "data file reads",
+            _sum(st, "shared_blk_read_time") / 1000.0,
+            "pg_stat_statements (needs track_io_timing)",
+        ),
+        (
+            "temp file I/O",
+            (_sum(st, "temp_blk_read_time") + _sum(st, "temp_blk_write_time")) / 1000.0,
+            "pg_stat_statements (needs track_io_timing)",
+        ),
+        (
+            "idle in transaction (not DB time)",
+            _sum(db, "idle_in_transaction_time") / 1000.0,
+            "pg_stat_database",
+        ),
+    ]
+    if ash is not None and not ash.empty:
+        parts.insert(1, ("DB time sampled by ASH", ash.db_time_s, "ASH samples"))
+    out = pd.DataFrame(parts, columns=["component", "time_s", "source"])
+    out["pct_of_db_time"] = out["time_s"] / active * 100.0 if active > 0 else None
+    return out[["component", "time_s", "pct_of_db_time", "source"]]
+
+
+def _aas(df: pd.DataFrame, elapsed_s: float) -> pd.DataFrame:
+    df = df.copy()
+    total = _sum(df, "db_time_s")
+    df["pct"] = df["db_time_s"] / total * 100.0 if total > 0 else 0.0
+    df["avg_active_sessions"] = df["db_time_s"] / elapsed_s if elapsed_s > 0 else None
+    return df
+
+
+def top_sql(statements: pd.DataFrame, top: int = 10) -> dict[str, pd.DataFrame]:
+    """Per ranking: the top statements with their share of the ranked metric's total."""
+    out: dict[str, pd.DataFrame] = {}
+    st = statements
+    if st is not None and not st.empty:
+        st = st[st["toplevel"].fillna(True)] if "toplevel" in st.columns else st
+    for key, (col, _, _) in TOP_SQL.items():
+        if st is None or st.empty:
+            out[key] = pd.DataFrame(columns=["rank", *SQL_COLUMNS, "share_pct"])
+            continue
+        vals = pd.to_numeric(st[col], errors="coerce").fillna(0).astype("float64")
+        total = float(vals.sum())
+        pick = vals[vals > 0].sort_values(ascending=False).head(top).index
+        df = st.loc[pick, SQL_COLUMNS].copy()
+        df["share_pct"] = vals.loc[pick] / total * 100.0 if total > 0 else None
+        df.insert(0, "rank", range(1, len(df) + 1))
+        out[key] = df.reset_index(drop=True)
+    return out
+
+
+def _moved(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    if df is None or df.empty:
+        return df
+    present = [c for c in cols if c in df.columns]
+    mask = (df[present].fillna(0) != 0).any(axis=1)
+    return df[mask].reset_index(drop=True)
+
+
+TABLE_COLS = [
+    "datname",
+    "schemaname",
+    "relname",
+    "seq_scan",
+    "seq_tup_read",
+    "idx_scan",
+    "idx_tup_fetch",
+    "n_tup_ins",
+    "n_tup_upd",
+    "n_tup_hot_upd",
+    "n_tup_del",
+    "n_live_tup",
+    "n_dead_tup",
+    "vacuum_count",
+    "autovacuum_count",
+    "analyze_count",
+    "autoanalyze_count",
+    "heap_blks_read",
+    "heap_blks_hit",
+    "idx_blks_read",
+    "idx_blks_hit",
+]
+INDEX_COLS = [
+    "datname",
+    "schemaname",
+    "relname",
+    "indexrelname",
+    "idx_scan",
+    "idx_tup_read",
+    "idx_tup_fetch",
+    "idx_blks_read",
+    "idx_blks_hit",
+    "index_bytes",
+]
+
+
+def tables(agg: Any, top: int = 25) -> pd.DataFrame:
+    df = agg.tables
+    if df is None or df.empty:
+        return pd.DataFrame(columns=TABLE_COLS)
+    df = _moved(df[[c for c in TABLE_COLS if c in df.columns]], TABLE_COLS[3:11] + TABLE_COLS[13:])
+    return df.head(top)
+
+
+def indexes(agg: Any, top: int = 25) -> pd.DataFrame:
+    df = agg.indexes
+    if df is None or df.empty:
+        return pd.DataFrame(columns=INDEX_COLS)
+    df = _moved(df[[c for c in INDEX_COLS if c in df.columns]], INDEX_COLS[4:9])
+    return df.head(top)
+
+
+def checkpoints(agg: Any) -> pd.DataFrame:
+    c = agg.cluster.get("checkpointer", {})
+    items = [
+        ("checkpoints by timeout", "num_timed", "count"),
+        ("checkpoints requested", "num_requested", "count"),
+        ("checkpoint write time", "write_time", "ms"),
+        ("checkpoint sync time", "sync_time", "ms"),
+        ("buffers written by checkpoints", "buffers_written", "blocks"),
+        ("buffers written by bgwriter", "buffers_clean", "blocks"),
+        ("bgwriter stopped (maxwritten_clean)", "maxwritten_clean", "count"),
+        ("buffers written by backends", "buffers_backend", "blocks"),
+        ("buffers allocated", "buffers_alloc", "blocks"),
+        ("restartpoints done", "restartpoints_done", "count"),
+    ]
+    rows = [(label, _num(c, key), unit) for label, key, unit in items if key in c]
+    return pd.DataFrame(rows, columns=["metric", "value", "unit"])
+
+
+def wal(agg: Any) -> pd.DataFrame:
+    w = agg.cluster.get("pg_stat_wal", {})
+    a = agg.cluster.get("pg_stat_archiver", {})
+    items = [
+        ("WAL generated", w, "wal_bytes", "bytes"),
+        ("WAL records", w, "wal_records", "count"),
+        ("full-page images", w, "wal_fpi", "count"),
+        ("WAL buffers full", w, "wal_buffers_full", "count"),
+        ("WAL writes", w, "wal_write", "count"),
+        ("WAL syncs", w, "wal_sync", "count"),
+        ("WAL write time", w, "wal_write_time", "ms"),
+        ("WAL sync time", w, "wal_sync_time", "ms"),
+        ("segments archived", a, "archived_count", "count"),
+        ("archive failures", a, "failed_count", "count"),
+    ]
+    rows = [(label, _num(d, key), unit) for label, d, key, unit in items if key in d]
+    return pd.DataFrame(rows, columns=["metric", "value", "unit"])
+
+
+# ------------------------------------------------------------------------------ highlights
+def _short(q: Any, n: int = 80) -> str:
+    s = " ".join(str(q or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def highlights(r: AwrReport, elapsed_s: float) -> list[str]:
+    out: list[str] = []
+    real = [x for x in r.resets if "eviction" not in str(x.get("reason"))]
+    if real:
+        out.append(
+            f"{len(real)} statistics reset(s) or restart(s) inside the interval: "
+            "counters are counted from the reset (see Resets)."
+        )
+    el = r.top_sql.get("elapsed")
+    if el is not None and not el.empty:
+        top = el.iloc[0]
+        out.append(
+            f"Top SQL by elapsed time takes {top.share_pct:.0f} % of SQL time: "
+            f"{top.total_exec_time / 1000:,.1f} s in {int(top.calls):,} calls "
+            f"({top.mean_exec_time:,.1f} ms each) — {_short(top.query)}"
+        )
+    if r.top_waits is not None and not r.top_waits.empty:
+        w = r.top_waits.iloc[0]
+        what = "CPU (running, no wait event)" if w.event == "CPU" else f"{w.event} ({w.wait_class})"
+        out.append(
+            f"Top ASH event: {what} with {w.pct:.0f} % of sampled DB time ({w.db_time_s:,.1f} s)."
+        )
+    eff = r.efficiency.set_index("metric")["value_pct"]
+    hit = eff.get("buffer hit")
+    if hit is not None and pd.notna(hit) and hit < 99.0:
+        out.append(f"Buffer hit ratio is {hit:.1f} %: reads are going to disk or the OS cache.")
+    spill = eff.get("SQL time in statements that spilled to temp")
+    tmp = r.top_sql.get("temp")
+    if tmp is not None and not tmp.empty:
+        t = tmp.iloc[0]
+        out.append(
+            f"Temp spills: {spill or 0:.0f} % of SQL time is in statements that wrote temp files; "
+            f"top spiller wrote {t.temp_blks_written * BLOCK / 1048576:,.1f} MB — {_short(t.query)}"
+        )
+    rb = eff.get("rollbacks")
+    if rb is not None and pd.notna(rb) and rb >= 5.0:
+        out.append(f"{rb:.1f} % of transactions rolled back.")
+    ck = r.checkpoints.set_index("metric")["value"] if not r.checkpoints.empty else {}
+    req = ck.get("checkpoints requested") if len(ck) else None
+    timed = ck.get("checkpoints by timeout") if len(ck) else None
+    if req and req >= 3 and req > (timed or 0):
+        out.append(
+            f"{req:.0f} checkpoints were requested (WAL volume) vs {timed or 0:.0f} by timeout: "
+            "consider a larger max_wal_size."
+        )
+    if not r.settings_changes.empty:
+        names = ", ".join(r.settings_changes["name"].head(5))
+        out.append(f"{len(r.settings_changes)} setting(s) changed in the interval: {names}.")
+    if not r.tables.empty and "n_dead_tup" in r.tables.columns:
+        d = r.tables.sort_values("n_dead_tup", ascending=False).iloc[0]
+        live = float(d.n_live_tup or 0)
+        dead = float(d.n_dead_tup or 0)
+        if dead > 10000 and dead > 0.2 * live:
+            out.append(f"Table {d.relname} has {dead:,.0f} dead rows ({live:,.0f} live).")
+    if not out:
+        out.append(
+            "Nothing stands out: no SQL ran in the interval."
+            if el is None or el.empty
+            else "Nothing stands out."
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------ assembly
+def build(
+    agg: Any,
+    *,
+    ash: AshInput | None = None,
+    host: str | None = None,
+    top: int = 10,
+) -> AwrReport:
+    """The AWR report of a range aggregate (and ASH DB time of the same interval)."""
+    begin, end = agg.begin, agg.end
+    version_num = end.server_version_num or begin.server_version_num
+    notes: list[str] = []
+    resets = list(agg.resets)
+    for r in resets:
+        if r.get("source") == "server":
+            notes.append(
+                f"The server restarted inside the interval ({r['reason']}, seen at snapshot "
+                f"{r['snapshot_id']}): activity between the snapshot before it and the restart "
+                "is lost; everything after the restart is counted."
+            )
+        elif r.get("source") == "all":
+            notes.append(
+                f"Snapshot {r['snapshot_id']} starts a new baseline (no deltas for its interval)."
+            )
+        elif "eviction" in str(r.get("reason")):
+            notes.append(
+                f"pg_stat_statements evicted entries at snapshot {r['snapshot_id']}: {r['reason']}."
+            )
+        else:
+            notes.append(
+                f"Statistics reset of {r['source']} at snapshot {r['snapshot_id']}: "
+                f"{r['reason']}. Counters there are counted from the reset."
+            )
+    if agg.failed:
+        notes.append(
+            f"{len(agg.failed)} failed capture(s) inside the interval (snapshots "
+            f"{', '.join(map(str, agg.failed))}): their intervals are covered by the next "
+            "successful snapshot."
+        )
+    if not agg.snapshot_ids:
+        notes.append("No snapshot with deltas in this range: there is nothing to report.")
+    if ash is not None and not ash.empty and ash.first_sample and ash.last_sample:
+        covered = (ash.last_sample - ash.first_sample).total_seconds()
+        if covered < 0.8 * agg.elapsed_s - 60:
+            notes.append(
+                f"ASH samples cover only {ash.first_sample:%H:%M:%S} to "
+                f"{ash.last_sample:%H:%M:%S} UTC ({covered:,.0f} s of the {agg.elapsed_s:,.0f} s "
+                "interval): the wait-class split describes that part only."
+            )
+    if ash is None or ash.empty:
+        notes.append(
+            "No ASH samples exist in this interval: the time model by wait class and the top "
+            "wait events need the ASH sampler (`opscore ash run`) running during the interval."
+        )
+    io_note = None
+    if agg.io is None:
+        major = (version_num or 0) // 10000
+        io_note = f"I/O by backend type (pg_stat_io) not available on PostgreSQL {major} (16+)."
+    st = agg.statements
+    sql_time = _sum(st, "total_exec_time") / 1000.0
+    header = {
+        "target": agg.target,
+        "host": host,
+        "version": version_label(version_num),
+        "version_num": version_num,
+        "begin_snapshot_id": begin.snapshot_id,
+        "end_snapshot_id": end.snapshot_id,
+        "begin_at": begin.captured_at,
+        "end_at": end.captured_at,
+        "elapsed_s": agg.elapsed_s,
+        "db_time_s": _sum(agg.databases, "active_time") / 1000.0,
+        "sql_time_s": sql_time,
+        "ash_db_time_s": ash.db_time_s if ash is not None and not ash.empty else None,
+        "snapshots": len(agg.snapshot_ids),
+        "statements": int(len(st)) if st is not None else 0,
+        "transactions": _sum(agg.databases, "xact_commit") + _sum(agg.databases, "xact_rollback"),
+    }
+    ash_tm = tw = None
+    if ash is not None and not ash.empty:
+        ash_tm = _aas(ash.by_class[["wait_class", "db_time_s"]], agg.elapsed_s)
+        ash_tm = ash_tm[ash_tm["db_time_s"] > 0].reset_index(drop=True)
+        tw = _aas(ash.by_event[["wait_class", "event", "db_time_s"]], agg.elapsed_s)
+        tw = tw[tw["db_time_s"] > 0].head(top).reset_index(drop=True)
+    io = (
+        _moved(agg.io, ["reads", "writes", "extends", "hits", "fsyncs"])
+        if agg.io is not None
+        else None
+    )
+    report = AwrReport(
+        target=agg.target,
+        header=header,
+        highlights=[],
+        notes=notes,
+        load_profile=load_profile(agg),
+        efficiency=efficiency(agg),
+        time_model=time_model(agg, ash),
+        ash_time_model=ash_tm,
+        top_waits=tw,
+        top_sql=top_sql(st, top),
+        io=io,
+        io_note=io_note,
+        tables=tables(agg),
+        indexes=indexes(agg),
+        checkpoints=checkpoints(agg),
+        wal=wal(agg),
+        settings_changes=agg.settings_changes,
+        resets=resets,
+        failed_snapshots=list(agg.failed),
+    )
+    report.highlights = highlights(report, agg.elapsed_s)
+    return report
+
+
+def interval_label(begin: datetime, end: datetime) -> str:
+    return f"{begin:%Y-%m-%d %H:%M:%S} → {end:%Y-%m-%d %H:%M:%S} UTC"
+
+
+__all__ = ["AshInput", "AwrReport", "TOP_SQL", "build", "version_label", "interval_label"]

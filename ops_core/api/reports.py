@@ -1,0 +1,325 @@
+"""Reports: AWR (between two snapshots), ASH (a time range), compare periods; HTML rendering.
+
+The models are built here from repository reads and the pure functions of
+``ops_core.analysis.awr`` / ``ash_report`` / ``compare_report``; notebooks, the CLI and the app
+call these and format what they get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from .. import repository
+from ..analysis import ash_report as ash_model
+from ..analysis import awr as awr_model
+from ..analysis import compare as compare_model
+from ..analysis import compare_report as compare_rmodel
+from ..analysis.ash_report import AshReport
+from ..analysis.awr import AwrReport
+from ..analysis.blocking import blocking_chains as _chains
+from ..analysis.compare_report import CompareReport
+from ..analysis.waits import normalize_wait_class
+from ..errors import InvalidInput
+from ..reports import render as _render
+from ..reports.render import RenderedReport
+from ..repository import ash_read, report_reads
+from ..repository import snapshot_ranges as ranges
+from ..repository import targets as repo_targets
+from ..targets.connection import describe
+from .ash import SUMMARY_THRESHOLD, ash_time_range
+from .snapshots import _include
+
+__all__ = [
+    "AwrReport",
+    "AshReport",
+    "CompareReport",
+    "RenderedReport",
+    "REPORT_KINDS",
+    "awr_report",
+    "ash_report",
+    "compare_report",
+    "default_awr_range",
+    "render_report",
+]
+
+REPORT_KINDS = ("awr", "ash", "compare")
+
+
+def _usable(conn: psycopg.Connection, target_id: int) -> list[int]:
+    rows = conn.execute(
+        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
+        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
+        (target_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def default_awr_range(target: str) -> tuple[int, int]:
+    """The last two successful snapshots of ``target`` (begin, end)."""
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        ids = _usable(repo, t.target_id)
+    if len(ids) < 2:
+        raise InvalidInput(
+            f"Target {target!r} has {len(ids)} usable snapshot(s); an AWR report needs two.",
+            f"Take snapshots before and after the activity: `opscore snapshot take --target "
+            f"{target}` (twice), or give --begin and --end.",
+        )
+    return ids[1], ids[0]
+
+
+def _ash_waits(
+    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
+) -> awr_model.AshInput:
+    by_class = ash_read.db_time(conn, target_id, begin, end, ["wait_class"])
+    by_event = ash_read.db_time(conn, target_id, begin, end, ["wait_class", "event"])
+    _, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
+    return awr_model.AshInput(by_class, by_event, first, last)
+
+
+def awr_report(
+    target: str,
+    begin_id: int | None = None,
+    end_id: int | None = None,
+    *,
+    top: int = 10,
+    include_opscore: bool | None = None,
+) -> AwrReport:
+    """The AWR report of ``target`` between snapshots ``begin_id`` and ``end_id`` (default: the
+    last two). Time model and top waits come from ASH samples of the same interval, when any."""
+    if (begin_id is None) != (end_id is None):
+        raise InvalidInput("Give both begin and end snapshot ids, or neither (the last two).")
+    if begin_id is None or end_id is None:
+        begin_id, end_id = default_awr_range(target)
+    if top < 1:
+        raise InvalidInput(f"top must be at least 1 (got {top}).")
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        agg = ranges.range_aggregate(
+            repo, t.target_id, t.name, begin_id, end_id, _include(include_opscore)
+        )
+        ash = _ash_waits(repo, t.target_id, agg.begin.captured_at, agg.end.captured_at)
+    return awr_model.build(agg, ash=ash, host=describe(t.dsn), top=top)
+
+
+def _ash_filters(
+    wait_class: str | None,
+    queryid: int | None,
+    user: str | None,
+    database: str | None,
+    application: str | None,
+) -> dict[str, Any]:
+    if queryid is not None:
+        try:
+            queryid = int(queryid)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{queryid!r} is not a query id (a 64-bit integer).") from None
+    return {
+        "wait_class": normalize_wait_class(wait_class) if wait_class else None,
+        "query_id": queryid,
+        "user": user or None,
+        "database": database or None,
+        "application": application or None,
+    }
+
+
+def ash_report(
+    target: str,
+    begin: datetime | str | None = None,
+    end: datetime | str | None = None,
+    *,
+    since: str | None = None,
+    wait_class: str | None = None,
+    queryid: int | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    application: str | None = None,
+    top: int = 10,
+) -> AshReport:
+    """The ASH report of ``target`` over [begin, end) (or the last ``since``: '1h', '30m'),
+    optionally filtered by wait class, query id, user, database or application."""
+    b, e = ash_time_range(since, begin, end)
+    flt = _ash_filters(wait_class, queryid, user, database, application)
+    long = e - b > SUMMARY_THRESHOLD
+
+    def dt(conn: psycopg.Connection, tid: int, dims: list[str]) -> pd.DataFrame:
+        summary = long and ash_read.summary_grouping(dims, flt) is not None
+        return ash_read.db_time(conn, tid, b, e, dims, use_summary=summary, **flt)
+
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        tid = t.target_id
+        n, first, last = report_reads.ash_sample_count(repo, tid, b, e)
+        bucket = report_reads.bucket_for(b, e)
+        frames = ash_model.AshFrames(
+            activity=report_reads.ash_activity(repo, tid, b, e, bucket, **flt),
+            bucket_s=bucket,
+            by_event=dt(repo, tid, ["wait_class", "event"]),
+            by_sql=dt(repo, tid, ["query_id"]),
+            by_session=dt(repo, tid, ["pid", "backend_start", "usename", "application_name"]),
+            by_user=dt(repo, tid, ["usename"]),
+            by_app=dt(repo, tid, ["application_name"]),
+            by_database=dt(repo, tid, ["datname"]),
+            sql_waits=dt(repo, tid, ["query_id", "wait_class", "event"]),
+            blocking=_chains(ash_read.blocking_samples(repo, tid, b, e)),
+            sample_rows=n,
+            first_sample=first,
+            last_sample=last,
+        )
+    flt_shown = {k: v for k, v in flt.items() if v is not None}
+    return ash_model.build(t.name, b, e, frames, filters=flt_shown, top=top)
+
+
+def _wait_frame(ash: awr_model.AshInput) -> pd.DataFrame | None:
+    if ash.empty:
+        return None
+    df = ash.by_event[["wait_class", "event", "db_time_s"]]
+    return df.rename(columns={"wait_class": "wait_event_type", "event": "wait_event"})
+
+
+def compare_report(
+    target: str,
+    begin1: int,
+    end1: int,
+    begin2: int | None = None,
+    end2: int | None = None,
+    baseline: str | None = None,
+    *,
+    top: int = 10,
+    include_opscore: bool | None = None,
+) -> CompareReport:
+    """Period 1 (begin1..end1) against period 2 (begin2..end2) or a named baseline, with the
+    differences that matter ranked (slower SQL, new SQL, wait shifts, load changes)."""
+    begin2, end2 = _compare_second(target, begin2, end2, baseline)
+    own = _include(include_opscore)
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        a1 = ranges.range_aggregate(repo, t.target_id, t.name, begin1, end1, own)
+        a2 = ranges.range_aggregate(repo, t.target_id, t.name, begin2, end2, own)
+        w1 = _ash_waits(repo, t.target_id, a1.begin.captured_at, a1.end.captured_at)
+        w2 = _ash_waits(repo, t.target_id, a2.begin.captured_at, a2.end.captured_at)
+    cmp = compare_model.compare(
+        a1, a2, top=top, waits1=_wait_frame(w1), waits2=_wait_frame(w2), label2=baseline
+    )
+    return compare_rmodel.build(cmp)
+
+
+def _stamp(ts: datetime) -> str:
+    return ts.strftime("%Y%m%dT%H%M%SZ")
+
+
+def render_report(
+    kind: str,
+    target: str,
+    *,
+    begin: int | datetime | str | None = None,
+    end: int | datetime | str | None = None,
+    since: str | None = None,
+    begin2: int | None = None,
+    end2: int | None = None,
+    baseline: str | None = None,
+    wait_class: str | None = None,
+    queryid: int | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    application: str | None = None,
+    reports_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RenderedReport:
+    """Execute the report notebook and write ``reports/<target>/<kind>-<begin>-<end>.html``
+    (executed .ipynb beside it). The model is built first, so bad input fails here with a clear
+    message before any notebook runs. AWR/compare: begin/end are snapshot ids; ASH: times."""
+    say = progress or (lambda _m: None)
+    kind = (kind or "").strip().lower()
+    if kind not in REPORT_KINDS:
+        raise InvalidInput(f"{kind!r} is not a report kind.", "Use awr, ash or compare.")
+    say("checking the range")
+    # validation only (cheap): the notebook builds the model itself
+    if kind == "awr":
+        if begin is None and end is None:
+            begin, end = default_awr_range(target)
+        b_id, e_id = _int(begin, "begin"), _int(end, "end")
+        _check_range(target, b_id, e_id)
+        params: dict[str, Any] = {"target": target, "begin_id": b_id, "end_id": e_id}
+        label = (b_id, e_id)
+    elif kind == "ash":
+        b, e = ash_time_range(since, begin, end)  # type: ignore[arg-type]
+        flt = _ash_filters(wait_class, queryid, user, database, application)
+        with repository.session() as repo:
+            repo_targets.get(repo, target)
+        params = {
+            "target": target,
+            "begin": b.isoformat(),
+            "end": e.isoformat(),
+            "wait_class": flt["wait_class"] or "",
+            "queryid": flt["query_id"] or 0,
+            "user": flt["user"] or "",
+            "database": flt["database"] or "",
+            "application": flt["application"] or "",
+        }
+        label = (_stamp(b), _stamp(e))
+    else:
+        b1, e1 = _int(begin, "begin"), _int(end, "end")
+        b2, e2 = _compare_second(target, begin2, end2, baseline)
+        _check_range(target, b1, e1)
+        _check_range(target, b2, e2)
+        params = {
+            "target": target,
+            "begin1": b1,
+            "end1": e1,
+            "begin2": b2,
+            "end2": e2,
+            "baseline": baseline or "",
+        }
+        label = (b1, f"{e1}-vs-{baseline or f'{b2}-{e2}'}")
+    return _render.render(
+        kind, target, label[0], label[1], params, reports_dir=reports_dir, progress=say
+    )
+
+
+def _int(v: Any, what: str) -> int:
+    if v is None:
+        raise InvalidInput(f"The {what} snapshot id is missing.", "Give --begin ID --end ID.")
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be a snapshot id (an integer), not {v!r}.") from None
+
+
+def _check_range(target: str, begin_id: int, end_id: int) -> None:
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+
+
+def _compare_second(
+    target: str, begin2: int | None, end2: int | None, baseline: str | None
+) -> tuple[int, int]:
+    """Period 2 of a comparison: a range, or the range of a baseline of the same target."""
+    if baseline is not None and (begin2 is not None or end2 is not None):
+        raise InvalidInput(
+            "Give either a second range (begin2/end2) or a baseline, not both.",
+            "Use --baseline NAME alone, or --begin2 A --end2 B.",
+        )
+    if baseline is not None:
+        with repository.session() as repo:
+            t = repo_targets.get(repo, target)
+            bl = ranges.get_baseline(repo, baseline)
+        if bl.target != t.name:
+            raise InvalidInput(
+                f"Baseline {baseline!r} is of target {bl.target!r}, not {target!r}.",
+                f"List baselines of {target} with `opscore baseline list --target {target}`.",
+            )
+        return bl.begin_snapshot_id, bl.end_snapshot_id
+    if begin2 is None or end2 is None:
+        raise InvalidInput(
+            "A second period is needed: begin2 and end2, or a baseline.",
+            "Use --begin2 A --end2 B, or --baseline NAME.",
+        )
+    return int(begin2), int(end2)

@@ -1,0 +1,170 @@
+"""`opscore report awr|ash|compare`: render a report to HTML (papermill), or print it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .. import api
+from ..errors import InvalidInput
+from .common import console, example, print_json
+
+app = typer.Typer(
+    help="AWR, ASH and compare-periods reports: HTML under reports/, or text in the terminal.",
+    no_args_is_help=True,
+)
+
+FORMATS = ("html", "text", "json")
+TargetOpt = typer.Option(None, "--target", "-t", help="Target (default: the only one).")
+FormatOpt = typer.Option(
+    "html", "--format", "-f", help="html (notebook → HTML file), text (terminal) or json."
+)
+JsonFlag = typer.Option(False, "--json", help="Same as --format json.")
+OutOpt = typer.Option(None, "--output-dir", "-o", help="Reports directory (default: reports/).")
+
+
+def _target(name: str | None) -> str:
+    if name:
+        return name
+    targets = api.list_targets()
+    if len(targets) == 1:
+        return targets[0].name
+    raise InvalidInput(
+        "Say which target: "
+        + (", ".join(t.name for t in targets) if targets else "none is registered")
+        + ".",
+        "Pass --target NAME.",
+    )
+
+
+def _format(fmt: str, as_json: bool) -> str:
+    fmt = "json" if as_json else (fmt or "html").lower()
+    if fmt not in FORMATS:
+        raise InvalidInput(f"{fmt!r} is not a report format.", "Use html, text or json.")
+    return fmt
+
+
+def _render(kind: str, target: str, out: Path | None, **kw) -> None:
+    with console.status(f"{kind.upper()} report of {target}: starting ...") as status:
+        rendered = api.render_report(
+            kind,
+            target,
+            reports_dir=out,
+            progress=lambda m: status.update(f"{kind.upper()} report of {target}: {m} ..."),
+            **kw,
+        )
+    console.print(f"Report: [bold]{rendered.html}[/] ({rendered.seconds:.1f} s)", soft_wrap=True)
+    console.print(f"Executed notebook: {rendered.notebook}", soft_wrap=True)
+
+
+@app.command(
+    epilog=example(
+        "opscore report awr --target prod",
+        "opscore report awr --target prod --begin 120 --end 124",
+        "opscore report awr -t prod --format text",
+    )
+)
+def awr(
+    target: str = TargetOpt,
+    begin: int = typer.Option(None, "--begin", "-b", help="Begin snapshot id."),
+    end: int = typer.Option(None, "--end", "-e", help="End snapshot id."),
+    top: int = typer.Option(10, "--top", help="Statements per top-SQL table (text/json)."),
+    fmt: str = FormatOpt,
+    as_json: bool = JsonFlag,
+    out: Path = OutOpt,
+) -> None:
+    """AWR report between two snapshots (default: the last two)."""
+    t, f = _target(target), _format(fmt, as_json)
+    if f == "html":
+        _render("awr", t, out, begin=begin, end=end)
+        return
+    with console.status("Building the AWR report ..."):
+        r = api.awr_report(t, begin, end, top=top)
+    if f == "json":
+        print_json(r.as_dict())
+    else:
+        from ..reports import text
+
+        text.awr(r, console, top)
+
+
+@app.command(
+    epilog=example(
+        "opscore report ash --target prod --since 1h",
+        "opscore report ash -t prod --begin '2026-11-25 14:00' --end '2026-11-25 15:00'",
+        "opscore report ash -t prod --since 30m --wait-class Lock --format text",
+    )
+)
+def ash(
+    target: str = TargetOpt,
+    since: str = typer.Option(None, "--since", "-s", help="Up to now: 30s, 10m, 1h, 1d."),
+    begin: str = typer.Option(None, "--begin", "-b", help="Begin (ISO 8601, UTC if no zone)."),
+    end: str = typer.Option(None, "--end", "-e", help="End (default: now)."),
+    wait_class: str = typer.Option(None, "--wait-class", help="Only this wait class."),
+    queryid: int = typer.Option(None, "--queryid", help="Only this query id."),
+    user: str = typer.Option(None, "--user", help="Only this user."),
+    database: str = typer.Option(None, "--database", help="Only this database."),
+    application: str = typer.Option(None, "--application", help="Only this application."),
+    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    fmt: str = FormatOpt,
+    as_json: bool = JsonFlag,
+    out: Path = OutOpt,
+) -> None:
+    """ASH report for a time range (default: the last hour), optionally filtered."""
+    t, f = _target(target), _format(fmt, as_json)
+    if since is None and begin is None:
+        since = "1h"
+    flt = {
+        "wait_class": wait_class,
+        "queryid": queryid,
+        "user": user,
+        "database": database,
+        "application": application,
+    }
+    if f == "html":
+        _render("ash", t, out, since=since, begin=begin, end=end, **flt)
+        return
+    with console.status("Building the ASH report ..."):
+        r = api.ash_report(t, begin, end, since=since, top=top, **flt)
+    if f == "json":
+        print_json(r.as_dict())
+    else:
+        from ..reports import text
+
+        text.ash(r, console, top)
+
+
+@app.command(
+    epilog=example(
+        "opscore report compare -t prod --begin 200 --end 204 --begin2 100 --end2 104",
+        "opscore report compare -t prod --begin 200 --end 204 --baseline monday",
+    )
+)
+def compare(
+    target: str = TargetOpt,
+    begin: int = typer.Option(..., "--begin", "-b", help="Period 1 (studied): begin snapshot."),
+    end: int = typer.Option(..., "--end", "-e", help="Period 1: end snapshot."),
+    begin2: int = typer.Option(None, "--begin2", help="Period 2 (reference): begin snapshot."),
+    end2: int = typer.Option(None, "--end2", help="Period 2: end snapshot."),
+    baseline: str = typer.Option(None, "--baseline", help="A baseline as period 2."),
+    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    fmt: str = FormatOpt,
+    as_json: bool = JsonFlag,
+    out: Path = OutOpt,
+) -> None:
+    """Compare two periods (or a period against a baseline), differences ranked."""
+    t, f = _target(target), _format(fmt, as_json)
+    if f == "html":
+        _render(
+            "compare", t, out, begin=begin, end=end, begin2=begin2, end2=end2, baseline=baseline
+        )
+        return
+    with console.status("Building the comparison ..."):
+        r = api.compare_report(t, begin, end, begin2, end2, baseline, top=top)
+    if f == "json":
+        print_json(r.as_dict())
+    else:
+        from ..reports import text
+
+        text.compare(r, console, top)

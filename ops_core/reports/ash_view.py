@@ -1,0 +1,302 @@
+"""ASH and compare-periods report sections as notebook output, from the report models."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from ..analysis.ash_report import AshReport
+from ..analysis.compare_report import CompareReport
+from .display import (
+    activity_chart,
+    class_bar,
+    dur,
+    kv_html,
+    note,
+    show_html,
+    show_table,
+    summary_box,
+)
+
+SHARE = [
+    ("db_time_s", "DB time (s)", "s"),
+    ("pct", "% of DB time", "pct"),
+    ("avg_active_sessions", "avg active sessions", "num"),
+]
+
+
+def ash_header(r: AshReport) -> None:
+    h = r.header
+    pairs = [
+        ("Target", h["target"]),
+        ("Range", f"{h['begin']:%Y-%m-%d %H:%M:%S} → {h['end']:%Y-%m-%d %H:%M:%S} UTC"),
+        ("Elapsed", dur(h["elapsed_s"])),
+        ("Filters", h["filters"]),
+        ("Samples (session rows)", f"{h['samples']:,}"),
+        ("DB time sampled", dur(h["db_time_s"])),
+        ("Average active sessions", f"{h['avg_active_sessions']:,.2f}"),
+    ]
+    sub = (
+        f"{h['target']} · {h['begin']:%Y-%m-%d %H:%M:%S} → {h['end']:%Y-%m-%d %H:%M:%S} UTC "
+        f"({dur(h['elapsed_s'])}) · filters: {h['filters']}"
+    )
+    show_html(
+        f'<p class="opscore-sub">{html.escape(sub)}</p>'
+        + summary_box("What stands out", r.highlights)
+        + kv_html(pairs)
+        + "".join(note(n, "warn") for n in r.notes)
+    )
+
+
+def ash_activity(r: AshReport) -> None:
+    if r.empty or r.activity.empty or r.activity.shape[1] == 0:
+        show_html(note("No activity to chart: no ASH samples in this range.", "info"))
+        return
+    activity_chart(r.activity, r.bucket_s).show()
+    if not r.wait_classes.empty:
+        class_bar(r.wait_classes, "DB time by wait class").show()
+        show_table(r.wait_classes, [("wait_class", "wait class", "text"), *SHARE])
+
+
+def ash_events(r: AshReport) -> None:
+    show_table(
+        r.top_events,
+        [("wait_class", "wait class", "text"), ("event", "event", "text"), *SHARE],
+        empty="No wait events sampled.",
+    )
+
+
+def ash_sql(r: AshReport) -> None:
+    show_table(
+        r.top_sql,
+        [
+            ("query_id", "query id", "text"),
+            *SHARE,
+            ("samples", "samples", "int"),
+            ("query", "SQL text (click for full text)", "query"),
+        ],
+        empty="No SQL sampled.",
+    )
+
+
+def ash_sessions(r: AshReport) -> None:
+    show_table(
+        r.top_sessions,
+        [
+            ("pid", "pid", "text"),
+            ("usename", "user", "text"),
+            ("application_name", "application", "text"),
+            ("backend_start", "backend start (UTC)", "time"),
+            *SHARE,
+        ],
+        empty="No sessions sampled.",
+    )
+
+
+def ash_dimensions(r: AshReport) -> None:
+    for title, df, col in (
+        ("Users", r.top_users, "usename"),
+        ("Applications", r.top_apps, "application_name"),
+        ("Databases", r.top_databases, "datname"),
+    ):
+        show_html(f"<h4>{title}</h4>")
+        if df is not None and not df.empty:
+            df = df.copy()
+            df[col] = df[col].astype(object).where(df[col].notna(), "(none: background process)")
+        show_table(df, [(col, title[:-1].lower(), "text"), *SHARE], empty="None sampled.")
+
+
+def ash_blocking(r: AshReport) -> None:
+    df = r.blocking
+    if df is None or df.empty:
+        show_html(note("No session was blocked by another in this range.", "ok"))
+        return
+    df = df.copy()
+    df["waiters"] = df["waiters"].map(lambda w: ", ".join(map(str, w)))
+    df["waiter_events"] = df["waiter_events"].map(lambda w: ", ".join(w))
+    show_table(
+        df,
+        [
+            ("root_pid", "blocker pid", "text"),
+            ("root_state", "blocker state", "text"),
+            ("root_user", "user", "text"),
+            ("root_application", "application", "text"),
+            ("first_seen", "from (UTC)", "clock"),
+            ("last_seen", "to (UTC)", "clock"),
+            ("duration_s", "blocking for (s)", "s"),
+            ("max_waiters", "max waiters", "int"),
+            ("waiters", "waiter pids", "text"),
+            ("blocked_time_s", "time lost by waiters (s)", "s"),
+            ("waiter_events", "waiter events", "text"),
+            ("root_query", "blocker's last SQL", "query"),
+        ],
+    )
+
+
+def ash_sql_profiles(r: AshReport) -> None:
+    df = r.sql_wait_profiles
+    cls_cols = [(c, c, "pct") for c in df.columns if c.endswith(" %")]
+    show_table(
+        df,
+        [
+            ("query_id", "query id", "text"),
+            ("db_time_s", "DB time (s)", "s"),
+            ("top_event", "top event", "text"),
+            *cls_cols,
+            ("query", "SQL text", "query"),
+        ],
+        empty="No SQL sampled.",
+    )
+
+
+# ------------------------------------------------------------------------------ compare
+def _period(p: dict) -> str:
+    label = f"baseline {p['label']}: " if p.get("label") else ""
+    return (
+        f"{label}snapshots {p['begin_snapshot_id']} → {p['end_snapshot_id']} "
+        f"({p['begin_at'][:19].replace('T', ' ')} → {p['end_at'][:19].replace('T', ' ')} UTC, "
+        f"{dur(p['elapsed_s'])})"
+    )
+
+
+def compare_header(r: CompareReport) -> None:
+    pairs = [
+        ("Target", r.target),
+        ("Period 1 (studied)", _period(r.period1)),
+        ("Period 2 (reference)", _period(r.period2)),
+    ]
+    sub = f"{r.target} · period 1: {_period(r.period1)} · period 2: {_period(r.period2)}"
+    show_html(
+        f'<p class="opscore-sub">{html.escape(sub)}</p>'
+        + summary_box("What stands out", r.highlights)
+        + kv_html(pairs)
+        + "".join(note(n, "warn") for n in r.notes)
+    )
+
+
+def compare_differences(r: CompareReport) -> None:
+    show_table(
+        r.differences,
+        [
+            ("kind", "kind", "text"),
+            ("subject", "what", "text"),
+            ("period1", "period 1", "text"),
+            ("period2", "period 2", "text"),
+            ("change", "change", "text"),
+            ("score", "DB time at stake (s)", "num"),
+        ],
+        empty="No difference that matters between the two periods.",
+    )
+
+
+def compare_load(r: CompareReport) -> None:
+    lp = r.load_profile.copy()
+    mb = lp["metric"].str.endswith("bytes")
+    vals = ["total_1", "per_second_1", "per_transaction_1", "total_2", "per_second_2"]
+    vals += ["per_transaction_2"]
+    vals = [c for c in vals if c in lp.columns]
+    lp.loc[mb, vals] = lp.loc[mb, vals].astype("float64") / 1048576
+    lp.loc[mb, "metric"] = lp.loc[mb, "metric"].str.replace(" bytes", " (MB)", regex=False)
+    show_table(
+        lp,
+        [
+            ("metric", "metric", "text"),
+            ("per_second_1", "period 1 per second", "num"),
+            ("per_second_2", "period 2 per second", "num"),
+            ("change_pct", "change %", "pct"),
+            ("per_transaction_1", "period 1 per transaction", "num"),
+            ("per_transaction_2", "period 2 per transaction", "num"),
+        ],
+    )
+
+
+def compare_sql(r: CompareReport) -> None:
+    show_html("<h4>SQL that got slower (mean time per call up 20 % or more)</h4>")
+    show_table(
+        r.slower_sql,
+        [
+            ("queryid", "query id", "text"),
+            ("mean_ms_1", "period 1 (ms/call)", "ms"),
+            ("mean_ms_2", "period 2 (ms/call)", "ms"),
+            ("ratio", "ratio", "num"),
+            ("extra_ms", "extra time in period 1 (ms)", "ms"),
+            ("calls_1", "calls 1", "int"),
+            ("calls_2", "calls 2", "int"),
+            ("query", "SQL text", "query"),
+        ],
+        empty="No statement got slower.",
+    )
+    cols = [
+        ("queryid", "query id", "text"),
+        ("total_exec_time", "elapsed (ms)", "ms"),
+        ("calls", "calls", "int"),
+        ("mean_exec_time", "per call (ms)", "ms"),
+        ("query", "SQL text", "query"),
+    ]
+    show_html("<h4>New top SQL (only in period 1)</h4>")
+    show_table(r.new_sql, cols, empty="No new statement among the top SQL.")
+    show_html("<h4>Top SQL of period 2 absent from period 1</h4>")
+    show_table(r.gone_sql, cols, empty="None.")
+    show_html("<h4>Top SQL side by side (by elapsed time)</h4>")
+    show_table(
+        r.top_sql,
+        [
+            ("queryid", "query id", "text"),
+            ("total_exec_time_1", "elapsed 1 (ms)", "ms"),
+            ("total_exec_time_2", "elapsed 2 (ms)", "ms"),
+            ("total_exec_time_pct_1", "share 1 %", "pct"),
+            ("total_exec_time_pct_2", "share 2 %", "pct"),
+            ("calls_1", "calls 1", "int"),
+            ("calls_2", "calls 2", "int"),
+            ("mean_exec_time_1", "ms/call 1", "ms"),
+            ("mean_exec_time_2", "ms/call 2", "ms"),
+            ("query", "SQL text", "query"),
+        ],
+        empty="No SQL in either period.",
+    )
+
+
+def compare_waits(r: CompareReport) -> None:
+    if r.wait_shifts is None:
+        show_html(note("No ASH samples cover these periods: wait shifts not available.", "info"))
+        return
+    show_table(
+        r.wait_shifts,
+        [
+            ("wait_class", "wait class", "text"),
+            ("db_time_s_1", "DB time 1 (s)", "s"),
+            ("db_time_s_2", "DB time 2 (s)", "s"),
+            ("pct_1", "share 1 %", "pct"),
+            ("pct_2", "share 2 %", "pct"),
+            ("shift_points", "shift (points)", "num1"),
+        ],
+    )
+
+
+def compare_io(r: CompareReport) -> None:
+    if r.io is None:
+        show_html(note("pg_stat_io not available on this server (PostgreSQL 16+).", "info"))
+        return
+    show_table(
+        r.io.head(25),
+        [
+            ("backend_type", "backend type", "text"),
+            ("object", "object", "text"),
+            ("context", "context", "text"),
+            ("reads_1", "reads 1", "int"),
+            ("reads_2", "reads 2", "int"),
+            ("writes_1", "writes 1", "int"),
+            ("writes_2", "writes 2", "int"),
+            ("hits_1", "hits 1", "int"),
+            ("hits_2", "hits 2", "int"),
+        ],
+        empty="No I/O in either period.",
+    )
+    if r.resets:
+        show_html("<h4>Resets inside the periods</h4>")
+        show_table(
+            pd.DataFrame(r.resets),
+            [("period", "period", "int"), ("snapshot_id", "snapshot", "int"),
+             ("source", "source", "text"), ("reason", "reason", "text")],
+        )  # fmt: skip

@@ -1,0 +1,270 @@
+"""Presentation helpers for the report notebooks: tables with units, plotly charts.
+
+No data access here: everything comes from the report models of ``ops_core.api``. Tables are
+HTML (class ``opscore``) so numbers are right-aligned with their unit in the heading, and long
+SQL text is folded in a ``<details>`` element (first line shown, full text one click away).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from ..analysis.ash_report import CLASS_COLORS
+
+BLOCK = 8192
+
+# column spec: (field, heading, format); formats below
+Col = tuple[str, str, str]
+
+
+def _isnull(v: Any) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(v: Any, kind: str) -> str:
+    """One cell as text. kinds: int, num, num1, ms, s, pct, bytes, mb, blocks_mb, time, text."""
+    if _isnull(v):
+        return ""
+    if kind == "int":
+        return f"{float(v):,.0f}"
+    if kind == "num":  # integral values without decimals (counts), others with two
+        x = float(v)
+        if x.is_integer():
+            return f"{x:,.0f}"
+        return f"{x:.3g}" if abs(x) < 0.1 else f"{x:,.2f}"
+    if kind == "num1":
+        return f"{float(v):,.1f}"
+    if kind == "ms":
+        x = float(v)
+        return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.0f}"
+    if kind == "s":
+        return f"{float(v):,.2f}"
+    if kind == "pct":
+        return f"{float(v):.1f}"
+    if kind == "mb":
+        return f"{float(v) / 1048576:,.2f}"
+    if kind == "blocks_mb":
+        return f"{float(v) * BLOCK / 1048576:,.2f}"
+    if kind == "bytes":
+        return human_bytes(float(v))
+    if kind == "time":
+        return v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else str(v)
+    if kind == "clock":
+        return v.strftime("%H:%M:%S") if isinstance(v, datetime) else str(v)
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def human_bytes(n: float) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _query_cell(q: Any) -> str:
+    text = "" if _isnull(q) else str(q)
+    first = " ".join(text.split())
+    short = first if len(first) <= 90 else first[:89] + "…"
+    if short == first and "\n" not in text:
+        return f'<td class="text query"><code>{html.escape(text)}</code></td>'
+    return (
+        f'<td class="text query"><details><summary><code>{html.escape(short)}</code></summary>'
+        f"<pre>{html.escape(text)}</pre></details></td>"
+    )
+
+
+def table_html(
+    df: pd.DataFrame | None,
+    cols: Sequence[Col],
+    empty: str = "No rows.",
+    highlight: str | None = None,
+) -> str:
+    """An HTML table of ``df`` with the given columns (missing columns are skipped);
+    ``highlight`` names the column the table is ranked by (shown bold)."""
+    if df is None or df.empty:
+        return f'<p class="opscore-empty">{html.escape(empty)}</p>'
+    use = [c for c in cols if c[0] in df.columns]
+    head = "".join(
+        f'<th class="text">{html.escape(h)}</th>'
+        if k in ("text", "query", "time", "clock")
+        else f'<th class="{"hl" if n == highlight else ""}">{html.escape(h)}</th>'
+        for n, h, k in use
+    )
+    body = []
+    for rec in df.to_dict("records"):
+        cells = []
+        for name, _, kind in use:
+            v = rec.get(name)
+            if kind == "query":
+                cells.append(_query_cell(v))
+            elif kind in ("text", "time", "clock"):
+                cells.append(f'<td class="text">{html.escape(fmt(v, kind))}</td>')
+            elif name == highlight:
+                cells.append(f'<td class="hl">{html.escape(fmt(v, kind))}</td>')
+            else:
+                cells.append(f"<td>{html.escape(fmt(v, kind))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table class="opscore"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def show_html(text: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(text))
+
+
+def show_table(
+    df: pd.DataFrame | None,
+    cols: Sequence[Col],
+    empty: str = "No rows.",
+    highlight: str | None = None,
+) -> None:
+    show_html(table_html(df, cols, empty, highlight))
+
+
+def note(text: str, kind: str = "info") -> str:
+    return f'<div class="opscore-note {kind}">{html.escape(text)}</div>'
+
+
+def show_notes(notes: Sequence[str], kind: str = "warn") -> None:
+    if notes:
+        show_html("".join(note(n, kind) for n in notes))
+
+
+def summary_box(title: str, lines: Sequence[str]) -> str:
+    items = "".join(f"<li>{html.escape(x)}</li>" for x in lines)
+    return f'<div class="opscore-summary"><h3>{html.escape(title)}</h3><ul>{items}</ul></div>'
+
+
+def kv_html(pairs: Sequence[tuple[str, Any]]) -> str:
+    rows = "".join(
+        f'<tr><th class="text">{html.escape(k)}</th>'
+        f'<td class="text">{html.escape(str(v))}</td></tr>'
+        for k, v in pairs
+    )
+    return f'<table class="opscore kv"><tbody>{rows}</tbody></table>'
+
+
+def dur(s: Any) -> str:
+    if _isnull(s):
+        return ""
+    s = float(s)
+    if s < 120:
+        return f"{s:,.1f} s"
+    if s < 7200:
+        return f"{s / 60:,.1f} min"
+    if s < 172800:
+        return f"{s / 3600:,.1f} h"
+    return f"{s / 86400:,.1f} days"
+
+
+# ----------------------------------------------------------------------------- charts
+def setup_plotly() -> None:
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"
+
+
+def _layout(fig: Any, title: str, height: int = 340) -> Any:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 45, "b": 40},
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.18},
+    )
+    return fig
+
+
+def activity_chart(matrix: pd.DataFrame, bucket_s: int, title: str = "") -> Any:
+    """Stacked area: average active sessions per wait class over time."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for cls in matrix.columns:
+        fig.add_trace(
+            go.Scatter(
+                x=matrix.index,
+                y=matrix[cls],
+                name=cls,
+                mode="lines",
+                stackgroup="one",
+                line={"width": 0.5, "color": CLASS_COLORS.get(cls, "#999")},
+                hovertemplate="%{x|%H:%M:%S}: %{y:.2f} sessions<extra>" + cls + "</extra>",
+            )
+        )
+    fig.update_yaxes(title_text="average active sessions", rangemode="tozero")
+    fig.update_xaxes(title_text=f"time (UTC), {bucket_s} s buckets")
+    return _layout(fig, title or "Activity over time by wait class", 380)
+
+
+def class_bar(df: pd.DataFrame, title: str) -> Any:
+    """Horizontal bar of DB time (s) per wait class."""
+    import plotly.graph_objects as go
+
+    d = df.sort_values("db_time_s")
+    fig = go.Figure(
+        go.Bar(
+            x=d["db_time_s"],
+            y=d["wait_class"],
+            orientation="h",
+            marker_color=[CLASS_COLORS.get(c, "#999") for c in d["wait_class"]],
+            text=[f"{p:.0f} %" for p in d["pct"]],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.1f} s<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="DB time (s)")
+    return _layout(fig, title, 60 + 32 * max(len(d), 3))
+
+
+def sql_bar(df: pd.DataFrame, value: str, unit: str, title: str) -> Any:
+    """Horizontal bar of the top statements by ``value`` (labelled by query id)."""
+    import plotly.graph_objects as go
+
+    d = df.head(10).iloc[::-1]
+    labels = [f"#{r} {str(q)[:40]}" for r, q in zip(d["rank"], d["query"], strict=False)]
+    fig = go.Figure(
+        go.Bar(
+            x=d[value],
+            y=labels,
+            orientation="h",
+            marker_color="#4c78a8",
+            hovertext=[" ".join(str(q).split())[:200] for q in d["query"]],
+            hovertemplate="%{x:,.1f} " + unit + "<br>%{hovertext}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=unit)
+    return _layout(fig, title, 80 + 30 * max(len(d), 3))
+
+
+__all__ = [
+    "Col",
+    "fmt",
+    "human_bytes",
+    "table_html",
+    "show_html",
+    "show_table",
+    "note",
+    "show_notes",
+    "summary_box",
+    "kv_html",
+    "dur",
+    "setup_plotly",
+    "activity_chart",
+    "class_bar",
+    "sql_bar",
+]

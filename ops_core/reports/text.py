@@ -1,0 +1,254 @@
+"""Compact terminal versions of the reports (rich tables), for `opscore report ... --format text`.
+
+The same models as the HTML notebooks; only the most useful sections, SQL text shortened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from ..analysis.ash_report import AshReport
+from ..analysis.awr import AwrReport, interval_label
+from ..analysis.compare_report import CompareReport
+from .display import Col, dur, fmt
+
+
+def _short(q: Any, n: int = 60) -> str:
+    s = " ".join(str(q or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _table(title: str, df: pd.DataFrame | None, cols: Sequence[Col], limit: int = 10) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold cyan", title_style="bold")
+    use = [c for c in cols if df is not None and c[0] in df.columns]
+    for _, head, kind in use:
+        if kind == "query":  # the SQL takes what is left of the width, on one line
+            t.add_column(head, no_wrap=True, overflow="ellipsis", max_width=40)
+        else:
+            t.add_column(
+                head,
+                justify="left" if kind in ("text", "time") else "right",
+                no_wrap=kind not in ("text",),
+                min_width=min(len(head), 12),
+            )
+    if df is None or df.empty:
+        t.add_row(*(["(none)"] + [""] * (len(use) - 1)) if use else ["(none)"])
+        return t
+    for rec in df.head(limit).to_dict("records"):
+        t.add_row(
+            *[
+                _short(rec.get(name), 40) if kind == "query" else fmt(rec.get(name), kind)
+                for name, _, kind in use
+            ]
+        )
+    return t
+
+
+def _summary(lines: Sequence[str], notes: Sequence[str]) -> Panel:
+    body = "\n".join(f"• {x}" for x in lines)
+    if notes:
+        body += "\n" + "\n".join(f"[yellow]! {n}[/]" for n in notes)
+    return Panel(body, title="What stands out", title_align="left", border_style="blue")
+
+
+SQL_METRIC: dict[str, Col] = {
+    "elapsed": ("total_exec_time", "elapsed ms", "ms"),
+    "reads": ("shared_blks_read", "blks read", "int"),
+    "temp": ("temp_blks_written", "temp MB", "blocks_mb"),
+}
+
+
+def _sql_cols(key: str) -> list[Col]:
+    return [
+        ("rank", "#", "int"),
+        ("share_pct", "share %", "pct"),
+        SQL_METRIC[key],
+        ("calls", "calls", "int"),
+        ("mean_exec_time", "ms/call", "ms"),
+        ("query", "SQL", "query"),
+    ]
+
+
+SHARE = [
+    ("db_time_s", "DB time s", "s"),
+    ("pct", "%", "pct"),
+    ("avg_active_sessions", "AAS", "num"),
+]
+
+
+def awr(r: AwrReport, console: Console, top: int = 10) -> None:
+    h = r.header
+    console.print(
+        f"[bold]AWR report[/] {h['target']} · PostgreSQL {h['version']} · snapshots "
+        f"{h['begin_snapshot_id']} → {h['end_snapshot_id']} · "
+        f"{interval_label(h['begin_at'], h['end_at'])} ({dur(h['elapsed_s'])})\n"
+        f"DB time {dur(h['db_time_s'])} · SQL time {dur(h['sql_time_s'])} · ASH DB time "
+        f"{dur(h['ash_db_time_s']) if h['ash_db_time_s'] is not None else 'no samples'} · "
+        f"{h['transactions']:,.0f} transactions"
+    )
+    console.print(_summary(r.highlights, r.notes))
+    lp = r.load_profile.copy()
+    mb = lp["unit"] == "bytes"
+    lp.loc[mb, ["total", "per_second", "per_transaction"]] = (
+        lp.loc[mb, ["total", "per_second", "per_transaction"]].astype("float64") / 1048576
+    )
+    lp.loc[mb, "unit"] = "MB"
+    lp["metric"] = [
+        f"{m} ({u})" if u not in ("count", "blocks") else m
+        for m, u in zip(lp.metric, lp.unit, strict=True)
+    ]
+    console.print(
+        _table(
+            "Load profile",
+            lp,
+            [
+                ("metric", "metric", "text"),
+                ("total", "total", "num"),
+                ("per_second", "per s", "num"),
+                ("per_transaction", "per tx", "num"),
+            ],
+            limit=30,
+        )
+    )
+    console.print(
+        _table(
+            "Efficiency", r.efficiency, [("metric", "metric", "text"), ("value_pct", "%", "pct")]
+        )
+    )
+    console.print(
+        _table(
+            "DB time by wait class (ASH)",
+            r.ash_time_model,
+            [("wait_class", "class", "text"), *SHARE],
+        )
+    )
+    console.print(
+        _table(
+            "Top wait events (ASH)",
+            r.top_waits,
+            [("wait_class", "class", "text"), ("event", "event", "text"), *SHARE],
+        )
+    )
+    for key, title in (("elapsed", "by elapsed"), ("reads", "by blocks read"), ("temp", "by temp")):
+        console.print(_table(f"Top SQL {title}", r.top_sql[key], _sql_cols(key), limit=top))
+    if r.io_note:
+        console.print(f"[blue]{r.io_note}[/]")
+    if not r.settings_changes.empty:
+        console.print(
+            _table(
+                "Settings changed",
+                r.settings_changes,
+                [
+                    ("name", "name", "text"),
+                    ("before", "before", "text"),
+                    ("after", "after", "text"),
+                ],
+            )
+        )
+
+
+def ash(r: AshReport, console: Console, top: int = 10) -> None:
+    h = r.header
+    console.print(
+        f"[bold]ASH report[/] {h['target']} · {h['begin']:%Y-%m-%d %H:%M:%S} → "
+        f"{h['end']:%Y-%m-%d %H:%M:%S} UTC ({dur(h['elapsed_s'])}) · filters: {h['filters']}\n"
+        f"{h['samples']:,} samples · DB time {dur(h['db_time_s'])} · "
+        f"{h['avg_active_sessions']:,.2f} average active sessions"
+    )
+    console.print(_summary(r.highlights, r.notes))
+    console.print(_table("Wait classes", r.wait_classes, [("wait_class", "class", "text"), *SHARE]))
+    console.print(
+        _table(
+            "Top events",
+            r.top_events,
+            [("wait_class", "class", "text"), ("event", "event", "text"), *SHARE],
+            top,
+        )
+    )
+    console.print(
+        _table(
+            "Top SQL",
+            r.top_sql,
+            [("query_id", "query id", "text"), *SHARE, ("query", "SQL", "query")],
+            top,
+        )
+    )
+    console.print(
+        _table(
+            "Top sessions",
+            r.top_sessions,
+            [
+                ("pid", "pid", "text"),
+                ("usename", "user", "text"),
+                ("application_name", "app", "text"),
+                *SHARE,
+            ],
+            top,
+        )
+    )
+    b = r.blocking
+    if b is not None and not b.empty:
+        b = b.copy()
+        b["waiters"] = b["waiters"].map(lambda w: ", ".join(map(str, w)))
+    console.print(
+        _table(
+            "Blocking chains",
+            b,
+            [
+                ("root_pid", "blocker", "text"),
+                ("root_state", "state", "text"),
+                ("duration_s", "for s", "s"),
+                ("waiters", "waiters", "text"),
+                ("blocked_time_s", "lost s", "s"),
+                ("root_query", "blocker SQL", "query"),
+            ],
+            top,
+        )
+    )
+
+
+def compare(r: CompareReport, console: Console, top: int = 10) -> None:
+    p1, p2 = r.period1, r.period2
+    console.print(
+        f"[bold]Compare periods[/] {r.target}: period 1 snapshots {p1['begin_snapshot_id']} → "
+        f"{p1['end_snapshot_id']} vs period 2 "
+        + (f"baseline {p2['label']} " if p2.get("label") else "")
+        + f"{p2['begin_snapshot_id']} → {p2['end_snapshot_id']}"
+    )
+    console.print(_summary(r.highlights, r.notes))
+    console.print(
+        Group(
+            _table(
+                "Differences that matter",
+                r.differences,
+                [
+                    ("kind", "kind", "text"),
+                    ("subject", "what", "text"),
+                    ("period1", "period 1", "text"),
+                    ("period2", "period 2", "text"),
+                    ("change", "change", "text"),
+                ],
+                top,
+            ),
+            _table(
+                "Load per second",
+                r.load_profile,
+                [
+                    ("metric", "metric", "text"),
+                    ("per_second_1", "period 1", "num"),
+                    ("per_second_2", "period 2", "num"),
+                    ("change_pct", "change %", "pct"),
+                ],
+                30,
+            ),
+        )
+    )
+
+
+__all__ = ["awr", "ash", "compare"]

@@ -1,0 +1,77 @@
+"""Repository reads that only the reports need: ASH activity over time in fixed buckets.
+
+Everything else the reports use comes from the snapshot and ASH reads of their areas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from .ash_read import _CLS, _DBT, _tiers, _where
+
+#: bucket sizes for activity charts (seconds); the smallest giving at most MAX_BUCKETS is used
+BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+MAX_BUCKETS = 150
+
+
+def bucket_for(begin: datetime, end: datetime, min_s: float = 1.0) -> int:
+    span = (end - begin).total_seconds()
+    for b in BUCKETS_S:
+        if b >= min_s and span / b <= MAX_BUCKETS:
+            return b
+    return BUCKETS_S[-1]
+
+
+def ash_activity(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    bucket_s: int,
+    *,
+    include_history: bool = True,
+    **filters,
+) -> pd.DataFrame:
+    """DB time per time bucket and wait class: columns bucket, wait_class, db_time_s, samples.
+
+    Buckets start at ``begin`` (``date_bin``); only DB time (running or non-idle waits)."""
+    where, params = _where(
+        target_id, begin, end, time_col="sample_time", wait_class_expr=_CLS, **filters
+    )
+    params["bucket"] = bucket_s
+    query = sql.SQL(
+        """
+        SELECT date_bin(make_interval(secs => %(bucket)s), s.sample_time, %(begin)s) AS bucket,
+               {cls} AS wait_class,
+               sum(s.weight_s)::float8 AS db_time_s, count(*) AS samples
+          FROM {tiers}
+         WHERE {where} AND {dbt}
+         GROUP BY 1, 2
+         ORDER BY 1, 2
+        """
+    ).format(cls=_CLS, dbt=_DBT, tiers=_tiers(include_history), where=where)
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        names = [d.name for d in cur.description] if cur.description else []
+        return pd.DataFrame(
+            cur.fetchall(), columns=names or ["bucket", "wait_class", "db_time_s", "samples"]
+        )
+
+
+def ash_sample_count(
+    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
+) -> tuple[int, datetime | None, datetime | None]:
+    """How many sample rows a range holds (both tiers), and the first and last sample time."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*), min(s.sample_time), max(s.sample_time) FROM {tiers} "
+            "WHERE s.target_id = %s AND s.sample_time >= %s AND s.sample_time < %s"
+        ).format(tiers=_tiers(True)),
+        (target_id, begin, end),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1], row[2]

@@ -1,0 +1,308 @@
+"""AWR / ASH / compare reports against a real PostgreSQL: a workload with known properties is run
+between two snapshots with the ASH sampler on (tests/report_workload.py), then the report models
+must rank and quantify it; each notebook is rendered once; bad input gives clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from ops_core import api, repository
+from ops_core.analysis import awr as awr_model
+from ops_core.config import reset_settings_cache
+from ops_core.errors import InvalidInput, NotFound, UnknownTarget
+from ops_core.repository import snapshot_ranges
+
+from . import report_workload as wl
+from .helpers import run_cli
+
+TARGET = "rpt"
+
+
+@pytest.fixture(scope="module")
+def workload(opscore_env, pg):
+    """Fresh repository, a target database, the known workload between snapshots 1 and 2, and
+    a lighter second period (snapshots 2..3) for the comparison."""
+    conn = repository.connect()
+    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+    repository.migrate(conn)
+    conn.close()
+    dsn = pg.create_database("rpt")
+    db = conninfo_to_dict(dsn)["dbname"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OPSCORE_SNAPSHOT_DATABASES", json.dumps([db]))
+    reset_settings_cache()
+    try:
+        api.add_target(TARGET, dsn)
+        facts = wl.run(dsn, TARGET)
+        # period 2: the sleeper again, faster (0.1 s), and no sort
+        with psycopg.connect(dsn, autocommit=True, application_name="rpt-sleeper") as c:
+            for _ in range(3):
+                c.execute("SELECT pg_sleep(%s) AS rpt_sleeper", (0.1,))
+        time.sleep(1.1)
+        s3 = api.take_snapshot(TARGET)
+        yield {"facts": facts, "dsn": dsn, "db": db, "s3": s3.snapshot_id}
+    finally:
+        mp.undo()
+        reset_settings_cache()
+        pg.drop_database(dsn)
+
+
+def _mine(df, db):
+    return df[df["datname"] == db].reset_index(drop=True)
+
+
+def test_awr_ranks_and_quantifies_the_workload(workload, pg):
+    f, db = workload["facts"], workload["db"]
+    r = api.awr_report(TARGET, f.begin_id, f.end_id, top=50)
+    assert r.header["version_num"] == pg.version_num
+    assert r.header["begin_snapshot_id"] == f.begin_id and r.header["end_snapshot_id"] == f.end_id
+    # top SQL by elapsed: the sleeping statement, its time within 10 % of what ran
+    el = r.top_sql["elapsed"]
+    if pg.embedded is not None:  # alone on the server: first overall
+        assert "rpt_sleeper" in el.iloc[0]["query"]
+    top = _mine(el, db).iloc[0]
+    assert "rpt_sleeper" in top["query"] and int(top["calls"]) == wl.SLEEP_CALLS
+    assert top["total_exec_time"] == pytest.approx(f.sleep_total_ms, rel=0.10)
+    assert top["mean_exec_time"] == pytest.approx(wl.SLEEP_S * 1000, rel=0.10)
+    total_ms = el["total_exec_time"].sum() / el["share_pct"].sum() * 100
+    assert top["share_pct"] == pytest.approx(top["total_exec_time"] / total_ms * 100, rel=0.01)
+    # the lock waiter's elapsed time is the lock hold
+    waiter = el[el["query"].str.contains("rpt_waiter")].iloc[0]
+    assert waiter["total_exec_time"] / 1000 == pytest.approx(f.lock_hold_s, abs=1.0)
+    # temp: the sort spilled and ranks first among this database's statements
+    tmp = _mine(r.top_sql["temp"], db)
+    assert "rpt_spill" in tmp.iloc[0]["query"] and tmp.iloc[0]["temp_blks_written"] > 100
+    assert int(tmp.iloc[0]["calls"]) == 2
+    eff = r.efficiency.set_index("metric")["value_pct"]
+    assert eff["SQL time in statements that spilled to temp"] > 0
+    assert 0 < eff["buffer hit"] <= 100
+    assert any("Temp spills" in h for h in r.highlights)
+    # time model from ASH: the lock wait and the sleep are there with about their length
+    waits = r.top_waits.set_index("event")
+    assert waits.loc["PgSleep", "db_time_s"] >= 0.75 * wl.SLEEP_CALLS * wl.SLEEP_S
+    assert waits.loc["PgSleep", "wait_class"] == "Timeout"
+    assert r.ash_time_model.set_index("wait_class").loc["Lock", "db_time_s"] >= 1.5
+    assert not any("No ASH samples" in n for n in r.notes)
+    lp = r.load_profile.set_index("metric")
+    assert lp.loc["executions (calls)", "total"] >= wl.SLEEP_CALLS + 3
+    assert lp.loc["transactions", "per_second"] > 0
+    # tables: the workload's table, with its updates
+    t = r.tables[r.tables["relname"] == "rpt_t"].iloc[0]
+    assert t["n_tup_upd"] >= 2
+    # pg_stat_io by version
+    assert (r.io is not None) == (pg.major >= 16)
+    if pg.major < 16:
+        assert (
+            r.io_note
+            == f"I/O by backend type (pg_stat_io) not available on PostgreSQL {pg.major} (16+)."
+        )
+    assert not r.resets
+    json.dumps(r.as_dict(), default=str)
+
+
+def test_ash_report_blocking_profiles_and_filters(workload):
+    f = workload["facts"]
+    a = api.ash_report(TARGET, f.begin_at, f.end_at)
+    assert not a.empty and a.header["db_time_s"] > 0
+    # the blocker (one episode, or more if a loaded sampler missed beats in between)
+    eps = a.blocking[a.blocking["root_pid"] == f.blocker_pid]
+    assert len(eps) >= 1, a.blocking
+    assert all(f.waiter_pid in w for w in eps["waiters"])
+    # sampled every 0.5 s: about the hold, never more than the hold plus two intervals
+    assert 0.5 * f.lock_hold_s <= eps["duration_s"].sum() <= f.lock_hold_s + 1.0
+    # the blocker as last sampled: idle in transaction after its UPDATE, or (on a loaded
+    # machine) caught while running its COMMIT
+    assert set(eps["root_state"]) <= {"idle in transaction", "active"}
+    assert set(eps["root_query"]) <= {"UPDATE rpt_t SET v = v + 1 WHERE id = 1", "COMMIT"}
+    sessions = a.top_sessions.set_index("pid")
+    assert 0.5 * f.lock_hold_s <= sessions.loc[f.waiter_pid, "db_time_s"] <= f.lock_hold_s + 1.0
+    prof = a.sql_wait_profiles
+    sleeper = prof[prof["query"].str.contains("rpt_sleeper", na=False)].iloc[0]
+    assert sleeper["Timeout %"] == pytest.approx(100.0)
+    assert sleeper["top_event"].startswith("PgSleep")
+    # activity matrix: every bucket of the range, Lock and Timeout columns present
+    assert {"Lock", "Timeout"} <= set(a.activity.columns)
+    assert a.activity["Timeout"].max() > 0
+    # filters
+    locks = api.ash_report(TARGET, f.begin_at, f.end_at, wait_class="lock")
+    assert set(locks.top_events["wait_class"]) == {"Lock"} and locks.filters["wait_class"] == "Lock"
+    sl = api.ash_report(TARGET, f.begin_at, f.end_at, application="rpt-sleeper")
+    assert "rpt_sleeper" in sl.top_sql.iloc[0]["query"]
+    assert sl.header["db_time_s"] == pytest.approx(wl.SLEEP_CALLS * wl.SLEEP_S, rel=0.3)
+    json.dumps(a.as_dict(), default=str)
+
+
+def test_compare_report_ranks_slower_and_new_sql(workload):
+    f = workload["facts"]
+    c = api.compare_report(TARGET, f.begin_id, f.end_id, f.end_id, workload["s3"])
+    slower = c.slower_sql[c.slower_sql["query"].str.contains("rpt_sleeper", na=False)]
+    assert len(slower) == 1
+    assert slower.iloc[0]["ratio"] == pytest.approx(5.0, rel=0.15)  # 500 ms vs 100 ms per call
+    assert c.new_sql["query"].str.contains("rpt_spill", na=False).any()
+    assert not c.differences.empty and any("rpt_sleeper" in s for s in c.differences["subject"])
+    assert c.wait_shifts is not None  # ASH covered period 1 at least
+    api.create_baseline("rpt-base", TARGET, f.end_id, workload["s3"])
+    cb = api.compare_report(TARGET, f.begin_id, f.end_id, baseline="rpt-base")
+    assert cb.period2["label"] == "rpt-base" and cb.period2["end_snapshot_id"] == workload["s3"]
+    assert cb.slower_sql["query"].str.contains("rpt_sleeper", na=False).any()
+    with pytest.raises(InvalidInput, match="not both"):
+        api.compare_report(TARGET, f.begin_id, f.end_id, 1, 2, baseline="x")
+    with pytest.raises(NotFound, match="no baseline"):
+        api.compare_report(TARGET, f.begin_id, f.end_id, baseline="nope")
+
+
+def test_each_notebook_renders_with_the_workload(workload, tmp_path):
+    f = workload["facts"]
+    awr = api.render_report("awr", TARGET, begin=f.begin_id, end=f.end_id, reports_dir=tmp_path)
+    assert awr.html == tmp_path / TARGET / f"awr-{f.begin_id}-{f.end_id}.html"
+    assert awr.notebook.exists()
+    text = awr.html.read_text()
+    for section in (
+        "What stands out",
+        "Load profile",
+        "Instance efficiency",
+        "Time model",
+        "Top wait events",
+        "SQL ordered by elapsed time",
+        "SQL ordered by temp blocks written",
+        "I/O by table and index",
+        "Table activity",
+        "Checkpoints, background writer and WAL",
+        "Settings and resets",
+        "rpt_sleeper",
+        "rpt_spill",
+        "PgSleep",
+        "plotly",
+    ):
+        assert section in text, section
+    assert "Traceback" not in text
+    ash = api.render_report("ash", TARGET, begin=f.begin_at, end=f.end_at, reports_dir=tmp_path)
+    text = ash.html.read_text()
+    assert ash.html.name.startswith("ash-") and ash.html.suffix == ".html"
+    for section in (
+        "Activity over time",
+        "Top wait events",
+        "Wait profile per SQL",
+        "Top sessions",
+        "Blocking chains",
+        "rpt_sleeper",
+        "rpt_waiter",
+        str(f.blocker_pid),
+    ):
+        assert section in text, section
+    assert "Traceback" not in text
+    cmp = api.render_report(
+        "compare", TARGET, begin=f.begin_id, end=f.end_id, begin2=f.end_id,
+        end2=workload["s3"], reports_dir=tmp_path,
+    )  # fmt: skip
+    text = cmp.html.read_text()
+    for section in ("Differences that matter", "SQL that got slower", "rpt_sleeper", "rpt_spill"):
+        assert section in text, section
+    assert "Traceback" not in text
+
+
+def test_cli_text_and_json(workload, opscore_env):
+    f = workload["facts"]
+    res = run_cli(
+        "report", "awr", "-t", TARGET, "--begin", str(f.begin_id), "--end", str(f.end_id),
+        "--format", "text", env={"COLUMNS": "160"},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "AWR report" in res.stdout and "rpt_sleeper" in res.stdout
+    assert "What stands out" in res.stdout
+    res = run_cli(
+        "report", "ash", "-t", TARGET, "--begin", f.begin_at.isoformat(),
+        "--end", f.end_at.isoformat(), "--json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["blocking"][0]["root_pid"] in (f.blocker_pid, data["blocking"][0]["root_pid"])
+    assert any(b["root_pid"] == f.blocker_pid for b in data["blocking"])
+    res = run_cli("report", "awr", "-t", "no-such-target", "--format", "text")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "no-such-target" in res.stderr
+
+
+def test_bad_input_is_explained(workload, pg, tmp_path):
+    f = workload["facts"]
+    with pytest.raises(UnknownTarget):
+        api.awr_report("no-such-target", 1, 2)
+    with pytest.raises(UnknownTarget):
+        api.render_report("awr", "no-such-target", begin=1, end=2, reports_dir=tmp_path)
+    assert not (tmp_path / "no-such-target").exists()
+    with pytest.raises(InvalidInput, match="empty"):
+        api.awr_report(TARGET, f.begin_id, f.begin_id)
+    with pytest.raises(InvalidInput, match="reversed"):
+        api.awr_report(TARGET, f.end_id, f.begin_id)
+    with pytest.raises(NotFound, match="no snapshot 999999"):
+        api.awr_report(TARGET, f.begin_id, 999999)
+    with pytest.raises(InvalidInput, match="report kind"):
+        api.render_report("addm-ish", TARGET)
+    # snapshot ids of another target
+    api.add_target("rpt-other", workload["dsn"])
+    other = api.take_snapshot("rpt-other")
+    with pytest.raises(InvalidInput, match="belongs to target 'rpt-other'"):
+        api.awr_report(TARGET, f.begin_id, other.snapshot_id)
+    with pytest.raises(InvalidInput, match="needs two"):
+        api.awr_report("rpt-other")  # only one snapshot
+    # an ASH range with nothing in it: the report says so, and renders
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    empty = api.ash_report(TARGET, day_ago, day_ago + timedelta(minutes=5))
+    assert empty.empty and any("No ASH samples" in n for n in empty.notes)
+    assert empty.top_sql.empty and empty.blocking.empty
+    with pytest.raises(InvalidInput, match="empty or reversed"):
+        api.ash_report(TARGET, day_ago, day_ago)
+    with pytest.raises(InvalidInput, match="not a wait class"):
+        api.ash_report(TARGET, since="5m", wait_class="Sleepy")
+    html = api.render_report(
+        "ash", TARGET, begin=day_ago, end=day_ago + timedelta(minutes=5), reports_dir=tmp_path
+    ).html.read_text()
+    assert "No ASH samples exist" in html and "Traceback" not in html
+
+
+def test_stats_reset_inside_the_interval_is_flagged(workload):
+    dsn = workload["dsn"]
+    s1 = api.take_snapshot(TARGET)
+    with psycopg.connect(dsn, autocommit=True, application_name="rpt-reset") as c:
+        c.execute("SELECT pg_stat_reset()")  # this database's counters only
+        c.execute("SELECT count(*) FROM rpt_t")
+    time.sleep(1.1)
+    s2 = api.take_snapshot(TARGET)
+    r = api.awr_report(TARGET, s1.snapshot_id, s2.snapshot_id)
+    sources = {x["source"] for x in r.resets}
+    assert "pg_stat_database" in sources, r.resets
+    assert any("Statistics reset of pg_stat_database" in n for n in r.notes)
+    assert "reset" in r.highlights[0]
+
+
+def test_restart_inside_the_interval_is_explained(workload):
+    """A restart is a reset of everything: the model says what was lost and what counts."""
+    f = workload["facts"]
+    with repository.session() as conn:
+        tid = conn.execute(
+            "SELECT target_id FROM opscore.targets WHERE name = %s", (TARGET,)
+        ).fetchone()[0]
+        agg = snapshot_ranges.range_aggregate(conn, tid, TARGET, f.begin_id, f.end_id)
+    restarted = dataclasses.replace(
+        agg,
+        resets=[
+            {"snapshot_id": f.end_id, "source": "server", "reason": "restarted at 2026-11-25T10:00"}
+        ],
+    )
+    r = awr_model.build(restarted)
+    assert any("server restarted inside the interval" in n for n in r.notes)
+    assert "reset" in r.highlights[0]
+    # everything after the restart is still reported
+    assert not r.top_sql["elapsed"].empty
+
+
+def test_report_cli_help():
+    res = run_cli("report", "--help")
+    assert res.returncode == 0 and "awr" in res.stdout and "compare" in res.stdout
