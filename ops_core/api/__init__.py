@@ -5,6 +5,7 @@ The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing b
 
 from .ash import *  # noqa: F401,F403
 from .demo import *  # noqa: F401,F403
+from .performance import *  # noqa: F401,F403
 from .snapshots import *  # noqa: F401,F403
 from .system import *  # noqa: F401,F403
 from .targets import *  # noqa: F401,F403

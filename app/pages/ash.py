@@ -1,0 +1,105 @@
+"""ASH: activity over time stacked by wait class, breakdown by any dimension, blocking."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from app import common as c
+from ops_core import api
+
+st.title("Active session history")
+target = c.current_target()
+if target is None:
+    st.stop()
+begin, end = c.range_picker("ash_range")
+act, err = c.try_call(c.cached_ash_activity, target, begin, end)
+if err:
+    st.error(err.message)
+    if err.hint:
+        st.caption(err.hint)
+    st.stop()
+if act.empty:
+    st.info(
+        f"No ASH samples of {target} in this range. Start the sampler with "
+        f"`opscore ash run --target {target}` (or the flows), or pick a longer range."
+    )
+    st.stop()
+
+act = act.copy()
+act["time"] = c.to_local(act["bucket_start"])
+order = [w for w in api.WAIT_CLASSES if w in set(act["wait_class"])]
+fig = px.area(
+    act, x="time", y="aas", color="wait_class", category_orders={"wait_class": order},
+    labels={"aas": "average active sessions", "time": "", "wait_class": "wait class"},
+)  # fmt: skip
+fig.update_layout(
+    height=340, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
+)  # fmt: skip
+fig.update_xaxes(rangeslider_visible=True)
+st.plotly_chart(fig, width="stretch")
+st.caption(
+    f"Average active sessions per {act.attrs.get('bucket', 'minute')} (DB time / bucket length), "
+    f"from {act.attrs.get('source') or 'samples'}. Times in {c.local_tz().key}."
+)
+
+st.subheader("Breakdown")
+dims = {
+    "event": "wait event",
+    "class": "wait class",
+    "sql": "SQL statement",
+    "session": "session",
+    "user": "user",
+    "app": "application",
+    "database": "database",
+}
+by = st.segmented_control(
+    "DB time by", list(dims), format_func=dims.get, default="event", key="ash_by"
+)
+by = by or "event"
+top, terr = c.try_call(c.cached_ash_top, target, begin, end, by, 20)
+if terr:
+    st.error(terr.message)
+elif top.empty:
+    st.caption("Nothing in this range.")
+else:
+    top = top.copy()
+    label_cols = [x for x in top.columns if x not in ("samples", "time_s", "db_time_s", "pct")]
+    if "backend_start" in top:
+        top["backend_start"] = c.to_local(top["backend_start"])
+    top["label"] = top[label_cols].astype(str).agg(" · ".join, axis=1).map(c.short)
+    left, right = st.columns([2, 3])
+    fig = px.bar(
+        top.head(12).iloc[::-1], x="db_time_s", y="label", orientation="h",
+        labels={"db_time_s": "DB time (s)", "label": ""},
+    )  # fmt: skip
+    fig.update_layout(height=max(250, 30 * min(len(top), 12)), margin=dict(l=10, r=10, t=10, b=10))
+    left.plotly_chart(fig, width="stretch")
+    right.dataframe(
+        top[[*label_cols, "db_time_s", "pct", "samples"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "query_id": c.TXT("queryid"),
+            "query": c.TXT("statement", width="large"),
+            "db_time_s": c.NUM("DB time (s)", format="%.1f"),
+            "pct": c.NUM("share", format="%.1f %%"),
+            "usename": "user",
+            "application_name": "application",
+            "datname": "database",
+            "backend_start": st.column_config.DatetimeColumn("connected at"),
+        },
+    )
+
+st.subheader("Blocking chains")
+chains, berr = c.try_call(c.cached_blocking, target, begin, end)
+if berr:
+    st.error(berr.message)
+elif chains.empty:
+    st.caption("No session was blocked by another in this range.")
+else:
+    chains = chains.copy()
+    for col in chains.columns:
+        if str(chains[col].dtype).startswith("datetime64"):
+            chains[col] = c.to_local(chains[col])
+    st.dataframe(chains, hide_index=True, width="stretch")
