@@ -290,3 +290,32 @@ def short(text: str | None, n: int = 90) -> str:
 
 NUM = st.column_config.NumberColumn
 TXT = st.column_config.TextColumn
+
+#: one colour per ASH wait class, the same on every chart (CPU green, I/O blue, locks red)
+WAIT_COLORS: dict[str, str] = {
+    "CPU": "#2e9e44",
+    "IO": "#1f5fbf",
+    "Lock": "#d62728",
+    "LWLock": "#ff7f0e",
+    "BufferPin": "#8c564b",
+    "IPC": "#9467bd",
+    "Timeout": "#e6b800",
+    "Extension": "#17becf",
+    "Client": "#7f7f7f",
+    "Activity": "#c7c7c7",
+    "Other": "#e377c2",
+}
+
+
+def table_height(rows: int, max_rows: int = 25) -> int:
+    """Pixel height that shows ``rows`` rows without an inner scroll bar (up to max_rows)."""
+    return 38 + 35 * max(1, min(rows, max_rows))
+
+
+def time_axis(fig: Any, begin: Any = None, end: Any = None) -> None:
+    """Readable time ticks; with ``begin``/``end`` the axis spans that range (so a single
+    point sits at its time instead of filling a millisecond-wide axis)."""
+    fig.update_xaxes(tickformat="%H:%M\n%b %d", title=None)
+    if begin is not None and end is not None:
+        fig.update_xaxes(range=[to_local(begin), to_local(end)])
+    fig.update_yaxes(rangemode="tozero")

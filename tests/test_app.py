@@ -74,23 +74,27 @@ def test_overview(wl):
 
 
 def test_performance_hub(wl):
-    at = _run("performance.py")
-    top = at.dataframe[1].value  # [0]: load profile, [1]: top SQL
+    at = _run("performance.py")  # Summary: the load profile of the range
+    assert "executions" in _tables(at) and "Executions / s" in _text(at)
+    at = _run("performance.py", {"hub": "Top SQL"})
+    top = at.dataframe[0].value
     assert int(top.iloc[0]["queryid"]) == wl.top_queryid
     assert "apptest_orders" in top.iloc[0]["query"]
     assert "80" in " ".join(m.value for m in at.metric)  # drill-down: calls
     text = _text(at)
-    assert "PgSleep" in text  # wait profile of the statement and top wait events
-    assert "apptest-" in text  # top sessions: the workload's application names
-    assert "apptest_orders" in _tables(at)  # object I/O
-    # plan of the drill-down statement
-    at.button(key="hub_explain").click().run()
+    assert "PgSleep" in text  # wait profile of the statement (ASH)
+    assert str(wl.end_id) in _tables(at)  # its history across snapshots
+    at.button(key="hub_explain").click().run()  # its plan
     assert not at.exception
     text = _text(at)
     assert "Seq Scan" in text or "GENERIC_PLAN" in text
-    # sort by calls and pick another statement: the page follows
     at.selectbox(key="hub_order").select("calls").run()
     assert not at.exception
+    assert "PgSleep" in _tables(_run("performance.py", {"hub": "Wait events"}))
+    assert "apptest-" in _tables(_run("performance.py", {"hub": "Top sessions"}))
+    assert "apptest_orders" in _tables(_run("performance.py", {"hub": "I/O"}))
+    at = _run("performance.py", {"hub": "Trends"})
+    assert "Times in" in _text(at)
 
 
 def test_ash_page(wl):
@@ -104,7 +108,9 @@ def test_ash_page(wl):
 def test_workload_repository_reads_and_writes(wl):
     at = _run("workload.py")
     assert str(wl.end_id) in _tables(at)
-    assert "apptest_orders" in _tables(at)  # compare: top SQL of the ranges
+    compare = _run("workload.py", {"wr": "Compare"})
+    assert "apptest_orders" in _tables(compare)  # compare: top SQL of the ranges
+    at = _run("workload.py", {"wr": "Baselines"})
     before = len(api.list_snapshots("shop"))
     at.button(key="wr_take").click().run()
     assert any("Take a snapshot of shop" in w.value for w in at.warning)
@@ -135,7 +141,8 @@ def test_workload_repository_reads_and_writes(wl):
     at.button(key="bl_delete_pending_yes").click().run()
     assert not at.exception
     assert api.list_baselines("shop") == []
-    assert "not available yet" in _text(at) or hasattr(api, "render_report")
+    reports = _text(_run("workload.py", {"wr": "Reports"}))
+    assert "not available yet" in reports or hasattr(api, "render_report")
 
 
 def test_live_page_shows_running_statement(wl):

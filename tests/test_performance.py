@@ -66,6 +66,10 @@ def test_ash_activity_and_status(wl):
     assert wl.ash_rows > 0
     assert "Timeout" in set(act["wait_class"])  # pg_sleep waits are class Timeout (PgSleep)
     assert act.attrs["bucket"] == "minute"
+    # one row per minute of the hour (zeros included) and class; AAS x 60 s = ASH DB time
+    assert len(act[act["wait_class"] == "Timeout"]) in (60, 61)
+    dbt = api.ash_db_time(wl.target, now - timedelta(hours=1), now, by=[])["db_time_s"].sum()
+    assert act["aas"].sum() * 60 == pytest.approx(dbt)
     st = api.target_status(wl.target)
     assert st.reachable and st.version and st.last_snapshot_id == wl.end_id
     assert st.last_ash_sample is not None and st.db_time_last_hour_s > 0

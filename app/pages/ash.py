@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -26,21 +27,32 @@ if act.empty:
     )
     st.stop()
 
+m = st.columns(3)
+m[0].metric("DB time in range", c.fmt_s(act.attrs.get("db_time_s")))
+m[1].metric("Average active sessions", f"{act.attrs.get('avg_aas', 0):.2f}")
+m[2].metric(
+    f"Busiest {act.attrs.get('bucket', 'minute')}", f"{act.attrs.get('peak_aas', 0):.2f} AAS"
+)
 act = act.copy()
 act["time"] = c.to_local(act["bucket_start"])
-order = [w for w in api.WAIT_CLASSES if w in set(act["wait_class"])]
 fig = px.area(
-    act, x="time", y="aas", color="wait_class", category_orders={"wait_class": order},
-    labels={"aas": "average active sessions", "time": "", "wait_class": "wait class"},
+    act, x="time", y="aas", color="wait_class", color_discrete_map=c.WAIT_COLORS,
+    category_orders={"wait_class": list(api.WAIT_CLASSES)},
+    labels={"aas": "average active sessions", "time": "", "wait_class": ""},
 )  # fmt: skip
+fig.update_traces(line_width=0.5)
 fig.update_layout(
-    height=340, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
+    height=360, margin=dict(l=10, r=10, t=40, b=10),
+    legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
 )  # fmt: skip
-fig.update_xaxes(rangeslider_visible=True)
+c.time_axis(fig)
+fig.update_xaxes(rangeslider=dict(visible=True, thickness=0.08))
 st.plotly_chart(fig, width="stretch")
+bucket = act.attrs.get("bucket", "minute")
 st.caption(
-    f"Average active sessions per {act.attrs.get('bucket', 'minute')} (DB time / bucket length), "
-    f"from {act.attrs.get('source') or 'samples'}. Times in {c.local_tz().key}."
+    f"Average active sessions per {bucket} (DB time of the {bucket} / its length), from "
+    f"{act.attrs.get('source') or 'samples'}. Drag the slider under the chart to zoom. "
+    f"Times in {c.local_tz().key}."
 )
 
 st.subheader("Breakdown")
@@ -67,18 +79,27 @@ else:
     label_cols = [x for x in top.columns if x not in ("samples", "time_s", "db_time_s", "pct")]
     if "backend_start" in top:
         top["backend_start"] = c.to_local(top["backend_start"])
-    top["label"] = top[label_cols].astype(str).agg(" · ".join, axis=1).map(c.short)
+    top["label"] = [
+        c.short(" · ".join("—" if pd.isna(v) else str(v) for v in row), 60)
+        for row in top[label_cols].itertuples(index=False)
+    ]
     left, right = st.columns([2, 3])
+    bars = top.head(12).iloc[::-1]
     fig = px.bar(
-        top.head(12).iloc[::-1], x="db_time_s", y="label", orientation="h",
-        labels={"db_time_s": "DB time (s)", "label": ""},
+        bars, x="db_time_s", y="label", orientation="h",
+        color="wait_class" if "wait_class" in bars else None,
+        color_discrete_map=c.WAIT_COLORS, labels={"db_time_s": "DB time (s)", "label": ""},
     )  # fmt: skip
-    fig.update_layout(height=max(250, 30 * min(len(top), 12)), margin=dict(l=10, r=10, t=10, b=10))
-    left.plotly_chart(fig, width="stretch")
+    fig.update_layout(
+        height=90 + 34 * len(bars), margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+        bargap=0.35,
+    )  # fmt: skip
+    left.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     right.dataframe(
         top[[*label_cols, "db_time_s", "pct", "samples"]],
         hide_index=True,
         width="stretch",
+        height=c.table_height(len(top), 12),
         column_config={
             "query_id": c.TXT("queryid"),
             "query": c.TXT("statement", width="large"),

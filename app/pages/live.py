@@ -11,7 +11,7 @@ st.title("Live")
 target = c.current_target()
 if target is None:
     st.stop()
-col1, col2 = st.columns([1, 3])
+col1, col2, _ = st.columns([1, 2, 3])
 paused = col1.toggle("Pause", key="live_paused", help="Stop refreshing (the view stays).")
 every = col2.select_slider("Refresh every", [2, 5, 10, 30], value=5, key="live_every",
                            format_func=lambda s: f"{s} s")  # fmt: skip

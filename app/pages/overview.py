@@ -35,23 +35,24 @@ if not status:
 
 rows = []
 for s in status:
+    snap, ash = s["last_snapshot_at"], s["last_ash_sample"]
     rows.append(
         {
             "target": s["name"],
             "reachable": "yes" if s["reachable"] else "NO",
-            "version": s["version"] or "",
+            "version": (s["version"] or "").split(" ")[0],
             "sessions": s["sessions"],
             "active now": s["active_sessions"],
             "idle in xact": s["idle_in_transaction"],
-            "last snapshot": fmt_time(s["last_snapshot_at"]) if s["last_snapshot_at"] else "none",
-            "snapshot age": fmt_age(s["last_snapshot_at"]) if s["last_snapshot_at"] else "",
-            "last ASH sample": fmt_time(s["last_ash_sample"]) if s["last_ash_sample"] else "none",
-            "DB time last hour (s)": s["db_time_last_hour_s"],
-            "avg active sessions": s["aas_last_hour"],
+            "last snapshot": f"{fmt_time(snap)} ({fmt_age(snap)})" if snap else "none yet",
+            "last ASH sample": f"{fmt_time(ash)} ({fmt_age(ash)})" if ash else "none yet",
+            "DB time last hour": s["db_time_last_hour_s"],
             "problem": s["error"] or "",
         }
     )
 df = pd.DataFrame(rows)
+if (df["problem"] == "").all():
+    df = df.drop(columns=["problem"])
 c1, c2, c3 = st.columns(3)
 c1.metric("Targets", len(df))
 c2.metric("Reachable", int((df["reachable"] == "yes").sum()))
@@ -61,8 +62,9 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "DB time last hour (s)": NUM(format="%.1f s", help="From ASH samples (DB time)"),
-        "avg active sessions": NUM(format="%.2f", help="DB time of the last hour / 3600 s"),
+        "DB time last hour": NUM(format="%.1f s", help="From ASH samples"),
+        "last snapshot": TXT(width="medium"),
+        "last ASH sample": TXT(width="medium"),
         "problem": TXT(width="large"),
     },
 )

@@ -24,7 +24,7 @@ from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
 from ..targets import connection
-from .ash import _range, ash_db_time, last_ash_sample
+from .ash import WAIT_CLASSES, _range, ash_db_time, last_ash_sample
 from .targets import get_target, target_dsn
 
 __all__ = [
@@ -332,8 +332,11 @@ def load_trends(
 def ash_activity(
     target: str, begin: datetime | str, end: datetime | str, *, bucket: str | None = None
 ) -> pd.DataFrame:
-    """Average active sessions over time by wait class: bucket_start, wait_class, aas.
-    ``bucket``: 'minute' or 'hour' (default: minute up to a day, hour beyond)."""
+    """Average active sessions over time by wait class: bucket_start (UTC), wait_class, aas
+    (DB time of the bucket / its length), one row per bucket of the range and wait class seen
+    (zero where nothing was sampled). ``bucket``: 'minute' or 'hour' (default: minute up to a
+    day, hour beyond). ``attrs``: bucket, source, db_time_s (whole range), avg_aas (over the
+    range), peak_aas (busiest bucket)."""
     b, e = _range(begin, end)
     if bucket is None:
         bucket = "minute" if e - b <= timedelta(days=1) else "hour"
@@ -341,15 +344,39 @@ def ash_activity(
         raise InvalidInput(f"{bucket!r} is not a bucket.", "Use minute or hour.")
     df = ash_db_time(target, b, e, by=[bucket, "wait_class"])
     secs = 60.0 if bucket == "minute" else 3600.0
-    out = pd.DataFrame(
-        {
-            "bucket_start": df[bucket] if len(df) else pd.Series(dtype="datetime64[ns, UTC]"),
-            "wait_class": df["wait_class"] if len(df) else pd.Series(dtype="object"),
-            "aas": (df["db_time_s"] / secs) if len(df) else pd.Series(dtype="float64"),
-        }
+    freq = "min" if bucket == "minute" else "h"
+    # every bucket of the range, so idle stretches show as zero instead of being skipped
+    grid = pd.date_range(
+        pd.Timestamp(b).floor(freq), pd.Timestamp(e).floor(freq), freq=freq, name="bucket_start"
     )
-    out = out[out["aas"] > 0].sort_values(["bucket_start", "wait_class"]).reset_index(drop=True)
-    out.attrs.update(bucket=bucket, source=df.attrs.get("source"))
+    if df.empty:
+        out = pd.DataFrame(columns=["bucket_start", "wait_class", "aas"])
+        out["aas"] = out["aas"].astype("float64")
+    else:
+        wide = (
+            df.assign(aas=df["db_time_s"] / secs, bucket_start=pd.to_datetime(df[bucket], utc=True))
+            .pivot_table(index="bucket_start", columns="wait_class", values="aas", aggfunc="sum")
+            .reindex(grid.tz_convert("UTC") if grid.tz else grid.tz_localize("UTC"))
+            .fillna(0.0)
+        )
+        wide = wide.loc[:, wide.sum() > 0]
+        out = wide.reset_index().melt(
+            id_vars="bucket_start", var_name="wait_class", value_name="aas"
+        )
+        order = {w: i for i, w in enumerate(WAIT_CLASSES)}
+        out = out.sort_values(
+            ["bucket_start", "wait_class"],
+            key=lambda c: c.map(order) if c.name == "wait_class" else c,
+        ).reset_index(drop=True)
+    peak = float(out.groupby("bucket_start")["aas"].sum().max()) if len(out) else 0.0
+    out.attrs.update(
+        bucket=bucket,
+        source=df.attrs.get("source"),
+        bucket_s=secs,
+        db_time_s=float(df["db_time_s"].sum()) if len(df) else 0.0,
+        avg_aas=(float(df["db_time_s"].sum()) if len(df) else 0.0) / (e - b).total_seconds(),
+        peak_aas=peak,
+    )
     return out
 
 
