@@ -171,7 +171,13 @@ def _where(
 
 def _frame(cur: psycopg.Cursor, columns: list[str] | None = None) -> pd.DataFrame:
     names = [d.name for d in cur.description] if cur.description else (columns or [])
-    return pd.DataFrame(cur.fetchall(), columns=names)
+    rows = cur.fetchall()
+    df = pd.DataFrame(rows, columns=names)
+    if "query_id" in names and rows:
+        # keep 64-bit query ids exact: with NULLs pandas would make them float64 (lossy)
+        i = names.index("query_id")
+        df["query_id"] = pd.array([r[i] for r in rows], dtype="Int64")
+    return df
 
 
 def query_samples(
