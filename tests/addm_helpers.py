@@ -31,9 +31,16 @@ class Scenario:
 
 
 def run_scenario(
-    name: str, expected: str, target: str, dsn: str, fault: Any | None, *,
-    database: str | None, hold_s: float = HOLD_S, clients: int = 1,
-) -> Scenario:  # fmt: skip
+    name: str,
+    expected: str,
+    target: str,
+    dsn: str,
+    fault: Any | None,
+    *,
+    database: str | None,
+    hold_s: float = HOLD_S,
+    clients: int = 1,
+) -> Scenario:
     """Shop load (``clients`` sessions) and the fault held for ``hold_s`` seconds between two
     snapshots with the ASH sampler running (0.25 s); ADDM runs before the fault is undone, so
     live catalog reads see the period's state."""

@@ -53,8 +53,9 @@ def test_healthy_run_has_no_problem_finding(shop):
 
 def test_missing_index(shop):
     dsn, db = shop
-    sc = run_scenario("missing_index", "missing_index", TARGET, dsn, faults.MissingIndex(dsn),
-                      database=db)  # fmt: skip
+    sc = run_scenario(
+        "missing_index", "missing_index", TARGET, dsn, faults.MissingIndex(dsn), database=db
+    )
     top = sc.top
     assert top.type == "missing_index", describe(sc)
     assert "demo.orders.reference" in top.objects
@@ -64,8 +65,9 @@ def test_missing_index(shop):
 
 def test_lock_contention(shop):
     dsn, db = shop
-    sc = run_scenario("lock_contention", "lock_contention", TARGET, dsn,
-                      faults.LockContention(dsn), database=db)  # fmt: skip
+    sc = run_scenario(
+        "lock_contention", "lock_contention", TARGET, dsn, faults.LockContention(dsn), database=db
+    )
     top = sc.top
     assert top.type == "lock_contention", describe(sc)
     assert "demo.products" in top.objects
@@ -76,8 +78,7 @@ def test_lock_contention(shop):
 def test_idle_in_transaction_blocker(shop):
     dsn, db = shop
     fault = faults.IdleInTransactionBlocker(dsn)
-    sc = run_scenario("idle_in_transaction", "idle_in_transaction", TARGET, dsn, fault,
-                      database=db)  # fmt: skip
+    sc = run_scenario("idle_in_transaction", "idle_in_transaction", TARGET, dsn, fault, database=db)
     top = sc.top
     assert top.type == "idle_in_transaction", describe(sc)
     assert top.sessions == [fault.holder_pid]
@@ -96,8 +97,14 @@ def test_temp_spill(shop):
 
 def test_stale_statistics(shop):
     dsn, db = shop
-    sc = run_scenario("stale_statistics", "stale_statistics", TARGET, dsn,
-                      faults.StaleStatistics(dsn), database=db)  # fmt: skip
+    sc = run_scenario(
+        "stale_statistics",
+        "stale_statistics",
+        TARGET,
+        dsn,
+        faults.StaleStatistics(dsn),
+        database=db,
+    )
     top = sc.top
     assert top.type == "stale_statistics", describe(sc)
     assert top.objects == ["demo.order_events"]

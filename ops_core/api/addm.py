@@ -36,9 +36,14 @@ __all__ = [
 
 #: settings read for the analysis, in their base units (pg_settings.setting)
 ADDM_SETTINGS = (
-    "max_connections", "max_wal_size", "checkpoint_timeout", "work_mem", "shared_buffers",
-    "synchronous_commit", "idle_in_transaction_session_timeout",
-)  # fmt: skip
+    "max_connections",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "work_mem",
+    "shared_buffers",
+    "synchronous_commit",
+    "idle_in_transaction_session_timeout",
+)
 
 
 @dataclass
@@ -88,7 +93,8 @@ def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tup
     if len(rows) < 2:
         raise InvalidInput(
             f"Target {target!r} has {len(rows)} usable snapshot(s); ADDM needs a range of two.",
-            f"Take snapshots before and after the period: `opscore snapshot take --target {target}`.",
+            "Take snapshots before and after the period: "
+            f"`opscore snapshot take --target {target}`.",
         )
     return int(rows[1][0]), int(rows[0][0])
 

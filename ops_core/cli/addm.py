@@ -139,7 +139,7 @@ def list_(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
                     a.top_finding,
                 )
                 for a in rows
-            ],  # fmt: skip
+            ],
         )
     )
 
@@ -174,7 +174,7 @@ def findings(analysis_id: int = IdArg, as_json: bool = JsonOpt) -> None:
                     f.title,
                 )
                 for f in fs
-            ],  # fmt: skip
+            ],
         )
     )
 
@@ -201,7 +201,7 @@ def recommendations(analysis_id: int = IdArg, as_json: bool = JsonOpt) -> None:
                     r["rationale"],
                 )
                 for r in recs
-            ],  # fmt: skip
+            ],
         )
     )
 

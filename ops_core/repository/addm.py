@@ -14,20 +14,37 @@ from ..errors import NotFound
 
 
 def store(
-    conn: psycopg.Connection, target_id: int, begin: Any, end: Any, database: str | None,
-    result: AddmResult, min_impact_pct: float,
-) -> int:  # fmt: skip
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: Any,
+    end: Any,
+    database: str | None,
+    result: AddmResult,
+    min_impact_pct: float,
+) -> int:
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO opscore.addm_analyses (target_id, begin_snapshot_id, end_snapshot_id, "
             "begin_at, end_at, database, db_time_s, db_time_source, ash_db_time_s, pgss_time_s, "
             "ash_samples, min_impact_pct, breakdown, notes) VALUES "
             "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING analysis_id",
-            (target_id, begin.snapshot_id, end.snapshot_id, begin.captured_at, end.captured_at,
-             database, result.db_time_s, result.db_time_source, result.ash_db_time_s,
-             result.pgss_time_s, result.ash_samples, min_impact_pct,
-             Jsonb(_jsonable(result.breakdown)), Jsonb(result.notes)),
-        ).fetchone()  # fmt: skip
+            (
+                target_id,
+                begin.snapshot_id,
+                end.snapshot_id,
+                begin.captured_at,
+                end.captured_at,
+                database,
+                result.db_time_s,
+                result.db_time_source,
+                result.ash_db_time_s,
+                result.pgss_time_s,
+                result.ash_samples,
+                min_impact_pct,
+                Jsonb(_jsonable(result.breakdown)),
+                Jsonb(result.notes),
+            ),
+        ).fetchone()
         assert row is not None
         aid = int(row[0])
         for f in result.findings:
@@ -35,19 +52,37 @@ def store(
                 "INSERT INTO opscore.addm_findings (analysis_id, rank, type, title, "
                 "impact_db_time_s, impact_pct, risk_pct, basis, evidence, objects, statements, "
                 "sessions) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (aid, f.rank, f.type, f.title, round(f.impact_db_time_s, 3), f.impact_pct,
-                 f.risk_pct, f.basis, Jsonb(_jsonable(f.evidence)), list(f.objects),
-                 Jsonb(_jsonable(f.statements)), [int(s) for s in f.sessions]),
-            )  # fmt: skip
+                (
+                    aid,
+                    f.rank,
+                    f.type,
+                    f.title,
+                    round(f.impact_db_time_s, 3),
+                    f.impact_pct,
+                    f.risk_pct,
+                    f.basis,
+                    Jsonb(_jsonable(f.evidence)),
+                    list(f.objects),
+                    Jsonb(_jsonable(f.statements)),
+                    [int(s) for s in f.sessions],
+                ),
+            )
             for i, r in enumerate(f.recommendations, 1):
                 conn.execute(
                     "INSERT INTO opscore.addm_recommendations (analysis_id, rank, seq, "
                     "action_type, action, rationale, benefit_db_time_s, benefit_pct) "
                     "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-                    (aid, f.rank, i, r.action_type, r.action, r.rationale,
-                     None if r.benefit_db_time_s is None else round(r.benefit_db_time_s, 3),
-                     r.benefit_pct),
-                )  # fmt: skip
+                    (
+                        aid,
+                        f.rank,
+                        i,
+                        r.action_type,
+                        r.action,
+                        r.rationale,
+                        None if r.benefit_db_time_s is None else round(r.benefit_db_time_s, 3),
+                        r.benefit_pct,
+                    ),
+                )
     return aid
 
 

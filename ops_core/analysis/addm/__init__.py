@@ -74,9 +74,12 @@ def analyze(inp: AddmInput) -> AddmResult:
         else:
             findings.append(f)
     taken_by_cause = {
-        s["queryid"] for f in findings if f.type in ("checkpoint_pressure", "vacuum_blocked")
-        for s in f.statements if s.get("queryid") is not None
-    }  # fmt: skip
+        s["queryid"]
+        for f in findings
+        if f.type in ("checkpoint_pressure", "vacuum_blocked")
+        for s in f.statements
+        if s.get("queryid") is not None
+    }
     stmt = statement_findings(
         inp, prof[~prof["queryid"].isin(taken_by_cause)], total, basis, cpu_busy
     )
@@ -92,14 +95,22 @@ def analyze(inp: AddmInput) -> AddmResult:
     problems.sort(key=lambda f: (-round(f.score, 1), PRIORITY.index(f.type)))
     info: list[Finding] = []
     if not problems:
-        info.append(Finding(
-            type="nothing_significant",
-            title="Nothing significant: no problem above "
-            f"{inp.min_impact_pct:g} % of DB time"
-            + (f" (DB time {total:.1f} s, {total / inp.elapsed_s:.2f} average active sessions)" if inp.elapsed_s > 0 else ""),
-            impact_db_time_s=0.0, impact_pct=0.0, basis=basis,
-            evidence={"db_time_s": round(total, 2)},
-        ))  # fmt: skip
+        info.append(
+            Finding(
+                type="nothing_significant",
+                title="Nothing significant: no problem above "
+                f"{inp.min_impact_pct:g} % of DB time"
+                + (
+                    f" (DB time {total:.1f} s, {total / inp.elapsed_s:.2f} average active sessions)"
+                    if inp.elapsed_s > 0
+                    else ""
+                ),
+                impact_db_time_s=0.0,
+                impact_pct=0.0,
+                basis=basis,
+                evidence={"db_time_s": round(total, 2)},
+            )
+        )
     info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
     ranked = problems + info
     for i, f in enumerate(ranked, 1):
@@ -107,9 +118,11 @@ def analyze(inp: AddmInput) -> AddmResult:
     for a, b in zip(problems, problems[1:], strict=False):
         if abs(a.score - b.score) < TIE_PCT:
             order = " > ".join(t for t in PRIORITY if t in (a.type, b.type))
-            why = (f"findings {a.rank} ({a.type}, {a.score:.1f} %) and {b.rank} ({b.type}, "
-                   f"{b.score:.1f} %) are within {TIE_PCT:g} point of DB time: ranked by "
-                   f"root-cause priority ({order})")  # fmt: skip
+            why = (
+                f"findings {a.rank} ({a.type}, {a.score:.1f} %) and {b.rank} ({b.type}, "
+                f"{b.score:.1f} %) are within {TIE_PCT:g} point of DB time: ranked by "
+                f"root-cause priority ({order})"
+            )
             a.evidence["tie"] = b.evidence["tie"] = why
     return AddmResult(
         db_time_s=round(total, 3),

@@ -36,9 +36,14 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
     """One row per queryid: pg_stat_statements sums and ASH DB time by wait class."""
     st = inp.statements
     cols = [
-        "calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read",
-        "temp_blks_written", "wal_bytes",
-    ]  # fmt: skip
+        "calls",
+        "total_exec_time",
+        "rows",
+        "shared_blks_hit",
+        "shared_blks_read",
+        "temp_blks_written",
+        "wal_bytes",
+    ]
     if st.empty:
         prof = pd.DataFrame(columns=["queryid", "query", *cols])
     else:
@@ -93,10 +98,14 @@ def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, lis
             continue
         if len(sql_rows) < 10:
             sql_rows.append(
-                {"queryid": int(r.queryid), "query": short(r.query, 200),
-                 "db_time_s": round(float(r.db_time_s), 3), "pct": pct(r.db_time_s, total),
-                 "calls": int(r.calls)}
-            )  # fmt: skip
+                {
+                    "queryid": int(r.queryid),
+                    "query": short(r.query, 200),
+                    "db_time_s": round(float(r.db_time_s), 3),
+                    "pct": pct(r.db_time_s, total),
+                    "calls": int(r.calls),
+                }
+            )
         tables = shape(r.query).tables
         for t in tables:  # a statement's time is attributed to each table it reads
             objects[t] = objects.get(t, 0.0) + float(r.db_time_s)

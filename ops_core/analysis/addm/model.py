@@ -81,7 +81,8 @@ class AddmInput:
     (``tables_begin``: the begin snapshot's table gauges, for growth).
     ``settings``: name -> value in base units (``int``/``float``) or text.
     ``indexes``: table (schema.name) -> list of index key column lists, for the target's database.
-    ``table_catalog``: table -> {options: reloptions, reltuples: the planner's row count}. ``explain``: generic-plan EXPLAIN (JSON) of a
+    ``table_catalog``: table -> {options: reloptions, reltuples: the planner's row count}.
+    ``explain``: generic-plan EXPLAIN (JSON) of a
     statement text, or None when the server cannot (before 16).
     """
 

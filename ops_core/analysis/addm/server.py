@@ -54,7 +54,7 @@ def checkpoint_findings(
                 "wal_full_page_images": fpi,
                 "write_time_ms": cp.get("write_time"),
                 "sync_time_ms": cp.get("sync_time"),
-            },  # fmt: skip
+            },
             objects=[],
             statements=[
                 {"queryid": int(r.queryid), "query": r.query}
@@ -64,12 +64,13 @@ def checkpoint_findings(
                 Recommendation(
                     "setting",
                     f"ALTER SYSTEM SET max_wal_size = '{want}'; SELECT pg_reload_conf();",
-                    "Checkpoints then come from checkpoint_timeout, not from WAL volume: fewer full-page "
+                    "Checkpoints then come from checkpoint_timeout, not from WAL volume: fewer "
+                    "full-page "
                     "images and less checkpoint I/O competing with the writers.",
                     0.3 * impact,
                     pct(0.3 * impact, total),
                 )
-            ],  # fmt: skip
+            ],
             basis=basis,
         )
     ]
@@ -85,19 +86,41 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
         return []
     by = w.groupby("event")["weight_s"].sum().sort_values(ascending=False)
     sc = inp.settings.get("synchronous_commit")
-    return [Finding(
-        type="commit_waits",
-        title=f"Commit waits: {t:.1f} s of DB time waiting for WAL write/fsync",
-        impact_db_time_s=t, impact_pct=pct(t, total),
-        evidence={"events": {k: round(float(v), 2) for k, v in by.items()},
-                  "synchronous_commit": sc, "sessions": int(w["pid"].nunique())},
-        sessions=sorted(int(p) for p in w["pid"].unique())[:10],
-        recommendations=[
-            Recommendation("application", "Batch small transactions (commit every N rows, not every row).",
-                           "Each commit waits for one WAL flush.", 0.5 * t, pct(0.5 * t, total)),
-            Recommendation("setting", "SET synchronous_commit = off;  -- only in sessions that can lose the last commits on a crash",
-                           "The commit returns before the WAL flush.", t, pct(t, total)),
-            Recommendation("setting", "ALTER SYSTEM SET commit_delay = 1000; SELECT pg_reload_conf();",
-                           "Group commits of concurrent sessions into one flush.", None, None),
-        ],
-    )]  # fmt: skip
+    return [
+        Finding(
+            type="commit_waits",
+            title=f"Commit waits: {t:.1f} s of DB time waiting for WAL write/fsync",
+            impact_db_time_s=t,
+            impact_pct=pct(t, total),
+            evidence={
+                "events": {k: round(float(v), 2) for k, v in by.items()},
+                "synchronous_commit": sc,
+                "sessions": int(w["pid"].nunique()),
+            },
+            sessions=sorted(int(p) for p in w["pid"].unique())[:10],
+            recommendations=[
+                Recommendation(
+                    "application",
+                    "Batch small transactions (commit every N rows, not every row).",
+                    "Each commit waits for one WAL flush.",
+                    0.5 * t,
+                    pct(0.5 * t, total),
+                ),
+                Recommendation(
+                    "setting",
+                    "SET synchronous_commit = off;  -- only in sessions that can lose the last "
+                    "commits on a crash",
+                    "The commit returns before the WAL flush.",
+                    t,
+                    pct(t, total),
+                ),
+                Recommendation(
+                    "setting",
+                    "ALTER SYSTEM SET commit_delay = 1000; SELECT pg_reload_conf();",
+                    "Group commits of concurrent sessions into one flush.",
+                    None,
+                    None,
+                ),
+            ],
+        )
+    ]

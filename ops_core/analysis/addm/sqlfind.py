@@ -100,19 +100,20 @@ def _missing_index(inp, r, sh, tables, total) -> Finding | None:
                 "n_live_tup": int(t.n_live_tup or 0),
                 "predicate": f"{column} = $n",
                 "db_time_s": round(float(r.db_time_s), 3),
-            },  # fmt: skip
+            },
             objects=[table, f"{table}.{column}"],
             statements=[_s(r)],
             recommendations=[
                 Recommendation(
                     "sql",
                     f"CREATE INDEX CONCURRENTLY ON {table} ({column});",
-                    f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; an index "
+                    f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; "
+                    "an index "
                     "lookup reads a few pages instead (most of the statement's time goes away).",
                     benefit,
                     pct(benefit, total),
                 )
-            ],  # fmt: skip
+            ],
         )
     return None
 
@@ -139,39 +140,64 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         if off < 0.5 and not av_off:
             continue  # rows changed, but the planner's row count still holds (autovacuum's job)
         ev: dict[str, Any] = {
-            "queryid": int(r.queryid), "table": table, "n_live_tup": int(live),
+            "queryid": int(r.queryid),
+            "table": table,
+            "n_live_tup": int(live),
             "n_mod_since_analyze": int(mod),
             "modified_pct_since_analyze": round(100 * mod / max(live, 1.0), 1),
-            "last_analyze": str(t.last_analyze) if t.last_analyze is not None and not pd.isna(t.last_analyze) else None,
-            "last_autoanalyze": str(t.last_autoanalyze) if t.last_autoanalyze is not None and not pd.isna(t.last_autoanalyze) else None,
-            "table_options": opts, "planner_reltuples": int(reltuples),
-            "reltuples_off_pct": round(100 * off, 1), "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
-        }  # fmt: skip
+            "last_analyze": str(t.last_analyze)
+            if t.last_analyze is not None and not pd.isna(t.last_analyze)
+            else None,
+            "last_autoanalyze": str(t.last_autoanalyze)
+            if t.last_autoanalyze is not None and not pd.isna(t.last_autoanalyze)
+            else None,
+            "table_options": opts,
+            "planner_reltuples": int(reltuples),
+            "reltuples_off_pct": round(100 * off, 1),
+            "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
+        }
         ev["explain"] = _estimate(inp, r.query, table, live)
-        recs = [Recommendation(
-            "sql", f"ANALYZE {table};",
-            "Fresh statistics give the planner the real row counts and value distribution.",
-            0.5 * float(r.db_time_s), pct(0.5 * float(r.db_time_s), total))]  # fmt: skip
+        recs = [
+            Recommendation(
+                "sql",
+                f"ANALYZE {table};",
+                "Fresh statistics give the planner the real row counts and value distribution.",
+                0.5 * float(r.db_time_s),
+                pct(0.5 * float(r.db_time_s), total),
+            )
+        ]
         if av_off:
-            recs.append(Recommendation(
-                "sql", f"ALTER TABLE {table} RESET (autovacuum_enabled);",
-                "Auto-analyze is disabled on this table, so its statistics never refresh.",
-                None, None))  # fmt: skip
+            recs.append(
+                Recommendation(
+                    "sql",
+                    f"ALTER TABLE {table} RESET (autovacuum_enabled);",
+                    "Auto-analyze is disabled on this table, so its statistics never refresh.",
+                    None,
+                    None,
+                )
+            )
         return Finding(
             type="stale_statistics",
-            title=(f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of rows "
-                   "changed since the last ANALYZE (bad plan risk)"),
+            title=(
+                f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of rows "
+                "changed since the last ANALYZE (bad plan risk)"
+            ),
             impact_db_time_s=float(r.db_time_s),
             impact_pct=pct(r.db_time_s, total),
-            evidence=ev, objects=[table], statements=[_s(r)], recommendations=recs,
-        )  # fmt: skip
+            evidence=ev,
+            objects=[table],
+            statements=[_s(r)],
+            recommendations=recs,
+        )
     return None
 
 
 def _estimate(inp: AddmInput, query: str, table: str, live: float) -> dict[str, Any]:
     if inp.explain is None:
-        return {"available": False, "reason": "EXPLAIN of a parameterized statement needs "
-                "GENERIC_PLAN (PostgreSQL 16+)"}  # fmt: skip
+        return {
+            "available": False,
+            "reason": "EXPLAIN of a parameterized statement needs GENERIC_PLAN (PostgreSQL 16+)",
+        }
     plan = inp.explain(query)
     if not plan:
         return {"available": False, "reason": "EXPLAIN failed for this statement"}
@@ -213,7 +239,7 @@ def _temp(inp, r, total) -> Finding | None:
             "temp_per_call": fmt_bytes(per_call),
             "work_mem": fmt_bytes(float(wm) * 1024) if isinstance(wm, int | float) else wm,
             "db_time_s": round(float(r.db_time_s), 3),
-        },  # fmt: skip
+        },
         objects=[],
         statements=[_s(r)],
         recommendations=[
@@ -226,7 +252,7 @@ def _temp(inp, r, total) -> Finding | None:
                 benefit,
                 pct(benefit, total),
             )
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -239,9 +265,13 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
     if hit >= 0.9 or r.shared_blks_read < 1_000 or (io_share is not None and io_share < 0.3):
         return None
     sb = inp.settings.get("shared_buffers")  # in 8kB pages
-    sizes = {t: fmt_bytes(float(tables[t].table_bytes)) for t in sh.tables
-             if t in tables and getattr(tables[t], "table_bytes", None) is not None
-             and not pd.isna(tables[t].table_bytes)}  # fmt: skip
+    sizes = {
+        t: fmt_bytes(float(tables[t].table_bytes))
+        for t in sh.tables
+        if t in tables
+        and getattr(tables[t], "table_bytes", None) is not None
+        and not pd.isna(tables[t].table_bytes)
+    }
     benefit = float(r.ash_io_s if r.ash_s > 0 else 0.5 * r.db_time_s)
     return Finding(
         type="io_bound_sql",
@@ -249,12 +279,16 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
         + (", ".join(sh.tables) or "its tables"),
         impact_db_time_s=float(r.db_time_s),
         impact_pct=pct(r.db_time_s, total),
-        evidence={"queryid": int(r.queryid), "calls": int(r.calls),
-                  "cache_hit_pct": round(100 * hit, 1),
-                  "blocks_read": int(r.shared_blks_read), "read": fmt_bytes(float(r.shared_blks_read) * 8192),
-                  "io_wait_share_pct": None if io_share is None else round(100 * io_share, 1),
-                  "shared_buffers": fmt_bytes(float(sb) * 8192) if isinstance(sb, int | float) else sb,
-                  "table_sizes": sizes},  # fmt: skip
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "cache_hit_pct": round(100 * hit, 1),
+            "blocks_read": int(r.shared_blks_read),
+            "read": fmt_bytes(float(r.shared_blks_read) * 8192),
+            "io_wait_share_pct": None if io_share is None else round(100 * io_share, 1),
+            "shared_buffers": fmt_bytes(float(sb) * 8192) if isinstance(sb, int | float) else sb,
+            "table_sizes": sizes,
+        },
         objects=list(sh.tables),
         statements=[_s(r)],
         recommendations=[
@@ -262,14 +296,20 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
                 "setting",
                 "ALTER SYSTEM SET shared_buffers = '<about 25 % of RAM>';  -- needs a restart",
                 "The statement reads its tables from disk on most calls: a larger buffer cache "
-                "(if the hot data fits) turns reads into hits.", benefit, pct(benefit, total)),
+                "(if the hot data fits) turns reads into hits.",
+                benefit,
+                pct(benefit, total),
+            ),
             Recommendation(
                 "application",
                 "Read less: an index or a narrower predicate, a summary table, or partitions so "
                 "each run scans only recent data.",
-                "The statement scans the whole table on each call.", None, None),
+                "The statement scans the whole table on each call.",
+                None,
+                None,
+            ),
         ],
-    )  # fmt: skip
+    )
 
 
 def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
@@ -278,7 +318,10 @@ def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
     mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
     return Finding(
         type="cpu_bound_sql",
-        title=f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time while the CPUs are saturated",
+        title=(
+            f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time while the CPUs "
+            "are saturated"
+        ),
         impact_db_time_s=float(r.db_time_s),
         impact_pct=pct(r.db_time_s, total),
         evidence={
@@ -287,41 +330,57 @@ def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
             "mean_ms": round(mean_ms, 2),
             "cpu_share_pct": round(100 * r.ash_cpu_s / r.ash_s, 1),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 2),
-        },  # fmt: skip
+        },
         objects=list(shape(r.query).tables),
         statements=[_s(r)],
         recommendations=[
             Recommendation(
                 "application",
-                f"Tune or throttle statement {int(r.queryid)} ({short(r.query, 80)}): less work per "
+                f"Tune or throttle statement {int(r.queryid)} ({short(r.query, 80)}): "
+                "less work per "
                 "call (fewer rows, cheaper expressions), fewer calls, or run it off-peak.",
                 "It spends its time on CPU and competes with every other session for the cores.",
                 float(r.db_time_s) * 0.5,
                 pct(float(r.db_time_s) * 0.5, total),
             )
-        ],  # fmt: skip
+        ],
     )
 
 
-def top_sql_findings(prof: pd.DataFrame, total: float, taken: set[int], min_pct: float,
-                     basis: str) -> list[Finding]:  # fmt: skip
+def top_sql_findings(
+    prof: pd.DataFrame, total: float, taken: set[int], min_pct: float, basis: str
+) -> list[Finding]:
     out = []
     for r in prof.head(5).itertuples(index=False):
         p = pct(r.db_time_s, total)
         if p < min_pct or int(r.queryid) in taken:
             continue
-        out.append(Finding(
-            type="top_sql",
-            title=f"Top SQL: statement {int(r.queryid)} used {p:.0f} % of DB time",
-            impact_db_time_s=float(r.db_time_s), impact_pct=p,
-            evidence={"queryid": int(r.queryid), "calls": int(r.calls),
-                      "mean_ms": round(float(r.total_exec_time) / max(float(r.calls), 1), 2),
-                      "cpu_s": round(float(r.ash_cpu_s), 2), "io_s": round(float(r.ash_io_s), 2)},
-            statements=[_s(r)], objects=list(shape(r.query).tables), basis=basis,
-            recommendations=[Recommendation(
-                "application", f"Review statement {int(r.queryid)}: EXPLAIN (ANALYZE, BUFFERS) "
-                f"{short(r.query, 80)}",
-                "The largest consumer of DB time; no specific problem was found in it.",
-                None, None)],
-        ))  # fmt: skip
+        out.append(
+            Finding(
+                type="top_sql",
+                title=f"Top SQL: statement {int(r.queryid)} used {p:.0f} % of DB time",
+                impact_db_time_s=float(r.db_time_s),
+                impact_pct=p,
+                evidence={
+                    "queryid": int(r.queryid),
+                    "calls": int(r.calls),
+                    "mean_ms": round(float(r.total_exec_time) / max(float(r.calls), 1), 2),
+                    "cpu_s": round(float(r.ash_cpu_s), 2),
+                    "io_s": round(float(r.ash_io_s), 2),
+                },
+                statements=[_s(r)],
+                objects=list(shape(r.query).tables),
+                basis=basis,
+                recommendations=[
+                    Recommendation(
+                        "application",
+                        f"Review statement {int(r.queryid)}: EXPLAIN (ANALYZE, BUFFERS) "
+                        f"{short(r.query, 80)}",
+                        "The largest consumer of DB time; no specific problem was found in it.",
+                        None,
+                        None,
+                    )
+                ],
+            )
+        )
     return out
