@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # buffered); query texts kept in samples are truncated to this many characters
     ash_flush_interval_s: float = Field(default=10.0, gt=0)
     ash_query_text_max: int = Field(default=2048, ge=64)
+    # ADDM: findings below this share of DB time are omitted
+    addm_min_impact_pct: float = Field(default=5.0, ge=0, lt=100)
 
     # backup and recovery
     backup_dir: Path | None = Field(

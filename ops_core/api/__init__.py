@@ -3,6 +3,7 @@
 The CLI, Prefect flows, notebooks and the Streamlit app call these and nothing below them.
 """
 
+from .addm import *  # noqa: F401,F403
 from .ash import *  # noqa: F401,F403
 from .backup import *  # noqa: F401,F403
 from .demo import *  # noqa: F401,F403
