@@ -1,4 +1,4 @@
-"""The demo, run through the same flows production runs: snapshots, ASH, (ADDM, reports),
+"""The demo, run through the same flows production runs: snapshots, ASH, ADDM, reports,
 around a realistic load with two injected problems on the embedded server."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from ops_core import api
 
 from .ash import ash_flow
+from .reports import reports_flow
 from .snapshot import snapshot_flow
 
 Say = Callable[[str], None]
@@ -31,7 +32,7 @@ class DemoPlan:
 
     @classmethod
     def for_mode(cls, quick: bool) -> DemoPlan:
-        return cls(healthy_s=8, fault_s=12, clients=2) if quick else cls(60, 60, 3)
+        return cls(healthy_s=6, fault_s=10, clients=2) if quick else cls(60, 60, 3)
 
     @property
     def load_s(self) -> float:
@@ -93,7 +94,24 @@ def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
     if "error" in ash_out:
         say(f"ASH sampling failed: {ash_out['error']}")
 
-    say("snapshot after the load (snapshot flow)")
+    say("snapshot after the load, then ADDM on the interval (snapshot flow, chained ADDM flow)")
     result.end_snapshot = snapshot_flow(targets=[target])[0]["snapshot_id"]
+    result.addm = next(
+        (a for a in api.list_addm(target) if a.end_snapshot_id == result.end_snapshot), None
+    )
+
+    say("rendering the AWR and ASH reports (reports flow: papermill + nbconvert)")
+    minutes = (time.monotonic() - started) / 60 + 1
+    rendered = reports_flow(
+        targets=[target],
+        kinds=["awr", "ash"],
+        hours=minutes / 60,
+        begin_snapshot=result.begin_snapshot,
+        end_snapshot=result.end_snapshot,
+    )
+    result.reports = [r["html"] for r in rendered if "html" in r]
+    for r in rendered:
+        if "error" in r:
+            say(f"{r['kind']} report not rendered: {r['error']}")
     result.seconds = round(time.monotonic() - started, 1)
     return result

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     ash_query_text_max: int = Field(default=2048, ge=64)
     # ADDM: findings below this share of DB time are omitted
     addm_min_impact_pct: float = Field(default=5.0, ge=0, lt=100)
+    # the ADDM flow logs findings at or above this share of DB time as errors
+    addm_alert_pct: float = Field(default=20.0, ge=0, le=100)
 
     # backup and recovery
     backup_dir: Path | None = Field(

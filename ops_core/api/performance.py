@@ -20,6 +20,7 @@ from ..collectors import live
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import perf_reads
+from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
@@ -185,8 +186,9 @@ def top_statements(
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
-        ids = [r[0] for r in ranges.range_snapshots(repo, t.target_id, begin_id, end_id)]
-        st = reads.statements_frame(repo, ids, _own(include_opscore))
+        rows = ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
+        plan = columnar.plan(repo, t.target_id, [r[0] for r in rows if r[1] != "failed"])
+        st = reads.statements_frame(repo, plan, _own(include_opscore))
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
         "pct_db_time", "rows", "rows_per_call", "shared_blks_read", "shared_blks_hit", "hit_pct",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import typer
 
@@ -75,9 +76,36 @@ def register(app: typer.Typer) -> None:
             f"ASH {result.ash.get('samples', 0)} samples, "
             f"{result.ash.get('rows_written', 0)} session rows"
         )
+        if result.addm is not None:
+            a = result.addm
+            console.print(
+                f"[green]✓[/] ADDM analysis {a.analysis_id}: DB time {a.db_time_s:.1f} s "
+                f"({a.ash_samples} ASH samples)"
+            )
+            rows = [
+                (
+                    f.rank,
+                    f"{f.impact_pct:.1f} %",
+                    f.title,
+                    f.recommendations[0].action if f.recommendations else "",
+                )
+                for f in a.findings[:5]
+            ]
+            if rows:
+                console.print(
+                    table(
+                        "ADDM findings (by share of DB time)",
+                        ["#", "impact", "finding", "first action"],
+                        rows,
+                    )
+                )
         for path in result.reports:
-            console.print(f"[green]✓[/] report: {path}")
+            console.print(f"[green]✓[/] report: {Path(path).resolve()}")
         console.print(f"Done in {time.monotonic() - t0:.0f} s. Next:")
+        if result.reports:
+            console.print(f"  open {Path(result.reports[0]).resolve()}")
+        if result.addm is not None:
+            console.print(f"  opscore addm show {result.addm.analysis_id}")
         console.print(f"  opscore snapshot show {result.end_snapshot}")
         console.print(
             f"  opscore snapshot compare --target demo --begin "
@@ -85,3 +113,7 @@ def register(app: typer.Typer) -> None:
         )
         console.print("  opscore ash top --target demo --since 15m")
         console.print("  opscore app                      # the interactive app")
+        console.print(
+            "  prefect server start             # the flow runs, with PREFECT_API_URL set "
+            "for `opscore serve`"
+        )

@@ -55,10 +55,13 @@ def trends(
             SELECT snapshot_id, captured_at, interval_s FROM opscore.snapshots
              WHERE target_id = %(t)s AND snapshot_id > %(b)s AND snapshot_id <= %(e)s
                AND status <> 'failed' AND prev_snapshot_id IS NOT NULL AND interval_s > 0),
-        st AS (
-            SELECT x.snapshot_id, sum(x.total_exec_time)::float8 AS exec_ms,
-                   coalesce(sum(x.calls), 0)::int8 AS calls, coalesce(sum(x.rows), 0)::int8 AS rows
-              FROM opscore.snap_statements x JOIN opscore.statements s USING (stmt_id)
+        st AS (  -- statement deltas are columnar: one row of arrays per snapshot
+            SELECT x.snapshot_id, sum(u.total_exec_time)::float8 AS exec_ms,
+                   coalesce(sum(u.calls), 0)::int8 AS calls, coalesce(sum(u.rows), 0)::int8 AS rows
+              FROM opscore.snap_statements x
+             CROSS JOIN LATERAL unnest(x.stmt_id, x.calls, x.total_exec_time, x.rows)
+                   AS u(stmt_id, calls, total_exec_time, rows)
+              JOIN opscore.statements s ON s.stmt_id = u.stmt_id
              WHERE x.snapshot_id IN (SELECT snapshot_id FROM snaps) AND (%(own)s OR NOT s.own)
              GROUP BY 1),
         db AS (
@@ -95,25 +98,37 @@ def statement_history(
     begin_id: int | None = None,
     end_id: int | None = None,
 ) -> pd.DataFrame:
-    """One row per snapshot in which the statement ran (all databases and users summed)."""
+    """One row per snapshot in which the statement ran (all databases and users summed).
+
+    Snapshot details are columnar (one row of arrays per snapshot, see snapshot_columnar):
+    the statement's ids are found first, then each snapshot's arrays are unnested."""
+    from .snapshot_columnar import STATEMENTS
+
+    cols = STATEMENTS.cols
+    wanted = [
+        "calls",
+        "total_exec_time",
+        "total_plan_time",
+        "rows",
+        "shared_blks_read",
+        "shared_blks_hit",
+        "temp_blks_written",
+    ]
+    cast = {c: ("float8" if "time" in c else "int8") for c in wanted}
+    sums = ", ".join(f"coalesce(sum(u.{c}), 0)::{cast[c]} AS {c}" for c in wanted)
     return _frame(
         conn,
-        """
-        SELECT s.snapshot_id, s.captured_at, s.interval_s,
-               coalesce(sum(x.calls), 0)::int8 AS calls,
-               coalesce(sum(x.total_exec_time), 0)::float8 AS total_exec_time,
-               coalesce(sum(x.total_plan_time), 0)::float8 AS total_plan_time,
-               coalesce(sum(x.rows), 0)::int8 AS rows,
-               coalesce(sum(x.shared_blks_read), 0)::int8 AS shared_blks_read,
-               coalesce(sum(x.shared_blks_hit), 0)::int8 AS shared_blks_hit,
-               coalesce(sum(x.temp_blks_written), 0)::int8 AS temp_blks_written
-          FROM opscore.snap_statements x
-          JOIN opscore.statements st USING (stmt_id)
-          JOIN opscore.snapshots s USING (snapshot_id)
-         WHERE st.target_id = %(t)s AND st.queryid = %(q)s
+        f"""
+        WITH ids AS (SELECT stmt_id FROM opscore.statements
+                      WHERE target_id = %(t)s AND queryid = %(q)s)
+        SELECT s.snapshot_id, s.captured_at, s.interval_s, {sums}
+          FROM opscore.snapshots s
+          JOIN opscore.snap_statements x USING (snapshot_id)
+         CROSS JOIN LATERAL unnest({", ".join("x." + c for c in cols)}) AS u({", ".join(cols)})
+         WHERE s.target_id = %(t)s AND u.stmt_id IN (SELECT stmt_id FROM ids)
            AND (%(b)s::int8 IS NULL OR s.snapshot_id > %(b)s)
            AND (%(e)s::int8 IS NULL OR s.snapshot_id <= %(e)s)
-         GROUP BY s.snapshot_id
+         GROUP BY s.snapshot_id, s.captured_at, s.interval_s
          ORDER BY s.captured_at
         """,
         {"t": target_id, "q": queryid, "b": begin_id, "e": end_id},
