@@ -15,22 +15,10 @@ import statistics
 import sys
 import time
 
-from ash_common import api, bench_target, pgbench, tps
+from ash_common import api, backend_cpu_s, bench_target, pgbench, tps
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-
-
-def backend_cpu_s(pid: int | None) -> float:
-    """CPU seconds a server backend has used since it started: /proc/PID/schedstat (ns), or
-    utime + stime of /proc/PID/stat (clock ticks) where schedstat is missing."""
-    if pid is None:
-        return 0.0
-    try:
-        return int(open(f"/proc/{pid}/schedstat").read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one(sampler_on: bool) -> tuple[float, api.AshRunStats | None, float, float]:
