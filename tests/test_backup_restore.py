@@ -99,6 +99,7 @@ def test_pitr_to_restore_point_time_and_lsn(bk, pg, wal_slot):
     status = api.receive_wal(bk.name, slot=wal_slot)
     assert status.complete_segments + status.partial_segments >= 1
     assert status.gaps == []
+    assert wal_slot in [sl["slot"] for sl in status.slots]
 
     for kind, kw in [
         ("name", {"target_name": "before_c"}),

@@ -22,7 +22,7 @@ from ..backup.restore import RecoveryTarget, RestoreResult, restore
 from ..backup.server import server_os_user
 from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
 from ..backup.verify import VerifyReport, verify
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..targets import connection
 from .targets import Target, get_target, target_dsn, target_session
 
@@ -284,6 +284,9 @@ class WalStatus:
     last_segment: str | None
     gaps: list[wal.Gap]
     last_received: dict[str, Any]
+    # physical replication slots on the target and the WAL each holds back (a slot whose
+    # receiver stopped fills the server's disk); empty when the target is unreachable
+    slots: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -348,7 +351,23 @@ def wal_status(target: str) -> WalStatus:
         last_segment=max(names) if names else None,
         gaps=c.gaps(),
         last_received=wal.read_state(store.wal_dir),
+        slots=_slots(t),
     )
+
+
+def _slots(t: Target) -> list[dict[str, Any]]:
+    try:
+        with target_session(t) as tconn:
+            rows = tconn.execute(
+                "SELECT slot_name, active, restart_lsn::text, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+                "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name"
+            ).fetchall()
+    except OpsCoreError:
+        return []
+    return [
+        {"slot": r[0], "active": r[1], "restart_lsn": r[2], "retained_bytes": r[3]} for r in rows
+    ]
 
 
 # ---------------------------------------------------------------- restore points
