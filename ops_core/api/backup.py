@@ -210,7 +210,12 @@ def verify_backup(backup_id: str, *, test_restore: bool = False) -> VerifyReport
     with repository.session() as conn:
         b = catalog.get(conn, backup_id)
         store = _store_for(conn, get_target(b.target or ""))
-        return verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
+        report = verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
+        # the manifest beside the backup follows its status, so recatalog keeps it
+        after = catalog.get(conn, backup_id)
+        if Path(after.path).is_dir():
+            store.write_manifest(Path(after.path), after.as_dict())
+        return report
 
 
 def restore_backup(
