@@ -72,8 +72,8 @@ def drop_slot(pg, slot: str) -> None:
 
 
 def drop_target(pg, t: BackupTarget) -> None:
-    pg.drop_database(t.dsn)
     shutil.rmtree(t.store, ignore_errors=True)
+    pg.drop_database(t.dsn)
 
 
 def restored_ids(data_dir: Path, major: int, dbname: str, os_user: str | None) -> list[int]:
