@@ -103,7 +103,7 @@ def cached_history(target: str, queryid: int, b: int | None, e: int | None) -> p
 
 @st.cache_data(ttl=30, show_spinner=False)
 def cached_ash_activity(target: str, begin: datetime, end: datetime) -> pd.DataFrame:
-    return api.ash_activity(target, begin, end)
+    return api.ash_activity_grid(target, begin, end)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

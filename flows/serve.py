@@ -13,6 +13,8 @@ from ops_core.config import Settings, get_settings
 from ops_core.errors import ConfigError, InvalidInput
 
 from .ash import ash_flow
+from .backup import backup_deployments
+from .reports import reports_flow
 from .retention import retention_flow
 from .snapshot import snapshot_flow
 
@@ -86,6 +88,16 @@ def build_deployments(
             )
         )
 
+    deployments.append(
+        reports_flow.to_deployment(
+            name="reports",
+            cron=validate_cron(s.report_cron, "report_cron"),
+            parameters={"targets": scoped},
+            tags=["opscore", "reports"],
+            description="Daily AWR and ASH HTML reports of every target",
+        )
+    )
+    deployments.extend(backup_deployments(list(names)))
     deployments.append(
         retention_flow.to_deployment(
             name="retention",

@@ -25,3 +25,17 @@ def test_catalog_matches_shared_copy():
         theirs = [r[key] for r in csv.DictReader(open(SHARED / name), delimiter="\t")]
         ours = [r[key] for r in catalog._read(name)]
         assert ours == theirs
+
+
+def test_api_modules_do_not_shadow_each_other():
+    """ops_core.api star-imports every area: two areas exporting different objects under one
+    name would silently replace one of them."""
+    import importlib
+    import pkgutil
+
+    seen: dict[str, object] = {}
+    for m in pkgutil.iter_modules(api.__path__):
+        mod = importlib.import_module(f"ops_core.api.{m.name}")
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            assert seen.setdefault(name, obj) is obj, f"{name} exported twice ({m.name})"

@@ -100,6 +100,7 @@ def test_deployments_have_configured_schedules(repo, target_db):
     from flows.serve import build_deployments
 
     api.add_target("sched", target_db)
+    api.set_backup_schedule("sched", defaults=True)
     deps = {
         d.name: d
         for d in build_deployments(
@@ -142,7 +143,7 @@ def test_addm_and_report_flows(prefect_harness, repo, target_db, tmp_path):
     first = snapshot_flow(targets=["diag"])[0]["snapshot_id"]
     with psycopg.connect(target_db, application_name="flow-load") as c:
         for _ in range(5):
-            c.execute("SELECT pg_sleep(0.05), 'addm-flow-marker'")
+            c.execute("SELECT pg_sleep(0.05) AS addm_flow_marker")
     second = snapshot_flow(targets=["diag"])[0]["snapshot_id"]  # chains the ADDM flow
     analyses = api.list_addm("diag")
     assert len(analyses) == 1
@@ -162,4 +163,4 @@ def test_addm_and_report_flows(prefect_harness, repo, target_db, tmp_path):
     assert len(out) == 1 and "error" not in out[0], out
     html = tmp_path / "diag" / f"awr-{first}-{second}.html"
     assert str(html) == out[0]["html"] and html.exists()
-    assert "addm-flow-marker" in html.read_text()
+    assert "addm_flow_marker" in html.read_text()

@@ -62,7 +62,7 @@ def test_history_trends_bounds(wl):
 
 def test_ash_activity_and_status(wl):
     now = datetime.now(UTC)
-    act = api.ash_activity(wl.target, now - timedelta(hours=1), now)
+    act = api.ash_activity_grid(wl.target, now - timedelta(hours=1), now)
     assert wl.ash_rows > 0
     assert "Timeout" in set(act["wait_class"])  # pg_sleep waits are class Timeout (PgSleep)
     assert act.attrs["bucket"] == "minute"

@@ -42,7 +42,7 @@ __all__ = [
     "explain_statement",
     "load_profile",
     "load_trends",
-    "ash_activity",
+    "ash_activity_grid",
     "object_io",
 ]
 
@@ -331,7 +331,7 @@ def load_trends(
     return out
 
 
-def ash_activity(
+def ash_activity_grid(
     target: str, begin: datetime | str, end: datetime | str, *, bucket: str | None = None
 ) -> pd.DataFrame:
     """Average active sessions over time by wait class: bucket_start (UTC), wait_class, aas
