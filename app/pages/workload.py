@@ -179,7 +179,9 @@ with tabs[2]:
             else:
                 st.markdown("**Load profile** (per second)")
                 st.dataframe(
-                    cmp.load_profile[["metric", "per_second_1", "per_second_2", "change_pct"]],
+                    c.profile_in_mb(
+                        cmp.load_profile[["metric", "per_second_1", "per_second_2", "change_pct"]]
+                    ),
                     hide_index=True,
                     width="stretch",
                     height=c.table_height(len(cmp.load_profile)),
