@@ -89,7 +89,7 @@ else:
         width="stretch",
         height=c.table_height(len(top), 12),
         column_config={
-            "query_id": c.TXT("queryid"),
+            "query_id": c.TXT("queryid", width="small"),
             "query": c.TXT("statement", width="large"),
             "db_time_s": c.NUM("DB time (s)", format="%.1f"),
             "pct": c.NUM("share", format="%.1f %%"),

@@ -130,7 +130,7 @@ else:
         hide_index=True,
         width="stretch",
         column_config={
-            "query_id": TXT("queryid"),
+            "query_id": TXT("queryid", width="small"),
             "query": TXT("statement", width="large"),
             "db_time_s": NUM("DB time (s)", format="%.1f"),
             "pct": NUM("share", format="%.1f %%"),

@@ -139,7 +139,7 @@ with tabs[1]:
                     hide_index=True,
                     width="stretch",
                     column_config={
-                        "queryid": c.TXT("queryid"),
+                        "queryid": c.TXT("queryid", width="small"),
                         "query": c.TXT("statement", width="large"),
                         "total_ms": c.NUM("total (ms)", format="%,.1f"),
                         "pct_db_time": c.NUM("% DB time", format="%.1f %%"),

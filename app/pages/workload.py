@@ -202,7 +202,7 @@ with tabs[2]:
                         hide_index=True,
                         width="stretch",
                         column_config={
-                            "queryid": c.TXT("queryid"),
+                            "queryid": c.TXT("queryid", width="small"),
                             "query": c.TXT("statement", width="large"),
                             "calls_1": c.NUM("calls 1"),
                             "calls_2": c.NUM("calls 2"),
