@@ -279,6 +279,13 @@ def fmt_ms(v: float | None) -> str:
     return "" if v is None or pd.isna(v) else f"{v:,.1f} ms"
 
 
+def fmt_aas(v: float | None) -> str:
+    """Average active sessions: three decimals when small, so a light load is not '0.00'."""
+    if v is None or pd.isna(v):
+        return "—"
+    return f"{v:.3f}" if abs(v) < 0.1 else f"{v:.2f}"
+
+
 def fmt_s(v: float | None) -> str:
     return "—" if v is None or pd.isna(v) else f"{v:,.1f} s"
 

@@ -30,9 +30,9 @@ if act.empty:
 
 m = st.columns(3)
 m[0].metric("DB time in range", c.fmt_s(act.attrs.get("db_time_s")))
-m[1].metric("Average active sessions", f"{act.attrs.get('avg_aas', 0):.2f}")
+m[1].metric("Average active sessions", c.fmt_aas(act.attrs.get("avg_aas", 0)))
 m[2].metric(
-    f"Busiest {act.attrs.get('bucket', 'minute')}", f"{act.attrs.get('peak_aas', 0):.2f} AAS"
+    f"Busiest {act.attrs.get('bucket', 'minute')}", c.fmt_aas(act.attrs.get("peak_aas", 0)) + " AAS"
 )
 fig = c.activity_chart(act, height=360)
 st.plotly_chart(fig, width="stretch")
