@@ -189,6 +189,14 @@ def to_local(value: Any) -> Any:
     return ts.tz_convert(tz).tz_localize(None)
 
 
+def now_step(step_s: int) -> datetime:
+    """The current UTC time rounded up to ``step_s`` seconds: a range ending there holds
+    everything up to now and keeps the same cache key for ``step_s`` seconds."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rest = now.timestamp() % step_s
+    return now + timedelta(seconds=step_s - rest) if rest else now
+
+
 def fmt_time(value: Any) -> str:
     ts = to_local(value)
     return "" if ts is None else ts.strftime("%Y-%m-%d %H:%M:%S")
@@ -218,7 +226,9 @@ def range_picker(key: str, default: str = "Last hour") -> tuple[datetime, dateti
     options = [*RANGES, "Custom"]
     cols = st.columns([2, 3])
     choice = cols[0].selectbox("Time range", options, index=options.index(default), key=key)
-    now = datetime.now(UTC).replace(microsecond=0)
+    # a range ending "now" moves on in steps, so cached reads are reused between reruns
+    step = 10 if choice != "Custom" and RANGES[choice] <= timedelta(hours=1) else 60
+    now = now_step(step)
     if choice != "Custom":
         return now - RANGES[choice], now
     tz = local_tz()
@@ -267,6 +277,13 @@ def show_flash() -> None:
 # ------------------------------------------------------------------------------ format
 def fmt_ms(v: float | None) -> str:
     return "" if v is None or pd.isna(v) else f"{v:,.1f} ms"
+
+
+def fmt_aas(v: float | None) -> str:
+    """Average active sessions: three decimals when small, so a light load is not '0.00'."""
+    if v is None or pd.isna(v):
+        return "—"
+    return f"{v:.3f}" if abs(v) < 0.1 else f"{v:.2f}"
 
 
 def fmt_s(v: float | None) -> str:
@@ -319,3 +336,37 @@ def time_axis(fig: Any, begin: Any = None, end: Any = None) -> None:
     if begin is not None and end is not None:
         fig.update_xaxes(range=[to_local(begin), to_local(end)])
     fig.update_yaxes(rangemode="tozero")
+
+
+def profile_in_mb(lp: pd.DataFrame) -> pd.DataFrame:
+    """Load-profile rows counted in bytes shown in MB (display only)."""
+    out = lp.copy()
+    is_bytes = out["metric"].str.endswith(" bytes")
+    num = [col for col in out.columns if col not in ("metric", "change_pct")]
+    for col in num:
+        out[col] = out[col].astype("float64")
+        out.loc[is_bytes, col] = out.loc[is_bytes, col] / 1048576.0
+    out.loc[is_bytes, "metric"] = out.loc[is_bytes, "metric"].str.replace(" bytes", " (MB)")
+    return out
+
+
+def activity_chart(act: pd.DataFrame, height: int = 300, slider: bool = True) -> Any:
+    """Stacked area of average active sessions by wait class (from api.ash_activity)."""
+    import plotly.express as px
+
+    df = act.copy()
+    df["time"] = to_local(df["bucket_start"])
+    fig = px.area(
+        df, x="time", y="aas", color="wait_class", color_discrete_map=WAIT_COLORS,
+        category_orders={"wait_class": list(api.WAIT_CLASSES)},
+        labels={"aas": "average active sessions", "time": "", "wait_class": ""},
+    )  # fmt: skip
+    fig.update_traces(line_width=0.5)
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )  # fmt: skip
+    time_axis(fig)
+    if slider:
+        fig.update_xaxes(rangeslider=dict(visible=True, thickness=0.08))
+    return fig

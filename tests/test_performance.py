@@ -100,7 +100,9 @@ def test_explain(wl, pg):
     # nothing ran: the table is unchanged and EXPLAIN never executed the statement
     with psycopg.connect(wl.dsn, autocommit=True) as c:
         calls = c.execute(
-            "SELECT sum(calls) FROM pg_stat_statements WHERE queryid = %s", (wl.top_queryid,)
+            "SELECT sum(calls) FROM pg_stat_statements WHERE queryid = %s AND dbid = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            (wl.top_queryid,),
         ).fetchone()[0]
     assert calls == 80
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from app import common as c
-from ops_core import api
 
 st.title("Active session history")
 target = c.current_target()
@@ -29,24 +30,11 @@ if act.empty:
 
 m = st.columns(3)
 m[0].metric("DB time in range", c.fmt_s(act.attrs.get("db_time_s")))
-m[1].metric("Average active sessions", f"{act.attrs.get('avg_aas', 0):.2f}")
+m[1].metric("Average active sessions", c.fmt_aas(act.attrs.get("avg_aas", 0)))
 m[2].metric(
-    f"Busiest {act.attrs.get('bucket', 'minute')}", f"{act.attrs.get('peak_aas', 0):.2f} AAS"
+    f"Busiest {act.attrs.get('bucket', 'minute')}", c.fmt_aas(act.attrs.get("peak_aas", 0)) + " AAS"
 )
-act = act.copy()
-act["time"] = c.to_local(act["bucket_start"])
-fig = px.area(
-    act, x="time", y="aas", color="wait_class", color_discrete_map=c.WAIT_COLORS,
-    category_orders={"wait_class": list(api.WAIT_CLASSES)},
-    labels={"aas": "average active sessions", "time": "", "wait_class": ""},
-)  # fmt: skip
-fig.update_traces(line_width=0.5)
-fig.update_layout(
-    height=360, margin=dict(l=10, r=10, t=40, b=10),
-    legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-)  # fmt: skip
-c.time_axis(fig)
-fig.update_xaxes(rangeslider=dict(visible=True, thickness=0.08))
+fig = c.activity_chart(act, height=360)
 st.plotly_chart(fig, width="stretch")
 bucket = act.attrs.get("bucket", "minute")
 st.caption(
@@ -101,7 +89,7 @@ else:
         width="stretch",
         height=c.table_height(len(top), 12),
         column_config={
-            "query_id": c.TXT("queryid"),
+            "query_id": c.TXT("queryid", width="small"),
             "query": c.TXT("statement", width="large"),
             "db_time_s": c.NUM("DB time (s)", format="%.1f"),
             "pct": c.NUM("share", format="%.1f %%"),
@@ -113,12 +101,22 @@ else:
     )
 
 st.subheader("Blocking chains")
-chains, berr = c.try_call(c.cached_blocking, target, begin, end)
+chains, berr = None, None
+if end - begin <= timedelta(hours=6) or st.session_state.get("ash_blocking_for") == (begin, end):
+    chains, berr = c.try_call(c.cached_blocking, target, begin, end)
+elif st.button("Look for blocking chains in this range", key="ash_blocking"):
+    st.session_state["ash_blocking_for"] = (begin, end)
+    chains, berr = c.try_call(c.cached_blocking, target, begin, end)
+else:
+    st.caption(
+        "Over more than 6 hours this reads every sample of the range: press the button, or "
+        "pick a shorter range."
+    )
 if berr:
     st.error(berr.message)
-elif chains.empty:
+elif chains is not None and chains.empty:
     st.caption("No session was blocked by another in this range.")
-else:
+elif chains is not None:
     chains = chains.copy()
     for col in chains.columns:
         if str(chains[col].dtype).startswith("datetime64"):

@@ -61,7 +61,7 @@ def live_view() -> None:
             "datname": "database",
             "application_name": "application",
             "blocking_pids": "blocked by",
-            "query_id": c.TXT("queryid"),
+            "query_id": c.TXT("queryid", width="small"),
         },
     )
 

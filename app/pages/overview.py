@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +15,7 @@ from app.common import (
     fmt_age,
     fmt_s,
     fmt_time,
+    now_step,
     try_call,
     tz_caption,
 )
@@ -117,7 +118,7 @@ elif sel["db_time_last_hour_s"] is None:
     st.caption("No ASH samples in the last hour: is the sampler running?")
 
 st.subheader("Top SQL, last hour (ASH)")
-now = datetime.now(UTC).replace(microsecond=0)
+now = now_step(30)
 top, terr = try_call(cached_ash_top, pick, now - timedelta(hours=1), now, "sql", 5)
 if terr is not None:
     st.caption(f"Not available: {terr.message}")
@@ -129,7 +130,7 @@ else:
         hide_index=True,
         width="stretch",
         column_config={
-            "query_id": TXT("queryid"),
+            "query_id": TXT("queryid", width="small"),
             "query": TXT("statement", width="large"),
             "db_time_s": NUM("DB time (s)", format="%.1f"),
             "pct": NUM("share", format="%.1f %%"),

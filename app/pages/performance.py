@@ -69,8 +69,13 @@ with tabs[0]:
                     st.error(lerr.message)
                 else:
                     headline(lp)
+                    act, _ = c.try_call(c.cached_ash_activity, target, begin, end)
+                    if act is not None and not act.empty:
+                        st.plotly_chart(
+                            c.activity_chart(act, height=230, slider=False), width="stretch"
+                        )
                     st.dataframe(
-                        lp,
+                        c.profile_in_mb(lp),
                         hide_index=True,
                         width="stretch",
                         height=c.table_height(len(lp)),
@@ -92,7 +97,7 @@ with tabs[0]:
                          "total_2"]
                     ]  # fmt: skip
                     st.dataframe(
-                        lp,
+                        c.profile_in_mb(lp),
                         hide_index=True,
                         width="stretch",
                         height=c.table_height(len(lp)),
@@ -134,7 +139,7 @@ with tabs[1]:
                     hide_index=True,
                     width="stretch",
                     column_config={
-                        "queryid": c.TXT("queryid"),
+                        "queryid": c.TXT("queryid", width="small"),
                         "query": c.TXT("statement", width="large"),
                         "total_ms": c.NUM("total (ms)", format="%,.1f"),
                         "pct_db_time": c.NUM("% DB time", format="%.1f %%"),

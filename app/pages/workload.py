@@ -179,7 +179,9 @@ with tabs[2]:
             else:
                 st.markdown("**Load profile** (per second)")
                 st.dataframe(
-                    cmp.load_profile[["metric", "per_second_1", "per_second_2", "change_pct"]],
+                    c.profile_in_mb(
+                        cmp.load_profile[["metric", "per_second_1", "per_second_2", "change_pct"]]
+                    ),
                     hide_index=True,
                     width="stretch",
                     height=c.table_height(len(cmp.load_profile)),
@@ -200,7 +202,7 @@ with tabs[2]:
                         hide_index=True,
                         width="stretch",
                         column_config={
-                            "queryid": c.TXT("queryid"),
+                            "queryid": c.TXT("queryid", width="small"),
                             "query": c.TXT("statement", width="large"),
                             "calls_1": c.NUM("calls 1"),
                             "calls_2": c.NUM("calls 2"),

@@ -7,8 +7,10 @@ monitoring session (read-only, time-limited, ``application_name=opscore``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -19,13 +21,13 @@ from ..analysis import compare as compare_model
 from ..collectors import live
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
-from ..repository import perf_reads
+from ..repository import ash_read, perf_reads
 from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
 from ..targets import connection
-from .ash import WAIT_CLASSES, _range, ash_db_time, last_ash_sample
+from .ash import WAIT_CLASSES, _range, ash_db_time
 from .targets import get_target, target_dsn
 
 __all__ = [
@@ -81,8 +83,20 @@ class TargetStatus:
 def target_status(name: str, *, now: datetime | None = None) -> TargetStatus:
     """Status of one target. A target that is down is reported (``reachable=False`` with the
     reason), never raised; an unknown target raises UnknownTarget."""
-    t = get_target(name)
-    st = TargetStatus(name=t.name, reachable=False)
+    end = now or datetime.now(UTC)
+    with repository.session() as repo:  # one repository session for all the reads
+        t = repo_targets.get(repo, name)
+        st = TargetStatus(name=t.name, reachable=False)
+        snaps = reads.list_snapshots(repo, t.target_id, 1)
+        st.last_ash_sample = ash_read.last_sample_time(repo, t.target_id)
+        if st.last_ash_sample is not None and st.last_ash_sample >= end - timedelta(hours=1):
+            df = ash_read.db_time(repo, t.target_id, end - timedelta(hours=1), end, [])
+            st.db_time_last_hour_s = float(df["db_time_s"].sum()) if len(df) else 0.0
+            st.aas_last_hour = round(st.db_time_last_hour_s / 3600.0, 3)
+    if snaps:
+        st.last_snapshot_id = snaps[0].snapshot_id
+        st.last_snapshot_at = snaps[0].captured_at
+        st.last_snapshot_status = snaps[0].status
     try:
         with connection.monitoring_session(target_dsn(t)) as conn:
             s = live.summary(conn, _own(None))
@@ -92,26 +106,18 @@ def target_status(name: str, *, now: datetime | None = None) -> TargetStatus:
         st.idle_in_transaction = s.get("idle_in_transaction")
     except OpsCoreError as exc:
         st.error, st.hint = exc.message, exc.hint
-    with repository.session() as repo:
-        snaps = reads.list_snapshots(repo, t.target_id, 1)
-    if snaps:
-        st.last_snapshot_id = snaps[0].snapshot_id
-        st.last_snapshot_at = snaps[0].captured_at
-        st.last_snapshot_status = snaps[0].status
-    st.last_ash_sample = last_ash_sample(t.name)
-    end = now or datetime.now(UTC)
-    if st.last_ash_sample is not None and st.last_ash_sample >= end - timedelta(hours=1):
-        df = ash_db_time(t.name, end - timedelta(hours=1), end, by=[], source="samples")
-        st.db_time_last_hour_s = float(df["db_time_s"].sum()) if len(df) else 0.0
-        st.aas_last_hour = round(st.db_time_last_hour_s / 3600.0, 3)
     return st
 
 
 def targets_status(*, now: datetime | None = None) -> list[TargetStatus]:
-    """Status of every registered target (see :func:`target_status`)."""
+    """Status of every registered target (see :func:`target_status`), checked in parallel so
+    one target that is down (connect timeout) does not hold up the others."""
     with repository.session() as repo:
         names = [t.name for t in repo_targets.all_targets(repo)]
-    return [target_status(n, now=now) for n in names]
+    if len(names) <= 1:
+        return [target_status(n, now=now) for n in names]
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        return list(pool.map(lambda n: target_status(n, now=now), names))
 
 
 # ------------------------------------------------------------------------------ live
@@ -293,12 +299,22 @@ def load_profile(
     target: str, begin_id: int, end_id: int, *, include_opscore: bool | None = None
 ) -> pd.DataFrame:
     """Load profile of a snapshot range: metric, total, per_second, per_transaction."""
+    own = _own(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        agg = ranges.range_aggregate(
-            repo, t.target_id, t.name, begin_id, end_id, _own(include_opscore)
+        begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+        ids = [
+            r[0]
+            for r in ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
+            if r[1] != "failed"
+        ]
+        period = SimpleNamespace(  # what compare.load_profile reads of a range aggregate
+            elapsed_s=(end.captured_at - begin.captured_at).total_seconds(),
+            statements=reads.statements_frame(repo, columnar.plan(repo, t.target_id, ids), own),
+            databases=reads.databases_frame(repo, ids, own),
+            cluster=reads.cluster_sums(repo, ids),
         )
-    return compare_model.load_profile(agg)
+    return compare_model.load_profile(period)  # type: ignore[arg-type]
 
 
 def load_trends(
@@ -390,7 +406,18 @@ def object_io(
     disk or OS cache vs found in shared buffers), largest readers first."""
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        agg = ranges.range_aggregate(repo, t.target_id, t.name, begin_id, end_id)
+        begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+        ids = [
+            r[0]
+            for r in ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
+            if r[1] != "failed"
+        ]
+        has_io = any((i.sources or {}).get("pg_stat_io") == "ok" for i in (begin, end))
+        agg = SimpleNamespace(
+            tables=reads.tables_frame(repo, ids),
+            indexes=reads.indexes_frame(repo, ids),
+            io=reads.io_frame(repo, ids) if has_io else None,
+        )
     tables = agg.tables.copy()
     if not tables.empty:
         tables["blks_read"] = tables[
