@@ -100,7 +100,7 @@ def test_deployments_have_configured_schedules(repo, target_db):
     from flows.serve import build_deployments
 
     api.add_target("sched", target_db)
-    api.set_backup_schedule("sched", defaults=True)
+    api.set_backup_schedule("sched", defaults=True, redundancy=2)
     deps = {
         d.name: d
         for d in build_deployments(
