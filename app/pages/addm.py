@@ -1,4 +1,4 @@
-"""ADDM: automatic diagnostics over a snapshot range (served when ops_core offers it)."""
+"""ADDM: automatic diagnostics over a snapshot range, findings ranked by share of DB time."""
 
 from __future__ import annotations
 
@@ -12,13 +12,6 @@ st.title("ADDM")
 target = c.current_target()
 if target is None:
     st.stop()
-if not hasattr(api, "run_addm"):
-    st.info(
-        "ADDM (automatic diagnostics: findings ranked by impact, with evidence and "
-        "recommendations) is not available yet in this version of opscore. Meanwhile, the "
-        "Performance Hub and ASH pages show where the time goes."
-    )
-    st.stop()
 
 snaps, err = c.try_call(c.cached_snapshots, target)
 if err:
@@ -26,23 +19,92 @@ if err:
     st.stop()
 ok = snaps[snaps["status"] != "failed"] if not snaps.empty else snaps
 if len(ok) < 2:
-    st.info(f"ADDM needs two snapshots: run `opscore snapshot take {target}` twice.")
+    st.info(
+        f"ADDM needs two snapshots: run `opscore snapshot take --target {target}` twice "
+        "(with `opscore ash run` between them for DB-time findings), or start the flows."
+    )
     st.stop()
 ids = sorted(ok["snapshot_id"].tolist())
-col1, col2 = st.columns(2)
-b = col1.selectbox("Begin snapshot", ids[:-1], index=max(0, len(ids) - 2 - 4), key="addm_b")
-e = col2.selectbox("End snapshot", [i for i in ids if i > b], index=None, key="addm_e")
-if st.button("Run analysis", type="primary", disabled=e is None):
+col1, col2, col3 = st.columns([2, 2, 1])
+b = col1.selectbox("Begin snapshot", ids[:-1], index=len(ids) - 2, key="addm_b")
+e = col2.selectbox("End snapshot", [i for i in ids if i > b], index=0, key="addm_e")
+if col3.button("Run analysis", type="primary", disabled=e is None):
     res, rerr = c.try_call(api.run_addm, target, b, e)
     if rerr:
         st.error(rerr.message)
+        if rerr.hint:
+            st.caption(rerr.hint)
     else:
-        st.success("Analysis done.")
-        findings = getattr(res, "findings", None)
-        if findings is not None:
-            st.dataframe(pd.DataFrame(findings), hide_index=True, width="stretch")
-if hasattr(api, "list_addm_runs"):
-    runs, lerr = c.try_call(api.list_addm_runs, target)
-    if not lerr and runs:
-        st.subheader("Past analyses")
-        st.dataframe(pd.DataFrame([getattr(r, "as_dict", lambda r=r: r)() for r in runs]))
+        st.session_state["addm_id"] = res.analysis_id
+        st.success(f"Analysis {res.analysis_id} stored: {len(res.findings)} findings.")
+
+runs, lerr = c.try_call(api.list_addm, target)
+if lerr:
+    st.error(lerr.message)
+    st.stop()
+if not runs:
+    st.info("No analyses yet: pick a range and press Run analysis (or `opscore addm run`).")
+    st.stop()
+past = pd.DataFrame(
+    [
+        {
+            "analysis": r.analysis_id,
+            "snapshots": f"{r.begin_snapshot_id}–{r.end_snapshot_id}",
+            "from": r.begin_at,
+            "to": r.end_at,
+            "DB time (s)": round(r.db_time_s, 1),
+            "ASH samples": r.ash_samples,
+            "top finding": r.top_finding or "nothing significant",
+        }
+        for r in runs
+    ]
+)
+st.subheader("Analyses")
+st.dataframe(past, hide_index=True, width="stretch")
+choice = st.selectbox(
+    "Show analysis",
+    past["analysis"].tolist(),
+    index=0
+    if "addm_id" not in st.session_state
+    else max(0, past["analysis"].tolist().index(st.session_state["addm_id"]))
+    if st.session_state["addm_id"] in past["analysis"].tolist()
+    else 0,
+)
+a, aerr = c.try_call(api.get_addm, int(choice))
+if aerr:
+    st.error(aerr.message)
+    st.stop()
+m = st.columns(4)
+m[0].metric("DB time", f"{a.db_time_s:,.1f} s")
+m[1].metric("Average active sessions", f"{a.db_time_s / max(a.elapsed_s, 1):.2f}")
+m[2].metric("Source", a.db_time_source)
+m[3].metric("Findings", len(a.findings))
+for note in a.notes:
+    st.caption(note)
+if not a.findings:
+    st.success(
+        "Nothing significant: no finding above the impact threshold "
+        f"({a.min_impact_pct:.0f} % of DB time)."
+    )
+for f in a.findings:
+    with st.expander(
+        f"#{f.rank}  {f.title}  —  {f.impact_pct:.1f} % of DB time", expanded=f.rank <= 2
+    ):
+        st.markdown(
+            f"**Type** `{f.type}` · **impact** {f.impact_db_time_s:,.1f} s "
+            f"({f.impact_pct:.1f} %) · **basis** {f.basis}"
+        )
+        if f.objects:
+            st.markdown("**Objects:** " + ", ".join(f"`{o}`" for o in f.objects))
+        if f.sessions:
+            st.markdown("**Sessions:** " + ", ".join(str(s) for s in f.sessions))
+        for stmt in f.statements:
+            st.code(str(stmt.get("query", "")), language="sql")
+        if f.evidence:
+            st.json(f.evidence, expanded=False)
+        for r in f.recommendations:
+            benefit = f" (benefit up to {r.benefit_pct:.1f} %)" if r.benefit_pct else ""
+            st.markdown(f"**{r.action_type}**{benefit}: {r.rationale}")
+            st.code(
+                r.action, language="sql" if r.action_type in ("sql", "setting", "session") else None
+            )

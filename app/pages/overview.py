@@ -138,13 +138,30 @@ else:
     )
 
 st.subheader("ADDM findings")
-if hasattr(api, "list_addm_findings"):
-    findings, ferr = try_call(api.list_addm_findings, pick)
-    if ferr is not None:
-        st.error(ferr.message)
-    elif findings is None or len(findings) == 0:
-        st.caption("No open findings.")
-    else:
-        st.dataframe(pd.DataFrame(findings), hide_index=True, width="stretch")
+runs, ferr = try_call(api.list_addm, pick)
+if ferr is not None:
+    st.error(ferr.message)
+elif not runs:
+    st.caption(
+        "No ADDM analysis yet: the snapshot flow runs one after each capture, or use the ADDM page."
+    )
 else:
-    st.caption("ADDM is not available yet in this version of opscore.")
+    last = runs[0]
+    st.caption(
+        f"Latest analysis {last.analysis_id} (snapshots {last.begin_snapshot_id}–"
+        f"{last.end_snapshot_id}); details on the ADDM page."
+    )
+    found = [f for f in api.addm_findings(last.analysis_id) if f.is_problem]
+    if not found:
+        st.success("Nothing significant in the latest interval.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"#": f.rank, "finding": f.title, "impact %": round(f.impact_pct, 1)}
+                    for f in found
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )

@@ -235,18 +235,33 @@ with tabs[3]:
                 re_ = st.selectbox(
                     "End", [i for i in ids if i > rb], format_func=label, key="rep_e"
                 )
-                if st.button("Generate report", key="rep_go"):
-                    with st.spinner("Rendering…"):
-                        out, rerr = c.try_call(api.render_report, kind, target, int(rb), int(re_))
+                bl_names = [b["name"] for b in bls]
+                baseline = None
+                if kind == "compare":
+                    baseline = st.selectbox(
+                        "Against baseline",
+                        bl_names,
+                        index=None,
+                        key="rep_bl",
+                        placeholder="create one in the Baselines tab",
+                    )
+                ready = kind != "compare" or baseline is not None
+                if st.button("Generate report", key="rep_go", disabled=not ready):
+                    times = dict(zip(ok["snapshot_id"], ok["captured_at"], strict=False))
+                    args = (
+                        {"begin": times[rb], "end": times[re_]}  # ASH: the snapshots' times
+                        if kind == "ash"
+                        else {"begin": int(rb), "end": int(re_), "baseline": baseline}
+                    )
+                    with st.spinner("Rendering (papermill + nbconvert, about 15 s)…"):
+                        out, rerr = c.try_call(api.render_report, kind, target, **args)
                     if rerr:
                         st.error(rerr.message)
                     else:
-                        path = getattr(out, "path", out)
-                        st.success(f"Report written: {path}")
-                        try:
-                            with open(path, "rb") as fh:
-                                st.download_button(
-                                    "Download", fh.read(), file_name=str(path).split("/")[-1]
-                                )
-                        except OSError as exc:
-                            st.caption(f"Could not open it for download: {exc}")
+                        st.success(f"Report written: {out.html} ({out.seconds:.0f} s)")
+                        st.download_button(
+                            "Download the HTML report",
+                            out.html.read_bytes(),
+                            file_name=out.html.name,
+                            mime="text/html",
+                        )
