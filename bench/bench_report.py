@@ -123,8 +123,9 @@ class Workload:
             c["shared_blks_hit"] += calls * r.randint(3, 40)
             c["shared_blks_read"] += r.randint(0, calls)
             if s["temp"]:
-                c["temp_blks_written"] += calls * r.randint(100, 2000)
-                c["temp_blks_read"] += calls * r.randint(100, 2000)
+                spilled = r.randint(0, calls) * r.randint(10, 500)  # some calls spill
+                c["temp_blks_written"] += spilled
+                c["temp_blks_read"] += spilled
             if s["writer"]:
                 c["wal_records"] += calls * 2
                 c["wal_bytes"] += calls * r.randint(100, 400)
