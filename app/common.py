@@ -1,15 +1,20 @@
-"""Shared pieces of the app: the target picker, cached reads, formatting. No SQL here: every
-number comes from ops_core.api."""
+"""Shared pieces of the app: the target picker, time ranges, cached reads, formatting,
+confirmations. No SQL here: every number comes from ops_core.api."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
 import streamlit as st
 
 from ops_core import api
 from ops_core.errors import OpsCoreError
+
+# ------------------------------------------------------------------------------ errors
 
 
 def guarded(fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -23,6 +28,15 @@ def guarded(fn: Callable[..., Any], *args, **kwargs) -> Any:
         return None
 
 
+def try_call(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, OpsCoreError | None]:
+    """Call an api function; return (result, None) or (None, the opscore error)."""
+    try:
+        return fn(*args, **kwargs), None
+    except OpsCoreError as exc:
+        return None, exc
+
+
+# ------------------------------------------------------------------------------ cached reads
 @st.cache_data(ttl=15, show_spinner=False)
 def cached_targets() -> list[dict]:
     return [t.as_dict() for t in api.list_targets()]
@@ -36,11 +50,80 @@ def cached_check(name: str) -> dict:
         return {"ok": False, "error": exc.message, "hint": exc.hint or ""}
 
 
+@st.cache_data(ttl=15, show_spinner=False)
+def cached_status() -> list[dict]:
+    return [s.as_dict() for s in api.targets_status()]
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def cached_snapshots(target: str, limit: int = 500) -> pd.DataFrame:
+    rows = [s.as_dict() for s in api.list_snapshots(target, limit)]
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def cached_baselines(target: str) -> list[dict]:
+    return [b.as_dict() for b in api.list_baselines(target)]
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_bounds(target: str, begin: datetime, end: datetime) -> tuple[int, int]:
+    return api.snapshot_bounds(target, begin, end)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_top_sql(target: str, b: int, e: int, order_by: str, limit: int) -> pd.DataFrame:
+    return api.top_statements(target, b, e, order_by=order_by, limit=limit)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_load_profile(target: str, b: int, e: int) -> pd.DataFrame:
+    return api.load_profile(target, b, e)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_compare(target: str, b1: int, e1: int, b2, e2, baseline: str | None):
+    return api.compare_periods(target, b1, e1, b2, e2, baseline=baseline)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_trends(target: str, b: int, e: int) -> pd.DataFrame:
+    return api.load_trends(target, b, e)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_object_io(target: str, b: int, e: int) -> dict:
+    return api.object_io(target, b, e)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cached_history(target: str, queryid: int, b: int | None, e: int | None) -> pd.DataFrame:
+    return api.statement_history(target, queryid, b, e)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def cached_ash_activity(target: str, begin: datetime, end: datetime) -> pd.DataFrame:
+    return api.ash_activity(target, begin, end)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def cached_ash_top(target: str, begin: datetime, end: datetime, by: str, limit: int = 15, **kw):
+    return api.ash_top(target, begin, end, by=by, limit=limit, **kw)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def cached_blocking(target: str, begin: datetime, end: datetime) -> pd.DataFrame:
+    return api.blocking_chains(target, begin, end)
+
+
+# ------------------------------------------------------------------------------ target
 def target_picker() -> str | None:
     """Sidebar select box of registered targets; the choice is shared by all pages."""
-    targets = guarded(cached_targets)
-    if targets is None:
-        st.sidebar.error("Repository unreachable")
+    targets, err = try_call(cached_targets)
+    if err is not None:
+        st.sidebar.error(f"Repository unreachable: {err.message}")
+        if err.hint:
+            st.sidebar.caption(err.hint)
         return None
     names = [t["name"] for t in targets]
     if not names:
@@ -53,15 +136,186 @@ def target_picker() -> str | None:
     return choice
 
 
+def current_target() -> str | None:
+    """The target picked in the sidebar; says what to do (and returns None) when there is none."""
+    name = st.session_state.get("target")
+    if name:
+        return name
+    targets, err = try_call(cached_targets)
+    if err is not None:
+        st.error(f"The repository is unreachable: {err.message}")
+        st.caption(err.hint or "Check OPSCORE_REPOSITORY_DSN, or start it with `opscore db start`.")
+    else:
+        st.info(
+            "No target registered yet. Run `opscore demo` for the embedded demo, or "
+            "`opscore target add NAME DSN` for your own server, then reload this page."
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------ time
+RANGES: dict[str, timedelta] = {
+    "Last 15 minutes": timedelta(minutes=15),
+    "Last hour": timedelta(hours=1),
+    "Last 6 hours": timedelta(hours=6),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+}
+
+
+def local_tz() -> ZoneInfo:
+    """The browser's time zone (UTC when the browser did not say, e.g. in tests)."""
+    name = None
+    try:
+        name = st.context.timezone
+    except Exception:  # noqa: BLE001 - no browser context
+        name = None
+    try:
+        return ZoneInfo(name or "UTC")
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
+def to_local(value: Any) -> Any:
+    """A UTC timestamp (or a column of them) in the browser's time zone, without tz suffix."""
+    tz = local_tz()
+    if isinstance(value, pd.Series):
+        s = pd.to_datetime(value, utc=True)
+        return s.dt.tz_convert(tz).dt.tz_localize(None)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return ts.tz_convert(tz).tz_localize(None)
+
+
+def fmt_time(value: Any) -> str:
+    ts = to_local(value)
+    return "" if ts is None else ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_age(value: Any, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    secs = ((now or datetime.now(UTC)) - ts.to_pydatetime()).total_seconds()
+    if secs < 90:
+        return f"{max(secs, 0):.0f} s ago"
+    if secs < 5400:
+        return f"{secs / 60:.0f} min ago"
+    if secs < 172800:
+        return f"{secs / 3600:.1f} h ago"
+    return f"{secs / 86400:.1f} days ago"
+
+
+def tz_caption() -> None:
+    st.caption(f"Times in {local_tz().key} (your browser's time zone).")
+
+
+def range_picker(key: str, default: str = "Last hour") -> tuple[datetime, datetime]:
+    """A time range (UTC) picked as 'last N' or custom dates in the browser's time zone."""
+    options = [*RANGES, "Custom"]
+    cols = st.columns([2, 3])
+    choice = cols[0].selectbox("Time range", options, index=options.index(default), key=key)
+    now = datetime.now(UTC).replace(microsecond=0)
+    if choice != "Custom":
+        return now - RANGES[choice], now
+    tz = local_tz()
+    today = datetime.now(tz).date()
+    picked = cols[1].date_input(
+        "From / to (inclusive)", (today - timedelta(days=1), today), key=f"{key}_dates"
+    )
+    if not isinstance(picked, tuple | list) or len(picked) != 2:
+        st.caption("Pick an end date too.")
+        return now - timedelta(days=1), now
+    b = datetime.combine(picked[0], datetime.min.time(), tzinfo=tz).astimezone(UTC)
+    e = datetime.combine(picked[1] + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return b, min(e.astimezone(UTC), now)
+
+
+# ------------------------------------------------------------------------------ confirm
+def confirm(action_key: str, question: str) -> bool:
+    """Two-step confirmation: returns True once the user confirmed ``question``.
+
+    Call after a button set ``st.session_state[action_key] = True``."""
+    if not st.session_state.get(action_key):
+        return False
+    st.warning(question)
+    c1, c2, _ = st.columns([1, 1, 6])
+    if c1.button("Confirm", key=f"{action_key}_yes", type="primary"):
+        st.session_state[action_key] = False
+        return True
+    if c2.button("Cancel", key=f"{action_key}_no"):
+        st.session_state[action_key] = False
+        st.rerun()
+    return False
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once after the next rerun (the outcome of a write)."""
+    st.session_state["_flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    item = st.session_state.pop("_flash", None)
+    if item:
+        kind, message = item
+        getattr(st, kind)(message)
+
+
+# ------------------------------------------------------------------------------ format
 def fmt_ms(v: float | None) -> str:
-    return "" if v is None else f"{v:,.1f} ms"
+    return "" if v is None or pd.isna(v) else f"{v:,.1f} ms"
+
+
+def fmt_s(v: float | None) -> str:
+    return "—" if v is None or pd.isna(v) else f"{v:,.1f} s"
 
 
 def fmt_bytes(v: float | None) -> str:
-    if v is None:
+    if v is None or pd.isna(v):
         return ""
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(v) < 1024 or unit == "TB":
             return f"{v:,.0f} {unit}" if unit == "B" else f"{v:,.1f} {unit}"
         v /= 1024
     return ""
+
+
+def short(text: str | None, n: int = 90) -> str:
+    t = " ".join((text or "").split())
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+NUM = st.column_config.NumberColumn
+TXT = st.column_config.TextColumn
+
+#: one colour per ASH wait class, the same on every chart (CPU green, I/O blue, locks red)
+WAIT_COLORS: dict[str, str] = {
+    "CPU": "#2e9e44",
+    "IO": "#1f5fbf",
+    "Lock": "#d62728",
+    "LWLock": "#ff7f0e",
+    "BufferPin": "#8c564b",
+    "IPC": "#9467bd",
+    "Timeout": "#e6b800",
+    "Extension": "#17becf",
+    "Client": "#7f7f7f",
+    "Activity": "#c7c7c7",
+    "Other": "#e377c2",
+}
+
+
+def table_height(rows: int, max_rows: int = 25) -> int:
+    """Pixel height that shows ``rows`` rows without an inner scroll bar (up to max_rows)."""
+    return 38 + 35 * max(1, min(rows, max_rows))
+
+
+def time_axis(fig: Any, begin: Any = None, end: Any = None) -> None:
+    """Readable time ticks; with ``begin``/``end`` the axis spans that range (so a single
+    point sits at its time instead of filling a millisecond-wide axis)."""
+    fig.update_xaxes(tickformat="%H:%M\n%b %d", title=None)
+    if begin is not None and end is not None:
+        fig.update_xaxes(range=[to_local(begin), to_local(end)])
+    fig.update_yaxes(rangemode="tozero")

@@ -18,6 +18,13 @@ HERE = Path(__file__).parent / "pages"
 pages = {
     "Monitor": [
         st.Page(HERE / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(HERE / "performance.py", title="Performance Hub", icon=":material/speed:"),
+        st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
+        st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),
+    ],
+    "Diagnose": [
+        st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
+        st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
     ],
     "About": [
         st.Page(HERE / "catalog.py", title="Catalog coverage", icon=":material/checklist:"),

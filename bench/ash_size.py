@@ -74,7 +74,7 @@ def main() -> None:
     scale = 86_400 / SECONDS
     print(
         f"ASH repository size, {SESSIONS} active sessions at 1 Hz, {SECONDS:,} s "
-        f"({written:,} rows, loaded in {load_s:.1f} s = {written / load_s:,.0f} rows/s; "
+        f"({written:,} rows, generated and loaded in {load_s:.1f} s; "
         f"summary of {buckets:,} rows built in {summarize_s:.1f} s)"
     )
     print(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
-from pydantic import ValidationError
 
 from ops_core import api
+from ops_core.backup.schedule import parse_when
 from ops_core.config import Settings, get_settings
-from ops_core.errors import ConfigError
+from ops_core.errors import ConfigError, InvalidInput
 
 from .ash import ash_flow
 from .retention import retention_flow
@@ -19,15 +18,19 @@ from .snapshot import snapshot_flow
 
 
 def validate_cron(expr: str, setting: str) -> str:
+    """A 5-field cron expression (the one validator opscore has: backup schedules use it too)."""
     try:
-        CronSchedule(cron=expr, timezone="UTC")
-    except (ValidationError, ValueError) as exc:
-        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        spec = parse_when(setting, expr)
+    except InvalidInput as exc:
         raise ConfigError(
-            f"Invalid cron expression {expr!r} for {setting}: {why}",
-            f"Use five fields (minute hour day month weekday), e.g. '*/15 * * * *'; set "
-            f"OPSCORE_{setting.upper()}.",
+            f"Invalid cron expression for {setting}: {exc.message}",
+            f"{exc.hint} Set OPSCORE_{setting.upper()}.",
         ) from None
+    if "cron" not in spec:
+        raise ConfigError(
+            f"Invalid cron expression for {setting}: {expr!r} is an interval.",
+            f"Give a 5-field cron expression in OPSCORE_{setting.upper()}.",
+        )
     return expr
 
 

@@ -44,7 +44,9 @@ def capture_target(target: str) -> dict:
     description="Capture an AWR snapshot of every target (or the given "
     "ones); one task per target so one target down does not stop the others.",
 )
-def snapshot_flow(targets: list[str] | None = None, retries: int = 2) -> list[dict]:
+def snapshot_flow(
+    targets: list[str] | None = None, retries: int = 2, analyze: bool = True
+) -> list[dict]:
     logger = get_run_logger()
     names = resolve_targets(targets)
     if not names:
@@ -85,9 +87,26 @@ def snapshot_flow(targets: list[str] | None = None, retries: int = 2) -> list[di
         "\n".join(lines),
         f"{len(results) - len(failed)} of {len(results)} targets captured",
     )
+    if analyze:
+        _analyze([r for r in results if r["status"] != "failed"])
     if failed:
         raise RuntimeError(
             f"Snapshot failed for {', '.join(failed)} (see the task runs); "
             f"the other {len(results) - len(failed)} target(s) were captured."
         )
     return results
+
+
+def _analyze(captured: list[dict]) -> None:
+    """ADDM on each target's new interval, chained as a subflow (a failed analysis is logged,
+    it does not fail the capture)."""
+    from ops_core.errors import OpsCoreError
+
+    from .addm import addm_flow
+
+    logger = get_run_logger()
+    for r in captured:
+        try:
+            addm_flow(r["target"])
+        except OpsCoreError as exc:
+            logger.warning("ADDM for %s skipped: %s", r["target"], exc.message)

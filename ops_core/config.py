@@ -76,6 +76,22 @@ class Settings(BaseSettings):
     # buffered); query texts kept in samples are truncated to this many characters
     ash_flush_interval_s: float = Field(default=10.0, gt=0)
     ash_query_text_max: int = Field(default=2048, ge=64)
+    # ADDM: findings below this share of DB time are omitted
+    addm_min_impact_pct: float = Field(default=5.0, ge=0, lt=100)
+    # the ADDM flow logs findings at or above this share of DB time as errors
+    addm_alert_pct: float = Field(default=20.0, ge=0, le=100)
+
+    # backup and recovery
+    backup_dir: Path | None = Field(
+        default=None, description="Root of the backup stores; default $OPSCORE_HOME/backups"
+    )
+    backup_sync: bool = Field(
+        default=True, description="fsync backups to disk (turn off only for throw-away tests)"
+    )
+    pg_bin_dirs: dict[str, str] = Field(
+        default_factory=dict,
+        description='Client/server binaries per major, e.g. {"16": "/usr/pgsql-16/bin"}',
+    )
 
     @property
     def home_dir(self) -> Path:

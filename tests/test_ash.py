@@ -229,6 +229,14 @@ def test_summary_matches_samples(ash_target):
     assert both.attrs["source"] == "samples" and both["db_time_s"].sum() == 450
     long = api.ash_db_time("ashdb", base, base + timedelta(hours=7), by=["sql"])
     assert long.attrs["source"] == "summary" and long["db_time_s"].sum() == 450
+    # the ASH chart: 3 sessions on CPU for 150 s -> AAS 3 per full minute, 1.5 in the half one
+    act = api.ash_activity("ashdb", *rng, by="wait_class", bucket_s=60)
+    assert act.attrs == {"source": "samples", "bucket_s": 60}
+    assert list(act["bucket_start"]) == [base + timedelta(minutes=i) for i in range(3)]
+    assert list(act["aas"]) == [3.0, 3.0, 1.5] and set(act["wait_class"]) == {"CPU"}
+    day = api.ash_activity("ashdb", base - timedelta(hours=12), base + timedelta(hours=12))
+    assert day.attrs["source"] == "summary" and day.attrs["bucket_s"] == 900
+    assert day["db_time_s"].sum() == 450
 
 
 def test_stop_and_run_flush_buffered_samples(ash_target):
@@ -339,3 +347,19 @@ def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(a
             {"t": target.target_id},
         ).fetchone()[0]
     assert left == 0
+
+
+def test_sampler_survives_a_killed_connection(ash_target, pg):
+    sampler = api.ash_sampler("ashdb", interval_s=0.2)
+    try:
+        assert sampler.sample_once() >= 0
+        pid = sampler.collector.conn.info.backend_pid
+        with pg.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)
+        results = [sampler.sample_once() for _ in range(3)]
+    finally:
+        sampler.stop()
+    assert results[0] == -1 and min(results[1:]) >= 0  # one failed sample, then reconnected
+    assert sampler.stats.errors == 1 and "sample:" in sampler.stats.last_error
+    assert sampler.stats.samples == 3

@@ -106,7 +106,8 @@ def test_deployments_have_configured_schedules(repo, target_db):
             Settings(snapshot_interval_minutes=5, ash_window_minutes=10, retention_cron="0 4 * * *")
         )
     }
-    assert set(deps) == {"snapshot", "ash-sched", "retention"}
+    assert {"snapshot", "ash-sched", "retention", "reports"} <= set(deps)
+    assert any(n.startswith("backup-full-sched") for n in deps)
     assert deps["snapshot"].schedules[0].schedule.interval == timedelta(minutes=5)
     assert deps["ash-sched"].schedules[0].schedule.interval == timedelta(minutes=10)
     assert deps["ash-sched"].parameters == {"target": "sched", "duration_s": 595}
@@ -131,3 +132,34 @@ def test_serve_rejects_bad_schedule_and_unknown_target(repo):
     assert "Traceback" not in res.stderr
     res = run_cli("serve", "--check", "--target", "nope")
     assert res.returncode != 0 and "no target named 'nope'" in res.stderr
+
+
+def test_addm_and_report_flows(prefect_harness, repo, target_db, tmp_path):
+    from flows.reports import reports_flow
+    from flows.snapshot import snapshot_flow
+
+    api.add_target("diag", target_db)
+    first = snapshot_flow(targets=["diag"])[0]["snapshot_id"]
+    with psycopg.connect(target_db, application_name="flow-load") as c:
+        for _ in range(5):
+            c.execute("SELECT pg_sleep(0.05), 'addm-flow-marker'")
+    second = snapshot_flow(targets=["diag"])[0]["snapshot_id"]  # chains the ADDM flow
+    analyses = api.list_addm("diag")
+    assert len(analyses) == 1
+    assert (analyses[0].begin_snapshot_id, analyses[0].end_snapshot_id) == (first, second)
+
+    os.environ["OPSCORE_REPORTS_DIR"] = str(tmp_path)
+    from ops_core.config import reset_settings_cache
+
+    reset_settings_cache()
+    try:
+        out = reports_flow(
+            targets=["diag"], kinds=["awr"], begin_snapshot=first, end_snapshot=second
+        )
+    finally:
+        os.environ.pop("OPSCORE_REPORTS_DIR")
+        reset_settings_cache()
+    assert len(out) == 1 and "error" not in out[0], out
+    html = tmp_path / "diag" / f"awr-{first}-{second}.html"
+    assert str(html) == out[0]["html"] and html.exists()
+    assert "addm-flow-marker" in html.read_text()

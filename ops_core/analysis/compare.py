@@ -34,6 +34,8 @@ def _col(df: pd.DataFrame, name: str) -> float:
 def load_profile(p: Period) -> pd.DataFrame:
     """Metric totals of a period, per second and per transaction."""
     st, db = p.statements, p.databases
+    if "toplevel" in st.columns and len(st):
+        st = st[st["toplevel"].fillna(True).astype(bool)]  # nested statements count once
     wal = p.cluster.get("pg_stat_wal", {})
     ckpt = p.cluster.get("checkpointer", {})
     xacts = _col(db, "xact_commit") + _col(db, "xact_rollback")

@@ -34,6 +34,7 @@ __all__ = [
     "query_ash",
     "ash_db_time",
     "ash_top",
+    "ash_activity",
     "blocking_chains",
     "summarize_ash",
     "purge_ash",
@@ -274,6 +275,74 @@ def ash_db_time(
     df["pct"] = (df["db_time_s"] / total * 100.0).round(2) if total > 0 else 0.0
     df.attrs["source"] = "summary" if use_summary else "samples"
     df.attrs["db_time_s"] = total
+    return df
+
+
+#: bucket sizes ash_activity picks from (seconds)
+_BUCKETS = (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+
+
+def ash_activity(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    by: list[str] | tuple[str, ...] | str = ("wait_class",),
+    *,
+    bucket_s: int | None = None,
+    points: int = 120,
+    source: str = "auto",
+    include_history: bool = True,
+    **filters,
+) -> pd.DataFrame:
+    """Active sessions over time (the ASH chart): per time bucket and ``by`` dimensions,
+    ``db_time_s`` and ``aas`` (average active sessions = DB time / bucket length).
+
+    ``bucket_s`` defaults to a round size giving about ``points`` buckets; reading the 5-minute
+    summary (``source`` 'summary', or 'auto' over 6 h) rounds it up to a multiple of 300 s.
+    Buckets without activity have no row. ``df.attrs``: source, bucket_s.
+    """
+    b, e = _range(begin, end)
+    dims = ash_read.normalize_dimensions(by)
+    flt = _filters(
+        filters.pop("wait_class", None),
+        filters.pop("queryid", None),
+        filters.pop("user", None),
+        filters.pop("database", None),
+        filters.pop("application", None),
+    )
+    if filters:
+        raise InvalidInput(f"Unknown filter(s): {', '.join(filters)}.")
+    if bucket_s is None:
+        want = (e - b).total_seconds() / max(points, 1)
+        bucket_s = next((x for x in _BUCKETS if x >= want), _BUCKETS[-1])
+    if not bucket_s >= 1:
+        raise InvalidInput(f"The bucket must be at least 1 second, not {bucket_s}.")
+    if source not in ("auto", "samples", "summary"):
+        raise InvalidInput(f"{source!r} is not an ASH source.", "Use auto, samples or summary.")
+    use_summary = source == "summary" or (
+        source == "auto"
+        and e - b > SUMMARY_THRESHOLD
+        and include_history
+        and ash_read.summary_grouping(dims, flt) is not None
+    )
+    if use_summary:
+        step = repo_ash.SUMMARY_BUCKET_S
+        bucket_s = max(step, -(-int(bucket_s) // step) * step)
+    t = _resolve_target(target)
+    with repository.session() as repo:
+        df = ash_read.db_time(
+            repo,
+            t.target_id,
+            b,
+            e,
+            dims,
+            include_history=include_history,
+            use_summary=use_summary,
+            bucket_s=int(bucket_s),
+            **flt,
+        )
+    df["aas"] = df["db_time_s"] / float(bucket_s)
+    df.attrs.update(source="summary" if use_summary else "samples", bucket_s=int(bucket_s))
     return df
 
 

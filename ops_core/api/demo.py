@@ -11,7 +11,7 @@ from ..targets.embedded import EmbeddedServer
 from .system import embedded_server, init_repository
 from .targets import Target
 
-__all__ = ["DEMO_TARGET", "DEMO_DATABASE", "ensure_demo_target"]
+__all__ = ["DEMO_TARGET", "DEMO_DATABASE", "ensure_demo_target", "prepare_demo_schema"]
 
 DEMO_TARGET = "demo"
 DEMO_DATABASE = "opscore_demo"
@@ -64,3 +64,12 @@ def ensure_demo_target() -> Target:
                     t.dsn = dsn
                 return t
         return repo_targets.insert(repo, DEMO_TARGET, dsn, "none", embedded=True)
+
+
+def prepare_demo_schema(scale: int = 1) -> str:
+    """Create and load the shop schema (``demo``) in the demo database; return its name."""
+    from ..workload.schema import setup_shop_schema
+
+    target = ensure_demo_target()
+    setup_shop_schema(target.dsn, scale)
+    return "demo"

@@ -98,7 +98,7 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         identity, repo_db = writes.repository_identity(repo)
-        known = set(writes.known_statements(repo, t.target_id))
+        known = writes.known_statements(repo, t.target_id)
         with_sizes = writes.sizes_due(repo, t.target_id, settings.snapshot_sizes_interval_minutes)
         try:
             dsn = target_dsn(t)
@@ -119,7 +119,8 @@ def take_snapshot(target: str, *, include_opscore: bool | None = None) -> Snapsh
         )
         if include_opscore is not None:
             opts.include_opscore = include_opscore
-        cap = capture(t.target_id, dsn, opts, known)
+        cap = capture(t.target_id, dsn, opts, set(known))
+        cap.stmt_ids = known
         sid, created = writes.store(repo, cap, started)
         info = reads.get_info(repo, sid)
         info.created = created
@@ -215,24 +216,31 @@ def delete_baseline(name: str) -> Baseline:
 
 
 def _wait_events(repo: psycopg.Connection, agg: RangeAggregate) -> pd.DataFrame | None:
-    """ASH hook: DB time by wait event over the range, when ASH summaries exist.
+    """ASH hook: DB time by wait event over the range, when ASH has samples for it.
 
-    The ASH area provides ``ops_core.repository.ash.wait_events(conn, target_id, begin_at,
-    end_at) -> DataFrame[wait_event_type, wait_event, db_time_s]``; until it does (or when no
-    samples cover the range) the compare shows wait events as not available.
+    Uses the ASH area's ``ops_core.repository.ash_read.db_time(conn, target_id, begin, end,
+    ["wait_event_type", "event"])`` when it is installed; returns None (compare then says
+    "not available") without it or without samples in the range.
     """
     try:
-        from ..repository import ash  # type: ignore[attr-defined]
+        from ..repository import ash_read  # type: ignore[attr-defined]
     except ImportError:
         return None
-    fn = getattr(ash, "wait_events", None)
-    if fn is None:
-        return None
     try:
-        df = fn(repo, agg.begin.target_id, agg.begin.captured_at, agg.end.captured_at)
-    except (psycopg.Error, OpsCoreError):
+        df = ash_read.db_time(
+            repo,
+            agg.begin.target_id,
+            agg.begin.captured_at,
+            agg.end.captured_at,
+            ["wait_event_type", "event"],
+        )
+    except (psycopg.Error, OpsCoreError, TypeError, AttributeError):
         return None
-    return df if df is not None and len(df) else None
+    if df is None or df.empty or float(df["db_time_s"].sum()) == 0.0:
+        return None
+    return df.rename(columns={"event": "wait_event"})[
+        ["wait_event_type", "wait_event", "db_time_s"]
+    ]
 
 
 def compare_periods(

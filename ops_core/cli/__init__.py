@@ -58,7 +58,9 @@ def _register_optional() -> None:
         ("ash", "ash"),
         ("serve", None),
         ("workload", "workload"),
+        ("backup", None),
         ("report", "report"),
+        ("addm", "addm"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -40,5 +40,7 @@ def register(root: typer.Typer) -> None:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.toolbarMode",
+            "minimal",
         ]
         os.execv(sys.executable, argv)

@@ -154,8 +154,10 @@ class AshSampler:
     def _error(self, where: str, exc: BaseException) -> None:
         text = exc.message if isinstance(exc, OpsCoreError) else str(exc).strip()
         self.stats.errors += 1
-        self.stats.last_error = f"{where}: {text}"
-        log.warning("ASH %s %s", self.target_name, self.stats.last_error)
+        message = f"{where}: {text}"
+        if message != self.stats.last_error:  # log a new error once, not every second
+            log.warning("ASH %s %s", self.target_name, message)
+        self.stats.last_error = message
 
     def sample_once(self) -> int:
         """Take one sample into the buffer; return the sessions seen (-1 on error)."""
@@ -176,7 +178,7 @@ class AshSampler:
         self.stats.samples += 1
         self.stats.rows_sampled += len(rows)
         self.stats.last_sessions = len(rows)
-        self.stats.last_sample_time = sample_time
+        self.stats.last_sample_time = sample_time.astimezone(UTC)
         self._unreported = True
         if self.on_sample:
             self.on_sample(self.stats)

@@ -75,6 +75,7 @@ class Capture:
     texts: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # source -> ok | not available.. | error
     failed: str | None = None  # whole capture failed: why
+    stmt_ids: dict[StmtKey, int] | None = None  # statements the repository knew (for the write)
     target_ms: float = 0.0
 
     def error_count(self) -> int:
@@ -186,10 +187,9 @@ def capture(
         cap.failed = exc.message
         return cap
     try:
-        _main_transaction(conn, cap, opts, known)
-        extra = _databases(conn, opts, cap) if cap.server_version_num else []
+        extra = _main_transaction(conn, cap, opts, known)
         conn.commit()
-    except psycopg.Error as exc:  # lost the connection or a timeout outside any savepoint
+    except psycopg.Error as exc:  # lost the connection, or a timeout outside a source
         cap.failed = f"capture aborted: {str(exc).strip().splitlines()[0]}"
         return cap
     finally:
@@ -211,7 +211,9 @@ def capture(
 
 def _main_transaction(
     conn: psycopg.Connection, cap: Capture, opts: CaptureOptions, known: set[StmtKey]
-) -> None:
+) -> list[str]:
+    """Cluster-wide sources and the DSN database's objects; returns the databases whose
+    object statistics are to be read (after the filters)."""
     t0 = time.perf_counter()
     with conn.cursor(row_factory=dict_row) as cur:
         info = cur.execute(catalog.query("cluster_info", 140000)).fetchone()  # type: ignore[arg-type]
@@ -244,7 +246,8 @@ def _main_transaction(
         rows = reader.run(src, {"with_sizes": cap.with_sizes})
         if rows is not None:
             cap.rows[src] = rows
-    if cap.datname != cap.own_datname or opts.include_opscore:
+    chosen = _databases(conn, opts, cap)
+    if cap.datname in chosen:
         _read_objects(reader, cap.datname or "", opts, cap)
     if opts.local_host:
         data_dir = conn.execute(
@@ -253,6 +256,7 @@ def _main_transaction(
         ).fetchone()[0]  # type: ignore[index]
         cap.rows["host"] = [host.sample(data_dir)]
         cap.sources["host"] = "ok"
+    return chosen
 
 
 def _read_statements(reader: _Reader, cap: Capture, known: set[StmtKey]) -> None:

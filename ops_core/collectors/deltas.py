@@ -31,22 +31,28 @@ class DeltaResult:
 
 
 def key_of(source: Source, row: dict[str, Any]) -> str:
-    return "|".join(str(row[k]) for k in source.of_kind("key"))
-
-
-def _num(v: Any) -> Any:
-    return float(v) if isinstance(v, Decimal) else v
+    return "|".join([str(row[k]) for k in source.of_kind("key")])
 
 
 def state(source: Source, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """What to remember of a capture for the next delta: key -> [since, counters...]."""
+    keys = source.of_kind("key")
     counters = source.of_kind("counter")
     since = source.of_kind("since")
+    decimals = [i for i, c in enumerate(counters) if _is_numeric(source, c)]
     out: dict[str, Any] = {}
     for r in rows:
-        s = r[since[0]].isoformat() if since and r.get(since[0]) is not None else None
-        out[key_of(source, r)] = [s] + [_num(r[c]) for c in counters]
+        s = r[since[0]] if since else None
+        vals = [s.isoformat() if s is not None else None] + [r[c] for c in counters]
+        for i in decimals:
+            v = vals[i + 1]
+            vals[i + 1] = float(v) if isinstance(v, Decimal) else v
+        out["|".join([str(r[k]) for k in keys])] = vals
     return out
+
+
+def _is_numeric(source: Source, name: str) -> bool:
+    return any(c.name == name and c.pgtype == "numeric" for c in source.columns)
 
 
 def compute(

@@ -181,6 +181,9 @@ def _frame(cur: psycopg.Cursor, columns: list[str] | None = None) -> pd.DataFram
     for i, d in enumerate(cur.description or []):
         if d.type_code in _INT_OIDS and df[d.name].dtype == "float64":
             df[d.name] = pd.array([r[i] for r in rows], dtype="Int64")
+    for col in df.columns:  # timestamps in UTC whatever the session's TimeZone
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.tz_convert("UTC")
     return df
 
 
@@ -237,9 +240,14 @@ def db_time(
     *,
     include_history: bool = True,
     use_summary: bool = False,
+    bucket_s: int | None = None,
     **filters,
 ) -> pd.DataFrame:
     """DB time (seconds) grouped by ``by`` (canonical names), largest first.
+
+    With ``bucket_s`` the first column is ``bucket_start`` (time buckets of that many seconds,
+    aligned on 2000-01-01 UTC; a multiple of the summary bucket when reading the summary) and
+    rows are ordered by time.
 
     Columns: the dimensions, ``db_time_s`` (running on CPU or in non-idle waits), ``time_s``
     (all sampled time, idle-in-transaction waits included), ``samples``, and ``query`` (a text of
@@ -255,9 +263,19 @@ def db_time(
             "Use source='samples' (or 'auto').",
         )
     dims = [sql.SQL("{} AS {}").format(DIMENSIONS[n][pos], sql.Identifier(n)) for n in by]
+    order = sql.SQL("agg.db_time_s DESC, agg.time_s DESC")
+    if bucket_s is not None:
+        time_col = sql.SQL("s.bucket_start" if use_summary else "s.sample_time")
+        dims.insert(
+            0,
+            sql.SQL(
+                "date_bin(make_interval(secs => %(bucket_s)s), {}, %(epoch)s) AS bucket_start"
+            ).format(time_col),
+        )
+        order = sql.SQL("agg.bucket_start, agg.db_time_s DESC")
     group = (
-        sql.SQL("GROUP BY ") + sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(by)))
-        if by
+        sql.SQL("GROUP BY ") + sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(dims)))
+        if dims
         else sql.SQL("")
     )
     if use_summary:
@@ -297,9 +315,11 @@ def db_time(
         SELECT agg.*, q.query_text AS query
           FROM agg LEFT JOIN opscore.ash_query_texts q
                ON q.target_id = %(t)s AND q.text_hash = agg.text_hash
-         ORDER BY agg.db_time_s DESC, agg.time_s DESC
+         ORDER BY {order}
         """
-    ).format(select=select, source=source, where=where, group=group)
+    ).format(select=select, source=source, where=where, group=group, order=order)
+    if bucket_s is not None:
+        params.update(bucket_s=bucket_s, epoch=datetime(2000, 1, 1, tzinfo=UTC))
     with conn.cursor() as cur:
         cur.execute(query, params)
         df = _frame(cur)
@@ -349,4 +369,4 @@ def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | Non
         " (SELECT max(sample_time) FROM opscore.ash_history WHERE target_id = %(t)s))",
         {"t": target_id},
     ).fetchone()
-    return row[0] if row else None
+    return row[0].astimezone(UTC) if row and row[0] is not None else None

@@ -74,7 +74,7 @@ def _json_default(o: Any) -> Any:
 
 
 def _jsonb(value: Any) -> str:
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def record_failure(conn: psycopg.Connection, target_id: int, reason: str) -> int:
@@ -106,13 +106,18 @@ def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) 
             "WHERE target_id = %s AND status <> 'failed' ORDER BY captured_at DESC LIMIT 1",
             (cap.target_id,),
         ).fetchone()
+        # a state is the base of the next delta only if it is the previous snapshot's (after
+        # that snapshot was deleted, or the source failed there, the next capture is a baseline)
         states = {
             r[0]: r[1]
             for r in conn.execute(
-                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s",
-                (cap.target_id,),
+                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s "
+                "AND snapshot_id = %s",
+                (cap.target_id, prev[0] if prev else None),
             )
         }
+        if prev and not states:
+            prev = None  # nothing to take deltas against: this capture is a new baseline
         sid = _write(conn, cap, prev, states)
         if started is not None:
             conn.execute(
@@ -333,21 +338,32 @@ def _write_statements(
                         t["query"],
                     ]
                 )
-        conn.execute(
+        inserted = conn.execute(
             f"INSERT INTO opscore.statements ({', '.join(cols)}) "
             f"SELECT {', '.join(cols)} FROM _opscore_texts "
-            "ON CONFLICT (target_id, queryid, dbid, userid, toplevel) DO NOTHING"
-        )
-    ids = known_statements(conn, cap.target_id)
+            "ON CONFLICT (target_id, queryid, dbid, userid, toplevel) DO NOTHING "
+            "RETURNING queryid, dbid, userid, toplevel, stmt_id"
+        ).fetchall()
+    if cap.stmt_ids is None:
+        ids = known_statements(conn, cap.target_id)
+    else:  # what the repository knew before the capture, plus what was just inserted
+        ids = dict(cap.stmt_ids)
+        if cap.texts:
+            ids.update({(r[0], r[1], r[2], r[3]): r[4] for r in inserted})
     out = []
     for r in rows:
         key = (r["queryid"], r["dbid"], r["userid"], r["toplevel"])
         stmt_id = ids.get(key)
         if stmt_id is None:  # text not readable (e.g. texts file garbage-collected): keep numbers
-            stmt_id = conn.execute(
+            conn.execute(
                 "INSERT INTO opscore.statements (target_id, queryid, dbid, userid, toplevel, own) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING stmt_id",
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (cap.target_id, *key, r["dbid"] in own_oids),
+            )
+            stmt_id = conn.execute(
+                "SELECT stmt_id FROM opscore.statements WHERE target_id = %s AND queryid = %s "
+                "AND dbid = %s AND userid = %s AND toplevel = %s",
+                (cap.target_id, *key),
             ).fetchone()[0]  # type: ignore[index]
             ids[key] = stmt_id
         r["stmt_id"] = stmt_id

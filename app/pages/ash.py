@@ -1,0 +1,126 @@
+"""ASH: activity over time stacked by wait class, breakdown by any dimension, blocking."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app import common as c
+from ops_core import api
+
+st.title("Active session history")
+target = c.current_target()
+if target is None:
+    st.stop()
+begin, end = c.range_picker("ash_range")
+act, err = c.try_call(c.cached_ash_activity, target, begin, end)
+if err:
+    st.error(err.message)
+    if err.hint:
+        st.caption(err.hint)
+    st.stop()
+if act.empty:
+    st.info(
+        f"No ASH samples of {target} in this range. Start the sampler with "
+        f"`opscore ash run --target {target}` (or the flows), or pick a longer range."
+    )
+    st.stop()
+
+m = st.columns(3)
+m[0].metric("DB time in range", c.fmt_s(act.attrs.get("db_time_s")))
+m[1].metric("Average active sessions", f"{act.attrs.get('avg_aas', 0):.2f}")
+m[2].metric(
+    f"Busiest {act.attrs.get('bucket', 'minute')}", f"{act.attrs.get('peak_aas', 0):.2f} AAS"
+)
+act = act.copy()
+act["time"] = c.to_local(act["bucket_start"])
+fig = px.area(
+    act, x="time", y="aas", color="wait_class", color_discrete_map=c.WAIT_COLORS,
+    category_orders={"wait_class": list(api.WAIT_CLASSES)},
+    labels={"aas": "average active sessions", "time": "", "wait_class": ""},
+)  # fmt: skip
+fig.update_traces(line_width=0.5)
+fig.update_layout(
+    height=360, margin=dict(l=10, r=10, t=40, b=10),
+    legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+)  # fmt: skip
+c.time_axis(fig)
+fig.update_xaxes(rangeslider=dict(visible=True, thickness=0.08))
+st.plotly_chart(fig, width="stretch")
+bucket = act.attrs.get("bucket", "minute")
+st.caption(
+    f"Average active sessions per {bucket} (DB time of the {bucket} / its length), from "
+    f"{act.attrs.get('source') or 'samples'}. Drag the slider under the chart to zoom. "
+    f"Times in {c.local_tz().key}."
+)
+
+st.subheader("Breakdown")
+dims = {
+    "event": "wait event",
+    "class": "wait class",
+    "sql": "SQL statement",
+    "session": "session",
+    "user": "user",
+    "app": "application",
+    "database": "database",
+}
+by = st.segmented_control(
+    "DB time by", list(dims), format_func=dims.get, default="event", key="ash_by"
+)
+by = by or "event"
+top, terr = c.try_call(c.cached_ash_top, target, begin, end, by, 20)
+if terr:
+    st.error(terr.message)
+elif top.empty:
+    st.caption("Nothing in this range.")
+else:
+    top = top.copy()
+    label_cols = [x for x in top.columns if x not in ("samples", "time_s", "db_time_s", "pct")]
+    if "backend_start" in top:
+        top["backend_start"] = c.to_local(top["backend_start"])
+    top["label"] = [
+        c.short(" · ".join("—" if pd.isna(v) else str(v) for v in row), 60)
+        for row in top[label_cols].itertuples(index=False)
+    ]
+    left, right = st.columns([2, 3])
+    bars = top.head(12).iloc[::-1]
+    fig = px.bar(
+        bars, x="db_time_s", y="label", orientation="h",
+        color="wait_class" if "wait_class" in bars else None,
+        color_discrete_map=c.WAIT_COLORS, labels={"db_time_s": "DB time (s)", "label": ""},
+    )  # fmt: skip
+    fig.update_layout(
+        height=90 + 34 * len(bars), margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+        bargap=0.35,
+    )  # fmt: skip
+    left.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    right.dataframe(
+        top[[*label_cols, "db_time_s", "pct", "samples"]],
+        hide_index=True,
+        width="stretch",
+        height=c.table_height(len(top), 12),
+        column_config={
+            "query_id": c.TXT("queryid"),
+            "query": c.TXT("statement", width="large"),
+            "db_time_s": c.NUM("DB time (s)", format="%.1f"),
+            "pct": c.NUM("share", format="%.1f %%"),
+            "usename": "user",
+            "application_name": "application",
+            "datname": "database",
+            "backend_start": st.column_config.DatetimeColumn("connected at"),
+        },
+    )
+
+st.subheader("Blocking chains")
+chains, berr = c.try_call(c.cached_blocking, target, begin, end)
+if berr:
+    st.error(berr.message)
+elif chains.empty:
+    st.caption("No session was blocked by another in this range.")
+else:
+    chains = chains.copy()
+    for col in chains.columns:
+        if str(chains[col].dtype).startswith("datetime64"):
+            chains[col] = c.to_local(chains[col])
+    st.dataframe(chains, hide_index=True, width="stretch")

@@ -1,0 +1,424 @@
+"""Performance Hub: load profile vs a baseline, top SQL with drill-down, waits, sessions,
+I/O and trends over a chosen range."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import plotly.express as px
+import streamlit as st
+
+from app import common as c
+from ops_core import api
+
+st.title("Performance Hub")
+target = c.current_target()
+if target is None:
+    st.stop()
+begin, end = c.range_picker("hub_range")
+bounds, err = c.try_call(c.cached_bounds, target, begin, end)
+st.caption(
+    f"{target}: {c.fmt_time(begin)} to {c.fmt_time(end)} ({c.local_tz().key})"
+    + (f", snapshots {bounds[0]}..{bounds[1]}" if bounds else "")
+)
+# only the open tab runs (its label is in the URL: ?hub=Top+SQL)
+tabs = st.tabs(
+    ["Summary", "Top SQL", "Wait events", "Top sessions", "I/O", "Trends"],
+    key="hub",
+    on_change="rerun",
+    bind="query-params",
+)
+
+
+def no_snapshots() -> None:
+    st.info(
+        f"{err.message if err else 'No snapshots.'} Snapshot-based figures need two snapshots "
+        f"in the range: run `opscore snapshot take {target}` (or start the flows), "
+        "or pick a longer range."
+    )
+
+
+# ------------------------------------------------------------------------------ summary
+def headline(lp) -> None:
+    """Four figures of the load profile (picked, not computed)."""
+    by = lp.set_index("metric")
+    m = st.columns(4)
+    m[0].metric("DB time (statements)", c.fmt_s(by.loc["DB time (s, statements)", "total"]))
+    m[1].metric("Executions / s", f"{by.loc['executions', 'per_second'] or 0:,.1f}")
+    m[2].metric("Transactions / s", f"{by.loc['transactions', 'per_second'] or 0:,.1f}")
+    m[3].metric(
+        "Physical reads / s", f"{by.loc['physical reads (blocks)', 'per_second'] or 0:,.1f}"
+    )
+
+
+with tabs[0]:
+    if tabs[0].open is not False:
+        if bounds is None:
+            no_snapshots()
+        else:
+            b, e = bounds
+            baselines, _ = c.try_call(c.cached_baselines, target)
+            names = ["(none)"] + [x["name"] for x in baselines or []]
+            base = st.selectbox(
+                "Compare with baseline", names, key="hub_baseline",
+                help="Baselines are kept snapshot ranges (Workload repository page).",
+            )  # fmt: skip
+            if base == "(none)":
+                lp, lerr = c.try_call(c.cached_load_profile, target, b, e)
+                if lerr:
+                    st.error(lerr.message)
+                else:
+                    headline(lp)
+                    st.dataframe(
+                        lp,
+                        hide_index=True,
+                        width="stretch",
+                        height=c.table_height(len(lp)),
+                        column_config={
+                            "total": c.NUM(format="%,.1f"),
+                            "per_second": c.NUM("per second", format="%,.2f"),
+                            "per_transaction": c.NUM("per transaction", format="%,.3f"),
+                        },
+                    )
+                if len(names) == 1:
+                    st.caption("No baseline yet: create one on the Workload repository page.")
+            else:
+                cmp, cerr = c.try_call(c.cached_compare, target, b, e, None, None, base)
+                if cerr:
+                    st.error(cerr.message)
+                else:
+                    lp = cmp.load_profile[
+                        ["metric", "per_second_1", "per_second_2", "change_pct", "total_1",
+                         "total_2"]
+                    ]  # fmt: skip
+                    st.dataframe(
+                        lp,
+                        hide_index=True,
+                        width="stretch",
+                        height=c.table_height(len(lp)),
+                        column_config={
+                            "per_second_1": c.NUM("now, per s", format="%,.2f"),
+                            "per_second_2": c.NUM(f"{base}, per s", format="%,.2f"),
+                            "change_pct": c.NUM("change", format="%+.1f %%"),
+                            "total_1": c.NUM("now, total", format="%,.1f"),
+                            "total_2": c.NUM(f"{base}, total", format="%,.1f"),
+                        },
+                    )
+                    for n in cmp.notes:
+                        st.caption(n)
+
+# ------------------------------------------------------------------------------ top SQL
+with tabs[1]:
+    if tabs[1].open is not False:
+        if bounds is None:
+            no_snapshots()
+        else:
+            b, e = bounds
+            col1, col2 = st.columns([2, 1])
+            order = col1.selectbox("Order by", list(api.TOP_SQL_ORDER), key="hub_order")
+            limit = col2.number_input("Statements", 5, 500, 25, step=5, key="hub_limit")
+            top, terr = c.try_call(c.cached_top_sql, target, b, e, api.TOP_SQL_ORDER[order], limit)
+            if terr:
+                st.error(terr.message)
+            elif top.empty:
+                st.info("No statements ran in this range (or pg_stat_statements is not installed).")
+            else:
+                view = top[
+                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "mean_ms",
+                     "rows_per_call", "blks_per_call", "hit_pct", "read_ms",
+                     "temp_blks_written", "wal_bytes", "datname", "username"]
+                ].copy()  # fmt: skip
+                view["wal_bytes"] = view["wal_bytes"] / 1048576.0
+                st.dataframe(
+                    view,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={
+                        "queryid": c.TXT("queryid"),
+                        "query": c.TXT("statement", width="large"),
+                        "total_ms": c.NUM("total (ms)", format="%,.1f"),
+                        "pct_db_time": c.NUM("% DB time", format="%.1f %%"),
+                        "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
+                        "rows_per_call": c.NUM("rows/call", format="%,.1f"),
+                        "blks_per_call": c.NUM("blocks/call", format="%,.1f"),
+                        "hit_pct": c.NUM("cache hit", format="%.1f %%"),
+                        "read_ms": c.NUM("read wait (ms)", format="%,.1f"),
+                        "temp_blks_written": c.NUM("temp blocks"),
+                        "wal_bytes": c.NUM("WAL (MB)", format="%,.2f"),
+                        "datname": "database",
+                        "username": "user",
+                    },
+                )
+                st.subheader("Drill-down")
+                labels = {
+                    int(r.queryid): f"{r.queryid} · {c.short(r.query, 100)}"
+                    for r in top.itertuples()
+                }
+                qid = st.selectbox(
+                    "Statement", list(labels), format_func=labels.get, key="hub_stmt"
+                )
+                row = top[top["queryid"] == qid].iloc[0]
+                st.code(row["query"], language="sql", wrap_lines=True)
+                m = st.columns(4)
+                m[0].metric("Calls", f"{row['calls']:,}")
+                m[1].metric("Per call", c.fmt_ms(row["mean_ms"]))
+                m[2].metric("Total", c.fmt_ms(row["total_ms"]))
+                m[3].metric("Share of DB time", f"{row['pct_db_time']:.1f} %")
+                d1, d2, d3 = st.tabs(["History", "Wait profile (ASH)", "Plan (EXPLAIN)"])
+                with d1:
+                    hist, herr = c.try_call(c.cached_history, target, int(qid), None, None)
+                    if herr:
+                        st.error(herr.message)
+                    elif hist.empty:
+                        st.caption("Not seen in any snapshot interval.")
+                    else:
+                        hist["time"] = c.to_local(hist["captured_at"])
+                        fig = px.line(
+                            hist,
+                            x="time",
+                            y="total_exec_time",
+                            markers=True,
+                            hover_data=["calls", "mean_ms"],
+                        )
+                        fig.update_layout(
+                            height=260,
+                            margin=dict(l=10, r=10, t=30, b=10),
+                            yaxis_title="ms per snapshot interval",
+                            xaxis_title=None,
+                            title="Execution time per snapshot interval",
+                        )
+                        if len(hist) == 1:  # one point: give it an hour each side
+                            t0 = hist["captured_at"].iloc[0]
+                            c.time_axis(fig, t0 - timedelta(hours=1), t0 + timedelta(hours=1))
+                        else:
+                            c.time_axis(fig)
+                        st.plotly_chart(fig, width="stretch")
+                        st.dataframe(
+                            hist[["snapshot_id", "time", "calls", "calls_per_s", "total_exec_time",
+                                  "mean_ms", "rows", "shared_blks_read", "shared_blks_hit"]],
+                            hide_index=True,
+                            width="stretch",
+                            column_config={
+                                "calls_per_s": c.NUM("calls/s", format="%.2f"),
+                                "total_exec_time": c.NUM("total (ms)", format="%,.1f"),
+                                "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
+                            },
+                        )  # fmt: skip
+                with d2:
+                    w, werr = c.try_call(
+                        c.cached_ash_top, target, begin, end, "event", 15, queryid=int(qid)
+                    )
+                    if werr:
+                        st.error(werr.message)
+                    elif w.empty:
+                        st.caption(
+                            "No ASH samples of this statement in the range (it ran faster than "
+                            "the sampling interval, or the sampler was not running)."
+                        )
+                    else:
+                        st.dataframe(
+                            w[["wait_class", "event", "db_time_s", "pct", "samples"]],
+                            hide_index=True,
+                            width="stretch",
+                            column_config={
+                                "db_time_s": c.NUM("DB time (s)", format="%.1f"),
+                                "pct": c.NUM("share", format="%.1f %%"),
+                            },
+                        )
+                with d3:
+                    st.caption(
+                        "EXPLAIN without ANALYZE (nothing is executed) in a read-only monitoring "
+                        "session on the statement's database."
+                    )
+                    if st.button("Show plan", key="hub_explain"):
+                        res, xerr = c.try_call(api.explain_statement, target, int(qid))
+                        if xerr:
+                            st.error(xerr.message)
+                            if xerr.hint:
+                                st.caption(xerr.hint)
+                        elif not res.explainable:
+                            st.warning(f"Not explainable: {res.reason}")
+                        else:
+                            if res.generic:
+                                st.caption("Generic plan (parameters not known: GENERIC_PLAN).")
+                            st.code(res.plan, language=None)
+
+# ------------------------------------------------------------------------------ waits
+with tabs[2]:
+    if tabs[2].open is not False:
+        w, werr = c.try_call(c.cached_ash_top, target, begin, end, "event", 15)
+        if werr:
+            st.error(werr.message)
+        elif w.empty:
+            st.info(
+                "No ASH samples in this range: start the sampler (`opscore ash run --target "
+                f"{target}`) or the flows, or pick a longer range."
+            )
+        else:
+            fig = px.bar(
+                w.iloc[::-1], x="db_time_s", y="event", color="wait_class", orientation="h",
+                color_discrete_map=c.WAIT_COLORS,
+                labels={"db_time_s": "DB time (s)", "event": "", "wait_class": "wait class"},
+            )  # fmt: skip
+            fig.update_layout(
+                height=100 + 30 * len(w), margin=dict(l=10, r=10, t=10, b=10), bargap=0.35
+            )
+            st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+            st.dataframe(
+                w[["wait_class", "event", "db_time_s", "pct", "samples"]],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "db_time_s": c.NUM("DB time (s)", format="%.1f"),
+                    "pct": c.NUM("share", format="%.1f %%"),
+                },
+            )
+
+# ------------------------------------------------------------------------------ sessions
+with tabs[3]:
+    if tabs[3].open is not False:
+        s, serr = c.try_call(c.cached_ash_top, target, begin, end, "session", 20)
+        if serr:
+            st.error(serr.message)
+        elif s.empty:
+            st.info("No ASH samples in this range: start the sampler or pick a longer range.")
+        else:
+            s = s.copy()
+            s["backend_start"] = c.to_local(s["backend_start"])
+            st.dataframe(
+                s[["pid", "usename", "application_name", "backend_start", "db_time_s", "pct",
+                   "samples"]],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "usename": "user",
+                    "application_name": "application",
+                    "backend_start": st.column_config.DatetimeColumn("connected at"),
+                    "db_time_s": c.NUM("DB time (s)", format="%.1f"),
+                    "pct": c.NUM("share", format="%.1f %%"),
+                },
+            )  # fmt: skip
+
+# ------------------------------------------------------------------------------ I/O
+with tabs[4]:
+    if tabs[4].open is not False:
+        if bounds is None:
+            no_snapshots()
+        else:
+            io, ierr = c.try_call(c.cached_object_io, target, *bounds)
+            if ierr:
+                st.error(ierr.message)
+            else:
+                st.markdown("**File I/O by backend type** (pg_stat_io)")
+                if io["io"] is None:
+                    st.caption("Not available: pg_stat_io needs PostgreSQL 16+.")
+                elif io["io"].empty:
+                    st.caption("No I/O in this range.")
+                else:
+                    f = io["io"].copy()
+                    f["read_bytes"] = f["read_bytes"] / 1048576.0
+                    f["write_bytes"] = f["write_bytes"] / 1048576.0
+                    st.dataframe(
+                        f,
+                        hide_index=True,
+                        width="stretch",
+                        column_config={
+                            "backend_type": "backend type",
+                            "read_bytes": c.NUM("read (MB)", format="%,.1f"),
+                            "write_bytes": c.NUM("written (MB)", format="%,.1f"),
+                            "read_time": c.NUM("read time (ms)", format="%,.1f"),
+                            "write_time": c.NUM("write time (ms)", format="%,.1f"),
+                        },
+                    )
+                st.markdown("**Tables** (blocks read from disk or OS cache vs shared buffers)")
+                t = io["tables"]
+                if t.empty:
+                    st.caption("No table activity in this range.")
+                else:
+                    t = t.copy()
+                    t["total_bytes"] = t["total_bytes"] / 1048576.0
+                    st.dataframe(
+                        t,
+                        hide_index=True,
+                        width="stretch",
+                        column_config={
+                            "datname": "database",
+                            "schemaname": "schema",
+                            "relname": "table",
+                            "seq_scan": c.NUM("seq scans"),
+                            "idx_scan": c.NUM("index scans"),
+                            "n_tup_ins": c.NUM("inserted"),
+                            "n_tup_upd": c.NUM("updated"),
+                            "n_tup_del": c.NUM("deleted"),
+                            "blks_read": c.NUM("blocks read"),
+                            "blks_hit": c.NUM("blocks hit"),
+                            "hit_pct": c.NUM("cache hit", format="%.1f %%"),
+                            "total_bytes": c.NUM("size (MB)", format="%,.1f"),
+                        },
+                    )
+                st.markdown("**Indexes**")
+                ix = io["indexes"]
+                if ix.empty:
+                    st.caption("No index activity in this range.")
+                else:
+                    ix = ix.copy()
+                    ix["index_bytes"] = ix["index_bytes"] / 1048576.0
+                    st.dataframe(
+                        ix,
+                        hide_index=True,
+                        width="stretch",
+                        column_config={
+                            "datname": "database",
+                            "schemaname": "schema",
+                            "relname": "table",
+                            "indexrelname": "index",
+                            "idx_scan": c.NUM("scans"),
+                            "idx_blks_read": c.NUM("blocks read"),
+                            "idx_blks_hit": c.NUM("blocks hit"),
+                            "index_bytes": c.NUM("size (MB)", format="%,.1f"),
+                        },
+                    )
+
+# ------------------------------------------------------------------------------ trends
+with tabs[5]:
+    if tabs[5].open is not False:
+        if bounds is None:
+            no_snapshots()
+        else:
+            tr, trerr = c.try_call(c.cached_trends, target, *bounds)
+            if trerr:
+                st.error(trerr.message)
+            elif tr.empty:
+                st.info("No snapshot intervals with deltas in this range yet.")
+            else:
+                tr = tr.copy()
+                tr["time"] = c.to_local(tr["captured_at"])
+                metrics = {
+                    "db_time_s_per_s": "Statement time per second (avg active statements)",
+                    "calls_per_s": "Executions per second",
+                    "xacts_per_s": "Transactions per second",
+                    "blks_read_per_s": "Blocks read per second",
+                    "hit_pct": "Cache hit (%)",
+                    "wal_mb_per_s": "WAL (MB/s)",
+                    "temp_mb_per_s": "Temp files (MB/s)",
+                }
+                chosen = st.multiselect(
+                    "Metrics",
+                    list(metrics),
+                    default=["db_time_s_per_s", "calls_per_s", "wal_mb_per_s"],
+                    format_func=metrics.get,
+                    key="hub_trends",
+                )
+                if len(tr) == 1:
+                    st.caption(
+                        "One snapshot interval in this range: trends draw a line from two on."
+                    )
+                for m_ in chosen:
+                    fig = px.line(tr, x="time", y=m_, markers=len(tr) < 50)
+                    fig.update_layout(
+                        height=220, margin=dict(l=10, r=10, t=30, b=10), title=metrics[m_],
+                        yaxis_title=None,
+                    )  # fmt: skip
+                    c.time_axis(fig, begin, end)
+                    st.plotly_chart(fig, width="stretch")
+                c.tz_caption()

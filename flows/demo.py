@@ -1,0 +1,117 @@
+"""The demo, run through the same flows production runs: snapshots, ASH, ADDM, reports,
+around a realistic load with two injected problems on the embedded server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops_core import api
+
+from .ash import ash_flow
+from .reports import reports_flow
+from .snapshot import snapshot_flow
+
+Say = Callable[[str], None]
+
+#: the two problems the demo injects, in order: (fault name, what a DBA would call it)
+DEMO_FAULTS = [
+    ("idle_in_transaction", "a session idle in transaction holding row locks others wait for"),
+    ("missing_index", "lookups by an unindexed column on a large table"),
+]
+
+
+@dataclass
+class DemoPlan:
+    healthy_s: float
+    fault_s: float
+    clients: int
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> DemoPlan:
+        return cls(healthy_s=6, fault_s=10, clients=2) if quick else cls(60, 60, 3)
+
+    @property
+    def load_s(self) -> float:
+        return self.healthy_s + self.fault_s * len(DEMO_FAULTS)
+
+
+@dataclass
+class DemoResult:
+    target: str
+    begin_snapshot: int | None = None
+    end_snapshot: int | None = None
+    ash: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    addm: Any = None
+    seconds: float = 0.0
+
+
+def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
+    started = time.monotonic()
+    plan = DemoPlan.for_mode(quick)
+    target = api.ensure_demo_target().name
+    result = DemoResult(target)
+    say("loading the shop schema (customers, products, orders) into the demo database")
+    api.prepare_demo_schema(scale=1)
+
+    say("snapshot before the load (snapshot flow)")
+    result.begin_snapshot = snapshot_flow(targets=[target])[0]["snapshot_id"]
+
+    ash_out: dict[str, Any] = {}
+
+    def sample() -> None:
+        try:
+            ash_out.update(ash_flow(target, duration_s=plan.load_s + 4, interval_s=0.5))
+        except Exception as exc:  # surfaced after the load
+            ash_out["error"] = str(exc)
+
+    sampler = threading.Thread(target=sample, name="demo-ash", daemon=True)
+    sampler.start()
+    time.sleep(2)  # let the sampler flow start before the load
+
+    say(f"healthy load: {plan.clients} shop clients for {plan.healthy_s:.0f} s")
+    api.run_workload(target, kind="shop", duration_s=plan.healthy_s, clients=plan.clients)
+    for name, what in DEMO_FAULTS:
+        say(f"injecting {name} ({what}) for {plan.fault_s:.0f} s under load")
+        run = api.inject_fault(
+            name, target, duration_s=plan.fault_s, background_clients=plan.clients
+        )
+        info = run.info
+        result.faults.append(
+            {
+                "fault": name,
+                "objects": getattr(info, "objects", None),
+                "pids": getattr(info, "pids", None),
+            }
+        )
+    sampler.join(timeout=plan.load_s + 120)
+    result.ash = ash_out
+    if "error" in ash_out:
+        say(f"ASH sampling failed: {ash_out['error']}")
+
+    say("snapshot after the load, then ADDM on the interval (snapshot flow, chained ADDM flow)")
+    result.end_snapshot = snapshot_flow(targets=[target])[0]["snapshot_id"]
+    result.addm = next(
+        (a for a in api.list_addm(target) if a.end_snapshot_id == result.end_snapshot), None
+    )
+
+    say("rendering the AWR and ASH reports (reports flow: papermill + nbconvert)")
+    minutes = (time.monotonic() - started) / 60 + 1
+    rendered = reports_flow(
+        targets=[target],
+        kinds=["awr", "ash"],
+        hours=minutes / 60,
+        begin_snapshot=result.begin_snapshot,
+        end_snapshot=result.end_snapshot,
+    )
+    result.reports = [r["html"] for r in rendered if "html" in r]
+    for r in rendered:
+        if "error" in r:
+            say(f"{r['kind']} report not rendered: {r['error']}")
+    result.seconds = round(time.monotonic() - started, 1)
+    return result

@@ -1,0 +1,140 @@
+"""ADDM: automatic diagnosis of a snapshot range, ranked by DB time. Pure: frames in,
+findings out (``analyze``).
+
+DB time = ASH time of sessions on CPU or in non-idle waits (ClientRead and sessions idle in
+transaction are not DB time), cross-checked with pg_stat_statements execution time over the
+snapshot range. Without ASH samples, DB time falls back to pg_stat_statements and only the
+findings that snapshots can support are made (``basis='snapshot'``).
+
+Modules: :mod:`.sqlshape` (statement text -> tables, predicate columns), :mod:`.dbtime`
+(totals, breakdowns, per-statement profile), :mod:`.sessions` (locks, idle in transaction,
+vacuum blocked, connections), :mod:`.sqlfind` (missing index, stale statistics, temp spills,
+I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
+"""
+
+from __future__ import annotations
+
+from .dbtime import breakdown, db_samples, statement_profile
+from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation, pct
+from .server import checkpoint_findings, commit_findings
+from .sessions import connection_findings, lock_findings, vacuum_findings
+from .sqlfind import statement_findings, top_sql_findings
+from .sqlshape import SqlShape, shape
+
+__all__ = ["AddmInput", "AddmResult", "Finding", "Recommendation", "SqlShape", "analyze", "shape"]
+
+TIE_PCT = 1.0
+
+
+def analyze(inp: AddmInput) -> AddmResult:
+    notes: list[str] = []
+    has_ash = not inp.samples.empty
+    prof = statement_profile(inp)
+    pgss_s = float(prof["exec_s"].sum()) if len(prof) else 0.0
+    ash_s = float(db_samples(inp.samples)["weight_s"].sum()) if has_ash else None
+    if has_ash:
+        total, source, basis = float(ash_s or 0.0), "ash", "ash"
+        if pgss_s > 0 and total > 0:
+            ratio = pgss_s / total
+            notes.append(
+                f"DB time cross-check: ASH {total:.1f} s, pg_stat_statements execution time "
+                f"{pgss_s:.1f} s (ratio {ratio:.2f}); ASH also counts time outside statements "
+                "(parse, commit, idle-free waits) and pg_stat_statements only completed calls."
+            )
+    else:
+        total, source, basis = pgss_s, "pg_stat_statements", "snapshot"
+        notes.append(
+            "No ASH samples in this range: ADDM needs ASH for DB time by wait, lock chains and "
+            "sessions. DB time here is pg_stat_statements execution time, and the findings are "
+            "snapshot-only (no lock, idle-in-transaction or commit-wait findings). Run the ASH "
+            "sampler (`opscore ash run`) during the period you want diagnosed."
+        )
+    cpu_busy = False
+    if has_ash and inp.elapsed_s > 0:
+        cpu_aas = (
+            float(db_samples(inp.samples).query("wait_class == 'CPU'")["weight_s"].sum())
+            / inp.elapsed_s
+        )
+        if inp.cpu_count:
+            cpu_busy = cpu_aas >= 0.8 * inp.cpu_count
+            notes.append(f"Average sessions on CPU {cpu_aas:.2f} for {inp.cpu_count} CPUs.")
+        else:
+            notes.append("CPU count of the target host not known: CPU-bound findings need it.")
+    findings: list[Finding] = []
+    findings += lock_findings(inp, prof, total)
+    findings += vacuum_findings(inp, prof, total)
+    findings += connection_findings(inp, total)
+    findings += checkpoint_findings(inp, prof, total, basis)
+    cp = any(f.type == "checkpoint_pressure" for f in findings)
+    for f in commit_findings(inp, total):
+        if cp:  # a symptom of the checkpoint pressure: evidence there, not a finding of its own
+            next(x for x in findings if x.type == "checkpoint_pressure").evidence["wal_waits"] = (
+                f.evidence
+            )
+        else:
+            findings.append(f)
+    taken_by_cause = {
+        s["queryid"]
+        for f in findings
+        if f.type in ("checkpoint_pressure", "vacuum_blocked")
+        for s in f.statements
+        if s.get("queryid") is not None
+    }
+    stmt = statement_findings(
+        inp, prof[~prof["queryid"].isin(taken_by_cause)], total, basis, cpu_busy
+    )
+    findings += stmt
+    taken = {s["queryid"] for f in findings for s in f.statements if s.get("queryid") is not None}
+    problems = [f for f in findings if f.score >= inp.min_impact_pct]
+    omitted = [f for f in findings if f.score < inp.min_impact_pct]
+    if omitted:
+        notes.append(
+            f"{len(omitted)} finding(s) below the {inp.min_impact_pct:g} % threshold omitted: "
+            + "; ".join(f"{f.type} {f.score:.1f} %" for f in omitted)
+        )
+    problems.sort(key=lambda f: (-round(f.score, 1), PRIORITY.index(f.type)))
+    info: list[Finding] = []
+    if not problems:
+        info.append(
+            Finding(
+                type="nothing_significant",
+                title="Nothing significant: no problem above "
+                f"{inp.min_impact_pct:g} % of DB time"
+                + (
+                    f" (DB time {total:.1f} s, {total / inp.elapsed_s:.2f} average active sessions)"
+                    if inp.elapsed_s > 0
+                    else ""
+                ),
+                impact_db_time_s=0.0,
+                impact_pct=0.0,
+                basis=basis,
+                evidence={"db_time_s": round(total, 2)},
+            )
+        )
+    info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
+    ranked = problems + info
+    for i, f in enumerate(ranked, 1):
+        f.rank = i
+    for a, b in zip(problems, problems[1:], strict=False):
+        if abs(a.score - b.score) < TIE_PCT:
+            order = " > ".join(t for t in PRIORITY if t in (a.type, b.type))
+            why = (
+                f"findings {a.rank} ({a.type}, {a.score:.1f} %) and {b.rank} ({b.type}, "
+                f"{b.score:.1f} %) are within {TIE_PCT:g} point of DB time: ranked by "
+                f"root-cause priority ({order})"
+            )
+            a.evidence["tie"] = b.evidence["tie"] = why
+    return AddmResult(
+        db_time_s=round(total, 3),
+        db_time_source=source,
+        ash_db_time_s=None if ash_s is None else round(ash_s, 3),
+        pgss_time_s=round(pgss_s, 3),
+        elapsed_s=inp.elapsed_s,
+        ash_samples=int(len(inp.samples)),
+        breakdown=breakdown(inp, prof, total),
+        findings=ranked,
+        notes=notes,
+    )
+
+
+_ = (pct, Recommendation, SqlShape, shape)

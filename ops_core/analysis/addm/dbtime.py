@@ -1,0 +1,117 @@
+"""DB time: the total (ASH, cross-checked with pg_stat_statements), its breakdowns (wait
+class, event, SQL, object, session) and one profile row per statement. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .model import AddmInput, pct, short
+from .sqlshape import shape
+
+
+def db_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    if samples.empty:
+        return samples
+    return samples[samples["db_time"].astype(bool)]
+
+
+def _top(df: pd.DataFrame, by: list[str], total: float, n: int = 10) -> list[dict[str, Any]]:
+    if df.empty:
+        return []
+    g = df.groupby(by, dropna=False)["weight_s"].agg(["sum", "count"]).reset_index()
+    g = g.sort_values("sum", ascending=False).head(n)
+    out = []
+    for r in g.itertuples(index=False):
+        row = {k: (None if pd.isna(v) else v) for k, v in zip(by, r[: len(by)], strict=True)}
+        row["db_time_s"] = round(float(r[-2]), 3)
+        row["samples"] = int(r[-1])
+        row["pct"] = pct(float(r[-2]), total)
+        out.append(row)
+    return out
+
+
+def statement_profile(inp: AddmInput) -> pd.DataFrame:
+    """One row per queryid: pg_stat_statements sums and ASH DB time by wait class."""
+    st = inp.statements
+    cols = [
+        "calls",
+        "total_exec_time",
+        "rows",
+        "shared_blks_hit",
+        "shared_blks_read",
+        "temp_blks_written",
+        "wal_bytes",
+    ]
+    if st.empty:
+        prof = pd.DataFrame(columns=["queryid", "query", *cols])
+    else:
+        st = st[st["queryid"].notna()].copy()
+        for c in cols:
+            st[c] = pd.to_numeric(st[c]).fillna(0)
+        prof = (
+            st.groupby("queryid")
+            .agg(query=("query", "first"), **{c: (c, "sum") for c in cols})
+            .reset_index()
+        )
+    prof["queryid"] = prof["queryid"].astype("int64")
+    prof["exec_s"] = prof["total_exec_time"].astype(float) / 1000.0
+    ds = db_samples(inp.samples)
+    ds = ds[ds["query_id"].notna()] if not ds.empty else ds
+    if not ds.empty:
+        ds = ds.assign(query_id=ds["query_id"].astype("int64"))
+        by_cls = ds.pivot_table(
+            index="query_id", columns="wait_class", values="weight_s", aggfunc="sum", fill_value=0
+        )
+        texts = ds.groupby("query_id")["query"].first()
+        ash = pd.DataFrame({"ash_s": by_cls.sum(axis=1)})
+        for c in ("CPU", "IO", "Lock", "LWLock", "IPC"):
+            ash[f"ash_{c.lower()}_s"] = by_cls[c] if c in by_cls.columns else 0.0
+        ash["ash_query"] = texts
+        ash.index.name = "queryid"
+        prof = prof.merge(ash.reset_index(), on="queryid", how="outer")
+        prof["query"] = prof["query"].fillna(prof["ash_query"])
+    else:
+        for c in ("ash_s", "ash_cpu_s", "ash_io_s", "ash_lock_s", "ash_lwlock_s", "ash_ipc_s"):
+            prof[c] = 0.0
+    for c in [*cols, "exec_s"] + [
+        c for c in prof.columns if c.startswith("ash_") and c != "ash_query"
+    ]:
+        prof[c] = pd.to_numeric(prof[c]).fillna(0.0)
+    use_ash = not inp.samples.empty
+    prof["db_time_s"] = prof["ash_s"] if use_ash else prof["exec_s"]
+    return prof.sort_values("db_time_s", ascending=False).reset_index(drop=True)
+
+
+def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, list[dict]]:
+    ds = db_samples(inp.samples)
+    out: dict[str, list[dict]] = {
+        "wait_class": _top(ds, ["wait_class"], total),
+        "event": _top(ds, ["wait_class", "event"], total),
+        "session": _top(ds, ["pid", "usename", "application_name"], total),
+    }
+    sql_rows = []
+    objects: dict[str, float] = {}
+    for r in prof.head(50).itertuples(index=False):
+        if r.db_time_s <= 0:
+            continue
+        if len(sql_rows) < 10:
+            sql_rows.append(
+                {
+                    "queryid": int(r.queryid),
+                    "query": short(r.query, 200),
+                    "db_time_s": round(float(r.db_time_s), 3),
+                    "pct": pct(r.db_time_s, total),
+                    "calls": int(r.calls),
+                }
+            )
+        tables = shape(r.query).tables
+        for t in tables:  # a statement's time is attributed to each table it reads
+            objects[t] = objects.get(t, 0.0) + float(r.db_time_s)
+    out["sql"] = sql_rows
+    out["object"] = [
+        {"object": k, "db_time_s": round(v, 3), "pct": pct(v, total)}
+        for k, v in sorted(objects.items(), key=lambda kv: -kv[1])[:10]
+    ]
+    return out

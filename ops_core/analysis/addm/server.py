@@ -1,0 +1,126 @@
+"""Server-wide findings: checkpoint/WAL pressure and commit (WAL fsync) waits."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .dbtime import db_samples
+from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct
+
+WAL_EVENTS = ("WALSync", "WALWrite", "WALFlush", "WALSyncRead")  # IO and LWLock WALWrite
+#: fewer samples than this are too few to call a wait a problem (3 samples could be chance)
+MIN_SAMPLES = 8
+
+
+def checkpoint_findings(
+    inp: AddmInput, prof: pd.DataFrame, total: float, basis: str
+) -> list[Finding]:
+    cp = inp.cluster.get("checkpointer") or {}
+    req, timed = int(cp.get("num_requested") or 0), int(cp.get("num_timed") or 0)
+    if req < 2 or req <= timed:
+        return []
+    wal = inp.cluster.get("pg_stat_wal") or {}
+    wal_bytes = float(wal.get("wal_bytes") or prof["wal_bytes"].sum())
+    fpi = wal.get("wal_fpi")
+    total_wal = float(prof["wal_bytes"].sum()) or 1.0
+    writers = prof[prof["wal_bytes"] >= 0.05 * total_wal]
+    impact = float(writers["db_time_s"].sum())
+    mws = inp.settings.get("max_wal_size")  # MB
+    cpt = float(inp.settings.get("checkpoint_timeout") or 300)  # s
+    rate = wal_bytes / max(inp.elapsed_s, 1.0)  # bytes/s
+    want_mb = 2 ** math.ceil(math.log2(max(rate * cpt * 2 / 1048576, 64)))
+    if isinstance(mws, int | float):
+        want_mb = max(want_mb, int(mws) * 4)
+    want = f"{want_mb // 1024}GB" if want_mb >= 1024 and want_mb % 1024 == 0 else f"{want_mb}MB"
+    return [
+        Finding(
+            type="checkpoint_pressure",
+            title=(
+                f"Checkpoint pressure: {req} requested checkpoints vs {timed} timed "
+                f"(max_wal_size {mws} MB is too small for {fmt_bytes(rate * 60)}/min of WAL)"
+            ),
+            impact_db_time_s=impact,
+            impact_pct=pct(impact, total),
+            evidence={
+                "checkpoints_requested": req,
+                "checkpoints_timed": timed,
+                "checkpoints_per_min": round(60.0 * (req + timed) / max(inp.elapsed_s, 1), 2),
+                "max_wal_size_mb": mws,
+                "checkpoint_timeout_s": cpt,
+                "wal": fmt_bytes(wal_bytes),
+                "wal_per_min": fmt_bytes(rate * 60),
+                "wal_full_page_images": fpi,
+                "write_time_ms": cp.get("write_time"),
+                "sync_time_ms": cp.get("sync_time"),
+            },
+            objects=[],
+            statements=[
+                {"queryid": int(r.queryid), "query": r.query}
+                for r in writers.head(5).itertuples(index=False)
+            ],
+            recommendations=[
+                Recommendation(
+                    "setting",
+                    f"ALTER SYSTEM SET max_wal_size = '{want}'; SELECT pg_reload_conf();",
+                    "Checkpoints then come from checkpoint_timeout, not from WAL volume: fewer "
+                    "full-page "
+                    "images and less checkpoint I/O competing with the writers.",
+                    0.3 * impact,
+                    pct(0.3 * impact, total),
+                )
+            ],
+            basis=basis,
+        )
+    ]
+
+
+def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
+    ds = db_samples(inp.samples)
+    if ds.empty:
+        return []
+    w = ds[ds["event"].isin(WAL_EVENTS)]
+    t = float(w["weight_s"].sum())
+    if t <= 0 or len(w) < MIN_SAMPLES:
+        return []
+    by = w.groupby("event")["weight_s"].sum().sort_values(ascending=False)
+    sc = inp.settings.get("synchronous_commit")
+    return [
+        Finding(
+            type="commit_waits",
+            title=f"Commit waits: {t:.1f} s of DB time waiting for WAL write/fsync",
+            impact_db_time_s=t,
+            impact_pct=pct(t, total),
+            evidence={
+                "events": {k: round(float(v), 2) for k, v in by.items()},
+                "synchronous_commit": sc,
+                "sessions": int(w["pid"].nunique()),
+            },
+            sessions=sorted(int(p) for p in w["pid"].unique())[:10],
+            recommendations=[
+                Recommendation(
+                    "application",
+                    "Batch small transactions (commit every N rows, not every row).",
+                    "Each commit waits for one WAL flush.",
+                    0.5 * t,
+                    pct(0.5 * t, total),
+                ),
+                Recommendation(
+                    "setting",
+                    "SET synchronous_commit = off;  -- only in sessions that can lose the last "
+                    "commits on a crash",
+                    "The commit returns before the WAL flush.",
+                    t,
+                    pct(t, total),
+                ),
+                Recommendation(
+                    "setting",
+                    "ALTER SYSTEM SET commit_delay = 1000; SELECT pg_reload_conf();",
+                    "Group commits of concurrent sessions into one flush.",
+                    None,
+                    None,
+                ),
+            ],
+        )
+    ]

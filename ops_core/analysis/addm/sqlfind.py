@@ -1,0 +1,386 @@
+"""Findings about statements: missing index, stale statistics, temp spills, I/O-bound with a
+low cache hit ratio, CPU-bound SQL, and the top SQL by DB time. Each statement is given to
+at most one problem (root cause first, in that order)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, short
+from .sqlshape import shape
+
+LARGE_TABLE_ROWS = 5_000  # rows read per sequential scan for a table to count as large
+SELECTIVE = 0.01  # at most this share of the scanned rows returned per call
+
+
+def _s(r: Any) -> dict[str, Any]:
+    return {"queryid": int(r.queryid), "query": r.query}
+
+
+def _tables(inp: AddmInput) -> dict[str, Any]:
+    return {f"{r.schemaname}.{r.relname}": r for r in inp.tables.itertuples(index=False)}
+
+
+def _has_index(inp: AddmInput, datname: str | None, table: str, column: str) -> bool | None:
+    """Whether an index leads with ``column``; None when the catalog of that table's database
+    was not read (then no missing-index claim is made)."""
+    if datname != inp.catalog_database or table not in inp.indexes:
+        return None
+    return any(cols and cols[0] == column for cols in inp.indexes[table])
+
+
+def statement_findings(
+    inp: AddmInput, prof: pd.DataFrame, total: float, basis: str, cpu_busy: bool
+) -> list[Finding]:
+    tables = _tables(inp)
+    groups: dict[tuple[str, str], Finding] = {}
+    out: list[Finding] = []
+    for r in prof.itertuples(index=False):
+        if r.db_time_s <= 0 or pct(r.db_time_s, total) < inp.min_impact_pct / 2:
+            continue
+        if r.ash_s > 0 and (r.ash_lock_s / r.ash_s) >= 0.5:
+            continue  # its time is lock waits: the lock findings cover it
+        sh = shape(r.query)
+        f = (
+            _missing_index(inp, r, sh, tables, total)
+            or _stale(inp, r, sh, tables, total)
+            or _temp(inp, r, total)
+            or _io_bound(inp, r, sh, tables, total)
+            or _cpu_bound(inp, r, total, cpu_busy)
+        )
+        if f is None:
+            continue
+        f.basis = basis
+        key = (f.type, ",".join(f.objects) if f.type != "temp_spill" else "")
+        if key in groups:  # one finding per cause: add this statement's time to it
+            g = groups[key]
+            g.impact_db_time_s += f.impact_db_time_s
+            g.impact_pct = pct(g.impact_db_time_s, total)
+            g.statements += f.statements
+            for rec in g.recommendations:
+                if rec.benefit_db_time_s is not None:
+                    rec.benefit_db_time_s += f.recommendations[0].benefit_db_time_s or 0
+                    rec.benefit_pct = pct(rec.benefit_db_time_s, total)
+            g.evidence.setdefault("per_statement", []).append(f.evidence)
+            continue
+        f.evidence = {"per_statement": [f.evidence]}
+        groups[key] = f
+        out.append(f)
+    return out
+
+
+def _missing_index(inp, r, sh, tables, total) -> Finding | None:
+    if not sh.parsed or sh.aggregates or r.calls <= 0:
+        return None
+    for table, column in sh.eq_columns:
+        t = tables.get(table)
+        if t is None or not t.seq_scan:
+            continue
+        per_scan = float(t.seq_tup_read) / float(t.seq_scan)
+        rows_per_call = float(r.rows) / float(r.calls)
+        if per_scan < LARGE_TABLE_ROWS or rows_per_call > max(1.0, SELECTIVE * per_scan):
+            continue
+        if _has_index(inp, getattr(t, "datname", None), table, column) is not False:
+            continue
+        benefit = 0.95 * float(r.db_time_s)
+        return Finding(
+            type="missing_index",
+            title=f"Missing index on {table} ({column}): selective lookups scan the whole table",
+            impact_db_time_s=float(r.db_time_s),
+            impact_pct=pct(r.db_time_s, total),
+            evidence={
+                "queryid": int(r.queryid),
+                "calls": int(r.calls),
+                "rows_per_call": round(rows_per_call, 2),
+                "table_seq_scans": int(t.seq_scan),
+                "rows_read_per_seq_scan": round(per_scan),
+                "n_live_tup": int(t.n_live_tup or 0),
+                "predicate": f"{column} = $n",
+                "db_time_s": round(float(r.db_time_s), 3),
+            },
+            objects=[table, f"{table}.{column}"],
+            statements=[_s(r)],
+            recommendations=[
+                Recommendation(
+                    "sql",
+                    f"CREATE INDEX CONCURRENTLY ON {table} ({column});",
+                    f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; "
+                    "an index "
+                    "lookup reads a few pages instead (most of the statement's time goes away).",
+                    benefit,
+                    pct(benefit, total),
+                )
+            ],
+        )
+    return None
+
+
+def _stale(inp, r, sh, tables, total) -> Finding | None:
+    for table in sh.tables:
+        t = tables.get(table)
+        if t is None:
+            continue
+        live, mod = float(t.n_live_tup or 0), float(t.n_mod_since_analyze or 0)
+        if mod < 1_000 or mod < 0.2 * max(live, 1.0):
+            continue
+        cat = (
+            inp.table_catalog.get(table)
+            if getattr(t, "datname", None) == inp.catalog_database
+            else None
+        )
+        if cat is None:
+            continue  # the planner's view of the table (reltuples, options) was not read
+        opts = cat.get("options") or []
+        reltuples = float(cat.get("reltuples") or 0)
+        off = abs(live - reltuples) / max(reltuples, 1.0)
+        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts)
+        if off < 0.5 and not av_off:
+            continue  # rows changed, but the planner's row count still holds (autovacuum's job)
+        ev: dict[str, Any] = {
+            "queryid": int(r.queryid),
+            "table": table,
+            "n_live_tup": int(live),
+            "n_mod_since_analyze": int(mod),
+            "modified_pct_since_analyze": round(100 * mod / max(live, 1.0), 1),
+            "last_analyze": str(t.last_analyze)
+            if t.last_analyze is not None and not pd.isna(t.last_analyze)
+            else None,
+            "last_autoanalyze": str(t.last_autoanalyze)
+            if t.last_autoanalyze is not None and not pd.isna(t.last_autoanalyze)
+            else None,
+            "table_options": opts,
+            "planner_reltuples": int(reltuples),
+            "reltuples_off_pct": round(100 * off, 1),
+            "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
+        }
+        ev["explain"] = _estimate(inp, r.query, table, live)
+        recs = [
+            Recommendation(
+                "sql",
+                f"ANALYZE {table};",
+                "Fresh statistics give the planner the real row counts and value distribution.",
+                0.5 * float(r.db_time_s),
+                pct(0.5 * float(r.db_time_s), total),
+            )
+        ]
+        if av_off:
+            recs.append(
+                Recommendation(
+                    "sql",
+                    f"ALTER TABLE {table} RESET (autovacuum_enabled);",
+                    "Auto-analyze is disabled on this table, so its statistics never refresh.",
+                    None,
+                    None,
+                )
+            )
+        return Finding(
+            type="stale_statistics",
+            title=(
+                f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of rows "
+                "changed since the last ANALYZE (bad plan risk)"
+            ),
+            impact_db_time_s=float(r.db_time_s),
+            impact_pct=pct(r.db_time_s, total),
+            evidence=ev,
+            objects=[table],
+            statements=[_s(r)],
+            recommendations=recs,
+        )
+    return None
+
+
+def _estimate(inp: AddmInput, query: str, table: str, live: float) -> dict[str, Any]:
+    if inp.explain is None:
+        return {
+            "available": False,
+            "reason": "EXPLAIN of a parameterized statement needs GENERIC_PLAN (PostgreSQL 16+)",
+        }
+    plan = inp.explain(query)
+    if not plan:
+        return {"available": False, "reason": "EXPLAIN failed for this statement"}
+    rel = table.split(".", 1)[-1]
+    found: dict[str, Any] = {}
+
+    def walk(node: dict) -> None:
+        if node.get("Relation Name") == rel and "scan_estimated_rows" not in found:
+            found["scan_node"] = node.get("Node Type")
+            found["scan_estimated_rows"] = node.get("Plan Rows")
+        for c in node.get("Plans", []):
+            walk(c)
+
+    walk(plan)
+    found["available"] = True
+    found["n_live_tup"] = int(live)
+    return found
+
+
+def _temp(inp, r, total) -> Finding | None:
+    if r.temp_blks_written <= 0 or r.calls <= 0:
+        return None
+    per_call = float(r.temp_blks_written) * 8192 / float(r.calls)
+    if per_call < 256 * 1024:
+        return None
+    wm = inp.settings.get("work_mem")
+    want = 2 ** math.ceil(math.log2(max(per_call * 2, 1) / 1024))  # kB, power of two
+    want_s = f"{want // 1024}MB" if want >= 1024 else f"{want}kB"
+    benefit = 0.5 * float(r.db_time_s)
+    return Finding(
+        type="temp_spill",
+        title="Sorts/hashes spilling to temporary files (work_mem too small)",
+        impact_db_time_s=float(r.db_time_s),
+        impact_pct=pct(r.db_time_s, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "temp_written": fmt_bytes(float(r.temp_blks_written) * 8192),
+            "temp_per_call": fmt_bytes(per_call),
+            "work_mem": fmt_bytes(float(wm) * 1024) if isinstance(wm, int | float) else wm,
+            "db_time_s": round(float(r.db_time_s), 3),
+        },
+        objects=[],
+        statements=[_s(r)],
+        recommendations=[
+            Recommendation(
+                "setting",
+                f"SET work_mem = '{want_s}';  -- in the sessions running these statements "
+                f"(or ALTER ROLE ... SET work_mem = '{want_s}')",
+                f"Each call writes {fmt_bytes(per_call)} of temp; with work_mem above that the "
+                "sort/hash stays in memory. Raise it per role or session, not server-wide.",
+                benefit,
+                pct(benefit, total),
+            )
+        ],
+    )
+
+
+def _io_bound(inp, r, sh, tables, total) -> Finding | None:
+    blocks = float(r.shared_blks_hit + r.shared_blks_read)
+    if blocks <= 0:
+        return None
+    hit = float(r.shared_blks_hit) / blocks
+    io_share = (r.ash_io_s / r.ash_s) if r.ash_s > 0 else None
+    if hit >= 0.9 or r.shared_blks_read < 1_000 or (io_share is not None and io_share < 0.3):
+        return None
+    sb = inp.settings.get("shared_buffers")  # in 8kB pages
+    sizes = {
+        t: fmt_bytes(float(tables[t].table_bytes))
+        for t in sh.tables
+        if t in tables
+        and getattr(tables[t], "table_bytes", None) is not None
+        and not pd.isna(tables[t].table_bytes)
+    }
+    benefit = float(r.ash_io_s if r.ash_s > 0 else 0.5 * r.db_time_s)
+    return Finding(
+        type="io_bound_sql",
+        title=f"I/O-bound SQL with a low cache hit ratio ({100 * hit:.0f} %) on "
+        + (", ".join(sh.tables) or "its tables"),
+        impact_db_time_s=float(r.db_time_s),
+        impact_pct=pct(r.db_time_s, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "cache_hit_pct": round(100 * hit, 1),
+            "blocks_read": int(r.shared_blks_read),
+            "read": fmt_bytes(float(r.shared_blks_read) * 8192),
+            "io_wait_share_pct": None if io_share is None else round(100 * io_share, 1),
+            "shared_buffers": fmt_bytes(float(sb) * 8192) if isinstance(sb, int | float) else sb,
+            "table_sizes": sizes,
+        },
+        objects=list(sh.tables),
+        statements=[_s(r)],
+        recommendations=[
+            Recommendation(
+                "setting",
+                "ALTER SYSTEM SET shared_buffers = '<about 25 % of RAM>';  -- needs a restart",
+                "The statement reads its tables from disk on most calls: a larger buffer cache "
+                "(if the hot data fits) turns reads into hits.",
+                benefit,
+                pct(benefit, total),
+            ),
+            Recommendation(
+                "application",
+                "Read less: an index or a narrower predicate, a summary table, or partitions so "
+                "each run scans only recent data.",
+                "The statement scans the whole table on each call.",
+                None,
+                None,
+            ),
+        ],
+    )
+
+
+def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
+    if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7 or not cpu_busy:
+        return None
+    mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
+    return Finding(
+        type="cpu_bound_sql",
+        title=(
+            f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time while the CPUs "
+            "are saturated"
+        ),
+        impact_db_time_s=float(r.db_time_s),
+        impact_pct=pct(r.db_time_s, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "mean_ms": round(mean_ms, 2),
+            "cpu_share_pct": round(100 * r.ash_cpu_s / r.ash_s, 1),
+            "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 2),
+        },
+        objects=list(shape(r.query).tables),
+        statements=[_s(r)],
+        recommendations=[
+            Recommendation(
+                "application",
+                f"Tune or throttle statement {int(r.queryid)} ({short(r.query, 80)}): "
+                "less work per "
+                "call (fewer rows, cheaper expressions), fewer calls, or run it off-peak.",
+                "It spends its time on CPU and competes with every other session for the cores.",
+                float(r.db_time_s) * 0.5,
+                pct(float(r.db_time_s) * 0.5, total),
+            )
+        ],
+    )
+
+
+def top_sql_findings(
+    prof: pd.DataFrame, total: float, taken: set[int], min_pct: float, basis: str
+) -> list[Finding]:
+    out = []
+    for r in prof.head(5).itertuples(index=False):
+        p = pct(r.db_time_s, total)
+        if p < min_pct or int(r.queryid) in taken:
+            continue
+        out.append(
+            Finding(
+                type="top_sql",
+                title=f"Top SQL: statement {int(r.queryid)} used {p:.0f} % of DB time",
+                impact_db_time_s=float(r.db_time_s),
+                impact_pct=p,
+                evidence={
+                    "queryid": int(r.queryid),
+                    "calls": int(r.calls),
+                    "mean_ms": round(float(r.total_exec_time) / max(float(r.calls), 1), 2),
+                    "cpu_s": round(float(r.ash_cpu_s), 2),
+                    "io_s": round(float(r.ash_io_s), 2),
+                },
+                statements=[_s(r)],
+                objects=list(shape(r.query).tables),
+                basis=basis,
+                recommendations=[
+                    Recommendation(
+                        "application",
+                        f"Review statement {int(r.queryid)}: EXPLAIN (ANALYZE, BUFFERS) "
+                        f"{short(r.query, 80)}",
+                        "The largest consumer of DB time; no specific problem was found in it.",
+                        None,
+                        None,
+                    )
+                ],
+            )
+        )
+    return out

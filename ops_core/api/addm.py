@@ -1,0 +1,324 @@
+"""ADDM: diagnose a snapshot range of a target (DB time from ASH, findings ranked by impact),
+store the analysis, read it back."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from .. import repository
+from ..analysis.addm import AddmInput, Finding, analyze, shape
+from ..config import get_settings
+from ..errors import InvalidInput, NotFound, OpsCoreError
+from ..repository import addm as repo_addm
+from ..repository import ash_read
+from ..repository import snapshot_ranges as ranges
+from ..repository import snapshot_reads as reads
+from ..repository import targets as repo_targets
+from ..repository.snapshot_columnar import RangePlan
+from ..targets import connection
+from .ash import _resolve_target
+from .targets import target_dsn
+
+__all__ = [
+    "AddmAnalysis",
+    "run_addm",
+    "list_addm",
+    "get_addm",
+    "addm_findings",
+    "addm_recommendations",
+    "delete_addm",
+]
+
+#: settings read for the analysis, in their base units (pg_settings.setting)
+ADDM_SETTINGS = (
+    "max_connections",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "work_mem",
+    "shared_buffers",
+    "synchronous_commit",
+    "idle_in_transaction_session_timeout",
+)
+
+
+@dataclass
+class AddmAnalysis:
+    analysis_id: int
+    target: str
+    begin_snapshot_id: int
+    end_snapshot_id: int
+    begin_at: datetime
+    end_at: datetime
+    created_at: datetime
+    database: str | None
+    db_time_s: float
+    db_time_source: str
+    ash_db_time_s: float | None
+    pgss_time_s: float
+    ash_samples: int
+    min_impact_pct: float
+    breakdown: dict[str, Any]
+    notes: list[str]
+    top_finding: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.end_at - self.begin_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "findings"}
+        for k in ("begin_at", "end_at", "created_at"):
+            d[k] = d[k].isoformat()
+        d["elapsed_s"] = self.elapsed_s
+        d["findings"] = [f.as_dict() for f in self.findings]
+        return d
+
+
+def _analysis(row: dict[str, Any], findings: list[Finding] | None = None) -> AddmAnalysis:
+    return AddmAnalysis(**row, findings=findings or [])
+
+
+def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tuple[int, int]:
+    rows = conn.execute(
+        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
+        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
+        (target_id,),
+    ).fetchall()
+    if len(rows) < 2:
+        raise InvalidInput(
+            f"Target {target!r} has {len(rows)} usable snapshot(s); ADDM needs a range of two.",
+            "Take snapshots before and after the period: "
+            f"`opscore snapshot take --target {target}`.",
+        )
+    return int(rows[1][0]), int(rows[0][0])
+
+
+def _settings(live: dict[str, Any], snap: Any) -> dict[str, Any]:
+    out = dict(live)
+    for r in (snap or {}).get("values", []):
+        if r["name"] in ADDM_SETTINGS:
+            out[r["name"]] = _num(r["setting"])
+    return out
+
+
+def _num(v: Any) -> Any:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return v
+
+
+_CATALOG_SQL = """
+SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
+       c.reltuples,
+       coalesce(array_agg(
+         array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
+                               WITH ORDINALITY k(attnum, ord)
+                               JOIN pg_attribute a ON a.attrelid = i.indrelid
+                                                  AND a.attnum = k.attnum ORDER BY k.ord), ',')
+       ) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_index i ON i.indrelid = c.oid
+ WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%%'
+ GROUP BY 1, 2, 3
+"""
+
+
+def _live(conn: psycopg.Connection) -> tuple[dict, dict, dict]:
+    settings = {
+        name: _num(v)
+        for name, v in conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(ADDM_SETTINGS),)
+        )
+    }
+    indexes: dict[str, list[list[str]]] = {}
+    tables: dict[str, dict[str, Any]] = {}
+    for tbl, opts, reltuples, idx in conn.execute(_CATALOG_SQL):
+        indexes[tbl] = [s.split(",") if s else [] for s in idx]
+        tables[tbl] = {"options": list(opts), "reltuples": float(reltuples)}
+    return settings, indexes, tables
+
+
+def _explainer(conn: psycopg.Connection, version: int):
+    if version < 160000:
+        return None
+
+    def explain(text: str) -> dict | None:
+        if shape(text).kind != "select":
+            return None  # only SELECTs, and never executed (no ANALYZE)
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + text  # type: ignore[operator]
+                ).fetchone()
+        except psycopg.Error:
+            return None
+        return row[0][0]["Plan"] if row else None
+
+    return explain
+
+
+def run_addm(
+    target: str | None,
+    begin_id: int | None = None,
+    end_id: int | None = None,
+    *,
+    database: str | None = None,
+    min_impact_pct: float | None = None,
+) -> AddmAnalysis:
+    """Analyse snapshots ``begin_id``..``end_id`` of ``target`` (default: its last interval;
+    target None: the only registered target, or 'demo'),
+    store the analysis and return it with its findings (ranked, root causes first).
+
+    ``database`` restricts DB time, statements and tables to one database (default: the whole
+    server). Raises InvalidInput for a range spanning a restart or statistics reset.
+    """
+    if (begin_id is None) != (end_id is None):
+        raise InvalidInput(
+            "Give both --begin and --end, or neither (the last interval).",
+            "Example: opscore addm run --target demo --begin 10 --end 12",
+        )
+    min_pct = get_settings().addm_min_impact_pct if min_impact_pct is None else min_impact_pct
+    if not 0 <= min_pct < 100:
+        raise InvalidInput(f"The impact threshold must be 0..100 %, not {min_pct}.")
+    target = _resolve_target(target).name
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        if begin_id is None or end_id is None:
+            begin_id, end_id = _last_interval(repo, t.target_id, t.name)
+        agg = ranges.range_aggregate(repo, t.target_id, t.name, begin_id, end_id, False)
+        hard = [
+            r
+            for r in agg.resets
+            if r.get("source") in ("all", "pg_stat_statements", "pg_stat_database")
+        ]
+        if hard:
+            r = hard[0]
+            raise InvalidInput(
+                f"Snapshots {begin_id}..{end_id} of {target} span a restart or statistics reset "
+                f"(at snapshot {r['snapshot_id']}: {r.get('reason') or r.get('source')}); the "
+                "counters before and after it cannot be added up.",
+                f"Analyse the part before it (--end {r['snapshot_id'] - 1}) or after it "
+                f"(--begin {r['snapshot_id']}).",
+            )
+        samples = ash_read.query_samples(
+            repo, t.target_id, agg.begin.captured_at, agg.end.captured_at
+        )
+        tables_begin = reads.tables_frame(repo, RangePlan.single(t.target_id, begin_id))
+        snap_settings = reads.cluster_values(repo, end_id, "settings")
+        host = reads.cluster_values(repo, end_id, "host") or {}
+    statements, tables = agg.statements, agg.tables
+    if database is not None:
+        known = set(agg.databases["datname"]) if not agg.databases.empty else set()
+        if database not in known:
+            raise InvalidInput(
+                f"Database {database!r} is not in the snapshots of {target} "
+                f"(known: {', '.join(sorted(known)) or 'none'}).",
+                "Give one of those, or no --database for the whole server.",
+            )
+        samples = samples[samples["datname"] == database]
+        statements = statements[statements["datname"] == database]
+        tables_begin = (
+            tables_begin[tables_begin["datname"] == database]
+            if not tables_begin.empty
+            else tables_begin
+        )
+        tables = tables[tables["datname"] == database] if not tables.empty else tables
+    cpu = (host.get("values") or {}).get("cpu_count") or (host.get("deltas") or {}).get("cpu_count")
+    live: dict = {}
+    indexes: dict = {}
+    options: dict = {}
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        conn: psycopg.Connection | None = None
+        try:
+            conn = stack.enter_context(connection.monitoring_session(target_dsn(t)))
+        except OpsCoreError as exc:
+            notes.append(
+                f"Target not reachable for catalog reads ({exc.message}): index and table-option "
+                "checks not available; settings from the snapshot."
+            )
+        explain = None
+        catalog_db = None
+        if conn is not None:
+            try:
+                live, indexes, options = _live(conn)
+                catalog_db = conn.info.dbname
+            except psycopg.Error as exc:
+                notes.append(f"Catalog read failed: {str(exc).strip()}")
+            explain = _explainer(conn, conn.info.server_version)
+        inp = AddmInput(
+            elapsed_s=agg.elapsed_s,
+            samples=samples.reset_index(drop=True),
+            statements=statements.reset_index(drop=True),
+            tables=tables.reset_index(drop=True),
+            tables_begin=tables_begin.reset_index(drop=True),
+            databases=agg.databases,
+            cluster=agg.cluster,
+            settings=_settings(live, snap_settings),
+            indexes=indexes,
+            table_catalog=options,
+            catalog_database=catalog_db,
+            explain=explain,
+            cpu_count=int(cpu) if cpu else None,
+            min_impact_pct=min_pct,
+            server_version_num=agg.end.server_version_num,
+        )
+        result = analyze(inp)
+    result.notes = notes + result.notes
+    if agg.failed:
+        result.notes.append(f"Failed captures inside the range (skipped): {agg.failed}")
+    with repository.session() as repo:
+        aid = repo_addm.store(repo, t.target_id, agg.begin, agg.end, database, result, min_pct)
+        return _analysis(repo_addm.get(repo, aid), repo_addm.findings(repo, aid))
+
+
+def list_addm(target: str | None = None) -> list[AddmAnalysis]:
+    with repository.session() as repo:
+        tid = repo_targets.get(repo, target).target_id if target else None
+        return [_analysis(r) for r in repo_addm.list_analyses(repo, tid)]
+
+
+def _check_id(analysis_id: int) -> int:
+    if not isinstance(analysis_id, int) or analysis_id < 1:
+        raise NotFound(
+            f"There is no ADDM analysis {analysis_id!r}.",
+            "Ids are positive integers (`opscore addm list`).",
+        )
+    return analysis_id
+
+
+def get_addm(analysis_id: int) -> AddmAnalysis:
+    """One analysis with its findings (and their recommendations)."""
+    with repository.session() as repo:
+        row = repo_addm.get(repo, _check_id(analysis_id))
+        return _analysis(row, repo_addm.findings(repo, analysis_id))
+
+
+def addm_findings(analysis_id: int) -> list[Finding]:
+    with repository.session() as repo:
+        return repo_addm.findings(repo, _check_id(analysis_id))
+
+
+def addm_recommendations(analysis_id: int) -> list[dict[str, Any]]:
+    """Every recommendation of an analysis, best first: finding rank, type, and the action."""
+    out = []
+    for f in addm_findings(analysis_id):
+        for r in f.recommendations:
+            out.append({"finding_rank": f.rank, "finding_type": f.type, **r.as_dict()})
+    return out
+
+
+def delete_addm(analysis_id: int) -> AddmAnalysis:
+    with repository.session() as repo:
+        return _analysis(repo_addm.delete(repo, _check_id(analysis_id)))

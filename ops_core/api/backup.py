@@ -1,0 +1,424 @@
+"""Backup and recovery: physical (full/incremental) and logical backups, the WAL archive,
+restore and point-in-time recovery, restore points, verification, retention, schedules, report.
+
+Every function takes target names / backup ids and returns dataclasses with ``as_dict()``.
+Writes to a target are explicit: only ``create_restore_point`` writes (a WAL record, through an
+admin session); backups and WAL archiving use replication connections and read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import repository
+from ..backup import catalog, logical, physical, wal
+from ..backup.catalog import Backup, Check, RestorePoint
+from ..backup.context import TargetContext, split_dsn
+from ..backup.restore import RecoveryTarget, RestoreResult, restore
+from ..backup.server import server_os_user
+from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
+from ..backup.verify import VerifyReport, verify
+from ..errors import InvalidInput, NotFound
+from ..targets import connection
+from .targets import Target, get_target, target_dsn, target_session
+
+__all__ = [
+    "Backup",
+    "BackupDetail",
+    "RestorePoint",
+    "RestoreResult",
+    "VerifyReport",
+    "WalStatus",
+    "backup_store",
+    "set_backup_store",
+    "take_full_backup",
+    "take_incremental_backup",
+    "take_logical_backup",
+    "list_backups",
+    "get_backup",
+    "delete_backup",
+    "verify_backup",
+    "restore_backup",
+    "receive_wal",
+    "wal_status",
+    "create_wal_slot",
+    "drop_wal_slot",
+    "create_restore_point",
+    "list_restore_points",
+    "recatalog",
+]
+
+ProgressFn = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------- context
+def _store_for(conn: Any, target: Target) -> BackupStore:
+    cfg = catalog.get_config(conn, target.target_id)
+    return BackupStore(cfg.store_path or default_store_path(target.name))
+
+
+def _context(conn: Any, target_name: str) -> TargetContext:
+    target = get_target(target_name)
+    dsn, env = split_dsn(target_dsn(target))
+    with target_session(target) as tconn:
+        row = tconn.execute(
+            "SELECT current_setting('server_version_num')::int, "
+            "current_setting('summarize_wal', true), "
+            "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')"
+        ).fetchone()
+    assert row is not None
+    return TargetContext(
+        target_id=target.target_id,
+        name=target.name,
+        dsn=dsn,
+        version_num=row[0],
+        store=_store_for(conn, target),
+        env=env,
+        summarize_wal=None if row[1] is None else row[1] == "on",
+        wal_segment_size=row[2] or wal.DEFAULT_SEGMENT_SIZE,
+    )
+
+
+def backup_store(target: str) -> BackupStore:
+    """The store of ``target`` (configured path or ``$OPSCORE_HOME/backups/<target>``)."""
+    t = get_target(target)
+    with repository.session() as conn:
+        return _store_for(conn, t)
+
+
+def set_backup_store(target: str, path: str | Path) -> BackupStore:
+    """Configure where ``target``'s backups go (existing backups stay where they are)."""
+    t = get_target(target)
+    store = BackupStore(path)
+    store.check_safe_path()
+    with repository.session() as conn:
+        cfg = catalog.get_config(conn, t.target_id)
+        cfg.store_path = str(store.root)
+        catalog.set_config(conn, cfg)
+    return store
+
+
+# ---------------------------------------------------------------- taking backups
+def take_full_backup(
+    target: str, *, on_progress: ProgressFn | None = None, max_rate: str | None = None
+) -> Backup:
+    """A full physical backup (pg_basebackup, plain, manifest with checksums, WAL streamed)."""
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+        return physical.take_backup(conn, ctx, "full", on_progress=on_progress, max_rate=max_rate)
+
+
+def take_incremental_backup(
+    target: str, *, on_progress: ProgressFn | None = None, max_rate: str | None = None
+) -> Backup:
+    """An incremental backup against the newest usable backup (PostgreSQL 17+)."""
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+        return physical.take_backup(
+            conn, ctx, "incremental", on_progress=on_progress, max_rate=max_rate
+        )
+
+
+def take_logical_backup(target: str, database: str | None = None) -> Backup:
+    """``pg_dump -Fc`` of one database (default: the target DSN's database)."""
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+        db = database or connection.parse_dsn(ctx.dsn).get("dbname") or "postgres"
+        return logical.take_logical(conn, ctx, db)
+
+
+# ---------------------------------------------------------------- catalog reads
+@dataclass
+class BackupDetail:
+    backup: Backup
+    chain: list[str]
+    children: list[str]
+    checks: list[Check] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.backup.as_dict(),
+            "chain": self.chain,
+            "children": self.children,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def list_backups(target: str) -> list[Backup]:
+    t = get_target(target)
+    with repository.session() as conn:
+        return catalog.list_backups(conn, t.target_id)
+
+
+def get_backup(backup_id: str) -> BackupDetail:
+    check_backup_id(backup_id)
+    with repository.session() as conn:
+        b = catalog.get(conn, backup_id)
+        chain = [b.backup_id]
+        cur = b
+        while cur.parent_id:
+            cur = catalog.get(conn, cur.parent_id)
+            chain.insert(0, cur.backup_id)
+        children = [
+            x.backup_id
+            for x in catalog.list_backups(conn, b.target_id)
+            if x.parent_id == b.backup_id
+        ]
+        return BackupDetail(b, chain, children, catalog.checks(conn, backup_id))
+
+
+def delete_backup(backup_id: str, *, cascade: bool = False) -> list[str]:
+    """Delete a backup's files and catalog row. A backup that incrementals depend on is only
+    deleted with ``cascade`` (which deletes them too). Returns the ids deleted."""
+    check_backup_id(backup_id)
+    with repository.session() as conn:
+        b = catalog.get(conn, backup_id)
+        all_b = catalog.list_backups(conn, b.target_id)
+        doomed = [b]
+        while True:
+            ids = {x.backup_id for x in doomed}
+            more = [x for x in all_b if x.parent_id in ids and x.backup_id not in ids]
+            if not more:
+                break
+            doomed += more
+        if len(doomed) > 1 and not cascade:
+            raise InvalidInput(
+                f"Backup {backup_id} is the base of incremental backups "
+                f"{', '.join(x.backup_id for x in doomed[1:])}; deleting it would break them.",
+                "Delete those first, or pass --cascade to delete the whole chain from here.",
+            )
+        if b.status == "running":
+            raise InvalidInput(f"Backup {backup_id} is still running.")
+        for x in reversed(doomed):
+            path = Path(x.path)
+            # the backup's own store (it may predate a change of the target's store path)
+            if (path / MANIFEST).is_file() or path.is_dir():
+                BackupStore(path.parent.parent).remove(path)
+        catalog.delete(conn, [x.backup_id for x in reversed(doomed)])
+        return [x.backup_id for x in doomed]
+
+
+# ---------------------------------------------------------------- verification and restore
+def verify_backup(backup_id: str, *, test_restore: bool = False) -> VerifyReport:
+    """pg_verifybackup (or pg_restore -l for a dump); with ``test_restore`` also restore it into
+    a temp dir, start it, run amcheck. The result is recorded and sets the status."""
+    check_backup_id(backup_id)
+    with repository.session() as conn:
+        b = catalog.get(conn, backup_id)
+        store = _store_for(conn, get_target(b.target or ""))
+        return verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
+
+
+def restore_backup(
+    target: str,
+    destination: str | Path,
+    *,
+    backup_id: str | None = None,
+    target_time: datetime | str | None = None,
+    target_lsn: str | None = None,
+    target_name: str | None = None,
+    latest: bool = False,
+    os_user: str | None = None,
+) -> RestoreResult:
+    """Restore into a new (or empty) directory; with one of ``target_time`` / ``target_lsn`` /
+    ``target_name`` / ``latest``, set up point-in-time recovery from the WAL archive.
+
+    Without ``backup_id`` the newest backup that ends before the target is used. The restored
+    directory is owned by ``os_user`` (default: the embedded server's user when root).
+    """
+    given = [x for x in (target_time, target_lsn, target_name) if x] + ([1] if latest else [])
+    if len(given) > 1:
+        raise InvalidInput(
+            "Give at most one recovery target (time, LSN, restore point name or latest)."
+        )
+    if isinstance(target_time, str):
+        try:
+            target_time = datetime.fromisoformat(target_time)
+        except ValueError:
+            raise InvalidInput(
+                f"{target_time!r} is not a time.", "Use ISO 8601, e.g. 2026-11-25T17:30:00+00:00"
+            ) from None
+    if target_time is not None and target_time.tzinfo is None:
+        target_time = target_time.replace(tzinfo=UTC)
+    if target_lsn:
+        wal.parse_lsn(target_lsn)
+    rt = RecoveryTarget(time=target_time, lsn=target_lsn, name=target_name, latest=latest)
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        if backup_id:
+            check_backup_id(backup_id)
+            b = catalog.get(conn, backup_id)
+            if b.target_id != t.target_id:
+                raise InvalidInput(f"Backup {backup_id} belongs to target {b.target!r}.")
+        else:
+            lsn = target_lsn
+            if target_name:
+                rp = catalog.get_restore_point(conn, t.target_id, target_name)
+                if rp is None:
+                    raise NotFound(
+                        f"There is no restore point named {target_name!r} for {target!r}.",
+                        f"List them with `opscore restore-point list --target {target}`.",
+                    )
+                lsn = rp.lsn
+            from ..backup.restore import choose_backup
+
+            b = choose_backup(catalog.list_backups(conn, t.target_id), rt, lsn)
+        user = os_user if os_user is not None else server_os_user()
+        return restore(conn, store, b, Path(destination), rt, os_user=user)
+
+
+# ---------------------------------------------------------------- WAL archive
+@dataclass
+class WalStatus:
+    target: str
+    wal_dir: str
+    complete_segments: int
+    partial_segments: int
+    timelines: list[int]
+    first_segment: str | None
+    last_segment: str | None
+    gaps: list[wal.Gap]
+    last_received: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gaps"] = [g.as_dict() for g in self.gaps]
+        return d
+
+
+def receive_wal(target: str, *, until_lsn: str | None = None, slot: str | None = None) -> WalStatus:
+    """Stream WAL into the store with pg_receivewal up to ``until_lsn`` (default: the server's
+    current WAL position), then stop. Run it on a schedule or in a flow for continuous archive."""
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+    if until_lsn is None:
+        with target_session(target) as tconn:
+            row = tconn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        until_lsn = row[0]
+    else:
+        wal.parse_lsn(until_lsn)
+    wal.receive_wal(
+        ctx.bin("pg_receivewal"),
+        ctx.dsn,
+        ctx.store.ensure().wal_dir,
+        until_lsn=until_lsn,
+        env=ctx.env,
+        slot=slot,
+    )
+    return wal_status(target)
+
+
+def create_wal_slot(target: str, slot: str) -> None:
+    """Create a physical replication slot for the WAL receiver (a write to the target: the
+    server then keeps WAL until it is received; drop it when archiving stops)."""
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
+
+
+def drop_wal_slot(target: str, slot: str) -> None:
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=False, env=ctx.env)
+
+
+def wal_status(target: str) -> WalStatus:
+    """What the WAL archive holds and where it has gaps."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        sizes = [b.wal_segment_size for b in catalog.list_backups(conn, t.target_id)]
+    seg = next((s for s in reversed(sizes) if s), wal.DEFAULT_SEGMENT_SIZE)
+    c = wal.scan(store.wal_dir, seg)
+    names = [wal.segment_name(tli, s, seg) for tli in c.timelines() for s in c.segments(tli)]
+    summary = c.size_summary()
+    return WalStatus(
+        target=t.name,
+        wal_dir=str(store.wal_dir),
+        complete_segments=summary["complete_segments"],
+        partial_segments=summary["partial_segments"],
+        timelines=summary["timelines"],
+        first_segment=min(names) if names else None,
+        last_segment=max(names) if names else None,
+        gaps=c.gaps(),
+        last_received=wal.read_state(store.wal_dir),
+    )
+
+
+# ---------------------------------------------------------------- restore points
+def create_restore_point(target: str, name: str) -> RestorePoint:
+    """``pg_create_restore_point(name)`` on the target: a write (a WAL record), made through an
+    explicit admin session and recorded in the catalog and in the store."""
+    if not name or len(name) > 63 or not name.isprintable():
+        raise InvalidInput(
+            f"{name!r} is not a valid restore point name.", "Use 1-63 printable characters."
+        )
+    t = get_target(target)
+    with repository.session() as conn:
+        if catalog.get_restore_point(conn, t.target_id, name):
+            raise InvalidInput(
+                f"Target {target!r} already has a restore point named {name!r}.",
+                "Restore point names must be unique per target; pick another.",
+            )
+        store = _store_for(conn, t)
+        with connection.connect(
+            target_dsn(t), read_only=False, application_name="opscore-admin"
+        ) as admin:
+            row = admin.execute(
+                "SELECT pg_create_restore_point(%s)::text, "
+                "(SELECT timeline_id FROM pg_control_checkpoint()), now()",
+                (name,),
+            ).fetchone()
+        assert row is not None
+        catalog.add_restore_point(conn, t.target_id, name, row[0], row[1], row[2])
+        store.add_restore_point(
+            {"name": name, "lsn": row[0], "timeline": row[1], "created_at": row[2].isoformat()}
+        )
+        rp = catalog.get_restore_point(conn, t.target_id, name)
+        assert rp is not None
+        return rp
+
+
+def list_restore_points(target: str) -> list[RestorePoint]:
+    t = get_target(target)
+    with repository.session() as conn:
+        return catalog.restore_points(conn, t.target_id)
+
+
+# ---------------------------------------------------------------- recatalog
+def recatalog(target: str) -> list[str]:
+    """Re-read the store's manifests (and restore-points.json) into the catalog: what a lost
+    repository needs. Returns the backup ids that were added."""
+    t = get_target(target)
+    added = []
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        manifests = sorted(store.manifests(), key=lambda m: m.get("started_at", ""))
+        for m in manifests:
+            b = Backup.from_dict({**m, "target_id": t.target_id})
+            if b.status == "running":
+                continue
+            if catalog.upsert(conn, b):
+                added.append(b.backup_id)
+        for p in store.restore_points():
+            catalog.add_restore_point(
+                conn,
+                t.target_id,
+                p["name"],
+                p["lsn"],
+                p.get("timeline"),
+                datetime.fromisoformat(p["created_at"]) if p.get("created_at") else None,
+            )
+    return added
+
+
+from .backup_policy import *  # noqa: E402,F401,F403
+from .backup_policy import __all__ as _policy_all  # noqa: E402
+
+__all__ += _policy_all

@@ -1,0 +1,424 @@
+"""`opscore backup ...` and `opscore restore-point ...`: thin over ops_core.api (backup area)."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import api
+from ..errors import OpsCoreError
+from .common import JsonOpt, console, example, print_json, table
+
+app = typer.Typer(
+    help="Physical and logical backups, WAL archive, restore and PITR, verification, retention.",
+    no_args_is_help=True,
+)
+wal_app = typer.Typer(
+    help="The WAL archive (pg_receivewal into the backup store).", no_args_is_help=True
+)
+rp_app = typer.Typer(help="Named restore points (pg_create_restore_point).", no_args_is_help=True)
+app.add_typer(wal_app, name="wal")
+
+TargetOpt = typer.Option(..., "--target", "-t", help="Target name.")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="backup")
+    root.add_typer(rp_app, name="restore-point")
+
+
+def _mb(n: int | None) -> str:
+    return "" if n is None else f"{n / 1024 / 1024:,.1f} MB"
+
+
+def _physical(kind: str, target: str, max_rate: str | None, as_json: bool) -> None:
+    fn = api.take_full_backup if kind == "full" else api.take_incremental_backup
+    if as_json:
+        print_json(fn(target, max_rate=max_rate).as_dict())
+        return
+    with Progress(
+        TextColumn(f"[bold]{kind} backup of {target}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("backup", total=None)
+
+        def on_progress(done_kb: int, total_kb: int) -> None:
+            progress.update(task, completed=done_kb * 1024, total=max(total_kb, done_kb) * 1024)
+
+        b = fn(target, on_progress=on_progress, max_rate=max_rate)
+    console.print(
+        f"[green]✓[/] {b.kind} backup [bold]{b.backup_id}[/]: {_mb(b.size_bytes)} in "
+        f"{b.duration_s:.1f} s, LSN {b.start_lsn} → {b.stop_lsn} (timeline {b.timeline})"
+        + (f", based on {b.parent_id}" if b.parent_id else "")
+    )
+
+
+MaxRate = typer.Option(None, "--max-rate", help="Limit transfer rate (pg_basebackup -r, e.g. 50M).")
+
+
+@app.command(epilog=example("opscore backup full --target prod"))
+def full(target: str = TargetOpt, max_rate: str = MaxRate, as_json: bool = JsonOpt) -> None:
+    """Full physical backup (pg_basebackup: plain, manifest with checksums, WAL streamed)."""
+    _physical("full", target, max_rate, as_json)
+
+
+@app.command(epilog=example("opscore backup incremental --target prod"))
+def incremental(target: str = TargetOpt, max_rate: str = MaxRate, as_json: bool = JsonOpt) -> None:
+    """Incremental backup against the newest backup (PostgreSQL 17+, summarize_wal=on)."""
+    _physical("incremental", target, max_rate, as_json)
+
+
+@app.command(epilog=example("opscore backup logical --target prod --database app"))
+def logical(
+    target: str = TargetOpt,
+    database: str = typer.Option(None, "--database", "-d", help="Default: the target's."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Logical backup of one database (pg_dump -Fc)."""
+    with console.status(f"pg_dump of {database or 'the target database'} ..."):
+        b = api.take_logical_backup(target, database)
+    if as_json:
+        print_json(b.as_dict())
+    else:
+        console.print(f"[green]✓[/] dump {b.backup_id} of {b.database}: {_mb(b.size_bytes)}")
+
+
+@app.command("list", epilog=example("opscore backup list --target prod --json"))
+def list_(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Backups of a target, oldest first."""
+    backups = api.list_backups(target)
+    if as_json:
+        print_json([b.as_dict() for b in backups])
+        return
+    if not backups:
+        console.print(f"No backups of {target} yet: `opscore backup full --target {target}`.")
+        return
+    console.print(
+        table(
+            f"Backups of {target}",
+            ["id", "kind", "status", "based on", "size", "duration", "finished", "stop LSN"],
+            [
+                (
+                    b.backup_id,
+                    b.kind + (f" ({b.database})" if b.database else ""),
+                    b.status,
+                    b.parent_id,
+                    _mb(b.size_bytes),
+                    f"{b.duration_s:.1f} s" if b.duration_s is not None else "",
+                    b.finished_at.strftime("%Y-%m-%d %H:%M:%S") if b.finished_at else "",
+                    b.stop_lsn,
+                )
+                for b in backups
+            ],
+        )
+    )
+
+
+@app.command(epilog=example("opscore backup show 20261125T172100-F3a9c --json"))
+def show(backup_id: str = typer.Argument(..., help="Backup id."), as_json: bool = JsonOpt) -> None:
+    """One backup: its record, chain, dependent incrementals and verification history."""
+    d = api.get_backup(backup_id)
+    if as_json:
+        print_json(d.as_dict())
+        return
+    rows = [(k, v) for k, v in d.backup.as_dict().items() if v is not None]
+    rows += [("chain", " → ".join(d.chain)), ("incrementals on it", ", ".join(d.children))]
+    console.print(table(f"Backup {backup_id}", ["field", "value"], rows))
+    if d.checks:
+        console.print(
+            table(
+                "Verifications",
+                ["when", "check", "ok", "detail"],
+                [
+                    (
+                        c.checked_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        c.kind,
+                        c.ok,
+                        "; ".join(c.detail.get("errors", [])[:3]) or "",
+                    )
+                    for c in d.checks
+                ],
+            )
+        )
+
+
+@app.command(epilog=example("opscore backup verify 20261125T172100-F3a9c --test-restore"))
+def verify(
+    backup_id: str = typer.Argument(..., help="Backup id."),
+    test_restore: bool = typer.Option(
+        False, "--test-restore", help="Also restore to a temp dir, start it, run amcheck."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """pg_verifybackup (pg_restore -l for a dump); exit code 1 when the backup is damaged."""
+    with console.status(f"Verifying {backup_id} ..."):
+        rep = api.verify_backup(backup_id, test_restore=test_restore)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        for c in rep.checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+            console.print(f"{mark} {c.kind} ({c.duration_s} s)")
+            for e in c.detail.get("errors", [])[:10]:
+                console.print(f"   {e}", highlight=False)
+        if rep.bad_files:
+            console.print(f"[red]Damaged files:[/] {', '.join(rep.bad_files)}")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@app.command(
+    epilog=example(
+        "opscore backup restore --target prod --to /srv/restore/prod",
+        "opscore backup restore --target prod --to /srv/pitr --time '2026-11-25 17:30:00+00'",
+        "opscore backup restore --target prod --to /srv/pitr --name before_migration",
+    )
+)
+def restore(
+    target: str = TargetOpt,
+    to: str = typer.Option(..., "--to", help="New (or empty) data directory."),
+    backup_id: str = typer.Option(None, "--backup", help="Default: newest before the target."),
+    time: str = typer.Option(None, "--time", help="Recover to this time (ISO 8601)."),
+    lsn: str = typer.Option(None, "--lsn", help="Recover to this LSN."),
+    name: str = typer.Option(None, "--name", help="Recover to this restore point."),
+    latest: bool = typer.Option(False, "--latest", help="Replay all archived WAL."),
+    os_user: str = typer.Option(None, "--os-user", help="Owner of the restored directory."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name."""
+    with console.status("Restoring ..."):
+        res = api.restore_backup(
+            target,
+            to,
+            backup_id=backup_id,
+            target_time=time,
+            target_lsn=lsn,
+            target_name=name,
+            latest=latest,
+            os_user=os_user,
+        )
+    if as_json:
+        print_json(res.as_dict())
+        return
+    console.print(
+        f"[green]✓[/] restored {' + '.join(res.chain)} into {res.destination} "
+        f"({_mb(res.size_bytes)}, {res.duration_s:.1f} s); recovery to {res.recovery_target}"
+        + (f", {res.wal_segments} WAL segments copied" if res.wal_segments else "")
+    )
+    for n in res.notes:
+        console.print(f"[yellow]note:[/] {n}")
+    console.print(
+        f"Start it with PostgreSQL {res.server_major}'s pg_ctl -D {res.destination} "
+        f"-o '-p PORT' start" + (f" (as OS user {res.os_user})" if res.os_user else "")
+    )
+
+
+@app.command(epilog=example("opscore backup delete 20261125T172100-F3a9c"))
+def delete(
+    backup_id: str = typer.Argument(..., help="Backup id."),
+    cascade: bool = typer.Option(False, "--cascade", help="Also delete incrementals on it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete a backup (files and record); refuses to break a chain without --cascade."""
+    gone = api.delete_backup(backup_id, cascade=cascade)
+    print_json({"deleted": gone}) if as_json else console.print(f"Deleted {', '.join(gone)}.")
+
+
+@app.command(
+    epilog=example(
+        "opscore backup schedule --target prod",
+        "opscore backup schedule --target prod --defaults --redundancy 2",
+        "opscore backup schedule --target prod --full '0 2 * * 0' --incremental 'every 1d'",
+    )
+)
+def schedule(
+    target: str = TargetOpt,
+    full: str = typer.Option(None, "--full", help="Cron or 'every N[smhd]'; '' removes."),
+    incremental: str = typer.Option(None, "--incremental"),
+    verify: str = typer.Option(None, "--verify"),
+    retention: str = typer.Option(None, "--retention"),
+    wal: str = typer.Option(None, "--wal", help="WAL receiving."),
+    redundancy: int = typer.Option(None, "--redundancy", help="Keep N full backups."),
+    window: float = typer.Option(None, "--recovery-window-days"),
+    defaults: bool = typer.Option(False, "--defaults", help="Start from the recommended jobs."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show or set the target's backup schedule and retention policy."""
+    jobs = {
+        k: v
+        for k, v in dict(
+            full=full, incremental=incremental, verify=verify, retention=retention, wal=wal
+        ).items()
+        if v is not None
+    }
+    if jobs or redundancy is not None or window is not None or defaults:
+        s = api.set_backup_schedule(
+            target, jobs, redundancy=redundancy, recovery_window_days=window, defaults=defaults
+        )
+    else:
+        s = api.get_backup_schedule(target)
+    if as_json:
+        print_json(s.as_dict())
+        return
+    nxt = s.next_runs()
+    console.print(
+        table(
+            f"Backup schedule of {target}",
+            ["job", "when", "next run (UTC)"],
+            [(j, w, nxt.get(j, "")) for j, w in s.jobs.items()],
+        )
+    )
+    console.print(f"Retention: {s.retention or 'not set'}")
+
+
+@app.command(
+    "retention",
+    epilog=example(
+        "opscore backup retention --target prod --redundancy 2",
+        "opscore backup retention --target prod --apply",
+    ),
+)
+def retention_(
+    target: str = TargetOpt,
+    redundancy: int = typer.Option(None, "--redundancy"),
+    window: float = typer.Option(None, "--recovery-window-days"),
+    apply: bool = typer.Option(False, "--apply", help="Delete (default: dry run)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show (dry run) or apply retention: which backups and WAL go, and why."""
+    plan = api.apply_retention(
+        target, redundancy=redundancy, recovery_window_days=window, dry_run=not apply
+    )
+    if as_json:
+        print_json(plan.as_dict())
+        return
+    verb = "would delete" if plan.dry_run else "deleted"
+    console.print(f"Policy: {plan.policy}")
+    console.print(
+        table(
+            None,
+            ["backup", "kind", "action", "why"],
+            [(d["backup_id"], d["kind"], verb, d["reason"]) for d in plan.delete]
+            + [(k["backup_id"], k["kind"], "keep", k["reason"]) for k in plan.keep],
+        )
+    )
+    console.print(
+        f"WAL: {verb} {len(plan.wal_delete)} segments (keeping from {plan.wal_keep_from or '-'})."
+    )
+
+
+@app.command(epilog=example("opscore backup report", "opscore backup report --target prod --json"))
+def report(
+    target: str = typer.Option(None, "--target", "-t", help="Default: all targets."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Backups per target: chains, sizes, durations, verification, recoverability window."""
+    reps = api.backup_report(target)
+    if as_json:
+        print_json([r.as_dict() for r in reps])
+        return
+    for r in reps:
+        rec = r.recoverability
+        console.print(f"[bold]{r.target}[/] (store {r.store})")
+        if rec.get("earliest"):
+            console.print(
+                f"  recoverable from {rec['earliest']['time']} (LSN {rec['earliest']['lsn']}) "
+                f"to {rec['latest']['time'] or 'LSN'} (LSN {rec['latest']['lsn']}): {rec['note']}"
+            )
+        else:
+            console.print(f"  [yellow]not recoverable:[/] {rec['note']}")
+        console.print(
+            table(
+                None,
+                ["chain", "backups", "size"],
+                [(c["full"], " → ".join(c["members"]), _mb(c["size_bytes"])) for c in r.chains],
+            )
+        )
+        for g in r.wal["gaps"]:
+            console.print(f"  [red]WAL gap[/] {g['first_missing']} .. {g['last_missing']}")
+
+
+@app.command(epilog=example("opscore backup store --target prod /backups/prod"))
+def store(
+    target: str = TargetOpt,
+    path: str = typer.Argument(None, help="New store directory (omit to show)."),
+) -> None:
+    """Show or set where a target's backups and WAL go."""
+    s = api.set_backup_store(target, path) if path else api.backup_store(target)
+    console.print(str(s.root))
+
+
+@app.command(epilog=example("opscore backup recatalog --target prod"))
+def recatalog(target: str = TargetOpt) -> None:
+    """Rebuild the catalog from the store's manifests (after losing the repository)."""
+    added = api.recatalog(target)
+    console.print(f"Added {len(added)} backups to the catalog: {', '.join(added) or '-'}")
+
+
+@wal_app.command("receive", epilog=example("opscore backup wal receive --target prod"))
+def wal_receive(
+    target: str = TargetOpt,
+    until: str = typer.Option(None, "--until", help="LSN (default: the current position)."),
+    slot: str = typer.Option(None, "--slot", help="Replication slot to stream from."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stream WAL into the store up to a position (pg_receivewal), then stop."""
+    with console.status("Receiving WAL ..."):
+        st = api.receive_wal(target, until_lsn=until, slot=slot)
+    _print_wal(st, as_json)
+
+
+@wal_app.command("status", epilog=example("opscore backup wal status --target prod"))
+def wal_status(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """What the WAL archive holds, and its gaps."""
+    _print_wal(api.wal_status(target), as_json)
+
+
+def _print_wal(st: api.WalStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(st.as_dict())
+        return
+    console.print(
+        f"WAL archive {st.wal_dir}: {st.complete_segments} complete + "
+        f"{st.partial_segments} partial segments, {st.first_segment} .. "
+        f"{st.last_segment}, timelines {st.timelines}"
+    )
+    for g in st.gaps:
+        console.print(f"[red]gap[/] {g.first_missing} .. {g.last_missing} ({g.count} segments)")
+
+
+@rp_app.command("create", epilog=example("opscore restore-point create --target prod pre_deploy"))
+def rp_create(
+    name: str = typer.Argument(..., help="Restore point name (unique per target)."),
+    target: str = TargetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a named restore point on the target (a write: one WAL record), and record it."""
+    rp = api.create_restore_point(target, name)
+    if as_json:
+        print_json(rp.as_dict())
+    else:
+        console.print(f"[green]✓[/] restore point {rp.name} at LSN {rp.lsn}")
+
+
+@rp_app.command("list", epilog=example("opscore restore-point list --target prod --json"))
+def rp_list(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Restore points created through opscore."""
+    pts = api.list_restore_points(target)
+    if as_json:
+        print_json([p.as_dict() for p in pts])
+        return
+    console.print(
+        table(
+            f"Restore points of {target}",
+            ["name", "LSN", "timeline", "created"],
+            [(p.name, p.lsn, p.timeline, p.created_at.isoformat()) for p in pts],
+        )
+    )
+
+
+__all__ = ["app", "register", "OpsCoreError"]

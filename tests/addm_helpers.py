@@ -1,0 +1,92 @@
+"""Scenario runner for the ADDM tests: a real run (snapshot, ASH sampler, shop load + one
+fault, snapshot, ADDM) and the confusion-table rows it produces."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops_core import api
+from ops_core.workload.driver import BackgroundShop
+
+HOLD_S = float(os.environ.get("OPSCORE_ADDM_HOLD_S", "6"))
+TABLE_FILE = Path(os.environ.get("OPSCORE_ADDM_TABLE", "/tmp/opscore-addm-confusion.jsonl"))
+
+
+@dataclass
+class Scenario:
+    name: str
+    expected: str
+    analysis: api.AddmAnalysis
+    fault_info: Any
+
+    @property
+    def top(self):
+        return self.analysis.findings[0]
+
+
+def run_scenario(
+    name: str,
+    expected: str,
+    target: str,
+    dsn: str,
+    fault: Any | None,
+    *,
+    database: str | None,
+    hold_s: float = HOLD_S,
+    clients: int = 1,
+) -> Scenario:
+    """Shop load (``clients`` sessions) and the fault held for ``hold_s`` seconds between two
+    snapshots with the ASH sampler running (0.25 s); ADDM runs before the fault is undone, so
+    live catalog reads see the period's state."""
+    with contextlib.ExitStack() as stack:
+        if clients:
+            stack.enter_context(BackgroundShop(dsn, clients=clients))
+        if fault is not None:
+            stack.enter_context(fault)
+        begin = api.take_snapshot(target)
+        sampler = api.ash_sampler(target, interval_s=0.25)
+        sampler.start()
+        try:
+            time.sleep(hold_s)
+        finally:
+            sampler.stop()
+        end = api.take_snapshot(target)
+        a = api.run_addm(target, begin.snapshot_id, end.snapshot_id, database=database)
+    sc = Scenario(name, expected, a, fault.info if fault is not None else None)
+    record(sc)
+    return sc
+
+
+def record(sc: Scenario) -> None:
+    """Append the scenario's confusion-table row (expected vs top finding) to a JSONL file."""
+    top = sc.top
+    row = {
+        "server": os.environ.get("OPSCORE_TEST_DSN") and "external" or "embedded",
+        "scenario": sc.name,
+        "expected": sc.expected,
+        "top": top.type,
+        "top_pct": top.score,
+        "objects": top.objects[:3],
+        "sessions": top.sessions[:3],
+        "db_time_s": sc.analysis.db_time_s,
+        "others": [f"{f.type} {f.score:.0f}%" for f in sc.analysis.findings[1:4]],
+    }
+    with TABLE_FILE.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def describe(sc: Scenario) -> str:
+    return (
+        "\n".join(
+            f"#{f.rank} {f.type} {f.score:.1f}% {f.title} objects={f.objects} sessions={f.sessions}"
+            for f in sc.analysis.findings
+        )
+        + "\nnotes: "
+        + " | ".join(sc.analysis.notes)
+    )

@@ -1,0 +1,130 @@
+"""ADDM on real runs: each fault injector on the shop workload, then ADDM's top finding must
+name the injected cause (object, SQL, session); a healthy run has no problem finding.
+
+Each scenario: shop load (1 client) + the fault, ASH sampled every 0.25 s for ~6 s between two
+snapshots. The confusion table (expected vs top finding) is appended to
+``$OPSCORE_ADDM_TABLE`` (default /tmp/opscore-addm-confusion.jsonl).
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.workload import faults
+from ops_core.workload.schema import setup_shop_schema
+
+from .addm_helpers import describe, run_scenario
+
+TARGET = "addmshop"
+
+
+@pytest.fixture(scope="module")
+def shop(pg, opscore_env):
+    from ops_core import repository
+
+    with repository.session() as repo:
+        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+        repository.migrate(repo)
+    dsn = pg.create_database("addm")
+    setup_shop_schema(dsn, 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    api.add_target(TARGET, dsn)
+    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    try:
+        yield dsn, db
+    finally:
+        pg.drop_database(dsn)
+
+
+def _stmts(f) -> str:
+    return " ".join(s.get("query") or "" for s in f.statements)
+
+
+def test_healthy_run_has_no_problem_finding(shop):
+    dsn, db = shop
+    sc = run_scenario("healthy", "nothing_significant", TARGET, dsn, None, database=db)
+    assert sc.top.type == "nothing_significant", describe(sc)
+    assert not [f for f in sc.analysis.findings if f.is_problem], describe(sc)
+    assert sc.analysis.db_time_source == "ash" and sc.analysis.db_time_s > 0
+
+
+def test_missing_index(shop):
+    dsn, db = shop
+    sc = run_scenario(
+        "missing_index", "missing_index", TARGET, dsn, faults.MissingIndex(dsn), database=db
+    )
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert "demo.orders.reference" in top.objects
+    assert "reference" in _stmts(top)
+    assert top.recommendations[0].action == "CREATE INDEX CONCURRENTLY ON demo.orders (reference);"
+
+
+def test_lock_contention(shop):
+    dsn, db = shop
+    sc = run_scenario(
+        "lock_contention", "lock_contention", TARGET, dsn, faults.LockContention(dsn), database=db
+    )
+    top = sc.top
+    assert top.type == "lock_contention", describe(sc)
+    assert "demo.products" in top.objects
+    assert "UPDATE demo.products" in _stmts(top)
+    assert set(top.sessions) & set(sc.fault_info.roles["worker"])
+
+
+def test_idle_in_transaction_blocker(shop):
+    dsn, db = shop
+    fault = faults.IdleInTransactionBlocker(dsn)
+    sc = run_scenario("idle_in_transaction", "idle_in_transaction", TARGET, dsn, fault, database=db)
+    top = sc.top
+    assert top.type == "idle_in_transaction", describe(sc)
+    assert top.sessions == [fault.holder_pid]
+    assert top.recommendations[0].action == f"SELECT pg_terminate_backend({fault.holder_pid});"
+    assert "demo.customers" in top.objects
+
+
+def test_temp_spill(shop):
+    dsn, db = shop
+    sc = run_scenario("temp_spill", "temp_spill", TARGET, dsn, faults.TempSpill(dsn), database=db)
+    top = sc.top
+    assert top.type == "temp_spill", describe(sc)
+    assert "row_number() OVER" in _stmts(top) or "JOIN demo.customers" in _stmts(top)
+    assert "work_mem" in top.recommendations[0].action
+
+
+def test_stale_statistics(shop):
+    dsn, db = shop
+    sc = run_scenario(
+        "stale_statistics",
+        "stale_statistics",
+        TARGET,
+        dsn,
+        faults.StaleStatistics(dsn),
+        database=db,
+    )
+    top = sc.top
+    assert top.type == "stale_statistics", describe(sc)
+    assert top.objects == ["demo.order_events"]
+    assert top.recommendations[0].action == "ANALYZE demo.order_events;"
+    assert any("RESET (autovacuum_enabled)" in r.action for r in top.recommendations)
+
+
+def test_vacuum_blocked(shop):
+    dsn, db = shop
+    fault = faults.VacuumBlocked(dsn)
+    sc = run_scenario("vacuum_blocked", "vacuum_blocked", TARGET, dsn, fault, database=db)
+    top = sc.top
+    assert top.type == "vacuum_blocked", describe(sc)
+    assert top.objects == ["demo.carts"]
+    assert top.sessions == [fault.holder_pid]
+
+
+def test_cpu_hog(shop):
+    dsn, db = shop
+    sc = run_scenario("cpu_hog", "cpu_bound_sql", TARGET, dsn, faults.CpuHog(dsn), database=db)
+    top = sc.top
+    assert top.type == "cpu_bound_sql", describe(sc)
+    assert "generate_series" in _stmts(top)

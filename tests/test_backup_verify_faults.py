@@ -1,0 +1,142 @@
+"""Verification catches corruption (and names the file), a test restore of a good backup passes;
+faults (target stopped mid-backup, store full) leave a failed record and no partial files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.backup.context import StoreFull
+from ops_core.errors import CommandFailed
+from ops_core.targets.embedded import EmbeddedServer
+
+from .backup_helpers import (
+    drop_target,
+    fast_backups,  # noqa: F401
+    make_target,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_backups")
+
+
+@pytest.fixture
+def bk(repo, pg):
+    t = make_target(pg)
+    try:
+        yield t
+    finally:
+        drop_target(pg, t)
+
+
+def test_verify_names_the_corrupted_file_and_test_restore_passes(bk, pg):
+    bk.write(1, 2000)
+    with psycopg.connect(bk.dsn, autocommit=True) as c:
+        relpath = c.execute("SELECT pg_relation_filepath('items')").fetchone()[0]
+    good = api.take_full_backup(bk.name)
+    bad = api.take_full_backup(bk.name)
+
+    victim = Path(bad.path) / "data" / relpath
+    raw = bytearray(victim.read_bytes())
+    assert len(raw) > 9000
+    for i in range(8200, 8210):  # flip bytes in the second page
+        raw[i] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+
+    report = api.verify_backup(bad.backup_id)
+    assert not report.ok
+    assert relpath in report.bad_files
+    assert api.get_backup(bad.backup_id).backup.status == "corrupt"
+
+    report = api.verify_backup(good.backup_id, test_restore=True)
+    assert report.ok, report.as_dict()
+    kinds = [c.kind for c in report.checks]
+    assert kinds == ["verifybackup", "test_restore"]
+    tr = report.checks[-1].detail
+    assert tr["indexes_checked"] > 0 and bk.dbname in tr["databases"]
+    detail = api.get_backup(good.backup_id)
+    assert detail.backup.status == "verified" and len(detail.checks) == 2
+
+
+def test_logical_backup_and_its_verification(bk, pg):
+    bk.write(1, 50)
+    b = api.take_logical_backup(bk.name)
+    assert b.kind == "logical" and b.database == bk.dbname and b.size_bytes > 0
+    assert api.verify_backup(b.backup_id).ok
+    dump = Path(b.path) / "database.dump"
+    dump.write_bytes(dump.read_bytes()[:200])  # truncated dump
+    rep = api.verify_backup(b.backup_id)
+    assert not rep.ok and api.get_backup(b.backup_id).backup.status == "corrupt"
+
+
+@pytest.fixture
+def victim_server(repo):
+    """A dedicated embedded server that the test may stop (never the shared test server)."""
+    home = Path(tempfile.mkdtemp(prefix="ops-victim-", dir="/tmp"))
+    srv = EmbeddedServer(home)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_target_stopped_during_backup_marks_it_failed(victim_server):
+    srv = victim_server
+    with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+        c.execute(
+            "CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad "
+            "FROM generate_series(1, 20000) g"
+        )
+    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir="/tmp"))
+    api.add_target("victim", srv.conninfo())
+    api.set_backup_store("victim", store)
+    stopper: list[threading.Thread] = []
+
+    def on_progress(done_kb: int, total_kb: int) -> None:
+        if done_kb > 0 and not stopper:
+            stopper.append(threading.Thread(target=srv.stop))
+            stopper[0].start()
+
+    with pytest.raises(CommandFailed) as err:
+        api.take_full_backup("victim", on_progress=on_progress, max_rate="2M")
+    stopper[0].join(timeout=120)
+    assert "failed" in err.value.message and "Partial files were removed" in err.value.message
+    backups = api.list_backups("victim")
+    assert [b.status for b in backups] == ["failed"]
+    assert backups[0].error and backups[0].finished_at is not None
+    assert list((store / "base").iterdir()) == []
+    shutil.rmtree(store, ignore_errors=True)
+
+
+def test_store_full_is_a_clear_failure(bk):
+    mnt = Path(tempfile.mkdtemp(prefix="ops-tiny-", dir="/tmp"))
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        shutil.rmtree(mnt, ignore_errors=True)
+        pytest.skip(f"cannot mount a tiny tmpfs here ({res.stderr.strip() or 'not root'})")
+    try:
+        api.set_backup_store(bk.name, mnt / "store")
+        with pytest.raises(StoreFull) as err:
+            api.take_full_backup(bk.name)
+        assert "full" in err.value.message and str(mnt) in err.value.message
+        backups = api.list_backups(bk.name)
+        assert [b.status for b in backups] == ["failed"]
+        assert "No space left" in (backups[0].error or "")
+        assert list((mnt / "store" / "base").iterdir()) == []
+        assert os.statvfs(mnt).f_bfree > 0  # partial files were removed
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        shutil.rmtree(mnt, ignore_errors=True)
