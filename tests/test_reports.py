@@ -204,6 +204,9 @@ def test_each_notebook_renders_with_the_workload(workload, tmp_path):
         "compare", TARGET, begin=f.begin_id, end=f.end_id, begin2=f.end_id,
         end2=workload["s3"], reports_dir=tmp_path,
     )  # fmt: skip
+    # as the app calls it: positional snapshot ids, for ASH too (the snapshots' interval)
+    by_ids = api.render_report("ash", TARGET, f.begin_id, f.end_id, reports_dir=tmp_path)
+    assert by_ids.path == by_ids.html and "rpt_sleeper" in by_ids.html.read_text()
     text = cmp.html.read_text()
     for section in ("Differences that matter", "SQL that got slower", "rpt_sleeper", "rpt_spill"):
         assert section in text, section

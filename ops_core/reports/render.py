@@ -104,6 +104,11 @@ class RenderedReport:
     notebook: Path
     seconds: float
 
+    @property
+    def path(self) -> Path:
+        """The HTML report (same as ``html``)."""
+        return self.html
+
     def as_dict(self) -> dict[str, Any]:
         return {"html": str(self.html), "notebook": str(self.notebook), "seconds": self.seconds}
 
