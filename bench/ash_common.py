@@ -46,6 +46,18 @@ def bench_target(name: str = "bench") -> api.Target:
     return api.add_target(name, srv.conninfo(BENCH_DB))
 
 
+def backend_cpu_s(pid: int | None) -> float:
+    """CPU seconds a server backend has used since it started: /proc/PID/schedstat (ns), or
+    utime + stime of /proc/PID/stat (clock ticks) where schedstat is missing."""
+    if pid is None:
+        return 0.0
+    try:
+        return int(open(f"/proc/{pid}/schedstat").read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pgbench(args: list[str], timeout: float = 600) -> str:
     srv = api.embedded_server()
     conn = ["-h", str(srv.socket_dir), "-p", str(srv.configured_port()), "-U", "postgres"]

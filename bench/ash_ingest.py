@@ -10,11 +10,12 @@ Row generation is excluded from the timing.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from ash_common import api, server, synthetic_rows
+from ash_common import api, backend_cpu_s, server, synthetic_rows
 
 from ops_core import repository
 from ops_core.repository.ash import AshWriter
@@ -36,10 +37,14 @@ def main() -> None:
     writer = AshWriter(t.target_id)
     with repository.session() as conn:
         writer.create_ahead(conn, start)
+        backend = conn.info.backend_pid
+        srv0, cpu0 = backend_cpu_s(backend), time.process_time()
         t0 = time.perf_counter()
         for b in batches:
             writer.write(conn, b, 1.0)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        srv = backend_cpu_s(backend) - srv0
         n = conn.execute(
             "SELECT count(*) FROM opscore.ash_samples WHERE target_id = %s", (t.target_id,)
         ).fetchone()[0]
@@ -48,6 +53,11 @@ def main() -> None:
         f"ASH ingest: {len(rows):,} rows in {len(batches)} batches of {BATCH:,} in "
         f"{elapsed:.2f} s = {len(rows) / elapsed:,.0f} rows/s (goal > 50,000/s; that is "
         f"{len(rows) / elapsed / 100:,.0f} targets x 100 active sessions at 1 Hz)"
+    )
+    print(
+        f"  CPU: writer process {cpu:.2f} s + server backend {srv:.2f} s = "
+        f"{len(rows) / (cpu + srv):,.0f} rows per CPU-second (what machine load cannot blur; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
     api.remove_target(name)
 

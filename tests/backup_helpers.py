@@ -60,9 +60,20 @@ def make_target(pg, name: str = "bk") -> BackupTarget:
     return BackupTarget(name, dsn, conninfo_to_dict(dsn)["dbname"], store, pg.major)
 
 
+def drop_slot(pg, slot: str) -> None:
+    """Drop a test's replication slot straight on the server (not through the repository,
+    which may be what failed): a leaked slot makes the shared server keep WAL forever."""
+    with pg.admin() as c:
+        c.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_name = %s AND NOT active",
+            (slot,),
+        )
+
+
 def drop_target(pg, t: BackupTarget) -> None:
-    pg.drop_database(t.dsn)
     shutil.rmtree(t.store, ignore_errors=True)
+    pg.drop_database(t.dsn)
 
 
 def restored_ids(data_dir: Path, major: int, dbname: str, os_user: str | None) -> list[int]:

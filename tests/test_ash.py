@@ -261,6 +261,12 @@ def test_stop_and_run_flush_buffered_samples(ash_target):
     df = api.query_ash("ashdb", begin, datetime.now(UTC))
     assert len(df) == st.rows_written + st2.rows_written
     assert (df["application_name"] == "ash-sleeper").sum() >= 5
+    # the sampler kept the 5-minute summary up to its last sample
+    rng = (begin, datetime.now(UTC))
+    summary = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
+    samples = api.ash_db_time("ashdb", *rng, by=["session"], source="samples")
+    assert summary["time_s"].sum() == pytest.approx(samples["time_s"].sum())
+    assert summary["time_s"].sum() == pytest.approx(df["weight_s"].sum())
 
 
 def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
@@ -363,3 +369,19 @@ def test_sampler_survives_a_killed_connection(ash_target, pg):
     assert results[0] == -1 and min(results[1:]) >= 0  # one failed sample, then reconnected
     assert sampler.stats.errors == 1 and "sample:" in sampler.stats.last_error
     assert sampler.stats.samples == 3
+
+
+def test_final_flush_summarizes_the_last_partial_bucket(ash_target):
+    sleeper = _Session(ash_target, "ash-sleeper", "SELECT pg_sleep(3)")
+    sleeper.start()
+    begin = datetime.now(UTC) - timedelta(seconds=1)
+    sampler = api.ash_sampler("ashdb", interval_s=0.2)
+    for _ in range(3):
+        sampler.sample_once()
+        time.sleep(0.2)
+    written = sampler.flush()  # a routine flush: only complete buckets are summarized
+    st = sampler.stop()  # nothing left to write, but the partial bucket gets summarized
+    sleeper.join(10)
+    assert written == st.rows_written > 0
+    total = api.ash_db_time("ashdb", begin, datetime.now(UTC), by=[], source="summary")
+    assert total["time_s"].iloc[0] == pytest.approx(0.2 * written)

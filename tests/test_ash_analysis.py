@@ -108,3 +108,12 @@ def test_blocking_chains_unsampled_root_and_deadlock():
     out = blocking_chains(_frame(1, [(20, "active", [30]), (30, "active", [20])], t0))
     assert list(out["root_pid"]) == [20]
     assert blocking_chains(pd.DataFrame()).empty
+
+
+def test_copy_columns_follow_the_sample_row():
+    # AshWriter builds COPY rows by slicing AshRow: the two orders must stay in step
+    from ops_core.repository.ash import COLUMNS, AshRow
+
+    f = list(AshRow._fields)
+    assert list(COLUMNS) == ["target_id", f[0], "weight_s", *f[1:13], "text_hash", *f[14:]]
+    assert f[13] == "query"

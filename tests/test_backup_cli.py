@@ -70,6 +70,7 @@ def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
 def test_recatalog_rebuilds_a_lost_catalog(bk, repo):
     bk.write(1, 10)
     b = api.take_full_backup(bk.name)
+    assert api.verify_backup(b.backup_id).ok
     api.create_restore_point(bk.name, "rc_point")
     repo.execute("DELETE FROM opscore.backups")
     repo.execute("DELETE FROM opscore.restore_points")
@@ -77,6 +78,7 @@ def test_recatalog_rebuilds_a_lost_catalog(bk, repo):
     assert api.recatalog(bk.name) == [b.backup_id]
     again = api.get_backup(b.backup_id).backup
     assert (again.stop_lsn, again.size_bytes, again.kind) == (b.stop_lsn, b.size_bytes, "full")
+    assert again.status == "verified" and again.verified_at is not None
     assert [p.name for p in api.list_restore_points(bk.name)] == ["rc_point"]
     assert api.recatalog(bk.name) == []  # idempotent
 

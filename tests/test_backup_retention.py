@@ -16,6 +16,7 @@ from ops_core.backup.catalog import Backup
 from ops_core.errors import InvalidInput
 
 from .backup_helpers import (
+    drop_slot,
     drop_target,
     fast_backups,  # noqa: F401
     make_target,
@@ -109,11 +110,11 @@ pytestmark = pytest.mark.usefixtures("fast_backups")
 def bk(repo, pg):
     t = make_target(pg)
     slot = f"opscore_ret_{t.dbname[-10:]}"
-    api.create_wal_slot(t.name, slot)
     try:
+        api.create_wal_slot(t.name, slot)
         yield t, slot
     finally:
-        api.drop_wal_slot(t.name, slot)
+        drop_slot(pg, slot)
         drop_target(pg, t)
 
 

@@ -96,7 +96,7 @@ def test_target_stopped_during_backup_marks_it_failed(victim_server):
             "CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad "
             "FROM generate_series(1, 20000) g"
         )
-    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir="/tmp"))
+    store = srv.home / "store"
     api.add_target("victim", srv.conninfo())
     api.set_backup_store("victim", store)
     stopper: list[threading.Thread] = []
@@ -114,7 +114,6 @@ def test_target_stopped_during_backup_marks_it_failed(victim_server):
     assert [b.status for b in backups] == ["failed"]
     assert backups[0].error and backups[0].finished_at is not None
     assert list((store / "base").iterdir()) == []
-    shutil.rmtree(store, ignore_errors=True)
 
 
 def test_store_full_is_a_clear_failure(bk):

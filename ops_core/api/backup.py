@@ -22,7 +22,7 @@ from ..backup.restore import RecoveryTarget, RestoreResult, restore
 from ..backup.server import server_os_user
 from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
 from ..backup.verify import VerifyReport, verify
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..targets import connection
 from .targets import Target, get_target, target_dsn, target_session
 
@@ -210,7 +210,12 @@ def verify_backup(backup_id: str, *, test_restore: bool = False) -> VerifyReport
     with repository.session() as conn:
         b = catalog.get(conn, backup_id)
         store = _store_for(conn, get_target(b.target or ""))
-        return verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
+        report = verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
+        # the manifest beside the backup follows its status, so recatalog keeps it
+        after = catalog.get(conn, backup_id)
+        if Path(after.path).is_dir():
+            store.write_manifest(Path(after.path), after.as_dict())
+        return report
 
 
 def restore_backup(
@@ -284,6 +289,9 @@ class WalStatus:
     last_segment: str | None
     gaps: list[wal.Gap]
     last_received: dict[str, Any]
+    # physical replication slots on the target and the WAL each holds back (a slot whose
+    # receiver stopped fills the server's disk); empty when the target is unreachable
+    slots: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -348,7 +356,23 @@ def wal_status(target: str) -> WalStatus:
         last_segment=max(names) if names else None,
         gaps=c.gaps(),
         last_received=wal.read_state(store.wal_dir),
+        slots=_slots(t),
     )
+
+
+def _slots(t: Target) -> list[dict[str, Any]]:
+    try:
+        with target_session(t) as tconn:
+            rows = tconn.execute(
+                "SELECT slot_name, active, restart_lsn::text, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+                "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name"
+            ).fetchall()
+    except OpsCoreError:
+        return []
+    return [
+        {"slot": r[0], "active": r[1], "restart_lsn": r[2], "retained_bytes": r[3]} for r in rows
+    ]
 
 
 # ---------------------------------------------------------------- restore points

@@ -31,7 +31,7 @@ from . import catalog, wal
 from .binaries import major_of, pg_bin
 from .catalog import Backup
 from .server import chown_tree
-from .store import BackupStore
+from .store import BackupStore, dir_size
 
 
 @dataclass
@@ -312,8 +312,6 @@ def restore(
         else:
             shutil.rmtree(dest, ignore_errors=True)
         raise
-    from .store import dir_size
-
     return RestoreResult(
         backup_id=backup.backup_id,
         chain=[b.backup_id for b in chain],

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from .. import commands
 from ..errors import CommandFailed, OpsCoreError
@@ -101,7 +100,7 @@ def test_restore(
         srv = ThrowawayServer(dest, major, os_user)
         with srv:
             srv.wait_promoted()
-            checked, errors, dbs = 0, [], []
+            checked, errors, dbs, relations = 0, [], [], {}
             with srv.connect(user=superuser) as c:
                 dbs = [
                     r[0]
@@ -118,8 +117,12 @@ def test_restore(
                             checked += 1
                         except psycopg.Error as exc:
                             errors.append(f"{db}: {idx}: {str(exc).strip()}")
-                    c.execute(sql.SQL("SELECT count(*) FROM pg_class")).fetchone()
-            detail.update(databases=dbs, indexes_checked=checked, errors=errors[:50])
+                    # sanity query: the catalog of every database reads back
+                    row = c.execute("SELECT count(*) FROM pg_class").fetchone()
+                    relations[db] = row[0] if row else 0
+            detail.update(
+                databases=dbs, relations=relations, indexes_checked=checked, errors=errors[:50]
+            )
         return not errors, detail
     except OpsCoreError as exc:
         detail["errors"] = [exc.message] + ([exc.hint] if exc.hint else [])

@@ -389,6 +389,9 @@ def _print_wal(st: api.WalStatus, as_json: bool) -> None:
     )
     for g in st.gaps:
         console.print(f"[red]gap[/] {g.first_missing} .. {g.last_missing} ({g.count} segments)")
+    for sl in st.slots:
+        state = "active" if sl["active"] else "[yellow]inactive[/]"
+        console.print(f"slot {sl['slot']} ({state}) holds back {_mb(sl['retained_bytes'])} of WAL")
 
 
 @rp_app.command("create", epilog=example("opscore restore-point create --target prod pre_deploy"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,7 +15,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+
+def _width() -> int | None:
+    # piped or captured output (less, a log file, CI) gets a wide page instead of rich's 80
+    # columns, so tables of figures are not folded into unreadable stacks
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 180
+
+
+console = Console(width=_width())
 err_console = Console(stderr=True)
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output (stable keys).")
@@ -35,6 +46,25 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_default, indent=2, sort_keys=False))
 
 
+FREE_TEXT = {
+    "query",
+    "title",
+    "finding",
+    "what to do",
+    "error",
+    "hint",
+    "first action",
+    "action",
+    "value",
+    "description",
+    "detail",
+    "notes",
+    "statement",
+    "text",
+    "connects as",
+}
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
@@ -43,7 +73,15 @@ def table(
 ) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold cyan")
     for c in columns:
-        t.add_column(c, justify=(justify or {}).get(c, "left"), overflow="fold")
+        # free text takes the room that is left; figures keep at least their header's width
+        text = c.lower() in FREE_TEXT
+        t.add_column(
+            c,
+            justify=(justify or {}).get(c, "left"),
+            overflow="fold",
+            ratio=1 if text else None,
+            min_width=None if text else min(len(c), 12),
+        )
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     return t

@@ -146,6 +146,8 @@ class AshSampler:
         self._repo: psycopg.Connection | None = None
         self._last_flush = time.monotonic()
         self._summarized_until: datetime | None = None
+        self._last_written: datetime | None = None
+        self._partial_bucket = False  # written rows whose bucket the summary lacks
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._unreported = False
@@ -205,12 +207,13 @@ class AshSampler:
             with self._lock:
                 batch = list(self._buffer)
             self._last_flush = time.monotonic()
-            if not batch and not self._unreported:
+            if not batch and not self._unreported and not (final and self._partial_bucket):
                 return 0
             try:
                 conn = self._repo_conn()
                 written = self.writer.write(conn, batch, self.interval_s)
-                self._report_status(conn)
+                if self._unreported:
+                    self._report_status(conn)
             except (psycopg.Error, OpsCoreError) as exc:
                 self._error("write", exc)
                 if self._repo is not None and self._repo.broken:
@@ -222,7 +225,12 @@ class AshSampler:
             self.stats.rows_written += written
             self.stats.flushes += 1
             if batch:
-                self._summarize(conn, batch, final)
+                first = min(r.sample_time for r in batch)
+                self._last_written = max(r.sample_time for r in batch)
+                self._summarize(conn, first, self._last_written, final)
+            elif final and self._partial_bucket and self._last_written is not None:
+                # the last partial bucket of a run whose rows were all flushed already
+                self._summarize(conn, self._last_written, self._last_written, final)
             if self.on_flush:
                 self.on_flush(self.stats)
             return written
@@ -239,10 +247,10 @@ class AshSampler:
         )
         self._unreported = False
 
-    def _summarize(self, conn: psycopg.Connection, batch: list[AshRow], final: bool) -> None:
+    def _summarize(
+        self, conn: psycopg.Connection, first: datetime, last: datetime, final: bool
+    ) -> None:
         bucket = repo_ash.SUMMARY_BUCKET_S
-        first = min(r.sample_time for r in batch)
-        last = max(r.sample_time for r in batch)
         start = self._summarized_until or first
         start = min(start, first)
         # buckets before the last sample's bucket are complete (samples arrive in order)
@@ -250,11 +258,15 @@ class AshSampler:
         last_bucket = epoch + timedelta(seconds=((last - epoch).total_seconds() // bucket) * bucket)
         end = last + timedelta(microseconds=1) if final else last_bucket
         if end <= start:
+            self._partial_bucket = True
             return
         try:
             repo_ash.summarize(conn, self.target_id, start, end)
             self._summarized_until = last_bucket
+            # the bucket of the last sample is complete only once summarized by a final flush
+            self._partial_bucket = not final
         except psycopg.Error as exc:
+            self._partial_bucket = True
             self._error("summary", exc)
 
     def maybe_flush(self) -> int:

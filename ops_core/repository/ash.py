@@ -203,48 +203,30 @@ class AshWriter:
         """Write one batch (all or nothing); a batch already written is not duplicated."""
         if not rows:
             return 0
-        self.ensure_days(conn, {day_of(r.sample_time) for r in rows})
+        # rows of one sample share their time and most share a text: convert/hash each once
+        days = {ts: day_of(ts) for ts in {r.sample_time for r in rows}}
+        self.ensure_days(conn, set(days.values()))
         tid = self.target_id
+        hashes: dict[str, int] = {}
         new_texts: dict[int, tuple[str, datetime, datetime]] = {}
         out = []
         for r in rows:
             h = None
             if r.query:
-                h = text_hash(r.query)
-                day = day_of(r.sample_time)
-                if self._texts.get(h) != day:
-                    t = r.sample_time
+                h = hashes.get(r.query)
+                if h is None:
+                    h = hashes[r.query] = text_hash(r.query)
+                t = r.sample_time
+                if self._texts.get(h) != days[t]:
                     if h in new_texts:
                         q, first, last = new_texts[h]
-                        new_texts[h] = (q, min(first, t), max(last, t))
+                        if t < first or t > last:
+                            new_texts[h] = (q, min(first, t), max(last, t))
                     else:
                         new_texts[h] = (r.query, t, t)
-            out.append(
-                (
-                    tid,
-                    r.sample_time,
-                    weight_s,
-                    r.pid,
-                    r.leader_pid,
-                    r.backend_type,
-                    r.usename,
-                    r.datname,
-                    r.application_name,
-                    r.client_addr,
-                    r.backend_start,
-                    r.state,
-                    r.wait_event_type,
-                    r.wait_event,
-                    r.query_id,
-                    h,
-                    r.query_start,
-                    r.xact_start,
-                    r.state_change,
-                    r.xid_age,
-                    r.xmin_age,
-                    r.blocking_pids,
-                )
-            )
+            # COLUMNS order: the AshRow fields with target_id and weight_s added and the query
+            # text replaced by its hash
+            out.append((tid, r[0], weight_s, *r[1:13], h, *r[14:]))
         try:
             self._write(conn, out, new_texts, dedupe=False)
         except psycopg.errors.UniqueViolation:
