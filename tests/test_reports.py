@@ -103,7 +103,8 @@ def test_awr_ranks_and_quantifies_the_workload(workload, pg):
             r.io_note
             == f"I/O by backend type (pg_stat_io) not available on PostgreSQL {pg.major} (16+)."
         )
-    assert not r.resets
+    # no reset inside the interval (on a busy shared server pg_stat_statements may evict)
+    assert all("eviction" in x["reason"] for x in r.resets), r.resets
     json.dumps(r.as_dict(), default=str)
 
 
