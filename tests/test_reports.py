@@ -103,7 +103,8 @@ def test_awr_ranks_and_quantifies_the_workload(workload, pg):
             r.io_note
             == f"I/O by backend type (pg_stat_io) not available on PostgreSQL {pg.major} (16+)."
         )
-    assert not r.resets
+    # no reset inside the interval (on a busy shared server pg_stat_statements may evict)
+    assert all("eviction" in x["reason"] for x in r.resets), r.resets
     json.dumps(r.as_dict(), default=str)
 
 
@@ -147,7 +148,9 @@ def test_compare_report_ranks_slower_and_new_sql(workload):
     assert slower.iloc[0]["ratio"] == pytest.approx(5.0, rel=0.15)  # 500 ms vs 100 ms per call
     assert c.new_sql["query"].str.contains("rpt_spill", na=False).any()
     assert not c.differences.empty and any("rpt_sleeper" in s for s in c.differences["subject"])
-    assert c.wait_shifts is not None  # ASH covered period 1 at least
+    # the sampler ran in period 1 only: no made-up shift, a note instead
+    assert c.wait_shifts is None
+    assert any("cover only one of the two periods" in n for n in c.notes)
     api.create_baseline("rpt-base", TARGET, f.end_id, workload["s3"])
     cb = api.compare_report(TARGET, f.begin_id, f.end_id, baseline="rpt-base")
     assert cb.period2["label"] == "rpt-base" and cb.period2["end_snapshot_id"] == workload["s3"]
@@ -202,6 +205,9 @@ def test_each_notebook_renders_with_the_workload(workload, tmp_path):
         "compare", TARGET, begin=f.begin_id, end=f.end_id, begin2=f.end_id,
         end2=workload["s3"], reports_dir=tmp_path,
     )  # fmt: skip
+    # as the app calls it: positional snapshot ids, for ASH too (the snapshots' interval)
+    by_ids = api.render_report("ash", TARGET, f.begin_id, f.end_id, reports_dir=tmp_path)
+    assert by_ids.path == by_ids.html and "rpt_sleeper" in by_ids.html.read_text()
     text = cmp.html.read_text()
     for section in ("Differences that matter", "SQL that got slower", "rpt_sleeper", "rpt_spill"):
         assert section in text, section

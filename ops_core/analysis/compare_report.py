@@ -130,6 +130,8 @@ def wait_shifts(waits: pd.DataFrame | None) -> pd.DataFrame | None:
     w = waits.rename(columns={"wait_event_type": "wait_class"})  # compare keys waits by type
     by = w.groupby("wait_class", as_index=False)[["db_time_s_1", "db_time_s_2"]].sum()
     t1, t2 = by["db_time_s_1"].sum(), by["db_time_s_2"].sum()
+    if t1 <= 0 or t2 <= 0:  # ASH covers one period only: no shift to speak of
+        return None
     by["pct_1"] = by["db_time_s_1"] / t1 * 100 if t1 > 0 else None
     by["pct_2"] = by["db_time_s_2"] / t2 * 100 if t2 > 0 else None
     by["shift_points"] = by["pct_1"].fillna(0) - by["pct_2"].fillna(0)
@@ -168,6 +170,8 @@ def differences(
                 "score": float(r.total_exec_time) / 1000.0,
             }
         )
+    e1, e2 = cmp.period1["elapsed_s"], cmp.period2["elapsed_s"]
+    scale = e1 / e2 if e1 and e2 else 1.0  # period 2's DB time at period 1's length
     if shifts is not None:
         for r in shifts.itertuples(index=False):
             if abs(r.shift_points) < 5:
@@ -179,7 +183,7 @@ def differences(
                     "period1": f"{r.pct_1 or 0:.0f} % ({r.db_time_s_1:,.1f} s)",
                     "period2": f"{r.pct_2 or 0:.0f} % ({r.db_time_s_2:,.1f} s)",
                     "change": f"{r.shift_points:+.0f} points",
-                    "score": abs(r.db_time_s_1 - r.db_time_s_2),
+                    "score": abs(r.db_time_s_1 - r.db_time_s_2 * scale),
                 }
             )
     lp = cmp.load_profile
@@ -187,12 +191,17 @@ def differences(
         ch = r.change_pct
         if ch is None or pd.isna(ch) or abs(ch) < 25:
             continue
+        div, metric = (
+            (1048576.0, r.metric.replace(" bytes", " (MB)"))
+            if "bytes" in r.metric
+            else (1.0, r.metric)
+        )
         rows.append(
             {
                 "kind": "load",
-                "subject": f"{r.metric} per second",
-                "period1": f"{r.per_second_1:,.2f}" if pd.notna(r.per_second_1) else "",
-                "period2": f"{r.per_second_2:,.2f}" if pd.notna(r.per_second_2) else "",
+                "subject": f"{metric} per second",
+                "period1": f"{r.per_second_1 / div:,.2f}" if pd.notna(r.per_second_1) else "",
+                "period2": f"{r.per_second_2 / div:,.2f}" if pd.notna(r.per_second_2) else "",
                 "change": f"{ch:+.0f} %",
                 "score": None,  # not DB time: ranked after the DB-time items, by |change|
                 "_order": abs(ch),
@@ -211,6 +220,9 @@ def build(cmp: Comparison) -> CompareReport:
     new, gone = new_and_gone(cmp.top_sql)
     shifts = wait_shifts(cmp.waits)
     diffs = differences(cmp, slower, new, shifts)
+    notes = list(cmp.notes)
+    if shifts is None and cmp.waits is not None:
+        notes.append("ASH samples cover only one of the two periods: wait class shifts need both.")
     hl: list[str] = []
     for r in diffs.head(5).itertuples(index=False):
         hl.append(f"{r.kind}: {r.subject} — {r.period1} vs {r.period2} ({r.change})")
@@ -221,7 +233,7 @@ def build(cmp: Comparison) -> CompareReport:
         period1=cmp.period1,
         period2=cmp.period2,
         highlights=hl,
-        notes=list(cmp.notes),
+        notes=notes,
         differences=diffs,
         load_profile=cmp.load_profile,
         slower_sql=slower,

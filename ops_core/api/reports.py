@@ -217,9 +217,9 @@ def _stamp(ts: datetime) -> str:
 def render_report(
     kind: str,
     target: str,
-    *,
     begin: int | datetime | str | None = None,
     end: int | datetime | str | None = None,
+    *,
     since: str | None = None,
     begin2: int | None = None,
     end2: int | None = None,
@@ -234,7 +234,8 @@ def render_report(
 ) -> RenderedReport:
     """Execute the report notebook and write ``reports/<target>/<kind>-<begin>-<end>.html``
     (executed .ipynb beside it). The model is built first, so bad input fails here with a clear
-    message before any notebook runs. AWR/compare: begin/end are snapshot ids; ASH: times."""
+    message before any notebook runs. AWR/compare: begin/end are snapshot ids; ASH: times, or
+    snapshot ids (the ASH report then covers the interval between those two snapshots)."""
     say = progress or (lambda _m: None)
     kind = (kind or "").strip().lower()
     if kind not in REPORT_KINDS:
@@ -249,6 +250,8 @@ def render_report(
         params: dict[str, Any] = {"target": target, "begin_id": b_id, "end_id": e_id}
         label = (b_id, e_id)
     elif kind == "ash":
+        if isinstance(begin, int) and isinstance(end, int):
+            begin, end = _snapshot_times(target, begin, end)
         b, e = ash_time_range(since, begin, end)  # type: ignore[arg-type]
         flt = _ash_filters(wait_class, queryid, user, database, application)
         with repository.session() as repo:
@@ -323,3 +326,10 @@ def _compare_second(
             "Use --begin2 A --end2 B, or --baseline NAME.",
         )
     return int(begin2), int(end2)
+
+
+def _snapshot_times(target: str, begin_id: int, end_id: int) -> tuple[datetime, datetime]:
+    with repository.session() as repo:
+        t = repo_targets.get(repo, target)
+        b, e = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+    return b.captured_at, e.captured_at

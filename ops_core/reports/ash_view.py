@@ -259,7 +259,9 @@ def compare_sql(r: CompareReport) -> None:
 
 def compare_waits(r: CompareReport) -> None:
     if r.wait_shifts is None:
-        show_html(note("No ASH samples cover these periods: wait shifts not available.", "info"))
+        show_html(
+            note("Wait class shifts not available: ASH samples must cover both periods.", "info")
+        )
         return
     show_table(
         r.wait_shifts,

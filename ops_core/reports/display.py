@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..analysis.ash_report import CLASS_COLORS
@@ -39,7 +40,9 @@ def fmt(v: Any, kind: str) -> str:
         x = float(v)
         if x.is_integer():
             return f"{x:,.0f}"
-        return f"{x:.3g}" if abs(x) < 0.1 else f"{x:,.2f}"
+        if abs(x) < 0.1:  # three significant digits, never in exponent notation
+            return np.format_float_positional(x, precision=3, unique=False, fractional=False)
+        return f"{x:,.2f}"
     if kind == "num1":
         return f"{float(v):,.1f}"
     if kind == "ms":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,11 +83,31 @@ document.addEventListener('DOMContentLoaded', function () {
 """
 
 
+def _local_kernel_manager(ipc_dir: str) -> type:
+    """A kernel manager talking to its kernel over Unix sockets in a private temporary
+    directory: no loopback TCP ports, and no "running over TCP without encryption" warning
+    from the kernel on the user's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any):
+            kw.setdefault("transport", "ipc")
+            kw.setdefault("ip", str(Path(ipc_dir) / "k"))
+            super().__init__(**kw)
+
+    return LocalKernelManager
+
+
 @dataclass
 class RenderedReport:
     html: Path
     notebook: Path
     seconds: float
+
+    @property
+    def path(self) -> Path:
+        """The HTML report (same as ``html``)."""
+        return self.html
 
     def as_dict(self) -> dict[str, Any]:
         return {"html": str(self.html), "notebook": str(self.notebook), "seconds": self.seconds}
@@ -137,12 +159,14 @@ def render(
     started = time.monotonic()
     src = notebook_path(kind)
     html_path, nb_path = output_paths(target, kind, begin, end, reports_dir)
+    html_path, nb_path = html_path.resolve(), nb_path.resolve()
     html_path.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     say(f"executing {src.name}")
     # the kernel must import this ops_core (not another checkout installed in the venv)
     root = str(Path(__file__).resolve().parents[2])
     old_path = os.environ.get("PYTHONPATH")
+    ipc_dir = tempfile.mkdtemp(prefix="opscore-kernel-")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, old_path) if p)
     try:
         papermill.execute_notebook(
@@ -153,6 +177,7 @@ def render(
             progress_bar=False,
             cwd=str(src.parent),
             log_output=False,
+            kernel_manager_class=_local_kernel_manager(ipc_dir),
         )
     except papermill.PapermillExecutionError as exc:
         raise OpsCoreError(
@@ -160,6 +185,7 @@ def render(
             f"The executed notebook is kept at {nb_path} for inspection.",
         ) from None
     finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
         if old_path is None:
             os.environ.pop("PYTHONPATH", None)
         else:
