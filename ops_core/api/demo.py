@@ -26,7 +26,9 @@ def prepare_embedded_database(server: EmbeddedServer, dbname: str) -> str:
     server.start()
     admin = server.conninfo("postgres")
     with psycopg.connect(admin, autocommit=True, application_name="opscore-admin") as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+        if not conn.execute(
+            "SELECT /* opscore */ 1 FROM pg_database WHERE datname = %s", (dbname,)
+        ).fetchone():
             conn.execute(
                 psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
             )

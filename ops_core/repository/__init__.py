@@ -56,7 +56,9 @@ def repository_dsn(settings: Settings | None = None, *, start: bool = True) -> s
 
 def _ensure_database(admin_dsn: str, dbname: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        exists = conn.execute(
+            "SELECT /* opscore */ 1 FROM pg_database WHERE datname = %s", (dbname,)
+        ).fetchone()
         if not exists:
             try:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))

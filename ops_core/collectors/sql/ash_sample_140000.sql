@@ -6,7 +6,7 @@
 -- still answers one row (pid NULL) carrying the sample time.
 -- Parameters: text_max = query text length kept, include_opscore = keep opscore's own
 -- sessions (application_name starting with opscore).
-SELECT n.sample_time,
+SELECT /* opscore */ n.sample_time,
        a.pid,
        a.leader_pid,
        a.backend_type,
