@@ -36,6 +36,7 @@ def capture_target(target: str) -> dict:
         "status": info.status,
         "statements": info.statements,
         "target_ms": info.target_ms,
+        "first": info.is_baseline,  # no previous snapshot: no interval to analyse yet
     }
 
 
@@ -106,6 +107,11 @@ def _analyze(captured: list[dict]) -> None:
 
     logger = get_run_logger()
     for r in captured:
+        if r.get("first"):
+            logger.info(
+                "ADDM for %s waits for the next snapshot (this one starts its history)", r["target"]
+            )
+            continue
         try:
             addm_flow(r["target"])
         except OpsCoreError as exc:
