@@ -39,7 +39,7 @@ def analyze(inp: AddmInput) -> AddmResult:
             notes.append(
                 f"DB time cross-check: ASH {total:.1f} s, pg_stat_statements execution time "
                 f"{pgss_s:.1f} s (ratio {ratio:.2f}); ASH also counts time outside statements "
-                "(parse, commit, idle-free waits) and pg_stat_statements only completed calls."
+                "(parse, commit, parallel workers) and pg_stat_statements only completed calls."
             )
     else:
         total, source, basis = pgss_s, "pg_stat_statements", "snapshot"

@@ -118,6 +118,14 @@ def _missing_index(inp, r, sh, tables, total) -> Finding | None:
     return None
 
 
+def _begin_value(inp: AddmInput, t: Any, col: str) -> float | None:
+    b = inp.tables_begin
+    if b.empty or col not in b.columns:
+        return None
+    hit = b[b["relid"] == t.relid]
+    return float(hit[col].iloc[0]) if len(hit) and not pd.isna(hit[col].iloc[0]) else None
+
+
 def _stale(inp, r, sh, tables, total) -> Finding | None:
     for table in sh.tables:
         t = tables.get(table)
@@ -136,9 +144,24 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         opts = cat.get("options") or []
         reltuples = float(cat.get("reltuples") or 0)
         off = abs(live - reltuples) / max(reltuples, 1.0)
-        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts)
-        if off < 0.5 and not av_off:
-            continue  # rows changed, but the planner's row count still holds (autovacuum's job)
+        # Statistics stay stale only when auto-analyze cannot refresh them: disabled on the
+        # table or server-wide, or the table stayed over the threshold with no analyze for
+        # longer than two autovacuum rounds. (A short range right after a bulk load is
+        # autovacuum's next job, not a finding.)
+        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts) or (
+            str(inp.settings.get("autovacuum", "on")).lower() in ("off", "false")
+        )
+        naptime = float(inp.settings.get("autovacuum_naptime") or 60)
+        analyzed = int((t.analyze_count or 0) + (t.autoanalyze_count or 0))
+        mod0 = _begin_value(inp, t, "n_mod_since_analyze")
+        neglected = (
+            inp.elapsed_s >= 2 * naptime
+            and analyzed == 0
+            and mod0 is not None
+            and mod0 >= max(1_000, 0.2 * max(live, 1.0))
+        )
+        if not (av_off or neglected):
+            continue
         ev: dict[str, Any] = {
             "queryid": int(r.queryid),
             "table": table,
@@ -153,6 +176,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
             else None,
             "table_options": opts,
             "planner_reltuples": int(reltuples),
+            "autoanalyze_possible": not av_off,
             "reltuples_off_pct": round(100 * off, 1),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
         }
