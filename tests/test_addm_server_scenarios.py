@@ -85,7 +85,9 @@ def test_connection_storm(own):
 def test_seq_scan_io(own):
     server, dsn = own
     fault = faults.SeqScanIO(dsn, server=server, allow_server_changes=True)
-    sc = run_scenario("seq_scan_io", "io_bound_sql", TARGET, dsn, fault, database=DB)
+    sc = run_scenario(
+        "seq_scan_io", "io_bound_sql", TARGET, dsn, fault, database=DB, fault_first=True
+    )
     top = sc.top
     assert top.type == "io_bound_sql", describe(sc)
     assert top.objects == ["demo.order_archive"]
