@@ -323,7 +323,10 @@ def connection_findings(inp: AddmInput, total: float) -> list[Finding]:
     risk = pct(used, float(maxc))
     if risk < 80.0:
         return []
-    per_db = {r.datname: int(r.numbackends or 0) for r in db.itertuples(index=False)}
+    per_db = {
+        (r.datname if isinstance(r.datname, str) else "(no database)"): int(r.numbackends or 0)
+        for r in db.itertuples(index=False)
+    }
     active = int(inp.samples["pid"].nunique()) if not inp.samples.empty else None
     return [
         Finding(
@@ -343,7 +346,11 @@ def connection_findings(inp: AddmInput, total: float) -> list[Finding]:
                 "note": "idle sessions take no DB time; ranked by the share of max_connections "
                 "in use",
             },
-            objects=[f"database {k}" for k, v in sorted(per_db.items(), key=lambda kv: -kv[1])[:3]],
+            objects=[
+                f"database {k}"
+                for k, v in sorted(per_db.items(), key=lambda kv: -kv[1])
+                if k and not str(k).startswith("(") and v > 0
+            ][:3],
             recommendations=[
                 Recommendation(
                     "application",
