@@ -132,8 +132,6 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         if t is None:
             continue
         live, mod = float(t.n_live_tup or 0), float(t.n_mod_since_analyze or 0)
-        if mod < 1_000 or mod < 0.2 * max(live, 1.0):
-            continue
         cat = (
             inp.table_catalog.get(table)
             if getattr(t, "datname", None) == inp.catalog_database
@@ -144,6 +142,17 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         opts = cat.get("options") or []
         reltuples = float(cat.get("reltuples") or 0)
         off = abs(live - reltuples) / max(reltuples, 1.0)
+        # two signs the statistics are out of date: many rows modified since the last ANALYZE
+        # (n_mod_since_analyze, which can lag: a backend flushes its counters only every few
+        # seconds when idle), or sequential scans in the range reading more rows per scan than
+        # the planner believes the table holds (reltuples) - a scan cannot read more rows
+        # than there are, so the planner's count is out of date
+        seq = float(t.seq_scan or 0)
+        per_scan = float(t.seq_tup_read or 0) / seq if seq > 0 else 0.0
+        grown = per_scan > 2 * max(reltuples, 1.0) and per_scan >= 1_000
+        modded = mod >= max(1_000, 0.2 * max(live, 1.0))
+        if not (grown or modded):
+            continue
         # Statistics stay stale only when auto-analyze cannot refresh them: disabled on the
         # table or server-wide, or the table stayed over the threshold with no analyze for
         # longer than two autovacuum rounds. (A short range right after a bulk load is
@@ -177,6 +186,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
             "table_options": opts,
             "planner_reltuples": int(reltuples),
             "autoanalyze_possible": not av_off,
+            "rows_read_per_seq_scan": round(per_scan) if seq > 0 else None,
             "reltuples_off_pct": round(100 * off, 1),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
         }
@@ -203,8 +213,11 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         return Finding(
             type="stale_statistics",
             title=(
-                f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of rows "
-                "changed since the last ANALYZE (bad plan risk)"
+                f"Stale statistics on {table}: the planner counts {reltuples:,.0f} rows, scans "
+                f"read ~{per_scan:,.0f} per scan (bad plan risk)"
+                if grown
+                else f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of "
+                "rows changed since the last ANALYZE (bad plan risk)"
             ),
             impact_db_time_s=float(r.db_time_s),
             impact_pct=pct(r.db_time_s, total),
