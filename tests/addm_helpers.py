@@ -40,14 +40,17 @@ def run_scenario(
     database: str | None,
     hold_s: float = HOLD_S,
     clients: int = 1,
+    fault_first: bool = False,
 ) -> Scenario:
     """Shop load (``clients`` sessions) and the fault held for ``hold_s`` seconds between two
     snapshots with the ASH sampler running (0.25 s); ADDM runs before the fault is undone, so
     live catalog reads see the period's state."""
     with contextlib.ExitStack() as stack:
+        if fault is not None and fault_first:  # e.g. a fault that restarts the server
+            stack.enter_context(fault)
         if clients:
             stack.enter_context(BackgroundShop(dsn, clients=clients))
-        if fault is not None:
+        if fault is not None and not fault_first:
             stack.enter_context(fault)
         begin = api.take_snapshot(target)
         sampler = api.ash_sampler(target, interval_s=0.25)

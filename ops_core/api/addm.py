@@ -43,6 +43,8 @@ ADDM_SETTINGS = (
     "shared_buffers",
     "synchronous_commit",
     "idle_in_transaction_session_timeout",
+    "autovacuum",
+    "autovacuum_naptime",
 )
 
 
@@ -168,6 +170,13 @@ def _explainer(conn: psycopg.Connection, version: int):
     return explain
 
 
+def _breaks_range(reset: dict[str, Any]) -> bool:
+    """A restart, a new baseline or a pg_stat_statements reset inside the range (evictions of
+    single statements and per-row resets of tables do not make the sums meaningless)."""
+    src, why = reset.get("source"), str(reset.get("reason") or "")
+    return src in ("server", "all") or (src == "pg_stat_statements" and "eviction" not in why)
+
+
 def run_addm(
     target: str | None,
     begin_id: int | None = None,
@@ -197,11 +206,7 @@ def run_addm(
         if begin_id is None or end_id is None:
             begin_id, end_id = _last_interval(repo, t.target_id, t.name)
         agg = ranges.range_aggregate(repo, t.target_id, t.name, begin_id, end_id, False)
-        hard = [
-            r
-            for r in agg.resets
-            if r.get("source") in ("all", "pg_stat_statements", "pg_stat_database")
-        ]
+        hard = [r for r in agg.resets if _breaks_range(r)]
         if hard:
             r = hard[0]
             raise InvalidInput(

@@ -15,13 +15,21 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
 from __future__ import annotations
 
 from .dbtime import breakdown, db_samples, statement_profile
-from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation, pct
+from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation
 from .server import checkpoint_findings, commit_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
 
-__all__ = ["AddmInput", "AddmResult", "Finding", "Recommendation", "SqlShape", "analyze", "shape"]
+__all__ = [
+    "AddmInput",
+    "AddmResult",
+    "Finding",
+    "Recommendation",
+    "SqlShape",
+    "analyze",
+    "shape",
+]
 
 TIE_PCT = 1.0
 
@@ -39,7 +47,7 @@ def analyze(inp: AddmInput) -> AddmResult:
             notes.append(
                 f"DB time cross-check: ASH {total:.1f} s, pg_stat_statements execution time "
                 f"{pgss_s:.1f} s (ratio {ratio:.2f}); ASH also counts time outside statements "
-                "(parse, commit, idle-free waits) and pg_stat_statements only completed calls."
+                "(parse, commit, parallel workers) and pg_stat_statements only completed calls."
             )
     else:
         total, source, basis = pgss_s, "pg_stat_statements", "snapshot"
@@ -135,6 +143,3 @@ def analyze(inp: AddmInput) -> AddmResult:
         findings=ranked,
         notes=notes,
     )
-
-
-_ = (pct, Recommendation, SqlShape, shape)

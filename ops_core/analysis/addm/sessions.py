@@ -224,20 +224,24 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
     if not s.empty and "xmin_age" in s.columns:
         xs = s[s["xmin_age"].notna() & s["xact_start"].notna()]
         if not xs.empty:
-            end = s["sample_time"].max()
-            g = xs.groupby("pid").agg(
+            # one row per transaction (pid, xact_start): how long it was seen holding its xmin
+            g = xs.groupby(["pid", "xact_start"]).agg(
                 xmin_age=("xmin_age", "max"),
-                xact_start=("xact_start", "min"),
+                last_seen=("sample_time", "max"),
                 state=("state", "last"),
                 user=("usename", "first"),
                 app=("application_name", "first"),
                 query=("query", "last"),
             )
-            g["open_s"] = [(end - x).total_seconds() for x in g["xact_start"]]
+            g["open_s"] = [
+                (last - start).total_seconds()
+                for (_, start), last in zip(g.index, g["last_seen"], strict=True)
+            ]
             g = g[g["open_s"] >= min(60.0, max(3.0, 0.4 * inp.elapsed_s))]
             if not g.empty:
-                holder = g.sort_values(["open_s", "xmin_age"], ascending=False).iloc[0]
-                holder_pid = int(g.sort_values(["open_s", "xmin_age"], ascending=False).index[0])
+                g = g.sort_values(["open_s", "xmin_age"], ascending=False)
+                holder = g.iloc[0]
+                holder_pid = int(g.index[0][0])
     if s.empty is False and holder is None:
         return []  # dead rows grew but nothing held them back: autovacuum's ordinary work
     names = {x["table"] for x in bloat}
@@ -319,7 +323,10 @@ def connection_findings(inp: AddmInput, total: float) -> list[Finding]:
     risk = pct(used, float(maxc))
     if risk < 80.0:
         return []
-    per_db = {r.datname: int(r.numbackends or 0) for r in db.itertuples(index=False)}
+    per_db = {
+        (r.datname if isinstance(r.datname, str) else "(no database)"): int(r.numbackends or 0)
+        for r in db.itertuples(index=False)
+    }
     active = int(inp.samples["pid"].nunique()) if not inp.samples.empty else None
     return [
         Finding(
@@ -339,7 +346,11 @@ def connection_findings(inp: AddmInput, total: float) -> list[Finding]:
                 "note": "idle sessions take no DB time; ranked by the share of max_connections "
                 "in use",
             },
-            objects=[f"database {k}" for k, v in sorted(per_db.items(), key=lambda kv: -kv[1])[:3]],
+            objects=[
+                f"database {k}"
+                for k, v in sorted(per_db.items(), key=lambda kv: -kv[1])
+                if k and not str(k).startswith("(") and v > 0
+            ][:3],
             recommendations=[
                 Recommendation(
                     "application",

@@ -118,14 +118,20 @@ def _missing_index(inp, r, sh, tables, total) -> Finding | None:
     return None
 
 
+def _begin_value(inp: AddmInput, t: Any, col: str) -> float | None:
+    b = inp.tables_begin
+    if b.empty or col not in b.columns:
+        return None
+    hit = b[b["relid"] == t.relid]
+    return float(hit[col].iloc[0]) if len(hit) and not pd.isna(hit[col].iloc[0]) else None
+
+
 def _stale(inp, r, sh, tables, total) -> Finding | None:
     for table in sh.tables:
         t = tables.get(table)
         if t is None:
             continue
         live, mod = float(t.n_live_tup or 0), float(t.n_mod_since_analyze or 0)
-        if mod < 1_000 or mod < 0.2 * max(live, 1.0):
-            continue
         cat = (
             inp.table_catalog.get(table)
             if getattr(t, "datname", None) == inp.catalog_database
@@ -136,9 +142,35 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         opts = cat.get("options") or []
         reltuples = float(cat.get("reltuples") or 0)
         off = abs(live - reltuples) / max(reltuples, 1.0)
-        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts)
-        if off < 0.5 and not av_off:
-            continue  # rows changed, but the planner's row count still holds (autovacuum's job)
+        # two signs the statistics are out of date: many rows modified since the last ANALYZE
+        # (n_mod_since_analyze, which can lag: a backend flushes its counters only every few
+        # seconds when idle), or sequential scans in the range reading more rows per scan than
+        # the planner believes the table holds (reltuples) - a scan cannot read more rows
+        # than there are, so the planner's count is out of date
+        seq = float(t.seq_scan or 0)
+        per_scan = float(t.seq_tup_read or 0) / seq if seq > 0 else 0.0
+        grown = per_scan > 2 * max(reltuples, 1.0) and per_scan >= 1_000
+        modded = mod >= max(1_000, 0.2 * max(live, 1.0))
+        if not (grown or modded):
+            continue
+        # Statistics stay stale only when auto-analyze cannot refresh them: disabled on the
+        # table or server-wide, or the table stayed over the threshold with no analyze for
+        # longer than two autovacuum rounds. (A short range right after a bulk load is
+        # autovacuum's next job, not a finding.)
+        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts) or (
+            str(inp.settings.get("autovacuum", "on")).lower() in ("off", "false")
+        )
+        naptime = float(inp.settings.get("autovacuum_naptime") or 60)
+        analyzed = int((t.analyze_count or 0) + (t.autoanalyze_count or 0))
+        mod0 = _begin_value(inp, t, "n_mod_since_analyze")
+        neglected = (
+            inp.elapsed_s >= 2 * naptime
+            and analyzed == 0
+            and mod0 is not None
+            and mod0 >= max(1_000, 0.2 * max(live, 1.0))
+        )
+        if not (av_off or neglected):
+            continue
         ev: dict[str, Any] = {
             "queryid": int(r.queryid),
             "table": table,
@@ -153,6 +185,8 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
             else None,
             "table_options": opts,
             "planner_reltuples": int(reltuples),
+            "autoanalyze_possible": not av_off,
+            "rows_read_per_seq_scan": round(per_scan) if seq > 0 else None,
             "reltuples_off_pct": round(100 * off, 1),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 1),
         }
@@ -179,8 +213,11 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         return Finding(
             type="stale_statistics",
             title=(
-                f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of rows "
-                "changed since the last ANALYZE (bad plan risk)"
+                f"Stale statistics on {table}: the planner counts {reltuples:,.0f} rows, scans "
+                f"read ~{per_scan:,.0f} per scan (bad plan risk)"
+                if grown
+                else f"Stale statistics on {table}: {ev['modified_pct_since_analyze']:.0f} % of "
+                "rows changed since the last ANALYZE (bad plan risk)"
             ),
             impact_db_time_s=float(r.db_time_s),
             impact_pct=pct(r.db_time_s, total),

@@ -1,0 +1,85 @@
+"""The pure ADDM analysis on frames shaped like the repository's (no server): threshold,
+ties, snapshot-only basis, connection risk."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ops_core.analysis.addm import AddmInput, analyze
+from ops_core.repository.ash_read import SAMPLE_COLUMNS
+
+
+def _input(stmts: list[dict], **kw) -> AddmInput:
+    base = {"datname": "shop", "rows": 0, "shared_blks_hit": 100, "shared_blks_read": 0,
+            "temp_blks_written": 0, "wal_bytes": 0}  # fmt: skip
+    tables = pd.DataFrame(
+        [{"datname": "shop", "relid": 1, "schemaname": "demo", "relname": "orders",
+          "seq_scan": 100, "seq_tup_read": 5_000_000, "n_live_tup": 50_000, "n_dead_tup": 0,
+          "n_mod_since_analyze": 0, "vacuum_count": 0, "autovacuum_count": 0,
+          "analyze_count": 0, "autoanalyze_count": 0, "last_analyze": None,
+          "last_autoanalyze": None, "table_bytes": 5e6}]
+    )  # fmt: skip
+    return AddmInput(
+        elapsed_s=60,
+        samples=pd.DataFrame(columns=SAMPLE_COLUMNS),
+        statements=pd.DataFrame([{**base, **s} for s in stmts]),
+        tables=tables,
+        tables_begin=tables,
+        databases=kw.pop("databases", pd.DataFrame([{"datname": "shop", "numbackends": 5}])),
+        cluster={},
+        settings=kw.pop("settings", {"max_connections": 100, "work_mem": 4096}),
+        indexes={"demo.orders": [["id"]]},
+        catalog_database="shop",
+        **kw,
+    )
+
+
+LOOKUP = "SELECT id FROM demo.orders WHERE reference = $1"
+SORT = "SELECT * FROM demo.orders ORDER BY total"
+SMALL = "SELECT 1"
+
+
+def test_tie_threshold_and_snapshot_basis():
+    inp = _input(
+        [
+            {"queryid": 1, "query": LOOKUP, "calls": 100, "rows": 100, "total_exec_time": 4000},
+            {
+                "queryid": 2,
+                "query": SORT,
+                "calls": 10,
+                "rows": 500_000,
+                "total_exec_time": 4000,
+                "temp_blks_written": 10_000,
+            },
+            {"queryid": 3, "query": SMALL, "calls": 10, "total_exec_time": 200},
+        ],  # fmt: skip
+        min_impact_pct=5,
+    )
+    res = analyze(inp)
+    assert res.db_time_source == "pg_stat_statements" and res.db_time_s == 8.2
+    assert any("ADDM needs ASH" in n for n in res.notes)
+    types = [f.type for f in res.findings]
+    # equal impact: the root-cause order decides, and the tie is explained in both
+    assert types[:2] == ["missing_index", "temp_spill"]
+    assert all("tie" in f.evidence for f in res.findings[:2])
+    assert all(f.basis == "snapshot" for f in res.findings)
+    # statement 3 (2.4 %) is below the threshold: no finding names it
+    assert all(s["queryid"] != 3 for f in res.findings for s in f.statements)
+    spill = res.findings[1]
+    assert spill.evidence["per_statement"][0]["temp_per_call"] == "7.8 MB"
+    assert "SET work_mem = '16MB'" in spill.recommendations[0].action
+
+
+def test_nothing_significant_and_connection_risk():
+    quiet = _input([{"queryid": 3, "query": SMALL, "calls": 10, "total_exec_time": 200}])
+    res = analyze(quiet)
+    assert [f.type for f in res.findings] == ["nothing_significant", "top_sql"]
+    full = _input(
+        [{"queryid": 3, "query": SMALL, "calls": 10, "total_exec_time": 200}],
+        databases=pd.DataFrame(
+            [{"datname": "shop", "numbackends": 85}, {"datname": None, "numbackends": 2}]
+        ),
+    )
+    top = analyze(full).findings[0]
+    assert top.type == "connection_saturation" and top.risk_pct == 87.0
+    assert top.objects == ["database shop"]
