@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
                     f.title,
                     f.recommendations[0].action if f.recommendations else "",
                 )
-                for f in a.findings[:5]
+                for f in api.addm_findings(a.analysis_id)[:5]
             ]
             if rows:
                 console.print(
