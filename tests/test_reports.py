@@ -126,7 +126,8 @@ def test_ash_report_blocking_profiles_and_filters(workload):
     assert 0.5 * f.lock_hold_s <= sessions.loc[f.waiter_pid, "db_time_s"] <= f.lock_hold_s + 1.0
     prof = a.sql_wait_profiles
     sleeper = prof[prof["query"].str.contains("rpt_sleeper", na=False)].iloc[0]
-    assert sleeper["Timeout %"] == pytest.approx(100.0)
+    # nearly all of its time is the sleep; a sample can catch it on CPU between the calls
+    assert sleeper["Timeout %"] >= 75.0
     assert sleeper["top_event"].startswith("PgSleep")
     # activity matrix: every bucket of the range, Lock and Timeout columns present
     assert {"Lock", "Timeout"} <= set(a.activity.columns)
