@@ -22,7 +22,6 @@ from ..collectors import live
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import ash_read, perf_reads
-from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
@@ -191,10 +190,8 @@ def top_statements(
         raise InvalidInput(f"{order_by!r} is not a top SQL ordering.", "Use " + ", ".join(valid))
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
-        rows = ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
-        plan = columnar.plan(repo, t.target_id, [r[0] for r in rows if r[1] != "failed"])
-        st = reads.statements_frame(repo, plan, _own(include_opscore))
+        rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
+        st = reads.statements_frame(repo, rr.plan, _own(include_opscore))
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
         "pct_db_time", "rows", "rows_per_call", "shared_blks_read", "shared_blks_hit", "hit_pct",
@@ -231,8 +228,8 @@ def top_statements(
     out = out.sort_values(order_by, ascending=False, na_position="last").head(limit)
     out = out.reset_index(drop=True)
     out.attrs.update(
-        begin_at=begin.captured_at.isoformat(),
-        end_at=end.captured_at.isoformat(),
+        begin_at=rr.begin.captured_at.isoformat(),
+        end_at=rr.end.captured_at.isoformat(),
         total_ms=total,
         statements=len(st),
     )
@@ -302,17 +299,12 @@ def load_profile(
     own = _own(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
-        ids = [
-            r[0]
-            for r in ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
-            if r[1] != "failed"
-        ]
+        rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
         period = SimpleNamespace(  # what compare.load_profile reads of a range aggregate
-            elapsed_s=(end.captured_at - begin.captured_at).total_seconds(),
-            statements=reads.statements_frame(repo, columnar.plan(repo, t.target_id, ids), own),
-            databases=reads.databases_frame(repo, ids, own),
-            cluster=reads.cluster_sums(repo, ids),
+            elapsed_s=(rr.end.captured_at - rr.begin.captured_at).total_seconds(),
+            statements=reads.statements_frame(repo, rr.plan, own),
+            databases=reads.databases_frame(repo, rr.ids, own),
+            cluster=reads.cluster_sums(repo, rr.ids),
         )
     return compare_model.load_profile(period)  # type: ignore[arg-type]
 
@@ -406,17 +398,12 @@ def object_io(
     disk or OS cache vs found in shared buffers), largest readers first."""
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        begin, end = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
-        ids = [
-            r[0]
-            for r in ranges.range_snapshots(repo, t.target_id, begin_id, end_id)
-            if r[1] != "failed"
-        ]
-        has_io = any((i.sources or {}).get("pg_stat_io") == "ok" for i in (begin, end))
+        rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
+        has_io = any((i.sources or {}).get("pg_stat_io") == "ok" for i in (rr.begin, rr.end))
         agg = SimpleNamespace(
-            tables=reads.tables_frame(repo, ids),
-            indexes=reads.indexes_frame(repo, ids),
-            io=reads.io_frame(repo, ids) if has_io else None,
+            tables=reads.tables_frame(repo, rr.plan),
+            indexes=reads.indexes_frame(repo, rr.plan),
+            io=reads.io_frame(repo, rr.ids) if has_io else None,
         )
     tables = agg.tables.copy()
     if not tables.empty:

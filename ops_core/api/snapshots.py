@@ -216,26 +216,18 @@ def delete_baseline(name: str) -> Baseline:
 
 
 def _wait_events(repo: psycopg.Connection, agg: RangeAggregate) -> pd.DataFrame | None:
-    """ASH hook: DB time by wait event over the range, when ASH has samples for it.
+    """DB time by wait event over the range from ASH; None (compare then says "not
+    available") when ASH has no samples for it. Repository errors propagate: a broken read
+    must not pass for "no ASH"."""
+    from ..repository import ash_read
 
-    Uses the ASH area's ``ops_core.repository.ash_read.db_time(conn, target_id, begin, end,
-    ["wait_event_type", "event"])`` when it is installed; returns None (compare then says
-    "not available") without it or without samples in the range.
-    """
-    try:
-        from ..repository import ash_read  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        df = ash_read.db_time(
-            repo,
-            agg.begin.target_id,
-            agg.begin.captured_at,
-            agg.end.captured_at,
-            ["wait_event_type", "event"],
-        )
-    except (psycopg.Error, OpsCoreError, TypeError, AttributeError):
-        return None
+    df = ash_read.db_time(
+        repo,
+        agg.begin.target_id,
+        agg.begin.captured_at,
+        agg.end.captured_at,
+        ["wait_event_type", "event"],
+    )
     if df is None or df.empty or float(df["db_time_s"].sum()) == 0.0:
         return None
     return df.rename(columns={"event": "wait_event"})[

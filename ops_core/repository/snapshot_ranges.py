@@ -107,6 +107,26 @@ def range_snapshots(
     ).fetchall()
 
 
+@dataclass
+class RangeRead:
+    """A validated range of one target: its bounds, the successful snapshots in it and the
+    plan to read their details (raw snapshots plus daily rollups)."""
+
+    begin: SnapshotInfo
+    end: SnapshotInfo
+    ids: list[int]
+    plan: columnar.RangePlan
+
+
+def range_read(
+    conn: psycopg.Connection, target_id: int, target: str, begin_id: int, end_id: int
+) -> RangeRead:
+    begin, end = validate_range(conn, target_id, target, begin_id, end_id)
+    rows = range_snapshots(conn, target_id, begin_id, end_id)
+    ids = [r[0] for r in rows if r[1] != "failed"]
+    return RangeRead(begin, end, ids, columnar.plan(conn, target_id, ids))
+
+
 def range_aggregate(
     conn: psycopg.Connection,
     target_id: int,

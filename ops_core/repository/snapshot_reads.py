@@ -109,16 +109,10 @@ def _frame(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> pd.D
     return pd.DataFrame(rows, columns=names)
 
 
-def _as_plan(plan: RangePlan | list[int]) -> RangePlan:
-    """A plan, or a plain list of snapshot ids (all read raw)."""
-    return plan if isinstance(plan, RangePlan) else RangePlan(0, list(plan), list(plan))
-
-
 def statements_frame(
-    conn: psycopg.Connection, plan: RangePlan | list[int], include_opscore: bool
+    conn: psycopg.Connection, plan: RangePlan, include_opscore: bool
 ) -> pd.DataFrame:
     """Per-statement sums over the planned snapshots (deltas), with text and mean time."""
-    plan = _as_plan(plan)
     counters = columnar.STATEMENTS.counters
     df = _frame(
         conn,
@@ -156,16 +150,16 @@ def _sorted(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return df.loc[activity.sort_values(ascending=False).index].reset_index(drop=True)
 
 
-def tables_frame(conn: psycopg.Connection, plan: RangePlan | list[int]) -> pd.DataFrame:
+def tables_frame(conn: psycopg.Connection, plan: RangePlan) -> pd.DataFrame:
     return _sorted(
-        _frame(conn, columnar.agg_sql(columnar.TABLES), _as_plan(plan).params()),
+        _frame(conn, columnar.agg_sql(columnar.TABLES), plan.params()),
         ["seq_tup_read", "idx_tup_fetch", "n_tup_ins", "n_tup_upd", "n_tup_del"],
     )
 
 
-def indexes_frame(conn: psycopg.Connection, plan: RangePlan | list[int]) -> pd.DataFrame:
+def indexes_frame(conn: psycopg.Connection, plan: RangePlan) -> pd.DataFrame:
     return _sorted(
-        _frame(conn, columnar.agg_sql(columnar.INDEXES), _as_plan(plan).params()),
+        _frame(conn, columnar.agg_sql(columnar.INDEXES), plan.params()),
         ["idx_scan", "idx_blks_read", "idx_blks_hit"],
     )
 
