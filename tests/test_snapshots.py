@@ -410,3 +410,24 @@ def test_capture_excludes_schemas_and_bounds_relations(target_db):
     assert len(cap.rows["indexes"]) == 3
     cap = capture(0, target_db, CaptureOptions(databases=[db]))
     assert "hidden" in {r["relname"] for r in cap.rows["tables"]}
+
+
+def test_database_dropped_during_a_capture_does_not_abort_it(target_db, pg):
+    """The capture's REPEATABLE READ snapshot still lists a database another session dropped:
+    choosing the databases must not fail on it (a by-name privilege check raised 'does not
+    exist' and aborted the whole snapshot); a database that cannot be read becomes a recorded
+    error of the snapshot."""
+    from ops_core.collectors.capture import Capture, _databases, _open
+
+    doomed = pg.create_database("doomed", pgss=False)
+    name = _dbname(doomed)
+    with _open(target_db) as conn:
+        conn.execute("SELECT count(*) FROM pg_database").fetchone()  # fixes the snapshot
+        pg.drop_database(doomed)
+        cap = Capture(target_id=0)
+        chosen = _databases(conn, CaptureOptions(), cap)  # raised InvalidCatalogName before
+        assert _dbname(target_db) in chosen
+        conn.rollback()
+    cap = capture(0, target_db, CaptureOptions(databases=[_dbname(target_db), name]))
+    assert cap.failed is None
+    assert cap.sources[f"tables@{name}"].startswith("error: database not found")

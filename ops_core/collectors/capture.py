@@ -147,9 +147,12 @@ def _read_objects(reader: _Reader, datname: str, opts: CaptureOptions, cap: Capt
 
 def _databases(conn: psycopg.Connection, opts: CaptureOptions, cap: Capture) -> list[str]:
     """Databases whose object statistics are captured, after the configured filters."""
+    # the OID form of has_database_privilege: this transaction's snapshot can still list a
+    # database another session has dropped since, and the by-name form raises "does not
+    # exist" (aborting the whole capture) where the OID form answers NULL
     rows = conn.execute(
         "SELECT /* opscore */ datname::text FROM pg_database WHERE datallowconn "
-        "AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY 1"
+        "AND NOT datistemplate AND has_database_privilege(oid, 'CONNECT') IS TRUE ORDER BY 1"
     ).fetchall()
     available = [r[0] for r in rows]
     chosen = available
