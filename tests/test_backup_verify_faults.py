@@ -15,7 +15,7 @@ import pytest
 
 from ops_core import api
 from ops_core.backup.context import StoreFull
-from ops_core.errors import CommandFailed
+from ops_core.errors import CommandFailed, InvalidInput
 from ops_core.targets.embedded import EmbeddedServer
 
 from .backup_helpers import (
@@ -74,6 +74,67 @@ def test_logical_backup_and_its_verification(bk, pg):
     dump.write_bytes(dump.read_bytes()[:200])  # truncated dump
     rep = api.verify_backup(b.backup_id)
     assert not rep.ok and api.get_backup(b.backup_id).backup.status == "corrupt"
+
+
+def test_logical_restore_into_a_new_database_and_refusals(bk, pg):
+    bk.write(1, 120, tag="restored")
+    b = api.take_logical_backup(bk.name)
+    new_db = f"{bk.dbname}_r"
+    try:
+        res = api.restore_logical_backup(b.backup_id, new_db, no_owner=True)
+        assert res.database == new_db and res.tables_in_dump == 1 and res.tables_restored == 1
+        with psycopg.connect(pg.dsn(new_db)) as c:
+            assert c.execute("SELECT count(*), min(tag) FROM items").fetchone() == (120, "restored")
+            assert c.execute("SELECT to_regclass('items_tag') IS NOT NULL").fetchone()[0]
+        # never overwrite: the database exists now, so a second restore is refused untouched
+        bk.write(121, 130)
+        with pytest.raises(InvalidInput, match="already exists"):
+            api.restore_logical_backup(b.backup_id, new_db)
+        with psycopg.connect(pg.dsn(new_db)) as c:
+            assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 120
+        # a physical backup is not a dump
+        full = api.take_full_backup(bk.name)
+        with pytest.raises(InvalidInput, match="not a dump"):
+            api.restore_logical_backup(full.backup_id, f"{bk.dbname}_x")
+        # a damaged dump fails before a database is created
+        dump = Path(b.path) / "database.dump"
+        dump.write_bytes(dump.read_bytes()[:200])
+        with pytest.raises(CommandFailed):
+            api.restore_logical_backup(b.backup_id, f"{bk.dbname}_y")
+        with pg.admin() as c:
+            left = c.execute(
+                "SELECT count(*) FROM pg_database WHERE datname IN (%s, %s)",
+                (f"{bk.dbname}_x", f"{bk.dbname}_y"),
+            ).fetchone()[0]
+        assert left == 0
+    finally:
+        pg.drop_database(pg.dsn(new_db))
+
+
+def test_logical_restore_failing_midway_drops_what_it_created(bk, pg):
+    """pg_restore stops at the first error (a role of the dump missing here): the database the
+    restore created is dropped again and the error names the cause."""
+    role = f"r_{bk.dbname}"[:60]
+    with pg.admin() as c:
+        c.execute(f'CREATE ROLE "{role}"')
+    with psycopg.connect(bk.dsn, autocommit=True) as c:
+        c.execute(f'ALTER TABLE items OWNER TO "{role}"')
+    b = api.take_logical_backup(bk.name)
+    with psycopg.connect(bk.dsn, autocommit=True) as c:
+        c.execute("ALTER TABLE items OWNER TO CURRENT_USER")
+    with pg.admin() as c:
+        c.execute(f'DROP ROLE "{role}"')
+    new_db = f"{bk.dbname}_m"
+    with pytest.raises(CommandFailed, match="dropped again") as err:
+        api.restore_logical_backup(b.backup_id, new_db)
+    assert role in err.value.stderr
+    with pg.admin() as c:
+        assert not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (new_db,)).fetchone()
+    res = api.restore_logical_backup(b.backup_id, new_db, no_owner=True)  # the way around it
+    try:
+        assert res.tables_restored == 1
+    finally:
+        pg.drop_database(pg.dsn(new_db))
 
 
 @pytest.fixture

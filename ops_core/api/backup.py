@@ -2,8 +2,9 @@
 restore and point-in-time recovery, restore points, verification, retention, schedules, report.
 
 Every function takes target names / backup ids and returns dataclasses with ``as_dict()``.
-Writes to a target are explicit: only ``create_restore_point`` writes (a WAL record, through an
-admin session); backups and WAL archiving use replication connections and read.
+Writes to a target are explicit: ``create_restore_point`` (a WAL record, through an admin
+session) and ``restore_logical_backup`` (a NEW database, never an existing one); backups and WAL
+archiving use replication connections and read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .. import repository
 from ..backup import catalog, logical, physical, wal
 from ..backup.catalog import Backup, Check, RestorePoint
 from ..backup.context import TargetContext, split_dsn
+from ..backup.logical import LogicalRestore
 from ..backup.restore import RecoveryTarget, RestoreResult, restore
 from ..backup.server import server_os_user
 from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
@@ -29,6 +31,7 @@ from .targets import Target, get_target, target_dsn, target_session
 __all__ = [
     "Backup",
     "BackupDetail",
+    "LogicalRestore",
     "RestorePoint",
     "RestoreResult",
     "VerifyReport",
@@ -43,6 +46,7 @@ __all__ = [
     "delete_backup",
     "verify_backup",
     "restore_backup",
+    "restore_logical_backup",
     "receive_wal",
     "wal_status",
     "create_wal_slot",
@@ -129,6 +133,26 @@ def take_logical_backup(target: str, database: str | None = None) -> Backup:
         ctx = _context(conn, target)
         db = database or connection.parse_dsn(ctx.dsn).get("dbname") or "postgres"
         return logical.take_logical(conn, ctx, db)
+
+
+def restore_logical_backup(
+    backup_id: str,
+    database: str,
+    *,
+    target: str | None = None,
+    jobs: int = 2,
+    no_owner: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> LogicalRestore:
+    """Restore a logical backup (``pg_dump -Fc``) into a NEW database ``database`` on
+    ``target`` (default: the target the dump was taken from), with ``jobs`` parallel
+    pg_restore workers. An existing database is refused; a failed restore drops what it
+    created."""
+    check_backup_id(backup_id)
+    with repository.session() as conn:
+        b = catalog.get(conn, backup_id)
+        ctx = _context(conn, target or b.target or "")
+    return logical.restore_logical(ctx, b, database, jobs=jobs, no_owner=no_owner, on_line=on_line)
 
 
 # ---------------------------------------------------------------- catalog reads

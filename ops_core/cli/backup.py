@@ -217,6 +217,50 @@ def restore(
     )
 
 
+@app.command(
+    "restore-dump",
+    epilog=example(
+        "opscore backup restore-dump 20261125T172100-L1b2c --database shop_restored",
+        "opscore backup restore-dump 20261125T172100-L1b2c --database shop_copy --target staging "
+        "--no-owner",
+    ),
+)
+def restore_dump(
+    backup_id: str = typer.Argument(..., help="Id of a logical backup (pg_dump)."),
+    database: str = typer.Option(..., "--database", "-d", help="NEW database to create."),
+    target: str = typer.Option(
+        None, "--target", "-t", help="Target to restore on (default: the dump's own target)."
+    ),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, max=64, help="Parallel pg_restore jobs."),
+    no_owner: bool = typer.Option(
+        False, "--no-owner", help="Skip ownership and grants (roles missing on this server)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Restore a logical backup into a NEW database (an existing database is refused; a failed
+    restore drops the database it created)."""
+    if as_json:
+        print_json(
+            api.restore_logical_backup(
+                backup_id, database, target=target, jobs=jobs, no_owner=no_owner
+            ).as_dict()
+        )
+        return
+    with console.status(f"Restoring {backup_id} into {database} ...") as status:
+
+        def on_line(line: str) -> None:
+            status.update(f"Restoring {backup_id} into {database}: {line.strip()[:100]}")
+
+        res = api.restore_logical_backup(
+            backup_id, database, target=target, jobs=jobs, no_owner=no_owner, on_line=on_line
+        )
+    console.print(
+        f"[green]✓[/] restored {res.backup_id} into database [bold]{res.database}[/] on "
+        f"{res.target}: {res.tables_restored} of {res.tables_in_dump} tables of the dump, "
+        f"{_mb(res.size_bytes)}, {res.duration_s:.1f} s"
+    )
+
+
 @app.command(epilog=example("opscore backup delete 20261125T172100-F3a9c"))
 def delete(
     backup_id: str = typer.Argument(..., help="Backup id."),
