@@ -26,6 +26,9 @@ pages = {
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
         st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
     ],
+    "Protect": [
+        st.Page(HERE / "backup.py", title="Backup and recovery", icon=":material/backup:"),
+    ],
     "About": [
         st.Page(HERE / "catalog.py", title="Catalog coverage", icon=":material/checklist:"),
     ],

@@ -49,6 +49,8 @@ PAGES: dict[str, list[str]] = {
     "workload?wr=Baselines": ["Create a baseline", "Delete a baseline"],
     "workload?wr=Compare": ["Load profile", "apptest_orders"],
     "addm": ["ADDM"],
+    "backup": ["Backup and recovery", "Recoverable from", "No backups of shop yet"],
+    "backup?bk=Restore": ["A data directory", "A dump into a new database"],
     "catalog": ["Catalog coverage", "Operations"],
 }
 

@@ -15,6 +15,8 @@ from ..errors import InvalidInput
 from .targets import get_target, list_targets
 
 __all__ = [
+    "BACKUP_JOBS",
+    "DEFAULT_BACKUP_SCHEDULE",
     "RetentionPlan",
     "BackupSchedule",
     "BackupReport",
@@ -23,6 +25,11 @@ __all__ = [
     "set_backup_schedule",
     "backup_report",
 ]
+
+
+#: the schedulable backup jobs, and the recommended schedule (set_backup_schedule defaults)
+BACKUP_JOBS = schedule.JOBS
+DEFAULT_BACKUP_SCHEDULE = dict(schedule.DEFAULT_SCHEDULE)
 
 
 def _store(conn: Any, target: Any) -> Any:
