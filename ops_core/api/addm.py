@@ -121,34 +121,59 @@ def _num(v: Any) -> Any:
 
 _CATALOG_SQL = """
 SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
-       c.reltuples,
+       c.reltuples, c.relpages,
        coalesce(array_agg(
          array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
                                WITH ORDINALITY k(attnum, ord)
                                JOIN pg_attribute a ON a.attrelid = i.indrelid
                                                   AND a.attnum = k.attnum ORDER BY k.ord), ',')
-       ) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx
+         ORDER BY i.indexrelid) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx,
+       coalesce(array_agg(n.nspname || '.' || ic.relname ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_names,
+       coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
+       coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_index i ON i.indrelid = c.oid
+  LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
  WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg_toast%%'
- GROUP BY 1, 2, 3
+ GROUP BY 1, 2, 3, 4
 """
 
 
-def _live(conn: psycopg.Connection) -> tuple[dict, dict, dict]:
-    settings = {
+@dataclass
+class _Catalog:
+    settings: dict[str, Any] = field(default_factory=dict)
+    indexes: dict[str, list[list[str]]] = field(default_factory=dict)
+    index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _live(conn: psycopg.Connection) -> _Catalog:
+    """Settings, tables (options, reltuples, relpages) and their indexes (key columns, name,
+    oid, valid) as the target's catalog has them now."""
+    cat = _Catalog()
+    cat.settings = {
         name: _num(v)
         for name, v in conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(ADDM_SETTINGS),)
         )
     }
-    indexes: dict[str, list[list[str]]] = {}
-    tables: dict[str, dict[str, Any]] = {}
-    for tbl, opts, reltuples, idx in conn.execute(_CATALOG_SQL):
-        indexes[tbl] = [s.split(",") if s else [] for s in idx]
-        tables[tbl] = {"options": list(opts), "reltuples": float(reltuples)}
-    return settings, indexes, tables
+    for tbl, opts, reltuples, relpages, idx, names, oids, valid in conn.execute(_CATALOG_SQL):
+        cols = [s.split(",") if s else [] for s in idx]
+        cat.indexes[tbl] = cols
+        cat.index_defs[tbl] = [
+            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok)}
+            for c, nm, oid, ok in zip(cols, names, oids, valid, strict=True)
+        ]
+        cat.tables[tbl] = {
+            "options": list(opts),
+            "reltuples": float(reltuples),
+            "relpages": int(relpages),
+        }
+    return cat
 
 
 def _explainer(conn: psycopg.Connection, version: int):
@@ -222,7 +247,7 @@ def run_addm(
         tables_begin = reads.tables_frame(repo, RangePlan.single(t.target_id, begin_id))
         snap_settings = reads.cluster_values(repo, end_id, "settings")
         host = reads.cluster_values(repo, end_id, "host") or {}
-    statements, tables = agg.statements, agg.tables
+    statements, tables, index_scans = agg.statements, agg.tables, agg.indexes
     if database is not None:
         known = set(agg.databases["datname"]) if not agg.databases.empty else set()
         if database not in known:
@@ -239,10 +264,10 @@ def run_addm(
             else tables_begin
         )
         tables = tables[tables["datname"] == database] if not tables.empty else tables
+        if not index_scans.empty:
+            index_scans = index_scans[index_scans["datname"] == database]
     cpu = (host.get("values") or {}).get("cpu_count") or (host.get("deltas") or {}).get("cpu_count")
-    live: dict = {}
-    indexes: dict = {}
-    options: dict = {}
+    cat = _Catalog()
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         conn: psycopg.Connection | None = None
@@ -257,7 +282,7 @@ def run_addm(
         catalog_db = None
         if conn is not None:
             try:
-                live, indexes, options = _live(conn)
+                cat = _live(conn)
                 catalog_db = conn.info.dbname
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
@@ -270,9 +295,11 @@ def run_addm(
             tables_begin=tables_begin.reset_index(drop=True),
             databases=agg.databases,
             cluster=agg.cluster,
-            settings=_settings(live, snap_settings),
-            indexes=indexes,
-            table_catalog=options,
+            settings=_settings(cat.settings, snap_settings),
+            indexes=cat.indexes,
+            index_catalog=cat.index_defs,
+            index_scans=index_scans.reset_index(drop=True),
+            table_catalog=cat.tables,
             catalog_database=catalog_db,
             explain=explain,
             cpu_count=int(cpu) if cpu else None,
