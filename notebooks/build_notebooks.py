@@ -101,6 +101,8 @@ def build(kind: str) -> nbformat.NotebookNode:
     for i, (heading, code) in enumerate(spec["sections"], 1):
         cells.append(new_markdown_cell(f"## {i}. {heading}"))
         cells.append(new_code_cell(code))
+    for i, cell in enumerate(cells):  # stable ids: rebuilding an unchanged layout changes nothing
+        cell.id = f"{kind}-{i:02d}"
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",
