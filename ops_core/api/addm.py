@@ -15,7 +15,7 @@ from ..analysis.addm import AddmInput, Finding, analyze, shape
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import addm as repo_addm
-from ..repository import ash_read
+from ..repository import ash_read, report_reads
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
@@ -27,6 +27,7 @@ from .targets import target_dsn
 __all__ = [
     "AddmAnalysis",
     "run_addm",
+    "addm_for_range",
     "list_addm",
     "get_addm",
     "addm_findings",
@@ -313,6 +314,36 @@ def run_addm(
     with repository.session() as repo:
         aid = repo_addm.store(repo, t.target_id, agg.begin, agg.end, database, result, min_pct)
         return _analysis(repo_addm.get(repo, aid), repo_addm.findings(repo, aid))
+
+
+def addm_for_range(
+    target: str | None,
+    begin_id: int | None = None,
+    end_id: int | None = None,
+    *,
+    run: bool = True,
+) -> AddmAnalysis | None:
+    """The ADDM analysis of snapshots ``begin_id``..``end_id`` (default: the last interval) of
+    the whole server at the current threshold: the newest stored one (the snapshot flow stores
+    one per new interval), unless ASH samples of the range arrived after it was made; else a
+    new run (stored) when ``run``, or None."""
+    if (begin_id is None) != (end_id is None):
+        raise InvalidInput("Give both begin and end snapshot ids, or neither (the last interval).")
+    name = _resolve_target(target).name
+    min_pct = get_settings().addm_min_impact_pct
+    with repository.session() as repo:
+        t = repo_targets.get(repo, name)
+        if begin_id is None or end_id is None:
+            begin_id, end_id = _last_interval(repo, t.target_id, t.name)
+        b, e = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+        row = repo_addm.find(repo, t.target_id, begin_id, end_id, min_pct)
+        if row is not None:
+            n, _, _ = report_reads.ash_sample_count(repo, t.target_id, b.captured_at, e.captured_at)
+            if n <= row["ash_samples"]:
+                return _analysis(row, repo_addm.findings(repo, row["analysis_id"]))
+    if not run:
+        return None
+    return run_addm(name, begin_id, end_id)
 
 
 def list_addm(target: str | None = None) -> list[AddmAnalysis]:
