@@ -48,6 +48,7 @@ class DemoResult:
     faults: list[dict[str, Any]] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     addm: Any = None
+    named: list[dict[str, Any]] = field(default_factory=list)  # injected fault -> ADDM finding
     seconds: float = 0.0
 
 
@@ -85,8 +86,9 @@ def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
         result.faults.append(
             {
                 "fault": name,
-                "objects": getattr(info, "objects", None),
-                "pids": getattr(info, "pids", None),
+                "what": what,
+                "objects": list(info.objects),
+                "roles": {k: list(v) for k, v in info.roles.items()},
             }
         )
     sampler.join(timeout=plan.load_s + 120)
@@ -96,15 +98,18 @@ def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
 
     say("snapshot after the load, then ADDM on the interval (snapshot flow, chained ADDM flow)")
     result.end_snapshot = snapshot_flow(targets=[target])[0]["snapshot_id"]
-    result.addm = next(
+    done = next(
         (a for a in api.list_addm(target) if a.end_snapshot_id == result.end_snapshot), None
     )
+    result.addm = api.get_addm(done.analysis_id) if done is not None else None
 
-    say("rendering the AWR and ASH reports (reports flow: papermill + nbconvert)")
+    if result.addm is not None:
+        result.named = api.injected_vs_found(result.faults, result.addm.findings)
+    say("rendering the AWR, ASH and ADDM reports (reports flow: papermill + nbconvert)")
     minutes = (time.monotonic() - started) / 60 + 1
     rendered = reports_flow(
         targets=[target],
-        kinds=["awr", "ash"],
+        kinds=["awr", "ash", "addm"],
         hours=minutes / 60,
         begin_snapshot=result.begin_snapshot,
         end_snapshot=result.end_snapshot,

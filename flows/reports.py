@@ -1,4 +1,4 @@
-"""Daily AWR and ASH HTML reports for each target into reports/, and on demand."""
+"""Daily AWR, ASH and ADDM HTML reports for each target into reports/, and on demand."""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def render_one(
 
 @flow(
     name="reports",
-    description="Render AWR and ASH HTML reports for every target (default: "
-    "the last 24 hours) into reports/; on demand with a target, kinds and a range.",
+    description="Render AWR and ASH (and on demand ADDM) HTML reports for every target "
+    "(default: the last 24 hours) into reports/; on demand with a target, kinds and a range.",
 )
 def reports_flow(
     targets: list[str] | None = None,
-    kinds: list[Literal["awr", "ash"]] | None = None,
+    kinds: list[Literal["awr", "ash", "addm"]] | None = None,
     hours: float = 24.0,
     begin_snapshot: int | None = None,
     end_snapshot: int | None = None,
@@ -53,7 +53,7 @@ def reports_flow(
     for target in resolve_targets(targets):
         for kind in kinds or ["awr", "ash"]:
             try:
-                if kind == "awr":
+                if kind in ("awr", "addm"):  # a snapshot range (ADDM: its stored analysis)
                     begin, end = begin_snapshot, end_snapshot
                     if begin is None or end is None:
                         since = datetime.now(UTC) - timedelta(hours=hours)
@@ -64,7 +64,8 @@ def reports_flow(
                         ]
                         if len(snaps) < 2:
                             logger.warning(
-                                "AWR %s: fewer than two snapshots in the last %s h; skipped",
+                                "%s %s: fewer than two snapshots in the last %s h; skipped",
+                                kind.upper(),
                                 target,
                                 hours,
                             )

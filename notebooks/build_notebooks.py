@@ -1,4 +1,4 @@
-"""Generate the report notebooks (awr, ash, compare) so they stay tidy and consistent.
+"""Generate the report notebooks (awr, ash, addm, compare) so they stay tidy and consistent.
 
 Run after changing a layout: ``python notebooks/build_notebooks.py`` (the .ipynb files are
 committed). Each notebook: a ``parameters`` cell, a setup cell calling ``ops_core.api`` for the
@@ -32,6 +32,7 @@ REPORTS = {
         "view": "awr_view",
         "model": "r = api.awr_report(target, begin_id or None, end_id or None)\nview.header(r)",
         "sections": [
+            ("ADDM findings", "view.addm(r)"),
             ("Load profile", "view.load_profile(r)"),
             ("Instance efficiency", "view.efficiency(r)"),
             ("Time model", "view.time_model(r)"),
@@ -69,6 +70,18 @@ REPORTS = {
             ("Blocking chains", "view.ash_blocking(r)"),
         ],
     },
+    "addm": {
+        "title": "ADDM report",
+        "parameters": 'analysis_id = 0  # resolved by api.render_report from a range or an id\n',
+        "view": "addm_view",
+        "model": "a = api.get_addm(analysis_id)\nview.header(a)",
+        "sections": [
+            ("Findings ranked by share of DB time", "view.findings(a)"),
+            ("DB time breakdown", "view.breakdown(a)"),
+            ("Findings in detail: evidence and recommendations", "view.details(a)"),
+            ("Notes", "view.notes(a)"),
+        ],
+    },
     "compare": {
         "title": "Compare periods",
         "parameters": 'target = "demo"\nbegin1 = 0\nend1 = 0\nbegin2 = 0\nend2 = 0\n'
@@ -101,6 +114,8 @@ def build(kind: str) -> nbformat.NotebookNode:
     for i, (heading, code) in enumerate(spec["sections"], 1):
         cells.append(new_markdown_cell(f"## {i}. {heading}"))
         cells.append(new_code_cell(code))
+    for i, cell in enumerate(cells):  # stable ids: rebuilding an unchanged layout changes nothing
+        cell.id = f"{kind}-{i:02d}"
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",

@@ -41,11 +41,15 @@ def run_scenario(
     hold_s: float = HOLD_S,
     clients: int = 1,
     fault_first: bool = False,
+    undo_before_end: bool = False,
 ) -> Scenario:
     """Shop load (``clients`` sessions) and the fault held for ``hold_s`` seconds between two
     snapshots with the ASH sampler running (0.25 s); ADDM runs before the fault is undone, so
-    live catalog reads see the period's state."""
-    with contextlib.ExitStack() as stack:
+    live catalog reads see the period's state. With ``undo_before_end`` the fault (and the
+    load) is undone before the end snapshot, as the demo and a real fix do: the live catalog
+    then shows the repaired state and ADDM must still diagnose what the range recorded."""
+    with contextlib.ExitStack() as outer:
+        stack = outer.enter_context(contextlib.ExitStack())
         if fault is not None and fault_first:  # e.g. a fault that restarts the server
             stack.enter_context(fault)
         if clients:
@@ -59,6 +63,8 @@ def run_scenario(
             time.sleep(hold_s)
         finally:
             sampler.stop()
+        if undo_before_end:
+            stack.close()
         end = api.take_snapshot(target)
         a = api.run_addm(target, begin.snapshot_id, end.snapshot_id, database=database)
     sc = Scenario(name, expected, a, fault.info if fault is not None else None)

@@ -180,17 +180,32 @@ def test_live_page_shows_running_statement(wl):
         t.join()
 
 
-def test_addm_and_catalog_pages(wl):
-    before = len(api.list_addm("shop"))
-    at = _run("addm.py")
-    at.selectbox(key="addm_b").select(wl.begin_id).run()
-    at.selectbox(key="addm_e").select(wl.end_id).run()
-    at.button[0].click().run()  # Run analysis
-    assert not at.exception, at.exception
-    assert len(api.list_addm("shop")) == before + 1  # stored in the repository
-    text = _text(at)
-    assert "Analysis" in text and "DB time" in text
-    assert "apptest_orders" in text  # the workload's own top statement, in a finding
+def test_addm_and_catalog_pages(wl, tmp_path, monkeypatch):
+    from ops_core.config import reset_settings_cache
+
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("OPSCORE_REPORTS_DIR", str(reports))
+    reset_settings_cache()
+    try:
+        before = len(api.list_addm("shop"))
+        at = _run("addm.py")
+        at.selectbox(key="addm_b").select(wl.begin_id).run()
+        at.selectbox(key="addm_e").select(wl.end_id).run()
+        at.button[0].click().run()  # Run analysis
+        assert not at.exception, at.exception
+        assert len(api.list_addm("shop")) == before + 1  # stored in the repository
+        text = _text(at)
+        assert "Analysis" in text and "DB time" in text
+        assert "apptest_orders" in text  # the workload's own top statement, in a finding
+        shown = api.list_addm("shop")[0]
+        at.button(key="addm_report").click().run()  # the ADDM report of the analysis shown
+        assert not at.exception, at.exception
+        html = next(reports.rglob(f"addm-*-analysis{shown.analysis_id}.html"))
+        assert "Findings ranked by share of DB time" in html.read_text()
+        assert "Report written" in _text(at)
+    finally:
+        monkeypatch.delenv("OPSCORE_REPORTS_DIR")
+        reset_settings_cache()
     at = _run("catalog.py")
     assert at.metric[0].value == "163"
     assert int(at.metric[1].value) >= 10  # served by the app and the api

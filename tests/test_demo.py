@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,7 +17,7 @@ from .helpers import run_cli
 @pytest.mark.skipif(
     bool(os.environ.get("OPSCORE_TEST_DSN")), reason="the demo runs on the embedded server only"
 )
-def test_demo_quick_runs_the_flows_and_finds_the_injected_problem():
+def test_demo_quick_runs_the_flows_and_names_both_injected_problems():
     home = Path(tempfile.mkdtemp(prefix="ops-demo-", dir="/tmp"))
     reports = home / "reports"
     # a fresh home: the demo starts its own embedded server and repository there
@@ -30,10 +32,36 @@ def test_demo_quick_runs_the_flows_and_finds_the_injected_problem():
         assert res.returncode == 0, res.stderr[-3000:]
         assert "Traceback" not in res.stderr
         assert "ADDM analysis" in out
-        # the first injected problem is named as a finding, with its root session
-        assert "idle in transaction" in out
+        # both injected problems are named by ADDM's stored findings: the idle-in-transaction
+        # holder by its pid (as the fault recorded it), the missing index by table and column
+        aid = int(re.search(r"ADDM analysis (\d+)", out).group(1))
+        holder = int(re.search(r"injected idle_in_transaction \(holder pid (\d+)\)", out)[1])
+        assert "injected missing_index (demo.orders.reference)" in out
+        res = run_cli("addm", "findings", str(aid), "--json", env=env)
+        assert res.returncode == 0, res.stderr
+        findings = json.loads(res.stdout)
+        described = [(f["rank"], f["type"], f["impact_pct"], f["objects"]) for f in findings]
+        idle = [f for f in findings if f["type"] == "idle_in_transaction"]
+        assert idle and idle[0]["sessions"] == [holder], described
+        assert "demo.customers" in idle[0]["objects"]
+        index = [f for f in findings if f["type"] == "missing_index"]
+        assert index and "demo.orders.reference" in index[0]["objects"], described
+        assert "reference = $1" in index[0]["statements"][0]["query"]
+        # the demo undid the fault before the end snapshot: the index exists again, and the
+        # finding says so instead of asking to create it
+        assert index[0]["evidence"]["per_statement"][0]["index_now"] == "demo.orders_reference_idx"
+        # neither is below the threshold, and the scanning statement is not "CPU-bound SQL"
+        assert min(idle[0]["impact_pct"], index[0]["impact_pct"]) >= 5.0
+        assert not any(
+            f["type"] == "cpu_bound_sql" and "reference = $1" in f["statements"][0]["query"]
+            for f in findings
+        )
+        assert "not named by ADDM" not in out
         htmls = sorted(p.name for p in reports.rglob("*.html"))
-        assert any(n.startswith("awr-") for n in htmls) and any(n.startswith("ash-") for n in htmls)
+        for kind in ("awr-", "ash-", "addm-"):
+            assert any(n.startswith(kind) for n in htmls), htmls
+        awr = next(reports.rglob("awr-*.html")).read_text()
+        assert "ADDM findings" in awr and "Missing index on demo.orders (reference)" in awr
     finally:
         run_cli("db", "stop", env=env)
         shutil.rmtree(home, ignore_errors=True)

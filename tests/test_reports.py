@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -170,6 +171,8 @@ def test_each_notebook_renders_with_the_workload(workload, tmp_path):
     text = awr.html.read_text()
     for section in (
         "What stands out",
+        "ADDM findings",
+        "DB time cross-check: ASH against pg_stat_database.active_time",
         "Load profile",
         "Instance efficiency",
         "Time model",
@@ -313,3 +316,125 @@ def test_restart_inside_the_interval_is_explained(workload):
 def test_report_cli_help():
     res = run_cli("report", "--help")
     assert res.returncode == 0 and "awr" in res.stdout and "compare" in res.stdout
+
+
+def test_awr_carries_the_addm_analysis_of_its_range(workload):
+    f = workload["facts"]
+    before = {a.analysis_id for a in api.list_addm(TARGET)}
+    r = api.awr_report(TARGET, f.begin_id, f.end_id)
+    a = r.addm
+    assert a is not None and r.addm_note is None
+    assert (a.begin_snapshot_id, a.end_snapshot_id, a.database) == (f.begin_id, f.end_id, None)
+    assert a.db_time_source == "ash" and a.db_time_s > 0 and a.findings
+    # made once, then reused by the next report of the same range
+    again = api.awr_report(TARGET, f.begin_id, f.end_id)
+    assert again.addm.analysis_id == a.analysis_id
+    assert {x.analysis_id for x in api.list_addm(TARGET)} - before <= {a.analysis_id}
+    assert api.addm_for_range(TARGET, f.begin_id, f.end_id, run=False).analysis_id == (
+        a.analysis_id
+    )
+    # its problems lead "What stands out", in ADDM's order
+    problems = [x for x in a.findings if x.is_problem]
+    lead = [h for h in r.highlights if h.startswith("ADDM #")]
+    assert [h.split(":")[0] for h in lead] == [f"ADDM #{x.rank}" for x in problems[:3]]
+    # the DB-time cross-check adds up: active_time + the reasons + what is left = ASH
+    c = r.db_time_check
+    assert c.active_time_s == pytest.approx(r.header["db_time_s"], abs=0.01)
+    assert c.ash_db_time_s == pytest.approx(r.header["ash_db_time_s"], abs=0.01)
+    total = c.active_time_s + sum(p["time_s"] for p in c.parts) + c.residual_s
+    assert total == pytest.approx(c.ash_db_time_s, abs=0.01)
+    assert r.header["ash_vs_active"] == c.summary and c.summary.startswith("ASH ")
+    json.dumps(r.as_dict(), default=str)
+    # the second period was not sampled: ADDM says so and keeps to snapshot-only findings
+    quiet = api.awr_report(TARGET, f.end_id, workload["s3"])
+    assert quiet.addm.db_time_source == "pg_stat_statements" and quiet.db_time_check is None
+    assert any("No ASH samples in this range" in n for n in quiet.addm.notes)
+    assert all(x.basis == "snapshot" for x in quiet.addm.findings if x.is_problem)
+
+
+def test_db_time_check_names_sessions_terminated_while_running(workload):
+    """A backend terminated while it waits never reports that statement to
+    pg_stat_database.active_time: the cross-check finds it in ASH and says so."""
+    dsn = workload["dsn"]
+    s1 = api.take_snapshot(TARGET)
+    stop = threading.Event()
+    sampler = threading.Thread(
+        target=api.run_ash,
+        kwargs={"target": TARGET, "interval_s": 0.25, "stop": stop, "flush_interval_s": 1.0},
+        daemon=True,
+    )
+    sampler.start()
+    blocker = psycopg.connect(dsn, application_name="rpt-kill-blocker")
+    blocker.execute("UPDATE rpt_t SET v = v + 1 WHERE id = 1")
+    waiter = psycopg.connect(dsn, autocommit=True, application_name="rpt-kill-waiter")
+    pid = waiter.info.backend_pid
+    t = threading.Thread(
+        target=lambda: pytest.raises(psycopg.Error, waiter.execute, "UPDATE rpt_t SET v = 0"),
+        daemon=True,
+    )
+    t.start()
+    wl._wait_for(
+        dsn,
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+        (pid,),
+    )
+    time.sleep(3.0)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    t.join(10)
+    blocker.rollback()
+    blocker.close()
+    time.sleep(2.5)  # sampled on past the termination
+    stop.set()
+    sampler.join(30)
+    time.sleep(1.1)
+    s2 = api.take_snapshot(TARGET)
+    r = api.awr_report(TARGET, s1.snapshot_id, s2.snapshot_id, addm=False)
+    c = r.db_time_check
+    killed = [p for p in c.parts if p["component"].startswith("statements of sessions terminated")]
+    assert killed, c.frame()
+    assert str(pid) in killed[0]["detail"] and "1 session(s) terminated" in killed[0]["detail"]
+    assert killed[0]["time_s"] >= 2.0  # about the 3 s it waited, as sampled
+    # active_time never got it: ASH is well above it, and the summary says why
+    assert c.ash_db_time_s > c.active_time_s + 2.0
+    assert "terminated while running" in r.header["ash_vs_active"]
+
+
+def test_addm_report_renders_and_refuses_bad_input(workload, tmp_path):
+    f = workload["facts"]
+    out = api.render_report("addm", TARGET, f.begin_id, f.end_id, reports_dir=tmp_path)
+    a = api.addm_for_range(TARGET, f.begin_id, f.end_id, run=False)
+    assert out.html.name == f"addm-{f.begin_id}-{f.end_id}-analysis{a.analysis_id}.html"
+    text = out.html.read_text()
+    for section in (
+        "ADDM report",
+        "Findings ranked by share of DB time",
+        "Impact of each finding",
+        "DB time breakdown",
+        "DB time by wait class",
+        "Findings in detail",
+        "Notes",
+        "DB time cross-check",  # the analysis note: ASH against pg_stat_statements
+        a.findings[0].title,
+        "plotly",
+    ):
+        assert section in text, section
+    assert "Traceback" not in text
+    # by analysis id, without a target: the same analysis, the same file
+    by_id = api.render_report("addm", None, analysis=a.analysis_id, reports_dir=tmp_path)
+    assert by_id.html == out.html
+    with pytest.raises(NotFound, match="no ADDM analysis 999999"):
+        api.render_report("addm", TARGET, analysis=999999, reports_dir=tmp_path)
+    with pytest.raises(InvalidInput, match="not both"):
+        api.render_report("addm", TARGET, f.begin_id, f.end_id, analysis=a.analysis_id)
+    with pytest.raises(InvalidInput, match="reversed"):
+        api.render_report("addm", TARGET, f.end_id, f.begin_id, reports_dir=tmp_path)
+    api.add_target("rpt-addm-other", workload["dsn"])
+    with pytest.raises(InvalidInput, match="is of target 'rpt'"):
+        api.render_report("addm", "rpt-addm-other", analysis=a.analysis_id)
+    # the CLI: text and JSON without papermill
+    res = run_cli("report", "addm", "--analysis", str(a.analysis_id), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["analysis_id"] == a.analysis_id
+    res = run_cli("report", "addm", "--analysis", "999999")
+    assert res.returncode != 0 and "no ADDM analysis 999999" in res.stderr

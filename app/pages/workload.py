@@ -222,12 +222,13 @@ with tabs[3]:
     if tabs[3].open is not False:
         if not hasattr(api, "render_report"):
             st.info(
-                "AWR, ASH and compare reports (rendered notebooks) are not available yet in this "
+                "AWR, ASH, ADDM and compare reports (rendered notebooks) are not available yet in "
+                "this "
                 "version of opscore. The Compare tab and the Performance Hub show the same figures "
                 "interactively."
             )
         else:
-            kind = st.selectbox("Report", ["awr", "ash", "compare"], key="rep_kind")
+            kind = st.selectbox("Report", ["awr", "ash", "addm", "compare"], key="rep_kind")
             if len(ids) < 2:
                 st.caption("Needs two successful snapshots.")
             else:

@@ -16,6 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from .dbtime_check import DbTimeCheck
+from .dbtime_check import check as db_time_check
+
 BLOCK = 8192  # PostgreSQL block size assumed for block -> bytes (the default build)
 
 #: top-SQL rankings: key -> (column ranked by, heading, unit of that column)
@@ -75,6 +78,7 @@ class AshInput:
     by_event: pd.DataFrame  # wait_class, event, samples, time_s, db_time_s
     first_sample: datetime | None = None  # first and last sample time in the interval
     last_sample: datetime | None = None
+    sessions: pd.DataFrame | None = None  # report_reads.ash_session_edges; None: not read
 
     @property
     def db_time_s(self) -> float:
@@ -106,6 +110,9 @@ class AwrReport:
     settings_changes: pd.DataFrame
     resets: list[dict[str, Any]] = field(default_factory=list)
     failed_snapshots: list[int] = field(default_factory=list)
+    db_time_check: DbTimeCheck | None = None  # ASH vs active_time, with the reasons
+    addm: Any = None  # the ADDM analysis of the same range (ops_core.api.AddmAnalysis)
+    addm_note: str | None = None  # why there is no ADDM analysis
 
     def as_dict(self) -> dict[str, Any]:
         def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
@@ -133,6 +140,9 @@ class AwrReport:
             "settings_changes": recs(self.settings_changes),
             "resets": self.resets,
             "failed_snapshots": self.failed_snapshots,
+            "db_time_check": self.db_time_check.as_dict() if self.db_time_check else None,
+            "addm": self.addm.as_dict() if self.addm is not None else None,
+            "addm_note": self.addm_note,
         }
 
 
@@ -433,6 +443,17 @@ def highlights(r: AwrReport, elapsed_s: float) -> list[str]:
     return out
 
 
+def addm_highlights(findings: list[Any], n: int = 3) -> list[str]:
+    """The top ADDM problems of the range, for the top of "What stands out"."""
+    return [
+        f"ADDM #{f.rank}: {f.title}"
+        + ("" if "% of DB time" in f.title else f" ({f.score:.0f} % of DB time)")
+        + (" [snapshot only: no ASH samples]" if f.snapshot_only else "")
+        for f in findings
+        if f.is_problem
+    ][:n]
+
+
 # ------------------------------------------------------------------------------ assembly
 def build(
     agg: Any,
@@ -542,6 +563,16 @@ def build(
         resets=resets,
         failed_snapshots=list(agg.failed),
     )
+    if ash is not None and not ash.empty and header["db_time_s"] > 0:
+        report.db_time_check = db_time_check(
+            header["db_time_s"], ash.db_time_s, agg.databases, ash.sessions, begin.captured_at,
+            end.captured_at,
+        )  # fmt: skip
+        header["ash_vs_active"] = report.db_time_check.summary
+        tm = report.time_model
+        tm.loc[tm["component"] == "DB time sampled by ASH", "source"] = (
+            "ASH samples (why it differs from active_time: the cross-check below)"
+        )
     report.highlights = highlights(report, agg.elapsed_s)
     return report
 
@@ -550,4 +581,12 @@ def interval_label(begin: datetime, end: datetime) -> str:
     return f"{begin:%Y-%m-%d %H:%M:%S} → {end:%Y-%m-%d %H:%M:%S} UTC"
 
 
-__all__ = ["AshInput", "AwrReport", "TOP_SQL", "build", "version_label", "interval_label"]
+__all__ = [
+    "AshInput",
+    "AwrReport",
+    "TOP_SQL",
+    "addm_highlights",
+    "build",
+    "version_label",
+    "interval_label",
+]

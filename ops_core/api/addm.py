@@ -15,7 +15,7 @@ from ..analysis.addm import AddmInput, Finding, analyze, shape
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import addm as repo_addm
-from ..repository import ash_read
+from ..repository import ash_read, report_reads
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
@@ -27,6 +27,7 @@ from .targets import target_dsn
 __all__ = [
     "AddmAnalysis",
     "run_addm",
+    "addm_for_range",
     "list_addm",
     "get_addm",
     "addm_findings",
@@ -121,34 +122,59 @@ def _num(v: Any) -> Any:
 
 _CATALOG_SQL = """
 SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
-       c.reltuples,
+       c.reltuples, c.relpages,
        coalesce(array_agg(
          array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
                                WITH ORDINALITY k(attnum, ord)
                                JOIN pg_attribute a ON a.attrelid = i.indrelid
                                                   AND a.attnum = k.attnum ORDER BY k.ord), ',')
-       ) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx
+         ORDER BY i.indexrelid) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx,
+       coalesce(array_agg(n.nspname || '.' || ic.relname ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_names,
+       coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
+       coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_index i ON i.indrelid = c.oid
+  LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
  WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg_toast%%'
- GROUP BY 1, 2, 3
+ GROUP BY 1, 2, 3, 4
 """
 
 
-def _live(conn: psycopg.Connection) -> tuple[dict, dict, dict]:
-    settings = {
+@dataclass
+class _Catalog:
+    settings: dict[str, Any] = field(default_factory=dict)
+    indexes: dict[str, list[list[str]]] = field(default_factory=dict)
+    index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _live(conn: psycopg.Connection) -> _Catalog:
+    """Settings, tables (options, reltuples, relpages) and their indexes (key columns, name,
+    oid, valid) as the target's catalog has them now."""
+    cat = _Catalog()
+    cat.settings = {
         name: _num(v)
         for name, v in conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(ADDM_SETTINGS),)
         )
     }
-    indexes: dict[str, list[list[str]]] = {}
-    tables: dict[str, dict[str, Any]] = {}
-    for tbl, opts, reltuples, idx in conn.execute(_CATALOG_SQL):
-        indexes[tbl] = [s.split(",") if s else [] for s in idx]
-        tables[tbl] = {"options": list(opts), "reltuples": float(reltuples)}
-    return settings, indexes, tables
+    for tbl, opts, reltuples, relpages, idx, names, oids, valid in conn.execute(_CATALOG_SQL):
+        cols = [s.split(",") if s else [] for s in idx]
+        cat.indexes[tbl] = cols
+        cat.index_defs[tbl] = [
+            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok)}
+            for c, nm, oid, ok in zip(cols, names, oids, valid, strict=True)
+        ]
+        cat.tables[tbl] = {
+            "options": list(opts),
+            "reltuples": float(reltuples),
+            "relpages": int(relpages),
+        }
+    return cat
 
 
 def _explainer(conn: psycopg.Connection, version: int):
@@ -222,7 +248,7 @@ def run_addm(
         tables_begin = reads.tables_frame(repo, RangePlan.single(t.target_id, begin_id))
         snap_settings = reads.cluster_values(repo, end_id, "settings")
         host = reads.cluster_values(repo, end_id, "host") or {}
-    statements, tables = agg.statements, agg.tables
+    statements, tables, index_scans = agg.statements, agg.tables, agg.indexes
     if database is not None:
         known = set(agg.databases["datname"]) if not agg.databases.empty else set()
         if database not in known:
@@ -239,10 +265,10 @@ def run_addm(
             else tables_begin
         )
         tables = tables[tables["datname"] == database] if not tables.empty else tables
+        if not index_scans.empty:
+            index_scans = index_scans[index_scans["datname"] == database]
     cpu = (host.get("values") or {}).get("cpu_count") or (host.get("deltas") or {}).get("cpu_count")
-    live: dict = {}
-    indexes: dict = {}
-    options: dict = {}
+    cat = _Catalog()
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         conn: psycopg.Connection | None = None
@@ -257,7 +283,7 @@ def run_addm(
         catalog_db = None
         if conn is not None:
             try:
-                live, indexes, options = _live(conn)
+                cat = _live(conn)
                 catalog_db = conn.info.dbname
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
@@ -270,9 +296,11 @@ def run_addm(
             tables_begin=tables_begin.reset_index(drop=True),
             databases=agg.databases,
             cluster=agg.cluster,
-            settings=_settings(live, snap_settings),
-            indexes=indexes,
-            table_catalog=options,
+            settings=_settings(cat.settings, snap_settings),
+            indexes=cat.indexes,
+            index_catalog=cat.index_defs,
+            index_scans=index_scans.reset_index(drop=True),
+            table_catalog=cat.tables,
             catalog_database=catalog_db,
             explain=explain,
             cpu_count=int(cpu) if cpu else None,
@@ -286,6 +314,36 @@ def run_addm(
     with repository.session() as repo:
         aid = repo_addm.store(repo, t.target_id, agg.begin, agg.end, database, result, min_pct)
         return _analysis(repo_addm.get(repo, aid), repo_addm.findings(repo, aid))
+
+
+def addm_for_range(
+    target: str | None,
+    begin_id: int | None = None,
+    end_id: int | None = None,
+    *,
+    run: bool = True,
+) -> AddmAnalysis | None:
+    """The ADDM analysis of snapshots ``begin_id``..``end_id`` (default: the last interval) of
+    the whole server at the current threshold: the newest stored one (the snapshot flow stores
+    one per new interval), unless ASH samples of the range arrived after it was made; else a
+    new run (stored) when ``run``, or None."""
+    if (begin_id is None) != (end_id is None):
+        raise InvalidInput("Give both begin and end snapshot ids, or neither (the last interval).")
+    name = _resolve_target(target).name
+    min_pct = get_settings().addm_min_impact_pct
+    with repository.session() as repo:
+        t = repo_targets.get(repo, name)
+        if begin_id is None or end_id is None:
+            begin_id, end_id = _last_interval(repo, t.target_id, t.name)
+        b, e = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
+        row = repo_addm.find(repo, t.target_id, begin_id, end_id, min_pct)
+        if row is not None:
+            n, _, _ = report_reads.ash_sample_count(repo, t.target_id, b.captured_at, e.captured_at)
+            if n <= row["ash_samples"]:
+                return _analysis(row, repo_addm.findings(repo, row["analysis_id"]))
+    if not run:
+        return None
+    return run_addm(name, begin_id, end_id)
 
 
 def list_addm(target: str | None = None) -> list[AddmAnalysis]:

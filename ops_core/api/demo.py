@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from .. import repository
@@ -11,7 +13,13 @@ from ..targets.embedded import EmbeddedServer
 from .system import embedded_server, init_repository
 from .targets import Target
 
-__all__ = ["DEMO_TARGET", "DEMO_DATABASE", "ensure_demo_target", "prepare_demo_schema"]
+__all__ = [
+    "DEMO_TARGET",
+    "DEMO_DATABASE",
+    "ensure_demo_target",
+    "prepare_demo_schema",
+    "injected_vs_found",
+]
 
 DEMO_TARGET = "demo"
 DEMO_DATABASE = "opscore_demo"
@@ -75,3 +83,31 @@ def prepare_demo_schema(scale: int = 1) -> str:
     target = ensure_demo_target()
     setup_shop_schema(target.dsn, scale)
     return "demo"
+
+
+#: the ADDM finding that names each injectable fault's cause (faults not listed: by name)
+FAULT_FINDING = {"cpu_hog": "cpu_bound_sql", "seq_scan_io": "io_bound_sql",
+                 "connection_storm": "connection_saturation"}  # fmt: skip
+
+
+def injected_vs_found(faults: list[dict[str, Any]], findings: list[Any]) -> list[dict[str, Any]]:
+    """For each injected fault (``fault``, ``objects``, ``roles`` as the demo records them), the
+    ADDM finding that names it: same cause, and one of its objects or sessions (the holder of
+    an idle transaction, the table and column of a missing index); ``finding`` None when ADDM
+    did not name it."""
+    out = []
+    for f in faults:
+        want = FAULT_FINDING.get(f["fault"], f["fault"])
+        objects = set(f.get("objects") or [])
+        pids = {p for ps in (f.get("roles") or {}).values() for p in ps}
+        named = [
+            x
+            for x in findings
+            if x.type == want and (objects & set(x.objects) or pids & set(x.sessions))
+        ]
+        # what identifies it: the sessions holding others up, the table.column of an index
+        ids = [f"{r} pid {', '.join(map(str, ps))}" for r, ps in (f.get("roles") or {}).items()
+               if r == "holder"] + [o for o in objects if o.count(".") == 2]  # fmt: skip
+        label = ", ".join(ids) or ", ".join(sorted(objects)[:2])
+        out.append({**f, "expected": want, "label": label, "finding": named[0] if named else None})
+    return out

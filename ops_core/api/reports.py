@@ -25,14 +25,15 @@ from ..analysis.awr import AwrReport
 from ..analysis.blocking import blocking_chains as _chains
 from ..analysis.compare_report import CompareReport
 from ..analysis.waits import normalize_wait_class
-from ..errors import InvalidInput
+from ..errors import InvalidInput, OpsCoreError
 from ..reports import render as _render
 from ..reports.render import RenderedReport
 from ..repository import ash_read, report_reads
 from ..repository import snapshot_ranges as ranges
 from ..repository import targets as repo_targets
 from ..targets.connection import describe
-from .ash import SUMMARY_THRESHOLD, ash_time_range
+from .addm import addm_for_range, get_addm
+from .ash import SUMMARY_THRESHOLD, _resolve_target, ash_time_range
 from .snapshots import _include
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
     "render_report",
 ]
 
-REPORT_KINDS = ("awr", "ash", "compare")
+REPORT_KINDS = ("awr", "ash", "addm", "compare")
 
 
 def _usable(conn: psycopg.Connection, target_id: int) -> list[int]:
@@ -75,12 +76,17 @@ def default_awr_range(target: str) -> tuple[int, int]:
 
 
 def _ash_waits(
-    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
+    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime, edges: bool = False
 ) -> awr_model.AshInput:
+    """ASH DB time of a snapshot interval; with ``edges`` (ranges up to 6 h) also each
+    session's first and last sample, for the DB-time cross-check."""
     by_class = ash_read.db_time(conn, target_id, begin, end, ["wait_class"])
     by_event = ash_read.db_time(conn, target_id, begin, end, ["wait_class", "event"])
-    _, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
-    return awr_model.AshInput(by_class, by_event, first, last)
+    n, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
+    sessions = None
+    if edges and n and end - begin <= SUMMARY_THRESHOLD:
+        sessions = report_reads.ash_session_edges(conn, target_id, begin, end)
+    return awr_model.AshInput(by_class, by_event, first, last, sessions)
 
 
 def awr_report(
@@ -90,9 +96,14 @@ def awr_report(
     *,
     top: int = 10,
     include_opscore: bool | None = None,
+    addm: bool = True,
 ) -> AwrReport:
     """The AWR report of ``target`` between snapshots ``begin_id`` and ``end_id`` (default: the
-    last two). Time model and top waits come from ASH samples of the same interval, when any."""
+    last two). Time model and top waits come from ASH samples of the same interval, when any.
+
+    With ``addm`` the report carries ADDM's analysis of the same range: the stored one (the
+    snapshot flow makes one per interval), or a new run for ranges up to 6 hours (longer ones
+    read too many ASH samples to run inline: ``addm_note`` says how to run it)."""
     if (begin_id is None) != (end_id is None):
         raise InvalidInput("Give both begin and end snapshot ids, or neither (the last two).")
     if begin_id is None or end_id is None:
@@ -104,8 +115,31 @@ def awr_report(
         agg = ranges.range_aggregate(
             repo, t.target_id, t.name, begin_id, end_id, _include(include_opscore)
         )
-        ash = _ash_waits(repo, t.target_id, agg.begin.captured_at, agg.end.captured_at)
-    return awr_model.build(agg, ash=ash, host=describe(t.dsn), top=top)
+        ash = _ash_waits(repo, t.target_id, agg.begin.captured_at, agg.end.captured_at, True)
+    report = awr_model.build(agg, ash=ash, host=describe(t.dsn), top=top)
+    if addm:
+        _attach_addm(report, t.name, begin_id, end_id, agg.elapsed_s)
+    return report
+
+
+def _attach_addm(report: AwrReport, target: str, begin_id: int, end_id: int, elapsed: float):
+    inline = elapsed <= SUMMARY_THRESHOLD.total_seconds()
+    try:
+        report.addm = addm_for_range(target, begin_id, end_id, run=inline)
+    except OpsCoreError as exc:  # e.g. a restart inside the range: the AWR still renders
+        report.addm_note = f"ADDM cannot analyse this range: {exc.message}" + (
+            f" {exc.hint}" if exc.hint else ""
+        )
+        return
+    if report.addm is not None:
+        report.highlights[:0] = awr_model.addm_highlights(report.addm.findings)
+        return
+    report.addm_note = (
+        f"No stored ADDM analysis of snapshots {begin_id}..{end_id}, and the range is "
+        f"longer than {SUMMARY_THRESHOLD.total_seconds() / 3600:g} h, so it is not run "
+        "inside the report (it reads every ASH sample of the range). Run it, then render "
+        f"again: opscore addm run --target {target} --begin {begin_id} --end {end_id}"
+    )
 
 
 def _ash_filters(
@@ -216,7 +250,7 @@ def _stamp(ts: datetime) -> str:
 
 def render_report(
     kind: str,
-    target: str,
+    target: str | None,
     begin: int | datetime | str | None = None,
     end: int | datetime | str | None = None,
     *,
@@ -229,25 +263,42 @@ def render_report(
     user: str | None = None,
     database: str | None = None,
     application: str | None = None,
+    analysis: int | None = None,
     reports_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RenderedReport:
     """Execute the report notebook and write ``reports/<target>/<kind>-<begin>-<end>.html``
     (executed .ipynb beside it). The model is built first, so bad input fails here with a clear
     message before any notebook runs. AWR/compare: begin/end are snapshot ids; ASH: times, or
-    snapshot ids (the ASH report then covers the interval between those two snapshots)."""
+    snapshot ids (the ASH report then covers the interval between those two snapshots).
+    ADDM: a stored ``analysis`` id, or snapshot ids (default: the last interval) whose stored
+    analysis is used or, when there is none, made now (``addm_for_range``); the file is
+    ``addm-<begin>-<end>-analysis<id>.html``."""
     say = progress or (lambda _m: None)
     kind = (kind or "").strip().lower()
     if kind not in REPORT_KINDS:
-        raise InvalidInput(f"{kind!r} is not a report kind.", "Use awr, ash or compare.")
+        raise InvalidInput(f"{kind!r} is not a report kind.", "Use awr, ash, addm or compare.")
     say("checking the range")
     # validation only (cheap): the notebook builds the model itself
+    params: dict[str, Any]
+    label: tuple[Any, Any]
+    if kind == "addm":
+        say("finding the ADDM analysis (or running it)")
+        a = _addm_analysis(target, begin, end, analysis)
+        target = a.target
+        params = {"analysis_id": a.analysis_id}
+        label = (a.begin_snapshot_id, f"{a.end_snapshot_id}-analysis{a.analysis_id}")
+        return _render.render(
+            kind, target, label[0], label[1], params, reports_dir=reports_dir, progress=say
+        )
+    if target is None:  # the only registered target, or 'demo'
+        target = _resolve_target(None).name
     if kind == "awr":
         if begin is None and end is None:
             begin, end = default_awr_range(target)
         b_id, e_id = _int(begin, "begin"), _int(end, "end")
         _check_range(target, b_id, e_id)
-        params: dict[str, Any] = {"target": target, "begin_id": b_id, "end_id": e_id}
+        params = {"target": target, "begin_id": b_id, "end_id": e_id}
         label = (b_id, e_id)
     elif kind == "ash":
         if isinstance(begin, int) and isinstance(end, int):
@@ -286,13 +337,39 @@ def render_report(
     )
 
 
+def _addm_analysis(target: str | None, begin: Any, end: Any, analysis: int | None):
+    if analysis is not None:
+        if begin is not None or end is not None:
+            raise InvalidInput(
+                "Give an analysis id or a snapshot range, not both.",
+                "Use --analysis ID alone, or --begin A --end B.",
+            )
+        a = get_addm(_int(analysis, "analysis"))
+        if target and a.target != target:
+            raise InvalidInput(
+                f"ADDM analysis {a.analysis_id} is of target {a.target!r}, not {target!r}.",
+                f"List the analyses of {target} with `opscore addm list --target {target}`.",
+            )
+        return a
+    if (begin is None) != (end is None):
+        raise InvalidInput(
+            "Give both --begin and --end, or neither (the last interval).",
+            "Example: opscore report addm --target demo --begin 10 --end 12",
+        )
+    b = None if begin is None else _int(begin, "begin")
+    e = None if end is None else _int(end, "end")
+    a = addm_for_range(target, b, e)
+    assert a is not None
+    return a
+
+
 def _int(v: Any, what: str) -> int:
     if v is None:
         raise InvalidInput(f"The {what} snapshot id is missing.", "Give --begin ID --end ID.")
     try:
         return int(v)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{what} must be a snapshot id (an integer), not {v!r}.") from None
+        raise InvalidInput(f"{what} must be an id (an integer), not {v!r}.") from None
 
 
 def _check_range(target: str, begin_id: int, end_id: int) -> None:

@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
                     f.title,
                     f.recommendations[0].action if f.recommendations else "",
                 )
-                for f in api.addm_findings(a.analysis_id)[:5]
+                for f in a.findings[:6]
             ]
             if rows:
                 console.print(
@@ -99,6 +99,14 @@ def register(app: typer.Typer) -> None:
                         rows,
                     )
                 )
+        for n in result.named:
+            f = n["finding"]
+            found = (
+                f"[green]named by ADDM: #{f.rank} {f.type}, {f.score:.1f} % of DB time[/]"
+                if f is not None
+                else "[red]not named by ADDM[/]"
+            )
+            console.print(f"  injected {n['fault']} ({n['label']}) → {found}", highlight=False)
         for path in result.reports:
             console.print(f"[green]✓[/] report: {Path(path).resolve()}")
         console.print(f"Done in {time.monotonic() - t0:.0f} s. Next:")

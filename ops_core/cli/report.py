@@ -1,4 +1,4 @@
-"""`opscore report awr|ash|compare`: render a report to HTML (papermill), or print it."""
+"""`opscore report awr|ash|addm|compare`: render a report to HTML (papermill), or print it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ..errors import InvalidInput
 from .common import console, example, print_json
 
 app = typer.Typer(
-    help="AWR, ASH and compare-periods reports: HTML under reports/, or text in the terminal.",
+    help="AWR, ASH, ADDM and compare-periods reports: HTML under reports/, or text in the "
+    "terminal.",
     no_args_is_help=True,
 )
 
@@ -45,13 +46,14 @@ def _format(fmt: str, as_json: bool) -> str:
     return fmt
 
 
-def _render(kind: str, target: str, out: Path | None, **kw) -> None:
-    with console.status(f"{kind.upper()} report of {target}: starting ...") as status:
+def _render(kind: str, target: str | None, out: Path | None, **kw) -> None:
+    of = f" of {target}" if target else ""
+    with console.status(f"{kind.upper()} report{of}: starting ...") as status:
         rendered = api.render_report(
             kind,
             target,
             reports_dir=out,
-            progress=lambda m: status.update(f"{kind.upper()} report of {target}: {m} ..."),
+            progress=lambda m: status.update(f"{kind.upper()} report{of}: {m} ..."),
             **kw,
         )
     console.print(f"Report: [bold]{rendered.html}[/] ({rendered.seconds:.1f} s)", soft_wrap=True)
@@ -133,6 +135,50 @@ def ash(
         from ..reports import text
 
         text.ash(r, console, top)
+
+
+@app.command(
+    epilog=example(
+        "opscore report addm --target prod                       # the last interval",
+        "opscore report addm --target prod --begin 120 --end 124",
+        "opscore report addm --analysis 7",
+        "opscore report addm --analysis 7 --format text",
+    )
+)
+def addm(
+    target: str = typer.Option(None, "--target", "-t", help="Target (default: the only one)."),
+    begin: int = typer.Option(None, "--begin", "-b", help="Begin snapshot id."),
+    end: int = typer.Option(None, "--end", "-e", help="End snapshot id."),
+    analysis: int = typer.Option(
+        None, "--analysis", "-a", help="A stored ADDM analysis (instead of a range)."
+    ),
+    fmt: str = FormatOpt,
+    as_json: bool = JsonFlag,
+    out: Path = OutOpt,
+) -> None:
+    """ADDM report: findings ranked by share of DB time, the DB time breakdown, evidence and
+    recommendations. A range uses its stored analysis, or runs ADDM when there is none."""
+    f = _format(fmt, as_json)
+    t = target if analysis is not None else _target(target)
+    if f == "html":
+        _render("addm", t, out, begin=begin, end=end, analysis=analysis)
+        return
+    with console.status("Finding the ADDM analysis ..."):
+        if analysis is not None:
+            if begin is not None or end is not None:
+                raise InvalidInput(
+                    "Give an analysis id or a snapshot range, not both.",
+                    "Use --analysis ID alone, or --begin A --end B.",
+                )
+            a = api.get_addm(analysis)
+        else:
+            a = api.addm_for_range(t, begin, end)
+    if f == "json":
+        print_json(a.as_dict())
+    else:
+        from .addm import _render as show
+
+        show(a)
 
 
 @app.command(

@@ -49,7 +49,12 @@ def header(r: AwrReport) -> None:
         ("SQL execution time", dur(h["sql_time_s"])),
         (
             "DB time sampled by ASH",
-            dur(h["ash_db_time_s"]) if h["ash_db_time_s"] is not None else "no ASH samples",
+            (
+                dur(h["ash_db_time_s"])
+                + (f" — {h['ash_vs_active']}" if h.get("ash_vs_active") else "")
+            )
+            if h["ash_db_time_s"] is not None
+            else "no ASH samples",
         ),
         ("Transactions", f"{h['transactions']:,.0f}"),
         ("Statements with activity", f"{h['statements']:,}"),
@@ -65,6 +70,14 @@ def header(r: AwrReport) -> None:
         + kv_html(pairs)
         + "".join(note(n, "warn") for n in r.notes)
     )
+
+
+def addm(r: AwrReport) -> None:
+    """ADDM's findings for the report's range, ranked by share of DB time (up front, as in
+    Oracle's AWR)."""
+    from . import addm_view
+
+    addm_view.awr_section(r.addm, r.addm_note, r.target)
 
 
 def load_profile(r: AwrReport) -> None:
@@ -108,6 +121,21 @@ def time_model(r: AwrReport) -> None:
             ("source", "source", "text"),
         ],
     )
+    c = r.db_time_check
+    if c is not None:
+        show_html("<h4>DB time cross-check: ASH against pg_stat_database.active_time</h4>")
+        show_html(note(c.summary, "info"))
+        show_table(
+            c.frame(),
+            [
+                ("component", "component", "text"),
+                ("time_s", "time (s)", "s"),
+                ("effect", "where it counts", "text"),
+                ("detail", "from the data", "text"),
+            ],
+        )
+        if not c.sessions_checked:
+            show_html(note("ASH sessions are not read for ranges over 6 h.", "info"))
     if r.ash_time_model is None or r.ash_time_model.empty:
         show_html(
             note(

@@ -82,6 +82,29 @@ SHARE = [
 ]
 
 
+def _addm(r: AwrReport, console: Console) -> None:
+    a = r.addm
+    if a is None:
+        if r.addm_note:
+            console.print(f"[yellow]ADDM: {r.addm_note}[/]")
+        return
+    t = Table(
+        title=f"ADDM findings (analysis {a.analysis_id}, DB time {dur(a.db_time_s)} from "
+        f"{'ASH' if a.db_time_source == 'ash' else 'pg_stat_statements: no ASH samples'})",
+        title_justify="left",
+        header_style="bold cyan",
+        title_style="bold",
+    )
+    t.add_column("#", justify="right")
+    t.add_column("impact", justify="right")
+    t.add_column("finding")
+    t.add_column("first action")
+    for f in a.findings:
+        act = f.recommendations[0].action if f.recommendations else ""
+        t.add_row(str(f.rank), f"{f.score:.1f} %", f.title, _short(act, 90))
+    console.print(t)
+
+
 def awr(r: AwrReport, console: Console, top: int = 10) -> None:
     h = r.header
     console.print(
@@ -92,7 +115,10 @@ def awr(r: AwrReport, console: Console, top: int = 10) -> None:
         f"{dur(h['ash_db_time_s']) if h['ash_db_time_s'] is not None else 'no samples'} · "
         f"{h['transactions']:,.0f} transactions"
     )
+    if h.get("ash_vs_active"):
+        console.print(f"[dim]{h['ash_vs_active']}[/]", highlight=False)
     console.print(_summary(r.highlights, r.notes))
+    _addm(r, console)
     lp = r.load_profile.copy()
     mb = lp["unit"] == "bytes"
     lp.loc[mb, ["total", "per_second", "per_transaction"]] = (

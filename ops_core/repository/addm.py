@@ -138,6 +138,26 @@ def list_analyses(conn: psycopg.Connection, target_id: int | None) -> list[dict[
         return cur.fetchall()
 
 
+def find(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin_id: int,
+    end_id: int,
+    min_impact_pct: float,
+    database: str | None = None,
+) -> dict[str, Any] | None:
+    """The newest stored analysis of exactly that range, database and threshold, or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {_COLS} FROM opscore.addm_analyses a JOIN opscore.targets t "
+            "USING (target_id) WHERE a.target_id = %s AND a.begin_snapshot_id = %s "
+            "AND a.end_snapshot_id = %s AND a.database IS NOT DISTINCT FROM %s "
+            "AND a.min_impact_pct = %s ORDER BY a.created_at DESC, a.analysis_id DESC LIMIT 1",
+            (target_id, begin_id, end_id, database, min_impact_pct),
+        )
+        return cur.fetchone()
+
+
 def findings(conn: psycopg.Connection, analysis_id: int) -> list[Finding]:
     get(conn, analysis_id)
     recs: dict[int, list[Recommendation]] = {}

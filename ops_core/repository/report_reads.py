@@ -1,4 +1,5 @@
-"""Repository reads that only the reports need: ASH activity over time in fixed buckets.
+"""Repository reads that only the reports need: ASH activity over time in fixed buckets, and
+the first and last sample of each session (for the AWR DB-time cross-check).
 
 Everything else the reports use comes from the snapshot and ASH reads of their areas.
 """
@@ -75,3 +76,49 @@ def ash_sample_count(
     ).fetchone()
     assert row is not None
     return int(row[0]), row[1], row[2]
+
+
+def ash_session_edges(
+    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
+) -> pd.DataFrame:
+    """Per sampled session (pid, backend_start) of [begin, end): backend type, first and last
+    sample, the ``state_change`` and DB-time flag at each, its ASH DB time, and the DB time of
+    its last stretch (samples sharing the last ``state_change``: the statement it was last seen
+    in). What the AWR DB-time cross-check needs to say why ASH and active_time differ."""
+    query = sql.SQL(
+        """
+        WITH s AS (
+          SELECT s.pid, s.backend_start, s.backend_type, s.application_name, s.sample_time,
+                 s.state_change, s.weight_s, {dbt} AS dbt,
+                 last_value(s.state_change) OVER w AS last_change
+            FROM {tiers}
+           WHERE s.target_id = %(t)s AND s.sample_time >= %(begin)s AND s.sample_time < %(end)s
+          WINDOW w AS (PARTITION BY s.pid, s.backend_start ORDER BY s.sample_time
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        )
+        SELECT pid, backend_start, max(backend_type) AS backend_type,
+               max(application_name) AS application_name,
+               min(sample_time) AS first_sample, max(sample_time) AS last_sample,
+               (array_agg(state_change ORDER BY sample_time))[1] AS first_change,
+               max(last_change) AS last_change,
+               (array_agg(dbt ORDER BY sample_time))[1] AS first_db,
+               (array_agg(dbt ORDER BY sample_time DESC))[1] AS last_db,
+               coalesce(sum(weight_s) FILTER (WHERE dbt), 0)::float8 AS db_time_s,
+               coalesce(sum(weight_s) FILTER (
+                 WHERE dbt AND state_change IS NOT DISTINCT FROM last_change), 0)::float8
+                 AS last_stretch_db_s,
+               count(*) FILTER (WHERE dbt AND state_change IS NOT DISTINCT FROM last_change)
+                 AS last_stretch_samples,
+               max(weight_s)::float8 AS weight_s
+          FROM s
+         GROUP BY pid, backend_start
+        """
+    ).format(dbt=_DBT, tiers=_tiers(True))
+    cols = [
+        "pid", "backend_start", "backend_type", "application_name", "first_sample",
+        "last_sample", "first_change", "last_change", "first_db", "last_db", "db_time_s",
+        "last_stretch_db_s", "last_stretch_samples", "weight_s",
+    ]  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute(query, {"t": target_id, "begin": begin, "end": end})
+        return pd.DataFrame(cur.fetchall(), columns=cols)

@@ -81,7 +81,10 @@ class AddmInput:
     (``tables_begin``: the begin snapshot's table gauges, for growth).
     ``settings``: name -> value in base units (``int``/``float``) or text.
     ``indexes``: table (schema.name) -> list of index key column lists, for the target's database.
-    ``table_catalog``: table -> {options: reloptions, reltuples: the planner's row count}.
+    ``index_catalog``: table -> [{name, oid, columns, valid}] of the same live catalog read.
+    ``index_scans``: the range's index deltas (``datname``, ``indexrelid``, ``idx_scan``).
+    ``table_catalog``: table -> {options: reloptions, reltuples: the planner's row count,
+    relpages: its page count}.
     ``explain``: generic-plan EXPLAIN (JSON) of a
     statement text, or None when the server cannot (before 16).
     """
@@ -95,6 +98,8 @@ class AddmInput:
     cluster: dict[str, dict[str, Any]]
     settings: dict[str, Any]
     indexes: dict[str, list[list[str]]] = field(default_factory=dict)
+    index_catalog: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    index_scans: pd.DataFrame | None = None
     table_catalog: dict[str, dict[str, Any]] = field(default_factory=dict)  # options, reltuples
     catalog_database: str | None = None  # the database ``indexes``/``table_options`` are of
     explain: Callable[[str], dict | None] | None = None

@@ -9,7 +9,11 @@ import pandas as pd
 from .dbtime import db_samples
 from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct
 
-WAL_EVENTS = ("WALSync", "WALWrite", "WALFlush", "WALSyncRead")  # IO and LWLock WALWrite
+#: WAL write/flush waits of a commit: IO WALSync/WALWrite (PostgreSQL 17 renamed them WalSync,
+#: WalWrite, ...), the LWLock WALWrite; compared in lower case so every major matches
+WAL_EVENTS = frozenset(
+    {"walsync", "walwrite", "walflush", "walinitsync", "walinitwrite", "walsyncread"}
+)
 #: fewer samples than this are too few to call a wait a problem (3 samples could be chance)
 MIN_SAMPLES = 8
 
@@ -80,12 +84,18 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
     ds = db_samples(inp.samples)
     if ds.empty:
         return []
-    w = ds[ds["event"].isin(WAL_EVENTS)]
+    w = ds[ds["event"].astype(str).str.lower().isin(WAL_EVENTS)]
     t = float(w["weight_s"].sum())
     if t <= 0 or len(w) < MIN_SAMPLES:
         return []
     by = w.groupby("event")["weight_s"].sum().sort_values(ascending=False)
     sc = inp.settings.get("synchronous_commit")
+    # the statements that waited (mostly COMMIT): theirs is this time, not a "top SQL" of its own
+    q = w[w["query_id"].notna()]
+    stmts = [
+        {"queryid": int(qid), "query": q.loc[q["query_id"] == qid, "query"].iloc[0]}
+        for qid in q.groupby("query_id")["weight_s"].sum().sort_values(ascending=False).index[:3]
+    ]
     return [
         Finding(
             type="commit_waits",
@@ -98,6 +108,7 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
                 "sessions": int(w["pid"].nunique()),
             },
             sessions=sorted(int(p) for p in w["pid"].unique())[:10],
+            statements=stmts,
             recommendations=[
                 Recommendation(
                     "application",

@@ -9,11 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from .indexfind import missing_index
 from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, short
 from .sqlshape import shape
-
-LARGE_TABLE_ROWS = 5_000  # rows read per sequential scan for a table to count as large
-SELECTIVE = 0.01  # at most this share of the scanned rows returned per call
 
 
 def _s(r: Any) -> dict[str, Any]:
@@ -22,14 +20,6 @@ def _s(r: Any) -> dict[str, Any]:
 
 def _tables(inp: AddmInput) -> dict[str, Any]:
     return {f"{r.schemaname}.{r.relname}": r for r in inp.tables.itertuples(index=False)}
-
-
-def _has_index(inp: AddmInput, datname: str | None, table: str, column: str) -> bool | None:
-    """Whether an index leads with ``column``; None when the catalog of that table's database
-    was not read (then no missing-index claim is made)."""
-    if datname != inp.catalog_database or table not in inp.indexes:
-        return None
-    return any(cols and cols[0] == column for cols in inp.indexes[table])
 
 
 def statement_findings(
@@ -45,7 +35,7 @@ def statement_findings(
             continue  # its time is lock waits: the lock findings cover it
         sh = shape(r.query)
         f = (
-            _missing_index(inp, r, sh, tables, total)
+            missing_index(inp, r, sh, tables, total)
             or _stale(inp, r, sh, tables, total)
             or _temp(inp, r, total)
             or _io_bound(inp, r, sh, tables, total)
@@ -70,52 +60,6 @@ def statement_findings(
         groups[key] = f
         out.append(f)
     return out
-
-
-def _missing_index(inp, r, sh, tables, total) -> Finding | None:
-    if not sh.parsed or sh.aggregates or r.calls <= 0:
-        return None
-    for table, column in sh.eq_columns:
-        t = tables.get(table)
-        if t is None or not t.seq_scan:
-            continue
-        per_scan = float(t.seq_tup_read) / float(t.seq_scan)
-        rows_per_call = float(r.rows) / float(r.calls)
-        if per_scan < LARGE_TABLE_ROWS or rows_per_call > max(1.0, SELECTIVE * per_scan):
-            continue
-        if _has_index(inp, getattr(t, "datname", None), table, column) is not False:
-            continue
-        benefit = 0.95 * float(r.db_time_s)
-        return Finding(
-            type="missing_index",
-            title=f"Missing index on {table} ({column}): selective lookups scan the whole table",
-            impact_db_time_s=float(r.db_time_s),
-            impact_pct=pct(r.db_time_s, total),
-            evidence={
-                "queryid": int(r.queryid),
-                "calls": int(r.calls),
-                "rows_per_call": round(rows_per_call, 2),
-                "table_seq_scans": int(t.seq_scan),
-                "rows_read_per_seq_scan": round(per_scan),
-                "n_live_tup": int(t.n_live_tup or 0),
-                "predicate": f"{column} = $n",
-                "db_time_s": round(float(r.db_time_s), 3),
-            },
-            objects=[table, f"{table}.{column}"],
-            statements=[_s(r)],
-            recommendations=[
-                Recommendation(
-                    "sql",
-                    f"CREATE INDEX CONCURRENTLY ON {table} ({column});",
-                    f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; "
-                    "an index "
-                    "lookup reads a few pages instead (most of the statement's time goes away).",
-                    benefit,
-                    pct(benefit, total),
-                )
-            ],
-        )
-    return None
 
 
 def _begin_value(inp: AddmInput, t: Any, col: str) -> float | None:

@@ -1,0 +1,219 @@
+"""Missing index: selective equality lookups that scanned a large table during the range.
+
+The analysis is about the range, not about the catalog at the time it runs: an index created
+(or rebuilt) after the lookups ran does not undo the DB time they spent scanning. So the live
+catalog (which indexes exist now, and whether they are valid) is combined with what the range
+recorded:
+
+- no valid index leads with the column now: the lookups scan, the index is missing;
+- a valid one exists now, but it served fewer scans in the range than the statement had calls
+  (pg_stat_user_indexes deltas) and the statement itself read a large share of the table's pages
+  per call (pg_stat_statements buffers): during the range the lookups ran without it (it was
+  created since, was invalid, or the planner did not use it). The finding then says which index
+  exists now and, from the current generic plan where the server can tell (16+), whether the
+  statement uses it now.
+
+Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .model import AddmInput, Finding, Recommendation, pct
+
+LARGE_TABLE_ROWS = 5_000  # rows read per sequential scan for a table to count as large
+SELECTIVE = 0.01  # at most this share of the scanned rows returned per call
+SCAN_SHARE = 0.2  # pages read per call (average) vs the table's pages: the statement scans
+BLOCK = 8192
+
+
+@dataclass
+class IndexState:
+    """Indexes leading with a column: ``valid`` ones now (name, oid, columns), the ``invalid``
+    ones, and the scans the valid ones served in the range."""
+
+    valid: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    scans_in_range: int = 0
+
+    @property
+    def missing(self) -> bool:
+        return not self.valid
+
+
+def index_state(inp: AddmInput, datname: str | None, table: str, column: str) -> IndexState | None:
+    """The indexes of ``table`` leading with ``column``; None when the catalog of that table's
+    database was not read (then no missing-index claim is made)."""
+    if datname != inp.catalog_database or table not in inp.indexes:
+        return None
+    defs = inp.index_catalog.get(table)
+    if defs is None:  # only the key columns are known
+        defs = [{"name": None, "oid": None, "columns": c} for c in inp.indexes[table]]
+    leading = [d for d in defs if d.get("columns") and d["columns"][0] == column]
+    st = IndexState(
+        valid=[d for d in leading if d.get("valid", True)],
+        invalid=[d for d in leading if not d.get("valid", True)],
+    )
+    sc = inp.index_scans
+    oids = {int(d["oid"]) for d in st.valid if d.get("oid") is not None}
+    if oids and sc is not None and not sc.empty and "indexrelid" in sc.columns:
+        mine = sc[(sc["datname"] == datname) & sc["indexrelid"].astype("int64").isin(oids)]
+        st.scans_in_range = int(pd.to_numeric(mine["idx_scan"]).fillna(0).sum())
+    return st
+
+
+def _table_pages(inp: AddmInput, table: str, t: Any) -> float | None:
+    cat = inp.table_catalog.get(table) or {}
+    pages = float(cat.get("relpages") or 0)
+    if pages <= 0:
+        size = getattr(t, "table_bytes", None)
+        pages = float(size) / BLOCK if size is not None and not pd.isna(size) else 0.0
+    return pages or None
+
+
+def _plan_index(inp: AddmInput, query: str, table: str) -> str | None | bool:
+    """The index the statement's current generic plan uses on ``table``: its name, False when
+    the plan scans the table without one, None when the server cannot say (before 16)."""
+    if inp.explain is None:
+        return None
+    plan = inp.explain(query)
+    if not plan:
+        return None
+    rel = table.split(".", 1)[-1]
+    found: list[str | bool] = []
+
+    def walk(node: dict, heap: bool = False) -> None:
+        mine = node.get("Relation Name") == rel
+        if mine or (heap and node.get("Node Type") == "Bitmap Index Scan"):
+            found.append(node.get("Index Name") or False)
+        for c in node.get("Plans", []):
+            walk(c, mine and node.get("Node Type") == "Bitmap Heap Scan")
+
+    walk(plan)
+    named = [f for f in found if f]
+    return named[0] if named else (False if found else None)
+
+
+def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
+    """A missing-index finding for statement profile row ``r`` (shape ``sh``), or None."""
+    if not sh.parsed or sh.aggregates or r.calls <= 0:
+        return None
+    for table, column in sh.eq_columns:
+        t = tables.get(table)
+        if t is None or not t.seq_scan:
+            continue
+        per_scan = float(t.seq_tup_read) / float(t.seq_scan)
+        rows_per_call = float(r.rows) / float(r.calls)
+        if per_scan < LARGE_TABLE_ROWS or rows_per_call > max(1.0, SELECTIVE * per_scan):
+            continue
+        datname = getattr(t, "datname", None)
+        st = index_state(inp, datname, table, column)
+        if st is None:
+            continue
+        blocks_per_call = float(r.shared_blks_hit + r.shared_blks_read) / float(r.calls)
+        pages = _table_pages(inp, table, t)
+        ev: dict[str, Any] = {
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "rows_per_call": round(rows_per_call, 2),
+            "table_seq_scans": int(t.seq_scan),
+            "rows_read_per_seq_scan": round(per_scan),
+            "n_live_tup": int(t.n_live_tup or 0),
+            "predicate": f"{column} = $n",
+            "blocks_per_call": round(blocks_per_call, 1),
+            "table_pages": None if pages is None else int(pages),
+            "db_time_s": round(float(r.db_time_s), 3),
+        }
+        if st.missing:
+            return _finding(r, table, column, per_scan, rows_per_call, ev, st, total)
+        # an index leads with the column now: did the range's lookups run without it?
+        scanned = pages is not None and blocks_per_call >= SCAN_SHARE * pages
+        if st.scans_in_range >= r.calls or not scanned:
+            continue
+        return _finding(r, table, column, per_scan, rows_per_call, ev, st, total, inp)
+    return None
+
+
+def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, total, inp=None):
+    impact = float(r.db_time_s)
+    benefit = 0.95 * impact
+    title = f"Missing index on {table} ({column}): selective lookups scan the whole table"
+    if st.invalid and st.missing:
+        names = ", ".join(d["name"] for d in st.invalid if d.get("name"))
+        ev["invalid_indexes"] = names
+        recs = [
+            Recommendation(
+                "sql",
+                f"REINDEX INDEX CONCURRENTLY {st.invalid[0]['name']};",
+                f"{names} leads with {column} but is INVALID (a failed or interrupted CREATE "
+                "INDEX CONCURRENTLY): the planner cannot use it, so each lookup scans the table.",
+                benefit,
+                pct(benefit, total),
+            )
+        ]
+    elif st.missing:
+        recs = [
+            Recommendation(
+                "sql",
+                f"CREATE INDEX CONCURRENTLY ON {table} ({column});",
+                f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; an index "
+                "lookup reads a few pages instead (most of the statement's time goes away).",
+                benefit,
+                pct(benefit, total),
+            )
+        ]
+    else:
+        idx = st.valid[0]
+        name = idx.get("name") or f"an index on {table} ({column})"
+        uses = _plan_index(inp, r.query, table) if inp is not None else None
+        ev["index_now"] = name
+        ev["index_scans_in_range"] = st.scans_in_range
+        ev["plan_now"] = (
+            f"uses {uses}" if uses else "sequential scan" if uses is False else "not available"
+        )
+        title = (
+            f"Missing index on {table} ({column}) during this range: selective lookups scanned "
+            f"the whole table ({name} exists now)"
+        )
+        lead = (
+            f"In this range the statement read ~{ev['blocks_per_call']:,.0f} pages per call of "
+            f"the table's ~{ev['table_pages']:,} and {name} served {st.scans_in_range:,} scans "
+            f"for its {int(r.calls):,} calls: the lookups ran without the index."
+        )
+        if uses:
+            recs = [
+                Recommendation(
+                    "sql",
+                    f"SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = "
+                    f"'{name}'::regclass;",
+                    lead + f" The statement's plan uses {uses} now (created or rebuilt since): "
+                    "nothing to create; keep it and check that its scans follow the calls.",
+                )
+            ]
+        else:
+            recs = [
+                Recommendation(
+                    "sql",
+                    f"ANALYZE {table};",
+                    lead + " If it was created since, nothing more is needed; if EXPLAIN still "
+                    "shows a sequential scan, refresh the statistics and check that the "
+                    "parameter's type matches the column (a cast on the column disables the "
+                    "index).",
+                    benefit,
+                    pct(benefit, total),
+                )
+            ]
+    return Finding(
+        type="missing_index",
+        title=title,
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence=ev,
+        objects=[table, f"{table}.{column}"],
+        statements=[{"queryid": int(r.queryid), "query": r.query}],
+        recommendations=recs,
+    )
