@@ -14,7 +14,7 @@ from app.common import target_picker  # noqa: E402
 
 st.set_page_config(page_title="opscore", page_icon=":material/monitoring:", layout="wide")
 
-HERE = Path(__file__).parent / "pages"
+HERE = Path(__file__).parent / "views"
 pages = {
     "Monitor": [
         st.Page(HERE / "overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -248,7 +248,7 @@ def run_page(page: str | None, state: dict, clear: bool) -> float:
     for k, v in state.items():
         at.session_state[k] = v
     if page:
-        at.switch_page(str(ROOT / "app" / "pages" / page))
+        at.switch_page(str(ROOT / "app" / "views" / page))
     t0 = time.perf_counter()
     at.run()
     elapsed = time.perf_counter() - t0

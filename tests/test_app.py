@@ -20,7 +20,7 @@ from ops_core.config import reset_settings_cache
 from .app_workload import TOP_SQL, fresh_repository, run_workload
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
-PAGES = Path(MAIN).parent / "pages"
+PAGES = Path(MAIN).parent / "views"
 
 
 def _run(page: str | None = None, state: dict | None = None) -> AppTest:
