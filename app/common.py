@@ -274,6 +274,14 @@ def show_flash() -> None:
         getattr(st, kind)(message)
 
 
+def offer_report(out: Any, label: str = "Download the HTML report", key: str | None = None) -> None:
+    """Say where a rendered report (api.render_report) was written and offer it for download."""
+    st.success(f"Report written: {out.html} ({out.seconds:.0f} s)")
+    st.download_button(
+        label, out.html.read_bytes(), file_name=out.html.name, mime="text/html", key=key
+    )
+
+
 # ------------------------------------------------------------------------------ format
 def fmt_ms(v: float | None) -> str:
     return "" if v is None or pd.isna(v) else f"{v:,.1f} ms"

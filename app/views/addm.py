@@ -74,20 +74,13 @@ a, aerr = c.try_call(api.get_addm, int(choice))
 if aerr:
     st.error(aerr.message)
     st.stop()
-if hasattr(api, "render_report") and st.button("ADDM report (HTML)", key="addm_report"):
+if st.button("ADDM report (HTML)", key="addm_report"):
     with st.spinner("Rendering (papermill + nbconvert, about 10 s)…"):
         out, rerr = c.try_call(api.render_report, "addm", target, analysis=a.analysis_id)
     if rerr:
         st.error(rerr.message)
     else:
-        st.success(f"Report written: {out.html} ({out.seconds:.0f} s)")
-        st.download_button(
-            "Download the ADDM report",
-            out.html.read_bytes(),
-            file_name=out.html.name,
-            mime="text/html",
-            key="addm_report_dl",
-        )
+        c.offer_report(out, "Download the ADDM report", key="addm_report_dl")
 m = st.columns(4)
 m[0].metric("DB time", f"{a.db_time_s:,.1f} s")
 m[1].metric("Average active sessions", f"{a.db_time_s / max(a.elapsed_s, 1):.2f}")

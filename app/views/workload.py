@@ -220,49 +220,33 @@ with tabs[2]:
 # ------------------------------------------------------------------------------ reports
 with tabs[3]:
     if tabs[3].open is not False:
-        if not hasattr(api, "render_report"):
-            st.info(
-                "AWR, ASH, ADDM and compare reports (rendered notebooks) are not available yet in "
-                "this "
-                "version of opscore. The Compare tab and the Performance Hub show the same figures "
-                "interactively."
-            )
+        kind = st.selectbox("Report", ["awr", "ash", "addm", "compare"], key="rep_kind")
+        if len(ids) < 2:
+            st.caption("Needs two successful snapshots.")
         else:
-            kind = st.selectbox("Report", ["awr", "ash", "addm", "compare"], key="rep_kind")
-            if len(ids) < 2:
-                st.caption("Needs two successful snapshots.")
-            else:
-                rb = st.selectbox("Begin", ids[:-1], format_func=label, key="rep_b")
-                re_ = st.selectbox(
-                    "End", [i for i in ids if i > rb], format_func=label, key="rep_e"
+            rb = st.selectbox("Begin", ids[:-1], format_func=label, key="rep_b")
+            re_ = st.selectbox("End", [i for i in ids if i > rb], format_func=label, key="rep_e")
+            bl_names = [b["name"] for b in bls]
+            baseline = None
+            if kind == "compare":
+                baseline = st.selectbox(
+                    "Against baseline",
+                    bl_names,
+                    index=None,
+                    key="rep_bl",
+                    placeholder="create one in the Baselines tab",
                 )
-                bl_names = [b["name"] for b in bls]
-                baseline = None
-                if kind == "compare":
-                    baseline = st.selectbox(
-                        "Against baseline",
-                        bl_names,
-                        index=None,
-                        key="rep_bl",
-                        placeholder="create one in the Baselines tab",
-                    )
-                ready = kind != "compare" or baseline is not None
-                if st.button("Generate report", key="rep_go", disabled=not ready):
-                    times = dict(zip(ok["snapshot_id"], ok["captured_at"], strict=False))
-                    args = (
-                        {"begin": times[rb], "end": times[re_]}  # ASH: the snapshots' times
-                        if kind == "ash"
-                        else {"begin": int(rb), "end": int(re_), "baseline": baseline}
-                    )
-                    with st.spinner("Rendering (papermill + nbconvert, about 15 s)…"):
-                        out, rerr = c.try_call(api.render_report, kind, target, **args)
-                    if rerr:
-                        st.error(rerr.message)
-                    else:
-                        st.success(f"Report written: {out.html} ({out.seconds:.0f} s)")
-                        st.download_button(
-                            "Download the HTML report",
-                            out.html.read_bytes(),
-                            file_name=out.html.name,
-                            mime="text/html",
-                        )
+            ready = kind != "compare" or baseline is not None
+            if st.button("Generate report", key="rep_go", disabled=not ready):
+                times = dict(zip(ok["snapshot_id"], ok["captured_at"], strict=False))
+                args = (
+                    {"begin": times[rb], "end": times[re_]}  # ASH: the snapshots' times
+                    if kind == "ash"
+                    else {"begin": int(rb), "end": int(re_), "baseline": baseline}
+                )
+                with st.spinner("Rendering (papermill + nbconvert, about 15 s)…"):
+                    out, rerr = c.try_call(api.render_report, kind, target, **args)
+                if rerr:
+                    st.error(rerr.message)
+                else:
+                    c.offer_report(out)
