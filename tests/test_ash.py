@@ -178,7 +178,8 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
         # a retried batch is not duplicated
         assert writer.write(conn, _rows(days["recent"], 20, [101, 102]), 1.0) == 40
     name = {k: repo_ash.partition_name("ash_samples", v.date()) for k, v in days.items()}
-    hist = {k: repo_ash.partition_name("ash_history", v.date()) for k, v in days.items()}
+    chunks = {k: repo_ash.partition_name("ash_chunks", v.date()) for k, v in days.items()}
+    hist = {k: repo_ash.partition_name("ash_history_chunks", v.date()) for k, v in days.items()}
     assert set(name.values()) <= set(api.ash_partitions()["raw"])
     mid = (days["mid"] - timedelta(minutes=1), days["mid"] + timedelta(minutes=1))
     assert api.ash_db_time("ashdb", *mid, by=[])["db_time_s"].iloc[0] == pytest.approx(40)
@@ -186,8 +187,10 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
 
     res = api.purge_ash(now=now)
     parts = api.ash_partitions()
-    assert name["recent"] in parts["raw"]
-    assert name["mid"] not in parts["raw"] and name["old"] not in parts["raw"]
+    # purge compacted the hot rows of complete buckets into chunks and dropped the emptied hot
+    # partitions of past days: a raw day lives on in its chunk partition
+    assert chunks["recent"] in parts["raw"]
+    assert not {name["mid"], name["old"], chunks["mid"], chunks["old"]} & set(parts["raw"])
     assert hist["mid"] in parts["history"] and hist["old"] not in parts["history"]
     assert set(res["raw_dropped"]) >= {name["mid"], name["old"]}
     assert res["history_added"] == 4
@@ -349,6 +352,11 @@ def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(a
         left = conn.execute(
             "SELECT (SELECT count(*) FROM opscore.ash_samples WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_history WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_chunks WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_history_chunks WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_sessions WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_events WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_queries WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_query_texts WHERE target_id = %(t)s)",
             {"t": target.target_id},
         ).fetchone()[0]
