@@ -393,3 +393,29 @@ def test_final_flush_summarizes_the_last_partial_bucket(ash_target):
     assert written == st.rows_written > 0
     total = api.ash_db_time("ashdb", begin, datetime.now(UTC), by=[], source="summary")
     assert total["time_s"].iloc[0] == pytest.approx(0.2 * written)
+
+
+def test_sampler_compacts_what_a_crashed_run_left_behind(ash_target):
+    target = api.get_target("ashdb")
+    now = datetime.now(UTC)
+    left = now.replace(second=0, microsecond=0) - timedelta(hours=1)
+    with repository.session() as conn:  # a run that died before compacting or summarizing
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(left, 30, [5, 6]), 1.0)
+    sampler = api.ash_sampler("ashdb", interval_s=0.2)
+    try:
+        sampler.sample_once()
+        sampler.flush()
+    finally:
+        sampler.stop()
+    assert sampler.stats.errors == 0, sampler.stats.last_error
+    rng = (left, left + timedelta(minutes=1))
+    with repository.session() as conn:
+        hot = conn.execute(
+            "SELECT count(*) FROM opscore.ash_samples WHERE target_id = %s AND sample_time < %s",
+            (target.target_id, left + timedelta(minutes=1)),
+        ).fetchone()[0]
+    assert hot == 0
+    df = api.query_ash("ashdb", *rng)
+    assert len(df) == 60 and set(df["tier"]) == {"raw"}
+    summary = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
+    assert summary["db_time_s"].sum() == pytest.approx(60)

@@ -207,6 +207,9 @@ class AshSampler:
         """
         with self._write_lock:
             with self._lock:
+                # every sample taken until now is in the batch or written: samples before its
+                # bucket are complete (the sample times of a target only grow)
+                seen = self.stats.last_sample_time
                 batch = list(self._buffer)
             self._last_flush = time.monotonic()
             if not batch and not self._unreported and not (final and self._partial_bucket):
@@ -230,10 +233,11 @@ class AshSampler:
                 first = min(r.sample_time for r in batch)
                 self._last_written = max(r.sample_time for r in batch)
                 self._summarize(conn, first, self._last_written, final)
-                self._compact(conn, first, self._last_written)
             elif final and self._partial_bucket and self._last_written is not None:
                 # the last partial bucket of a run whose rows were all flushed already
                 self._summarize(conn, self._last_written, self._last_written, final)
+            if seen is not None:  # also when idle: a crashed run's leftovers, our last bucket
+                self._compact(conn, min([seen, *(r.sample_time for r in batch)]), seen)
             if self.on_flush:
                 self.on_flush(self.stats)
             return written

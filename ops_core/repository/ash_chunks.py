@@ -264,6 +264,11 @@ def compact(
             cols = sql.SQL(", ").join(sql.Identifier("h", c) for c in SAMPLE_COLS)
             conn.execute(stage_insert_sql() + sql.SQL("SELECT {} ").format(cols) + hot, params)
             write_chunks(conn, RAW_CHUNKS)
-            moved += conn.execute(sql.SQL("DELETE ") + hot, params).rowcount
-            if summarize:
-                summarize_range(conn, target_id, lo, hi)
+            delete = sql.SQL(
+                "WITH d AS (DELETE {} RETURNING h.sample_time) "
+                "SELECT count(*), min(sample_time), max(sample_time) FROM d"
+            ).format(hot)
+            n, lo_t, hi_t = conn.execute(delete, params).fetchone()
+            moved += n
+            if summarize:  # the buckets of these rows only
+                summarize_range(conn, target_id, lo_t, hi_t + timedelta(microseconds=1))
