@@ -157,23 +157,30 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
     )
     # 2. dictionaries
     _add_dictionary_entries(conn)
-    # 3. one chunk per (target, bucket)
-    order = sql.SQL(" ORDER BY k.sample_time, k.pid")
-    aggs = {
-        "t_off": _us(sql.SQL("k.sample_time - k.b"), "int4"),
-        "weight_s": sql.SQL("k.weight_s"),
-        "session_key": sql.SQL("k.session_key"),
-        "event_key": sql.SQL("k.event_key"),
-        "query_key": sql.SQL("k.query_key"),
-        "xid_age": sql.SQL("k.xid_age"),
-        "xmin_age": sql.SQL("k.xmin_age"),
-        "blk_at": sql.SQL("CASE WHEN k.blocking_pids IS NOT NULL THEN k.blk_at END"),
-        "blk_n": sql.SQL("cardinality(k.blocking_pids)"),
+    # 3. one chunk per (target, bucket): rows encoded (k), then aggregated in row order (a)
+    enc = {
+        "t_off": _us(sql.SQL("r.sample_time - r.b"), "int4"),
+        "weight_s": sql.SQL("r.weight_s"),
+        "session_key": sql.SQL("ss.session_key"),
+        "event_key": sql.SQL("e.event_key"),
+        "query_key": sql.SQL("q.query_key"),
+        "xid_age": sql.SQL("r.xid_age"),
+        "xmin_age": sql.SQL("r.xmin_age"),
+        "blk_at": sql.SQL(
+            "CASE WHEN r.blocking_pids IS NOT NULL THEN "
+            "sum(coalesce(cardinality(r.blocking_pids), 0)) OVER w"
+            " - cardinality(r.blocking_pids) + 1 END"
+        ),
+        "blk_n": sql.SQL("cardinality(r.blocking_pids)"),
     }
     for col in OFFSET_COLS:
-        aggs[col] = _us(sql.SQL("k.sample_time - k.{}").format(sql.Identifier(col)), "int8")
-    arrays = sql.SQL(", ").join(sql.SQL("array_agg({}{})").format(aggs[a], order) for a in ARRAYS)
-    n_pids = sql.SQL("coalesce(cardinality(r.blocking_pids), 0)")
+        enc[col] = _us(sql.SQL("r.sample_time - r.{}").format(sql.Identifier(col)), "int8")
+    names = sql.SQL(", ").join(map(sql.Identifier, ARRAYS))
+    # the dictionary joins are equalities on many nullable columns: the planner, multiplying
+    # their selectivities, expects one row and picks nested loops (6,000 index probes per
+    # bucket); hash joins over the small dictionaries are what fits, so ask for them here
+    conn.execute("SET LOCAL enable_nestloop = off")
+    conn.execute("SET LOCAL enable_mergejoin = off")
     cur = conn.execute(
         sql.SQL(
             """
@@ -182,13 +189,15 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
                   FROM {stage} s
                  ORDER BY s.target_id, s.sample_time, s.pid, s.prio),
             k AS (
-                SELECT r.*, ss.session_key, e.event_key, q.query_key,
-                       sum({n_pids}) OVER w - {n_pids} + 1 AS blk_at
+                SELECT r.target_id, r.b, r.sample_time, r.pid, {encoded}
                   FROM r
                   JOIN opscore.ash_sessions ss ON {s_same}
                   JOIN opscore.ash_events e ON {e_same}
                   JOIN opscore.ash_queries q ON {q_same}
                 WINDOW w AS (PARTITION BY r.target_id, r.b ORDER BY r.sample_time, r.pid)),
+            a AS (
+                SELECT k.target_id, k.b, count(*) AS samples, {arrays}
+                  FROM k GROUP BY k.target_id, k.b),
             p AS (
                 SELECT r.target_id, r.b,
                        array_agg(x.bp ORDER BY r.sample_time, r.pid, x.n) AS pids
@@ -196,26 +205,35 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
                  GROUP BY r.target_id, r.b)
             INSERT INTO opscore.{tbl} (target_id, chunk_start, chunk_end, samples, {names},
                                        blk_pids)
-            SELECT k.target_id, k.b, k.b + %(chunk)s, count(*), {arrays},
+            SELECT a.target_id, a.b, a.b + %(chunk)s, a.samples, {a_names},
                    coalesce(p.pids, '{{}}')
-              FROM k LEFT JOIN p ON p.target_id = k.target_id AND p.b = k.b
-             GROUP BY k.target_id, k.b, p.pids
+              FROM a LEFT JOIN p ON p.target_id = a.target_id AND p.b = a.b
             RETURNING samples
             """
         ).format(
             b=bucket.format(sql.SQL("s.sample_time")),
             stage=stage,
-            n_pids=n_pids,
+            encoded=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(enc[c], sql.Identifier(c)) for c in ARRAYS
+            ),
             s_same=SESSIONS.same("ss", "r"),
             e_same=EVENTS.same("e", "r"),
             q_same=QUERIES.same("q", "r"),
+            arrays=sql.SQL(", ").join(
+                sql.SQL("array_agg(k.{c} ORDER BY k.sample_time, k.pid) AS {c}").format(
+                    c=sql.Identifier(c)
+                )
+                for c in ARRAYS
+            ),
             tbl=tbl,
-            names=sql.SQL(", ").join(map(sql.Identifier, ARRAYS)),
-            arrays=arrays,
+            names=names,
+            a_names=sql.SQL(", ").join(sql.Identifier("a", c) for c in ARRAYS),
         ),
         params,
     )
     written = sum(r[0] for r in cur.fetchall())
+    conn.execute("RESET enable_nestloop")
+    conn.execute("RESET enable_mergejoin")
     # several writes can share one transaction (retention): the stage is emptied by each
     conn.execute(sql.SQL("DELETE FROM {}").format(stage))
     return written
