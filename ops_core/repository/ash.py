@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
-from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS, tiers_sql
+from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS, decoding, tiers_sql
 
 RAW_TABLE = HOT_TABLE
 HISTORY_TABLE = LEGACY_HISTORY
@@ -311,7 +311,7 @@ def summarize(
         tiers=tiers_sql(include_history=False, target="t", begin="lo", end="hi"),
     )
     params = {"t": target_id, "lo": lo, "hi": hi, "b": bucket_s, "epoch": epoch}
-    with conn.transaction():
+    with decoding(conn):
         conn.execute(
             "DELETE FROM opscore.ash_summary WHERE target_id = %(t)s "
             "AND bucket_start >= %(lo)s AND bucket_start < %(hi)s",

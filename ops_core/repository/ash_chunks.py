@@ -36,6 +36,7 @@ from .ash_tiers import (
     SAMPLE_COLS,
     SESSIONS,
     chunk_rows_sql,
+    decoding,
 )
 
 __all__ = ["RAW_CHUNK_S", "bucket_floor", "compact", "write_chunks"]
@@ -146,12 +147,13 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
     )
     decoded = chunk_rows_sql(table, tier="", target=None, begin="", end="", source=existing)
     cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
-    conn.execute(
-        sql.SQL("INSERT INTO {stage} ({cols}, prio) SELECT {cols}, 0 FROM ({dec}) x").format(
-            stage=stage, cols=cols, dec=decoded
-        ),
-        params,
-    )
+    with decoding(conn):
+        conn.execute(
+            sql.SQL("INSERT INTO {stage} ({cols}, prio) SELECT {cols}, 0 FROM ({dec}) x").format(
+                stage=stage, cols=cols, dec=decoded
+            ),
+            params,
+        )
     conn.execute(
         sql.SQL("DELETE FROM opscore.{tbl} c WHERE {keys}").format(tbl=tbl, keys=keys), params
     )

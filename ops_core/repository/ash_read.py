@@ -16,7 +16,7 @@ from psycopg import sql
 from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
 from ..errors import InvalidInput
 from .ash import SUMMARY_BUCKET_S
-from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, tiers_sql
+from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql
 
 _CLS = wait_class_sql("s.state", "s.wait_event_type")
 _EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
@@ -226,7 +226,7 @@ def query_samples(
     )
     if limit:
         params["limit"] = limit
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         return _frame(cur, SAMPLE_COLUMNS)
 
@@ -320,7 +320,7 @@ def db_time(
     ).format(select=select, source=source, where=where, group=group, order=order)
     if bucket_s is not None:
         params.update(bucket_s=bucket_s, epoch=datetime(2000, 1, 1, tzinfo=UTC))
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         df = _frame(cur)
     df = df.drop(columns=["text_hash"])
@@ -355,7 +355,7 @@ def blocking_samples(
          ORDER BY s.sample_time, s.pid
         """
     ).format(tiers=_tiers(include_history))
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, {"t": target_id, "begin": begin, "end": end})
         return _frame(cur)
 

@@ -48,6 +48,7 @@ from .ash_tiers import (
     RAW_CHUNK_S,
     RAW_CHUNKS,
     SAMPLE_COLS,
+    decoding,
     tiers_sql,
 )
 
@@ -109,7 +110,8 @@ def _downsample(conn: psycopg.Connection, day: date) -> int:
         """
     ).format(tiers=tiers_sql(False, target=None, begin="lo", end="hi"), cols=cols)
     params = {"lo": day_start(day), "hi": day_start(day + timedelta(days=1)), "n": DOWNSAMPLE}
-    added = conn.execute(stage_insert_sql() + query, params).rowcount
+    with decoding(conn):
+        added = conn.execute(stage_insert_sql() + query, params).rowcount
     if added:
         write_chunks(conn, HISTORY_CHUNKS)
     return added

@@ -12,8 +12,11 @@ Layout and encoding: migration ``0006_ash_compact.sql``; the writer is ``ash_chu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 
 HOT_TABLE = "ash_samples"
@@ -148,9 +151,10 @@ def chunk_rows_sql(
     predicates are the caller's.
     """
     chunk = CHUNK_S[table]
+    sample_time = sql.SQL("u.chunk_start + u.t_off * {}").format(_US)
     decoded = {
-        "target_id": sql.SQL("c.target_id"),
-        "sample_time": sql.SQL("c.chunk_start + u.t_off * {}").format(_US),
+        "target_id": sql.SQL("u.target_id"),
+        "sample_time": sample_time,
         "weight_s": sql.SQL("u.weight_s"),
         "state": sql.SQL("e.state"),
         "wait_event_type": sql.SQL("e.wait_event_type"),
@@ -159,15 +163,12 @@ def chunk_rows_sql(
         "text_hash": sql.SQL("q.text_hash"),
         "xid_age": sql.SQL("u.xid_age"),
         "xmin_age": sql.SQL("u.xmin_age"),
-        # blk_at + blk_n - 1 < blk_at gives '{}' for an empty list
-        "blocking_pids": sql.SQL(
-            "CASE WHEN u.blk_n IS NOT NULL THEN b.pids[u.blk_at : u.blk_at + u.blk_n - 1] END"
-        ),
+        "blocking_pids": sql.SQL("u.blocking_pids"),
     }
     for col in SESSIONS.names:
         decoded[col] = sql.SQL("ss.{}").format(sql.Identifier(col))
     for col in OFFSET_COLS:
-        decoded[col] = sql.SQL("c.chunk_start + (u.t_off - u.{}) * {}").format(
+        decoded[col] = sql.SQL("u.chunk_start + (u.t_off - u.{}) * {}").format(
             sql.Identifier(col), _US
         )
     select = sql.SQL(", ").join(
@@ -175,6 +176,7 @@ def chunk_rows_sql(
     )
     arrays = sql.SQL(", ").join(sql.SQL("c.") + sql.Identifier(a) for a in ARRAYS)
     names = sql.SQL(", ").join(map(sql.Identifier, ARRAYS))
+    rows = sql.SQL("")
     if source is None:
         where = [
             sql.SQL("c.chunk_start < {}").format(_param(end)),
@@ -188,24 +190,49 @@ def chunk_rows_sql(
         source = sql.SQL("(SELECT c.* FROM opscore.{} c WHERE {}) c").format(
             sql.Identifier(table), sql.SQL(" AND ").join(where)
         )
+        t = sql.SQL("c.chunk_start + x.t_off * {}").format(_US)
+        rows = sql.SQL("WHERE {t} >= {b} AND {t} < {e}").format(t=t, b=_param(begin), e=_param(end))
+    # The chunks are unnested first, in a subquery the planner keeps as it is (OFFSET 0), and
+    # only then joined to the dictionaries: left to itself, the planner (which cannot know that
+    # a chunk holds thousands of elements) joins chunks to the dictionaries first and unnests
+    # every chunk once per dictionary entry.
     return sql.SQL(
         """SELECT {select}, {tier}::text AS tier
-          FROM {source}
-          CROSS JOIN LATERAL unnest({arrays}) AS u({names})
-          -- the flattened pids detoasted once per chunk, not once per row (OFFSET 0 keeps the
-          -- planner from inlining the expression into every row)
-          CROSS JOIN LATERAL (SELECT c.blk_pids || '{{}}'::int[] AS pids OFFSET 0) b
+          FROM (SELECT c.target_id, c.chunk_start, x.*,
+                       CASE WHEN x.blk_n IS NOT NULL
+                            THEN c.pids[x.blk_at : x.blk_at + x.blk_n - 1] END AS blocking_pids
+                  -- the flattened pids detoasted once per chunk, not once per row
+                  FROM (SELECT c.*, c.blk_pids || '{{}}'::int[] AS pids FROM {source} OFFSET 0) c
+                 CROSS JOIN LATERAL unnest({arrays}) AS x({names})
+                 {rows}
+                OFFSET 0) u
           JOIN opscore.ash_sessions ss
-            ON ss.target_id = c.target_id AND ss.session_key = u.session_key
-          JOIN opscore.ash_events e ON e.target_id = c.target_id AND e.event_key = u.event_key
-          JOIN opscore.ash_queries q ON q.target_id = c.target_id AND q.query_key = u.query_key"""
+            ON ss.target_id = u.target_id AND ss.session_key = u.session_key
+          JOIN opscore.ash_events e ON e.target_id = u.target_id AND e.event_key = u.event_key
+          JOIN opscore.ash_queries q ON q.target_id = u.target_id AND q.query_key = u.query_key"""
     ).format(
         select=select,
         tier=sql.Literal(tier),
         source=source,
         arrays=arrays,
         names=names,
+        rows=rows,
     )
+
+
+@contextmanager
+def decoding(conn: psycopg.Connection) -> Iterator[None]:
+    """A transaction in which a statement over :func:`tiers_sql` gets a sane plan.
+
+    The planner cannot know that a chunk unnests into thousands of samples (it guesses 10), so
+    it joins the decoded rows to the dictionaries with nested loops, probing a dictionary once
+    per sample (minutes for a day). Hash joins over the small dictionaries are what fits: nested
+    loops are disabled for the statement (the unnest of each chunk stays one, as it must).
+    """
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_nestloop = off")
+        yield
+        conn.execute("RESET enable_nestloop")
 
 
 def row_table_sql(
