@@ -66,6 +66,10 @@ def main() -> None:
     raw = repo_ash.partition_name(ash_tiers.RAW_CHUNKS, day)
     hist = repo_ash.partition_name(ash_tiers.HISTORY_CHUNKS, day)
     with repository.session() as conn:
+        # a clean day: the partitions of an earlier (interrupted) run would hold its dead rows
+        for table in (ash_tiers.HOT_TABLE, ash_tiers.RAW_CHUNKS, ash_tiers.HISTORY_CHUNKS):
+            part = sql.Identifier(repo_ash.partition_name(table, day))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS opscore.{}").format(part))
         fixed = ["opscore.ash_query_texts", "opscore.ash_summary", *("opscore." + d for d in DICTS)]
         base = {rel: size(conn, rel) for rel in fixed}
         written = 0
@@ -153,8 +157,9 @@ def main() -> None:
     )
     print(f"  5-min summary : {mb(summary_b * scale)} per target-day")
     print(
-        f"  dictionaries  : {mb(dict_b)} ({dict_rows[0]} sessions, {dict_rows[1]} events, "
-        f"{dict_rows[2]} queries); query texts {mb(texts_b)} (stored once per distinct text)"
+        f"  dictionaries  : {max(dict_b, 0) / 1e3:,.0f} kB ({dict_rows[0]} sessions, "
+        f"{dict_rows[1]} events, {dict_rows[2]} queries); query texts "
+        f"{max(texts_b, 0) / 1e3:,.0f} kB (stored once per distinct text)"
     )
     print(
         f"  retention ran in {purge_s:.1f} s: raw partitions dropped={not left}, history rows "

@@ -270,3 +270,19 @@ def test_removing_a_target_removes_its_chunks_and_dictionaries(target):
     with repository.session() as conn:
         assert [_count(conn, t, tid) for t in tables] == [0] * len(tables)
         assert all(_count(conn, t, keep.target_id) > 0 for t in tables)
+
+
+def test_a_writer_gets_back_a_hot_partition_that_retention_dropped(target):
+    tid = target.target_id
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    writer = repo_ash.AshWriter(tid)  # a long-running sampler's writer: it cached the day
+    with repository.session() as conn:
+        writer.write(conn, _rows(yesterday, 5, [1]), 1.0)
+    res = api.purge_ash(now=now)  # compacts the day and drops its emptied hot partition
+    assert repo_ash.partition_name("ash_samples", yesterday.date()) in res["raw_dropped"]
+    with repository.session() as conn:  # late samples of that day (a retried flush)
+        assert writer.write(conn, _rows(yesterday + timedelta(seconds=5), 5, [1]), 1.0) == 5
+    rng = (yesterday - timedelta(minutes=1), yesterday + timedelta(minutes=1))
+    df = api.query_ash("chunky", *rng)
+    assert len(df) == 10 and df["sample_time"].is_unique
