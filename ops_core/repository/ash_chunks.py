@@ -276,19 +276,22 @@ def compact(
             lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
             hi = min(lo + timedelta(days=1), cutoff)
             ensure_partitions(conn, RAW_CHUNKS, [day])
-            hot = sql.SQL(
-                "FROM opscore.{} h WHERE h.target_id = %(t)s AND h.sample_time >= %(lo)s "
-                "AND h.sample_time < %(hi)s"
-            ).format(sql.Identifier(HOT_TABLE))
+            # the rows are moved by one statement (deleted and staged together), so a sample
+            # that a writer commits meanwhile stays in the hot table for the next compaction
+            cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+            move = sql.SQL(
+                """
+                WITH d AS (DELETE FROM opscore.{hot} h
+                            WHERE h.target_id = %(t)s AND h.sample_time >= %(lo)s
+                              AND h.sample_time < %(hi)s
+                        RETURNING h.*),
+                     i AS ({stage} SELECT {cols} FROM d RETURNING sample_time)
+                SELECT count(*), min(sample_time), max(sample_time) FROM i
+                """
+            ).format(hot=sql.Identifier(HOT_TABLE), stage=stage_insert_sql(), cols=cols)
             params = {"t": target_id, "lo": lo, "hi": hi}
-            cols = sql.SQL(", ").join(sql.Identifier("h", c) for c in SAMPLE_COLS)
-            conn.execute(stage_insert_sql() + sql.SQL("SELECT {} ").format(cols) + hot, params)
+            n, lo_t, hi_t = conn.execute(move, params).fetchone()
             write_chunks(conn, RAW_CHUNKS)
-            delete = sql.SQL(
-                "WITH d AS (DELETE {} RETURNING h.sample_time) "
-                "SELECT count(*), min(sample_time), max(sample_time) FROM d"
-            ).format(hot)
-            n, lo_t, hi_t = conn.execute(delete, params).fetchone()
             moved += n
-            if summarize:  # the buckets of these rows only
+            if summarize and n:  # the buckets of these rows only
                 summarize_range(conn, target_id, lo_t, hi_t + timedelta(microseconds=1))
