@@ -95,14 +95,21 @@ WAITS = [
 
 
 def synthetic_rows(
-    start: datetime, seconds: int, sessions: int, *, seed: int = 1, step_s: float = 1.0
+    start: datetime,
+    seconds: int,
+    sessions: int,
+    *,
+    seed: int = 1,
+    step_s: float = 1.0,
+    backend_start: datetime | None = None,
 ) -> list[AshRow]:
     """``sessions`` rows per sample for ``seconds`` samples, shaped like a pgbench-style OLTP
     load: a mix of CPU, I/O, WAL, lock and idle-in-transaction waits, each session running 6 of
-    66 statements."""
+    66 statements. The sessions started ``backend_start`` (default: an hour before ``start``;
+    give the same one to consecutive calls for sessions that live on, as a pool's do)."""
     rnd = random.Random(seed)
     weights = [w[3] for w in WAITS]
-    backend_start = start - timedelta(hours=1)
+    backend_start = backend_start or start - timedelta(hours=1)
     rows = []
     for i in range(seconds):
         ts = start + timedelta(seconds=i * step_s)

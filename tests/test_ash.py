@@ -178,7 +178,8 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
         # a retried batch is not duplicated
         assert writer.write(conn, _rows(days["recent"], 20, [101, 102]), 1.0) == 40
     name = {k: repo_ash.partition_name("ash_samples", v.date()) for k, v in days.items()}
-    hist = {k: repo_ash.partition_name("ash_history", v.date()) for k, v in days.items()}
+    chunks = {k: repo_ash.partition_name("ash_chunks", v.date()) for k, v in days.items()}
+    hist = {k: repo_ash.partition_name("ash_history_chunks", v.date()) for k, v in days.items()}
     assert set(name.values()) <= set(api.ash_partitions()["raw"])
     mid = (days["mid"] - timedelta(minutes=1), days["mid"] + timedelta(minutes=1))
     assert api.ash_db_time("ashdb", *mid, by=[])["db_time_s"].iloc[0] == pytest.approx(40)
@@ -186,8 +187,10 @@ def test_partitions_created_and_dropped_by_retention(ash_target):
 
     res = api.purge_ash(now=now)
     parts = api.ash_partitions()
-    assert name["recent"] in parts["raw"]
-    assert name["mid"] not in parts["raw"] and name["old"] not in parts["raw"]
+    # purge compacted the hot rows of complete buckets into chunks and dropped the emptied hot
+    # partitions of past days: a raw day lives on in its chunk partition
+    assert chunks["recent"] in parts["raw"]
+    assert not {name["mid"], name["old"], chunks["mid"], chunks["old"]} & set(parts["raw"])
     assert hist["mid"] in parts["history"] and hist["old"] not in parts["history"]
     assert set(res["raw_dropped"]) >= {name["mid"], name["old"]}
     assert res["history_added"] == 4
@@ -349,6 +352,11 @@ def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(a
         left = conn.execute(
             "SELECT (SELECT count(*) FROM opscore.ash_samples WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_history WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_chunks WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_history_chunks WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_sessions WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_events WHERE target_id = %(t)s)"
+            " + (SELECT count(*) FROM opscore.ash_queries WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_query_texts WHERE target_id = %(t)s)",
             {"t": target.target_id},
         ).fetchone()[0]
@@ -385,3 +393,29 @@ def test_final_flush_summarizes_the_last_partial_bucket(ash_target):
     assert written == st.rows_written > 0
     total = api.ash_db_time("ashdb", begin, datetime.now(UTC), by=[], source="summary")
     assert total["time_s"].iloc[0] == pytest.approx(0.2 * written)
+
+
+def test_sampler_compacts_what_a_crashed_run_left_behind(ash_target):
+    target = api.get_target("ashdb")
+    now = datetime.now(UTC)
+    left = now.replace(second=0, microsecond=0) - timedelta(hours=1)
+    with repository.session() as conn:  # a run that died before compacting or summarizing
+        repo_ash.AshWriter(target.target_id).write(conn, _rows(left, 30, [5, 6]), 1.0)
+    sampler = api.ash_sampler("ashdb", interval_s=0.2)
+    try:
+        sampler.sample_once()
+        sampler.flush()
+    finally:
+        sampler.stop()
+    assert sampler.stats.errors == 0, sampler.stats.last_error
+    rng = (left, left + timedelta(minutes=1))
+    with repository.session() as conn:
+        hot = conn.execute(
+            "SELECT count(*) FROM opscore.ash_samples WHERE target_id = %s AND sample_time < %s",
+            (target.target_id, left + timedelta(minutes=1)),
+        ).fetchone()[0]
+    assert hot == 0
+    df = api.query_ash("ashdb", *rng)
+    assert len(df) == 60 and set(df["tier"]) == {"raw"}
+    summary = api.ash_db_time("ashdb", *rng, by=["session"], source="summary")
+    assert summary["db_time_s"].sum() == pytest.approx(60)

@@ -19,7 +19,7 @@ from ..collectors.ash import AshRunStats, AshSampler
 from ..config import get_settings
 from ..errors import InvalidInput, UnknownTarget
 from ..repository import ash as repo_ash
-from ..repository import ash_read
+from ..repository import ash_read, ash_retention, ash_tiers
 from ..repository import targets as repo_targets
 from ..repository.targets import Target
 from .targets import target_dsn
@@ -393,25 +393,30 @@ def summarize_ash(target: str | None, begin: datetime | str, end: datetime | str
 
 
 def purge_ash(now: datetime | None = None) -> dict:
-    """Retention for all targets: downsample raw days older than ash_raw_retention_days into
-    history (1 sample in 10, weighted) and drop them; drop history days older than
-    ash_history_retention_days; trim the summary and unused query texts."""
+    """Retention for all targets: compact hot rows left in complete buckets; downsample raw days
+    older than ash_raw_retention_days into history (1 sample in 10, weighted) and drop them; drop
+    history days older than ash_history_retention_days; trim the summary and unused query
+    texts."""
     s = get_settings()
     when = _utc(now, "now") if now is not None else datetime.now(UTC)
     with repository.session() as repo:
-        return repo_ash.purge(repo, when, s.ash_raw_retention_days, s.ash_history_retention_days)
+        return ash_retention.purge(
+            repo, when, s.ash_raw_retention_days, s.ash_history_retention_days
+        )
 
 
 def ash_partitions() -> dict[str, list[str]]:
-    """Day partitions that exist: {'raw': [...], 'history': [...]} (names, oldest first)."""
+    """Day partitions that exist: {'raw': [...], 'history': [...]} (names, oldest first; raw:
+    hot rows and raw chunks, history: history chunks and pre-0006 history rows)."""
+
+    def parts(*tables: str) -> list[str]:
+        found = [(d, p) for t in tables for d, p in repo_ash.list_partitions(repo, t).items()]
+        return [p for _, p in sorted(found)]
+
     with repository.session() as repo:
         return {
-            "raw": [
-                p for _, p in sorted(repo_ash.list_partitions(repo, repo_ash.RAW_TABLE).items())
-            ],
-            "history": [
-                p for _, p in sorted(repo_ash.list_partitions(repo, repo_ash.HISTORY_TABLE).items())
-            ],
+            "raw": parts(ash_tiers.HOT_TABLE, ash_tiers.RAW_CHUNKS),
+            "history": parts(ash_tiers.HISTORY_CHUNKS, ash_tiers.LEGACY_HISTORY),
         }
 
 

@@ -6,9 +6,9 @@
 - :class:`AshSampler` loops (foreground with :meth:`AshSampler.run`, or in a thread with
   :meth:`start`/:meth:`stop` for a Prefect flow), buffers rows and flushes them to the repository
   every ``flush_interval_s`` or ``flush_rows`` rows, then refreshes the 5-minute summary of the
-  buckets that are complete. A flush that fails keeps its rows for the next one (bounded by
-  ``max_buffer_rows``, oldest dropped first and counted); the buffer is flushed on stop, on the
-  end of the duration and on Ctrl-C.
+  buckets that are complete and compacts them into compressed chunks. A flush that fails keeps
+  its rows for the next one (bounded by ``max_buffer_rows``, oldest dropped first and counted);
+  the buffer is flushed on stop, on the end of the duration and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import psycopg
 from .. import repository
 from ..errors import OpsCoreError
 from ..repository import ash as repo_ash
+from ..repository import ash_chunks
 from ..repository.ash import AshRow
 from ..targets import connection
 
@@ -146,6 +147,7 @@ class AshSampler:
         self._repo: psycopg.Connection | None = None
         self._last_flush = time.monotonic()
         self._summarized_until: datetime | None = None
+        self._compacted_until: datetime | None = None
         self._last_written: datetime | None = None
         self._partial_bucket = False  # written rows whose bucket the summary lacks
         self._thread: threading.Thread | None = None
@@ -205,6 +207,9 @@ class AshSampler:
         """
         with self._write_lock:
             with self._lock:
+                # every sample taken until now is in the batch or written: samples before its
+                # bucket are complete (the sample times of a target only grow)
+                seen = self.stats.last_sample_time
                 batch = list(self._buffer)
             self._last_flush = time.monotonic()
             if not batch and not self._unreported and not (final and self._partial_bucket):
@@ -231,6 +236,8 @@ class AshSampler:
             elif final and self._partial_bucket and self._last_written is not None:
                 # the last partial bucket of a run whose rows were all flushed already
                 self._summarize(conn, self._last_written, self._last_written, final)
+            if seen is not None:  # also when idle: a crashed run's leftovers, our last bucket
+                self._compact(conn, min([seen, *(r.sample_time for r in batch)]), seen)
             if self.on_flush:
                 self.on_flush(self.stats)
             return written
@@ -268,6 +275,28 @@ class AshSampler:
         except psycopg.Error as exc:
             self._partial_bucket = True
             self._error("summary", exc)
+
+    def _compact(self, conn: psycopg.Connection, first: datetime, last: datetime) -> None:
+        """Move complete buckets from the hot table into compressed chunks.
+
+        The first compaction of a run also takes what an earlier run left behind (a crash, or a
+        stop mid-bucket) and rebuilds its summary. Never waits for a purge that holds the target:
+        the buckets are then compacted by a later flush.
+        """
+        bucket = ash_chunks.RAW_CHUNK_S
+        cutoff = ash_chunks.bucket_floor(last, bucket)  # the last sample's bucket is not complete
+        try:
+            if self._compacted_until is None:
+                earlier = ash_chunks.bucket_floor(first, bucket)
+                done = ash_chunks.compact(conn, self.target_id, earlier, wait=False, summarize=True)
+                if done is None:
+                    return
+                self._compacted_until = earlier
+            if cutoff > self._compacted_until:
+                if ash_chunks.compact(conn, self.target_id, cutoff, wait=False) is not None:
+                    self._compacted_until = cutoff
+        except psycopg.Error as exc:
+            self._error("compact", exc)
 
     def maybe_flush(self) -> int:
         due = time.monotonic() - self._last_flush >= self.flush_interval_s

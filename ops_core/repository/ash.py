@@ -1,18 +1,18 @@
-"""ASH in the repository: day partitions, COPY ingest, 5-minute summary, two-tier retention.
+"""ASH in the repository: day partitions, COPY ingest into the hot tier, 5-minute summary.
 
-Layout (migration 0003):
+Layout (migrations 0003 and 0006):
 
-- ``opscore.ash_samples``: raw samples, range-partitioned by UTC day (``ash_samples_pYYYYMMDD``);
-  the writer creates the partition of every day it writes (and today's and tomorrow's ahead).
-- ``opscore.ash_history``: every 10th raw sample, same columns and partitioning; its
-  ``weight_s`` is the number of sampled seconds the row stands for.
+- ``opscore.ash_samples``: the hot tier, one row per session per sample, range-partitioned by
+  UTC day (``ash_samples_pYYYYMMDD``); the writer creates the partition of every day it writes
+  (and today's and tomorrow's ahead). Complete 5-minute buckets leave it for
+  ``opscore.ash_chunks`` (compressed arrays, ``ash_chunks.compact``).
+- ``opscore.ash_history_chunks``: every 10th raw sample in 30-minute chunks (``weight_s`` = the
+  sampled seconds it stands for), written by retention (``ash_retention.purge``).
 - ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
 - ``opscore.ash_summary``: DB time per target and 5-minute bucket by wait event, by query
   (and wait class) and by session.
 
-Retention (:func:`purge`): a raw day older than the raw window is downsampled into history and
-dropped in one transaction; a history day older than the history window is dropped. The tiers
-never overlap (a day is either raw or history), so DB time over both is a plain sum of weights.
+Every reader sees the tiers as one relation of samples: ``ash_tiers.tiers_sql``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import psycopg
 from psycopg import sql
 
 from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
+from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS, decoding, tiers_sql
 
-RAW_TABLE = "ash_samples"
-HISTORY_TABLE = "ash_history"
+RAW_TABLE = HOT_TABLE
+HISTORY_TABLE = LEGACY_HISTORY
 #: one raw sample in DOWNSAMPLE is kept in history
 DOWNSAMPLE = 10
 #: serialises partition DDL between concurrent writers and purge
@@ -37,30 +38,7 @@ PARTITION_LOCK = 0x6F707361736870  # "opsashp"
 #: the summary's bucket: 5 minutes (long-range reports; short ranges read the samples)
 SUMMARY_BUCKET_S = 300
 
-COLUMNS: tuple[str, ...] = (
-    "target_id",
-    "sample_time",
-    "weight_s",
-    "pid",
-    "leader_pid",
-    "backend_type",
-    "usename",
-    "datname",
-    "application_name",
-    "client_addr",
-    "backend_start",
-    "state",
-    "wait_event_type",
-    "wait_event",
-    "query_id",
-    "text_hash",
-    "query_start",
-    "xact_start",
-    "state_change",
-    "xid_age",
-    "xmin_age",
-    "blocking_pids",
-)
+COLUMNS: tuple[str, ...] = SAMPLE_COLS
 _COPY_TYPES = [
     "int4",
     "timestamptz",
@@ -232,6 +210,12 @@ class AshWriter:
         except psycopg.errors.UniqueViolation:
             # the batch (or part of it) is already there: a retry after a lost commit
             self._write(conn, out, new_texts, dedupe=True)
+        except psycopg.errors.CheckViolation:
+            # no partition for a row: retention dropped a past day's emptied hot partition
+            # that this writer had seen; late samples of that day get it back
+            self._days.clear()
+            self.ensure_days(conn, set(days.values()))
+            self._write(conn, out, new_texts, dedupe=False)
         for h, (_q, _first, last) in new_texts.items():
             self._texts[h] = day_of(last)
         return len(out)
@@ -285,7 +269,8 @@ def summarize(
     end: datetime,
     bucket_s: int = SUMMARY_BUCKET_S,
 ) -> int:
-    """Rebuild the summary buckets overlapping [begin, end) from the raw samples (idempotent).
+    """Rebuild the summary buckets overlapping [begin, end) from the raw tier (hot rows and raw
+    chunks; idempotent).
 
     Returns the number of summary rows written.
     """
@@ -311,7 +296,7 @@ def summarize(
                        {cls} AS cls, s.wait_event_type, {ev} AS ev, s.query_id, s.text_hash,
                        s.pid, s.backend_start, s.usename, s.datname, s.application_name,
                        s.backend_type, s.weight_s, {dbt} AS dbt
-                  FROM opscore.ash_samples s
+                  FROM {tiers}
                  WHERE s.target_id = %(t)s AND s.sample_time >= %(lo)s
                    AND s.sample_time < %(hi)s) x
          GROUP BY GROUPING SETS (
@@ -323,9 +308,10 @@ def summarize(
         cls=wait_class_sql("s.state", "s.wait_event_type"),
         ev=event_sql("s.state", "s.wait_event_type", "s.wait_event"),
         dbt=is_db_time_sql("s.state", "s.wait_event_type"),
+        tiers=tiers_sql(include_history=False, target="t", begin="lo", end="hi"),
     )
     params = {"t": target_id, "lo": lo, "hi": hi, "b": bucket_s, "epoch": epoch}
-    with conn.transaction():
+    with decoding(conn):
         conn.execute(
             "DELETE FROM opscore.ash_summary WHERE target_id = %(t)s "
             "AND bucket_start >= %(lo)s AND bucket_start < %(hi)s",
@@ -333,93 +319,3 @@ def summarize(
         )
         cur = conn.execute(query, params)
         return cur.rowcount
-
-
-# ------------------------------------------------------------------------------ retention
-def _downsample(conn: psycopg.Connection, part: str) -> int:
-    cols = sql.SQL(", ").join(sql.SQL("s.") + sql.Identifier(c) for c in COLUMNS if c != "weight_s")
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS if c != "weight_s")
-    cur = conn.execute(
-        sql.SQL(
-            """
-            WITH t AS (
-                SELECT target_id, sample_time, max(weight_s) AS w,
-                       (row_number() OVER (PARTITION BY target_id ORDER BY sample_time) - 1)
-                       / %(n)s AS g
-                  FROM opscore.{part} GROUP BY target_id, sample_time),
-            k AS (
-                SELECT target_id, min(sample_time) AS keep_time, sum(w) AS weight
-                  FROM t GROUP BY target_id, g)
-            INSERT INTO opscore.ash_history (weight_s, {names})
-            SELECT k.weight, {cols}
-              FROM opscore.{part} s
-              JOIN k ON k.target_id = s.target_id AND k.keep_time = s.sample_time
-            ON CONFLICT DO NOTHING
-            """
-        ).format(part=sql.Identifier(part), names=names, cols=cols),
-        {"n": DOWNSAMPLE},
-    )
-    return cur.rowcount
-
-
-def _lock_for_ddl(conn: psycopg.Connection) -> None:
-    # dropping a partition locks its parent: never queue the sampler's COPY behind a long
-    # report for more than a few seconds
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-    conn.execute("SET LOCAL lock_timeout = '5s'")
-
-
-def purge(
-    conn: psycopg.Connection, now: datetime, raw_days: int, history_days: int
-) -> dict[str, object]:
-    """Two-tier retention as of ``now``: downsample and drop raw days that left the raw window,
-    drop history days that left the history window, trim the summary and unused texts."""
-    raw_cut = now - timedelta(days=raw_days)
-    hist_cut = now - timedelta(days=history_days)
-    report: dict[str, object] = {
-        "now": now,
-        "raw_cutoff": raw_cut,
-        "history_cutoff": hist_cut,
-        "raw_dropped": [],
-        "history_added": 0,
-        "history_dropped": [],
-        "summary_deleted": 0,
-        "texts_deleted": 0,
-    }
-    skipped: list[str] = []
-    report["skipped"] = skipped
-    for day, part in sorted(list_partitions(conn, RAW_TABLE).items()):
-        if day_start(day + timedelta(days=1)) > raw_cut:
-            continue
-        try:
-            with conn.transaction():
-                _lock_for_ddl(conn)
-                if day_start(day + timedelta(days=1)) > hist_cut:
-                    if day not in list_partitions(conn, HISTORY_TABLE):
-                        _create_partition(conn, HISTORY_TABLE, day)
-                    added = _downsample(conn, part)
-                    report["history_added"] += added  # type: ignore[operator]
-                conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
-        except psycopg.errors.LockNotAvailable:
-            skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
-            continue
-        report["raw_dropped"].append(part)  # type: ignore[union-attr]
-    for day, part in sorted(list_partitions(conn, HISTORY_TABLE).items()):
-        if day_start(day + timedelta(days=1)) <= hist_cut:
-            try:
-                with conn.transaction():
-                    _lock_for_ddl(conn)
-                    conn.execute(sql.SQL("DROP TABLE opscore.{}").format(sql.Identifier(part)))
-            except psycopg.errors.LockNotAvailable:
-                skipped.append(f"{part}: busy (a long query holds it); retried by the next purge")
-                continue
-            report["history_dropped"].append(part)  # type: ignore[union-attr]
-    keep_from = min(raw_cut, hist_cut)
-    with conn.transaction():
-        report["summary_deleted"] = conn.execute(
-            "DELETE FROM opscore.ash_summary WHERE bucket_start < %s", (hist_cut,)
-        ).rowcount
-        report["texts_deleted"] = conn.execute(
-            "DELETE FROM opscore.ash_query_texts WHERE last_seen < %s", (keep_from,)
-        ).rowcount
-    return report

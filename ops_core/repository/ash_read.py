@@ -1,7 +1,8 @@
 """Reads of ASH from the repository: samples, DB time by dimension, blocking samples.
 
-Raw and history tiers are read together (``UNION ALL``; they never overlap in time) and every
-aggregate sums ``weight_s``, so DB time is right whichever tier a row comes from.
+Hot rows, raw chunks and history chunks are read together as one relation of samples
+(``ash_tiers.tiers_sql``: ``UNION ALL``; the tiers never overlap in time) and every aggregate
+sums ``weight_s``, so DB time is right whichever tier a row comes from.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from psycopg import sql
 from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
 from ..errors import InvalidInput
 from .ash import SUMMARY_BUCKET_S
+from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql
 
 _CLS = wait_class_sql("s.state", "s.wait_event_type")
 _EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
@@ -129,11 +131,9 @@ def normalize_dimensions(by: list[str] | tuple[str, ...] | str) -> list[str]:
 
 
 def _tiers(include_history: bool) -> sql.Composable:
-    raw = sql.SQL("SELECT *, 'raw'::text AS tier FROM opscore.ash_samples")
-    if not include_history:
-        return sql.SQL("({}) s").format(raw)
-    hist = sql.SQL("SELECT *, 'history'::text AS tier FROM opscore.ash_history")
-    return sql.SQL("({} UNION ALL {}) s").format(raw, hist)
+    # hot rows, raw chunks (and history) as one relation ``s`` of samples; the readers below
+    # all bind %(t)s, %(begin)s and %(end)s, which bound the chunks read
+    return tiers_sql(include_history, target="t", begin="begin", end="end")
 
 
 def _where(
@@ -226,7 +226,7 @@ def query_samples(
     )
     if limit:
         params["limit"] = limit
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         return _frame(cur, SAMPLE_COLUMNS)
 
@@ -320,7 +320,7 @@ def db_time(
     ).format(select=select, source=source, where=where, group=group, order=order)
     if bucket_s is not None:
         params.update(bucket_s=bucket_s, epoch=datetime(2000, 1, 1, tzinfo=UTC))
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         df = _frame(cur)
     df = df.drop(columns=["text_hash"])
@@ -355,18 +355,22 @@ def blocking_samples(
          ORDER BY s.sample_time, s.pid
         """
     ).format(tiers=_tiers(include_history))
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, {"t": target_id, "begin": begin, "end": end})
         return _frame(cur)
 
 
 def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | None:
     """Newest sample time of a target: the sampler's last report, or the newest stored row."""
-    row = conn.execute(
-        "SELECT greatest("
-        " (SELECT last_sample_time FROM opscore.ash_sampler_status WHERE target_id = %(t)s),"
-        " (SELECT max(sample_time) FROM opscore.ash_samples WHERE target_id = %(t)s),"
-        " (SELECT max(sample_time) FROM opscore.ash_history WHERE target_id = %(t)s))",
-        {"t": target_id},
-    ).fetchone()
+    newest_chunk = (
+        "(SELECT c.chunk_start + c.t_off[array_upper(c.t_off, 1)] * interval '1 microsecond' "
+        " FROM opscore.{} c WHERE c.target_id = %(t)s ORDER BY c.chunk_start DESC LIMIT 1)"
+    )
+    newest_row = "(SELECT max(sample_time) FROM opscore.{} WHERE target_id = %(t)s)"
+    status = "(SELECT last_sample_time FROM opscore.ash_sampler_status WHERE target_id = %(t)s)"
+    parts = [sql.SQL(status)]
+    parts += [sql.SQL(newest_row).format(sql.Identifier(t)) for t in (HOT_TABLE, LEGACY_HISTORY)]
+    parts += [sql.SQL(newest_chunk).format(sql.Identifier(t)) for t in (RAW_CHUNKS, HISTORY_CHUNKS)]
+    query = sql.SQL("SELECT greatest({})").format(sql.SQL(", ").join(parts))
+    row = conn.execute(query, {"t": target_id}).fetchone()
     return row[0].astimezone(UTC) if row and row[0] is not None else None

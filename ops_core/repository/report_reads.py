@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from .ash_read import _CLS, _DBT, _tiers, _where
+from .ash_tiers import decoding
 
 #: bucket sizes for activity charts (seconds); the smallest giving at most MAX_BUCKETS is used
 BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
@@ -55,7 +56,7 @@ def ash_activity(
          ORDER BY 1, 2
         """
     ).format(cls=_CLS, dbt=_DBT, tiers=_tiers(include_history), where=where)
-    with conn.cursor() as cur:
+    with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         names = [d.name for d in cur.description] if cur.description else []
         return pd.DataFrame(
@@ -67,13 +68,12 @@ def ash_sample_count(
     conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
 ) -> tuple[int, datetime | None, datetime | None]:
     """How many sample rows a range holds (both tiers), and the first and last sample time."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT count(*), min(s.sample_time), max(s.sample_time) FROM {tiers} "
-            "WHERE s.target_id = %s AND s.sample_time >= %s AND s.sample_time < %s"
-        ).format(tiers=_tiers(True)),
-        (target_id, begin, end),
-    ).fetchone()
+    query = sql.SQL(
+        "SELECT count(*), min(s.sample_time), max(s.sample_time) FROM {tiers} "
+        "WHERE s.target_id = %(t)s AND s.sample_time >= %(begin)s AND s.sample_time < %(end)s"
+    ).format(tiers=_tiers(True))  # the tiers bind %(t)s, %(begin)s and %(end)s too
+    with decoding(conn):
+        row = conn.execute(query, {"t": target_id, "begin": begin, "end": end}).fetchone()
     assert row is not None
     return int(row[0]), row[1], row[2]
 

@@ -1,0 +1,297 @@
+"""Compaction of ASH samples into compressed chunks (layout: migration 0006, reads: ash_tiers).
+
+- :func:`compact` moves the hot rows (``opscore.ash_samples``) of complete 5-minute buckets
+  into ``opscore.ash_chunks`` — chunk inserted and hot rows deleted in ONE transaction.
+- :func:`write_chunks` is the encoder every chunk goes through (compaction, downsampling into
+  history, conversion of pre-0006 history rows): it takes rows staged in the temporary table
+  ``ash_chunk_stage`` (the columns of a sample), merges them with the chunks that already exist
+  for their buckets (a late row, a retried or repeated compaction: a (target, sample_time, pid)
+  already in a chunk is kept once, the chunk's copy wins), extends the dictionaries and rewrites
+  those chunks.
+
+Writers of one target's chunks are serialised by a per-target advisory lock; the sampler only
+tries it (a purge in progress is never waited for: the bucket is compacted by a later flush).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from .ash import ensure_partitions
+from .ash import summarize as summarize_range
+from .ash_tiers import (
+    ARRAYS,
+    CHUNK_S,
+    DICTIONARIES,
+    EVENTS,
+    HOT_TABLE,
+    OFFSET_COLS,
+    QUERIES,
+    RAW_CHUNK_S,
+    RAW_CHUNKS,
+    SAMPLE_COLS,
+    SESSIONS,
+    chunk_rows_sql,
+    decoding,
+)
+
+__all__ = ["RAW_CHUNK_S", "bucket_floor", "compact", "write_chunks"]
+
+#: advisory lock class of chunk writers (two-key form: class, target_id)
+COMPACT_LOCK = 0x6F617368  # "oash"
+STAGE = "ash_chunk_stage"
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def bucket_floor(ts: datetime, bucket_s: int) -> datetime:
+    """Start of the ``bucket_s`` bucket holding ``ts`` (aligned on 2000-01-01 UTC)."""
+    return EPOCH + timedelta(seconds=((ts - EPOCH).total_seconds() // bucket_s) * bucket_s)
+
+
+def lock_targets(conn: psycopg.Connection, target_ids: Iterable[int], *, wait: bool = True) -> bool:
+    """Take the chunk-writer lock of each target (sorted: no deadlock between two callers) for
+    the current transaction; with ``wait=False`` return False at once if one is held."""
+    for t in sorted(set(target_ids)):
+        if wait:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (COMPACT_LOCK, t))
+        elif not conn.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", (COMPACT_LOCK, t)
+        ).fetchone()[0]:
+            return False
+    return True
+
+
+def ensure_stage(conn: psycopg.Connection) -> None:
+    """The session's staging table (emptied at every commit)."""
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE opscore.ash_samples, "
+            "prio int NOT NULL DEFAULT 1) ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(STAGE))
+    )
+
+
+def stage_insert_sql() -> sql.Composable:
+    """``INSERT INTO <stage> (<sample columns>)``: append a SELECT of the sample columns."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+    return sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(STAGE), cols)
+
+
+def _us(expr: sql.Composable, typ: str) -> sql.Composable:
+    # extract(epoch FROM interval) is numeric (PostgreSQL 14+): exact to the microsecond
+    return sql.SQL("(extract(epoch FROM {}) * 1000000)::" + typ).format(expr)
+
+
+def _add_dictionary_entries(conn: psycopg.Connection) -> None:
+    stage = sql.Identifier(STAGE)
+    for d in DICTIONARIES:
+        cols = sql.SQL(", ").join(map(sql.Identifier, d.names))
+        ncols = sql.SQL(", ").join(sql.Identifier("n", c) for c in d.names)
+        distinct = sql.SQL(
+            "(SELECT target_id, {cols}, max(sample_time) AS last_seen FROM {stage} "
+            "GROUP BY target_id, {cols}) n"
+        ).format(cols=cols, stage=stage)
+        table = sql.Identifier(d.table)
+        key = sql.Identifier(d.key)
+        conn.execute(
+            sql.SQL(
+                """
+                UPDATE opscore.{table} d SET last_seen = n.last_seen FROM {distinct}
+                 WHERE {same} AND d.last_seen < n.last_seen
+                """
+            ).format(table=table, distinct=distinct, same=d.same("d", "n"))
+        )
+        conn.execute(
+            sql.SQL(
+                """
+                INSERT INTO opscore.{table} (target_id, {key}, {cols}, last_seen)
+                SELECT n.target_id,
+                       coalesce((SELECT max(x.{key}) FROM opscore.{table} x
+                                  WHERE x.target_id = n.target_id), 0)
+                         + row_number() OVER (PARTITION BY n.target_id),
+                       {ncols}, n.last_seen
+                  FROM {distinct}
+                 WHERE NOT EXISTS (SELECT 1 FROM opscore.{table} d WHERE {same})
+                """
+            ).format(
+                table=table,
+                key=key,
+                cols=cols,
+                ncols=ncols,
+                distinct=distinct,
+                same=d.same("d", "n"),
+            )
+        )
+
+
+def write_chunks(conn: psycopg.Connection, table: str) -> int:
+    """Encode the staged rows into chunks of ``opscore.<table>`` (inside the caller's
+    transaction, which holds the targets' locks); return the session-samples now in the
+    rewritten chunks. The chunk partitions of the staged days must exist."""
+    chunk = CHUNK_S[table]
+    stage = sql.Identifier(STAGE)
+    tbl = sql.Identifier(table)
+    params = {"chunk": timedelta(seconds=chunk), "epoch": EPOCH}
+    bucket = sql.SQL("date_bin(%(chunk)s, {}, %(epoch)s)")
+    # 1. merge: the chunks that exist for the staged buckets are decoded into the stage
+    #    (priority 0: their copy of a sample wins) and deleted
+    keys = sql.SQL(
+        "(c.target_id, c.chunk_start) IN (SELECT DISTINCT s.target_id, {b} FROM {stage} s)"
+    ).format(b=bucket.format(sql.SQL("s.sample_time")), stage=stage)
+    existing = sql.SQL("(SELECT c.* FROM opscore.{tbl} c WHERE {keys}) c").format(
+        tbl=tbl, keys=keys
+    )
+    decoded = chunk_rows_sql(table, tier="", target=None, begin="", end="", source=existing)
+    cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+    with decoding(conn):
+        conn.execute(
+            sql.SQL("INSERT INTO {stage} ({cols}, prio) SELECT {cols}, 0 FROM ({dec}) x").format(
+                stage=stage, cols=cols, dec=decoded
+            ),
+            params,
+        )
+    conn.execute(
+        sql.SQL("DELETE FROM opscore.{tbl} c WHERE {keys}").format(tbl=tbl, keys=keys), params
+    )
+    # 2. dictionaries
+    _add_dictionary_entries(conn)
+    # 3. one chunk per (target, bucket): rows encoded (k), then aggregated in row order (a)
+    enc = {
+        "t_off": _us(sql.SQL("r.sample_time - r.b"), "int4"),
+        "weight_s": sql.SQL("r.weight_s"),
+        "session_key": sql.SQL("ss.session_key"),
+        "event_key": sql.SQL("e.event_key"),
+        "query_key": sql.SQL("q.query_key"),
+        "xid_age": sql.SQL("r.xid_age"),
+        "xmin_age": sql.SQL("r.xmin_age"),
+        "blk_at": sql.SQL(
+            "CASE WHEN r.blocking_pids IS NOT NULL THEN "
+            "sum(coalesce(cardinality(r.blocking_pids), 0)) OVER w"
+            " - cardinality(r.blocking_pids) + 1 END"
+        ),
+        "blk_n": sql.SQL("cardinality(r.blocking_pids)"),
+    }
+    for col in OFFSET_COLS:
+        enc[col] = _us(sql.SQL("r.sample_time - r.{}").format(sql.Identifier(col)), "int8")
+    names = sql.SQL(", ").join(map(sql.Identifier, ARRAYS))
+    # the dictionary joins are equalities on many nullable columns: the planner, multiplying
+    # their selectivities, expects one row and picks nested loops (6,000 index probes per
+    # bucket); hash joins over the small dictionaries are what fits, so ask for them here
+    conn.execute("SET LOCAL enable_nestloop = off")
+    conn.execute("SET LOCAL enable_mergejoin = off")
+    cur = conn.execute(
+        sql.SQL(
+            """
+            WITH r AS (
+                SELECT DISTINCT ON (s.target_id, s.sample_time, s.pid) s.*, {b} AS b
+                  FROM {stage} s
+                 ORDER BY s.target_id, s.sample_time, s.pid, s.prio),
+            k AS (
+                SELECT r.target_id, r.b, r.sample_time, r.pid, {encoded}
+                  FROM r
+                  JOIN opscore.ash_sessions ss ON {s_same}
+                  JOIN opscore.ash_events e ON {e_same}
+                  JOIN opscore.ash_queries q ON {q_same}
+                WINDOW w AS (PARTITION BY r.target_id, r.b ORDER BY r.sample_time, r.pid)),
+            a AS (
+                SELECT k.target_id, k.b, count(*) AS samples, {arrays}
+                  FROM k GROUP BY k.target_id, k.b),
+            p AS (
+                SELECT r.target_id, r.b,
+                       array_agg(x.bp ORDER BY r.sample_time, r.pid, x.n) AS pids
+                  FROM r CROSS JOIN LATERAL unnest(r.blocking_pids) WITH ORDINALITY AS x(bp, n)
+                 GROUP BY r.target_id, r.b)
+            INSERT INTO opscore.{tbl} (target_id, chunk_start, chunk_end, samples, {names},
+                                       blk_pids)
+            SELECT a.target_id, a.b, a.b + %(chunk)s, a.samples, {a_names},
+                   coalesce(p.pids, '{{}}')
+              FROM a LEFT JOIN p ON p.target_id = a.target_id AND p.b = a.b
+            RETURNING samples
+            """
+        ).format(
+            b=bucket.format(sql.SQL("s.sample_time")),
+            stage=stage,
+            encoded=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(enc[c], sql.Identifier(c)) for c in ARRAYS
+            ),
+            s_same=SESSIONS.same("ss", "r"),
+            e_same=EVENTS.same("e", "r"),
+            q_same=QUERIES.same("q", "r"),
+            arrays=sql.SQL(", ").join(
+                sql.SQL("array_agg(k.{c} ORDER BY k.sample_time, k.pid) AS {c}").format(
+                    c=sql.Identifier(c)
+                )
+                for c in ARRAYS
+            ),
+            tbl=tbl,
+            names=names,
+            a_names=sql.SQL(", ").join(sql.Identifier("a", c) for c in ARRAYS),
+        ),
+        params,
+    )
+    written = sum(r[0] for r in cur.fetchall())
+    conn.execute("RESET enable_nestloop")
+    conn.execute("RESET enable_mergejoin")
+    # several writes can share one transaction (retention): the stage is emptied by each
+    conn.execute(sql.SQL("DELETE FROM {}").format(stage))
+    return written
+
+
+def compact(
+    conn: psycopg.Connection,
+    target_id: int,
+    before: datetime,
+    *,
+    wait: bool = True,
+    summarize: bool = False,
+) -> int | None:
+    """Move the target's hot rows older than the bucket holding ``before`` into raw chunks, one
+    UTC day per transaction (chunks written and hot rows deleted together). Idempotent.
+
+    With ``summarize`` the 5-minute summary of the compacted buckets is rebuilt too (leftovers
+    of a crashed sampler may never have been summarized). Returns the hot rows moved, or None
+    if ``wait`` is False and another writer holds the target.
+    """
+    cutoff = bucket_floor(before, CHUNK_S[RAW_CHUNKS])
+    moved = 0
+    ensure_stage(conn)
+    while True:
+        with conn.transaction():
+            if not lock_targets(conn, [target_id], wait=wait):
+                return None
+            first = conn.execute(
+                sql.SQL(
+                    "SELECT min(sample_time) FROM opscore.{} WHERE target_id = %s "
+                    "AND sample_time < %s"
+                ).format(sql.Identifier(HOT_TABLE)),
+                (target_id, cutoff),
+            ).fetchone()[0]
+            if first is None:
+                return moved
+            day = first.astimezone(UTC).date()
+            lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            hi = min(lo + timedelta(days=1), cutoff)
+            ensure_partitions(conn, RAW_CHUNKS, [day])
+            # the rows are moved by one statement (deleted and staged together), so a sample
+            # that a writer commits meanwhile stays in the hot table for the next compaction
+            cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+            move = sql.SQL(
+                """
+                WITH d AS (DELETE FROM opscore.{hot} h
+                            WHERE h.target_id = %(t)s AND h.sample_time >= %(lo)s
+                              AND h.sample_time < %(hi)s
+                        RETURNING h.*),
+                     i AS ({stage} SELECT {cols} FROM d RETURNING sample_time)
+                SELECT count(*), min(sample_time), max(sample_time) FROM i
+                """
+            ).format(hot=sql.Identifier(HOT_TABLE), stage=stage_insert_sql(), cols=cols)
+            params = {"t": target_id, "lo": lo, "hi": hi}
+            n, lo_t, hi_t = conn.execute(move, params).fetchone()
+            write_chunks(conn, RAW_CHUNKS)
+            moved += n
+            if summarize and n:  # the buckets of these rows only
+                summarize_range(conn, target_id, lo_t, hi_t + timedelta(microseconds=1))
