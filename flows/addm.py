@@ -37,7 +37,8 @@ def addm_flow(
             }
         )
         if f.is_problem and f.score >= threshold:
-            logger.error("ADDM %s: %s (%.1f %% of DB time)", target, f.title, f.impact_pct)
+            # a warning, not an error: the run succeeded; what it found stands out in the UI
+            logger.warning("ADDM %s: %s (%.1f %% of DB time)", target, f.title, f.impact_pct)
         else:
             logger.info("ADDM %s: %s (%.1f %%)", target, f.title, f.impact_pct)
     publish_table(
