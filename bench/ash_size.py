@@ -27,13 +27,13 @@ from psycopg import sql
 
 from ops_core import repository
 from ops_core.repository import ash as repo_ash
-from ops_core.repository import ash_chunks, ash_retention, ash_tiers
+from ops_core.repository import ash_chunks, ash_retention, ash_summary, ash_tiers
 
 SESSIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 86_400
 BUCKET_S = ash_tiers.RAW_CHUNK_S
 DICTS = [d.table for d in ash_tiers.DICTIONARIES]
-SUMMARY = "ash_summary"
+SUMMARY = ash_summary.SUMMARY_TABLE
 READ_DAYS = 7
 READ_ROUNDS = 5
 
@@ -137,7 +137,7 @@ def main() -> None:
             written += writer.write(conn, rows, 1.0)
             t1 = time.perf_counter()
             lo = start + timedelta(seconds=i)
-            repo_ash.summarize(conn, t.target_id, lo, lo + timedelta(seconds=BUCKET_S))
+            ash_summary.summarize(conn, t.target_id, lo, lo + timedelta(seconds=BUCKET_S))
             t2 = time.perf_counter()
             if i == 0:
                 conn.execute("CHECKPOINT")
