@@ -283,6 +283,59 @@ def test_trimming_keeps_the_dictionary_entries_of_kept_buckets(target):
             assert missing == 0, table
 
 
+def test_day_rows_equal_their_buckets(target):
+    """Complete days are read from their day rows when a range covers them whole; a day row is
+    rebuilt with its buckets and goes with the first bucket retention drops of its day."""
+    tid = target.target_id
+    day1 = _floor(datetime.now(UTC)).replace(hour=0, minute=0) - timedelta(days=4)
+    day2 = day1 + timedelta(days=1)
+    end = day2 + timedelta(days=1)
+    with repository.session() as conn:
+        rows = _rows(day1, 2 * 8640, step_s=10)  # two whole days, a sample every 10 s
+        repo_ash.AshWriter(tid).write(conn, rows, 10.0)
+        ash_summary.summarize(conn, tid, day1, end)
+        days = conn.execute(
+            "SELECT bucket_start, grouping, groups FROM opscore.ash_summary_days "
+            "WHERE target_id = %s ORDER BY 1, 2",
+            (tid,),
+        ).fetchall()
+        assert [(d, g) for d, g, _ in days] == [
+            (d, g) for d in (day1, day2) for g in ("event", "session", "sql")
+        ]
+
+    def compare(lo: datetime, hi: datetime, since: datetime | None = None) -> None:
+        for dims, flt in QUESTIONS:
+            if "application" in flt:
+                continue
+            summary = api.ash_db_time("summed", lo, hi, by=dims, source="summary", **flt)
+            samples = api.ash_db_time("summed", since or lo, hi, by=dims, source="samples", **flt)
+            _assert_same(summary, samples, dims)
+
+    compare(day1, end)  # both days from their day rows
+    compare(day1 + timedelta(hours=6), end)  # day 2 from its row, day 1 from buckets
+    compare(day1 + timedelta(hours=6), day2 + timedelta(hours=18))  # buckets only
+    with repository.session() as conn:
+        # a bucket of day 2 rebuilt without a session: the day row follows
+        conn.execute(
+            "DELETE FROM opscore.ash_samples WHERE target_id = %s AND pid = 103 "
+            "AND sample_time >= %s AND sample_time < %s",
+            (tid, day2 + timedelta(hours=10), day2 + timedelta(hours=11)),
+        )
+        ash_summary.summarize(conn, tid, day2 + timedelta(hours=10), day2 + timedelta(hours=11))
+    compare(day1, end)
+    with repository.session() as conn:
+        # retention's cut in the middle of day 1: its day row goes, day 2's stays
+        cut = day1 + timedelta(hours=12)
+        res = ash_retention.purge(conn, cut + timedelta(days=20), 40, 20)
+        assert res["summary_deleted"] == 144 * 12 and res["summary_days_built"] == 0
+        left = conn.execute(
+            "SELECT DISTINCT bucket_start FROM opscore.ash_summary_days WHERE target_id = %s",
+            (tid,),
+        ).fetchall()
+        assert left == [(day2,)]
+    compare(day1, end, since=cut)
+
+
 # -------------------------------------------------------------------------- upgrade from 0006
 #: the summary writer of migration 0003 (opscore before 0007): one row per group
 _ROW_SUMMARIZE = """
@@ -421,7 +474,11 @@ def test_upgrade_converts_the_row_summary_without_loss(repo):
         "AND bucket_start = %s",
         (tid, _floor(d5)),
     )
-    ranges = {"all": (d9 - timedelta(hours=1), now), "d5": (_floor(d5), now)}
+    ranges = {
+        "all": (d9 - timedelta(hours=1), now),
+        "d5": (_floor(d5), now),
+        "d5 day": (d5.replace(hour=0), now),  # day -5 whole: from its day row once built
+    }
     expected = {
         (name, tuple(dims)): _row_read(conn, tid, *rng, dims)
         for name, rng in ranges.items()
@@ -446,9 +503,9 @@ def test_upgrade_converts_the_row_summary_without_loss(repo):
                 assert list(got.columns) == list(want.columns), dims
                 _assert_same(got, want, dims)
 
-    check(("all", "d5"))
+    check(("all", "d5", "d5 day"))
     # retention with a 7-day history window: day -9 and its summary go, and with them the
     # dictionary entries last seen that day, but not the one day -5's summary uses
     res = ash_retention.purge(conn, now, 3, 7)
-    assert res["summary_deleted"] > 0
-    check(("d5",))
+    assert res["summary_deleted"] > 0 and res["summary_days_built"] == 3  # day -5's groupings
+    check(("d5", "d5 day"))

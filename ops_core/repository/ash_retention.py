@@ -12,8 +12,9 @@
 4. a history day older than the history window is dropped;
 5. the hot partitions of past days, emptied by compaction, are dropped (their space would
    otherwise wait for a vacuum);
-6. the summary past the history window is trimmed, then the query texts and dictionary entries
-   nothing can reference any more (no kept day of samples, no kept summary bucket).
+6. the summary past the history window is trimmed, the complete days it keeps without a day
+   row get one, and the query texts and dictionary entries nothing can reference any more (no
+   kept day of samples, no kept summary bucket) are deleted.
 
 A partition that a long query holds is skipped after a bounded wait and retried by the next purge.
 """
@@ -196,6 +197,7 @@ def purge(
         "history_added": 0,
         "history_dropped": history_dropped,
         "summary_deleted": 0,
+        "summary_days_built": 0,
         "texts_deleted": 0,
         "skipped": skipped,
     }
@@ -259,6 +261,9 @@ def _trim(conn: psycopg.Connection, report: dict, keep_from: datetime) -> None:
             "DELETE FROM opscore.ash_query_texts WHERE last_seen < %s", (cut,)
         ).rowcount
         lock_targets(conn, _all_targets(conn))
+        report["summary_days_built"] = ash_summary.build_missing_days(
+            conn, report["history_cutoff"], report["now"]
+        )
         for d in DICTIONARIES:
             conn.execute(
                 sql.SQL("DELETE FROM opscore.{} WHERE last_seen < %s").format(

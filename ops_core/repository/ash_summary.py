@@ -3,10 +3,12 @@ class) and by session, stored as compressed arrays (layout: migration 0007).
 
 - :func:`summarize` rebuilds the buckets of a range from the raw tier (hot rows and raw chunks):
   one row of ``opscore.ash_summary_chunks`` per bucket and grouping, replaced as a whole, so a
-  repeated or retried rebuild changes nothing.
+  repeated or retried rebuild changes nothing. The rows of complete UTC days are also added up
+  into ``opscore.ash_summary_days`` (same layout, one row per day and grouping), rebuilt with
+  them, so that a long-range read takes a few rows per day.
 - :func:`summary_sql` reads one grouping back as a relation with the columns the row-per-group
   summary of migration 0003 had (:data:`SUMMARY_COLS`), the bucket range pushed down to the
-  table's primary key.
+  tables' primary keys.
 
 A group is stored as one key of the per-target dictionaries (``ash_events``, ``ash_queries``,
 ``ash_sessions``) that decodes to its values. The keys are taken from the samples being
@@ -33,6 +35,8 @@ from .ash_chunks import (
 from .ash_tiers import DICTIONARIES, EVENTS, QUERIES, SESSIONS, decoding, tiers_sql
 
 SUMMARY_TABLE = "ash_summary_chunks"
+DAYS_TABLE = "ash_summary_days"
+DAY = timedelta(days=1)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: the columns :func:`summary_sql` yields (those of a grouping; typed NULLs for the others)
@@ -123,9 +127,9 @@ def summary_sql(
     """``(...) s``: the summary entries of one grouping whose bucket starts in [begin, end)
     (named parameters), decoded to :data:`SUMMARY_COLS`.
 
-    Without ``per_bucket`` the buckets of the range are added up per group before the
-    dictionary join (``bucket_start`` and ``bucket_s`` are then NULL): a long-range read joins
-    and aggregates a few rows per group instead of one per group and bucket.
+    Without ``per_bucket`` the range is added up per group before the dictionary join
+    (``bucket_start`` and ``bucket_s`` are then NULL), taking the days it covers whole from
+    their day rows: a long-range read unnests a row per day instead of 288.
     """
     key, table, alias, exprs = _DECODE[grouping]
     cols = []
@@ -143,33 +147,46 @@ def summary_sql(
         sql.SQL("unnest(c.{}) AS {}").format(sql.Identifier(a), sql.Identifier(n))
         for n, a in arrays.items()
     )
-    # the rows of the range, unnested in a subquery the planner keeps as it is (OFFSET 0); a
-    # NULL time_s element is samples * the bucket's weight, a NULL db_time_s one equals time_s
-    elements = sql.SQL(
-        """SELECT u.target_id, u.bucket_start, u.bucket_s, u.key, u.wait_class, u.samples,
-               coalesce(u.time_s, u.samples::real * u.weight_s) AS time_s,
-               coalesce(u.db_time_s, u.time_s, u.samples::real * u.weight_s) AS db_time_s
-          FROM (SELECT c.target_id, c.bucket_start, c.bucket_s, c.weight_s, {unnested}
-                  FROM opscore.{tbl} c
-                 WHERE c.target_id = {t} AND c.bucket_start >= {b} AND c.bucket_start < {e}
-                   AND c.grouping = {g}
-                OFFSET 0) u"""
-    ).format(
-        unnested=unnested,
-        tbl=sql.Identifier(SUMMARY_TABLE),
-        t=sql.Placeholder(target),
-        b=sql.Placeholder(begin),
-        e=sql.Placeholder(end),
-        g=sql.Literal(grouping),
-    )
-    if not per_bucket:
+    t, b, e = sql.Placeholder(target), sql.Placeholder(begin), sql.Placeholder(end)
+    g = sql.Literal(grouping)
+
+    def decode(table: str, where: sql.Composable) -> sql.Composable:
+        # the rows of ``table`` that ``where`` keeps, unnested in a subquery the planner keeps
+        # as it is (OFFSET 0); a NULL time_s element is samples * the row's weight, a NULL
+        # db_time_s one equals time_s
+        return sql.SQL(
+            """SELECT u.target_id, u.bucket_start, u.bucket_s, u.key, u.wait_class, u.samples,
+                   coalesce(u.time_s, u.samples::real * u.weight_s) AS time_s,
+                   coalesce(u.db_time_s, u.time_s, u.samples::real * u.weight_s) AS db_time_s
+              FROM (SELECT c.target_id, c.bucket_start, c.bucket_s, c.weight_s, {unnested}
+                      FROM opscore.{tbl} c
+                     WHERE c.target_id = {t} AND c.grouping = {g} AND c.bucket_start >= {b}
+                       AND {where}
+                    OFFSET 0) u"""
+        ).format(unnested=unnested, tbl=sql.Identifier(table), t=t, g=g, b=b, where=where)
+
+    in_range = sql.SQL("c.bucket_start < {}").format(e)
+    if per_bucket:
+        elements = decode(SUMMARY_TABLE, in_range)
+    else:
+        # the days the range covers whole from their day rows, the other buckets as they are
+        whole_day = sql.SQL("c.bucket_start + interval '1 day' <= {}").format(e)
+        uncovered = sql.SQL(
+            """{in_range} AND NOT EXISTS (
+                   SELECT 1 FROM opscore.{days} d
+                    WHERE d.target_id = c.target_id AND d.grouping = c.grouping
+                      AND d.bucket_start = date_bin(interval '1 day', c.bucket_start, {epoch})
+                      AND d.bucket_start >= {b} AND d.bucket_start + interval '1 day' <= {e})"""
+        ).format(
+            in_range=in_range, days=sql.Identifier(DAYS_TABLE), epoch=sql.Literal(EPOCH), b=b, e=e
+        )
         elements = sql.SQL(
             """SELECT v.target_id, NULL::timestamptz AS bucket_start, NULL::int AS bucket_s,
                    v.key, v.wait_class, sum(v.samples) AS samples, sum(v.time_s) AS time_s,
                    sum(v.db_time_s) AS db_time_s
-              FROM ({}) v
+              FROM ({buckets} UNION ALL {days}) v
              GROUP BY v.target_id, v.key, v.wait_class"""
-        ).format(elements)
+        ).format(buckets=decode(SUMMARY_TABLE, uncovered), days=decode(DAYS_TABLE, whole_day))
     # joined to the dictionary by a hash join (decoding(): the planner cannot know how many
     # elements an array holds)
     return sql.SQL(
@@ -235,17 +252,25 @@ def summarize(
         conn.execute("RESET enable_nestloop")
         conn.execute("RESET enable_mergejoin")
         conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(STAGE)))
+        # the day rows of the days touched: rebuilt if there is one, or built once the range
+        # reaches the end of a past day (the sampler's first rebuild after midnight); a day
+        # changed mid-day without one gets it from the next purge
+        now = datetime.now(UTC)
+        days = [
+            d
+            for d in _days_of(lo, hi)
+            if _day_exists(conn, target_id, d) or (d + DAY <= min(hi, now))
+        ]
+        rebuild_days(conn, target_id, days)
     return written
 
 
-def _summary_insert() -> sql.Composable:
-    """INSERT the summary rows of the staged samples (every bucket and grouping they have)."""
-    # elements in key order (sql: by wait class first, whose runs then compress to little)
-    order = sql.SQL(
-        "CASE WHEN e.grouping = 'sql' THEN e.cls END, "
-        "CASE e.grouping WHEN 'event' THEN e.event_key WHEN 'sql' THEN e.query_key "
-        "ELSE e.session_key END"
-    )
+def _insert_encoded(table: str) -> sql.Composable:
+    """``INSERT ... SELECT`` one row per (target, b, grouping) of a relation ``e`` (target_id,
+    b, grouping, cls, key, samples, time_s, db_time_s, w: the weight of every sample of the row
+    or NULL), the elements in key order (sql: by wait class first, whose runs then compress
+    to little). Returns the groups of each row written."""
+    order = sql.SQL("CASE WHEN e.grouping = 'sql' THEN e.cls END, e.key")
 
     def arr(expr: str, only: str | None = None) -> sql.Composable:
         agg = sql.SQL("array_agg(" + expr + " ORDER BY {})").format(order)
@@ -253,6 +278,33 @@ def _summary_insert() -> sql.Composable:
             return agg
         return sql.SQL("CASE WHEN e.grouping = {} THEN {} END").format(sql.Literal(only), agg)
 
+    return sql.SQL(
+        """
+        INSERT INTO opscore.{tbl} (target_id, bucket_start, grouping, bucket_s, groups,
+                                   weight_s, event_key, query_key, wait_class, session_key,
+                                   samples, time_s, db_time_s)
+        SELECT e.target_id, e.b, e.grouping, %(b)s, count(*), min(e.w),
+               {event_key}, {query_key}, {wait_class}, {session_key}, {samples},
+               {time_s}, {db_time_s}
+          FROM e
+         GROUP BY e.target_id, e.b, e.grouping
+        RETURNING groups
+        """
+    ).format(
+        tbl=sql.Identifier(table),
+        event_key=arr("e.key", "event"),
+        query_key=arr("e.key", "sql"),
+        wait_class=arr("e.cls", "sql"),
+        session_key=arr("e.key", "session"),
+        samples=arr("e.samples"),
+        # NULL: samples * the row's weight (exactly: the same real arithmetic decodes it)
+        time_s=arr("CASE WHEN e.time_s = e.samples::real * e.w THEN NULL ELSE e.time_s END"),
+        db_time_s=arr("CASE WHEN e.db_time_s = e.time_s THEN NULL ELSE e.db_time_s END"),
+    )
+
+
+def _summary_insert() -> sql.Composable:
+    """INSERT the summary rows of the staged samples (every bucket and grouping they have)."""
     return sql.SQL(
         """
         WITH k AS (
@@ -279,20 +331,15 @@ def _summary_insert() -> sql.Composable:
                    (b, pid, backend_start, usename, datname, application_name, backend_type))),
         e AS (
             -- the sql group's key: the entry of its query_id and smallest text hash
-            SELECT g.*, q.query_key,
+            SELECT g.target_id, g.b, g.grouping, g.cls,
+                   CASE g.grouping WHEN 'event' THEN g.event_key WHEN 'sql' THEN q.query_key
+                        ELSE g.session_key END AS key,
+                   g.samples, g.time_s, g.db_time_s,
                    CASE WHEN min(g.w_lo) OVER w = max(g.w_hi) OVER w THEN min(g.w_lo) OVER w
                    END AS w
               FROM g LEFT JOIN opscore.ash_queries q ON g.grouping = 'sql' AND {q_same}
             WINDOW w AS (PARTITION BY g.b, g.grouping))
-        INSERT INTO opscore.{tbl} (target_id, bucket_start, grouping, bucket_s, groups,
-                                   weight_s, event_key, query_key, wait_class, session_key,
-                                   samples, time_s, db_time_s)
-        SELECT %(t)s, e.b, e.grouping, %(b)s, count(*), min(e.w),
-               {event_key}, {query_key}, {wait_class}, {session_key}, {samples},
-               {time_s}, {db_time_s}
-          FROM e
-         GROUP BY e.b, e.grouping
-        RETURNING groups
+        {insert}
         """
     ).format(
         cls=wait_class_sql("s.state", "s.wait_event_type"),
@@ -302,20 +349,114 @@ def _summary_insert() -> sql.Composable:
         s_same=SESSIONS.same("ss", "s"),
         e_same=EVENTS.same("ee", "s"),
         q_same=QUERIES.same("q", "g"),
-        tbl=sql.Identifier(SUMMARY_TABLE),
-        event_key=arr("e.event_key", "event"),
-        query_key=arr("e.query_key", "sql"),
-        wait_class=arr("e.cls", "sql"),
-        session_key=arr("e.session_key", "session"),
-        samples=arr("e.samples"),
-        # NULL: samples * the bucket's weight (exactly: the same real arithmetic decodes it)
-        time_s=arr("CASE WHEN e.time_s = e.samples::real * e.w THEN NULL ELSE e.time_s END"),
-        db_time_s=arr("CASE WHEN e.db_time_s = e.time_s THEN NULL ELSE e.db_time_s END"),
+        insert=_insert_encoded(SUMMARY_TABLE),
     )
 
 
+def _days_of(lo: datetime, hi: datetime) -> list[datetime]:
+    """The UTC day starts of the buckets in [lo, hi)."""
+    day = bucket_range(lo, lo, 86_400)[0]
+    out = []
+    while day < hi:
+        out.append(day)
+        day += DAY
+    return out
+
+
+def rebuild_days(conn: psycopg.Connection, target_id: int, days: list[datetime]) -> int:
+    """Replace the day rows of ``days`` (UTC day starts) by the sum of their 5-minute rows (none
+    for a day without); the caller holds the target's lock. Returns the day rows written."""
+    written = 0
+    for day in days:
+        params = {"t": target_id, "day": day, "next": day + DAY, "b": 86_400}
+        conn.execute(
+            sql.SQL(
+                "DELETE FROM opscore.{} WHERE target_id = %(t)s AND bucket_start = %(day)s"
+            ).format(sql.Identifier(DAYS_TABLE)),
+            params,
+        )
+        cur = conn.execute(
+            sql.SQL(
+                """
+                WITH u AS (
+                    SELECT c.target_id, c.grouping, c.weight_s,
+                           unnest(CASE c.grouping WHEN 'event' THEN c.event_key
+                                  WHEN 'sql' THEN c.query_key ELSE c.session_key END) AS key,
+                           unnest(c.wait_class) AS cls, unnest(c.samples) AS samples,
+                           unnest(c.time_s) AS time_s, unnest(c.db_time_s) AS db_time_s
+                      FROM opscore.{tbl} c
+                     WHERE c.target_id = %(t)s AND c.bucket_start >= %(day)s
+                       AND c.bucket_start < %(next)s),
+                w AS (
+                    -- the day's weight: the one every 5-minute row of the grouping had
+                    SELECT c.grouping, CASE WHEN count(*) = count(c.weight_s)
+                                             AND min(c.weight_s) = max(c.weight_s)
+                                            THEN min(c.weight_s) END AS w
+                      FROM opscore.{tbl} c
+                     WHERE c.target_id = %(t)s AND c.bucket_start >= %(day)s
+                       AND c.bucket_start < %(next)s
+                     GROUP BY c.grouping),
+                e AS (
+                    SELECT u.target_id, %(day)s::timestamptz AS b, u.grouping, u.cls, u.key,
+                           sum(u.samples)::int AS samples,
+                           sum(coalesce(u.time_s, u.samples::real * u.weight_s)) AS time_s,
+                           sum(coalesce(u.db_time_s, u.time_s, u.samples::real * u.weight_s))
+                             AS db_time_s,
+                           min(w.w) AS w
+                      FROM u JOIN w ON w.grouping = u.grouping
+                     GROUP BY u.target_id, u.grouping, u.cls, u.key)
+                {insert}
+                """
+            ).format(tbl=sql.Identifier(SUMMARY_TABLE), insert=_insert_encoded(DAYS_TABLE)),
+            params,
+        )
+        written += len(cur.fetchall())
+    return written
+
+
+def _day_exists(conn: psycopg.Connection, target_id: int, day: datetime) -> bool:
+    query = sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM opscore.{} WHERE target_id = %s AND bucket_start = %s)"
+    )
+    return conn.execute(query.format(sql.Identifier(DAYS_TABLE)), (target_id, day)).fetchone()[0]
+
+
+def build_missing_days(conn: psycopg.Connection, since: datetime, before: datetime) -> int:
+    """Day rows for the complete days in [since, before) that have 5-minute rows but no day row
+    (a day whose summary was converted from 0003, or last rebuilt mid-day), every target; the
+    caller holds the targets' locks. Returns the day rows written."""
+    lo = bucket_range(since, since, 86_400)[0]
+    if lo < since:
+        lo += DAY  # only whole days
+    hi = bucket_range(before, before, 86_400)[0]
+    todo = conn.execute(
+        sql.SQL(
+            """
+            SELECT DISTINCT c.target_id, date_bin(interval '1 day', c.bucket_start, %(epoch)s)
+              FROM opscore.{tbl} c
+             WHERE c.bucket_start >= %(lo)s AND c.bucket_start < %(hi)s
+               AND NOT EXISTS (
+                   SELECT 1 FROM opscore.{days} d
+                    WHERE d.target_id = c.target_id
+                      AND d.bucket_start = date_bin(interval '1 day', c.bucket_start, %(epoch)s))
+             ORDER BY 1, 2
+            """
+        ).format(tbl=sql.Identifier(SUMMARY_TABLE), days=sql.Identifier(DAYS_TABLE)),
+        {"lo": lo, "hi": hi, "epoch": EPOCH},
+    ).fetchall()
+    return sum(rebuild_days(conn, t, [day]) for t, day in todo)
+
+
 def trim(conn: psycopg.Connection, before: datetime) -> int:
-    """Delete the summary buckets that start before ``before``; returns the entries deleted."""
+    """Delete the summary buckets that start before ``before``, and the day rows of their days;
+    returns the 5-minute entries deleted."""
+    # a day row of a day partly before ``before`` goes too: it no longer equals its buckets
+    conn.execute(
+        sql.SQL("DELETE FROM opscore.{} WHERE bucket_start < %s").format(
+            sql.Identifier(DAYS_TABLE)
+        ),
+        (before,),
+    )
     row = conn.execute(
         sql.SQL(
             "WITH d AS (DELETE FROM opscore.{} WHERE bucket_start < %s RETURNING groups) "
@@ -327,12 +468,15 @@ def trim(conn: psycopg.Connection, before: datetime) -> int:
 
 
 def oldest_bucket(conn: psycopg.Connection) -> datetime | None:
-    """The start of the oldest summary bucket of any target (per target from the primary key)."""
+    """The start of the oldest summary row (5-minute or day) of any target (per target from the
+    primary keys)."""
     row = conn.execute(
         sql.SQL(
             "SELECT min(x.m) FROM opscore.targets t CROSS JOIN LATERAL "
-            "(SELECT min(c.bucket_start) AS m FROM opscore.{} c "
-            "WHERE c.target_id = t.target_id) x"
-        ).format(sql.Identifier(SUMMARY_TABLE))
+            "(SELECT least((SELECT min(c.bucket_start) FROM opscore.{} c "
+            "               WHERE c.target_id = t.target_id), "
+            "              (SELECT min(d.bucket_start) FROM opscore.{} d "
+            "               WHERE d.target_id = t.target_id)) AS m) x"
+        ).format(sql.Identifier(SUMMARY_TABLE), sql.Identifier(DAYS_TABLE))
     ).fetchone()
     return row[0] if row else None

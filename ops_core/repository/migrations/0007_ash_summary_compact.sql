@@ -53,6 +53,39 @@ ALTER TABLE opscore.ash_summary_chunks
     ALTER COLUMN time_s SET STORAGE MAIN,
     ALTER COLUMN db_time_s SET STORAGE MAIN;
 
+-- Complete UTC days added up per group, in the same layout (bucket_start = the day's start,
+-- bucket_s = 86400): a long-range read takes a day from here when the range covers it whole and
+-- the day has a row, and the 5-minute rows otherwise. A day row always equals the sum of that
+-- day's 5-minute rows: summarize() rebuilds it with them, retention drops it with the first
+-- 5-minute row it drops of that day and builds the rows complete days lack (0003 conversions).
+CREATE TABLE opscore.ash_summary_days (
+    target_id     int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
+    bucket_start  timestamptz NOT NULL,
+    grouping      text NOT NULL CHECK (grouping IN ('event', 'sql', 'session')),
+    bucket_s      int NOT NULL,
+    groups        int NOT NULL,
+    weight_s      real,
+    event_key     int[],
+    query_key     int[],
+    wait_class    text[],
+    session_key   int[],
+    samples       int[] NOT NULL,
+    time_s        real[] NOT NULL,
+    db_time_s     real[] NOT NULL,
+    PRIMARY KEY (target_id, bucket_start, grouping)
+);
+COMMENT ON TABLE opscore.ash_summary_days IS
+    'ASH summary per target, complete UTC day and grouping: the sum of the day''s 5-minute rows';
+ALTER TABLE opscore.ash_summary_days SET (toast_tuple_target = 128);
+ALTER TABLE opscore.ash_summary_days
+    ALTER COLUMN event_key SET STORAGE MAIN,
+    ALTER COLUMN query_key SET STORAGE MAIN,
+    ALTER COLUMN wait_class SET STORAGE MAIN,
+    ALTER COLUMN session_key SET STORAGE MAIN,
+    ALTER COLUMN samples SET STORAGE MAIN,
+    ALTER COLUMN time_s SET STORAGE MAIN,
+    ALTER COLUMN db_time_s SET STORAGE MAIN;
+
 -- Conversion of the 0003 summary: every row is kept (not rebuilt from samples, which retention
 -- may have dropped already). Its groups are matched to dictionary entries; a group no entry
 -- matches (its samples were compacted before 0006, or only history kept them) gets a new entry
