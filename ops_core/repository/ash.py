@@ -10,7 +10,8 @@ Layout (migrations 0003 and 0006):
   sampled seconds it stands for), written by retention (``ash_retention.purge``).
 - ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
 - ``opscore.ash_summary_chunks``: DB time per target and 5-minute bucket by wait event, by
-  query (and wait class) and by session, as compressed arrays (``ash_summary``).
+  query (and wait class) and by session, as compressed arrays, and ``ash_summary_days``, the
+  same per complete UTC day (``ash_summary``).
 
 Every reader sees the tiers as one relation of samples: ``ash_tiers.tiers_sql``.
 """
