@@ -9,7 +9,10 @@ vacuumed as autovacuum does at real pace (one bucket every 5 minutes). Then it m
 chunk partition (heap + primary key + TOAST), the hot partition, the summary and the
 dictionaries, runs the real retention (purge with now = that day + 4.5 days: raw window 3 days),
 which downsamples the day into history chunks (1 sample in 10, weight 10 s) and drops the raw
-partitions, and measures again.
+partitions, and measures again. Before retention it also times long-range reads of the summary:
+the day's summary is copied to the 6 days after it and ``api.ash_db_time`` reads 7 days from
+midnight and 6 days from noon by event, by SQL and by session (the summary answers ranges over
+6 hours).
 
     python bench/ash_size.py [SESSIONS] [SECONDS]
 """
@@ -25,12 +28,15 @@ from psycopg import sql
 
 from ops_core import repository
 from ops_core.repository import ash as repo_ash
-from ops_core.repository import ash_chunks, ash_retention, ash_tiers
+from ops_core.repository import ash_chunks, ash_retention, ash_summary, ash_tiers
 
 SESSIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 86_400
 BUCKET_S = ash_tiers.RAW_CHUNK_S
 DICTS = [d.table for d in ash_tiers.DICTIONARIES]
+SUMMARY_TABLES = (ash_summary.SUMMARY_TABLE, ash_summary.DAYS_TABLE)
+READ_DAYS = 7
+READ_ROUNDS = 5
 
 
 def size(conn, rel: str) -> int:
@@ -52,6 +58,65 @@ def column_bytes(conn, part: str) -> str:
     return ", ".join(f"{c} {b / n:.2f}" for c, b in zip(cols, sizes, strict=True))
 
 
+def copy_summary(conn, target_id: int, start: datetime, days: int) -> None:
+    """Copy the summary of the day at ``start`` to the ``days`` days after it."""
+    for table in SUMMARY_TABLES:
+        _copy_summary(conn, table, target_id, start, days)
+
+
+def _copy_summary(conn, table: str, target_id: int, start: datetime, days: int) -> None:
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'opscore' "
+            "AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+    select = sql.SQL(", ").join(
+        sql.SQL("bucket_start + %(shift)s") if c == "bucket_start" else sql.Identifier(c)
+        for c in cols
+    )
+    query = sql.SQL(
+        "INSERT INTO opscore.{tbl} ({cols}) SELECT {select} FROM opscore.{tbl} "
+        "WHERE target_id = %(t)s AND bucket_start >= %(lo)s AND bucket_start < %(hi)s"
+    ).format(
+        tbl=sql.Identifier(table),
+        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+        select=select,
+    )
+    lo, hi = start, start + timedelta(days=1)
+    for d in range(1, days + 1):
+        conn.execute(query, {"t": target_id, "lo": lo, "hi": hi, "shift": timedelta(days=d)})
+    conn.execute(sql.SQL("VACUUM ANALYZE opscore.{}").format(sql.Identifier(table)))
+
+
+def time_summary_reads(name: str, start: datetime) -> dict[str, tuple[float, int, float]]:
+    """Median seconds of ``api.ash_db_time`` by event, sql and session over READ_DAYS days from
+    midnight, and over READ_DAYS - 1 days from noon (after one warm-up read), with the rows and
+    the DB time it returned."""
+    out = {}
+    windows = {
+        f"{READ_DAYS} days from midnight": (start, start + timedelta(days=READ_DAYS)),
+        f"{READ_DAYS - 1} days from noon": (
+            start + timedelta(hours=12),
+            start + timedelta(days=READ_DAYS - 1, hours=12),
+        ),
+    }
+    for label, (lo, hi) in windows.items():
+        for by in ("event", "sql", "session"):
+            api.ash_db_time(name, lo, hi, by=[by])
+            times = []
+            for _ in range(READ_ROUNDS):
+                t0 = time.perf_counter()
+                df = api.ash_db_time(name, lo, hi, by=[by])
+                times.append(time.perf_counter() - t0)
+            assert df.attrs["source"] == "summary", df.attrs
+            key = f"{label}, by {by}"
+            out[key] = (sorted(times)[len(times) // 2], len(df), float(df["db_time_s"].sum()))
+    return out
+
+
 def main() -> None:
     server()
     name = "sizing"
@@ -70,7 +135,10 @@ def main() -> None:
         for table in (ash_tiers.HOT_TABLE, ash_tiers.RAW_CHUNKS, ash_tiers.HISTORY_CHUNKS):
             part = sql.Identifier(repo_ash.partition_name(table, day))
             conn.execute(sql.SQL("DROP TABLE IF EXISTS opscore.{}").format(part))
-        fixed = ["opscore.ash_query_texts", "opscore.ash_summary", *("opscore." + d for d in DICTS)]
+        fixed = ["opscore.ash_query_texts", *("opscore." + t for t in SUMMARY_TABLES)]
+        fixed += ["opscore." + d for d in DICTS]
+        for rel in fixed:  # no free space left by earlier runs: growth is this day's rows
+            conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(*rel.split("."))))
         base = {rel: size(conn, rel) for rel in fixed}
         written = 0
         load_s = summarize_s = compact_s = vacuum_s = 0.0
@@ -87,7 +155,7 @@ def main() -> None:
             written += writer.write(conn, rows, 1.0)
             t1 = time.perf_counter()
             lo = start + timedelta(seconds=i)
-            repo_ash.summarize(conn, t.target_id, lo, lo + timedelta(seconds=BUCKET_S))
+            ash_summary.summarize(conn, t.target_id, lo, lo + timedelta(seconds=BUCKET_S))
             t2 = time.perf_counter()
             if i == 0:
                 conn.execute("CHECKPOINT")
@@ -110,7 +178,7 @@ def main() -> None:
         ).fetchone()
         per_column = column_bytes(conn, raw)
         hot_b = size(conn, hot)
-        summary_b = size(conn, "opscore.ash_summary") - base["opscore.ash_summary"]
+        summary_b = sum(size(conn, "opscore." + t) - base["opscore." + t] for t in SUMMARY_TABLES)
         texts_b = size(conn, "opscore.ash_query_texts") - base["opscore.ash_query_texts"]
         dict_b = sum(size(conn, "opscore." + d) - base["opscore." + d] for d in DICTS)
         dict_rows = [
@@ -122,6 +190,8 @@ def main() -> None:
             ).fetchone()[0]
             for d in DICTS
         ]
+        copy_summary(conn, t.target_id, start, READ_DAYS - 1)
+        reads = time_summary_reads(name, start)
         t0 = time.perf_counter()
         res = ash_retention.purge(conn, start + timedelta(days=4, hours=12), 3, 30)
         purge_s = time.perf_counter() - t0
@@ -179,6 +249,11 @@ def main() -> None:
         f"defaults ({raw_days} d raw, {hist_days} d history+summary, the current day's hot "
         f"partition, dictionaries): {mb(steady)} (flat: each purge drops as much as a day adds)"
     )
+    for by, (secs, n, dbt) in reads.items():
+        print(
+            f"  summary read, {by:<31}: {secs * 1000:,.0f} ms (median of "
+            f"{READ_ROUNDS}; {n} rows, {dbt:,.0f} s of DB time)"
+        )
     assert res["raw_dropped"] and not left, (res, left)
     api.remove_target(name)
 

@@ -179,6 +179,7 @@ def sample_pool(target_name: str, dsn: str, seconds: float = 6.0) -> list:
 def fill_ash(target_name: str, pool: list, start: datetime, end: datetime) -> tuple[int, float]:
     from ops_core import api, repository
     from ops_core.repository import ash as repo_ash
+    from ops_core.repository import ash_summary
 
     t0 = time.perf_counter()
     tid = api.get_target(target_name).target_id
@@ -204,7 +205,7 @@ def fill_ash(target_name: str, pool: list, start: datetime, end: datetime) -> tu
                         )
                     )
             rows_total += writer.write(repo, batch, 1.0)
-            repo_ash.summarize(repo, tid, hour, hour + timedelta(hours=1))
+            ash_summary.summarize(repo, tid, hour, hour + timedelta(hours=1))
             hour += timedelta(hours=1)
     stats = api.purge_ash(end)
     print(f"  ASH retention: {stats}")

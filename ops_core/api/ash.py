@@ -19,7 +19,7 @@ from ..collectors.ash import AshRunStats, AshSampler
 from ..config import get_settings
 from ..errors import InvalidInput, UnknownTarget
 from ..repository import ash as repo_ash
-from ..repository import ash_read, ash_retention, ash_tiers
+from ..repository import ash_read, ash_retention, ash_summary, ash_tiers
 from ..repository import targets as repo_targets
 from ..repository.targets import Target
 from .targets import target_dsn
@@ -389,7 +389,7 @@ def summarize_ash(target: str | None, begin: datetime | str, end: datetime | str
     b, e = _range(begin, end)
     t = _resolve_target(target)
     with repository.session() as repo:
-        return repo_ash.summarize(repo, t.target_id, b, e)
+        return ash_summary.summarize(repo, t.target_id, b, e) or 0
 
 
 def purge_ash(now: datetime | None = None) -> dict:

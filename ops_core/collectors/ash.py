@@ -26,7 +26,7 @@ import psycopg
 from .. import repository
 from ..errors import OpsCoreError
 from ..repository import ash as repo_ash
-from ..repository import ash_chunks
+from ..repository import ash_chunks, ash_summary
 from ..repository.ash import AshRow
 from ..targets import connection
 
@@ -268,7 +268,10 @@ class AshSampler:
             self._partial_bucket = True
             return
         try:
-            repo_ash.summarize(conn, self.target_id, start, end)
+            # never waits for a purge or compaction that holds the target: retried next flush
+            if ash_summary.summarize(conn, self.target_id, start, end, wait=False) is None:
+                self._partial_bucket = True
+                return
             self._summarized_until = last_bucket
             # the bucket of the last sample is complete only once summarized by a final flush
             self._partial_bucket = not final

@@ -9,8 +9,9 @@ Layout (migrations 0003 and 0006):
 - ``opscore.ash_history_chunks``: every 10th raw sample in 30-minute chunks (``weight_s`` = the
   sampled seconds it stands for), written by retention (``ash_retention.purge``).
 - ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
-- ``opscore.ash_summary``: DB time per target and 5-minute bucket by wait event, by query
-  (and wait class) and by session.
+- ``opscore.ash_summary_chunks``: DB time per target and 5-minute bucket by wait event, by
+  query (and wait class) and by session, as compressed arrays, and ``ash_summary_days``, the
+  same per complete UTC day (``ash_summary``).
 
 Every reader sees the tiers as one relation of samples: ``ash_tiers.tiers_sql``.
 """
@@ -26,8 +27,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
-from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
-from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS, decoding, tiers_sql
+from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS
 
 RAW_TABLE = HOT_TABLE
 HISTORY_TABLE = LEGACY_HISTORY
@@ -259,63 +259,3 @@ class AshWriter:
                     "ON CONFLICT DO NOTHING"
                 ).format(c=cols)
             )
-
-
-# ------------------------------------------------------------------------------ summary
-def summarize(
-    conn: psycopg.Connection,
-    target_id: int,
-    begin: datetime,
-    end: datetime,
-    bucket_s: int = SUMMARY_BUCKET_S,
-) -> int:
-    """Rebuild the summary buckets overlapping [begin, end) from the raw tier (hot rows and raw
-    chunks; idempotent).
-
-    Returns the number of summary rows written.
-    """
-    epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    lo = epoch + timedelta(seconds=((begin - epoch).total_seconds() // bucket_s) * bucket_s)
-    hi_n = -((end - epoch).total_seconds() // -bucket_s)  # ceil
-    hi = epoch + timedelta(seconds=hi_n * bucket_s)
-    if hi <= lo:
-        return 0
-    query = sql.SQL(
-        """
-        INSERT INTO opscore.ash_summary (target_id, bucket_start, bucket_s, grouping,
-            wait_class, wait_event_type, wait_event, query_id, text_hash, pid, backend_start,
-            usename, datname, application_name, backend_type, samples, time_s, db_time_s)
-        SELECT %(t)s, b, %(b)s,
-               CASE WHEN GROUPING(ev) = 0 THEN 'event' WHEN GROUPING(query_id) = 0 THEN 'sql'
-                    ELSE 'session' END,
-               cls, wait_event_type, ev, query_id,
-               CASE WHEN GROUPING(query_id) = 0 THEN min(text_hash) END,
-               pid, backend_start, usename, datname, application_name, backend_type,
-               count(*), sum(weight_s), coalesce(sum(weight_s) FILTER (WHERE dbt), 0)
-          FROM (SELECT date_bin(make_interval(secs => %(b)s), s.sample_time, %(epoch)s) AS b,
-                       {cls} AS cls, s.wait_event_type, {ev} AS ev, s.query_id, s.text_hash,
-                       s.pid, s.backend_start, s.usename, s.datname, s.application_name,
-                       s.backend_type, s.weight_s, {dbt} AS dbt
-                  FROM {tiers}
-                 WHERE s.target_id = %(t)s AND s.sample_time >= %(lo)s
-                   AND s.sample_time < %(hi)s) x
-         GROUP BY GROUPING SETS (
-               (b, cls, wait_event_type, ev),
-               (b, query_id, cls),
-               (b, pid, backend_start, usename, datname, application_name, backend_type))
-        """
-    ).format(
-        cls=wait_class_sql("s.state", "s.wait_event_type"),
-        ev=event_sql("s.state", "s.wait_event_type", "s.wait_event"),
-        dbt=is_db_time_sql("s.state", "s.wait_event_type"),
-        tiers=tiers_sql(include_history=False, target="t", begin="lo", end="hi"),
-    )
-    params = {"t": target_id, "lo": lo, "hi": hi, "b": bucket_s, "epoch": epoch}
-    with decoding(conn):
-        conn.execute(
-            "DELETE FROM opscore.ash_summary WHERE target_id = %(t)s "
-            "AND bucket_start >= %(lo)s AND bucket_start < %(hi)s",
-            params,
-        )
-        cur = conn.execute(query, params)
-        return cur.rowcount

@@ -22,7 +22,6 @@ import psycopg
 from psycopg import sql
 
 from .ash import ensure_partitions
-from .ash import summarize as summarize_range
 from .ash_tiers import (
     ARRAYS,
     CHUNK_S,
@@ -39,7 +38,7 @@ from .ash_tiers import (
     decoding,
 )
 
-__all__ = ["RAW_CHUNK_S", "bucket_floor", "compact", "write_chunks"]
+__all__ = ["RAW_CHUNK_S", "add_dictionary_entries", "bucket_floor", "compact", "write_chunks"]
 
 #: advisory lock class of chunk writers (two-key form: class, target_id)
 COMPACT_LOCK = 0x6F617368  # "oash"
@@ -86,7 +85,10 @@ def _us(expr: sql.Composable, typ: str) -> sql.Composable:
     return sql.SQL("(extract(epoch FROM {}) * 1000000)::" + typ).format(expr)
 
 
-def _add_dictionary_entries(conn: psycopg.Connection) -> None:
+def add_dictionary_entries(conn: psycopg.Connection) -> None:
+    """Dictionary entries for the staged samples: new values get the next keys of their target,
+    and ``last_seen`` of known ones moves forward to the newest staged sample (the caller holds
+    the targets' locks)."""
     stage = sql.Identifier(STAGE)
     for d in DICTIONARIES:
         cols = sql.SQL(", ").join(map(sql.Identifier, d.names))
@@ -158,7 +160,7 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
         sql.SQL("DELETE FROM opscore.{tbl} c WHERE {keys}").format(tbl=tbl, keys=keys), params
     )
     # 2. dictionaries
-    _add_dictionary_entries(conn)
+    add_dictionary_entries(conn)
     # 3. one chunk per (target, bucket): rows encoded (k), then aggregated in row order (a)
     enc = {
         "t_off": _us(sql.SQL("r.sample_time - r.b"), "int4"),
@@ -294,4 +296,6 @@ def compact(
             write_chunks(conn, RAW_CHUNKS)
             moved += n
             if summarize and n:  # the buckets of these rows only
+                from .ash_summary import summarize as summarize_range  # it stages through us
+
                 summarize_range(conn, target_id, lo_t, hi_t + timedelta(microseconds=1))

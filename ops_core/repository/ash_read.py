@@ -16,13 +16,15 @@ from psycopg import sql
 from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
 from ..errors import InvalidInput
 from .ash import SUMMARY_BUCKET_S
+from .ash_summary import summary_sql
 from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql
 
 _CLS = wait_class_sql("s.state", "s.wait_event_type")
 _EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
 _DBT = is_db_time_sql("s.state", "s.wait_event_type")
 
-# name -> (expression over samples "s", expression over ash_summary "s" or None)
+# name -> (expression over samples "s", expression over the decoded summary "s" (ash_summary.
+# summary_sql) or None)
 DIMENSIONS: dict[str, tuple[sql.Composable, sql.Composable | None]] = {
     "wait_class": (_CLS, sql.SQL("s.wait_class")),
     "wait_event_type": (sql.SQL("s.wait_event_type"), sql.SQL("s.wait_event_type")),
@@ -54,7 +56,7 @@ ALIASES: dict[str, list[str]] = {
     "session": ["pid", "backend_start", "usename", "application_name"],
 }
 
-# the groupings kept in ash_summary: a DB-time question is answered from the summary when one
+# the groupings kept in the summary: a DB-time question is answered from the summary when one
 # grouping holds every dimension and filter it needs (hour comes from the 5-minute bucket)
 SUMMARY_GROUPINGS: dict[str, frozenset[str]] = {
     "event": frozenset({"wait_class", "wait_event_type", "event"}),
@@ -141,7 +143,7 @@ def _where(
     begin: datetime,
     end: datetime,
     *,
-    time_col: str,
+    time_col: str | None,
     wait_class_expr: sql.Composable,
     wait_class: str | None = None,
     query_id: int | None = None,
@@ -149,10 +151,10 @@ def _where(
     database: str | None = None,
     application: str | None = None,
 ) -> tuple[sql.Composable, dict]:
-    parts = [
-        sql.SQL("s.target_id = %(t)s"),
-        sql.SQL("s.{c} >= %(begin)s AND s.{c} < %(end)s").format(c=sql.Identifier(time_col)),
-    ]
+    parts = [sql.SQL("s.target_id = %(t)s")]
+    if time_col is not None:  # None: the source bounds itself by %(begin)s and %(end)s
+        time = sql.SQL("s.{c} >= %(begin)s AND s.{c} < %(end)s")
+        parts.append(time.format(c=sql.Identifier(time_col)))
     params: dict = {"t": target_id, "begin": begin, "end": end}
     if wait_class is not None:
         parts.append(sql.SQL("{} = %(wait_class)s").format(wait_class_expr))
@@ -284,16 +286,12 @@ def db_time(
         secs = (begin - epoch).total_seconds()
         begin = epoch + timedelta(seconds=(secs // SUMMARY_BUCKET_S) * SUMMARY_BUCKET_S)
         where, params = _where(
-            target_id,
-            begin,
-            end,
-            time_col="bucket_start",
-            wait_class_expr=sql.SQL("s.wait_class"),
-            **filters,
+            target_id, begin, end, time_col=None, wait_class_expr=sql.SQL("s.wait_class"), **filters
         )
-        where = sql.SQL("{} AND s.grouping = %(grouping)s").format(where)
-        params["grouping"] = grouping
-        source = sql.SQL("opscore.ash_summary s")
+        # the grouping's arrays decoded, the bucket range pushed down to the summary rows;
+        # added up per group before decoding unless the buckets are asked for
+        per_bucket = bucket_s is not None or "hour" in by
+        source = summary_sql(grouping, target="t", begin="begin", end="end", per_bucket=per_bucket)
         measures = sql.SQL(
             "sum(s.samples)::bigint AS samples, sum(s.time_s)::float8 AS time_s, "
             "sum(s.db_time_s)::float8 AS db_time_s, min(s.text_hash) AS text_hash"

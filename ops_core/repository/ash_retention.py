@@ -12,7 +12,9 @@
 4. a history day older than the history window is dropped;
 5. the hot partitions of past days, emptied by compaction, are dropped (their space would
    otherwise wait for a vacuum);
-6. the summary, query texts and dictionary entries nothing can reference any more are trimmed.
+6. the summary past the history window is trimmed, the complete days it keeps without a day
+   row get one, and the query texts and dictionary entries nothing can reference any more (no
+   kept day of samples, no kept summary bucket) are deleted.
 
 A partition that a long query holds is skipped after a bounded wait and retried by the next purge.
 """
@@ -24,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from . import ash_summary
 from .ash import (
     DOWNSAMPLE,
     PARTITION_LOCK,
@@ -194,6 +197,7 @@ def purge(
         "history_added": 0,
         "history_dropped": history_dropped,
         "summary_deleted": 0,
+        "summary_days_built": 0,
         "texts_deleted": 0,
         "skipped": skipped,
     }
@@ -243,18 +247,23 @@ def _drop_empty_hot(conn: psycopg.Connection, part: str) -> bool:
 
 
 def _trim(conn: psycopg.Connection, report: dict, keep_from: datetime) -> None:
-    """Delete summary rows past the history window, and query texts and dictionary entries last
-    seen before the oldest day any tier still holds (nothing can reference them)."""
-    oldest = _oldest_kept_day(conn)
-    cut = keep_from if oldest is None else min(keep_from, day_start(oldest))
+    """Delete summary buckets past the history window, and query texts and dictionary entries
+    last seen before the oldest day any tier or kept summary bucket still holds (nothing can
+    reference them: a summary bucket references entries last seen no earlier than its start)."""
     with conn.transaction():
-        report["summary_deleted"] = conn.execute(
-            "DELETE FROM opscore.ash_summary WHERE bucket_start < %s", (report["history_cutoff"],)
-        ).rowcount
+        report["summary_deleted"] = ash_summary.trim(conn, report["history_cutoff"])
+        # by whole days: query texts are last seen by the day (ash.AshWriter)
+        days = [_oldest_kept_day(conn)]
+        bucket = ash_summary.oldest_bucket(conn)
+        days.append(bucket.astimezone(UTC).date() if bucket else None)
+        cut = min([keep_from, *(day_start(d) for d in days if d is not None)])
         report["texts_deleted"] = conn.execute(
             "DELETE FROM opscore.ash_query_texts WHERE last_seen < %s", (cut,)
         ).rowcount
         lock_targets(conn, _all_targets(conn))
+        report["summary_days_built"] = ash_summary.build_missing_days(
+            conn, report["history_cutoff"], report["now"]
+        )
         for d in DICTIONARIES:
             conn.execute(
                 sql.SQL("DELETE FROM opscore.{} WHERE last_seen < %s").format(
