@@ -4,6 +4,7 @@ confirmations. No SQL here: every number comes from ops_core.api."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -260,6 +261,32 @@ def confirm(action_key: str, question: str) -> bool:
         st.session_state[action_key] = False
         st.rerun()
     return False
+
+
+def confirmed_write(
+    key: str,
+    question: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    done: Callable[[Any], str | tuple[str, str]],
+    failed: str,
+    busy: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """The one shape of every write in the app: once ``question`` is confirmed (see
+    :func:`confirm`), call the api function, drop cached reads, flash ``done(result)`` (a
+    message, or (message, kind)) or ``failed: <error>``, and rerun so the page shows it."""
+    if not confirm(key, question):
+        return
+    with st.spinner(busy) if busy else nullcontext():
+        result, err = try_call(fn, *args, **kwargs)
+    st.cache_data.clear()
+    if err is not None:
+        flash(f"{failed}: {err.message}", "error")
+    else:
+        outcome = done(result)
+        flash(*outcome) if isinstance(outcome, tuple) else flash(outcome)
+    st.rerun()
 
 
 def flash(message: str, kind: str = "success") -> None:

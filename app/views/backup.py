@@ -111,30 +111,26 @@ with tabs[0]:
                     if mode == "test_restore"
                     else "check it (pg_verifybackup, or the dump's table of contents)"
                 )
-                if c.confirm("bk_verify_pending", f"Verify {pick}? This will {what}; the "
-                             "result is recorded and sets the backup's status."):  # fmt: skip
-                    with st.spinner(f"Verifying {pick}…"):
-                        vr, verr = c.try_call(
-                            api.verify_backup, pick, test_restore=mode == "test_restore"
-                        )
-                    if verr:
-                        c.flash(f"Verification failed to run: {verr.message}", "error")
-                    elif vr.ok:
-                        c.flash(f"{pick} verified: " + ", ".join(x.kind for x in vr.checks))
-                    else:
-                        c.flash(f"{pick} is damaged: {', '.join(vr.bad_files) or 'see checks'}",
-                                "error")  # fmt: skip
-                    st.rerun()
+                c.confirmed_write(
+                    "bk_verify_pending",
+                    f"Verify {pick}? This will {what}; the result is recorded and sets the "
+                    "backup's status.",
+                    api.verify_backup, pick, test_restore=mode == "test_restore",
+                    done=lambda vr: f"{pick} verified: " + ", ".join(x.kind for x in vr.checks)
+                    if vr.ok
+                    else (f"{pick} is damaged: {', '.join(vr.bad_files) or 'see checks'}",
+                          "error"),
+                    failed="Verification failed to run", busy=f"Verifying {pick}…",
+                )  # fmt: skip
                 cascade = bool(detail.children)
-                if c.confirm("bk_delete_pending", f"Delete {pick} (files and record)"
-                             + (f" and the incrementals on it ({', '.join(detail.children)})"
-                                if cascade else "") + "? This cannot be undone."):  # fmt: skip
-                    gone, gerr = c.try_call(api.delete_backup, pick, cascade=cascade)
-                    if gerr:
-                        c.flash(f"Not deleted: {gerr.message}", "error")
-                    else:
-                        c.flash(f"Deleted {', '.join(gone)}.")
-                    st.rerun()
+                c.confirmed_write(
+                    "bk_delete_pending",
+                    f"Delete {pick} (files and record)"
+                    + (f" and the incrementals on it ({', '.join(detail.children)})"
+                       if cascade else "") + "? This cannot be undone.",
+                    api.delete_backup, pick, cascade=cascade,
+                    done=lambda gone: f"Deleted {', '.join(gone)}.", failed="Not deleted",
+                )  # fmt: skip
 
 # ------------------------------------------------------------------------------ take
 with tabs[1]:
@@ -149,22 +145,21 @@ with tabs[1]:
             database = st.text_input("Database", key="bk_db", placeholder="the target's DSN one")
         if st.button(f"Take a {kind} backup", key="bk_take", type="primary"):
             st.session_state["bk_take_pending"] = True
-        if c.confirm("bk_take_pending", f"Take a {kind} backup of {target} now? It reads the "
-                     "whole " + ("database" if kind == "logical" else "cluster")
-                     + " through a replication or dump connection."):  # fmt: skip
-            with st.spinner(f"{kind} backup of {target} running…"):
-                if kind == "logical":
-                    res, terr = c.try_call(api.take_logical_backup, target, database or None)
-                elif kind == "full":
-                    res, terr = c.try_call(api.take_full_backup, target)
-                else:
-                    res, terr = c.try_call(api.take_incremental_backup, target)
-            if terr:
-                c.flash(f"Backup failed: {terr.message}", "error")
-            else:
-                c.flash(f"{res.kind} backup {res.backup_id}: {c.fmt_bytes(res.size_bytes)} in "
-                        f"{res.duration_s:.1f} s.")  # fmt: skip
-            st.rerun()
+        take = {
+            "full": lambda: api.take_full_backup(target),
+            "incremental": lambda: api.take_incremental_backup(target),
+            "logical": lambda: api.take_logical_backup(target, database or None),
+        }[kind]
+        c.confirmed_write(
+            "bk_take_pending",
+            f"Take a {kind} backup of {target} now? It reads the whole "
+            + ("database" if kind == "logical" else "cluster")
+            + " through a replication or dump connection.",
+            take,
+            done=lambda b: f"{b.kind} backup {b.backup_id}: {c.fmt_bytes(b.size_bytes)} in "
+            f"{b.duration_s:.1f} s.",
+            failed="Backup failed", busy=f"{kind} backup of {target} running…",
+        )  # fmt: skip
 
 # ------------------------------------------------------------------------------ restore
 with tabs[2]:
@@ -206,20 +201,16 @@ with tabs[2]:
                     kw["backup_id"] = bid
                 if st.button("Restore", key="rs_go", disabled=not dest):
                     st.session_state["rs_pending"] = True
-                if c.confirm("rs_pending", f"Restore into {dest}? Nothing is written on "
-                             f"{target}; the directory must be new or empty."):  # fmt: skip
-                    with st.spinner("Restoring…"):
-                        rr, rerr = c.try_call(api.restore_backup, target, dest, **kw)
-                    if rerr:
-                        c.flash(f"Restore refused or failed: {rerr.message}", "error")
-                    else:
-                        c.flash(
-                            f"Restored {' + '.join(rr.chain)} into {rr.destination} "
-                            f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}. "
-                            f"Start it with PostgreSQL {rr.server_major}'s pg_ctl -D "
-                            f"{rr.destination} start."
-                        )
-                    st.rerun()
+                c.confirmed_write(
+                    "rs_pending",
+                    f"Restore into {dest}? Nothing is written on {target}; the directory must "
+                    "be new or empty.",
+                    api.restore_backup, target, dest, **kw,
+                    done=lambda rr: f"Restored {' + '.join(rr.chain)} into {rr.destination} "
+                    f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}. Start "
+                    f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start.",
+                    failed="Restore refused or failed", busy="Restoring…",
+                )  # fmt: skip
         with right:
             st.markdown("**A dump into a new database**")
             if dumps.empty:
@@ -230,19 +221,16 @@ with tabs[2]:
                 no_owner = st.checkbox("Skip ownership and grants (--no-owner)", key="rd_no")
                 if st.button("Restore the dump", key="rd_go", disabled=not newdb):
                     st.session_state["rd_pending"] = True
-                if c.confirm("rd_pending", f"Create database {newdb!r} on {target} and restore "
-                             f"{did} into it? An existing database is refused."):  # fmt: skip
-                    with st.spinner("pg_restore running…"):
-                        lr, lerr = c.try_call(
-                            api.restore_logical_backup, did, newdb, no_owner=no_owner
-                        )
-                    if lerr:
-                        c.flash(f"Dump not restored: {lerr.message}", "error")
-                    else:
-                        c.flash(f"Restored {lr.backup_id} into {lr.database}: "
-                                f"{lr.tables_restored} of {lr.tables_in_dump} tables, "
-                                f"{c.fmt_bytes(lr.size_bytes)}.")  # fmt: skip
-                    st.rerun()
+                c.confirmed_write(
+                    "rd_pending",
+                    f"Create database {newdb!r} on {target} and restore {did} into it? An "
+                    "existing database is refused.",
+                    api.restore_logical_backup, did, newdb, no_owner=no_owner,
+                    done=lambda lr: f"Restored {lr.backup_id} into {lr.database}: "
+                    f"{lr.tables_restored} of {lr.tables_in_dump} tables, "
+                    f"{c.fmt_bytes(lr.size_bytes)}.",
+                    failed="Dump not restored", busy="pg_restore running…",
+                )  # fmt: skip
 
 # ------------------------------------------------------------------------------ restore points
 with tabs[3]:
@@ -257,14 +245,14 @@ with tabs[3]:
         rp = st.text_input("Name", key="rp_name", placeholder="before_migration")
         if st.button("Create a restore point", key="rp_go", disabled=not rp):
             st.session_state["rp_pending"] = True
-        if c.confirm("rp_pending", f"Create restore point {rp!r} on {target}? It writes one "
-                     "WAL record (pg_create_restore_point) through an admin session."):  # fmt: skip
-            p, perr = c.try_call(api.create_restore_point, target, rp)
-            if perr:
-                c.flash(f"Restore point not created: {perr.message}", "error")
-            else:
-                c.flash(f"Restore point {p.name} at LSN {p.lsn}.")
-            st.rerun()
+        c.confirmed_write(
+            "rp_pending",
+            f"Create restore point {rp!r} on {target}? It writes one WAL record "
+            "(pg_create_restore_point) through an admin session.",
+            api.create_restore_point, target, rp,
+            done=lambda p: f"Restore point {p.name} at LSN {p.lsn}.",
+            failed="Restore point not created",
+        )  # fmt: skip
 
 # ------------------------------------------------------------------------------ schedule
 with tabs[4]:
@@ -298,14 +286,13 @@ with tabs[4]:
                 }
                 if st.button("Save the schedule", key="sch_go"):
                     st.session_state["sch_pending"] = True
-                if c.confirm("sch_pending", f"Store this schedule for {target}? `opscore "
-                             "serve` runs it from its next start."):  # fmt: skip
-                    _, sch_err = c.try_call(api.set_backup_schedule, target, jobs)
-                    if sch_err:
-                        c.flash(f"Schedule not saved: {sch_err.message}", "error")
-                    else:
-                        c.flash(f"Schedule of {target} saved.")
-                    st.rerun()
+                c.confirmed_write(
+                    "sch_pending",
+                    f"Store this schedule for {target}? `opscore serve` runs it from its next "
+                    "start.",
+                    api.set_backup_schedule, target, jobs,
+                    done=lambda _: f"Schedule of {target} saved.", failed="Schedule not saved",
+                )  # fmt: skip
         st.markdown("**Retention** (dry run: what would go, and why)")
         r1, r2 = st.columns(2)
         red = r1.number_input("Keep the newest N full backups", 0, 100, 0, key="rt_red")
@@ -323,12 +310,11 @@ with tabs[4]:
             if plan.delete or plan.wal_delete:
                 if st.button("Apply retention", key="rt_go"):
                     st.session_state["rt_pending"] = True
-                if c.confirm("rt_pending", f"Delete {', '.join(plan.delete_ids) or 'no backups'}"
-                             f" and {len(plan.wal_delete)} WAL segment(s)? This cannot be "
-                             "undone."):  # fmt: skip
-                    done, aerr = c.try_call(api.apply_retention, target, dry_run=False, **given)
-                    if aerr:
-                        c.flash(f"Retention not applied: {aerr.message}", "error")
-                    else:
-                        c.flash(f"Retention applied: {len(done.delete)} backup(s) deleted.")
-                    st.rerun()
+                c.confirmed_write(
+                    "rt_pending",
+                    f"Delete {', '.join(plan.delete_ids) or 'no backups'} and "
+                    f"{len(plan.wal_delete)} WAL segment(s)? This cannot be undone.",
+                    api.apply_retention, target, dry_run=False, **given,
+                    done=lambda r: f"Retention applied: {len(r.delete)} backup(s) deleted.",
+                    failed="Retention not applied",
+                )  # fmt: skip

@@ -23,19 +23,15 @@ if err:
 top = st.columns([1, 3])
 if top[0].button("Take a snapshot now", type="primary", key="wr_take"):
     st.session_state["wr_take_pending"] = True
-if c.confirm("wr_take_pending", f"Take a snapshot of {target} now? It reads the target's "
-             "statistics views (read-only) and writes to the repository."):  # fmt: skip
-    with st.spinner(f"Capturing {target}…"):
-        info, terr = c.try_call(api.take_snapshot, target)
-    st.cache_data.clear()
-    if terr:
-        c.flash(f"Snapshot failed: {terr.message}", "error")
-    else:
-        c.flash(
-            f"Snapshot {info.snapshot_id} taken ({info.status}, {info.statements or 0} "
-            f"statements, {info.total_ms or 0:.0f} ms)."
-        )
-    st.rerun()
+c.confirmed_write(
+    "wr_take_pending",
+    f"Take a snapshot of {target} now? It reads the target's statistics views (read-only) and "
+    "writes to the repository.",
+    api.take_snapshot, target,
+    done=lambda i: f"Snapshot {i.snapshot_id} taken ({i.status}, {i.statements or 0} "
+    f"statements, {i.total_ms or 0:.0f} ms).",
+    failed="Snapshot failed", busy=f"Capturing {target}…",
+)  # fmt: skip
 
 if snaps.empty:
     st.info(f"No snapshots of {target} yet: press the button above, run "
@@ -109,16 +105,15 @@ with tabs[1]:
                 )
                 if st.button("Create baseline", key="bl_create", disabled=not name or e is None):
                     st.session_state["bl_create_pending"] = True
-                if c.confirm("bl_create_pending", f"Create baseline {name!r} over snapshots "
-                             f"{b}..{e}? Its snapshots are then kept by retention."):  # fmt: skip
-                    res, cerr = c.try_call(api.create_baseline, name, target, int(b), int(e))
-                    st.cache_data.clear()
-                    if cerr:
-                        c.flash(f"Baseline not created: {cerr.message}", "error")
-                    else:
-                        c.flash(f"Baseline {res.name!r} created ({res.begin_snapshot_id}.."
-                                f"{res.end_snapshot_id}).")  # fmt: skip
-                    st.rerun()
+                c.confirmed_write(
+                    "bl_create_pending",
+                    f"Create baseline {name!r} over snapshots {b}..{e}? Its snapshots are then "
+                    "kept by retention.",
+                    api.create_baseline, name, target, b, e,
+                    done=lambda r: f"Baseline {r.name!r} created ({r.begin_snapshot_id}.."
+                    f"{r.end_snapshot_id}).",
+                    failed="Baseline not created",
+                )  # fmt: skip
         with right:
             st.markdown("**Delete a baseline**")
             if not bls:
@@ -127,15 +122,14 @@ with tabs[1]:
                 victim = st.selectbox("Baseline", [x["name"] for x in bls], key="bl_del_name")
                 if st.button("Delete baseline", key="bl_delete"):
                     st.session_state["bl_delete_pending"] = True
-                if c.confirm("bl_delete_pending", f"Delete baseline {victim!r}? Its snapshots "
-                             "stay, but retention may then purge them."):  # fmt: skip
-                    _, derr = c.try_call(api.delete_baseline, victim)
-                    st.cache_data.clear()
-                    if derr:
-                        c.flash(f"Baseline not deleted: {derr.message}", "error")
-                    else:
-                        c.flash(f"Baseline {victim!r} deleted.")
-                    st.rerun()
+                c.confirmed_write(
+                    "bl_delete_pending",
+                    f"Delete baseline {victim!r}? Its snapshots stay, but retention may then "
+                    "purge them.",
+                    api.delete_baseline, victim,
+                    done=lambda _: f"Baseline {victim!r} deleted.",
+                    failed="Baseline not deleted",
+                )  # fmt: skip
 
 # ------------------------------------------------------------------------------ compare
 with tabs[2]:
