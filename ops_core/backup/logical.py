@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from psycopg import sql
 
 from .. import commands
 from ..errors import CommandFailed, InvalidInput, NotFound
+from ..targets import connection
 from . import catalog
 from .binaries import major_of, pg_bin
 from .catalog import Backup
@@ -173,16 +174,17 @@ def restore_logical(
     t0 = time.monotonic()
     password = ctx.env.get("PGPASSWORD")
     extra = {"password": password} if password else {}
-    try:
-        admin = psycopg.connect(
-            ctx.dsn, autocommit=True, application_name="opscore-restore", **extra
+    # the target's own connection rules (named, timeouts, errors classified), writable, and
+    # with room for CREATE DATABASE's checkpoint on a busy server
+    base = connection.SessionLimits.from_settings()
+    limits = replace(base, statement_timeout_ms=max(base.statement_timeout_ms, 600_000))
+
+    def connect(dsn: str) -> psycopg.Connection:
+        return connection.connect(
+            dsn, read_only=False, limits=limits, application_name="opscore-restore", **extra
         )
-    except psycopg.OperationalError as exc:
-        raise CommandFailed(
-            f"Cannot connect to target {ctx.name!r} to create database {database!r}: "
-            f"{str(exc).strip().splitlines()[0]}"
-        ) from None
-    with admin:
+
+    with connect(ctx.dsn) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             raise InvalidInput(
                 f"Database {database!r} already exists on target {ctx.name!r}; a logical restore "
@@ -206,7 +208,7 @@ def restore_logical(
             args += ["--no-owner", "--no-privileges"]
         try:
             commands.run([*args, dump], env=ctx.env, on_line=on_line)
-            with psycopg.connect(ctx.db_dsn(database), autocommit=True, **extra) as conn:
+            with connect(ctx.db_dsn(database)) as conn:
                 restored, size = conn.execute(
                     "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n "
                     "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
