@@ -305,7 +305,11 @@ def offer_report(out: Any, label: str = "Download the HTML report", key: str | N
     """Say where a rendered report (api.render_report) was written and offer it for download."""
     st.success(f"Report written: {out.html} ({out.seconds:.0f} s)")
     st.download_button(
-        label, out.html.read_bytes(), file_name=out.html.name, mime="text/html", key=key
+        label,
+        api.report_download(out.html),
+        file_name=out.html.name,
+        mime="text/html",
+        key=key,
     )
 
 

@@ -190,6 +190,10 @@ def test_each_notebook_renders_with_the_workload(workload, tmp_path):
     ):
         assert section in text, section
     assert "Traceback" not in text
+    # plotly.js is shared beside the reports, not inlined: the report stays small
+    assert awr.html.stat().st_size < 1_000_000
+    assert len(list((tmp_path / "_static").glob("plotly-*.min.js"))) == 1
+    assert '<script src="../_static/plotly-' in text
     ash = api.render_report("ash", TARGET, begin=f.begin_at, end=f.end_at, reports_dir=tmp_path)
     text = ash.html.read_text()
     assert ash.html.name.startswith("ash-") and ash.html.suffix == ".html"

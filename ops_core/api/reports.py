@@ -47,6 +47,7 @@ __all__ = [
     "compare_report",
     "default_awr_range",
     "render_report",
+    "report_download",
 ]
 
 REPORT_KINDS = ("awr", "ash", "addm", "compare")
@@ -410,3 +411,9 @@ def _snapshot_times(target: str, begin_id: int, end_id: int) -> tuple[datetime, 
         t = repo_targets.get(repo, target)
         b, e = ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
     return b.captured_at, e.captured_at
+
+
+def report_download(html: str | Path) -> bytes:
+    """A rendered report as one self-contained HTML file (its shared plotly.js inlined), for
+    downloads that must open offline away from the reports folder."""
+    return _render.standalone_html(Path(html))

@@ -83,6 +83,63 @@ document.addEventListener('DOMContentLoaded', function () {
 """
 
 
+STATIC_DIR = "_static"
+# nbconvert inlines plotly.js (~4.8 MB) into the first chart's output of every report.
+_PLOTLY_INLINE = re.compile(
+    r"<script(?: type=\"text/javascript\")?>"
+    r"(/\*\*\s*\n\* plotly\.js v(?P<version>[0-9][0-9A-Za-z.+-]*)\s*\n.*?)</script>",
+    re.DOTALL,
+)
+
+
+def externalize_plotly(html: str, html_path: Path, static_dir: Path) -> str:
+    """Move the inlined plotly.js of a rendered report into one shared file.
+
+    The script is written once per plotly version to ``static_dir/plotly-<version>.min.js`` and
+    the report references it by a relative path, so a report is a few hundred kB instead of
+    ~5 MB and the folder of reports still opens offline (copy ``_static`` along with it).
+    A report without an inlined plotly.js is returned unchanged.
+    """
+    match = _PLOTLY_INLINE.search(html)
+    if match is None:
+        return html
+    version = match.group("version")
+    script = match.group(1)
+    static_dir.mkdir(parents=True, exist_ok=True)
+    shared = static_dir / f"plotly-{version}.min.js"
+    if not shared.exists() or shared.stat().st_size != len(script.encode("utf-8")):
+        tmp = shared.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(script, encoding="utf-8")
+        tmp.replace(shared)  # atomic: a report rendered beside us never reads half a file
+    rel = Path(os.path.relpath(shared, html_path.parent)).as_posix()
+    tag = f'<script src="{rel}" charset="utf-8"></script>'
+    return html[: match.start()] + tag + html[match.end() :]
+
+
+_SHARED_REF = re.compile(
+    r'<script src="(?P<src>[^"]*' + STATIC_DIR + r'/plotly-[^"]+\.min\.js)" charset="utf-8">'
+    r"</script>"
+)
+
+
+def standalone_html(html_path: Path) -> bytes:
+    """The report as one self-contained file (plotly.js inlined again), for a download that
+    must open offline away from the reports folder."""
+    html = Path(html_path).read_text(encoding="utf-8")
+    match = _SHARED_REF.search(html)
+    if match is None:
+        return html.encode("utf-8")
+    shared = (Path(html_path).parent / match.group("src")).resolve()
+    if not shared.exists():
+        raise NotFound(
+            f"The report {html_path} references {shared}, which is missing.",
+            "Render the report again (opscore report ...) to write the shared script.",
+        )
+    script = shared.read_text(encoding="utf-8")
+    inline = "<script>" + script + "</script>"
+    return (html[: match.start()] + inline + html[match.end() :]).encode("utf-8")
+
+
 def _local_kernel_manager(ipc_dir: str) -> type:
     """A kernel manager talking to its kernel over Unix sockets in a private temporary
     directory: no loopback TCP ports, and no "running over TCP without encryption" warning
@@ -197,5 +254,6 @@ def render(
     )
     body, _ = exporter.from_notebook_node(nb)
     body = body.replace("</head>", SORTABLE_JS + "</head>", 1)
+    body = externalize_plotly(body, html_path, html_path.parent.parent / STATIC_DIR)
     html_path.write_text(body, encoding="utf-8")
     return RenderedReport(html_path, nb_path, round(time.monotonic() - started, 2))
