@@ -143,7 +143,7 @@ def standalone_html(html_path: Path) -> bytes:
 def _local_kernel_manager(ipc_dir: str) -> type:
     """A kernel manager talking to its kernel over Unix sockets in a private temporary
     directory: no loopback TCP ports, and no "running over TCP without encryption" warning
-    from the kernel on the user's terminal."""
+    from the kernel on the user's terminal; the kernel's log goes to a file there."""
     from jupyter_client.manager import AsyncKernelManager
 
     class LocalKernelManager(AsyncKernelManager):
@@ -151,6 +151,15 @@ def _local_kernel_manager(ipc_dir: str) -> type:
             kw.setdefault("transport", "ipc")
             kw.setdefault("ip", str(Path(ipc_dir) / "k"))
             super().__init__(**kw)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            # The kernel's own log lines ("[IPKernelApp] ERROR | KeyboardInterrupt caught in
+            # kernel" when papermill shuts it down) are not the user's business: they go to a
+            # file beside the kernel's sockets; the notebook's errors come back as messages.
+            with open(Path(ipc_dir) / "kernel.log", "ab") as log:
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return LocalKernelManager
 
