@@ -5,7 +5,8 @@ period 2 = the reference: a second range or a baseline) and ranks:
 
 - SQL that got slower (mean time up), by the extra time it cost in period 1;
 - new top SQL (in period 1's top, absent from period 2) and SQL that disappeared;
-- wait class shifts (share of ASH DB time, when ASH covers both periods);
+- wait classes whose DB time changed (seconds, period 2 scaled to period 1's length; the
+  share of DB time beside it), when ASH covers both periods;
 - load profile metrics that changed most per second.
 """
 
@@ -123,8 +124,10 @@ def new_and_gone(top_sql: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pick(new, "1"), pick(gone, "2")
 
 
-def wait_shifts(waits: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Per wait class: share of DB time in each period and the shift in points."""
+def wait_shifts(waits: pd.DataFrame | None, scale: float = 1.0) -> pd.DataFrame | None:
+    """Per wait class: DB time in each period, the change in seconds (period 2 scaled to
+    period 1's length by ``scale``) and the share of DB time in each period, ranked by the
+    absolute change in seconds: a class whose share fell while its time rose is a rise."""
     if waits is None or waits.empty:
         return None
     w = waits.rename(columns={"wait_event_type": "wait_class"})  # compare keys waits by type
@@ -132,10 +135,17 @@ def wait_shifts(waits: pd.DataFrame | None) -> pd.DataFrame | None:
     t1, t2 = by["db_time_s_1"].sum(), by["db_time_s_2"].sum()
     if t1 <= 0 or t2 <= 0:  # ASH covers one period only: no shift to speak of
         return None
-    by["pct_1"] = by["db_time_s_1"] / t1 * 100 if t1 > 0 else None
-    by["pct_2"] = by["db_time_s_2"] / t2 * 100 if t2 > 0 else None
-    by["shift_points"] = by["pct_1"].fillna(0) - by["pct_2"].fillna(0)
-    return by.sort_values("shift_points", key=abs, ascending=False).reset_index(drop=True)
+    by["pct_1"] = by["db_time_s_1"] / t1 * 100
+    by["pct_2"] = by["db_time_s_2"] / t2 * 100
+    by["shift_points"] = by["pct_1"] - by["pct_2"]
+    by["change_s"] = by["db_time_s_1"] - by["db_time_s_2"] * scale
+    return by.sort_values("change_s", key=abs, ascending=False).reset_index(drop=True)
+
+
+def period_scale(cmp: Comparison) -> float:
+    """Factor that brings period 2's time to period 1's length (1.0 when unknown)."""
+    e1, e2 = cmp.period1.get("elapsed_s"), cmp.period2.get("elapsed_s")
+    return float(e1) / float(e2) if e1 and e2 else 1.0
 
 
 def differences(
@@ -170,20 +180,20 @@ def differences(
                 "score": float(r.total_exec_time) / 1000.0,
             }
         )
-    e1, e2 = cmp.period1["elapsed_s"], cmp.period2["elapsed_s"]
-    scale = e1 / e2 if e1 and e2 else 1.0  # period 2's DB time at period 1's length
     if shifts is not None:
+        total1 = float(shifts["db_time_s_1"].sum())
         for r in shifts.itertuples(index=False):
-            if abs(r.shift_points) < 5:
+            # a change that matters: 5 % of period 1's DB time, or 5 points of share
+            if abs(r.change_s) < 0.05 * total1 and abs(r.shift_points) < 5:
                 continue
             rows.append(
                 {
-                    "kind": "wait shift",
+                    "kind": "wait class",
                     "subject": r.wait_class,
-                    "period1": f"{r.pct_1 or 0:.0f} % ({r.db_time_s_1:,.1f} s)",
-                    "period2": f"{r.pct_2 or 0:.0f} % ({r.db_time_s_2:,.1f} s)",
-                    "change": f"{r.shift_points:+.0f} points",
-                    "score": abs(r.db_time_s_1 - r.db_time_s_2 * scale),
+                    "period1": f"{r.db_time_s_1:,.1f} s ({r.pct_1:.0f} %)",
+                    "period2": f"{r.db_time_s_2:,.1f} s ({r.pct_2:.0f} %)",
+                    "change": f"{r.change_s:+,.1f} s",
+                    "score": abs(r.change_s),
                 }
             )
     lp = cmp.load_profile
@@ -215,10 +225,21 @@ def differences(
     return out[cols].head(top).reset_index(drop=True)
 
 
+def _by_elapsed(top_sql: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Top SQL side by side, largest elapsed time first (period 1, then period 2)."""
+    if top_sql is None or top_sql.empty:
+        return top_sql
+    key = pd.concat(
+        [_f(top_sql, "total_exec_time_1").fillna(0), _f(top_sql, "total_exec_time_2").fillna(0)],
+        axis=1,
+    ).max(axis=1)
+    return top_sql.loc[key.sort_values(ascending=False).index].reset_index(drop=True)
+
+
 def build(cmp: Comparison) -> CompareReport:
     slower = slower_sql(cmp.top_sql)
     new, gone = new_and_gone(cmp.top_sql)
-    shifts = wait_shifts(cmp.waits)
+    shifts = wait_shifts(cmp.waits, period_scale(cmp))
     diffs = differences(cmp, slower, new, shifts)
     notes = list(cmp.notes)
     if shifts is None and cmp.waits is not None:
@@ -239,7 +260,7 @@ def build(cmp: Comparison) -> CompareReport:
         slower_sql=slower,
         new_sql=new,
         gone_sql=gone,
-        top_sql=cmp.top_sql,
+        top_sql=_by_elapsed(cmp.top_sql),
         wait_shifts=shifts,
         io=cmp.io,
         resets=cmp.resets,

@@ -269,6 +269,7 @@ def compare_waits(r: CompareReport) -> None:
             ("wait_class", "wait class", "text"),
             ("db_time_s_1", "DB time 1 (s)", "s"),
             ("db_time_s_2", "DB time 2 (s)", "s"),
+            ("change_s", "change (s, at period 1's length)", "s"),
             ("pct_1", "share 1 %", "pct"),
             ("pct_2", "share 2 %", "pct"),
             ("shift_points", "shift (points)", "num1"),
