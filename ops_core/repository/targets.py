@@ -87,6 +87,12 @@ def get_by_id(conn: psycopg.Connection, target_id: int) -> Target:
     return Target(**row)
 
 
+def set_dsn(conn: psycopg.Connection, target_id: int, dsn: str) -> None:
+    """Point a target at a new DSN (the embedded server moved to another port)."""
+    with conn.transaction():
+        conn.execute("UPDATE opscore.targets SET dsn = %s WHERE target_id = %s", (dsn, target_id))
+
+
 def delete(conn: psycopg.Connection, name: str) -> Target:
     target = get(conn, name)
     with conn.transaction():
