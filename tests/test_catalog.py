@@ -208,14 +208,13 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     assert want == set(called), want ^ set(called)
 
 
-@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backups")
 def test_every_served_backup_operation_answers_with_its_model(repo, pg):
     bk = make_target(pg, "covbk")
     called: dict[str, Any] = {}
     try:
         bk.write(1, 100)
-        _call(called, "set_backup_schedule", target=bk.name, defaults=True)
+        _call(called, "set_backup_schedule", target=bk.name, defaults=True, redundancy=2)
         _call(called, "get_backup_schedule", target=bk.name)
         full = _call(called, "take_full_backup", target=bk.name)
         bk.write(101, 200)

@@ -111,6 +111,10 @@ class _Open(BaseModel):
 
 
 _MODELS: dict[type, type[BaseModel]] = {}
+
+#: result dataclasses whose ``as_dict`` spreads one field's own fields at the top level
+#: (class qualified name -> that field); their model has that field's model as its base
+FLATTENED = {"ops_core.api.backup.BackupDetail": "backup"}
 Records = list[dict[str, Any]]
 
 
@@ -159,13 +163,18 @@ def model_for(cls: type) -> type[BaseModel]:
         hints = {f.name: Any for f in dataclasses.fields(cls)}
     fields: dict[str, Any] = {}
     _MODELS[cls] = _Open  # recursion guard for self-referencing types
+    base: type[BaseModel] = _Open
+    spread = FLATTENED.get(f"{cls.__module__}.{cls.__qualname__}")
     for f in dataclasses.fields(cls):
+        if f.name == spread:
+            base = _json_type(hints.get(f.name, Any), cls)
+            continue
         has_default = (
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         )
         jt = _json_type(hints.get(f.name, Any), cls)
         fields[f.name] = (jt, None) if has_default else (jt, ...)
-    model = create_model(f"{cls.__name__}Model", __base__=_Open, **fields)
+    model = create_model(f"{cls.__name__}Model", __base__=base, **fields)
     _MODELS[cls] = model
     return model
 
