@@ -64,11 +64,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        try:
-            return to_jsonable(value.item())
-        except (TypeError, ValueError):
-            pass
+    if callable(getattr(value, "tolist", None)):  # numpy scalars and arrays
+        return to_jsonable(value.tolist())
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return None
     return str(value)
