@@ -249,3 +249,13 @@ def test_response_models_refuse_a_wrong_shape():
     with pytest.raises(ValueError):
         op.response.model_validate([{"target": "x"}])
     assert tempfile.gettempdir()
+
+
+def test_request_models_refuse_bad_input_before_calling():
+    op = REGISTRY.get("POST", "/api/v1/workload/snapshots")
+    with pytest.raises(ValueError, match="not_a_parameter"):
+        op.request.model_validate({"target": "x", "not_a_parameter": 1})
+    with pytest.raises(ValueError, match="target"):
+        op.call()  # a required argument missing: refused before the function runs
+    # callbacks are not part of a request
+    assert "on_progress" not in REGISTRY.get("POST", "/api/v1/backup/full").request.model_fields

@@ -62,6 +62,7 @@ def _register_optional() -> None:
         ("report", "report"),
         ("addm", "addm"),
         ("catalog", None),
+        ("actions", "actions"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)
