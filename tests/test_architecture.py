@@ -276,3 +276,35 @@ def test_target_writes_only_in_actions_and_fault_injectors():
     assert not found, "server-changing SQL outside ops_core/targets/actions.py:\n" + "\n".join(
         found
     )
+
+
+# ---------------------------------------------------------------------- layering
+
+#: repository modules that still import a layer above them, with why (issue 20, next steps)
+REPOSITORY_UPWARD = {
+    # the capture record lives in collectors/capture.py (another helper's file this session);
+    # once it moves to ops_core/model the repository writes without importing collectors
+    "ops_core.repository.snapshots": {"ops_core.collectors.deltas", "ops_core.collectors.capture"},
+    # Finding/Recommendation of ADDM move to ops_core/model with the ADDM work
+    "ops_core.repository.addm": {"ops_core.analysis.addm"},
+}
+
+
+def test_model_is_the_bottom_layer():
+    graph = import_graph()
+    for mod, deps in graph.items():
+        if mod.startswith("ops_core.model"):
+            above = {d for d in deps if not d.startswith(("ops_core.model", "ops_core.errors"))}
+            assert not above, f"{mod} imports {above}"
+
+
+def test_repository_does_not_import_collectors_or_analysis():
+    graph = import_graph()
+    found = {}
+    for mod, deps in graph.items():
+        if mod.startswith("ops_core.repository"):
+            up = {d for d in deps if d.startswith(("ops_core.collectors", "ops_core.analysis"))}
+            up -= REPOSITORY_UPWARD.get(mod, set())
+            if up:
+                found[mod] = up
+    assert not found, f"repository modules importing collectors/analysis: {found}"

@@ -11,8 +11,8 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
-from ..collectors.catalog import SOURCES
 from ..errors import NotFound
+from ..model.sources import SOURCES
 from . import snapshot_columnar as columnar
 from .snapshot_columnar import RangePlan
 

@@ -16,7 +16,7 @@ import psycopg
 
 from ..collectors import deltas
 from ..collectors.capture import Capture, StmtKey
-from ..collectors.catalog import SOURCES, is_own_sql
+from ..model.sources import SOURCES, is_own_sql
 from . import snapshot_columnar as columnar
 
 LOCK_NAMESPACE = 0x736E6170  # "snap"

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
 
 from ..errors import InvalidInput, UnknownTarget
+from ..model.target import Target
 
-
-@dataclass
-class Target:
-    target_id: int
-    name: str
-    dsn: str
-    password_source: str
-    embedded: bool
-    created_at: datetime
-    options: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["created_at"] = self.created_at.isoformat()
-        return d
+__all__ = ["Target", "insert", "all_targets", "get", "get_by_id", "set_dsn", "delete"]
 
 
 _COLS = "target_id, name, dsn, password_source, embedded, created_at, options"
