@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..model.serialize import frame_records
 from .waits import WAIT_CLASSES
 
 #: stable colours per wait class (Oracle-like: CPU green, I/O blue, locks red)
@@ -73,11 +74,6 @@ class AshReport:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         act = self.activity.reset_index()
         act["bucket"] = act["bucket"].astype(str)
         return {
@@ -91,16 +87,16 @@ class AshReport:
             "highlights": self.highlights,
             "notes": self.notes,
             "bucket_s": self.bucket_s,
-            "activity": recs(act),
-            "wait_classes": recs(self.wait_classes),
-            "top_events": recs(self.top_events),
-            "top_sql": recs(self.top_sql),
-            "top_sessions": recs(self.top_sessions),
-            "top_users": recs(self.top_users),
-            "top_apps": recs(self.top_apps),
-            "top_databases": recs(self.top_databases),
-            "blocking": recs(self.blocking),
-            "sql_wait_profiles": recs(self.sql_wait_profiles),
+            "activity": frame_records(act),
+            "wait_classes": frame_records(self.wait_classes),
+            "top_events": frame_records(self.top_events),
+            "top_sql": frame_records(self.top_sql),
+            "top_sessions": frame_records(self.top_sessions),
+            "top_users": frame_records(self.top_users),
+            "top_apps": frame_records(self.top_apps),
+            "top_databases": frame_records(self.top_databases),
+            "blocking": frame_records(self.blocking),
+            "sql_wait_profiles": frame_records(self.sql_wait_profiles),
             "empty": self.empty,
         }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..model.serialize import frame_records
 from .dbtime_check import DbTimeCheck
 from .dbtime_check import check as db_time_check
 
@@ -115,29 +116,24 @@ class AwrReport:
     addm_note: str | None = None  # why there is no ADDM analysis
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         return {
             "target": self.target,
             "header": self.header,
             "highlights": self.highlights,
             "notes": self.notes,
-            "load_profile": recs(self.load_profile),
-            "efficiency": recs(self.efficiency),
-            "time_model": recs(self.time_model),
-            "ash_time_model": recs(self.ash_time_model),
-            "top_waits": recs(self.top_waits),
-            "top_sql": {k: recs(v) for k, v in self.top_sql.items()},
-            "io": recs(self.io),
+            "load_profile": frame_records(self.load_profile),
+            "efficiency": frame_records(self.efficiency),
+            "time_model": frame_records(self.time_model),
+            "ash_time_model": frame_records(self.ash_time_model),
+            "top_waits": frame_records(self.top_waits),
+            "top_sql": {k: frame_records(v) for k, v in self.top_sql.items()},
+            "io": frame_records(self.io),
             "io_note": self.io_note,
-            "tables": recs(self.tables),
-            "indexes": recs(self.indexes),
-            "checkpoints": recs(self.checkpoints),
-            "wal": recs(self.wal),
-            "settings_changes": recs(self.settings_changes),
+            "tables": frame_records(self.tables),
+            "indexes": frame_records(self.indexes),
+            "checkpoints": frame_records(self.checkpoints),
+            "wal": frame_records(self.wal),
+            "settings_changes": frame_records(self.settings_changes),
             "resets": self.resets,
             "failed_snapshots": self.failed_snapshots,
             "db_time_check": self.db_time_check.as_dict() if self.db_time_check else None,

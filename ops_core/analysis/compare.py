@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..model.serialize import frame_records
+
 
 class Period(Protocol):  # what compare needs of a range aggregate
     target: str
@@ -159,19 +161,14 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         return {
             "target": self.target,
             "period1": self.period1,
             "period2": self.period2,
-            "load_profile": recs(self.load_profile),
-            "top_sql": recs(self.top_sql),
-            "io": recs(self.io),
-            "waits": recs(self.waits),
+            "load_profile": frame_records(self.load_profile),
+            "top_sql": frame_records(self.top_sql),
+            "io": frame_records(self.io),
+            "waits": frame_records(self.waits),
             "resets": self.resets,
             "notes": self.notes,
         }

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..model.serialize import frame_records
 from .compare import Comparison
 
 
@@ -38,25 +39,20 @@ class CompareReport:
     resets: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         return {
             "target": self.target,
             "period1": self.period1,
             "period2": self.period2,
             "highlights": self.highlights,
             "notes": self.notes,
-            "differences": recs(self.differences),
-            "load_profile": recs(self.load_profile),
-            "slower_sql": recs(self.slower_sql),
-            "new_sql": recs(self.new_sql),
-            "gone_sql": recs(self.gone_sql),
-            "top_sql": recs(self.top_sql),
-            "wait_shifts": recs(self.wait_shifts),
-            "io": recs(self.io),
+            "differences": frame_records(self.differences),
+            "load_profile": frame_records(self.load_profile),
+            "slower_sql": frame_records(self.slower_sql),
+            "new_sql": frame_records(self.new_sql),
+            "gone_sql": frame_records(self.gone_sql),
+            "top_sql": frame_records(self.top_sql),
+            "wait_shifts": frame_records(self.wait_shifts),
+            "io": frame_records(self.io),
             "resets": self.resets,
         }
 

@@ -17,12 +17,11 @@ from ..analysis import blocking as blocking_analysis
 from ..analysis.waits import WAIT_CLASSES, normalize_wait_class
 from ..collectors.ash import AshRunStats, AshSampler
 from ..config import get_settings
-from ..errors import InvalidInput, UnknownTarget
+from ..errors import InvalidInput
 from ..repository import ash as repo_ash
 from ..repository import ash_read, ash_retention, ash_summary, ash_tiers
-from ..repository import targets as repo_targets
-from ..repository.targets import Target
-from .targets import target_dsn
+from .common import time_range, utc_time
+from .targets import resolve_target, target_dsn
 
 __all__ = [
     "AshRunStats",
@@ -57,54 +56,8 @@ ASH_TOP_DIMENSIONS: dict[str, list[str]] = {
 SUMMARY_THRESHOLD = timedelta(hours=6)
 
 
-def _resolve_target(name: str | None) -> Target:
-    with repository.session() as repo:
-        if name:
-            return repo_targets.get(repo, name)
-        targets = repo_targets.all_targets(repo)
-    if len(targets) == 1:
-        return targets[0]
-    for t in targets:
-        if t.name == "demo":
-            return t
-    if not targets:
-        raise UnknownTarget(
-            "No target is registered.",
-            "Add one with `opscore target add NAME DSN` (or run `opscore demo`).",
-        )
-    raise InvalidInput(
-        "Several targets are registered; say which one ("
-        + ", ".join(t.name for t in targets)
-        + ").",
-        "Pass --target NAME.",
-    )
-
-
-def _utc(value: datetime | str, what: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"{what} {value!r} is not a timestamp.",
-                "Use ISO 8601, e.g. 2026-11-25T14:00:00Z or '2026-11-25 14:00'.",
-            ) from None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{what} must be a datetime, not {type(value).__name__}.")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _range(begin: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
-    b, e = _utc(begin, "begin"), _utc(end, "end")
-    if b >= e:
-        raise InvalidInput(
-            f"The time range is empty or reversed: begin {b.isoformat()} is not before "
-            f"end {e.isoformat()}.",
-            "Give a begin earlier than the end (or use --since 10m).",
-        )
-    return b, e
+#: kept for api/addm.py until its owner switches to targets.resolve_target (remove at merge)
+_resolve_target = resolve_target
 
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$", re.I)
@@ -118,7 +71,7 @@ def ash_time_range(
     now: datetime | None = None,
 ) -> tuple[datetime, datetime]:
     """A range from ``since`` ('30s', '10m', '2h', '1d': up to now) or ``begin``/``end``."""
-    now = _utc(now, "now") if now else datetime.now(UTC)
+    now = utc_time(now, "now") if now else datetime.now(UTC)
     if since is not None and begin is not None:
         raise InvalidInput("Give either a duration (--since) or --begin/--end, not both.")
     if since is not None:
@@ -128,10 +81,10 @@ def ash_time_range(
                 f"{since!r} is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
             )
         unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
-        return _range(now - timedelta(seconds=float(m.group(1)) * unit), now)
+        return time_range(now - timedelta(seconds=float(m.group(1)) * unit), now)
     if begin is None:
         raise InvalidInput("No time range given.", "Use --since 10m, or --begin and --end.")
-    return _range(begin, end if end is not None else now)
+    return time_range(begin, end if end is not None else now)
 
 
 def ash_sampler(
@@ -145,7 +98,7 @@ def ash_sampler(
 ) -> AshSampler:
     """A sampler for a target (use ``start()``/``stop()``/``flush()``, or ``run()``)."""
     s = get_settings()
-    t = _resolve_target(target)
+    t = resolve_target(target)
     interval = s.ash_interval_s if interval_s is None else interval_s
     if not interval > 0:
         raise InvalidInput(f"The sampling interval must be positive, not {interval}.")
@@ -215,9 +168,9 @@ def query_ash(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Samples of a target in [begin, end), oldest first (columns: ash_read.SAMPLE_COLUMNS)."""
-    b, e = _range(begin, end)
+    b, e = time_range(begin, end)
     flt = _filters(wait_class, queryid, user, database, application)
-    t = _resolve_target(target)
+    t = resolve_target(target)
     with repository.session() as repo:
         return ash_read.query_samples(
             repo, t.target_id, b, e, include_history=include_history, limit=limit, **flt
@@ -248,7 +201,7 @@ def ash_db_time(
     class, session) or 'auto' (the summary for ranges over 6 h when one of its groupings has the
     dimensions and filters). ``df.attrs['source']`` says which was used.
     """
-    b, e = _range(begin, end)
+    b, e = time_range(begin, end)
     dims = ash_read.normalize_dimensions(by)
     flt = _filters(wait_class, queryid, user, database, application)
     if source not in ("auto", "samples", "summary"):
@@ -259,7 +212,7 @@ def ash_db_time(
         and include_history
         and ash_read.summary_grouping(dims, flt) is not None
     )
-    t = _resolve_target(target)
+    t = resolve_target(target)
     with repository.session() as repo:
         df = ash_read.db_time(
             repo,
@@ -301,7 +254,7 @@ def ash_activity(
     summary (``source`` 'summary', or 'auto' over 6 h) rounds it up to a multiple of 300 s.
     Buckets without activity have no row. ``df.attrs``: source, bucket_s.
     """
-    b, e = _range(begin, end)
+    b, e = time_range(begin, end)
     dims = ash_read.normalize_dimensions(by)
     flt = _filters(
         filters.pop("wait_class", None),
@@ -328,7 +281,7 @@ def ash_activity(
     if use_summary:
         step = repo_ash.SUMMARY_BUCKET_S
         bucket_s = max(step, -(-int(bucket_s) // step) * step)
-    t = _resolve_target(target)
+    t = resolve_target(target)
     with repository.session() as repo:
         df = ash_read.db_time(
             repo,
@@ -375,8 +328,8 @@ def blocking_chains(
 ) -> pd.DataFrame:
     """Who blocked whom: one row per episode of a root blocker (pid, state, query, waiters,
     duration_s, blocked_time_s); see :mod:`ops_core.analysis.blocking`."""
-    b, e = _range(begin, end)
-    t = _resolve_target(target)
+    b, e = time_range(begin, end)
+    t = resolve_target(target)
     with repository.session() as repo:
         samples = ash_read.blocking_samples(
             repo, t.target_id, b, e, include_history=include_history
@@ -386,8 +339,8 @@ def blocking_chains(
 
 def summarize_ash(target: str | None, begin: datetime | str, end: datetime | str) -> int:
     """Rebuild the 5-minute DB-time summary of a range from the raw samples (idempotent)."""
-    b, e = _range(begin, end)
-    t = _resolve_target(target)
+    b, e = time_range(begin, end)
+    t = resolve_target(target)
     with repository.session() as repo:
         return ash_summary.summarize(repo, t.target_id, b, e) or 0
 
@@ -398,7 +351,7 @@ def purge_ash(now: datetime | None = None) -> dict:
     history days older than ash_history_retention_days; trim the summary and unused query
     texts."""
     s = get_settings()
-    when = _utc(now, "now") if now is not None else datetime.now(UTC)
+    when = utc_time(now, "now") if now is not None else datetime.now(UTC)
     with repository.session() as repo:
         return ash_retention.purge(
             repo, when, s.ash_raw_retention_days, s.ash_history_retention_days
@@ -422,6 +375,6 @@ def ash_partitions() -> dict[str, list[str]]:
 
 def last_ash_sample(target: str | None) -> datetime | None:
     """Time of the newest stored sample of a target (sampler health); None if never sampled."""
-    t = _resolve_target(target)
+    t = resolve_target(target)
     with repository.session() as repo:
         return ash_read.last_sample_time(repo, t.target_id)

@@ -25,7 +25,7 @@ from ..backup.server import server_os_user
 from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
 from ..backup.verify import VerifyReport, verify
 from ..errors import InvalidInput, NotFound, OpsCoreError
-from ..targets import connection
+from ..targets import actions, connection
 from .targets import Target, get_target, target_dsn, target_session
 
 __all__ = [
@@ -415,15 +415,20 @@ def create_restore_point(target: str, name: str) -> RestorePoint:
                 "Restore point names must be unique per target; pick another.",
             )
         store = _store_for(conn, t)
-        with connection.connect(
-            target_dsn(t), read_only=False, application_name="opscore-admin"
-        ) as admin:
-            row = admin.execute(
-                "SELECT pg_create_restore_point(%s)::text, "
-                "(SELECT timeline_id FROM pg_control_checkpoint()), now()",
-                (name,),
-            ).fetchone()
-        assert row is not None
+        # the write goes through the actions module: policy check and journal
+        done = actions.perform(
+            conn,
+            t.target_id,
+            target_dsn(t),
+            actions.restore_point(name, why="requested by the user", requested_by="user"),
+        )
+        if not done.done:
+            raise OpsCoreError(
+                f"Restore point {name!r} was not created: the action policy of target "
+                f"{target!r} is report_only (journaled as action {done.action_id}).",
+                "Set the restore_point policy to implement (set_action_policy).",
+            )
+        row = done.rows[0]
         catalog.add_restore_point(conn, t.target_id, name, row[0], row[1], row[2])
         store.add_restore_point(
             {"name": name, "lsn": row[0], "timeline": row[1], "created_at": row[2].isoformat()}

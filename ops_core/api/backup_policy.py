@@ -11,6 +11,7 @@ from .. import repository
 from ..backup import catalog, retention, schedule, wal
 from ..backup.retention import RetentionPlan
 from ..backup.schedule import BackupSchedule
+from ..backup.store import BackupStore, default_store_path
 from ..errors import InvalidInput
 from .targets import get_target, list_targets
 
@@ -32,10 +33,10 @@ BACKUP_JOBS = schedule.JOBS
 DEFAULT_BACKUP_SCHEDULE = dict(schedule.DEFAULT_SCHEDULE)
 
 
-def _store(conn: Any, target: Any) -> Any:
-    from .backup import _store_for
-
-    return _store_for(conn, target)
+def _store(conn: Any, target: Any) -> BackupStore:
+    # the same rule as api/backup.py's store lookup, without importing it back (no cycle)
+    cfg = catalog.get_config(conn, target.target_id)
+    return BackupStore(cfg.store_path or default_store_path(target.name))
 
 
 def _seg_size(backups: list[catalog.Backup]) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from .. import repository
 from ..errors import NotSupported
 from ..repository import targets as repo_targets
@@ -26,24 +24,9 @@ DEMO_DATABASE = "opscore_demo"
 
 
 def prepare_embedded_database(server: EmbeddedServer, dbname: str) -> str:
-    """Create a database on the embedded server with pg_stat_statements; return its DSN.
-
-    This is the one place opscore writes to a server it monitors, and only to its own embedded
-    server: a target registered by a user is never changed by the demo.
-    """
-    server.start()
-    admin = server.conninfo("postgres")
-    with psycopg.connect(admin, autocommit=True, application_name="opscore-admin") as conn:
-        if not conn.execute(
-            "SELECT /* opscore */ 1 FROM pg_database WHERE datname = %s", (dbname,)
-        ).fetchone():
-            conn.execute(
-                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
-            )
-    dsn = server.conninfo(dbname)
-    with psycopg.connect(dsn, autocommit=True, application_name="opscore-admin") as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    return dsn
+    """Create a database on the embedded server with pg_stat_statements; return its DSN (only
+    opscore's own embedded server: a target registered by a user is never changed)."""
+    return server.ensure_database(dbname)
 
 
 def ensure_demo_target() -> Target:
@@ -66,11 +49,7 @@ def ensure_demo_target() -> Target:
                         "Remove or rename it (`opscore target remove demo`) to run the demo.",
                     )
                 if t.dsn != dsn:  # the embedded server moved (new port): follow it
-                    with repo.transaction():
-                        repo.execute(
-                            "UPDATE opscore.targets SET dsn = %s WHERE target_id = %s",
-                            (dsn, t.target_id),
-                        )
+                    repo_targets.set_dsn(repo, t.target_id, dsn)
                     t.dsn = dsn
                 return t
         return repo_targets.insert(repo, DEMO_TARGET, dsn, "none", embedded=True)

@@ -26,7 +26,8 @@ from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
 from ..targets import connection
-from .ash import WAIT_CLASSES, _range, ash_db_time
+from .ash import WAIT_CLASSES, ash_db_time
+from .common import opscore_shown, time_range
 from .targets import get_target, target_dsn
 
 __all__ = [
@@ -46,10 +47,6 @@ __all__ = [
     "ash_activity_grid",
     "object_io",
 ]
-
-
-def _own(include_opscore: bool | None) -> bool:
-    return get_settings().include_opscore_activity if include_opscore is None else include_opscore
 
 
 # ------------------------------------------------------------------------------ status
@@ -98,7 +95,7 @@ def target_status(name: str, *, now: datetime | None = None) -> TargetStatus:
         st.last_snapshot_status = snaps[0].status
     try:
         with connection.monitoring_session(target_dsn(t)) as conn:
-            s = live.summary(conn, _own(None))
+            s = live.summary(conn, opscore_shown(None))
         st.reachable = True
         st.version = s.get("version")
         st.sessions, st.active_sessions = s.get("sessions"), s.get("active")
@@ -126,7 +123,9 @@ def live_sessions(target: str, *, include_opscore: bool | None = None) -> pd.Dat
     query_id, query, query_s/xact_s/state_s (seconds), blocking_pids."""
     t = get_target(target)
     with connection.monitoring_session(target_dsn(t)) as conn:
-        return live.sessions(conn, _own(include_opscore), get_settings().ash_query_text_max)
+        return live.sessions(
+            conn, opscore_shown(include_opscore), get_settings().ash_query_text_max
+        )
 
 
 def live_summary(target: str, *, include_opscore: bool | None = None) -> dict[str, Any]:
@@ -134,7 +133,7 @@ def live_summary(target: str, *, include_opscore: bool | None = None) -> dict[st
     transaction, waiting on locks, max_connections."""
     t = get_target(target)
     with connection.monitoring_session(target_dsn(t)) as conn:
-        return live.summary(conn, _own(include_opscore))
+        return live.summary(conn, opscore_shown(include_opscore))
 
 
 # ------------------------------------------------------------------------------ ranges
@@ -143,7 +142,7 @@ def snapshot_bounds(
 ) -> tuple[int, int]:
     """The snapshot ids that bound a time range of a target, for snapshot_range & co.
     Raises NotFound when the range does not hold two usable snapshots."""
-    b, e = _range(begin, end if end is not None else datetime.now(UTC))
+    b, e = time_range(begin, end if end is not None else datetime.now(UTC))
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         lo, hi = perf_reads.snapshot_bounds(repo, t.target_id, b, e)
@@ -191,7 +190,7 @@ def top_statements(
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
-        st = reads.statements_frame(repo, rr.plan, _own(include_opscore))
+        st = reads.statements_frame(repo, rr.plan, opscore_shown(include_opscore))
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
         "pct_db_time", "rows", "rows_per_call", "shared_blks_read", "shared_blks_hit", "hit_pct",
@@ -296,7 +295,7 @@ def load_profile(
     target: str, begin_id: int, end_id: int, *, include_opscore: bool | None = None
 ) -> pd.DataFrame:
     """Load profile of a snapshot range: metric, total, per_second, per_transaction."""
-    own = _own(include_opscore)
+    own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
@@ -318,7 +317,7 @@ def load_trends(
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
-        df = perf_reads.trends(repo, t.target_id, begin_id, end_id, _own(include_opscore))
+        df = perf_reads.trends(repo, t.target_id, begin_id, end_id, opscore_shown(include_opscore))
     iv = df["interval_s"].astype("float64")
     blocks = (df["blks_read"] + df["blks_hit"]).astype("float64")
     out = pd.DataFrame(
@@ -347,7 +346,7 @@ def ash_activity_grid(
     (zero where nothing was sampled). ``bucket``: 'minute' or 'hour' (default: minute up to a
     day, hour beyond). ``attrs``: bucket, source, db_time_s (whole range), avg_aas (over the
     range), peak_aas (busiest bucket)."""
-    b, e = _range(begin, end)
+    b, e = time_range(begin, end)
     if bucket is None:
         bucket = "minute" if e - b <= timedelta(days=1) else "hour"
     if bucket not in ("minute", "hour"):

@@ -28,13 +28,14 @@ from ..analysis.waits import normalize_wait_class
 from ..errors import InvalidInput, OpsCoreError
 from ..reports import render as _render
 from ..reports.render import RenderedReport
-from ..repository import ash_read, report_reads
+from ..repository import ash_read, report_reads, snapshot_reads
 from ..repository import snapshot_ranges as ranges
 from ..repository import targets as repo_targets
 from ..targets.connection import describe
 from .addm import addm_for_range, get_addm
-from .ash import SUMMARY_THRESHOLD, _resolve_target, ash_time_range
-from .snapshots import _include
+from .ash import SUMMARY_THRESHOLD, ash_time_range
+from .common import opscore_shown
+from .targets import resolve_target
 
 __all__ = [
     "AwrReport",
@@ -54,12 +55,7 @@ REPORT_KINDS = ("awr", "ash", "addm", "compare")
 
 
 def _usable(conn: psycopg.Connection, target_id: int) -> list[int]:
-    rows = conn.execute(
-        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
-        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
-        (target_id,),
-    ).fetchall()
-    return [r[0] for r in rows]
+    return snapshot_reads.latest_usable_ids(conn, target_id, 2)
 
 
 def default_awr_range(target: str) -> tuple[int, int]:
@@ -114,7 +110,7 @@ def awr_report(
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         agg = ranges.range_aggregate(
-            repo, t.target_id, t.name, begin_id, end_id, _include(include_opscore)
+            repo, t.target_id, t.name, begin_id, end_id, opscore_shown(include_opscore)
         )
         ash = _ash_waits(repo, t.target_id, agg.begin.captured_at, agg.end.captured_at, True)
     report = awr_model.build(agg, ash=ash, host=describe(t.dsn), top=top)
@@ -232,7 +228,7 @@ def compare_report(
     """Period 1 (begin1..end1) against period 2 (begin2..end2) or a named baseline, with the
     differences that matter ranked (slower SQL, new SQL, wait shifts, load changes)."""
     begin2, end2 = _compare_second(target, begin2, end2, baseline)
-    own = _include(include_opscore)
+    own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         a1 = ranges.range_aggregate(repo, t.target_id, t.name, begin1, end1, own)
@@ -293,7 +289,7 @@ def render_report(
             kind, target, label[0], label[1], params, reports_dir=reports_dir, progress=say
         )
     if target is None:  # the only registered target, or 'demo'
-        target = _resolve_target(None).name
+        target = resolve_target(None).name
     if kind == "awr":
         if begin is None and end is None:
             begin, end = default_awr_range(target)

@@ -15,6 +15,7 @@ from ..collectors import host
 from ..collectors.capture import CaptureOptions, capture
 from ..config import get_settings
 from ..errors import InvalidInput, OpsCoreError
+from ..model.serialize import frame_records
 from ..repository import snapshot_columnar as columnar
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
@@ -24,6 +25,7 @@ from ..repository.snapshot_columnar import RangePlan
 from ..repository.snapshot_ranges import Baseline, RangeAggregate
 from ..repository.snapshot_reads import SnapshotInfo
 from ..targets.connection import parse_dsn
+from .common import opscore_shown
 from .targets import target_dsn
 
 __all__ = [
@@ -66,24 +68,15 @@ class SnapshotDetail:
     cluster: dict[str, Any]  # pg_stat_wal, checkpointer, archiver, replication, slots, host
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         return {
             "info": self.info.as_dict(),
-            "statements": recs(self.statements),
-            "databases": recs(self.databases),
-            "tables": recs(self.tables),
-            "indexes": recs(self.indexes),
-            "io": recs(self.io),
+            "statements": frame_records(self.statements),
+            "databases": frame_records(self.databases),
+            "tables": frame_records(self.tables),
+            "indexes": frame_records(self.indexes),
+            "io": frame_records(self.io),
             "cluster": self.cluster,
         }
-
-
-def _include(include_opscore: bool | None) -> bool:
-    return get_settings().include_opscore_activity if include_opscore is None else include_opscore
 
 
 def take_snapshot(target: str, *, include_opscore: bool | None = None) -> SnapshotInfo:
@@ -146,17 +139,12 @@ def list_snapshots(target: str | None = None, limit: int = 100) -> list[Snapshot
 
 def get_snapshot(snapshot_id: int, *, include_opscore: bool | None = None) -> SnapshotDetail:
     """One snapshot with its deltas: per statement, per database, tables, indexes, I/O."""
-    own = _include(include_opscore)
+    own = opscore_shown(include_opscore)
     with repository.session() as repo:
         info = reads.get_info(repo, snapshot_id)
         ids = [snapshot_id] if info.status != "failed" else []
         plan = RangePlan(info.target_id, ids, ids)
-        cluster: dict[str, Any] = {}
-        for source, data in repo.execute(
-            "SELECT source, data FROM opscore.snap_cluster WHERE snapshot_id = %s",
-            (snapshot_id,),
-        ):
-            cluster[source] = data
+        cluster = reads.cluster_data(repo, snapshot_id)
         io = reads.io_frame(repo, ids) if info.sources.get("pg_stat_io") == "ok" else None
         return SnapshotDetail(
             info=info,
@@ -178,7 +166,7 @@ def snapshot_range(
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         return ranges.range_aggregate(
-            repo, t.target_id, t.name, begin_id, end_id, _include(include_opscore)
+            repo, t.target_id, t.name, begin_id, end_id, opscore_shown(include_opscore)
         )
 
 
@@ -252,7 +240,7 @@ def compare_periods(
             "Give either a second range (begin2/end2) or a baseline, not both.",
             "Use --baseline NAME alone, or --begin2 A --end2 B.",
         )
-    own = _include(include_opscore)
+    own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         if baseline is not None:

@@ -14,7 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from .. import repository
 from ..config import get_settings
-from ..errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput, UnknownTarget
 from ..repository import targets as repo_targets
 from ..repository.targets import Target
 from ..targets import connection
@@ -28,6 +28,7 @@ __all__ = [
     "add_target",
     "list_targets",
     "get_target",
+    "resolve_target",
     "remove_target",
     "check_target",
     "target_session",
@@ -140,6 +141,33 @@ def list_targets() -> list[Target]:
 def get_target(name: str) -> Target:
     with repository.session() as repo:
         return repo_targets.get(repo, name)
+
+
+def resolve_target(name: str | None) -> Target:
+    """The target a command means: the one named, else the only one registered, else the one
+    embedded server (what `opscore demo` registers) when exactly one target is embedded.
+
+    Several targets and no name: an error that lists them, nothing guessed."""
+    with repository.session() as repo:
+        if name:
+            return repo_targets.get(repo, name)
+        targets = repo_targets.all_targets(repo)
+    if len(targets) == 1:
+        return targets[0]
+    if not targets:
+        raise UnknownTarget(
+            "No target is registered.",
+            "Add one with `opscore target add NAME DSN` (or run `opscore demo`).",
+        )
+    embedded = [t for t in targets if t.embedded]
+    if len(embedded) == 1:
+        return embedded[0]
+    raise InvalidInput(
+        "Several targets are registered; say which one ("
+        + ", ".join(t.name for t in targets)
+        + ").",
+        "Pass --target NAME.",
+    )
 
 
 def remove_target(name: str) -> Target:

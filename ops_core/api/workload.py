@@ -16,7 +16,7 @@ from ..errors import InvalidInput
 from ..targets.connection import parse_dsn
 from ..workload import driver, faults
 from ..workload.fault_base import FaultInfo
-from ..workload.sessions import DEFAULT_APPLICATION_NAME, workload_connect
+from ..workload.sessions import DEFAULT_APPLICATION_NAME
 from .targets import get_target, target_dsn
 
 __all__ = [
@@ -107,9 +107,7 @@ def run_workload(
             application_name=application_name,
             on_progress=on_progress,
         )
-    with workload_connect(url, application_name=application_name) as conn:
-        row = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()
-    if not (row and row[0]):
+    if not driver.has_pgbench_tables(url, application_name):
         driver.pgbench_init(url, scale, application_name=application_name)
     return driver.run_pgbench(
         url,

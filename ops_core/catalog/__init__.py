@@ -1,8 +1,9 @@
 """The operations catalog (copied from the user's reference, one row per capability) with where
 each row is served: the ``ops_core.api`` function, the CLI command, the app page and the flow.
 
-A row is *served* when its ``api_function`` names a callable of ``ops_core.api``; tests check
-that every named function exists, and the app lists coverage from here.
+This module only reads the TSV files; ``ops_core.api.REGISTRY`` (ops_core/api/registry.py)
+turns each row into an operation with its status, models and effects, and every surface reads
+the registry.
 """
 
 from __future__ import annotations
@@ -23,20 +24,8 @@ class Operation:
     app_page: str
     flow: str
 
-    @property
-    def served(self) -> bool:
-        return bool(self.api_function) and resolve(self.api_function) is not None
-
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d["served"] = self.served
-        return d
-
-
-def resolve(function: str):
-    from .. import api
-
-    return getattr(api, function, None) if function else None
+        return asdict(self)
 
 
 def _read(name: str) -> list[dict[str, str]]:
@@ -73,9 +62,3 @@ def operations() -> list[Operation]:
             )
         )
     return out
-
-
-def coverage() -> dict[str, int]:
-    ops = operations()
-    served = sum(1 for o in ops if o.served)
-    return {"operations": len(ops), "served": served, "not_served": len(ops) - served}

@@ -61,6 +61,8 @@ def _register_optional() -> None:
         ("backup", None),
         ("report", "report"),
         ("addm", "addm"),
+        ("catalog", None),
+        ("actions", "actions"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -10,6 +9,7 @@ import typer
 
 from .. import api
 from ..errors import OpsCoreError
+from ..model.serialize import to_jsonable
 from .common import JsonOpt, console, example, print_json, table
 
 app = typer.Typer(
@@ -29,10 +29,6 @@ def _range(since: str | None, begin: str | None, end: str | None):
     if since is None and begin is None:
         since = "10m"
     return api.ash_time_range(since=since, begin=begin, end=end)
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
-    return json.loads(df.to_json(orient="records", date_format="iso", date_unit="us"))
 
 
 def _fmt(v) -> str:
@@ -138,7 +134,7 @@ def query(
         limit=limit,
     )
     if as_json:
-        print_json(_records(df))
+        print_json(to_jsonable(df))
         return
     if df.empty:
         console.print(f"No ASH samples between {b:%Y-%m-%d %H:%M:%S} and {e:%H:%M:%S} UTC.")
@@ -178,7 +174,7 @@ def top(
                 "by": by,
                 "source": df.attrs.get("source"),
                 "db_time_s": df.attrs.get("db_time_s"),
-                "rows": _records(df),
+                "rows": to_jsonable(df),
             }
         )
         return
@@ -213,7 +209,7 @@ def blockers(
     b, e = _range(since, begin, end)
     df = api.blocking_chains(target, b, e)
     if as_json:
-        print_json(_records(df))
+        print_json(to_jsonable(df))
         return
     if df.empty:
         console.print("No blocked session was sampled in that range.")

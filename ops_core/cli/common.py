@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..model.serialize import to_jsonable
+
 
 def _width() -> int | None:
     # piped or captured output (less, a log file, CI) gets a wide page instead of rich's 80
@@ -43,7 +45,8 @@ def _default(o: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, default=_default, indent=2, sort_keys=False))
+    """JSON through the one serializer the registry's response models use (ops_core.model)."""
+    typer.echo(json.dumps(to_jsonable(data), default=_default, indent=2, sort_keys=False))
 
 
 FREE_TEXT = {

@@ -14,10 +14,15 @@ Rules (DESIGN: "counters become deltas once"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .catalog import Source
+from .catalog import SOURCES, Source
+from .host import HOST_SOURCE
+
+if TYPE_CHECKING:
+    from .capture import Capture
 
 Row = tuple[Any, ...]
 
@@ -28,6 +33,139 @@ class DeltaResult:
     reset_rows: int = 0  # rows counted from zero because of a decrease or a since change
     new_rows: int = 0
     last: dict[str, Any] = field(default_factory=dict)  # cumulative state for the next delta
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The target's previous usable snapshot, with the cumulative state of each source (key:
+    source name, or ``tables@<datname>``/``indexes@<datname>``) it left for the next delta."""
+
+    snapshot_id: int
+    captured_at: datetime
+    postmaster_start: datetime | None
+    states: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reset:
+    source: str  # "server", a source name, or a per-database key
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass
+class SnapshotDeltas:
+    """Everything a snapshot stores besides the raw capture: per-source deltas, the resets
+    seen, the new cumulative state per source, and the interval."""
+
+    previous: Previous | None
+    results: dict[str, DeltaResult]  # tables/indexes: all databases, rows carry ``datname``
+    resets: list[Reset]
+    states: dict[str, Any]
+    interval_s: float | None
+
+
+#: small cluster-wide sources whose deltas are kept as JSON (snap_cluster)
+JSON_SOURCES = [
+    "pg_stat_wal",
+    "checkpointer",
+    "pg_stat_archiver",
+    "replication",
+    "replication_slots",
+    "settings",
+    "host",
+]
+
+
+def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
+    """Reset detection and per-interval deltas of a whole capture against the previous
+    snapshot's state: pure (no database), the one place counters become deltas."""
+    resets: list[Reset] = []
+    states = previous.states if previous else {}
+    if (
+        previous
+        and previous.postmaster_start
+        and cap.postmaster_start
+        and previous.postmaster_start != cap.postmaster_start
+    ):
+        resets.append(Reset("server", f"restarted at {cap.postmaster_start.isoformat()}"))
+    new_states: dict[str, Any] = {}
+    results: dict[str, DeltaResult] = {}
+
+    def run(src: Source, rows: list[dict[str, Any]], key: str, source_reset: bool = False):
+        res = compute(src, rows, states.get(key) if previous else None, source_reset=source_reset)
+        new_states[key] = res.last
+        if res.reset_rows:
+            resets.append(
+                Reset(
+                    key,
+                    f"{res.reset_rows} row(s) counted from zero (counters went down or were reset)",
+                )
+            )
+        return res
+
+    pgss_reset = _pgss_info(cap, states if previous else {}, new_states, resets)
+    if "pg_stat_statements" in cap.rows:
+        stmt_res = run(
+            SOURCES["pg_stat_statements"],
+            cap.rows["pg_stat_statements"],
+            "pg_stat_statements",
+            source_reset=pgss_reset,
+        )
+        if pgss_reset and stmt_res.reset_rows:
+            resets.pop()  # already reported as the reset itself
+        results["pg_stat_statements"] = stmt_res
+    for name in ["pg_stat_database", "pg_stat_io", *JSON_SOURCES]:
+        if name in cap.rows:
+            src = HOST_SOURCE if name == "host" else SOURCES[name]
+            results[name] = run(src, cap.rows[name], name)
+    for name in ("tables", "indexes"):
+        by_db: dict[str, list[dict[str, Any]]] = {}
+        for r in cap.rows.get(name, []):
+            by_db.setdefault(r["datname"], []).append(r)
+        merged = DeltaResult(rows=[])
+        for datname, rows in by_db.items():
+            res = run(SOURCES[name], rows, f"{name}@{datname}")
+            for r in res.rows:
+                r["datname"] = datname
+            merged.rows.extend(res.rows)
+        results[name] = merged
+    interval = (
+        (cap.captured_at - previous.captured_at).total_seconds()
+        if previous and cap.captured_at
+        else None
+    )
+    return SnapshotDeltas(previous, results, resets, new_states, interval)
+
+
+def _pgss_info(
+    cap: Capture, states: dict[str, Any], new_states: dict[str, Any], resets: list[Reset]
+) -> bool:
+    """pg_stat_statements_info: a full reset (new stats_reset) or evictions (dealloc grew).
+    Returns whether the statements were reset as a whole."""
+    info = (cap.rows.get("pg_stat_statements_info") or [None])[0]
+    if info is None:
+        return False
+    old = states.get("pg_stat_statements_info")
+    now_reset = info["stats_reset"].isoformat() if info["stats_reset"] else None
+    new_states["pg_stat_statements_info"] = {"dealloc": info["dealloc"], "stats_reset": now_reset}
+    if not old:
+        return False
+    if now_reset != old.get("stats_reset"):
+        resets.append(Reset("pg_stat_statements", f"pg_stat_statements_reset() at {now_reset}"))
+        return True
+    if (info["dealloc"] or 0) > (old.get("dealloc") or 0):
+        n = info["dealloc"] - (old.get("dealloc") or 0)
+        resets.append(
+            Reset(
+                "pg_stat_statements",
+                f"{n} eviction(s) (pg_stat_statements.max reached): "
+                "statements seen again are counted from their re-creation",
+            )
+        )
+    return False
 
 
 def key_of(source: Source, row: dict[str, Any]) -> str:

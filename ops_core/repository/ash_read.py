@@ -13,8 +13,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
 from ..errors import InvalidInput
+from ..model.waits import event_sql, is_db_time_sql, wait_class_sql
 from .ash import SUMMARY_BUCKET_S
 from .ash_summary import summary_sql
 from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from ..analysis.waits import event_sql, is_db_time_sql, wait_class_sql
+from ..model.waits import event_sql, is_db_time_sql, wait_class_sql
 from .ash import SUMMARY_BUCKET_S
-from .ash_chunks import (
+from .ash_stage import (
     STAGE,
     add_dictionary_entries,
     ensure_stage,

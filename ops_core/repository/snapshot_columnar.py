@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from ..collectors.catalog import SOURCES
+from ..model.sources import SOURCES
 
 MIN_ROLLUP_SNAPSHOTS = 4  # a day with fewer snapshots is read raw
 

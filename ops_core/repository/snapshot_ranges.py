@@ -10,6 +10,7 @@ import pandas as pd
 import psycopg
 
 from ..errors import InvalidInput, NotFound
+from ..model.serialize import frame_records
 from . import snapshot_columnar as columnar
 from . import snapshot_reads as reads
 from .snapshot_reads import SnapshotInfo
@@ -43,11 +44,6 @@ class RangeAggregate:
         return int(self.databases["xact_commit"].sum() + self.databases["xact_rollback"].sum())
 
     def as_dict(self) -> dict[str, Any]:
-        def recs(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
-            if df is None:
-                return None
-            return df.astype(object).where(df.notna(), None).to_dict("records")
-
         return {
             "target": self.target,
             "begin": self.begin.as_dict(),
@@ -56,13 +52,13 @@ class RangeAggregate:
             "snapshot_ids": self.snapshot_ids,
             "resets": self.resets,
             "failed": self.failed,
-            "statements": recs(self.statements),
-            "databases": recs(self.databases),
-            "tables": recs(self.tables),
-            "indexes": recs(self.indexes),
-            "io": recs(self.io),
+            "statements": frame_records(self.statements),
+            "databases": frame_records(self.databases),
+            "tables": frame_records(self.tables),
+            "indexes": frame_records(self.indexes),
+            "io": frame_records(self.io),
             "cluster": self.cluster,
-            "settings_changes": recs(self.settings_changes),
+            "settings_changes": frame_records(self.settings_changes),
         }
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
-from ..collectors.catalog import SOURCES
 from ..errors import NotFound
+from ..model.sources import SOURCES
 from . import snapshot_columnar as columnar
 from .snapshot_columnar import RangePlan
 
@@ -196,6 +196,24 @@ def cluster_sums(conn: psycopg.Connection, ids: list[int]) -> dict[str, dict[str
             if k not in acc or not isinstance(acc.get(k), int | float):
                 acc.setdefault("_values", {})[k] = v
     return out
+
+
+def cluster_data(conn: psycopg.Connection, snapshot_id: int) -> dict[str, Any]:
+    """Every cluster-wide source of one snapshot (pg_stat_wal, checkpointer, ...) by name."""
+    rows = conn.execute(
+        "SELECT source, data FROM opscore.snap_cluster WHERE snapshot_id = %s", (snapshot_id,)
+    ).fetchall()
+    return {source: data for source, data in rows}
+
+
+def latest_usable_ids(conn: psycopg.Connection, target_id: int, n: int = 2) -> list[int]:
+    """The ids of the target's ``n`` newest snapshots that did not fail, newest first."""
+    rows = conn.execute(
+        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
+        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT %s",
+        (target_id, n),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def cluster_values(conn: psycopg.Connection, snapshot_id: int, source: str) -> Any:

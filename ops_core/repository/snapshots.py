@@ -1,8 +1,9 @@
 """Writing snapshots: one repository transaction per capture, COPY for volume.
 
-The deltas are computed here, against the cumulative state kept per target and source in
-``opscore.snapshot_state`` (read and replaced in the same transaction, under a per-target
-advisory lock, so two concurrent captures of one target serialise).
+Reset detection and deltas are one pure step (``collectors.deltas.snapshot_deltas``) over the
+previous snapshot's cumulative state, kept per target and source in ``opscore.snapshot_state``
+(read and replaced in the same transaction, under a per-target advisory lock, so two concurrent
+captures of one target serialise); this module reads that state and writes.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import psycopg
 
 from ..collectors import deltas
 from ..collectors.capture import Capture, StmtKey
-from ..collectors.catalog import SOURCES, Source, is_own_sql
-from ..collectors.host import HOST_SOURCE
+from ..model.sources import SOURCES, is_own_sql
 from . import snapshot_columnar as columnar
 
 LOCK_NAMESPACE = 0x736E6170  # "snap"
@@ -29,15 +29,7 @@ DB_COLUMNS = (
 )
 IO_COLUMNS = SOURCES["pg_stat_io"].names
 # small sources kept as JSON in snap_cluster
-JSON_SOURCES = [
-    "pg_stat_wal",
-    "checkpointer",
-    "pg_stat_archiver",
-    "replication",
-    "replication_slots",
-    "settings",
-    "host",
-]
+JSON_SOURCES = deltas.JSON_SOURCES
 
 
 def known_statements(conn: psycopg.Connection, target_id: int) -> dict[StmtKey, int]:
@@ -101,24 +93,7 @@ def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) 
         ).fetchone()
         if dup:
             return dup[0], False
-        prev = conn.execute(
-            "SELECT snapshot_id, captured_at, postmaster_start FROM opscore.snapshots "
-            "WHERE target_id = %s AND status <> 'failed' ORDER BY captured_at DESC LIMIT 1",
-            (cap.target_id,),
-        ).fetchone()
-        # a state is the base of the next delta only if it is the previous snapshot's (after
-        # that snapshot was deleted, or the source failed there, the next capture is a baseline)
-        states = {
-            r[0]: r[1]
-            for r in conn.execute(
-                "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s "
-                "AND snapshot_id = %s",
-                (cap.target_id, prev[0] if prev else None),
-            )
-        }
-        if prev and not states:
-            prev = None  # nothing to take deltas against: this capture is a new baseline
-        sid = _write(conn, cap, prev, states)
+        sid = _write(conn, cap, deltas.snapshot_deltas(_previous(conn, cap.target_id), cap))
         if started is not None:
             conn.execute(
                 "UPDATE opscore.snapshots SET total_ms = %s WHERE snapshot_id = %s",
@@ -127,86 +102,34 @@ def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) 
         return sid, True
 
 
-def _write(conn: psycopg.Connection, cap: Capture, prev: Any, states: dict[str, Any]) -> int:
-    resets: list[dict[str, str]] = []
-    if prev and prev[2] and cap.postmaster_start and prev[2] != cap.postmaster_start:
-        resets.append(
-            {"source": "server", "reason": f"restarted at {cap.postmaster_start.isoformat()}"}
-        )
-    new_states: dict[str, Any] = {}
-    results: dict[str, deltas.DeltaResult] = {}
+def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | None:
+    """The previous usable snapshot and its states. A state is the base of the next delta only
+    if it is the previous snapshot's (after that snapshot was deleted, or the source failed
+    there, the next capture is a baseline)."""
+    prev = conn.execute(
+        "SELECT snapshot_id, captured_at, postmaster_start FROM opscore.snapshots "
+        "WHERE target_id = %s AND status <> 'failed' ORDER BY captured_at DESC LIMIT 1",
+        (target_id,),
+    ).fetchone()
+    if prev is None:
+        return None
+    states = dict(
+        conn.execute(
+            "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s "
+            "AND snapshot_id = %s",
+            (target_id, prev[0]),
+        ).fetchall()
+    )
+    if not states:
+        return None  # nothing to take deltas against: this capture is a new baseline
+    return deltas.Previous(prev[0], prev[1], prev[2], states)
 
-    def run(src: Source, rows: list[dict[str, Any]], key: str, source_reset: bool = False):
-        last = states.get(key) if prev else None
-        res = deltas.compute(src, rows, last, source_reset=source_reset)
-        new_states[key] = res.last
-        if res.reset_rows:
-            resets.append(
-                {
-                    "source": key,
-                    "reason": f"{res.reset_rows} row(s) counted from zero "
-                    "(counters went down or were reset)",
-                }
-            )
-        return res
 
-    # pg_stat_statements: a full reset shows as a new stats_reset in pg_stat_statements_info
-    pgss_reset = False
-    info = (cap.rows.get("pg_stat_statements_info") or [None])[0]
-    old_info = states.get("pg_stat_statements_info") if prev else None
-    if info is not None:
-        new_states["pg_stat_statements_info"] = {
-            "dealloc": info["dealloc"],
-            "stats_reset": info["stats_reset"].isoformat() if info["stats_reset"] else None,
-        }
-        if old_info:
-            now_reset = new_states["pg_stat_statements_info"]["stats_reset"]
-            if now_reset != old_info.get("stats_reset"):
-                pgss_reset = True
-                resets.append(
-                    {
-                        "source": "pg_stat_statements",
-                        "reason": f"pg_stat_statements_reset() at {now_reset}",
-                    }
-                )
-            elif (info["dealloc"] or 0) > (old_info.get("dealloc") or 0):
-                n = info["dealloc"] - (old_info.get("dealloc") or 0)
-                resets.append(
-                    {
-                        "source": "pg_stat_statements",
-                        "reason": f"{n} eviction(s) (pg_stat_statements.max reached): "
-                        "statements seen again are counted from their re-creation",
-                    }
-                )
-    if "pg_stat_statements" in cap.rows:
-        stmt_res = run(
-            SOURCES["pg_stat_statements"],
-            cap.rows["pg_stat_statements"],
-            "pg_stat_statements",
-            source_reset=pgss_reset,
-        )
-        if pgss_reset and stmt_res.reset_rows:
-            resets.pop()  # already reported as the reset itself
-        results["pg_stat_statements"] = stmt_res
-    for name in ["pg_stat_database", "pg_stat_io", *JSON_SOURCES]:
-        if name in cap.rows:
-            src = HOST_SOURCE if name == "host" else SOURCES[name]
-            results[name] = run(src, cap.rows[name], name)
-    for name in ("tables", "indexes"):
-        by_db: dict[str, list[dict[str, Any]]] = {}
-        for r in cap.rows.get(name, []):
-            by_db.setdefault(r["datname"], []).append(r)
-        merged = deltas.DeltaResult(rows=[])
-        for datname, rows in by_db.items():
-            res = run(SOURCES[name], rows, f"{name}@{datname}")
-            for r in res.rows:
-                r["datname"] = datname
-            merged.rows.extend(res.rows)
-        results[name] = merged
-
+def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> int:
+    """Write a capture and its deltas (computed by collectors.deltas.snapshot_deltas)."""
+    results, prev, new_states = d.results, d.previous, d.states
     status = "partial" if cap.error_count() else "ok"
     stmt_rows = results.get("pg_stat_statements")
-    interval = (cap.captured_at - prev[1]).total_seconds() if prev else None  # type: ignore[operator]
     row = conn.execute(
         "INSERT INTO opscore.snapshots (target_id, captured_at, status, prev_snapshot_id, "
         "interval_s, server_version_num, postmaster_start, with_sizes, own_datname, sources, "
@@ -216,14 +139,14 @@ def _write(conn: psycopg.Connection, cap: Capture, prev: Any, states: dict[str, 
             cap.target_id,
             cap.captured_at,
             status,
-            prev[0] if prev else None,
-            interval,
+            prev.snapshot_id if prev else None,
+            d.interval_s,
             cap.server_version_num,
             cap.postmaster_start,
             cap.with_sizes,
             cap.own_datname,
             _jsonb(cap.sources),
-            _jsonb(resets),
+            _jsonb([r.as_dict() for r in d.resets]),
             round(cap.target_ms, 3),
             len(stmt_rows.rows) if stmt_rows else None,
         ),

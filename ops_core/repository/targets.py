@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
 
 from ..errors import InvalidInput, UnknownTarget
+from ..model.target import Target
 
-
-@dataclass
-class Target:
-    target_id: int
-    name: str
-    dsn: str
-    password_source: str
-    embedded: bool
-    created_at: datetime
-    options: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["created_at"] = self.created_at.isoformat()
-        return d
+__all__ = ["Target", "insert", "all_targets", "get", "get_by_id", "set_dsn", "delete"]
 
 
 _COLS = "target_id, name, dsn, password_source, embedded, created_at, options"
@@ -85,6 +70,12 @@ def get_by_id(conn: psycopg.Connection, target_id: int) -> Target:
             f"There is no target with id {target_id}.", "List targets with `opscore target list`."
         )
     return Target(**row)
+
+
+def set_dsn(conn: psycopg.Connection, target_id: int, dsn: str) -> None:
+    """Point a target at a new DSN (the embedded server moved to another port)."""
+    with conn.transaction():
+        conn.execute("UPDATE opscore.targets SET dsn = %s WHERE target_id = %s", (dsn, target_id))
 
 
 def delete(conn: psycopg.Connection, name: str) -> Target:

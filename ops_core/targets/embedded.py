@@ -453,6 +453,27 @@ class EmbeddedServer:
         port = self.configured_port()
         return f"host={self.socket_dir} port={port} user={SUPERUSER} dbname={dbname}"
 
+    def ensure_database(self, dbname: str) -> str:
+        """Start the server, create ``dbname`` with pg_stat_statements if missing; its DSN.
+
+        Setup of opscore's own embedded server (the demo target), never of a server a user
+        registered."""
+        import psycopg
+        from psycopg import sql
+
+        self.start()
+        with psycopg.connect(
+            self.conninfo("postgres"), autocommit=True, application_name="opscore-admin"
+        ) as conn:
+            if not conn.execute(
+                "SELECT /* opscore */ 1 FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        dsn = self.conninfo(dbname)
+        with psycopg.connect(dsn, autocommit=True, application_name="opscore-admin") as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return dsn
+
     def url(self, dbname: str = "postgres", tcp: bool = False) -> str:
         port = self.configured_port()
         if tcp:

@@ -119,6 +119,13 @@ def _pgbench_conn(dsn: str, application_name: str) -> tuple[str, dict[str, str]]
     return make_conninfo(**params), env
 
 
+def has_pgbench_tables(dsn: str, application_name: str = DEFAULT_APPLICATION_NAME) -> bool:
+    """Whether ``pgbench -i`` has run in this database (pgbench_accounts exists)."""
+    with workload_connect(dsn, application_name=application_name) as conn:
+        row = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def pgbench_init(
     dsn: str,
     scale: int = 1,

@@ -1,0 +1,142 @@
+"""Reset detection and deltas of a whole capture as one pure step (collectors.deltas), tested
+without a server: captures built with the columns of the real catalog sources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ops_core.collectors.capture import Capture
+from ops_core.collectors.catalog import SOURCES
+from ops_core.collectors.deltas import Previous, snapshot_deltas
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def _row(source: str, **values):
+    row = {c: None for c in SOURCES[source].names}
+    row.update(values)
+    return row
+
+
+def _db(commits: int, reads: int, reset: datetime | None = None):
+    return _row(
+        "pg_stat_database",
+        datid=5,
+        datname="app",
+        numbackends=3,
+        xact_commit=commits,
+        blks_read=reads,
+        stats_reset=reset,
+    )
+
+
+def _stmt(queryid: int, calls: int, exec_ms: float, since: datetime = START):
+    return _row(
+        "pg_stat_statements",
+        userid=10,
+        dbid=5,
+        toplevel=True,
+        queryid=queryid,
+        calls=calls,
+        total_exec_time=exec_ms,
+        stats_since=since,
+    )
+
+
+def _capture(at: datetime, start: datetime = START, **rows) -> Capture:
+    return Capture(target_id=1, captured_at=at, postmaster_start=start, rows=rows)
+
+
+def _info(reset: datetime | None, dealloc: int = 0):
+    return [_row("pg_stat_statements_info", dealloc=dealloc, stats_reset=reset)]
+
+
+def _after(cap: Capture, sid: int = 1) -> Previous:
+    d = snapshot_deltas(None, cap)
+    return Previous(sid, cap.captured_at, cap.postmaster_start, d.states)
+
+
+def test_first_capture_is_a_baseline():
+    cap = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
+    d = snapshot_deltas(None, cap)
+    assert d.interval_s is None and d.resets == []
+    assert all(r.rows == [] for r in d.results.values())
+    assert set(d.states) == {"pg_stat_database", "pg_stat_statements"}
+
+
+def test_counters_become_interval_deltas():
+    first = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_database=[_db(160, 50)],
+        pg_stat_statements=[_stmt(1, 14, 9.5), _stmt(2, 3, 1.0)],
+    )
+    d = snapshot_deltas(_after(first), second)
+    assert d.interval_s == 900.0 and d.resets == []
+    db = d.results["pg_stat_database"].rows[0]
+    assert db["xact_commit"] == 60 and db["blks_read"] is None  # zero stored as NULL
+    assert db["numbackends"] == 3  # a gauge is kept as is
+    stmts = {r["queryid"]: r for r in d.results["pg_stat_statements"].rows}
+    assert stmts[1]["calls"] == 4 and stmts[1]["total_exec_time"] == 4.5
+    assert stmts[2]["calls"] == 3  # a new statement counts since its creation
+    assert d.results["pg_stat_statements"].new_rows == 1
+
+
+def test_a_counter_that_went_down_is_a_reset_never_a_negative_delta():
+    first = _capture(T0, pg_stat_database=[_db(100, 50)])
+    second = _capture(T0 + timedelta(minutes=15), pg_stat_database=[_db(7, 2)])
+    d = snapshot_deltas(_after(first), second)
+    db = d.results["pg_stat_database"].rows[0]
+    assert db["xact_commit"] == 7 and db["blks_read"] == 2
+    assert [r.source for r in d.resets] == ["pg_stat_database"]
+    assert "counted from zero" in d.resets[0].reason
+
+
+def test_a_restart_is_reported():
+    first = _capture(T0, pg_stat_database=[_db(100, 50)])
+    restarted = START + timedelta(hours=3)
+    second = _capture(T0 + timedelta(minutes=15), restarted, pg_stat_database=[_db(5, 1)])
+    d = snapshot_deltas(_after(first), second)
+    assert d.resets[0].source == "server" and restarted.isoformat() in d.resets[0].reason
+
+
+def test_pg_stat_statements_reset_reported_once():
+    first = _capture(
+        T0, pg_stat_statements=[_stmt(1, 10, 5.0)], pg_stat_statements_info=_info(START)
+    )
+    later = START + timedelta(hours=4)
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_statements=[_stmt(1, 20, 8.0, since=later)],
+        pg_stat_statements_info=_info(later),
+    )
+    d = snapshot_deltas(_after(first), second)
+    assert [r.source for r in d.resets] == ["pg_stat_statements"]
+    assert "pg_stat_statements_reset()" in d.resets[0].reason
+    # counted from the reset: the whole current value, not 20 - 10
+    assert d.results["pg_stat_statements"].rows[0]["calls"] == 20
+
+
+def test_evictions_are_reported():
+    first = _capture(T0, pg_stat_statements=[], pg_stat_statements_info=_info(START, 0))
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_statements=[],
+        pg_stat_statements_info=_info(START, 12),
+    )
+    d = snapshot_deltas(_after(first), second)
+    assert len(d.resets) == 1 and d.resets[0].reason.startswith("12 eviction(s)")
+
+
+def test_tables_are_per_database():
+    def tab(db: str, scans: int):
+        return _row("tables", datname=db, relid=1, schemaname="s", relname="t", seq_scan=scans)
+
+    first = _capture(T0, tables=[tab("a", 10), tab("b", 100)])
+    second = _capture(T0 + timedelta(minutes=15), tables=[tab("a", 15), tab("b", 90)])
+    d = snapshot_deltas(_after(first), second)
+    rows = {r["datname"]: r for r in d.results["tables"].rows}
+    assert rows["a"]["seq_scan"] == 5
+    assert rows["b"]["seq_scan"] == 90  # went down in b: counted from zero there only
+    assert [r.source for r in d.resets] == ["tables@b"]
