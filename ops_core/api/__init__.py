@@ -120,6 +120,7 @@ from .reports import (
     compare_report,
     default_awr_range,
     render_report,
+    report_download,
 )
 from .snapshots import (
     Baseline,
@@ -245,6 +246,7 @@ __all__ = [
     "compare_report",
     "default_awr_range",
     "render_report",
+    "report_download",
     "TargetStatus",
     "ExplainResult",
     "TOP_SQL_ORDER",
