@@ -28,7 +28,9 @@ from ..errors import OpsCoreError
 from ..repository import ash as repo_ash
 from ..repository import ash_chunks, ash_summary
 from ..repository.ash import AshRow
+from ..repository.ash_lease import AshLease
 from ..targets import connection
+from .scrub import scrub
 
 log = logging.getLogger("opscore.ash")
 
@@ -49,6 +51,9 @@ def sample_sql(version_num: int) -> str:
         )
     name = SAMPLE_SQL[max(usable)]
     return resources.files("ops_core.collectors").joinpath("sql", name).read_text()
+
+
+_QUERY = AshRow._fields.index("query")
 
 
 class AshCollector:
@@ -76,7 +81,10 @@ class AshCollector:
         except psycopg.OperationalError:
             self.close()
             raise
-        return rows[0][0], [AshRow(*r) for r in rows if r[1] is not None]
+        # the running text is scrubbed before it is buffered (passwords of ALTER ROLE, conninfo)
+        return rows[0][0], [
+            AshRow(*r)._replace(query=scrub(r[_QUERY])) for r in rows if r[1] is not None
+        ]
 
     def close(self) -> None:
         if self.conn is not None:
@@ -129,8 +137,11 @@ class AshSampler:
         text_max: int = 2048,
         on_flush: Callable[[AshRunStats], None] | None = None,
         on_sample: Callable[[AshRunStats], None] | None = None,
+        holder: str | None = None,
     ):
         self.target_name = target_name
+        #: one sampler per target: taken by run()/start(), released by close()
+        self.lease = AshLease(target_id, target_name, holder)
         self.interval_s = float(interval_s)
         self.flush_interval_s = flush_interval_s
         self.flush_rows = flush_rows
@@ -153,6 +164,7 @@ class AshSampler:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._unreported = False
+        self._lost = False
 
     # ------------------------------------------------------------------ one step
     def _error(self, where: str, exc: BaseException) -> None:
@@ -304,6 +316,10 @@ class AshSampler:
     def maybe_flush(self) -> int:
         due = time.monotonic() - self._last_flush >= self.flush_interval_s
         if due or len(self._buffer) >= self.flush_rows:
+            if not self.lease.keep():  # another sampler took the target during an outage
+                self._lost = True
+                self._error("lease", self.lease.lost_to or RuntimeError("lease lost"))
+                return 0
             return self.flush()
         return 0
 
@@ -314,10 +330,11 @@ class AshSampler:
         """Sample every ``interval_s`` until ``duration_s`` elapsed, ``stop`` is set or Ctrl-C;
         always flush before returning."""
         stop = stop or self._stop
+        self.lease.acquire()  # raises SamplerBusy when another sampler holds the target
         t0 = time.monotonic()
         tick = 0
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self._lost:
                 self.sample_once()
                 self.maybe_flush()
                 tick += 1
@@ -350,6 +367,7 @@ class AshSampler:
         """Sample in a background thread (for a Prefect flow or an app); see :meth:`stop`."""
         if self._thread is not None and self._thread.is_alive():
             return
+        self.lease.acquire()  # refused here, in the caller, when the target is sampled already
         self._stop.clear()
         self._thread = threading.Thread(
             target=self.run,
@@ -371,6 +389,7 @@ class AshSampler:
         return self.stats
 
     def close(self) -> None:
+        self.lease.release()
         self.collector.close()
         if self._repo is not None:
             self._repo.close()
