@@ -127,7 +127,8 @@ def _scanned(text: str) -> str:
 
 
 def scrub(text: str | None) -> str | None:
-    """``text`` with passwords replaced by ``<redacted>`` (unchanged when it holds none)."""
+    """``text`` (a SQL statement) with passwords replaced by ``<redacted>`` (unchanged when it
+    holds none)."""
     if not text or not _TRIGGER.search(text):
         return text
     try:
@@ -136,4 +137,15 @@ def scrub(text: str | None) -> str | None:
         return _fallback(text)
     # a password word followed by something the token rule did not see as a literal (an
     # identifier, a comment in between): the conservative patterns run over the result as well
-    return _fallback(out) if _KEYWORD_PW.search(out.replace(f"'{REDACTED}'", "")) else out
+    if _KEYWORD_PW.search(out.replace(f"'{REDACTED}'", "")):
+        out = _fallback(out)
+    # a URL with a password in a comment (outside any literal)
+    return _URL_PW.sub(lambda m: m.group(0).replace(m.group(1), REDACTED, 1), out)
+
+
+def scrub_message(text: str | None) -> str | None:
+    """Any text (an error message, a log line): conninfo and URL passwords and PASSWORD
+    literals redacted by the conservative patterns."""
+    if not text or not _TRIGGER.search(text):
+        return text
+    return _fallback(text)
