@@ -17,6 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ops_core import api
 from ops_core.cli import app
 from ops_core.cli.validate import (
     EMPTY_OK,
@@ -193,3 +194,51 @@ def test_database_errors_get_a_hint(capsys):
     code = report_error(ValueError("postgresql://u:Sekr3t@h/db went wrong"))
     err = capsys.readouterr().err
     assert code == 70 and "Sekr3t" not in err and "Traceback" not in err
+
+
+#: well-formed values the repository or the target must refuse (unknown names, ids, choices)
+SEMANTIC = [
+    ["snapshot", "show", "999999"],
+    ["snapshot", "take", "--target", "nosuch"],
+    ["snapshot", "delete", "--target", "fz", "--begin", "5", "--end", "2"],
+    ["snapshot", "compare", "--target", "fz", "--begin1", "1", "--end1", "2"],
+    ["baseline", "delete", "nosuch"],
+    ["addm", "show", "999999"],
+    ["addm", "run", "--target", "fz", "--begin", "999998", "--end", "999999"],
+    ["ash", "top", "--target", "fz", "--by", "nosuch"],
+    ["ash", "query", "--target", "fz", "--wait-class", "NoSuchClass"],
+    ["ash", "query", "--target", "fz", "--since", "10m", "--end", "2026-01-01T00:00:00Z"],
+    ["ash", "query", "--target", "fz", "--begin", "2026-01-02", "--end", "2026-01-01"],
+    ["report", "awr", "--target", "fz", "--format", "nosuch"],
+    ["report", "awr", "--target", "fz", "--begin", "999998", "--end", "999999"],
+    ["report", "addm", "--target", "fz", "--analysis", "999999"],
+    ["workload", "fault", "nosuch", "--target", "fz"],
+    ["workload", "fault", "missing_index", "--target", "fz", "--param", "nosuch=1"],
+    ["workload", "fault", "missing_index", "--target", "fz", "--param", "novalue"],
+    ["workload", "run", "--target", "fz", "--kind", "nosuch"],
+    ["target", "check", "nosuch"],
+    ["target", "add", "fz", "host=h"],
+    ["target", "add", "new1", "not a dsn at all"],
+    ["target", "add", "new2", "host=127.0.0.1 port=1", "--password-env", "1BAD"],
+    ["backup", "list", "--target", "nosuch"],
+    ["backup", "show", "20260101T000000-F0000"],
+    ["workload", "fault", "lock_contention", "--target", "fz", "--param", "sessions=-3"],
+    ["backup", "restore", "--target", "fz", "--to", "/tmp/opscore-fuzz-restore", "--lsn", "0/1"],
+    ["restore-point", "create", "x" * 80, "--target", "fz"],
+]
+
+
+def test_semantic_errors_against_a_real_repository(repo, target_db, monkeypatch, tmp_path):
+    api.add_target("fz", target_db, verify=False)
+    monkeypatch.setenv("OPSCORE_CONNECT_TIMEOUT_S", "2")
+    reset_settings_cache()
+    failures = []
+    for argv in SEMANTIC:
+        res = CliRunner().invoke(app, argv)
+        text = res.output + (res.stderr if res.stderr_bytes is not None else "")
+        if res.exit_code == 0 or "Traceback" in text or "Unexpected error" in text:
+            failures.append(f"{argv!r}: exit {res.exit_code}: {' '.join(text.split())[:300]}")
+        elif not text.strip():
+            failures.append(f"{argv!r}: no message")
+    reset_settings_cache()
+    assert not failures, "\n".join(failures)

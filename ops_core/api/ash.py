@@ -121,14 +121,25 @@ def ash_time_range(
     now = _utc(now, "now") if now else datetime.now(UTC)
     if since is not None and begin is not None:
         raise InvalidInput("Give either a duration (--since) or --begin/--end, not both.")
+    if since is not None and end is not None:
+        raise InvalidInput(
+            "Give either a duration (--since, which ends now) or --begin/--end, not both.",
+            "Use --since 10m, or --begin ... --end ... for a range in the past.",
+        )
     if since is not None:
         m = _SINCE.match(since)
         if not m:
             raise InvalidInput(
-                f"{since!r} is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
+                "The --since value is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
             )
         unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
-        return _range(now - timedelta(seconds=float(m.group(1)) * unit), now)
+        seconds = float(m.group(1)) * unit
+        if not 0 < seconds <= 36_500 * 86400:
+            raise InvalidInput(
+                "The --since duration must be more than 0 and at most 36500d.",
+                "Use e.g. --since 10m or --since 7d.",
+            )
+        return _range(now - timedelta(seconds=seconds), now)
     if begin is None:
         raise InvalidInput("No time range given.", "Use --since 10m, or --begin and --end.")
     return _range(begin, end if end is not None else now)
