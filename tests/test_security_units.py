@@ -88,10 +88,15 @@ def test_pgpass_escapes_replaces_and_removes(tmp_path: Path):
 
 def test_pgpass_replaces_older_unmarked_line(tmp_path: Path):
     f = tmp_path / "pgpass"
+    params = {"host": "db1", "port": "5432", "dbname": "app", "user": "mon"}
     f.write_text("db1:5432:app:mon:stale\n")
-    pgpass.store(f, "prod", {"host": "db1", "port": "5432", "dbname": "app", "user": "mon"}, "n")
+    pgpass.store(f, "prod", params, "n")
     assert "stale" not in f.read_text()
     assert pgpass.lookup(f, "db1", "5432", "app", "mon") == "n"
+    # a line an older opscore wrote for a target goes when the target is removed
+    f.write_text("db1:5432:app:mon:old\nother:5432:app:mon:keep\n")
+    assert pgpass.remove(f, "prod", params)
+    assert f.read_text() == "other:5432:app:mon:keep\n"
 
 
 def test_target_password_reaches_every_database_and_leaves_on_remove(pg, repo, target_db):

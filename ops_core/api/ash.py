@@ -183,9 +183,11 @@ def run_ash(
     on_sample: Callable[[AshRunStats], None] | None = None,
     include_opscore: bool | None = None,
     flush_interval_s: float | None = None,
+    lease_wait_s: float = 0.0,
 ) -> AshRunStats:
     """Sample a target in the foreground until ``duration_s``, ``stop`` or Ctrl-C; the buffer is
-    always flushed before returning (``stats.interrupted`` tells a Ctrl-C)."""
+    always flushed before returning (``stats.interrupted`` tells a Ctrl-C). One sampler per
+    target: another one running is waited for up to ``lease_wait_s``, then ``SamplerBusy``."""
     if duration_s is not None and not duration_s > 0:
         raise InvalidInput(f"The duration must be positive, not {duration_s}.")
     sampler = ash_sampler(
@@ -197,7 +199,7 @@ def run_ash(
         on_sample=on_sample,
     )
     try:
-        return sampler.run(duration_s=duration_s, stop=stop)
+        return sampler.run(duration_s=duration_s, stop=stop, lease_wait_s=lease_wait_s)
     finally:
         sampler.close()
 

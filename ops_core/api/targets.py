@@ -135,7 +135,11 @@ def remove_target(name: str) -> Target:
     """Remove a target and its password from opscore's pgpass file."""
     with repository.session() as repo:
         target = repo_targets.delete(repo, name)
-    pgpass.remove(_passfile(), target.name)
+    try:
+        params = connection.parse_dsn(target.dsn)
+    except InvalidInput:
+        params = None
+    pgpass.remove(_passfile(), target.name, params)
     return target
 
 

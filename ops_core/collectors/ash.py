@@ -325,12 +325,16 @@ class AshSampler:
 
     # ------------------------------------------------------------------ loops
     def run(
-        self, duration_s: float | None = None, stop: threading.Event | None = None
+        self,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        lease_wait_s: float = 0.0,
     ) -> AshRunStats:
         """Sample every ``interval_s`` until ``duration_s`` elapsed, ``stop`` is set or Ctrl-C;
-        always flush before returning."""
+        always flush before returning. Raises ``SamplerBusy`` when another sampler holds the
+        target (after waiting up to ``lease_wait_s`` for it to finish)."""
         stop = stop or self._stop
-        self.lease.acquire()  # raises SamplerBusy when another sampler holds the target
+        self.lease.acquire(lease_wait_s)
         t0 = time.monotonic()
         tick = 0
         try:

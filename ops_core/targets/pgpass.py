@@ -120,12 +120,29 @@ def store(path: Path, target: str, params: dict[str, str], password: str) -> Pat
     return path
 
 
-def remove(path: Path, target: str) -> bool:
-    """Delete the block of ``target``; True when there was one."""
+def remove(path: Path, target: str, params: dict[str, str] | None = None) -> bool:
+    """Delete the block of ``target`` (and, given its DSN ``params``, the unmarked line an older
+    opscore wrote for exactly that host, port, database and user); True when one was removed."""
     if not path.exists():
         return False
+    legacy = None
+    if params:
+        legacy = (
+            params.get("host", "localhost"),
+            params.get("port", "5432"),
+            params.get("dbname", "*"),
+            params.get("user", os.environ.get("USER", "*")),
+        )
     blocks = _blocks(_read(path))
-    kept = [ln for owner, lines in blocks if owner != target for ln in lines]
+    kept: list[str] = []
+    for owner, lines in blocks:
+        if owner == target:
+            continue
+        if owner is None and legacy and len(lines) == 1 and not lines[0].startswith("#"):
+            f = _split(lines[0])
+            if len(f) == 5 and tuple(f[:4]) == legacy:
+                continue
+        kept.extend(lines)
     if len(kept) == sum(len(lines) for _, lines in blocks):
         return False
     _write(path, kept)
