@@ -185,3 +185,31 @@ def test_second_sampler_refuses_to_start(repo, target_db):
     stats = third.run(duration_s=1)
     third.close()
     assert stats.samples >= 1
+
+
+def test_live_sessions_are_scrubbed(repo, target_db):
+    import threading
+    import time
+
+    api.add_target("live", target_db, verify=False)
+
+    def run() -> None:
+        with psycopg.connect(target_db, autocommit=True, application_name="sec-live") as c:
+            c.execute(f"SELECT pg_sleep(3), 'host=h password={SECRET}'")
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 30
+        texts: list[str] = []
+        while time.monotonic() < deadline:
+            df = api.live_sessions("live")
+            pairs = zip(df["query"], df["application_name"], strict=True)
+            texts = [q for q, a in pairs if a == "sec-live"]
+            if texts and "pg_sleep" in texts[0]:
+                break
+            time.sleep(0.1)
+        assert texts and "pg_sleep" in texts[0]
+        assert SECRET not in texts[0] and REDACTED in texts[0]
+    finally:
+        t.join(10)
