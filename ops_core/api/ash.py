@@ -15,7 +15,7 @@ import pandas as pd
 from .. import repository
 from ..analysis import blocking as blocking_analysis
 from ..analysis.waits import WAIT_CLASSES, normalize_wait_class
-from ..collectors.ash import AshRunStats, AshSampler
+from ..collectors.ash import MIN_INTERVAL_S, AshRunStats, AshSampler
 from ..config import get_settings
 from ..errors import InvalidInput, UnknownTarget
 from ..repository import ash as repo_ash
@@ -158,8 +158,11 @@ def ash_sampler(
     s = get_settings()
     t = _resolve_target(target)
     interval = s.ash_interval_s if interval_s is None else interval_s
-    if not interval > 0:
-        raise InvalidInput(f"The sampling interval must be positive, not {interval}.")
+    if not MIN_INTERVAL_S <= interval <= 3600:
+        raise InvalidInput(
+            f"The sampling interval must be from {MIN_INTERVAL_S} to 3600 seconds, not {interval}.",
+            "1 second is the usual interval; shorter ones query the target more often.",
+        )
     return AshSampler(
         t.name,
         t.target_id,

@@ -25,6 +25,8 @@ from typing import Any
 
 import typer
 
+from ..collectors.ash import MIN_INTERVAL_S as MIN_ASH_INTERVAL_S
+
 INT64 = 2**63 - 1
 
 #: whole numbers: name -> (min, max)
@@ -51,7 +53,6 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 INT_DEFAULT = (-INT64 - 1, INT64)
 
 #: numbers with a fraction: name -> (min, max, min is exclusive)
-MIN_ASH_INTERVAL_S = 0.1  # 10 samples a second is the most a target is asked for
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "duration": (0.0, 366 * 86400.0, True),
     "interval": (MIN_ASH_INTERVAL_S, 3600.0, False),

@@ -34,6 +34,9 @@ from .scrub import scrub
 
 log = logging.getLogger("opscore.ash")
 
+#: the shortest sampling interval a target is asked for (10 samples a second)
+MIN_INTERVAL_S = 0.1
+
 #: minimum server version -> SQL file; the highest not above the server's is used
 SAMPLE_SQL = {140000: "ash_sample_140000.sql"}
 
