@@ -115,6 +115,7 @@ def test_target_password_reaches_every_database_and_leaves_on_remove(pg, repo, t
     try:
         api.add_target("pwt", dsn, verify=False)
         t = api.get_target("pwt")
+        t_db = psycopg.conninfo.conninfo_to_dict(target_db)["dbname"]
         assert password not in t.dsn
         passfile = Path(t.password_source.split(":", 1)[1])
         assert password not in passfile.read_text()  # escaped form only
@@ -123,6 +124,11 @@ def test_target_password_reaches_every_database_and_leaves_on_remove(pg, repo, t
             assert conn.execute("select 1").fetchone()[0] == 1
         with psycopg.connect(other) as conn:  # another database of the same server
             assert conn.execute("select current_database()").fetchone()[0] == "postgres"
+        # a snapshot reads every database of the server: none misses the password
+        info = api.take_snapshot("pwt")
+        errors = {k: v for k, v in info.sources.items() if v.startswith("error")}
+        assert not any("password" in v for v in errors.values()), errors
+        assert any(k.startswith("tables@") and k != f"tables@{t_db}" for k in info.sources)
         api.remove_target("pwt")
         assert "pwt" not in passfile.read_text()
         assert pgpass.lookup(passfile, "127.0.0.1", port, "postgres", role) is None

@@ -30,7 +30,7 @@ from ..repository import ash_chunks, ash_summary
 from ..repository.ash import AshRow
 from ..repository.ash_lease import AshLease
 from ..targets import connection
-from .scrub import scrub
+from .scrub import scrub, scrub_message
 
 log = logging.getLogger("opscore.ash")
 
@@ -171,7 +171,7 @@ class AshSampler:
 
     # ------------------------------------------------------------------ one step
     def _error(self, where: str, exc: BaseException) -> None:
-        text = exc.message if isinstance(exc, OpsCoreError) else str(exc).strip()
+        text = scrub_message(exc.message if isinstance(exc, OpsCoreError) else str(exc).strip())
         self.stats.errors += 1
         message = f"{where}: {text}"
         if message != self.stats.last_error:  # log a new error once, not every second
