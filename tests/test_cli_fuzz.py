@@ -81,13 +81,13 @@ def _bad(param) -> list[str]:
     if kind is bool:
         return []
     if kind is int:
-        out = ["abc", "1.5", str(2**70)]
+        out = ["abc", "1.5", str(2**70), "postgresql://u:pw@h/db"]
         if key in INT_RANGES:
             lo, hi = INT_RANGES[key]
             out += [str(lo - 1), str(hi + 1)] if hi < 2**63 - 1 else [str(lo - 1)]
         return out
     if kind is float:
-        out = ["abc", "nan", "inf", "-inf", "1e400"]
+        out = ["abc", "nan", "inf", "-inf", "1e400", "host=h password=pw@x"]
         if key in FLOAT_RANGES:
             lo, hi, exclusive = FLOAT_RANGES[key]
             out += [repr(lo if exclusive else lo - 0.001), repr(hi * 2 + 1)]

@@ -186,7 +186,15 @@ class OpsCoreGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (TyperException, typer.Exit, typer.Abort):
+        except TyperException as exc:
+            # usage errors echo the value given (a DSN pasted into --begin would show its
+            # password): scrubbed like every other message
+            from ..collectors.scrub import scrub_message
+
+            if isinstance(getattr(exc, "message", None), str):
+                exc.message = scrub_message(exc.message) or ""
+            raise
+        except (typer.Exit, typer.Abort):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             raise typer.Exit(report_error(exc)) from None
