@@ -279,19 +279,27 @@ def require_page_login() -> None:
     st.stop()
 
 
+def write_allowed() -> bool:
+    """True once logged in; otherwise says to log in. Every write action of the app checks it
+    (:func:`confirm` does, for the writes that ask for confirmation)."""
+    if logged_in():
+        return True
+    st.warning(
+        "This action changes something: log in first (sidebar, Log in). "
+        + ("" if api.app_token() else "No login is set up: start the app with `opscore app`.")
+    )
+    return False
+
+
 # ------------------------------------------------------------------------------ confirm
 def confirm(action_key: str, question: str) -> bool:
     """Two-step confirmation: returns True once the user confirmed ``question``.
 
     Call after a button set ``st.session_state[action_key] = True``. Every write action
-    passes here: without a login it shows the login form instead."""
+    passes here (or through :func:`write_allowed`): without a login it says to log in."""
     if not st.session_state.get(action_key):
         return False
-    if not logged_in():
-        st.warning(
-            "This action changes something: log in first (sidebar, Log in). "
-            + ("" if api.app_token() else "No login is set up: start the app with `opscore app`.")
-        )
+    if not write_allowed():
         return False
     st.warning(question)
     c1, c2, _ = st.columns([1, 1, 6])
