@@ -184,6 +184,14 @@ def test_second_sampler_refuses_to_start(repo, target_db):
         assert "already sampled by" in info.value.message
         assert "pid" in info.value.message
         second.close()
+        # the CLI says the same, exit code 1, no traceback
+        from typer.testing import CliRunner
+
+        from ops_core.cli import app
+
+        res = CliRunner().invoke(app, ["ash", "run", "--target", "leased", "--duration", "1"])
+        assert res.exit_code == 1
+        assert "already sampled by" in res.output and "Traceback" not in res.output
     finally:
         first.stop()
     # the lease goes with the first sampler: a new one starts

@@ -10,6 +10,7 @@ second sampler is refused with the holder's description.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import time
@@ -28,9 +29,18 @@ class SamplerBusy(OpsCoreError):
 
 
 def describe_process(purpose: str | None = None) -> str:
-    """Who this sampler is: host, pid and what runs it (never the command's arguments)."""
-    what = purpose or Path(sys.argv[0]).name or "python"
-    return f"{what} on {socket.gethostname()} (pid {os.getpid()})"
+    """Who this sampler is: host, pid and what runs it (command words only, never values)."""
+    if purpose is None:
+        prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+        if prog in ("__main__.py", "opscore"):
+            prog = "opscore"
+        words = []
+        for w in sys.argv[1:3]:
+            if not re.fullmatch(r"[a-z][a-z-]{0,30}", w):
+                break
+            words.append(w)
+        purpose = " ".join([prog, *words])
+    return f"`{purpose}` on {socket.gethostname()} (pid {os.getpid()})"
 
 
 class AshLease:
