@@ -137,6 +137,16 @@ def test_target_password_reaches_every_database_and_leaves_on_remove(pg, repo, t
             c.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+def test_pgpass_upgrade_of_older_lines(tmp_path: Path):
+    f = tmp_path / "pgpass"
+    params = {"host": "db1", "port": "5432", "dbname": "app", "user": "mon"}
+    f.write_text("db1:5432:app:mon:p\\:w\nunrelated:1:x:y:z\n")
+    assert pgpass.upgrade_legacy(f, [("prod", params), ("other", {"host": "nope"})]) == ["prod"]
+    assert pgpass.lookup(f, "db1", "5432", "another_db", "mon") == "p:w"
+    assert pgpass.lookup(f, "unrelated", "1", "x", "y") == "z"
+    assert pgpass.upgrade_legacy(f, [("prod", params)]) == []  # once
+
+
 def test_target_add_swapped_arguments_never_echo_dsn(repo):
     dsn = f"postgresql://mon:{SECRET}@db1/app"
     with pytest.raises(InvalidInput) as info:

@@ -98,8 +98,24 @@ class RepositoryInfo:
         return self.__dict__.copy()
 
 
+def _upgrade_pgpass() -> None:
+    """Passwords saved by an older opscore for the DSN's database only: for every database."""
+    from ..repository import targets as repo_targets
+    from ..targets import pgpass
+    from ..targets.connection import parse_dsn
+
+    passfile = get_settings().home_dir / "pgpass"
+    if not passfile.exists():
+        return
+    with repository.session() as conn:
+        targets = repo_targets.all_targets(conn)
+    own = [(t.name, parse_dsn(t.dsn)) for t in targets if t.password_source == f"pgpass:{passfile}"]
+    pgpass.upgrade_legacy(passfile, own)
+
+
 def init_repository() -> RepositoryInfo:
-    """Create or upgrade the repository schema (idempotent; refuses a newer schema)."""
+    """Create or upgrade the repository schema (idempotent; refuses a newer schema), and the
+    passwords an older opscore saved for one database only."""
     from ..targets.connection import describe
 
     settings = get_settings()
@@ -107,6 +123,7 @@ def init_repository() -> RepositoryInfo:
     with repository.connect(settings) as conn:
         applied = repository.migrate(conn)
         version = repository.schema_version(conn)
+    _upgrade_pgpass()
     return RepositoryInfo(
         describe(dsn),
         version,

@@ -149,6 +149,30 @@ def remove(path: Path, target: str, params: dict[str, str] | None = None) -> boo
     return True
 
 
+def upgrade_legacy(path: Path, targets: list[tuple[str, dict[str, str]]]) -> list[str]:
+    """Turn the lines an older opscore wrote (one database, no owner) into target blocks for
+    any database; ``targets``: (name, DSN parameters) of the targets using this file.
+    Returns the names upgraded."""
+    done = []
+    for name, params in targets:
+        if any(owner == name for owner, _ in _blocks(_read(path))):
+            continue
+        legacy = (
+            params.get("host", "localhost"),
+            params.get("port", "5432"),
+            params.get("dbname", "*"),
+            params.get("user", os.environ.get("USER", "*")),
+        )
+        for owner, lines in _blocks(_read(path)):
+            if owner is None and len(lines) == 1 and not lines[0].startswith("#"):
+                f = _split(lines[0])
+                if len(f) == 5 and tuple(f[:4]) == legacy:
+                    store(path, name, params, f[4])
+                    done.append(name)
+                    break
+    return done
+
+
 def lookup(path: Path, host: str, port: str, dbname: str, user: str) -> str | None:
     """The password libpq would take from ``path`` (first matching line), for tests and checks."""
     for ln in _read(path):
