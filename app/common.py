@@ -3,6 +3,7 @@ confirmations. No SQL here: every number comes from ops_core.api."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -245,12 +246,60 @@ def range_picker(key: str, default: str = "Last hour") -> tuple[datetime, dateti
     return b, min(e.astimezone(UTC), now)
 
 
+# ------------------------------------------------------------------------------ login
+def logged_in() -> bool:
+    return bool(st.session_state.get("_opscore_login")) and api.app_token() is not None
+
+
+def login_form(where: Any = None) -> None:
+    """The login (the operator's OPSCORE_APP_TOKEN); needed for every write action."""
+    box = where or st
+    if api.app_token() is None:
+        box.info(
+            "Write actions need a login and none is set up: start the app with "
+            "`opscore app` (it prints a token) or set OPSCORE_APP_TOKEN."
+        )
+        return
+    token = box.text_input("Login token", type="password", key="login_token")
+    if box.button("Log in", key="login_go"):
+        if api.app_login_ok(token):
+            st.session_state["_opscore_login"] = True
+            st.rerun()
+        box.error("Wrong token.")
+
+
+def require_page_login() -> None:
+    """Stop the page until logged in when the app listens beyond this machine."""
+    bind = os.environ.get(api.APP_BIND_ENV)
+    if bind is None or api.app_bind_is_loopback(bind) or logged_in():
+        return
+    st.title("opscore")
+    st.write("This app listens on the network: log in with the token set by its operator.")
+    login_form()
+    st.stop()
+
+
+def write_allowed() -> bool:
+    """True once logged in; otherwise says to log in. Every write action of the app checks it
+    (:func:`confirm` does, for the writes that ask for confirmation)."""
+    if logged_in():
+        return True
+    st.warning(
+        "This action changes something: log in first (sidebar, Log in). "
+        + ("" if api.app_token() else "No login is set up: start the app with `opscore app`.")
+    )
+    return False
+
+
 # ------------------------------------------------------------------------------ confirm
 def confirm(action_key: str, question: str) -> bool:
     """Two-step confirmation: returns True once the user confirmed ``question``.
 
-    Call after a button set ``st.session_state[action_key] = True``."""
+    Call after a button set ``st.session_state[action_key] = True``. Every write action
+    passes here (or through :func:`write_allowed`): without a login it says to log in."""
     if not st.session_state.get(action_key):
+        return False
+    if not write_allowed():
         return False
     st.warning(question)
     c1, c2, _ = st.columns([1, 1, 6])

@@ -10,7 +10,7 @@ import streamlit as st
 # `streamlit run app/main.py` puts app/ on sys.path, not the project: make `app.*` importable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.common import target_picker  # noqa: E402
+from app.common import logged_in, login_form, require_page_login, target_picker  # noqa: E402
 
 st.set_page_config(page_title="opscore", page_icon=":material/monitoring:", layout="wide")
 
@@ -33,7 +33,11 @@ pages = {
         st.Page(HERE / "catalog.py", title="Catalog coverage", icon=":material/checklist:"),
     ],
 }
+require_page_login()  # a network bind: nothing shows before the login
 nav = st.navigation(pages)
 st.sidebar.markdown("### opscore")
 target_picker()
+if not logged_in():
+    with st.sidebar.expander("Log in (write actions)"):
+        login_form(st)
 nav.run()

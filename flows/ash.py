@@ -37,8 +37,14 @@ def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = 
         )
 
     try:
+        # the previous window's sampler may still be flushing: wait for its lease a little
         stats = api.run_ash(
-            target, duration_s=duration_s, interval_s=interval_s, stop=stop, on_flush=flushed
+            target,
+            duration_s=duration_s,
+            interval_s=interval_s,
+            stop=stop,
+            on_flush=flushed,
+            lease_wait_s=60.0,
         )
     finally:
         if previous is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from .errors import ConfigError
 
@@ -108,7 +109,14 @@ def get_settings() -> Settings:
         raise ConfigError(
             f"Invalid setting {field!r}: {first['msg']}.",
             f"Fix OPSCORE_{field.upper()} or the TOML file.",
-        ) from exc
+        ) from None
+    except SettingsError as exc:
+        # e.g. a list setting whose variable is not JSON; never echo the value (it may be a DSN)
+        field = str(exc).split('field "', 1)[-1].split('"', 1)[0]
+        raise ConfigError(
+            f"Invalid setting {field!r}: the value of OPSCORE_{field.upper()} cannot be parsed.",
+            "List and table settings take JSON, e.g. OPSCORE_SNAPSHOT_DATABASES='[\"app\"]'.",
+        ) from None
 
 
 def reset_settings_cache() -> None:

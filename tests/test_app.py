@@ -23,11 +23,19 @@ MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 PAGES = Path(MAIN).parent / "views"
 
 
-def _run(page: str | None = None, state: dict | None = None) -> AppTest:
+APP_TOKEN = "apptest-login-token"
+
+
+def _run(page: str | None = None, state: dict | None = None, login: bool = True) -> AppTest:
+    """A page rendered headless; ``login``: as an operator who logged in (write actions need
+    it; tests/test_security_app.py goes through the login form itself)."""
     import streamlit as st
 
     st.cache_data.clear()  # the cache lives in this process across AppTest runs
+    os.environ[api.APP_TOKEN_ENV] = APP_TOKEN
     at = AppTest.from_file(MAIN, default_timeout=120)
+    if login:
+        at.session_state["_opscore_login"] = True
     for k, v in (state or {}).items():
         at.session_state[k] = v
     at.run()

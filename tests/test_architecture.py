@@ -308,3 +308,21 @@ def test_repository_does_not_import_collectors_or_analysis():
             if up:
                 found[mod] = up
     assert not found, f"repository modules importing collectors/analysis: {found}"
+
+
+def test_surfaces_use_only_public_service_names():
+    """The CLI, app and flows call ops_core.api's public names, never an area's private helper
+    (a private import broke silently when the helper moved: the fuzz test caught it)."""
+    offenders = []
+    for folder in ("ops_core/cli", "app", "flows"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or not node.module:
+                    continue
+                mod = node.module
+                if not (mod.startswith("ops_core.api") or (node.level and mod.startswith("api"))):
+                    continue
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private:
+                    offenders.append(f"{path.relative_to(ROOT)}: {private} from {mod}")
+    assert not offenders, offenders

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import importlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -73,6 +74,10 @@ def test_api_exports_are_explicit():
             if isinstance(t, ast.Name)
         }
         assert "__all__" in assigned, f"{path.name} has no __all__"
+        area = importlib.import_module(f"ops_core.api.{path.stem}")
+        exported = getattr(area, "__all__", []) if path.stem != "registry" else ["REGISTRY"]
+        missing = [n for n in exported if n not in api.__all__]
+        assert not missing, f"ops_core.api does not export {missing} of {path.name}"
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
                 private = [a.name for a in node.names if a.name.startswith("_")]

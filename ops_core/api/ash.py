@@ -15,7 +15,7 @@ import pandas as pd
 from .. import repository
 from ..analysis import blocking as blocking_analysis
 from ..analysis.waits import WAIT_CLASSES, normalize_wait_class
-from ..collectors.ash import AshRunStats, AshSampler
+from ..collectors.ash import MIN_INTERVAL_S, AshRunStats, AshSampler
 from ..config import get_settings
 from ..errors import InvalidInput
 from ..repository import ash as repo_ash
@@ -74,14 +74,25 @@ def ash_time_range(
     now = utc_time(now, "now") if now else datetime.now(UTC)
     if since is not None and begin is not None:
         raise InvalidInput("Give either a duration (--since) or --begin/--end, not both.")
+    if since is not None and end is not None:
+        raise InvalidInput(
+            "Give either a duration (--since, which ends now) or --begin/--end, not both.",
+            "Use --since 10m, or --begin ... --end ... for a range in the past.",
+        )
     if since is not None:
         m = _SINCE.match(since)
         if not m:
             raise InvalidInput(
-                f"{since!r} is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
+                "The --since value is not a duration.", "Use a number and a unit: 30s, 10m, 2h, 1d."
             )
         unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
-        return time_range(now - timedelta(seconds=float(m.group(1)) * unit), now)
+        seconds = float(m.group(1)) * unit
+        if not 0 < seconds <= 36_500 * 86400:
+            raise InvalidInput(
+                "The --since duration must be more than 0 and at most 36500d.",
+                "Use e.g. --since 10m or --since 7d.",
+            )
+        return time_range(now - timedelta(seconds=seconds), now)
     if begin is None:
         raise InvalidInput("No time range given.", "Use --since 10m, or --begin and --end.")
     return time_range(begin, end if end is not None else now)
@@ -100,8 +111,11 @@ def ash_sampler(
     s = get_settings()
     t = resolve_target(target)
     interval = s.ash_interval_s if interval_s is None else interval_s
-    if not interval > 0:
-        raise InvalidInput(f"The sampling interval must be positive, not {interval}.")
+    if not MIN_INTERVAL_S <= interval <= 3600:
+        raise InvalidInput(
+            f"The sampling interval must be from {MIN_INTERVAL_S} to 3600 seconds, not {interval}.",
+            "1 second is the usual interval; shorter ones query the target more often.",
+        )
     return AshSampler(
         t.name,
         t.target_id,
@@ -125,9 +139,11 @@ def run_ash(
     on_sample: Callable[[AshRunStats], None] | None = None,
     include_opscore: bool | None = None,
     flush_interval_s: float | None = None,
+    lease_wait_s: float = 0.0,
 ) -> AshRunStats:
     """Sample a target in the foreground until ``duration_s``, ``stop`` or Ctrl-C; the buffer is
-    always flushed before returning (``stats.interrupted`` tells a Ctrl-C)."""
+    always flushed before returning (``stats.interrupted`` tells a Ctrl-C). One sampler per
+    target: another one running is waited for up to ``lease_wait_s``, then ``SamplerBusy``."""
     if duration_s is not None and not duration_s > 0:
         raise InvalidInput(f"The duration must be positive, not {duration_s}.")
     sampler = ash_sampler(
@@ -139,7 +155,7 @@ def run_ash(
         on_sample=on_sample,
     )
     try:
-        return sampler.run(duration_s=duration_s, stop=stop)
+        return sampler.run(duration_s=duration_s, stop=stop, lease_wait_s=lease_wait_s)
     finally:
         sampler.close()
 

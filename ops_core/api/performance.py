@@ -19,6 +19,7 @@ from psycopg.conninfo import make_conninfo
 from .. import repository
 from ..analysis import compare as compare_model
 from ..collectors import live
+from ..collectors.scrub import scrub
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import ash_read, perf_reads
@@ -123,9 +124,10 @@ def live_sessions(target: str, *, include_opscore: bool | None = None) -> pd.Dat
     query_id, query, query_s/xact_s/state_s (seconds), blocking_pids."""
     t = get_target(target)
     with connection.monitoring_session(target_dsn(t)) as conn:
-        return live.sessions(
-            conn, opscore_shown(include_opscore), get_settings().ash_query_text_max
-        )
+        df = live.sessions(conn, opscore_shown(include_opscore), get_settings().ash_query_text_max)
+    if "query" in df.columns:  # running texts may hold passwords (ALTER ROLE ... PASSWORD)
+        df["query"] = df["query"].map(scrub)
+    return df
 
 
 def live_summary(target: str, *, include_opscore: bool | None = None) -> dict[str, Any]:

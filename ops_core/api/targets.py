@@ -17,7 +17,7 @@ from ..config import get_settings
 from ..errors import ConfigError, InvalidInput, UnknownTarget
 from ..repository import targets as repo_targets
 from ..repository.targets import Target
-from ..targets import connection
+from ..targets import connection, pgpass
 from ..targets.probe import Capabilities, probe
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -36,34 +36,25 @@ __all__ = [
 ]
 
 
-def _pgpass_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(":", "\\:")
+def _passfile() -> Path:
+    return get_settings().home_dir / "pgpass"
 
 
-def _store_password(params: dict[str, str], password: str) -> Path:
-    """Keep a password from a DSN in opscore's pgpass file (mode 0600), never in the repository."""
-    home = get_settings().home_dir
-    home.mkdir(parents=True, exist_ok=True)
-    passfile = home / "pgpass"
-    host = params.get("host", "localhost")
-    entry = ":".join(
-        _pgpass_escape(v)
-        for v in (
-            host,
-            params.get("port", "5432"),
-            params.get("dbname", "*"),
-            params.get("user", os.environ.get("USER", "*")),
-            password,
+def _check_name(name: str) -> None:
+    if NAME_RE.match(name or ""):
+        return
+    if name and ("=" in name or "://" in name):
+        # name and DSN swapped: never echo what may be a connection string with its password
+        raise InvalidInput(
+            "The target name looks like a connection string (the name comes first).",
+            "Use `opscore target add NAME DSN`, e.g. opscore target add prod "
+            "'postgresql://monitor@db1:5432/app'.",
         )
+    shown = name if len(name or "") <= 80 else name[:77] + "..."
+    raise InvalidInput(
+        f"{shown!r} is not a valid target name.",
+        "Use 1-63 letters, digits, '_', '.', '-', starting with a letter or digit.",
     )
-    lines = passfile.read_text().splitlines() if passfile.exists() else []
-    prefix = entry.rsplit(":", 1)[0] + ":"
-    lines = [ln for ln in lines if not ln.startswith(prefix)] + [entry]
-    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    passfile.chmod(0o600)
-    return passfile
 
 
 def target_dsn(target: Target) -> str:
@@ -97,15 +88,13 @@ def add_target(
     and the stored DSN references it; ``password_env`` names an environment variable instead.
     With ``verify`` the server is contacted first; nothing is stored if that fails.
     """
-    if not NAME_RE.match(name or ""):
-        raise InvalidInput(
-            f"{name!r} is not a valid target name.",
-            "Use 1-63 letters, digits, '_', '.', '-', starting with a letter or digit.",
-        )
+    _check_name(name)
     if password_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
         raise InvalidInput(f"{password_env!r} is not a valid environment variable name.")
     stripped, password = connection.strip_password(dsn)
     params = connection.parse_dsn(stripped)
+    if password is not None and not password_env:
+        pgpass.escape(password)  # a password pgpass cannot hold is refused before anything
     source = "none"
     if password_env:
         source = f"env:{password_env}"
@@ -127,7 +116,7 @@ def add_target(
         if verify:
             connection.connect(check_dsn).close()
         if password and not password_env:
-            passfile = _store_password(params, password)
+            passfile = pgpass.store(_passfile(), name, params, password)
             stripped = make_conninfo(stripped, passfile=str(passfile))
             source = f"pgpass:{passfile}"
         return repo_targets.insert(repo, name, stripped, source, embedded=embedded)
@@ -171,8 +160,15 @@ def resolve_target(name: str | None) -> Target:
 
 
 def remove_target(name: str) -> Target:
+    """Remove a target and its password from opscore's pgpass file."""
     with repository.session() as repo:
-        return repo_targets.delete(repo, name)
+        target = repo_targets.delete(repo, name)
+    try:
+        params = connection.parse_dsn(target.dsn)
+    except InvalidInput:
+        params = None
+    pgpass.remove(_passfile(), target.name, params)
+    return target
 
 
 @contextmanager

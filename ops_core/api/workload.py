@@ -7,6 +7,7 @@ own result objects.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -120,6 +121,45 @@ def run_workload(
     )
 
 
+_FAULT_INTERNAL = {
+    "self",
+    "dsn",
+    "allow_server_changes",
+    "application_name",
+    "max_hold_s",
+    "server",
+}
+
+
+def _check_fault_params(cls: type, name: str, params: dict[str, Any]) -> None:
+    """Refuse a parameter the fault does not have, or a value of the wrong kind."""
+    known: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:  # subclasses pass **kw on to their bases
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for n, p in inspect.signature(init).parameters.items():
+            if n not in _FAULT_INTERNAL and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                known.setdefault(n, p)
+    for key, value in params.items():
+        if key == "server":
+            continue
+        if key not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise InvalidInput(
+                f"The fault {name!r} has no parameter {key!r}.",
+                f"Its parameters: {listed} (see `opscore workload faults`).",
+            )
+        default = known[key].default
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or value < 0 or value != value:
+                raise InvalidInput(
+                    f"The fault parameter {key!r} takes a non-negative number.",
+                    f"Example: --param {key}={default}",
+                )
+
+
 def inject_fault(
     name: str,
     target: str | None = None,
@@ -144,6 +184,7 @@ def inject_fault(
     if duration_s <= 0:
         raise InvalidInput("The duration must be positive.", "Example: --duration 30")
     cls = faults.fault_class(name)
+    _check_fault_params(cls, name, params)
     url = workload_dsn(target, dsn)
     if cls is faults.SeqScanIO and target and not dsn and allow_server_changes:
         t = get_target(target)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 
-import psycopg
 import typer
 
 from .. import __version__, api
-from ..errors import OpsCoreError
 from . import db, target
-from .common import JsonOpt, console, err_console, example, print_json
+from .common import JsonOpt, OpsCoreGroup, console, example, print_json, report_error
+from .validate import harden
 
 app = typer.Typer(
     name="opscore",
@@ -18,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OpsCoreGroup,
 )
 app.add_typer(db.app, name="db")
 app.add_typer(target.app, name="target")
@@ -69,19 +69,13 @@ def _register_optional() -> None:
 
 
 _register_optional()
+harden(app)  # every command's input is checked before it runs (ops_core/cli/validate.py)
 
 
 def main() -> None:
+    # errors inside commands are reported by OpsCoreGroup; this catches what happens around
+    # them (settings read at start-up, Ctrl-C during parsing)
     try:
         app()
-    except OpsCoreError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            err_console.print(f"[yellow]What to do:[/] {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
-    except psycopg.Error as exc:
-        err_console.print(f"[bold red]Database error:[/] {str(exc).strip()}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("Interrupted.")
-        sys.exit(130)
+    except (Exception, KeyboardInterrupt) as exc:
+        sys.exit(report_error(exc))

@@ -14,6 +14,8 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from ..model.serialize import to_jsonable
 
@@ -102,3 +104,100 @@ STATUS_STYLE = {
 def example(*lines: str) -> str:
     """Epilog for --help: examples, one per line."""
     return "Examples:\n\n" + "\n\n".join(f"  $ {ln}" for ln in lines)
+
+
+# ------------------------------------------------------------------------------ errors
+def _first_line(text: str) -> str:
+    from ..collectors.scrub import scrub_message
+
+    line = next((ln for ln in str(text).strip().splitlines() if ln.strip()), "")
+    return scrub_message(line) or ""
+
+
+def _db_hint(exc: Exception) -> str:
+    import psycopg
+
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
+        return (
+            "The connection was lost or refused: check the server is up (`opscore db status` "
+            "for the repository, `opscore target check NAME` for a target) and retry."
+        )
+    if sqlstate == "57014":
+        return "A statement timed out: retry later, or raise OPSCORE_STATEMENT_TIMEOUT_MS."
+    if sqlstate == "42501":
+        return "The role lacks a privilege: the README's set-up SQL lists the grants opscore needs."
+    if sqlstate in ("42P01", "42883", "3F000"):
+        return "The repository schema looks incomplete: run `opscore init`."
+    if sqlstate.startswith("22"):
+        return "A value was out of range for the database: check the numbers and times given."
+    if sqlstate.startswith("08") or sqlstate.startswith("57P"):
+        return "The server went away or is shutting down: check it is up and retry."
+    if sqlstate.startswith("53"):
+        return "The server is out of a resource (disk, memory, connections): check it and retry."
+    return (
+        "Check the repository (`opscore db status`) and the target (`opscore target check "
+        "NAME`); retry, and report it with the command if it persists."
+    )
+
+
+def report_error(exc: BaseException) -> int:
+    """Print an error as `Error:` + `What to do:` (never a traceback, never a secret) and
+    return the exit code."""
+    import psycopg
+
+    from ..errors import OpsCoreError
+
+    if isinstance(exc, KeyboardInterrupt):
+        err_console.print("Interrupted.")
+        return 130
+    if isinstance(exc, OpsCoreError):
+        message, hint, code = exc.message, exc.hint, exc.exit_code
+    elif isinstance(exc, psycopg.Error):
+        message, hint, code = f"Database error: {_first_line(str(exc))}", _db_hint(exc), 1
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        message = f"{exc.strerror or type(exc).__name__}{where}."
+        hint = "Check the path exists and is writable by this user, and that the disk has room."
+        code = 1
+    else:
+        message = f"Unexpected error: {type(exc).__name__}: {_first_line(str(exc))}"
+        hint = "Run again with OPSCORE_DEBUG=1 for the traceback, and report it."
+        code = 70
+    from rich.markup import escape
+
+    from ..collectors.scrub import scrub_message
+
+    err_console.print(
+        f"[bold red]Error:[/] {escape(scrub_message(message) or '')}", highlight=False
+    )
+    if hint:
+        err_console.print(
+            f"[yellow]What to do:[/] {escape(scrub_message(hint) or '')}", highlight=False
+        )
+    if os.environ.get("OPSCORE_DEBUG") and not isinstance(exc, OpsCoreError):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return code
+
+
+class OpsCoreGroup(TyperGroup):
+    """The root command group: every error of every command goes through :func:`report_error`
+    (in the real CLI and in tests that invoke the app in-process)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TyperException as exc:
+            # usage errors echo the value given (a DSN pasted into --begin would show its
+            # password): scrubbed like every other message
+            from ..collectors.scrub import scrub_message
+
+            if isinstance(getattr(exc, "message", None), str):
+                exc.message = scrub_message(exc.message) or ""
+            raise
+        except (typer.Exit, typer.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            raise typer.Exit(report_error(exc)) from None

@@ -28,9 +28,14 @@ from ..errors import OpsCoreError
 from ..repository import ash as repo_ash
 from ..repository import ash_chunks, ash_summary
 from ..repository.ash import AshRow
+from ..repository.ash_lease import AshLease
 from ..targets import connection
+from .scrub import scrub, scrub_message
 
 log = logging.getLogger("opscore.ash")
+
+#: the shortest sampling interval a target is asked for (10 samples a second)
+MIN_INTERVAL_S = 0.1
 
 #: minimum server version -> SQL file; the highest not above the server's is used
 SAMPLE_SQL = {140000: "ash_sample_140000.sql"}
@@ -49,6 +54,9 @@ def sample_sql(version_num: int) -> str:
         )
     name = SAMPLE_SQL[max(usable)]
     return resources.files("ops_core.collectors").joinpath("sql", name).read_text()
+
+
+_QUERY = AshRow._fields.index("query")
 
 
 class AshCollector:
@@ -76,7 +84,10 @@ class AshCollector:
         except psycopg.OperationalError:
             self.close()
             raise
-        return rows[0][0], [AshRow(*r) for r in rows if r[1] is not None]
+        # the running text is scrubbed before it is buffered (passwords of ALTER ROLE, conninfo)
+        return rows[0][0], [
+            AshRow(*r)._replace(query=scrub(r[_QUERY])) for r in rows if r[1] is not None
+        ]
 
     def close(self) -> None:
         if self.conn is not None:
@@ -129,8 +140,11 @@ class AshSampler:
         text_max: int = 2048,
         on_flush: Callable[[AshRunStats], None] | None = None,
         on_sample: Callable[[AshRunStats], None] | None = None,
+        holder: str | None = None,
     ):
         self.target_name = target_name
+        #: one sampler per target: taken by run()/start(), released by close()
+        self.lease = AshLease(target_id, target_name, holder)
         self.interval_s = float(interval_s)
         self.flush_interval_s = flush_interval_s
         self.flush_rows = flush_rows
@@ -153,10 +167,11 @@ class AshSampler:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._unreported = False
+        self._lost = False
 
     # ------------------------------------------------------------------ one step
     def _error(self, where: str, exc: BaseException) -> None:
-        text = exc.message if isinstance(exc, OpsCoreError) else str(exc).strip()
+        text = scrub_message(exc.message if isinstance(exc, OpsCoreError) else str(exc).strip())
         self.stats.errors += 1
         message = f"{where}: {text}"
         if message != self.stats.last_error:  # log a new error once, not every second
@@ -304,20 +319,29 @@ class AshSampler:
     def maybe_flush(self) -> int:
         due = time.monotonic() - self._last_flush >= self.flush_interval_s
         if due or len(self._buffer) >= self.flush_rows:
+            if not self.lease.keep():  # another sampler took the target during an outage
+                self._lost = True
+                self._error("lease", self.lease.lost_to or RuntimeError("lease lost"))
+                return 0
             return self.flush()
         return 0
 
     # ------------------------------------------------------------------ loops
     def run(
-        self, duration_s: float | None = None, stop: threading.Event | None = None
+        self,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        lease_wait_s: float = 0.0,
     ) -> AshRunStats:
         """Sample every ``interval_s`` until ``duration_s`` elapsed, ``stop`` is set or Ctrl-C;
-        always flush before returning."""
+        always flush before returning. Raises ``SamplerBusy`` when another sampler holds the
+        target (after waiting up to ``lease_wait_s`` for it to finish)."""
         stop = stop or self._stop
+        self.lease.acquire(lease_wait_s)
         t0 = time.monotonic()
         tick = 0
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self._lost:
                 self.sample_once()
                 self.maybe_flush()
                 tick += 1
@@ -350,6 +374,7 @@ class AshSampler:
         """Sample in a background thread (for a Prefect flow or an app); see :meth:`stop`."""
         if self._thread is not None and self._thread.is_alive():
             return
+        self.lease.acquire()  # refused here, in the caller, when the target is sampled already
         self._stop.clear()
         self._thread = threading.Thread(
             target=self.run,
@@ -371,6 +396,7 @@ class AshSampler:
         return self.stats
 
     def close(self) -> None:
+        self.lease.release()
         self.collector.close()
         if self._repo is not None:
             self._repo.close()

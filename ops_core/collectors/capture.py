@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import OpsCoreError
 from ..targets import connection
 from . import catalog, host
+from .scrub import scrub
 
 StmtKey = tuple[int, int, int, bool]  # queryid, dbid, userid, toplevel
 
@@ -248,6 +249,9 @@ def _main_transaction(
     for src in CLUSTER_SOURCES:
         rows = reader.run(src, {"with_sizes": cap.with_sizes})
         if rows is not None:
+            if src == "settings":  # primary_conninfo and the like may carry a password
+                for r in rows:
+                    r["setting"] = scrub(r["setting"])
             cap.rows[src] = rows
     chosen = _databases(conn, opts, cap)
     if cap.datname in chosen:
@@ -275,6 +279,10 @@ def _read_statements(reader: _Reader, cap: Capture, known: set[StmtKey]) -> None
         return
     texts = reader.run("statement_texts", {"queryids": sorted({k[0] for k in missing})})
     if texts:
+        # scrubbed before anything is stored: utility statements are kept verbatim by
+        # pg_stat_statements (ALTER ROLE ... PASSWORD '...')
         cap.texts = [
-            t for t in texts if (t["queryid"], t["dbid"], t["userid"], t["toplevel"]) in missing
+            {**t, "query": scrub(t["query"])}
+            for t in texts
+            if (t["queryid"], t["dbid"], t["userid"], t["toplevel"]) in missing
         ]
