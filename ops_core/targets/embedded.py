@@ -339,7 +339,8 @@ class EmbeddedServer:
         with self._lock():
             self._ensure_os_user()
             self._ensure_binaries_usable()
-            if not self.initialized:
+            fresh = not self.initialized
+            if fresh:
                 self._initdb()
             st = self.status()
             if st.running:
@@ -385,7 +386,28 @@ class EmbeddedServer:
                     f"The embedded PostgreSQL did not start: {last_error.message}",
                     f"Read the server log {self.log_file}:\n{self._log_tail()}",
                 )
+            if fresh:
+                self._create_extensions()
             return self.status()
+
+    def _create_extensions(self) -> None:
+        """pg_stat_statements in ``postgres`` (the database `opscore db url` names) and in
+        ``template1``, so every database created on this server has it too."""
+        for db in ("template1", "postgres"):
+            self._run(
+                "psql",
+                [
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    self.conninfo(db),
+                    "-c",
+                    "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+                ],
+                timeout=120,
+            )
 
     def _log_tail(self, lines: int = 8) -> str:
         try:
