@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, logical, physical, wal
+from ..backup import catalog, logical, physical, runner, wal
 from ..backup.catalog import Backup, Check, RestorePoint
 from ..backup.context import TargetContext, split_dsn
 from ..backup.logical import LogicalRestore
@@ -113,6 +113,7 @@ def take_full_backup(
     """A full physical backup (pg_basebackup, plain, manifest with checksums, WAL streamed)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         return physical.take_backup(conn, ctx, "full", on_progress=on_progress, max_rate=max_rate)
 
 
@@ -122,6 +123,7 @@ def take_incremental_backup(
     """An incremental backup against the newest usable backup (PostgreSQL 17+)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         return physical.take_backup(
             conn, ctx, "incremental", on_progress=on_progress, max_rate=max_rate
         )
@@ -131,6 +133,7 @@ def take_logical_backup(target: str, database: str | None = None) -> Backup:
     """``pg_dump -Fc`` of one database (default: the target DSN's database)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         db = database or connection.parse_dsn(ctx.dsn).get("dbname") or "postgres"
         return logical.take_logical(conn, ctx, db)
 
@@ -173,8 +176,11 @@ class BackupDetail:
 
 
 def list_backups(target: str) -> list[Backup]:
+    """Backups of ``target``, oldest first (a backup whose opscore process was killed is
+    marked failed first, see :func:`ops_core.backup.runner.reap_stale`)."""
     t = get_target(target)
     with repository.session() as conn:
+        runner.reap_stale(conn, t.target_id)
         return catalog.list_backups(conn, t.target_id)
 
 
@@ -200,6 +206,7 @@ def delete_backup(backup_id: str, *, cascade: bool = False) -> list[str]:
     deleted with ``cascade`` (which deletes them too). Returns the ids deleted."""
     check_backup_id(backup_id)
     with repository.session() as conn:
+        runner.reap_stale(conn)
         b = catalog.get(conn, backup_id)
         all_b = catalog.list_backups(conn, b.target_id)
         doomed = [b]
@@ -232,6 +239,7 @@ def verify_backup(backup_id: str, *, test_restore: bool = False) -> VerifyReport
     a temp dir, start it, run amcheck. The result is recorded and sets the status."""
     check_backup_id(backup_id)
     with repository.session() as conn:
+        runner.reap_stale(conn)
         b = catalog.get(conn, backup_id)
         store = _store_for(conn, get_target(b.target or ""))
         report = verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, retention, schedule, wal
+from ..backup import catalog, retention, runner, schedule, wal
 from ..backup.retention import RetentionPlan
 from ..backup.schedule import BackupSchedule
 from ..errors import InvalidInput
@@ -58,6 +58,7 @@ def apply_retention(
     ``dry_run``, delete what goes: backups (children before their base) and old WAL."""
     t = get_target(target)
     with repository.session() as conn:
+        runner.reap_stale(conn, t.target_id)
         cfg = catalog.get_config(conn, t.target_id)
         given = {"redundancy": redundancy, "recovery_window_days": recovery_window_days}
         policies = retention.policies_from(

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ..errors import NotFound
 
@@ -44,6 +45,8 @@ class Backup:
     size_bytes: int | None = None
     error: str | None = None
     verified_at: datetime | None = None
+    # while running: who runs it (see runner.py); None once finished
+    runner: dict[str, Any] | None = None
     target: str | None = None  # target name (joined, not stored)
 
     @property
@@ -83,9 +86,13 @@ def _row(r: dict[str, Any]) -> Backup:
     return Backup(**r)
 
 
+def _db(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
 def insert(conn: psycopg.Connection, b: Backup) -> None:
     cols = [c for c in _STORED]
-    values = [getattr(b, c) for c in cols]
+    values = [_db(getattr(b, c)) for c in cols]
     with conn.transaction():
         conn.execute(
             f"INSERT INTO opscore.backups ({', '.join(cols)}) "
@@ -101,7 +108,7 @@ def upsert(conn: psycopg.Connection, b: Backup) -> bool:
         cur = conn.execute(
             f"INSERT INTO opscore.backups ({', '.join(cols)}) "
             f"VALUES ({', '.join(['%s'] * len(cols))}) ON CONFLICT (backup_id) DO NOTHING",
-            [getattr(b, c) for c in cols],
+            [_db(getattr(b, c)) for c in cols],
         )
         return cur.rowcount == 1
 
@@ -114,7 +121,7 @@ def update(conn: psycopg.Connection, backup_id: str, **values: Any) -> None:
     with conn.transaction():
         conn.execute(
             f"UPDATE opscore.backups SET {sets} WHERE backup_id = %s",
-            [*values.values(), backup_id],
+            [*map(_db, values.values()), backup_id],
         )
 
 
