@@ -70,7 +70,8 @@ def test_binaries_rule_and_missing_majors(monkeypatch):
 def test_recovery_settings_and_unsafe_store_paths():
     store = BackupStore("/srv/backups/prod")
     s = recovery_settings(store, RecoveryTarget(time=datetime(2026, 11, 25, 17, 30, tzinfo=UTC)))
-    assert s["restore_command"] == 'cp "/srv/backups/prod/wal/%f" "%p"'
+    # WAL is copied into pg_wal after it is proven; recovery never reads the store itself
+    assert s["restore_command"] == "false"
     assert s["recovery_target_time"] == "2026-11-25 17:30:00+00:00"
     assert s["recovery_target_action"] == "promote"
     assert "recovery_target_action" not in recovery_settings(store, RecoveryTarget(latest=True))

@@ -16,14 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, logical, physical, runner, wal
+from ..backup import catalog, clones, logical, physical, runner, wal, walcheck
+from ..backup.binaries import major_of, pg_bin
 from ..backup.catalog import Backup, Check, RestorePoint
+from ..backup.clones import Clone
 from ..backup.context import TargetContext, split_dsn
 from ..backup.logical import LogicalRestore
-from ..backup.restore import RecoveryTarget, RestoreResult, restore
+from ..backup.restore import (
+    RecoveryTarget,
+    RestoreResult,
+    remove_restored,
+    restore,
+    start_and_check,
+)
 from ..backup.server import server_os_user
 from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
 from ..backup.verify import VerifyReport, verify
+from ..backup.walcheck import ArchiveCheck
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..targets import connection
 from .targets import Target, get_target, target_dsn, target_session
@@ -54,6 +63,12 @@ __all__ = [
     "create_restore_point",
     "list_restore_points",
     "recatalog",
+    "ArchiveCheck",
+    "verify_wal_archive",
+    "Clone",
+    "list_clones",
+    "stop_clone",
+    "drop_clone",
 ]
 
 ProgressFn = Callable[[int, int], None]
@@ -260,13 +275,29 @@ def restore_backup(
     target_name: str | None = None,
     latest: bool = False,
     os_user: str | None = None,
+    start: bool = False,
+    clone: str | None = None,
+    port: int | None = None,
 ) -> RestoreResult:
     """Restore into a new (or empty) directory; with one of ``target_time`` / ``target_lsn`` /
-    ``target_name`` / ``latest``, set up point-in-time recovery from the WAL archive.
+    ``target_name`` / ``latest``, point-in-time recovery from the WAL archive.
 
+    Every recovery target is first proven against the archive (WAL checksums and pg_waldump
+    readability from the backup's start to the target; a time is mapped to the commit where
+    recovery stops) or refused with the reason. The restore is successful only once the
+    restored server has been started on a free port, reached its target and (unless ``start``)
+    been stopped again; otherwise the destination is removed and the error says why.
+
+    With ``start`` the server stays up as a clone owned by opscore (``clone`` names it,
+    ``port`` picks its port): see :func:`list_clones`, :func:`stop_clone`, :func:`drop_clone`.
     Without ``backup_id`` the newest backup that ends before the target is used. The restored
     directory is owned by ``os_user`` (default: the embedded server's user when root).
     """
+    if clone is not None or port is not None:
+        if not start:
+            raise InvalidInput("--clone and --port need --start (they name and place a clone).")
+    if start:
+        clone = clones.check_new(clone or clones.default_name(target), port)
     given = [x for x in (target_time, target_lsn, target_name) if x] + ([1] if latest else [])
     if len(given) > 1:
         raise InvalidInput(
@@ -306,7 +337,15 @@ def restore_backup(
 
             b = choose_backup(catalog.list_backups(conn, t.target_id), rt, lsn)
         user = os_user if os_user is not None else server_os_user()
-        return restore(conn, store, b, Path(destination), rt, os_user=user)
+        res = restore(conn, store, b, Path(destination), rt, os_user=user)
+        try:
+            srv = start_and_check(res, rt, keep_running=start, port=port)
+        except BaseException:
+            remove_restored(Path(res.destination))
+            raise
+        if srv is not None and clone is not None:
+            res.clone = clones.register(conn, clone, t.target_id, b.backup_id, res, srv)
+        return res
 
 
 # ---------------------------------------------------------------- WAL archive
@@ -350,6 +389,7 @@ def receive_wal(target: str, *, until_lsn: str | None = None, slot: str | None =
         until_lsn=until_lsn,
         env=ctx.env,
         slot=slot,
+        seg_size=ctx.wal_segment_size,
     )
     return wal_status(target)
 
@@ -366,6 +406,26 @@ def drop_wal_slot(target: str, slot: str) -> None:
     with repository.session() as conn:
         ctx = _context(conn, target)
     wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=False, env=ctx.env)
+
+
+def verify_wal_archive(target: str) -> ArchiveCheck:
+    """Prove the WAL archive: every segment's checksum, pg_waldump readability, the runs of
+    continuous readable WAL and what ends each (gap, damaged segment, end of archive)."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        backups = [b for b in catalog.list_backups(conn, t.target_id) if b.physical]
+        if not backups:
+            with target_session(t) as tconn:
+                row = tconn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+            version = row[0] if row else 0
+        else:
+            version = backups[-1].server_version_num or 0
+    seg = next((b.wal_segment_size for b in reversed(backups) if b.wal_segment_size), None)
+    major = major_of(version)
+    return walcheck.check_archive(
+        store.wal_dir, seg or wal.DEFAULT_SEGMENT_SIZE, pg_bin(major, "pg_waldump"), major
+    )
 
 
 def wal_status(target: str) -> WalStatus:
@@ -445,6 +505,25 @@ def list_restore_points(target: str) -> list[RestorePoint]:
     t = get_target(target)
     with repository.session() as conn:
         return catalog.restore_points(conn, t.target_id)
+
+
+# ---------------------------------------------------------------- clones
+def list_clones() -> list[Clone]:
+    """Clones opscore started (``restore_backup(..., start=True)``), running or stopped."""
+    with repository.session() as conn:
+        return clones.list_all(conn)
+
+
+def stop_clone(name: str) -> Clone:
+    """Stop a clone (its data directory stays; drop it to delete it)."""
+    with repository.session() as conn:
+        return clones.stop(conn, name)
+
+
+def drop_clone(name: str) -> Clone:
+    """Stop a clone and delete its data directory and record."""
+    with repository.session() as conn:
+        return clones.drop(conn, name)
 
 
 # ---------------------------------------------------------------- recatalog

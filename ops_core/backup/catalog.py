@@ -179,8 +179,11 @@ def add_check(
     ok: bool,
     detail: dict[str, Any],
     duration_s: float | None,
+    sets_status: bool = True,
 ) -> Check:
-    """Record a verification and set the backup's status (verified/corrupt) in one go."""
+    """Record a verification and set the backup's status (verified/corrupt) in one go. A check
+    of the WAL archive (``sets_status=False``) is recorded without judging the backup itself:
+    a damaged archive limits PITR, the backup still restores to its end."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             "INSERT INTO opscore.backup_checks (backup_id, kind, ok, detail, duration_s) "
@@ -190,11 +193,12 @@ def add_check(
         )
         row = cur.fetchone()
         assert row is not None
-        cur.execute(
-            "UPDATE opscore.backups SET status = %s, verified_at = %s "
-            "WHERE backup_id = %s AND status <> 'running'",
-            ("verified" if ok else "corrupt", row["checked_at"], backup_id),
-        )
+        if sets_status:
+            cur.execute(
+                "UPDATE opscore.backups SET status = %s, verified_at = %s "
+                "WHERE backup_id = %s AND status <> 'running'",
+                ("verified" if ok else "corrupt", row["checked_at"], backup_id),
+            )
     return Check(**row)
 
 

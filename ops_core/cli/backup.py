@@ -187,10 +187,18 @@ def restore(
     name: str = typer.Option(None, "--name", help="Recover to this restore point."),
     latest: bool = typer.Option(False, "--latest", help="Replay all archived WAL."),
     os_user: str = typer.Option(None, "--os-user", help="Owner of the restored directory."),
+    start: bool = typer.Option(
+        False, "--start", help="Keep the restored server running as a clone owned by opscore."
+    ),
+    clone: str = typer.Option(None, "--clone", help="Clone name (with --start)."),
+    port: int = typer.Option(None, "--port", help="Clone port (with --start; default: free)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name."""
-    with console.status("Restoring ..."):
+    """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name/--latest.
+
+    The archive is proven to cover the target first (or the restore is refused with the
+    reason); success is reported only after the restored server started and reached it."""
+    with console.status("Restoring, then starting the restored server to prove it ..."):
         res = api.restore_backup(
             target,
             to,
@@ -200,17 +208,35 @@ def restore(
             target_name=name,
             latest=latest,
             os_user=os_user,
+            start=start,
+            clone=clone,
+            port=port,
         )
     if as_json:
-        print_json(res.as_dict())
+        print_json({**res.as_dict(), **(res.clone or {})})
         return
     console.print(
         f"[green]✓[/] restored {' + '.join(res.chain)} into {res.destination} "
         f"({_mb(res.size_bytes)}, {res.duration_s:.1f} s); recovery to {res.recovery_target}"
         + (f", {res.wal_segments} WAL segments copied" if res.wal_segments else "")
     )
+    proof = res.proof or {}
+    if res.coverage:
+        console.print(f"  archive proven: {res.coverage['detail']}", highlight=False)
+    console.print(
+        "  proven by starting it: "
+        + (proof.get("recovery_stopping") or proof.get("last_completed_transaction") or "")
+        + f" (timeline {proof.get('timeline')}, WAL {proof.get('wal_lsn')})",
+        highlight=False,
+    )
     for n in res.notes:
         console.print(f"[yellow]note:[/] {n}")
+    if res.clone:
+        console.print(
+            f"[green]✓[/] clone [bold]{res.clone['clone']}[/] running: {res.clone['url']} "
+            f"(`opscore clone stop|drop {res.clone['clone']}`)"
+        )
+        return
     console.print(
         f"Start it with PostgreSQL {res.server_major}'s pg_ctl -D {res.destination} "
         f"-o '-p PORT' start" + (f" (as OS user {res.os_user})" if res.os_user else "")
@@ -368,11 +394,14 @@ def report(
     for r in reps:
         rec = r.recoverability
         console.print(f"[bold]{r.target}[/] (store {r.store})")
-        if rec.get("earliest"):
-            console.print(
-                f"  recoverable from {rec['earliest']['time']} (LSN {rec['earliest']['lsn']}) "
-                f"to {rec['latest']['time'] or 'LSN'} (LSN {rec['latest']['lsn']}): {rec['note']}"
-            )
+        if rec.get("windows"):
+            console.print(f"  recoverable ({rec['note']}):")
+            for w in rec["windows"]:
+                console.print(
+                    f"  • {w['from']['time']} (LSN {w['from']['lsn']}, {w['from']['bound']})"
+                    f" → {w['to']['time']} (LSN {w['to']['lsn']}, {w['to']['bound']})",
+                    highlight=False,
+                )
         else:
             console.print(f"  [yellow]not recoverable:[/] {rec['note']}")
         console.print(
@@ -384,6 +413,8 @@ def report(
         )
         for g in r.wal["gaps"]:
             console.print(f"  [red]WAL gap[/] {g['first_missing']} .. {g['last_missing']}")
+        for d in r.wal.get("damaged", []):
+            console.print(f"  [red]damaged WAL[/] {d['segment']}: {d['reason']}", highlight=False)
 
 
 @app.command(epilog=example("opscore backup store --target prod /backups/prod"))
@@ -420,6 +451,32 @@ def wal_receive(
 def wal_status(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
     """What the WAL archive holds, and its gaps."""
     _print_wal(api.wal_status(target), as_json)
+
+
+@wal_app.command("verify", epilog=example("opscore backup wal verify --target prod --json"))
+def wal_verify(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Checksums and pg_waldump readability of the WAL archive; exit 1 on a damaged segment."""
+    with console.status("Reading the WAL archive ..."):
+        chk = api.verify_wal_archive(target)
+    if as_json:
+        print_json(chk.as_dict())
+    else:
+        d = chk.as_dict()
+        mark = "[green]✓[/]" if chk.ok else "[red]✗[/]"
+        console.print(
+            f"{mark} {d['checked_segments']} complete segments checked"
+            + (f", {len(d['unchecksummed'])} without a checksum" if d["unchecksummed"] else "")
+        )
+        for r in d["runs"]:
+            console.print(
+                f"  readable {r['first_segment']} .. LSN {r['end_lsn']} "
+                f"(last commit {r['last_xact_time']}), ended by {r['end_detail']}",
+                highlight=False,
+            )
+        for x in d["damaged"]:
+            console.print(f"  [red]damaged[/] {x['segment']}: {x['reason']}", highlight=False)
+    if not chk.ok:
+        raise typer.Exit(1)
 
 
 def _print_wal(st: api.WalStatus, as_json: bool) -> None:
