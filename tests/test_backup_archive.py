@@ -90,6 +90,11 @@ def test_gap_splits_the_window_and_a_time_inside_it_is_refused_naming_it(bk, pg)
     assert rep.recoverability["latest"]["lsn"] == second["to"]["lsn"]
     cli = run_cli("backup", "report", "--target", bk.name)
     assert cli.returncode == 0 and "2 separate windows" in cli.stdout and seg_c in cli.stdout
+    from .test_app import _run, _tables, _text
+
+    at = _run("backup.py", {"target": bk.name})
+    assert "split or cut short" in _text(at) and seg_c in _tables(at)
+    assert "end of the archived WAL" in _tables(at)
 
     # a time inside the gap: refused, the gap named, nothing written
     dest = new_dir()

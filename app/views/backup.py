@@ -41,7 +41,30 @@ m[3].metric("Recoverable to", _when((rec.get("latest") or {}).get("time")))
 st.caption(
     f"Store {rep.store}. Recoverability: {rec.get('note')}."
     + (f" WAL archive gaps: {len(rep.wal['gaps'])}." if rep.wal["gaps"] else "")
+    + (f" Damaged WAL segments: {len(rep.wal['damaged'])}." if rep.wal.get("damaged") else "")
 )
+if len(rec.get("windows") or []) > 1 or any(
+    w["to"].get("ended_by") not in (None, "end of archive") for w in rec.get("windows") or []
+):
+    # the window is not one piece: show each with what bounds it
+    st.warning("The recoverable window is split or cut short; each piece and what ends it:")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "from": _when(w["from"]["time"]),
+                    "from LSN": w["from"]["lsn"],
+                    "starts at": w["from"]["bound"],
+                    "to": _when(w["to"]["time"]),
+                    "to LSN": w["to"]["lsn"],
+                    "ends at": w["to"]["bound"],
+                }
+                for w in rec["windows"]
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 tabs = st.tabs(
     ["Backups", "Take a backup", "Restore", "Restore points", "Schedule and retention"],
@@ -207,7 +230,9 @@ with tabs[2]:
                     "be new or empty.",
                     api.restore_backup, target, dest, **kw,
                     done=lambda rr: f"Restored {' + '.join(rr.chain)} into {rr.destination} "
-                    f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}. Start "
+                    f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}, "
+                    "proven by starting it ("
+                    f"{(rr.proof or {}).get('recovery_stopping') or 'end of recovery'}). Start "
                     f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start.",
                     failed="Restore refused or failed", busy="Restoring…",
                 )  # fmt: skip
