@@ -9,6 +9,7 @@ archiving use replication connections and read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, clones, logical, physical, runner, wal, walcheck
+from ..backup import catalog, clones, logical, physical, runner, wal, walcheck, walstream
 from ..backup.binaries import major_of, pg_bin
 from ..backup.catalog import Backup, Check, RestorePoint
 from ..backup.clones import Clone
@@ -65,6 +66,8 @@ __all__ = [
     "recatalog",
     "ArchiveCheck",
     "verify_wal_archive",
+    "stream_wal",
+    "guard_wal_slot",
     "Clone",
     "list_clones",
     "stop_clone",
@@ -363,6 +366,8 @@ class WalStatus:
     # physical replication slots on the target and the WAL each holds back (a slot whose
     # receiver stopped fills the server's disk); empty when the target is unreachable
     slots: list[dict[str, Any]] = field(default_factory=list)
+    # the continuous stream (walstream): its last state and whether it is alive now
+    stream: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -392,6 +397,84 @@ def receive_wal(target: str, *, until_lsn: str | None = None, slot: str | None =
         seg_size=ctx.wal_segment_size,
     )
     return wal_status(target)
+
+
+def _slot_info(t: Target, slot: str) -> dict[str, Any] | None:
+    return next((s for s in _slots(t) if s["slot"] == slot), None)
+
+
+def stream_wal(
+    target: str,
+    *,
+    slot: str | None = None,
+    duration: float | None = None,
+    interval: float = 5.0,
+    max_retained_bytes: int = walstream.DEFAULT_MAX_RETAINED,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    stop: Any = None,
+) -> dict[str, Any]:
+    """Archive WAL continuously (pg_receivewal on a replication slot that opscore creates if
+    missing, restarted when it exits) until stopped (SIGTERM/SIGINT, ``stop`` event) or
+    ``duration`` seconds. Returns the stream's final state (events, restarts, retained WAL)."""
+    t = get_target(target)
+    slot = slot or walstream.default_slot(t.name)
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
+    state = walstream.stream(
+        target=t.name,
+        pg_receivewal=ctx.bin("pg_receivewal"),
+        dsn=ctx.dsn,
+        env=ctx.env,
+        wal_dir=ctx.store.ensure().wal_dir,
+        seg_size=ctx.wal_segment_size,
+        slot=slot,
+        slot_info=lambda: _slot_info(t, slot),
+        duration=duration,
+        interval=interval,
+        max_retained_bytes=max_retained_bytes,
+        stop=stop,
+        on_event=on_event,
+    )
+    return state.__dict__
+
+
+def guard_wal_slot(
+    target: str, *, max_retained_bytes: int = walstream.DEFAULT_MAX_RETAINED
+) -> dict[str, Any]:
+    """Protect the target's disk from a stopped stream: when no stream is alive and opscore's
+    slot holds more WAL than ``max_retained_bytes``, drop the slot (a gap in the archive
+    follows, recorded in the stream state). Returns what was found and done."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+    state = wal.read_stream_state(store.wal_dir)
+    slot = state.get("slot") or walstream.default_slot(t.name)
+    info = _slot_info(t, slot)
+    out: dict[str, Any] = {
+        "slot": slot,
+        "stream_alive": walstream.stream_alive(state),
+        "retained_bytes": info["retained_bytes"] if info else None,
+        "dropped": False,
+    }
+    if info and not out["stream_alive"] and (info["retained_bytes"] or 0) > max_retained_bytes:
+        drop_wal_slot(target, slot)
+        out["dropped"] = True
+        if state:
+            events = state.get("events", [])
+            seq = events[-1]["seq"] + 1 if events else 1
+            events.append(
+                {
+                    "seq": seq,
+                    "at": datetime.now(UTC).isoformat(),
+                    "kind": "slot_dropped",
+                    "message": f"slot {slot} held {info['retained_bytes']} bytes with no stream "
+                    "running; dropped to protect the target's disk (the archive will have a gap)",
+                }
+            )
+            state["events"] = events
+            (store.wal_dir / wal.STREAM_FILE).write_text(json.dumps(state, default=str))
+    return out
 
 
 def create_wal_slot(target: str, slot: str) -> None:
@@ -449,6 +532,10 @@ def wal_status(target: str) -> WalStatus:
         gaps=c.gaps(),
         last_received=wal.read_state(store.wal_dir),
         slots=_slots(t),
+        stream={
+            **wal.read_stream_state(store.wal_dir),
+            "alive": walstream.stream_alive(wal.read_stream_state(store.wal_dir)),
+        },
     )
 
 

@@ -254,6 +254,11 @@ def take_backup(
     # the backup is complete and self-contained (-X stream); keeping the archive continuous is
     # best effort and never fails it (gaps show in `opscore backup wal status`)
     try:
+        from .walstream import stream_alive
+
+        if stream_alive(wal.read_stream_state(store.wal_dir)):
+            log.info("WAL archive after backup %s: the running stream archives it", backup_id)
+            return b
         how = wal.catch_up(
             ctx.bin("pg_receivewal"),
             ctx.dsn,

@@ -447,6 +447,71 @@ def wal_receive(
     _print_wal(st, as_json)
 
 
+def _size(text: str) -> int:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", (text or "").lower())
+    if not m:
+        raise typer.BadParameter(f"{text!r} is not a size (e.g. 512MB, 2GB).")
+    return int(m.group(1)) * 1024 ** (" kmgt".index(m.group(2) or " "))
+
+
+@wal_app.command(
+    "stream",
+    epilog=example(
+        "opscore backup wal stream --target prod",
+        "opscore backup wal stream --target prod --max-retained 4GB --duration 3600",
+    ),
+)
+def wal_stream(
+    target: str = TargetOpt,
+    slot: str = typer.Option(None, "--slot", help="Replication slot (default opscore_<target>)."),
+    duration: float = typer.Option(None, "--duration", help="Stop after N seconds."),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between checks."),
+    max_retained: str = typer.Option(
+        "1GB", "--max-retained", help="Warn when the slot holds more WAL than this."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Archive WAL continuously (pg_receivewal on a slot, restarted when it exits) until
+    Ctrl-C / SIGTERM; checksums each segment and watches the WAL the slot holds."""
+
+    def on_event(e: dict) -> None:
+        if not as_json:
+            color = {"info": "", "receiver_exit": "yellow"}.get(e["kind"], "red")
+            tag = f"[{color}]{e['kind']}[/]" if color else e["kind"]
+            console.print(f"{e['at'][:19]} {tag}: {e['message']}", highlight=False)
+
+    state = api.stream_wal(
+        target,
+        slot=slot,
+        duration=duration,
+        interval=interval,
+        max_retained_bytes=_size(max_retained),
+        on_event=on_event,
+    )
+    if as_json:
+        print_json(state)
+
+
+@wal_app.command("guard", epilog=example("opscore backup wal guard --target prod"))
+def wal_guard(
+    target: str = TargetOpt,
+    max_retained: str = typer.Option("1GB", "--max-retained", help="Drop the slot above this."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Drop opscore's slot when no stream runs and it holds too much WAL (protects the disk)."""
+    out = api.guard_wal_slot(target, max_retained_bytes=_size(max_retained))
+    if as_json:
+        print_json(out)
+    elif out["dropped"]:
+        console.print(f"[red]slot {out['slot']} dropped[/]: no stream ran and it held "
+                      f"{_mb(out['retained_bytes'])}; the archive will have a gap")  # fmt: skip
+    else:
+        console.print(f"slot {out['slot']}: {_mb(out['retained_bytes']) or 'absent'}, stream "
+                      + ("alive" if out["stream_alive"] else "not running"))  # fmt: skip
+
+
 @wal_app.command("status", epilog=example("opscore backup wal status --target prod"))
 def wal_status(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
     """What the WAL archive holds, and its gaps."""
@@ -493,6 +558,15 @@ def _print_wal(st: api.WalStatus, as_json: bool) -> None:
     for sl in st.slots:
         state = "active" if sl["active"] else "[yellow]inactive[/]"
         console.print(f"slot {sl['slot']} ({state}) holds back {_mb(sl['retained_bytes'])} of WAL")
+    if st.stream:
+        alive = "[green]running[/]" if st.stream.get("alive") else "[yellow]not running[/]"
+        console.print(
+            f"stream on slot {st.stream.get('slot')}: {alive}, last heartbeat "
+            f"{st.stream.get('heartbeat')}, {st.stream.get('restarts', 0)} receiver restarts"
+        )
+        for e in st.stream.get("events", [])[-5:]:
+            if e["kind"] != "info":
+                console.print(f"  {e['at'][:19]} {e['kind']}: {e['message']}", highlight=False)
 
 
 @rp_app.command("create", epilog=example("opscore restore-point create --target prod pre_deploy"))

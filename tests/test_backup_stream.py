@@ -1,0 +1,147 @@
+"""Continuous WAL archiving on its own embedded server (so it can be restarted): the stream
+survives a target restart, a killed pg_receivewal and a killed opscore stream without a gap,
+and a restore to the end of the archive has every row. Restore-point warning when WAL is not
+being archived."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.backup import wal
+from ops_core.targets.embedded import EmbeddedServer
+
+from .backup_helpers import fast_backups, new_dir, restored_ids  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_backups")]
+
+
+def _wait(cond, what: str, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def own(repo):
+    home = Path(tempfile.mkdtemp(prefix="ops-wal-", dir="/tmp"))
+    srv = EmbeddedServer(home)
+    srv.start()
+    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir="/tmp"))
+    with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+        c.execute("CREATE TABLE items (id int PRIMARY KEY, tag text)")
+    api.add_target("live", srv.conninfo())
+    api.set_backup_store("live", store)
+    try:
+        yield srv, store
+    finally:
+        srv.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def _write(srv, first: int, last: int) -> str:
+    with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+        c.execute(
+            "INSERT INTO items SELECT g, 'x' FROM generate_series(%s::int, %s::int) g",
+            (first, last),
+        )
+        return c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+
+
+def _start_stream() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "backup", "wal", "stream", "--target", "live",
+         "--interval", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def test_stream_survives_target_restart_and_killed_archivers_without_a_gap(own):
+    srv, store = own
+    wal_dir = store / "wal"
+    proc = _start_stream()
+    try:
+        state = lambda: wal.read_stream_state(wal_dir)  # noqa: E731
+        _wait(lambda: state().get("receiver_pid") and state().get("heartbeat"), "the stream")
+        assert state()["slot"] == "opscore_live"
+        full = api.take_full_backup("live")
+        _write(srv, 1, 100)
+
+        # 1. the target restarts: pg_receivewal exits, the stream starts it again
+        srv.stop()
+        srv.start()
+        _wait(lambda: state().get("restarts", 0) >= 1 and state().get("receiver_running"),
+              "the receiver to be restarted after the target restart")  # fmt: skip
+        assert any(e["kind"] == "receiver_exit" for e in state()["events"])
+        _write(srv, 101, 200)
+
+        # 2. pg_receivewal is killed: started again
+        pgid = _wait(lambda: state().get("receiver_pid"), "the receiver's pid")
+        os.killpg(pgid, signal.SIGKILL)
+        _wait(lambda: state().get("restarts", 0) >= 2 and state().get("receiver_pid") != pgid,
+              "the receiver to be restarted after kill -9")  # fmt: skip
+        _write(srv, 201, 300)
+
+        # 3. the stream itself (opscore) is killed: its pg_receivewal dies with it, the slot
+        # keeps the WAL written meanwhile
+        pgid = _wait(lambda: state().get("receiver_pid"), "the receiver's pid")
+        proc.kill()
+        proc.wait(timeout=60)
+        _wait(lambda: not _alive(pgid), "pg_receivewal to die with the stream")
+        _write(srv, 301, 400)
+        (slot,) = [s for s in api.wal_status("live").slots if s["slot"] == "opscore_live"]
+        assert not slot["active"] and slot["retained_bytes"] > 0
+        assert api.wal_status("live").stream["alive"] is False
+        proc = _start_stream()
+        last_lsn = _write(srv, 401, 500)
+
+        def slot_caught_up():
+            with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+                return c.execute(
+                    "SELECT restart_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                    "WHERE slot_name = 'opscore_live'",
+                    (last_lsn,),
+                ).fetchone()[0]
+
+        _wait(slot_caught_up, "the archive to hold the last write")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "stream stopped" in out
+
+    st = api.wal_status("live")
+    assert st.gaps == [] and st.stream["alive"] is False and st.stream["stopped_at"]
+    check = api.verify_wal_archive("live")
+    assert check.ok and check.unchecksummed == [], check.as_dict()
+    dest = new_dir()
+    res = api.restore_backup("live", dest, backup_id=full.backup_id, latest=True)
+    assert res.proof["reached_target"]
+    assert restored_ids(dest, 18, "postgres", res.os_user) == list(range(1, 501))
+    shutil.rmtree(dest.parent, ignore_errors=True)
+    api.drop_wal_slot("live", "opscore_live")
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
