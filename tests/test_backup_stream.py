@@ -5,6 +5,7 @@ being archived."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from ops_core.backup import wal
 from ops_core.targets.embedded import EmbeddedServer
 
 from .backup_helpers import fast_backups, new_dir, restored_ids  # noqa: F401
+from .helpers import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_backups")]
 
@@ -121,11 +123,19 @@ def test_stream_survives_target_restart_and_killed_archivers_without_a_gap(own):
                 ).fetchone()[0]
 
         _wait(slot_caught_up, "the archive to hold the last write")
+        streamed = run_cli("restore-point", "create", "--target", "live", "p_streamed")
+        assert streamed.returncode == 0 and "not being archived" not in streamed.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "stream stopped" in out
+
+    # with no stream running, a new restore point is beyond the archive: a warning
+    unarchived = run_cli("restore-point", "create", "--target", "live", "p_unarchived", "--json")
+    assert unarchived.returncode == 0, unarchived.stderr
+    assert "not being archived" in unarchived.stderr and "wal stream" in unarchived.stderr
+    assert "cannot be reached" in json.loads(unarchived.stdout)["warning"]
 
     st = api.wal_status("live")
     assert st.gaps == [] and st.stream["alive"] is False and st.stream["stopped_at"]

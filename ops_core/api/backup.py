@@ -68,6 +68,7 @@ __all__ = [
     "verify_wal_archive",
     "stream_wal",
     "guard_wal_slot",
+    "wal_archiving_warning",
     "Clone",
     "list_clones",
     "stop_clone",
@@ -475,6 +476,17 @@ def guard_wal_slot(
             state["events"] = events
             (store.wal_dir / wal.STREAM_FILE).write_text(json.dumps(state, default=str))
     return out
+
+
+def wal_archiving_warning(target: str, lsn: str) -> str | None:
+    """A warning when ``lsn`` (a new restore point) cannot be reached because the target's
+    WAL is not being archived and the archive does not hold it; None when it is fine."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        backups = catalog.list_backups(conn, t.target_id)
+    seg = next((b.wal_segment_size for b in reversed(backups) if b.wal_segment_size), None)
+    return walstream.archiving_warning(store.wal_dir, t.name, lsn, seg or wal.DEFAULT_SEGMENT_SIZE)
 
 
 def create_wal_slot(target: str, slot: str) -> None:

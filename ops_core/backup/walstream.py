@@ -228,3 +228,20 @@ def _check(
             f"slot {state.slot} holds {state.retained_bytes // 1024**2} MB of WAL on the target "
             f"(limit {max_retained // 1024**2} MB): the receiver is not keeping up",
         )
+
+
+def archiving_warning(wal_dir: Path, target: str, lsn: str, seg_size: int) -> str | None:
+    """Why a restore point at ``lsn`` may not be reachable: no stream archives the target's
+    WAL, and the archive does not hold that LSN yet. None when it is archived (or will be)."""
+    if stream_alive(wal.read_stream_state(wal_dir)):
+        return None
+    contents = wal.scan(wal_dir, seg_size)
+    seg = wal.segno_of(lsn, seg_size)
+    if any(s > seg for t in contents.timelines() for s in contents.complete.get(t, set())):
+        return None  # the archive already holds WAL past the point
+    return (
+        f"WAL of {target!r} is not being archived (no `opscore backup wal stream` running), so "
+        f"this restore point (LSN {lsn}) cannot be reached by a restore until the WAL up to it "
+        f"is archived: run `opscore backup wal stream --target {target}` (continuous) or "
+        f"`opscore backup wal receive --target {target}` now."
+    )

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from .. import api
 from ..errors import OpsCoreError
-from .common import JsonOpt, console, example, print_json, table
+from .common import JsonOpt, console, err_console, example, print_json, table
 
 app = typer.Typer(
     help="Physical and logical backups, WAL archive, restore and PITR, verification, retention.",
@@ -577,8 +577,11 @@ def rp_create(
 ) -> None:
     """Create a named restore point on the target (a write: one WAL record), and record it."""
     rp = api.create_restore_point(target, name)
+    warning = api.wal_archiving_warning(target, rp.lsn)
+    if warning:
+        err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if as_json:
-        print_json(rp.as_dict())
+        print_json({**rp.as_dict(), "warning": warning})
     else:
         console.print(f"[green]✓[/] restore point {rp.name} at LSN {rp.lsn}")
 
