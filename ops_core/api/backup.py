@@ -10,6 +10,7 @@ archiving use replication connections and read.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,6 @@ from .. import repository
 from ..backup import catalog, clones, logical, physical, runner, wal, walcheck, walstream
 from ..backup.binaries import major_of, pg_bin
 from ..backup.catalog import Backup, Check, RestorePoint
-from ..backup.clones import Clone
 from ..backup.context import TargetContext, split_dsn
 from ..backup.logical import LogicalRestore
 from ..backup.restore import (
@@ -69,10 +69,6 @@ __all__ = [
     "stream_wal",
     "guard_wal_slot",
     "wal_archiving_warning",
-    "Clone",
-    "list_clones",
-    "stop_clone",
-    "drop_clone",
 ]
 
 ProgressFn = Callable[[int, int], None]
@@ -282,6 +278,7 @@ def restore_backup(
     start: bool = False,
     clone: str | None = None,
     port: int | None = None,
+    from_remote: bool = False,
 ) -> RestoreResult:
     """Restore into a new (or empty) directory; with one of ``target_time`` / ``target_lsn`` /
     ``target_name`` / ``latest``, point-in-time recovery from the WAL archive.
@@ -292,6 +289,8 @@ def restore_backup(
     restored server has been started on a free port, reached its target and (unless ``start``)
     been stopped again; otherwise the destination is removed and the error says why.
 
+    With ``from_remote`` the backup (chain) and the WAL are read from the target's object
+    store into a private staging directory, every file checked against its upload checksum.
     With ``start`` the server stays up as a clone owned by opscore (``clone`` names it,
     ``port`` picks its port): see :func:`list_clones`, :func:`stop_clone`, :func:`drop_clone`.
     Without ``backup_id`` the newest backup that ends before the target is used. The restored
@@ -341,7 +340,18 @@ def restore_backup(
 
             b = choose_backup(catalog.list_backups(conn, t.target_id), rt, lsn)
         user = os_user if os_user is not None else server_os_user()
-        res = restore(conn, store, b, Path(destination), rt, os_user=user)
+        staging = None
+        relocate = None
+        try:
+            if from_remote:
+                from .backup_remote import stage_from_remote
+
+                staging, relocate = stage_from_remote(conn, t, b)
+                store = staging
+            res = restore(conn, store, b, Path(destination), rt, os_user=user, relocate=relocate)
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging.root, ignore_errors=True)
         try:
             srv = start_and_check(res, rt, keep_running=start, port=port)
         except BaseException:
@@ -606,25 +616,6 @@ def list_restore_points(target: str) -> list[RestorePoint]:
         return catalog.restore_points(conn, t.target_id)
 
 
-# ---------------------------------------------------------------- clones
-def list_clones() -> list[Clone]:
-    """Clones opscore started (``restore_backup(..., start=True)``), running or stopped."""
-    with repository.session() as conn:
-        return clones.list_all(conn)
-
-
-def stop_clone(name: str) -> Clone:
-    """Stop a clone (its data directory stays; drop it to delete it)."""
-    with repository.session() as conn:
-        return clones.stop(conn, name)
-
-
-def drop_clone(name: str) -> Clone:
-    """Stop a clone and delete its data directory and record."""
-    with repository.session() as conn:
-        return clones.drop(conn, name)
-
-
 # ---------------------------------------------------------------- recatalog
 def recatalog(target: str) -> list[str]:
     """Re-read the store's manifests (and restore-points.json) into the catalog: what a lost
@@ -654,5 +645,7 @@ def recatalog(target: str) -> list[str]:
 
 from .backup_policy import *  # noqa: E402,F401,F403
 from .backup_policy import __all__ as _policy_all  # noqa: E402
+from .backup_remote import *  # noqa: E402,F401,F403
+from .backup_remote import __all__ as _remote_all  # noqa: E402
 
-__all__ += _policy_all
+__all__ += _policy_all + _remote_all

@@ -269,12 +269,13 @@ class BackupConfig:
     store_path: str | None = None
     schedule: dict[str, Any] = field(default_factory=dict)
     retention: dict[str, Any] = field(default_factory=dict)
+    remote: dict[str, Any] | None = None  # {"url": ..., "options": {...}} (no secrets)
 
 
 def get_config(conn: psycopg.Connection, target_id: int) -> BackupConfig:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT target_id, store_path, schedule, retention FROM opscore.backup_config "
+            "SELECT target_id, store_path, schedule, retention, remote FROM opscore.backup_config "
             "WHERE target_id = %s",
             (target_id,),
         )
@@ -285,14 +286,16 @@ def get_config(conn: psycopg.Connection, target_id: int) -> BackupConfig:
 def set_config(conn: psycopg.Connection, cfg: BackupConfig) -> None:
     with conn.transaction():
         conn.execute(
-            "INSERT INTO opscore.backup_config (target_id, store_path, schedule, retention) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (target_id) DO UPDATE SET "
+            "INSERT INTO opscore.backup_config "
+            "(target_id, store_path, schedule, retention, remote) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (target_id) DO UPDATE SET "
             "store_path = EXCLUDED.store_path, schedule = EXCLUDED.schedule, "
-            "retention = EXCLUDED.retention, updated_at = now()",
+            "retention = EXCLUDED.retention, remote = EXCLUDED.remote, updated_at = now()",
             (
                 cfg.target_id,
                 cfg.store_path,
                 json.dumps(cfg.schedule),
                 json.dumps(cfg.retention),
+                None if cfg.remote is None else json.dumps(cfg.remote),
             ),
         )

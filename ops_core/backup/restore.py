@@ -97,11 +97,22 @@ def check_destination(dest: Path) -> bool:
     return False
 
 
-def resolve_chain(conn: psycopg.Connection, backup: Backup) -> list[Backup]:
-    """The backups to combine, full first; each must be usable and present in the store."""
+def chain_of(conn: psycopg.Connection, backup: Backup) -> list[Backup]:
     chain = [backup]
     while chain[0].parent_id:
         chain.insert(0, catalog.get(conn, chain[0].parent_id))
+    return chain
+
+
+def resolve_chain(
+    conn: psycopg.Connection, backup: Backup, relocate: dict[str, Path] | None = None
+) -> list[Backup]:
+    """The backups to combine, full first; each must be usable and present in the store
+    (``relocate`` maps backup ids to where their files are instead, e.g. downloaded)."""
+    chain = chain_of(conn, backup)
+    for b in chain:
+        if relocate and b.backup_id in relocate:
+            b.path = str(relocate[b.backup_id])
     for b in chain:
         if not b.usable:
             raise InvalidInput(
@@ -339,6 +350,7 @@ def restore(
     *,
     os_user: str | None,
     on_line: Any = None,
+    relocate: dict[str, Path] | None = None,
 ) -> RestoreResult:
     """Restore ``backup`` (and its chain) into ``dest``; see the module docstring."""
     dest = Path(dest).absolute()
@@ -348,7 +360,7 @@ def restore(
             f"Backup {backup.backup_id} is a logical dump; restore it with pg_restore.",
             f"pg_restore -d DBNAME {backup.path}/database.dump",
         )
-    chain = resolve_chain(conn, backup)
+    chain = resolve_chain(conn, backup, relocate)
     lsn = target.lsn
     if target.name:
         rp = catalog.get_restore_point(conn, backup.target_id, target.name)

@@ -192,6 +192,9 @@ def restore(
     ),
     clone: str = typer.Option(None, "--clone", help="Clone name (with --start)."),
     port: int = typer.Option(None, "--port", help="Clone port (with --start; default: free)."),
+    from_remote: bool = typer.Option(
+        False, "--from-remote", help="Read the backup and WAL from the object store."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name/--latest.
@@ -211,6 +214,7 @@ def restore(
             start=start,
             clone=clone,
             port=port,
+            from_remote=from_remote,
         )
     if as_json:
         print_json({**res.as_dict(), **(res.clone or {})})
@@ -427,6 +431,53 @@ def store(
     console.print(str(s.root))
 
 
+@app.command(
+    epilog=example(
+        "opscore backup remote --target prod s3://backups/prod",
+        "opscore backup remote --target prod s3://backups/prod --option "
+        "endpoint_url=http://127.0.0.1:9000",
+        "opscore backup remote --target prod --remove",
+    )
+)
+def remote(
+    target: str = TargetOpt,
+    url: str = typer.Argument(None, help="fsspec URL: s3://, gs://, az://, a local path."),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE storage option (no secrets: use the env)."
+    ),
+    remove: bool = typer.Option(False, "--remove", help="Stop uploading for this target."),
+) -> None:
+    """Set (or show, or remove) the object store that backups and WAL are uploaded to."""
+    opts = {}
+    for o in option or []:
+        k, sep, v = o.partition("=")
+        if not sep or not k:
+            raise typer.BadParameter(f"{o!r} is not KEY=VALUE.")
+        opts[k] = v
+    if remove:
+        api.set_backup_remote(target, None)
+        console.print(f"{target}: no object store")
+    elif url:
+        api.set_backup_remote(target, url, opts)
+        console.print(f"[green]✓[/] {target} uploads to {url}")
+    else:
+        console.print(str(api.backup_remote(target) or "no object store"))
+
+
+@app.command(epilog=example("opscore backup upload 20261125T172100-F3a9c"))
+def upload(
+    backup_id: str = typer.Argument(..., help="Backup id."), as_json: bool = JsonOpt
+) -> None:
+    """Upload a backup to the object store; every file is read back and checksummed."""
+    with console.status(f"Uploading {backup_id} ..."):
+        rep = api.upload_backup(backup_id)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        console.print(f"[green]✓[/] {rep.files} files ({_mb(rep.bytes)}) uploaded to {rep.url}, "
+                      f"{rep.verified} verified by checksum")  # fmt: skip
+
+
 @app.command(epilog=example("opscore backup recatalog --target prod"))
 def recatalog(target: str = TargetOpt) -> None:
     """Rebuild the catalog from the store's manifests (after losing the repository)."""
@@ -510,6 +561,18 @@ def wal_guard(
     else:
         console.print(f"slot {out['slot']}: {_mb(out['retained_bytes']) or 'absent'}, stream "
                       + ("alive" if out["stream_alive"] else "not running"))  # fmt: skip
+
+
+@wal_app.command("upload", epilog=example("opscore backup wal upload --target prod"))
+def wal_upload(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Upload complete WAL segments not yet in the object store (each verified by checksum)."""
+    with console.status("Uploading WAL ..."):
+        rep = api.upload_wal(target)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        console.print(f"[green]✓[/] {rep.files} segments uploaded ({rep.skipped} there already), "
+                      f"{rep.verified} verified by checksum")  # fmt: skip
 
 
 @wal_app.command("status", epilog=example("opscore backup wal status --target prod"))

@@ -24,3 +24,10 @@ CREATE TABLE opscore.clones (
 );
 COMMENT ON TABLE opscore.clones IS
     'Servers restored from opscore''s backups and started by opscore (what-if experiments)';
+
+-- a copy of the store in an object store (fsspec URL and non-secret options) per target, and
+-- upload records among the checks of a backup
+ALTER TABLE opscore.backup_config ADD COLUMN remote jsonb;
+ALTER TABLE opscore.backup_checks DROP CONSTRAINT backup_checks_kind_check;
+ALTER TABLE opscore.backup_checks ADD CONSTRAINT backup_checks_kind_check
+    CHECK (kind IN ('verifybackup', 'test_restore', 'pg_restore_list', 'wal_archive', 'upload'));
