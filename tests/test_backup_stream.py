@@ -20,6 +20,7 @@ import pytest
 
 from ops_core import api
 from ops_core.backup import wal
+from ops_core.errors import InvalidInput
 from ops_core.targets.embedded import EmbeddedServer
 
 from .backup_helpers import fast_backups, new_dir, restored_ids  # noqa: F401
@@ -155,3 +156,29 @@ def _alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def test_archive_command_on_a_server_opscore_owns_checksums_each_segment(own):
+    srv, store = own
+    with pytest.raises(InvalidInput) as err:  # "live" is not the default embedded server
+        api.archive_with_command("live")
+    assert "not the embedded server opscore owns" in err.value.message
+    out = api.archive_with_command("live", server=srv)
+    assert out["enabled"] and out["restarted"]
+    with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+        assert c.execute("SHOW archive_mode").fetchone()[0] == "on"
+    full = api.take_full_backup("live")
+    _write(srv, 1, 300)
+    with psycopg.connect(srv.conninfo(), autocommit=True) as c:
+        seg = c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+        c.execute("SELECT pg_switch_wal()")
+    wal_dir = store / "wal"
+    _wait(lambda: (wal_dir / "checksums" / f"{seg}.sha256").is_file(), "the archiver")
+    check = api.verify_wal_archive("live")
+    assert check.ok and check.unchecksummed == [], check.as_dict()
+    # restore to the end of what the server archived, proven by starting it
+    dest = new_dir()
+    res = api.restore_backup("live", dest, backup_id=full.backup_id, latest=True)
+    assert restored_ids(dest, 18, "postgres", res.os_user) == list(range(1, 301))
+    shutil.rmtree(dest.parent, ignore_errors=True)
+    assert api.archive_with_command("live", enable=False, server=srv)["restarted"]

@@ -66,6 +66,7 @@ __all__ = [
     "recatalog",
     "ArchiveCheck",
     "verify_wal_archive",
+    "archive_with_command",
     "stream_wal",
     "guard_wal_slot",
     "wal_archiving_warning",
@@ -486,6 +487,41 @@ def guard_wal_slot(
             state["events"] = events
             (store.wal_dir / wal.STREAM_FILE).write_text(json.dumps(state, default=str))
     return out
+
+
+def archive_with_command(target: str, *, enable: bool = True, server: Any = None) -> dict[str, Any]:
+    """For a server opscore owns (the embedded one, or ``server``): archive its WAL with
+    ``archive_command`` into ``target``'s store, each segment checksummed as it is archived
+    (``enable=False`` turns it off). Turning archive_mode on or off restarts that server.
+    Any other target is refused: opscore does not change a production server's archiving."""
+    from ..targets.embedded import default_server
+
+    srv = server or default_server()
+    t = get_target(target)
+    params = connection.parse_dsn(target_dsn(t))
+    host, port = params.get("host", ""), str(params.get("port") or "")
+    owned = (
+        srv.initialized
+        and str(srv.configured_port()) == port
+        and host
+        in (
+            str(srv.socket_dir),
+            "127.0.0.1",
+            "localhost",
+        )
+    )
+    if not owned:
+        raise InvalidInput(
+            f"Target {target!r} is not the embedded server opscore owns ({srv.pgdata}); opscore "
+            "sets archive_command only there.",
+            f"Archive its WAL with `opscore backup wal stream --target {target}` (a replication "
+            "connection; nothing changes on the server).",
+        )
+    with repository.session() as conn:
+        store = _store_for(conn, t).ensure()
+    restarted = srv.enable_archiving(store.wal_dir) if enable else srv.disable_archiving()
+    return {"target": t.name, "enabled": enable, "wal_dir": str(store.wal_dir),
+            "restarted": restarted}  # fmt: skip
 
 
 def wal_archiving_warning(target: str, lsn: str) -> str | None:

@@ -230,10 +230,14 @@ def _check(
         )
 
 
-def archiving_warning(wal_dir: Path, target: str, lsn: str, seg_size: int) -> str | None:
+def archiving_warning(
+    wal_dir: Path, target: str, lsn: str, seg_size: int, by_command: bool = False
+) -> str | None:
     """Why a restore point at ``lsn`` may not be reachable: no stream archives the target's
     WAL, and the archive does not hold that LSN yet. None when it is archived (or will be)."""
     if stream_alive(wal.read_stream_state(wal_dir)):
+        return None
+    if by_command:  # the server's archive_command fills this archive
         return None
     contents = wal.scan(wal_dir, seg_size)
     seg = wal.segno_of(lsn, seg_size)

@@ -563,6 +563,31 @@ def wal_guard(
                       + ("alive" if out["stream_alive"] else "not running"))  # fmt: skip
 
 
+@wal_app.command(
+    "archive-command",
+    epilog=example(
+        "opscore backup wal archive-command --target local",
+        "opscore backup wal archive-command --target local --off",
+    ),
+)
+def wal_archive_command(
+    target: str = TargetOpt,
+    off: bool = typer.Option(False, "--off", help="Stop archiving with archive_command."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """For the embedded server opscore owns: archive_command into the target's store, each
+    segment checksummed as it is archived (archive_mode changes restart that server)."""
+    out = api.archive_with_command(target, enable=not off)
+    if as_json:
+        print_json(out)
+    else:
+        console.print(
+            f"[green]✓[/] archive_command {'on' if out['enabled'] else 'off'} for {target} "
+            f"({out['wal_dir']})"
+            + ("; the embedded server was restarted" if out["restarted"] else "")
+        )
+
+
 @wal_app.command("upload", epilog=example("opscore backup wal upload --target prod"))
 def wal_upload(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
     """Upload complete WAL segments not yet in the object store (each verified by checksum)."""
