@@ -46,11 +46,6 @@ def _switch(pg) -> None:
         c.execute("SELECT pg_switch_wal()")
 
 
-def _now(bk):
-    with psycopg.connect(bk.dsn, autocommit=True) as c:
-        return c.execute("SELECT clock_timestamp()").fetchone()[0]
-
-
 def _segment_of(lsn: str) -> str:
     return wal.segment_name(1, wal.segno_of(lsn))
 
@@ -61,8 +56,9 @@ def test_gap_splits_the_window_and_a_time_inside_it_is_refused_naming_it(bk, pg)
     bk.write(101, 200, "b")
     lsn_b = bk.server_lsn()
     _switch(pg)
-    in_gap = _now(bk)
-    bk.write(201, 300, "c")
+    with psycopg.connect(bk.dsn) as c:  # one transaction: the time just before its commit
+        c.execute("INSERT INTO items SELECT g, 'c', '' FROM generate_series(201, 300) g")
+        in_gap = c.execute("SELECT clock_timestamp()").fetchone()[0]
     seg_c = _segment_of(bk.server_lsn())
     _switch(pg)
     bk.write(301, 400, "d")

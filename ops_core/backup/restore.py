@@ -1,16 +1,18 @@
-"""Restore a backup into a new data directory, optionally to a point in time.
+"""Restore a backup into a new data directory, optionally to a point in time, and prove it.
 
 - A chain (full + incrementals) is combined with ``pg_combinebackup``; a full backup is copied.
-- Point-in-time recovery (a time, an LSN or a named restore point) writes the recovery
-  settings into ``postgresql.auto.conf`` (``restore_command``, ``recovery_target_*``,
-  ``recovery_target_action = 'promote'``) and ``recovery.signal``.
-- The WAL the recovery needs is copied from the store's archive into the restored ``pg_wal``,
-  a ``.partial`` segment under its complete name: the restored directory recovers on its own,
-  whichever OS user runs it and whatever retention later does to the store.
-  ``restore_command`` is ``cp "<store>/wal/%f" "%p"``: a constant program and a store path
-  checked to hold no shell-special character; ``%f``/``%p`` are filled in by the server.
-- Everything is checked before anything is written; the destination must be new or empty and
-  is removed again (or emptied) if the restore fails.
+- Point-in-time recovery (a time, an LSN, a named restore point, or the end of the archive)
+  is first proven against the archive (:func:`prove_coverage`, over ``walcheck``): readable
+  WAL from the backup's start to the target, a time mapped to the commit recovery stops
+  before; otherwise it is refused with the reason (a gap, a damaged segment, the end of the
+  archive) before anything is written.
+- The WAL the recovery needs is copied into the restored ``pg_wal`` (a ``.partial`` segment
+  under its complete name) and ``restore_command = 'false'``: the directory recovers on its
+  own and never reads WAL that was not proven. Recovery settings go into
+  ``postgresql.auto.conf`` with ``recovery.signal`` and ``archive_mode = 'off'``.
+- :func:`start_and_check` then starts the restored server on a free port, checks from its log
+  that it reached the target, and stops it (or keeps it running as a clone).
+- The destination must be new or empty and is removed again if the restore fails.
 """
 
 from __future__ import annotations

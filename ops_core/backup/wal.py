@@ -1,18 +1,16 @@
 """The WAL archive of a store: WAL file names, receiving WAL, gaps, what a restore needs.
 
-Archiving is done with ``pg_receivewal``, not ``archive_command``: it needs only a replication
-connection, so it never changes the monitored server (no ALTER SYSTEM, no restart for
-``archive_mode``, no shell command run by the production server writing into opscore's store).
-Its cost is a process that must be running to archive continuously (a Prefect flow runs it);
-for a bounded run ``receive_wal(until_lsn=...)`` streams up to a position and exits, which is
-what backups, the restore-point command and the tests use. No replication slot is created by
-default (a slot left behind fills the production disk); give one explicitly for a continuous
-receiver.
+Three ways fill it: the continuous stream (``walstream.py``: ``pg_receivewal`` on an opscore
+replication slot, restarted when it exits: what production targets use, since it needs only a
+replication connection and changes nothing on the server but the slot), ``archive_command``
+for the embedded server opscore owns (``targets/embedded.py``), and a bounded run
+(``receive_wal(until_lsn=...)``: up to a position, then exit; backups, ``wal receive``, tests).
 
 Each base backup streams its own WAL (``-X stream``); after a backup its complete segments are
-also copied into the archive, so the archive starts at a backup even if the receiver was not
-running then. ``pg_receivewal`` keeps the segment it is writing as ``<name>.partial``; a restore
-uses a ``.partial`` segment when the complete one is not there (yet).
+also copied into the archive, so the archive starts at a backup even if nothing archived then.
+``pg_receivewal`` keeps the segment it is writing as ``<name>.partial``; a restore uses a
+``.partial`` segment when the complete one is not there (yet). Every complete segment gets a
+SHA-256 in ``checksums/`` when archived; ``walcheck.py`` proves what the archive holds.
 """
 
 from __future__ import annotations
