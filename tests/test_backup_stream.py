@@ -182,3 +182,31 @@ def test_archive_command_on_a_server_opscore_owns_checksums_each_segment(own):
     assert restored_ids(dest, 18, "postgres", res.os_user) == list(range(1, 301))
     shutil.rmtree(dest.parent, ignore_errors=True)
     assert api.archive_with_command("live", enable=False, server=srv)["restarted"]
+
+
+def test_stream_flow_then_guard_drops_the_slot_of_a_stopped_stream(own):
+    srv, store = own
+    from flows.backup import wal_stream_flow
+
+    _write(srv, 1, 10)
+    out = wal_stream_flow.fn("live", duration_s=4, max_retained_mb=1024)
+    assert out["guard"]["dropped"] is False
+    assert [e["kind"] for e in out["events"]][-1] == "info"
+    st = api.wal_status("live")
+    assert st.complete_segments + st.partial_segments >= 1 and st.stream["alive"] is False
+    (slot,) = [s for s in st.slots if s["slot"] == "opscore_live"]
+    assert not slot["active"]
+
+    # the stream is gone and the slot holds WAL: over the limit, the guard drops it
+    _write(srv, 11, 5000)
+    kept = api.guard_wal_slot("live", max_retained_bytes=1024**3)
+    assert kept["dropped"] is False and kept["retained_bytes"] > 0
+    gone = api.guard_wal_slot("live", max_retained_bytes=1)
+    assert gone["dropped"] is True
+    assert "opscore_live" not in [s["slot"] for s in api.wal_status("live").slots]
+    assert wal.read_stream_state(store / "wal")["events"][-1]["kind"] == "slot_dropped"
+
+    from .test_app import _run, _text
+
+    at = _run("backup.py", {"target": "live"})
+    assert "WAL stream not running" in _text(at)

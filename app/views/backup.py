@@ -31,6 +31,17 @@ def _when(iso: str | None) -> str:
     return ts.strftime("%b %d %H:%M") if ts is not None else "—"
 
 
+def _stream_note(stream: dict) -> str:
+    if not stream:
+        return " WAL is not archived continuously (`opscore backup wal stream`)."
+    if not stream.get("alive"):
+        return f" WAL stream not running (last heartbeat {_when(stream.get('heartbeat'))})."
+    return (
+        f" WAL stream running on slot {stream.get('slot')}, last heartbeat "
+        f"{_when(stream.get('heartbeat'))}, {stream.get('restarts', 0)} receiver restarts."
+    )
+
+
 # ------------------------------------------------------------------------------ summary
 rec = rep.recoverability
 m = st.columns(4)
@@ -42,6 +53,7 @@ st.caption(
     f"Store {rep.store}. Recoverability: {rec.get('note')}."
     + (f" WAL archive gaps: {len(rep.wal['gaps'])}." if rep.wal["gaps"] else "")
     + (f" Damaged WAL segments: {len(rep.wal['damaged'])}." if rep.wal.get("damaged") else "")
+    + _stream_note(rep.wal.get("stream") or {})
 )
 if len(rec.get("windows") or []) > 1 or any(
     w["to"].get("ended_by") not in (None, "end of archive") for w in rec.get("windows") or []

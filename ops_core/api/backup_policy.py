@@ -80,6 +80,7 @@ def apply_retention(
             catalog.delete(conn, [b.backup_id])
         for name in plan.wal_delete:
             (store.wal_dir / name).unlink(missing_ok=True)
+            walcheck.checksum_path(store.wal_dir, name).unlink(missing_ok=True)
         return plan
 
 
@@ -227,6 +228,13 @@ def _archive_check(store: Any, backups: list[catalog.Backup]) -> walcheck.Archiv
     return walcheck.check_archive(store.wal_dir, _seg_size(backups), tool, major)
 
 
+def _stream(wal_dir: Path) -> dict[str, Any]:
+    from ..backup.walstream import stream_alive
+
+    state = wal.read_stream_state(wal_dir)
+    return {**state, "alive": stream_alive(state)} if state else {}
+
+
 def _report_one(conn: Any, t: Any) -> BackupReport:
     backups = catalog.list_backups(conn, t.target_id)
     store = _store(conn, t)
@@ -291,7 +299,7 @@ def _report_one(conn: Any, t: Any) -> BackupReport:
             "gaps": [g.as_dict() for g in archive.gaps()],
             "damaged": [d.as_dict() for d in check.damaged] if check else [],
             "last_received": state,
-            "stream": wal.read_stream_state(store.wal_dir),
+            "stream": _stream(store.wal_dir),
         },
         recoverability=_recoverability(backups, check),
         restore_points=[p.as_dict() for p in catalog.restore_points(conn, t.target_id)],
