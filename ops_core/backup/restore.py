@@ -379,7 +379,13 @@ def restore(
     major = major_of(backup.server_version_num or 0)
     coverage = None
     if target.pitr:
-        check = walcheck.check_archive(store.wal_dir, seg_size, pg_bin(major, "pg_waldump"), major)
+        check = walcheck.check_archive(
+            store.wal_dir,
+            seg_size,
+            pg_bin(major, "pg_waldump"),
+            major,
+            full=bool(target.time or target.name),
+        )
         coverage = prove_coverage(check, backup, lsn, target)
     settings = recovery_settings(store, target) if target.pitr else {}
     combine = pg_bin(major, "pg_combinebackup") if len(chain) > 1 else None

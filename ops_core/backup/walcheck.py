@@ -174,7 +174,7 @@ class ArchiveCheck:
 
 def _waldump(
     pg_waldump: Path, wal_dir: Path, contents: wal.ArchiveContents, tli: int, first: int, last: int,
-    major: int,
+    major: int, records: bool,
 ) -> tuple[list[str], str]:  # fmt: skip
     """pg_waldump over segments first..last of ``tli`` (links in a private directory: a
     .partial is read under its complete name); returns (stdout lines, stderr)."""
@@ -185,7 +185,10 @@ def _waldump(
             assert src is not None
             os.symlink(src.absolute(), tmp / wal.segment_name(tli, segno, contents.seg_size))
         args: list[str | Path] = [pg_waldump, "-p", tmp, "-t", str(tli)]
-        args += ["-r", "Transaction"] + (["-r", "XLOG"] if major >= 15 else [])
+        if records:
+            args += ["-r", "Transaction"] + (["-r", "XLOG"] if major >= 15 else [])
+        else:
+            args.append("--stats")
         args.append(wal.segment_name(tli, first, contents.seg_size))
         args.append(wal.segment_name(tli, last, contents.seg_size))
         res = commands.run(args, env={"TZ": "UTC"}, check=False, timeout=3600)
@@ -194,12 +197,52 @@ def _waldump(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _parse(out: list[str]) -> tuple[list[tuple[int, datetime]], list[tuple[int, str]]]:
+    xacts, rps = [], []
+    for line in out:
+        m = LSN_RE.search(line)
+        if not m:
+            continue
+        lsn = wal.parse_lsn(m.group(1))
+        x = XACT_RE.search(line)
+        if x:
+            xacts.append((lsn, _parse_ts(x.group(1))))
+            continue
+        r = RESTORE_POINT_RE.search(line)
+        if r:
+            rps.append((lsn, r.group(1).strip()))
+    return xacts, rps
+
+
+def _last_xact(
+    pg_waldump: Path, wal_dir: Path, contents: wal.ArchiveContents, tli: int, first: int,
+    last: int, major: int, end: int,
+) -> list[tuple[int, datetime]]:  # fmt: skip
+    """The newest commit/abort before ``end`` in segments first..last: read backwards from the
+    last segment, doubling the span until one is found."""
+    span = 1
+    while True:
+        start = max(first, last - span + 1)
+        out, _err = _waldump(pg_waldump, wal_dir, contents, tli, start, last, major, True)
+        xacts = [x for x in _parse(out)[0] if x[0] < end]
+        if xacts or start == first:
+            return xacts[-1:]
+        span *= 4
+
+
 def _parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def check_archive(wal_dir: Path, seg_size: int, pg_waldump: Path, major: int) -> ArchiveCheck:
-    """Prove what the archive in ``wal_dir`` holds (see the module docstring)."""
+def check_archive(
+    wal_dir: Path, seg_size: int, pg_waldump: Path, major: int, *, full: bool = False
+) -> ArchiveCheck:
+    """Prove what the archive in ``wal_dir`` holds (see the module docstring).
+
+    Every record of every run is read either way. ``full`` also collects every commit time and
+    restore point (what mapping a recovery target time needs); otherwise ``pg_waldump --stats``
+    keeps the output small and only the newest commit of each run is looked up (what the
+    windows and a restore to the end need) — a busy archive has millions of commits."""
     contents = wal.scan(wal_dir, seg_size)
     damaged: dict[tuple[int, int], str] = {}
     unchecksummed = []
@@ -226,20 +269,8 @@ def check_archive(wal_dir: Path, seg_size: int, pg_waldump: Path, major: int) ->
         while pieces:
             piece = pieces.pop(0)
             first, last = piece[0], piece[-1]
-            out, err = _waldump(pg_waldump, wal_dir, contents, tli, first, last, major)
-            xacts, rps = [], []
-            for line in out:
-                m = LSN_RE.search(line)
-                if not m:
-                    continue
-                lsn = wal.parse_lsn(m.group(1))
-                x = XACT_RE.search(line)
-                if x:
-                    xacts.append((lsn, _parse_ts(x.group(1))))
-                    continue
-                r = RESTORE_POINT_RE.search(line)
-                if r:
-                    rps.append((lsn, r.group(1).strip()))
+            out, err = _waldump(pg_waldump, wal_dir, contents, tli, first, last, major, full)
+            xacts, rps = _parse(out)
             end = (last + 1) * seg_size
             bad_at = ERROR_AT_RE.search(err)
             if bad_at:
@@ -251,8 +282,7 @@ def check_archive(wal_dir: Path, seg_size: int, pg_waldump: Path, major: int) ->
                 if bad_seg < last or not last_is_partial:
                     # a record that cannot be read inside a complete segment: damage
                     damaged[(tli, bad_seg)] = (
-                        f"unreadable WAL record at {bad_at.group(1)}: "
-                        + (bad_at.group(2).strip()[:200])
+                        f"unreadable WAL at {wal.format_lsn(end)}: {bad_at.group(2).strip()[:200]}"
                     )
                     rest = [s for s in piece if s > bad_seg]
                     if rest:
@@ -263,6 +293,8 @@ def check_archive(wal_dir: Path, seg_size: int, pg_waldump: Path, major: int) ->
                     last = bad_seg - 1
                     xacts = [x for x in xacts if x[0] < end]
                     rps = [r for r in rps if r[0] < end]
+            if not full:
+                xacts = _last_xact(pg_waldump, wal_dir, contents, tli, first, last, major, end)
             ended_by, detail = _what_ends(contents, damaged, tli, last, seg_size)
             runs.append(Run(tli, first, last, first * seg_size, end, ended_by, detail, xacts, rps))
     damaged_list = [
