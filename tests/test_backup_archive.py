@@ -180,6 +180,10 @@ def test_clone_started_queried_stopped_and_dropped(bk, pg):
             c.execute("INSERT INTO items VALUES (51, 'clone only', '')")  # clones take writes
         (listed,) = [c for c in api.list_clones() if c.clone == "bk_clone"]
         assert listed.running and listed.port == out["port"]
+        from .test_app import _run, _tables
+
+        at = _run("backup.py", {"target": bk.name, "bk": "Restore"})
+        assert "bk_clone" in _tables(at)
         assert api.stop_clone("bk_clone").running is False
         again = run_cli("backup", "restore", "--target", bk.name, "--to", str(new_dir()),
                         "--start", "--clone", "bk_clone")  # fmt: skip

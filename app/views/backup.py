@@ -234,6 +234,8 @@ with tabs[2]:
                                               *physical["backup_id"]], key="rs_bid")  # fmt: skip
                 if bid != "newest before the target":
                     kw["backup_id"] = bid
+                if st.checkbox("Keep it running as a clone (for experiments)", key="rs_start"):
+                    kw["start"] = True
                 if st.button("Restore", key="rs_go", disabled=not dest):
                     st.session_state["rs_pending"] = True
                 c.confirmed_write(
@@ -245,8 +247,25 @@ with tabs[2]:
                     f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}, "
                     "proven by starting it ("
                     f"{(rr.proof or {}).get('recovery_stopping') or 'end of recovery'}). Start "
-                    f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start.",
+                    f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start."
+                    if not rr.clone else f"Clone {rr.clone['clone']} running: {rr.clone['url']}",
                     failed="Restore refused or failed", busy="Restoring…",
+                )  # fmt: skip
+            clones = api.list_clones()
+            if clones:
+                st.markdown("**Clones** (restored servers opscore keeps running)")
+                st.dataframe(pd.DataFrame([{"clone": cl.clone, "running": cl.running,
+                                            "backup": cl.backup_id, "url": cl.url}
+                                           for cl in clones]),
+                             hide_index=True, width="stretch")  # fmt: skip
+                gone = st.selectbox("Clone", [cl.clone for cl in clones], key="cl_pick")
+                if st.button("Drop the clone", key="cl_drop"):
+                    st.session_state["cl_drop_pending"] = True
+                c.confirmed_write(
+                    "cl_drop_pending",
+                    f"Stop clone {gone} and delete its data directory?",
+                    api.drop_clone, gone,
+                    done=lambda cl: f"Clone {cl.clone} dropped.", failed="Clone not dropped",
                 )  # fmt: skip
         with right:
             st.markdown("**A dump into a new database**")
@@ -269,7 +288,14 @@ with tabs[2]:
                     failed="Dump not restored", busy="pg_restore running…",
                 )  # fmt: skip
 
+
 # ------------------------------------------------------------------------------ restore points
+def _rp_done(p: api.RestorePoint) -> str | tuple[str, str]:
+    warning = api.wal_archiving_warning(target, p.lsn)
+    msg = f"Restore point {p.name} at LSN {p.lsn}."
+    return (f"{msg} Warning: {warning}", "warning") if warning else msg
+
+
 with tabs[3]:
     if tabs[3].open is not False:
         if rep.restore_points:
@@ -287,7 +313,7 @@ with tabs[3]:
             f"Create restore point {rp!r} on {target}? It writes one WAL record "
             "(pg_create_restore_point) through an admin session.",
             api.create_restore_point, target, rp,
-            done=lambda p: f"Restore point {p.name} at LSN {p.lsn}.",
+            done=_rp_done,
             failed="Restore point not created",
         )  # fmt: skip
 
