@@ -88,6 +88,17 @@ def test_upload_to_s3_and_restore_from_there_with_checksums(bk, pg, s3):
     again = api.upload_wal(bk.name)
     assert again.files == 0 and again.skipped >= 1  # only what is new goes up
 
+    # a stream uploads what it archives too (slot opscore_<target>, dropped at the end)
+    try:
+        bk.write(201, 300, "c")
+        with pg.admin() as c:
+            c.execute("SELECT pg_switch_wal()")
+        state = api.stream_wal(bk.name, duration=6, interval=1)
+        assert state["uploaded"] and state["uploaded"] >= 1, state["events"]
+        assert not [e for e in state["events"] if e["kind"] == "upload_failed"]
+    finally:
+        drop_slot(pg, f"opscore_{bk.name}")
+
     # the local store is lost: restore reads the backup and WAL from the object store
     local = api.backup_store(bk.name)
     shutil.rmtree(local.base_dir)
@@ -96,7 +107,7 @@ def test_upload_to_s3_and_restore_from_there_with_checksums(bk, pg, s3):
     res = api.restore_backup(bk.name, dest, backup_id=full.backup_id, latest=True,
                              from_remote=True)  # fmt: skip
     assert res.proof["reached_target"]
-    assert restored_ids(dest, pg.major, bk.dbname, res.os_user) == list(range(1, 201))
+    assert restored_ids(dest, pg.major, bk.dbname, res.os_user) == list(range(1, 301))
     shutil.rmtree(dest.parent, ignore_errors=True)
 
     # a damaged object in the store: the download check refuses it, nothing written

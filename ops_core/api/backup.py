@@ -426,12 +426,24 @@ def stream_wal(
     stop: Any = None,
 ) -> dict[str, Any]:
     """Archive WAL continuously (pg_receivewal on a replication slot that opscore creates if
-    missing, restarted when it exits) until stopped (SIGTERM/SIGINT, ``stop`` event) or
+    missing, restarted when it exits; completed segments uploaded when the target has an object
+    store) until stopped (SIGTERM/SIGINT, ``stop`` event) or
     ``duration`` seconds. Returns the stream's final state (events, restarts, retained WAL)."""
     t = get_target(target)
     slot = slot or walstream.default_slot(t.name)
     with repository.session() as conn:
         ctx = _context(conn, target)
+        remote_cfg = catalog.get_config(conn, t.target_id).remote
+    upload = None
+    if remote_cfg:
+        from ..backup import remote
+
+        rem = remote.Remote(remote_cfg["url"], remote_cfg.get("options") or {})
+        wal_dir, seg = ctx.store.ensure().wal_dir, ctx.wal_segment_size
+
+        def upload() -> Any:
+            return remote.upload_wal(rem, wal_dir, seg)
+
     wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
     state = walstream.stream(
         target=t.name,
@@ -447,6 +459,7 @@ def stream_wal(
         max_retained_bytes=max_retained_bytes,
         stop=stop,
         on_event=on_event,
+        upload=upload,
     )
     return state.__dict__
 

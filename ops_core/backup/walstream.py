@@ -9,6 +9,8 @@
   30 s), as long as the stream runs; every exit is an event with its reason;
 - ``--synchronous``: WAL is flushed to the archive as it arrives and only then confirmed to the
   slot, so the slot's position is what the archive safely holds;
+- with an object store configured for the target, the completed segments are uploaded (and
+  read back and checked) at each check;
 - every ``interval`` seconds the stream checksums the segments completed since, reads the
   slot's retained WAL and writes its heartbeat into ``opscore-wal-stream.json`` beside the
   archive (``opscore backup wal status`` and the report show it). Retained WAL above
@@ -61,6 +63,7 @@ class StreamState:
     retained_bytes: int | None = None
     last_segment: str | None = None
     stopped_at: str | None = None
+    uploaded: int | None = None  # segments copied to the object store by this stream
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, kind: str, message: str) -> None:
@@ -100,6 +103,7 @@ def stream(
     max_retained_bytes: int = DEFAULT_MAX_RETAINED,
     stop: threading.Event | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    upload: Callable[[], Any] | None = None,
 ) -> StreamState:
     """Run the continuous receiver until ``stop`` is set, SIGTERM/SIGINT, or ``duration``."""
     wal_dir.mkdir(parents=True, exist_ok=True)
@@ -172,6 +176,7 @@ def stream(
                 state.receiver_running = True
             if now >= next_check:
                 _check(state, wal_dir, seg_size, slot_info, max_retained_bytes)
+                _upload(state, upload)
                 state.receiver_pid = child["pgid"]
                 if state.receiver_running and child["pgid"]:
                     backoff = 1.0 if now - next_start > 10 else backoff
@@ -190,6 +195,7 @@ def stream(
                 th.join(timeout=10)
         state.receiver_running = False
         _check(state, wal_dir, seg_size, slot_info, max_retained_bytes)
+        _upload(state, upload)
         state.stopped_at = _now()
         state.event("info", "stream stopped")
         state.write()
@@ -197,6 +203,18 @@ def stream(
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
     return state
+
+
+def _upload(state: StreamState, upload: Callable[[], Any] | None) -> None:
+    """Copy newly completed segments to the object store (each verified by checksum)."""
+    if upload is None:
+        return
+    try:
+        rep = upload()
+        if rep.files:
+            state.uploaded = (state.uploaded or 0) + rep.files
+    except Exception as exc:  # noqa: BLE001 - the next check retries; the local archive is fine
+        state.event("upload_failed", f"WAL upload to the object store failed: {exc}")
 
 
 def _check(
