@@ -103,6 +103,7 @@ JOB_FLOWS = {
     "verify": (backup_verify_flow, {}),
     "retention": (backup_retention_flow, {}),
     "wal": (wal_receive_flow, {}),
+    "stream": (wal_stream_flow, {}),
 }
 
 
@@ -120,6 +121,8 @@ def backup_deployments(targets: list[str] | None = None) -> list[RunnerDeploymen
                 if "cron" in spec
                 else {"interval": timedelta(seconds=spec["interval_s"])}
             )
+            if job == "stream":  # each run streams for the interval, the next follows
+                params = {**params, "duration_s": spec["interval_s"]}
             out.append(
                 fl.to_deployment(
                     name=f"backup-{job}-{name}",

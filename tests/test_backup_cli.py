@@ -123,6 +123,11 @@ def test_flow_functions_call_the_api(bk):
     reports = backup_verify_flow.fn(bk.name, test_restore=False)
     assert [r["ok"] for r in reports] == [True]
     assert api.get_backup(out["backup_id"]).backup.status == "verified"
-    api.set_backup_schedule(bk.name, {"full": "0 1 * * 0", "verify": "every 1d"})
-    names = sorted(d.name for d in backup_deployments([bk.name]))
-    assert names == [f"backup-full-{bk.name}", f"backup-verify-{bk.name}"]
+    with pytest.raises(InvalidInput):  # the stream runs for its interval: no cron
+        api.set_backup_schedule(bk.name, {"stream": "0 1 * * *"})
+    api.set_backup_schedule(
+        bk.name, {"full": "0 1 * * 0", "verify": "every 1d", "stream": "every 1h"}
+    )
+    deps = {d.name: d for d in backup_deployments([bk.name])}
+    assert sorted(deps) == [f"backup-{j}-{bk.name}" for j in ("full", "stream", "verify")]
+    assert deps[f"backup-stream-{bk.name}"].parameters["duration_s"] == 3600

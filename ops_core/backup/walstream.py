@@ -15,10 +15,10 @@
   slot's retained WAL and writes its heartbeat into ``opscore-wal-stream.json`` beside the
   archive (``opscore backup wal status`` and the report show it). Retained WAL above
   ``max_retained_bytes`` is an event (warning): the receiver is not keeping up;
-- a stream that is not running cannot watch its slot: :func:`guard_slot` (called by
-  ``wal status`` and the streaming flow) drops an opscore slot that holds more than the limit
-  while no stream is alive, and records that a gap will follow — the target's disk matters
-  more than the archive's continuity.
+- a stream that is not running cannot watch its slot: ``api.guard_wal_slot`` (``backup wal
+  guard``, and the streaming flow before each run) drops an opscore slot that holds more
+  than the limit while no stream is alive, and records that a gap will follow — the
+  target's disk matters more than the archive's continuity.
 
 The child dies with the stream (see :mod:`ops_core.commands`); SIGTERM/SIGINT stop it cleanly.
 """

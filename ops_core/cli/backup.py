@@ -315,7 +315,10 @@ def schedule(
     incremental: str = typer.Option(None, "--incremental"),
     verify: str = typer.Option(None, "--verify"),
     retention: str = typer.Option(None, "--retention"),
-    wal: str = typer.Option(None, "--wal", help="WAL receiving."),
+    wal: str = typer.Option(None, "--wal", help="WAL receiving (bounded runs)."),
+    stream: str = typer.Option(
+        None, "--stream", help="Continuous WAL stream, e.g. 'every 1h' (each run that long)."
+    ),
     redundancy: int = typer.Option(None, "--redundancy", help="Keep N full backups."),
     window: float = typer.Option(None, "--recovery-window-days"),
     defaults: bool = typer.Option(False, "--defaults", help="Start from the recommended jobs."),
@@ -325,7 +328,12 @@ def schedule(
     jobs = {
         k: v
         for k, v in dict(
-            full=full, incremental=incremental, verify=verify, retention=retention, wal=wal
+            full=full,
+            incremental=incremental,
+            verify=verify,
+            retention=retention,
+            wal=wal,
+            stream=stream,
         ).items()
         if v is not None
     }
