@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,9 +87,13 @@ class Remote:
                 h.update(chunk)
         return h.hexdigest()
 
+    def put(self, local: Path, rpath: str) -> None:
+        self.fs.makedirs(posixpath.dirname(rpath), exist_ok=True)  # needed on local paths
+        self.fs.put_file(str(local), rpath)
+
     def put_verified(self, local: Path, rpath: str, digest: str) -> None:
         """Upload, read back, compare: raise when the remote bytes differ."""
-        self.fs.put_file(str(local), rpath)
+        self.put(local, rpath)
         got = self.sha256(rpath)
         if got != digest:
             raise OpsCoreError(
@@ -164,14 +169,14 @@ def upload_wal(remote: Remote, wal_dir: Path, seg_size: int) -> UploadReport:
             remote.put_verified(wal_dir / name, remote.path("wal", name), digest)
             # the checksum goes last: its presence means the segment is there and verified
             sums = remote.path("wal", CHECKSUM_DIR, f"{name}.sha256")
-            remote.fs.put_file(str(checksum_path(wal_dir, name)), sums)
+            remote.put(checksum_path(wal_dir, name), sums)
             rep.files += 1
             rep.verified += 1
             rep.bytes += (wal_dir / name).stat().st_size
             rep.names.append(name)
     for h in sorted(contents.histories):
         hist = f"{h:08X}.history"
-        remote.fs.put_file(str(wal_dir / hist), remote.path("wal", hist))
+        remote.put(wal_dir / hist, remote.path("wal", hist))
     return rep
 
 
