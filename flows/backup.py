@@ -74,12 +74,36 @@ def wal_receive_flow(target: str) -> dict:
     return st.as_dict()
 
 
+@flow(
+    name="backup-wal-stream",
+    description="Archive a target's WAL continuously (pg_receivewal on a slot) for a while.",
+)
+def wal_stream_flow(target: str, duration_s: float = 3600, max_retained_mb: int = 1024) -> dict:
+    """Run the continuous WAL stream for ``duration_s`` (deploy it on an interval equal to the
+    duration, with concurrency 1, so one stream is always running); guard the slot first so a
+    stream that was down for long cannot have filled the target's disk."""
+    limit = max_retained_mb * 1024 * 1024
+    guard = api.guard_wal_slot(target, max_retained_bytes=limit)
+    if guard["dropped"]:
+        _logger().error("WAL slot %s of %s dropped (held too much WAL)", guard["slot"], target)
+    state = api.stream_wal(
+        target,
+        duration=duration_s,
+        max_retained_bytes=limit,
+        on_event=lambda e: (_logger().info if e["kind"] == "info" else _logger().warning)(
+            "%s: %s", e["kind"], e["message"]
+        ),
+    )
+    return {"guard": guard, "restarts": state["restarts"], "events": state["events"]}
+
+
 JOB_FLOWS = {
     "full": (backup_flow, {"kind": "full"}),
     "incremental": (backup_flow, {"kind": "incremental"}),
     "verify": (backup_verify_flow, {}),
     "retention": (backup_retention_flow, {}),
     "wal": (wal_receive_flow, {}),
+    "stream": (wal_stream_flow, {}),
 }
 
 
@@ -97,6 +121,8 @@ def backup_deployments(targets: list[str] | None = None) -> list[RunnerDeploymen
                 if "cron" in spec
                 else {"interval": timedelta(seconds=spec["interval_s"])}
             )
+            if job == "stream":  # each run streams for the interval, the next follows
+                params = {**params, "duration_s": spec["interval_s"]}
             out.append(
                 fl.to_deployment(
                     name=f"backup-{job}-{name}",

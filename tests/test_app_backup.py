@@ -71,6 +71,8 @@ def test_backup_page_take_verify_restore_and_restore_point(bk, pg):
     at.button(key="rp_pending_yes").click().run()
     assert not at.exception, at.exception
     assert [p.name for p in api.list_restore_points("bk")] == ["before_app_test"]
+    # no WAL is being archived for bk: the page says the point cannot be reached yet
+    assert any("not being archived" in w.value for w in at.warning)
 
     at = _run("backup.py", {"target": "bk", "bk": "Schedule and retention"})
     assert "No retention policy" in _text(at)

@@ -4,6 +4,7 @@ Prefect flow functions calling the API (run directly, without a Prefect server).
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -14,6 +15,7 @@ from .backup_helpers import (
     drop_target,
     fast_backups,  # noqa: F401
     make_target,
+    new_dir,
 )
 from .helpers import run_cli
 
@@ -62,6 +64,11 @@ def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
     assert "Traceback" not in bad.stderr
     busy = run_cli("backup", "restore", "--target", bk.name, "--to", str(bk.store))
     assert busy.returncode != 0 and "not empty" in busy.stderr
+    dest = new_dir()
+    done = run_cli("backup", "restore", "--target", bk.name, "--to", str(dest))
+    assert done.returncode == 0, done.stderr
+    assert "proven by starting it" in done.stdout and "restored" in done.stdout
+    shutil.rmtree(dest.parent, ignore_errors=True)
 
     assert cli_json("backup", "delete", full["backup_id"]) == {"deleted": [full["backup_id"]]}
     assert api.list_backups(bk.name) == []
@@ -116,6 +123,11 @@ def test_flow_functions_call_the_api(bk):
     reports = backup_verify_flow.fn(bk.name, test_restore=False)
     assert [r["ok"] for r in reports] == [True]
     assert api.get_backup(out["backup_id"]).backup.status == "verified"
-    api.set_backup_schedule(bk.name, {"full": "0 1 * * 0", "verify": "every 1d"})
-    names = sorted(d.name for d in backup_deployments([bk.name]))
-    assert names == [f"backup-full-{bk.name}", f"backup-verify-{bk.name}"]
+    with pytest.raises(InvalidInput):  # the stream runs for its interval: no cron
+        api.set_backup_schedule(bk.name, {"stream": "0 1 * * *"})
+    api.set_backup_schedule(
+        bk.name, {"full": "0 1 * * 0", "verify": "every 1d", "stream": "every 1h"}
+    )
+    deps = {d.name: d for d in backup_deployments([bk.name])}
+    assert sorted(deps) == [f"backup-{j}-{bk.name}" for j in ("full", "stream", "verify")]
+    assert deps[f"backup-stream-{bk.name}"].parameters["duration_s"] == 3600

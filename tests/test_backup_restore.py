@@ -4,7 +4,6 @@ input. Real servers only: the test server (embedded 18 or OPSCORE_TEST_DSN's 15)
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,41 +80,62 @@ def wal_slot(bk, pg):
         drop_slot(pg, slot)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backups")
-def test_pitr_to_restore_point_time_and_lsn(bk, pg, wal_slot):
+def test_pitr_by_name_time_lsn_and_latest_each_proved_by_starting_it(bk, pg, wal_slot):
     bk.write(1, 100, "a")
     api.take_full_backup(bk.name)
     bk.write(101, 200, "b")
     with psycopg.connect(bk.dsn, autocommit=True) as c:
         lsn_b = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
         time_b = c.execute("SELECT clock_timestamp()").fetchone()[0]
-    time.sleep(1.0)
     rp = api.create_restore_point(bk.name, "before_c")
     assert rp.name == "before_c" and rp.lsn
     assert [p.name for p in api.list_restore_points(bk.name)] == ["before_c"]
     bk.write(201, 300, "c")
-    time.sleep(0.5)
     bk.write(301, 400, "d")
     status = api.receive_wal(bk.name, slot=wal_slot)
     assert status.complete_segments + status.partial_segments >= 1
     assert status.gaps == []
     assert wal_slot in [sl["slot"] for sl in status.slots]
 
-    for kind, kw in [
-        ("name", {"target_name": "before_c"}),
-        ("time", {"target_time": time_b}),
-        ("lsn", {"target_lsn": lsn_b}),
+    for kind, kw, expected in [
+        ("name", {"target_name": "before_c"}, 200),
+        ("time", {"target_time": time_b}, 200),
+        ("lsn", {"target_lsn": lsn_b}, 200),
+        ("latest", {"latest": True}, 400),
     ]:
         dest = new_dir()
         res = api.restore_backup(bk.name, dest, **kw)
         assert res.wal_segments >= 1, kind
-        assert res.settings["recovery_target_action"] == "promote"
-        assert (dest / "recovery.signal").exists()
+        # proven against the archive, then started, recovered to the target and stopped
+        assert res.coverage and res.coverage["wal"]["ended_by"] == "end of archive", kind
+        assert res.proof["started"] and res.proof["reached_target"], kind
+        if kind == "latest":
+            assert res.proof["last_completed_transaction"], res.proof
+        else:
+            assert res.settings["recovery_target_action"] == "promote"
+            assert res.proof["recovery_stopping"], res.proof
+        if kind == "time":
+            # the time maps to the first commit after it: the insert of rows 201-300
+            assert (
+                res.coverage["target_lsn"]
+                and "recovery stopping before commit" in (res.proof["recovery_stopping"])
+            )
+        assert not (dest / "postmaster.pid").exists(), "the proving server must be stopped"
         ids = restored_ids(dest, pg.major, bk.dbname, res.os_user)
-        assert ids == list(range(1, 201)), f"PITR to {kind}: {len(ids)} rows"
+        assert ids == list(range(1, expected + 1)), f"PITR to {kind}: {len(ids)} rows"
         shutil.rmtree(dest.parent, ignore_errors=True)
 
-    # --latest (replay the whole archive) is proven by the retention test
+    # a time after the newest archived commit cannot be proven reached: refused, not "restored"
+    with psycopg.connect(bk.dsn, autocommit=True) as c:
+        too_late = c.execute("SELECT clock_timestamp()").fetchone()[0] + timedelta(hours=1)
+    dest = new_dir()
+    with pytest.raises(NotFound) as err:
+        api.restore_backup(bk.name, dest, target_time=too_late)
+    assert "No transaction that committed after" in err.value.message
+    assert "--latest" in err.value.hint
+    assert not dest.exists()
 
 
 @pytest.mark.usefixtures("fast_backups")

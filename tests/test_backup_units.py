@@ -70,7 +70,8 @@ def test_binaries_rule_and_missing_majors(monkeypatch):
 def test_recovery_settings_and_unsafe_store_paths():
     store = BackupStore("/srv/backups/prod")
     s = recovery_settings(store, RecoveryTarget(time=datetime(2026, 11, 25, 17, 30, tzinfo=UTC)))
-    assert s["restore_command"] == 'cp "/srv/backups/prod/wal/%f" "%p"'
+    # WAL is copied into pg_wal after it is proven; recovery never reads the store itself
+    assert s["restore_command"] == "false"
     assert s["recovery_target_time"] == "2026-11-25 17:30:00+00:00"
     assert s["recovery_target_action"] == "promote"
     assert "recovery_target_action" not in recovery_settings(store, RecoveryTarget(latest=True))
@@ -78,3 +79,36 @@ def test_recovery_settings_and_unsafe_store_paths():
         recovery_settings(BackupStore('/srv/x"; rm -rf /'), RecoveryTarget(lsn="0/1"))
     with pytest.raises(InvalidInput):
         check_backup_id("../../etc")
+
+
+def test_remote_wal_round_trip_on_a_local_path_rejects_a_changed_segment(tmp_path):
+    """fsspec on a plain directory (the same code as S3): upload verifies, a second upload
+    sends nothing new, a segment changed in the object store is left out on download."""
+    import os
+
+    from ops_core.backup import remote, wal, walcheck
+
+    seg = 1024 * 1024
+    wal_dir = tmp_path / "wal"
+    wal_dir.mkdir()
+    names = [wal.segment_name(1, n, seg) for n in (3, 4)]
+    for name in names:
+        (wal_dir / name).write_bytes(os.urandom(seg))
+        walcheck.record_checksum(wal_dir, name)
+    (wal_dir / (wal.segment_name(1, 5, seg) + ".partial")).write_bytes(b"\0" * 100)
+    rem = remote.Remote(str(tmp_path / "bucket"))
+    rep = remote.upload_wal(rem, wal_dir, seg)
+    assert rep.names == names and rep.verified == 2  # the .partial stays local
+    assert remote.upload_wal(rem, wal_dir, seg).files == 0
+
+    victim = tmp_path / "bucket" / "wal" / names[0]
+    data = bytearray(victim.read_bytes())
+    data[1000] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    back = tmp_path / "restore-wal"
+    got = remote.download_wal(rem, back)
+    assert got == {"segments": 1, "rejected": [names[0]]}
+    assert not (back / names[0]).exists() and (back / names[1]).is_file()
+    assert walcheck.compare_checksum(back, names[1]) is True
+    with pytest.raises(InvalidInput):
+        remote.Remote(str(tmp_path / "bucket"), {"aws_secret_access_key": "x"})

@@ -58,11 +58,11 @@ def test_verify_names_the_corrupted_file_and_test_restore_passes(bk, pg):
     report = api.verify_backup(good.backup_id, test_restore=True)
     assert report.ok, report.as_dict()
     kinds = [c.kind for c in report.checks]
-    assert kinds == ["verifybackup", "test_restore"]
+    assert kinds == ["verifybackup", "wal_archive", "test_restore"]
     tr = report.checks[-1].detail
     assert tr["indexes_checked"] > 0 and bk.dbname in tr["databases"]
     detail = api.get_backup(good.backup_id)
-    assert detail.backup.status == "verified" and len(detail.checks) == 2
+    assert detail.backup.status == "verified" and len(detail.checks) == 3
 
 
 def test_logical_backup_and_its_verification(bk, pg):

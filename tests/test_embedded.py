@@ -58,6 +58,15 @@ def test_start_twice_stop_twice_and_crash_recovery(server):
     assert settings["listen_addresses"] == "127.0.0.1"
     assert int(settings["track_activity_query_size"]) >= 4096
 
+    # pg_stat_statements exists in postgres (the database `opscore db url` names) and in
+    # template1, so a database created later has it too
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE made_later")
+    for db in ("postgres", "template1", "made_later"):
+        with psycopg.connect(server.conninfo(db)) as conn:
+            n = conn.execute("SELECT count(*) FROM pg_stat_statements").fetchone()[0]
+            assert n >= 0, db
+
     # TCP on 127.0.0.1 with the password from the passfile
     with psycopg.connect(server.url(tcp=True)) as conn:
         assert conn.execute("SELECT inet_server_addr()::text").fetchone()[0].startswith("127.0.0.1")

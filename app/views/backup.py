@@ -31,6 +31,17 @@ def _when(iso: str | None) -> str:
     return ts.strftime("%b %d %H:%M") if ts is not None else "—"
 
 
+def _stream_note(stream: dict) -> str:
+    if not stream:
+        return " WAL is not archived continuously (`opscore backup wal stream`)."
+    if not stream.get("alive"):
+        return f" WAL stream not running (last heartbeat {_when(stream.get('heartbeat'))})."
+    return (
+        f" WAL stream running on slot {stream.get('slot')}, last heartbeat "
+        f"{_when(stream.get('heartbeat'))}, {stream.get('restarts', 0)} receiver restarts."
+    )
+
+
 # ------------------------------------------------------------------------------ summary
 rec = rep.recoverability
 m = st.columns(4)
@@ -41,7 +52,31 @@ m[3].metric("Recoverable to", _when((rec.get("latest") or {}).get("time")))
 st.caption(
     f"Store {rep.store}. Recoverability: {rec.get('note')}."
     + (f" WAL archive gaps: {len(rep.wal['gaps'])}." if rep.wal["gaps"] else "")
+    + (f" Damaged WAL segments: {len(rep.wal['damaged'])}." if rep.wal.get("damaged") else "")
+    + _stream_note(rep.wal.get("stream") or {})
 )
+if len(rec.get("windows") or []) > 1 or any(
+    w["to"].get("ended_by") not in (None, "end of archive") for w in rec.get("windows") or []
+):
+    # the window is not one piece: show each with what bounds it
+    st.warning("The recoverable window is split or cut short; each piece and what ends it:")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "from": _when(w["from"]["time"]),
+                    "from LSN": w["from"]["lsn"],
+                    "starts at": w["from"]["bound"],
+                    "to": _when(w["to"]["time"]),
+                    "to LSN": w["to"]["lsn"],
+                    "ends at": w["to"]["bound"],
+                }
+                for w in rec["windows"]
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 tabs = st.tabs(
     ["Backups", "Take a backup", "Restore", "Restore points", "Schedule and retention"],
@@ -199,6 +234,8 @@ with tabs[2]:
                                               *physical["backup_id"]], key="rs_bid")  # fmt: skip
                 if bid != "newest before the target":
                     kw["backup_id"] = bid
+                if st.checkbox("Keep it running as a clone (for experiments)", key="rs_start"):
+                    kw["start"] = True
                 if st.button("Restore", key="rs_go", disabled=not dest):
                     st.session_state["rs_pending"] = True
                 c.confirmed_write(
@@ -207,9 +244,28 @@ with tabs[2]:
                     "be new or empty.",
                     api.restore_backup, target, dest, **kw,
                     done=lambda rr: f"Restored {' + '.join(rr.chain)} into {rr.destination} "
-                    f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}. Start "
-                    f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start.",
+                    f"({c.fmt_bytes(rr.size_bytes)}); recovery to {rr.recovery_target}, "
+                    "proven by starting it ("
+                    f"{(rr.proof or {}).get('recovery_stopping') or 'end of recovery'}). Start "
+                    f"it with PostgreSQL {rr.server_major}'s pg_ctl -D {rr.destination} start."
+                    if not rr.clone else f"Clone {rr.clone['clone']} running: {rr.clone['url']}",
                     failed="Restore refused or failed", busy="Restoring…",
+                )  # fmt: skip
+            clones = api.list_clones()
+            if clones:
+                st.markdown("**Clones** (restored servers opscore keeps running)")
+                st.dataframe(pd.DataFrame([{"clone": cl.clone, "running": cl.running,
+                                            "backup": cl.backup_id, "url": cl.url}
+                                           for cl in clones]),
+                             hide_index=True, width="stretch")  # fmt: skip
+                gone = st.selectbox("Clone", [cl.clone for cl in clones], key="cl_pick")
+                if st.button("Drop the clone", key="cl_drop"):
+                    st.session_state["cl_drop_pending"] = True
+                c.confirmed_write(
+                    "cl_drop_pending",
+                    f"Stop clone {gone} and delete its data directory?",
+                    api.drop_clone, gone,
+                    done=lambda cl: f"Clone {cl.clone} dropped.", failed="Clone not dropped",
                 )  # fmt: skip
         with right:
             st.markdown("**A dump into a new database**")
@@ -232,7 +288,14 @@ with tabs[2]:
                     failed="Dump not restored", busy="pg_restore running…",
                 )  # fmt: skip
 
+
 # ------------------------------------------------------------------------------ restore points
+def _rp_done(p: api.RestorePoint) -> str | tuple[str, str]:
+    warning = api.wal_archiving_warning(target, p.lsn)
+    msg = f"Restore point {p.name} at LSN {p.lsn}."
+    return (f"{msg} Warning: {warning}", "warning") if warning else msg
+
+
 with tabs[3]:
     if tabs[3].open is not False:
         if rep.restore_points:
@@ -250,7 +313,7 @@ with tabs[3]:
             f"Create restore point {rp!r} on {target}? It writes one WAL record "
             "(pg_create_restore_point) through an admin session.",
             api.create_restore_point, target, rp,
-            done=lambda p: f"Restore point {p.name} at LSN {p.lsn}.",
+            done=_rp_done,
             failed="Restore point not created",
         )  # fmt: skip
 

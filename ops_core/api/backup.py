@@ -9,6 +9,8 @@ archiving use replication connections and read.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,14 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, logical, physical, wal
+from ..backup import catalog, clones, logical, physical, runner, wal, walcheck, walstream
+from ..backup.binaries import major_of, pg_bin
 from ..backup.catalog import Backup, Check, RestorePoint
 from ..backup.context import TargetContext, split_dsn
 from ..backup.logical import LogicalRestore
-from ..backup.restore import RecoveryTarget, RestoreResult, restore
+from ..backup.restore import (
+    RecoveryTarget,
+    RestoreResult,
+    remove_restored,
+    restore,
+    start_and_check,
+)
 from ..backup.server import server_os_user
-from ..backup.store import MANIFEST, BackupStore, check_backup_id, default_store_path
+from ..backup.store import MANIFEST, BackupStore, check_backup_id
 from ..backup.verify import VerifyReport, verify
+from ..backup.walcheck import ArchiveCheck
+from ..collectors import backup_reads
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..targets import actions, connection
 from .targets import Target, get_target, target_dsn, target_session
@@ -54,6 +65,12 @@ __all__ = [
     "create_restore_point",
     "list_restore_points",
     "recatalog",
+    "ArchiveCheck",
+    "verify_wal_archive",
+    "archive_with_command",
+    "stream_wal",
+    "guard_wal_slot",
+    "wal_archiving_warning",
 ]
 
 ProgressFn = Callable[[int, int], None]
@@ -61,29 +78,23 @@ ProgressFn = Callable[[int, int], None]
 
 # ---------------------------------------------------------------- context
 def _store_for(conn: Any, target: Target) -> BackupStore:
-    cfg = catalog.get_config(conn, target.target_id)
-    return BackupStore(cfg.store_path or default_store_path(target.name))
+    return catalog.store_for(conn, target.target_id, target.name)
 
 
 def _context(conn: Any, target_name: str) -> TargetContext:
     target = get_target(target_name)
     dsn, env = split_dsn(target_dsn(target))
     with target_session(target) as tconn:
-        row = tconn.execute(
-            "SELECT current_setting('server_version_num')::int, "
-            "current_setting('summarize_wal', true), "
-            "(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')"
-        ).fetchone()
-    assert row is not None
+        facts = backup_reads.server_facts(tconn)
     return TargetContext(
         target_id=target.target_id,
         name=target.name,
         dsn=dsn,
-        version_num=row[0],
+        version_num=facts.version_num,
         store=_store_for(conn, target),
         env=env,
-        summarize_wal=None if row[1] is None else row[1] == "on",
-        wal_segment_size=row[2] or wal.DEFAULT_SEGMENT_SIZE,
+        summarize_wal=facts.summarize_wal,
+        wal_segment_size=facts.wal_segment_size or wal.DEFAULT_SEGMENT_SIZE,
     )
 
 
@@ -113,6 +124,7 @@ def take_full_backup(
     """A full physical backup (pg_basebackup, plain, manifest with checksums, WAL streamed)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         return physical.take_backup(conn, ctx, "full", on_progress=on_progress, max_rate=max_rate)
 
 
@@ -122,6 +134,7 @@ def take_incremental_backup(
     """An incremental backup against the newest usable backup (PostgreSQL 17+)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         return physical.take_backup(
             conn, ctx, "incremental", on_progress=on_progress, max_rate=max_rate
         )
@@ -131,6 +144,7 @@ def take_logical_backup(target: str, database: str | None = None) -> Backup:
     """``pg_dump -Fc`` of one database (default: the target DSN's database)."""
     with repository.session() as conn:
         ctx = _context(conn, target)
+        runner.reap_stale(conn, ctx.target_id)
         db = database or connection.parse_dsn(ctx.dsn).get("dbname") or "postgres"
         return logical.take_logical(conn, ctx, db)
 
@@ -173,8 +187,11 @@ class BackupDetail:
 
 
 def list_backups(target: str) -> list[Backup]:
+    """Backups of ``target``, oldest first (a backup whose opscore process was killed is
+    marked failed first, see :func:`ops_core.backup.runner.reap_stale`)."""
     t = get_target(target)
     with repository.session() as conn:
+        runner.reap_stale(conn, t.target_id)
         return catalog.list_backups(conn, t.target_id)
 
 
@@ -200,6 +217,7 @@ def delete_backup(backup_id: str, *, cascade: bool = False) -> list[str]:
     deleted with ``cascade`` (which deletes them too). Returns the ids deleted."""
     check_backup_id(backup_id)
     with repository.session() as conn:
+        runner.reap_stale(conn)
         b = catalog.get(conn, backup_id)
         all_b = catalog.list_backups(conn, b.target_id)
         doomed = [b]
@@ -232,6 +250,7 @@ def verify_backup(backup_id: str, *, test_restore: bool = False) -> VerifyReport
     a temp dir, start it, run amcheck. The result is recorded and sets the status."""
     check_backup_id(backup_id)
     with repository.session() as conn:
+        runner.reap_stale(conn)
         b = catalog.get(conn, backup_id)
         store = _store_for(conn, get_target(b.target or ""))
         report = verify(conn, store, b, test_restore_too=test_restore, os_user=server_os_user())
@@ -252,13 +271,32 @@ def restore_backup(
     target_name: str | None = None,
     latest: bool = False,
     os_user: str | None = None,
+    start: bool = False,
+    clone: str | None = None,
+    port: int | None = None,
+    from_remote: bool = False,
 ) -> RestoreResult:
     """Restore into a new (or empty) directory; with one of ``target_time`` / ``target_lsn`` /
-    ``target_name`` / ``latest``, set up point-in-time recovery from the WAL archive.
+    ``target_name`` / ``latest``, point-in-time recovery from the WAL archive.
 
+    Every recovery target is first proven against the archive (WAL checksums and pg_waldump
+    readability from the backup's start to the target; a time is mapped to the commit where
+    recovery stops) or refused with the reason. The restore is successful only once the
+    restored server has been started on a free port, reached its target and (unless ``start``)
+    been stopped again; otherwise the destination is removed and the error says why.
+
+    With ``from_remote`` the backup (chain) and the WAL are read from the target's object
+    store into a private staging directory, every file checked against its upload checksum.
+    With ``start`` the server stays up as a clone owned by opscore (``clone`` names it,
+    ``port`` picks its port): see :func:`list_clones`, :func:`stop_clone`, :func:`drop_clone`.
     Without ``backup_id`` the newest backup that ends before the target is used. The restored
     directory is owned by ``os_user`` (default: the embedded server's user when root).
     """
+    if clone is not None or port is not None:
+        if not start:
+            raise InvalidInput("--clone and --port need --start (they name and place a clone).")
+    if start:
+        clone = clones.check_new(clone or clones.default_name(target), port)
     given = [x for x in (target_time, target_lsn, target_name) if x] + ([1] if latest else [])
     if len(given) > 1:
         raise InvalidInput(
@@ -298,7 +336,26 @@ def restore_backup(
 
             b = choose_backup(catalog.list_backups(conn, t.target_id), rt, lsn)
         user = os_user if os_user is not None else server_os_user()
-        return restore(conn, store, b, Path(destination), rt, os_user=user)
+        staging = None
+        relocate = None
+        try:
+            if from_remote:
+                from .backup_remote import stage_from_remote
+
+                staging, relocate = stage_from_remote(conn, t, b)
+                store = staging
+            res = restore(conn, store, b, Path(destination), rt, os_user=user, relocate=relocate)
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging.root, ignore_errors=True)
+        try:
+            srv = start_and_check(res, rt, keep_running=start, port=port)
+        except BaseException:
+            remove_restored(Path(res.destination))
+            raise
+        if srv is not None and clone is not None:
+            res.clone = clones.register(conn, clone, t.target_id, b.backup_id, res, srv)
+        return res
 
 
 # ---------------------------------------------------------------- WAL archive
@@ -316,6 +373,8 @@ class WalStatus:
     # physical replication slots on the target and the WAL each holds back (a slot whose
     # receiver stopped fills the server's disk); empty when the target is unreachable
     slots: list[dict[str, Any]] = field(default_factory=list)
+    # the continuous stream (walstream): its last state and whether it is alive now
+    stream: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -330,9 +389,7 @@ def receive_wal(target: str, *, until_lsn: str | None = None, slot: str | None =
         ctx = _context(conn, target)
     if until_lsn is None:
         with target_session(target) as tconn:
-            row = tconn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-        assert row is not None
-        until_lsn = row[0]
+            until_lsn = backup_reads.current_wal_lsn(tconn)
     else:
         wal.parse_lsn(until_lsn)
     wal.receive_wal(
@@ -342,8 +399,146 @@ def receive_wal(target: str, *, until_lsn: str | None = None, slot: str | None =
         until_lsn=until_lsn,
         env=ctx.env,
         slot=slot,
+        seg_size=ctx.wal_segment_size,
     )
     return wal_status(target)
+
+
+def _slot_info(t: Target, slot: str) -> dict[str, Any] | None:
+    return next((s for s in _slots(t) if s["slot"] == slot), None)
+
+
+def stream_wal(
+    target: str,
+    *,
+    slot: str | None = None,
+    duration: float | None = None,
+    interval: float = 5.0,
+    max_retained_bytes: int = walstream.DEFAULT_MAX_RETAINED,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    stop: Any = None,
+) -> dict[str, Any]:
+    """Archive WAL continuously (pg_receivewal on a replication slot that opscore creates if
+    missing, restarted when it exits; completed segments uploaded when the target has an object
+    store) until stopped (SIGTERM/SIGINT, ``stop`` event) or
+    ``duration`` seconds. Returns the stream's final state (events, restarts, retained WAL)."""
+    t = get_target(target)
+    slot = slot or walstream.default_slot(t.name)
+    with repository.session() as conn:
+        ctx = _context(conn, target)
+        remote_cfg = catalog.get_config(conn, t.target_id).remote
+    upload = None
+    if remote_cfg:
+        from ..backup import remote
+
+        rem = remote.Remote(remote_cfg["url"], remote_cfg.get("options") or {})
+        wal_dir, seg = ctx.store.ensure().wal_dir, ctx.wal_segment_size
+
+        def upload() -> Any:
+            return remote.upload_wal(rem, wal_dir, seg)
+
+    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
+    state = walstream.stream(
+        target=t.name,
+        pg_receivewal=ctx.bin("pg_receivewal"),
+        dsn=ctx.dsn,
+        env=ctx.env,
+        wal_dir=ctx.store.ensure().wal_dir,
+        seg_size=ctx.wal_segment_size,
+        slot=slot,
+        slot_info=lambda: _slot_info(t, slot),
+        duration=duration,
+        interval=interval,
+        max_retained_bytes=max_retained_bytes,
+        stop=stop,
+        on_event=on_event,
+        upload=upload,
+    )
+    return state.__dict__
+
+
+def guard_wal_slot(
+    target: str, *, max_retained_bytes: int = walstream.DEFAULT_MAX_RETAINED
+) -> dict[str, Any]:
+    """Protect the target's disk from a stopped stream: when no stream is alive and opscore's
+    slot holds more WAL than ``max_retained_bytes``, drop the slot (a gap in the archive
+    follows, recorded in the stream state). Returns what was found and done."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+    state = wal.read_stream_state(store.wal_dir)
+    slot = state.get("slot") or walstream.default_slot(t.name)
+    info = _slot_info(t, slot)
+    out: dict[str, Any] = {
+        "slot": slot,
+        "stream_alive": walstream.stream_alive(state),
+        "retained_bytes": info["retained_bytes"] if info else None,
+        "dropped": False,
+    }
+    if info and not out["stream_alive"] and (info["retained_bytes"] or 0) > max_retained_bytes:
+        drop_wal_slot(target, slot)
+        out["dropped"] = True
+        if state:
+            events = state.get("events", [])
+            seq = events[-1]["seq"] + 1 if events else 1
+            events.append(
+                {
+                    "seq": seq,
+                    "at": datetime.now(UTC).isoformat(),
+                    "kind": "slot_dropped",
+                    "message": f"slot {slot} held {info['retained_bytes']} bytes with no stream "
+                    "running; dropped to protect the target's disk (the archive will have a gap)",
+                }
+            )
+            state["events"] = events
+            (store.wal_dir / wal.STREAM_FILE).write_text(json.dumps(state, default=str))
+    return out
+
+
+def archive_with_command(target: str, *, enable: bool = True, server: Any = None) -> dict[str, Any]:
+    """For a server opscore owns (the embedded one, or ``server``): archive its WAL with
+    ``archive_command`` into ``target``'s store, each segment checksummed as it is archived
+    (``enable=False`` turns it off). Turning archive_mode on or off restarts that server.
+    Any other target is refused: opscore does not change a production server's archiving."""
+    from ..targets.embedded import default_server
+
+    srv = server or default_server()
+    t = get_target(target)
+    params = connection.parse_dsn(target_dsn(t))
+    host, port = params.get("host", ""), str(params.get("port") or "")
+    owned = (
+        srv.initialized
+        and str(srv.configured_port()) == port
+        and host
+        in (
+            str(srv.socket_dir),
+            "127.0.0.1",
+            "localhost",
+        )
+    )
+    if not owned:
+        raise InvalidInput(
+            f"Target {target!r} is not the embedded server opscore owns ({srv.pgdata}); opscore "
+            "sets archive_command only there.",
+            f"Archive its WAL with `opscore backup wal stream --target {target}` (a replication "
+            "connection; nothing changes on the server).",
+        )
+    with repository.session() as conn:
+        store = _store_for(conn, t).ensure()
+    restarted = srv.enable_archiving(store.wal_dir) if enable else srv.disable_archiving()
+    return {"target": t.name, "enabled": enable, "wal_dir": str(store.wal_dir),
+            "restarted": restarted}  # fmt: skip
+
+
+def wal_archiving_warning(target: str, lsn: str) -> str | None:
+    """A warning when ``lsn`` (a new restore point) cannot be reached because the target's
+    WAL is not being archived and the archive does not hold it; None when it is fine."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        backups = catalog.list_backups(conn, t.target_id)
+    seg = next((b.wal_segment_size for b in reversed(backups) if b.wal_segment_size), None)
+    return walstream.archiving_warning(store.wal_dir, t.name, lsn, seg or wal.DEFAULT_SEGMENT_SIZE)
 
 
 def create_wal_slot(target: str, slot: str) -> None:
@@ -358,6 +553,25 @@ def drop_wal_slot(target: str, slot: str) -> None:
     with repository.session() as conn:
         ctx = _context(conn, target)
     wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=False, env=ctx.env)
+
+
+def verify_wal_archive(target: str) -> ArchiveCheck:
+    """Prove the WAL archive: every segment's checksum, pg_waldump readability, the runs of
+    continuous readable WAL and what ends each (gap, damaged segment, end of archive)."""
+    t = get_target(target)
+    with repository.session() as conn:
+        store = _store_for(conn, t)
+        backups = [b for b in catalog.list_backups(conn, t.target_id) if b.physical]
+        if not backups:
+            with target_session(t) as tconn:
+                version = backup_reads.server_version_num(tconn)
+        else:
+            version = backups[-1].server_version_num or 0
+    seg = next((b.wal_segment_size for b in reversed(backups) if b.wal_segment_size), None)
+    major = major_of(version)
+    return walcheck.check_archive(
+        store.wal_dir, seg or wal.DEFAULT_SEGMENT_SIZE, pg_bin(major, "pg_waldump"), major
+    )
 
 
 def wal_status(target: str) -> WalStatus:
@@ -381,22 +595,19 @@ def wal_status(target: str) -> WalStatus:
         gaps=c.gaps(),
         last_received=wal.read_state(store.wal_dir),
         slots=_slots(t),
+        stream={
+            **wal.read_stream_state(store.wal_dir),
+            "alive": walstream.stream_alive(wal.read_stream_state(store.wal_dir)),
+        },
     )
 
 
 def _slots(t: Target) -> list[dict[str, Any]]:
     try:
         with target_session(t) as tconn:
-            rows = tconn.execute(
-                "SELECT slot_name, active, restart_lsn::text, "
-                "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
-                "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name"
-            ).fetchall()
+            return backup_reads.physical_slots(tconn)
     except OpsCoreError:
         return []
-    return [
-        {"slot": r[0], "active": r[1], "restart_lsn": r[2], "retained_bytes": r[3]} for r in rows
-    ]
 
 
 # ---------------------------------------------------------------- restore points
@@ -469,9 +680,3 @@ def recatalog(target: str) -> list[str]:
                 datetime.fromisoformat(p["created_at"]) if p.get("created_at") else None,
             )
     return added
-
-
-from .backup_policy import *  # noqa: E402,F401,F403
-from .backup_policy import __all__ as _policy_all  # noqa: E402
-
-__all__ += _policy_all

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import repository
-from ..backup import catalog, retention, schedule, wal
+from ..backup import binaries, catalog, retention, runner, schedule, wal, walcheck
 from ..backup.retention import RetentionPlan
 from ..backup.schedule import BackupSchedule
-from ..backup.store import BackupStore, default_store_path
-from ..errors import InvalidInput
+from ..backup.store import BackupStore
+from ..errors import InvalidInput, OpsCoreError
 from .targets import get_target, list_targets
 
 __all__ = [
@@ -34,9 +34,7 @@ DEFAULT_BACKUP_SCHEDULE = dict(schedule.DEFAULT_SCHEDULE)
 
 
 def _store(conn: Any, target: Any) -> BackupStore:
-    # the same rule as api/backup.py's store lookup, without importing it back (no cycle)
-    cfg = catalog.get_config(conn, target.target_id)
-    return BackupStore(cfg.store_path or default_store_path(target.name))
+    return catalog.store_for(conn, target.target_id, target.name)
 
 
 def _seg_size(backups: list[catalog.Backup]) -> int:
@@ -59,6 +57,7 @@ def apply_retention(
     ``dry_run``, delete what goes: backups (children before their base) and old WAL."""
     t = get_target(target)
     with repository.session() as conn:
+        runner.reap_stale(conn, t.target_id)
         cfg = catalog.get_config(conn, t.target_id)
         given = {"redundancy": redundancy, "recovery_window_days": recovery_window_days}
         policies = retention.policies_from(
@@ -80,6 +79,7 @@ def apply_retention(
             catalog.delete(conn, [b.backup_id])
         for name in plan.wal_delete:
             (store.wal_dir / name).unlink(missing_ok=True)
+            walcheck.checksum_path(store.wal_dir, name).unlink(missing_ok=True)
         return plan
 
 
@@ -144,42 +144,94 @@ class BackupReport:
 
 
 def _recoverability(
-    backups: list[catalog.Backup], archive: wal.ArchiveContents, state: dict[str, Any]
+    backups: list[catalog.Backup], check: walcheck.ArchiveCheck | None
 ) -> dict[str, Any]:
+    """The recoverable windows: each usable backup's end, through the readable WAL that
+    follows it without a gap or damaged segment. Backups sharing a run of WAL share a window;
+    a gap or a damaged segment ends one (the piece after it needs a backup taken after it)."""
     usable = [b for b in backups if b.physical and b.usable and b.stop_lsn]
     if not usable:
-        return {"earliest": None, "latest": None, "note": "no usable physical backup"}
-    first, last = usable[0], usable[-1]
-    latest_lsn = wal.parse_lsn(last.stop_lsn or "0/0")
-    latest_time = last.finished_at
-    note = "to the end of the newest backup"
-    if last.timeline is not None and last.start_lsn:
-        seg = archive.seg_size
-        end = archive.continuous_from(last.timeline, wal.segno_of(last.start_lsn, seg))
-        received = state.get("received_until")
-        if end is not None:
-            # the receiver says how far it got; without that, only the segments before the
-            # newest one are known to be complete (a conservative bound, time unknown)
-            if received and wal.segno_of(received, seg) <= end:
-                candidate, when = wal.parse_lsn(received), state.get("at")
-            else:
-                candidate, when = end * seg, None
-            if candidate > latest_lsn:
-                latest_lsn = candidate
-                latest_time = datetime.fromisoformat(when) if when else None
-                note = "through archived WAL, as of the last WAL receipt"
+        return {
+            "earliest": None,
+            "latest": None,
+            "windows": [],
+            "note": "no usable physical backup",
+        }
+    windows: list[dict[str, Any]] = []
+    by_run: dict[int, dict[str, Any]] = {}
+    for b in usable:
+        run = None
+        if check is not None and b.timeline is not None and b.start_lsn:
+            run = check.run_for(b.timeline, wal.segno_of(b.start_lsn, check.seg_size))
+            if run is not None and run.end_lsn < wal.parse_lsn(b.stop_lsn or "0/0"):
+                run = None
+        start = {
+            "time": b.finished_at.isoformat() if b.finished_at else None,
+            "lsn": b.stop_lsn,
+            "backup_id": b.backup_id,
+            "bound": f"end of backup {b.backup_id}",
+        }
+        if run is None:
+            windows.append(
+                {
+                    "from": start,
+                    "to": {**start, "bound": "no archived WAL after this backup"},
+                    "backups": [b.backup_id],
+                }
+            )
+            continue
+        if id(run) in by_run:
+            by_run[id(run)]["backups"].append(b.backup_id)
+            continue
+        last = run.last_xact_time()
+        w = {
+            "from": start,
+            "to": {
+                "time": last.isoformat() if last else start["time"],
+                "lsn": wal.format_lsn(run.end_lsn),
+                "bound": run.end_detail,
+                "ended_by": run.ended_by,
+            },
+            "backups": [b.backup_id],
+        }
+        by_run[id(run)] = w
+        windows.append(w)
+    windows.sort(key=lambda w: w["from"]["time"] or "")
+    note = (
+        f"{len(windows)} separate windows: a gap or a damaged WAL segment splits them"
+        if len(windows) > 1
+        else "one window" + (" through archived WAL" if by_run else " (backup end only)")
+    )
+    first, last_w = windows[0], windows[-1]
     return {
         "earliest": {
-            "time": first.finished_at.isoformat() if first.finished_at else None,
-            "lsn": first.stop_lsn,
-            "backup_id": first.backup_id,
+            "time": first["from"]["time"],
+            "lsn": first["from"]["lsn"],
+            "backup_id": first["from"]["backup_id"],
         },
-        "latest": {
-            "time": latest_time.isoformat() if latest_time else None,
-            "lsn": wal.format_lsn(latest_lsn),
-        },
+        "latest": {"time": last_w["to"]["time"], "lsn": last_w["to"]["lsn"]},
+        "windows": windows,
         "note": note,
     }
+
+
+def _archive_check(store: Any, backups: list[catalog.Backup]) -> walcheck.ArchiveCheck | None:
+    versions = [b.server_version_num for b in backups if b.physical and b.server_version_num]
+    if not versions or not store.wal_dir.is_dir():
+        return None
+    major = binaries.major_of(versions[-1])
+    try:
+        tool = binaries.pg_bin(major, "pg_waldump")
+    except OpsCoreError:
+        return None
+    return walcheck.check_archive(store.wal_dir, _seg_size(backups), tool, major)
+
+
+def _stream(wal_dir: Path) -> dict[str, Any]:
+    from ..backup.walstream import stream_alive
+
+    state = wal.read_stream_state(wal_dir)
+    return {**state, "alive": stream_alive(state)} if state else {}
 
 
 def _report_one(conn: Any, t: Any) -> BackupReport:
@@ -187,6 +239,7 @@ def _report_one(conn: Any, t: Any) -> BackupReport:
     store = _store(conn, t)
     archive = wal.scan(store.wal_dir, _seg_size(backups))
     state = wal.read_state(store.wal_dir)
+    check = _archive_check(store, backups)
     by_id = {b.backup_id: b for b in backups}
 
     def root(b: catalog.Backup) -> str:
@@ -241,8 +294,13 @@ def _report_one(conn: Any, t: Any) -> BackupReport:
         backups=rows,
         chains=list(chains.values()),
         totals=totals,
-        wal={"gaps": [g.as_dict() for g in archive.gaps()], "last_received": state},
-        recoverability=_recoverability(backups, archive, state),
+        wal={
+            "gaps": [g.as_dict() for g in archive.gaps()],
+            "damaged": [d.as_dict() for d in check.damaged] if check else [],
+            "last_received": state,
+            "stream": _stream(store.wal_dir),
+        },
+        recoverability=_recoverability(backups, check),
         restore_points=[p.as_dict() for p in catalog.restore_points(conn, t.target_id)],
     )
 

@@ -86,6 +86,8 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "create_restore_point": ((R, T), (T, R, F)),
     "list_restore_points": ((R,), ()),
     "backup_report": ((R, F), ()),
+    "cloud_providers": ((), ()),
+    "upload_backup": ((R, F), (R, F)),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -14,8 +14,10 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ..errors import NotFound
+from .store import BackupStore, default_store_path
 
 STATUSES = ("running", "done", "failed", "verified", "corrupt")
 USABLE = ("done", "verified")  # a backup one may restore from
@@ -44,6 +46,8 @@ class Backup:
     size_bytes: int | None = None
     error: str | None = None
     verified_at: datetime | None = None
+    # while running: who runs it (see runner.py); None once finished
+    runner: dict[str, Any] | None = None
     target: str | None = None  # target name (joined, not stored)
 
     @property
@@ -83,9 +87,13 @@ def _row(r: dict[str, Any]) -> Backup:
     return Backup(**r)
 
 
+def _db(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
 def insert(conn: psycopg.Connection, b: Backup) -> None:
     cols = [c for c in _STORED]
-    values = [getattr(b, c) for c in cols]
+    values = [_db(getattr(b, c)) for c in cols]
     with conn.transaction():
         conn.execute(
             f"INSERT INTO opscore.backups ({', '.join(cols)}) "
@@ -101,7 +109,7 @@ def upsert(conn: psycopg.Connection, b: Backup) -> bool:
         cur = conn.execute(
             f"INSERT INTO opscore.backups ({', '.join(cols)}) "
             f"VALUES ({', '.join(['%s'] * len(cols))}) ON CONFLICT (backup_id) DO NOTHING",
-            [getattr(b, c) for c in cols],
+            [_db(getattr(b, c)) for c in cols],
         )
         return cur.rowcount == 1
 
@@ -114,7 +122,7 @@ def update(conn: psycopg.Connection, backup_id: str, **values: Any) -> None:
     with conn.transaction():
         conn.execute(
             f"UPDATE opscore.backups SET {sets} WHERE backup_id = %s",
-            [*values.values(), backup_id],
+            [*map(_db, values.values()), backup_id],
         )
 
 
@@ -172,8 +180,11 @@ def add_check(
     ok: bool,
     detail: dict[str, Any],
     duration_s: float | None,
+    sets_status: bool = True,
 ) -> Check:
-    """Record a verification and set the backup's status (verified/corrupt) in one go."""
+    """Record a verification and set the backup's status (verified/corrupt) in one go. A check
+    of the WAL archive (``sets_status=False``) is recorded without judging the backup itself:
+    a damaged archive limits PITR, the backup still restores to its end."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             "INSERT INTO opscore.backup_checks (backup_id, kind, ok, detail, duration_s) "
@@ -183,11 +194,12 @@ def add_check(
         )
         row = cur.fetchone()
         assert row is not None
-        cur.execute(
-            "UPDATE opscore.backups SET status = %s, verified_at = %s "
-            "WHERE backup_id = %s AND status <> 'running'",
-            ("verified" if ok else "corrupt", row["checked_at"], backup_id),
-        )
+        if sets_status:
+            cur.execute(
+                "UPDATE opscore.backups SET status = %s, verified_at = %s "
+                "WHERE backup_id = %s AND status <> 'running'",
+                ("verified" if ok else "corrupt", row["checked_at"], backup_id),
+            )
     return Check(**row)
 
 
@@ -258,12 +270,13 @@ class BackupConfig:
     store_path: str | None = None
     schedule: dict[str, Any] = field(default_factory=dict)
     retention: dict[str, Any] = field(default_factory=dict)
+    remote: dict[str, Any] | None = None  # {"url": ..., "options": {...}} (no secrets)
 
 
 def get_config(conn: psycopg.Connection, target_id: int) -> BackupConfig:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT target_id, store_path, schedule, retention FROM opscore.backup_config "
+            "SELECT target_id, store_path, schedule, retention, remote FROM opscore.backup_config "
             "WHERE target_id = %s",
             (target_id,),
         )
@@ -271,17 +284,26 @@ def get_config(conn: psycopg.Connection, target_id: int) -> BackupConfig:
     return BackupConfig(**row) if row else BackupConfig(target_id)
 
 
+def store_for(conn: psycopg.Connection, target_id: int, target_name: str) -> BackupStore:
+    """A target's backup store: the configured path, else the default under OPSCORE_HOME
+    (the one rule every backup operation uses)."""
+    cfg = get_config(conn, target_id)
+    return BackupStore(cfg.store_path or default_store_path(target_name))
+
+
 def set_config(conn: psycopg.Connection, cfg: BackupConfig) -> None:
     with conn.transaction():
         conn.execute(
-            "INSERT INTO opscore.backup_config (target_id, store_path, schedule, retention) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (target_id) DO UPDATE SET "
+            "INSERT INTO opscore.backup_config "
+            "(target_id, store_path, schedule, retention, remote) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (target_id) DO UPDATE SET "
             "store_path = EXCLUDED.store_path, schedule = EXCLUDED.schedule, "
-            "retention = EXCLUDED.retention, updated_at = now()",
+            "retention = EXCLUDED.retention, remote = EXCLUDED.remote, updated_at = now()",
             (
                 cfg.target_id,
                 cfg.store_path,
                 json.dumps(cfg.schedule),
                 json.dumps(cfg.retention),
+                None if cfg.remote is None else json.dumps(cfg.remote),
             ),
         )

@@ -17,7 +17,7 @@ from psycopg import sql
 from .. import commands
 from ..errors import CommandFailed, InvalidInput, NotFound
 from ..targets import connection
-from . import catalog
+from . import catalog, runner
 from .binaries import major_of, pg_bin
 from .catalog import Backup
 from .context import StoreFull, TargetContext, is_store_full
@@ -46,9 +46,11 @@ def take_logical(
         started_at=datetime.now(UTC),
         database=database,
         server_version_num=ctx.version_num,
+        runner=runner.me(),
         target=ctx.name,
     )
     catalog.insert(conn, b)
+    me = b.runner or {}
     t0 = time.monotonic()
     try:
         bdir.mkdir(parents=True)
@@ -57,8 +59,10 @@ def take_logical(
             [ctx.bin("pg_dump"), "-d", ctx.db_dsn(database), "-Fc", "-f", dump, "--verbose"],
             env=ctx.env,
             on_line=on_line,
+            on_spawn=lambda pgid: catalog.update(conn, backup_id, runner={**me, "pgid": pgid}),
         )
         b.status = "done"
+        b.runner = None
         b.finished_at = datetime.now(UTC)
         b.duration_s = round(time.monotonic() - t0, 3)
         b.size_bytes = dump.stat().st_size
@@ -78,6 +82,7 @@ def take_logical(
             finished_at=datetime.now(UTC),
             duration_s=round(time.monotonic() - t0, 3),
             size_bytes=0,
+            runner=None,
         )
         if is_store_full(exc):
             raise StoreFull(
@@ -99,6 +104,7 @@ def take_logical(
         finished_at=b.finished_at,
         duration_s=b.duration_s,
         size_bytes=b.size_bytes,
+        runner=None,
     )
     return b
 

@@ -30,7 +30,7 @@ import psycopg
 from .. import commands
 from ..config import get_settings
 from ..errors import CommandFailed, InvalidInput, NotSupported
-from . import catalog, wal
+from . import catalog, runner, wal
 from .catalog import Backup
 from .context import StoreFull, TargetContext, is_store_full
 from .store import dir_size
@@ -81,6 +81,7 @@ def run_basebackup(
     on_progress: ProgressFn | None = None,
     max_rate: str | None = None,
     timeout: float | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> None:
     args: list[str | Path] = [
         ctx.bin("pg_basebackup"),
@@ -109,7 +110,7 @@ def run_basebackup(
         if m and on_progress:
             on_progress(int(m.group(1)), int(m.group(2)))
 
-    commands.run(args, env=ctx.env, on_line=on_line, timeout=timeout)
+    commands.run(args, env=ctx.env, on_line=on_line, timeout=timeout, on_spawn=on_spawn)
 
 
 def latest_usable_physical(conn: psycopg.Connection, ctx: TargetContext) -> Backup | None:
@@ -172,9 +173,11 @@ def take_backup(
         parent_id=parent.backup_id if parent else None,
         server_version_num=ctx.version_num,
         wal_segment_size=ctx.wal_segment_size,
+        runner=runner.me(),
         target=ctx.name,
     )
     catalog.insert(conn, b)
+    me = b.runner or {}
     if on_started:
         on_started(b)
     t0 = time.monotonic()
@@ -183,7 +186,12 @@ def take_backup(
         data = bdir / "data"
         manifest = Path(parent.path) / "data" / "backup_manifest" if parent else None
         run_basebackup(
-            ctx, data, incremental_manifest=manifest, on_progress=on_progress, max_rate=max_rate
+            ctx,
+            data,
+            incremental_manifest=manifest,
+            on_progress=on_progress,
+            max_rate=max_rate,
+            on_spawn=lambda pgid: catalog.update(conn, backup_id, runner={**me, "pgid": pgid}),
         )
         info = read_backup_info(data, ctx.wal_segment_size)
         b.status = "done"
@@ -193,6 +201,7 @@ def take_backup(
         b.start_lsn, b.stop_lsn = info.start_lsn, info.stop_lsn
         b.timeline, b.start_wal, b.stop_wal = info.timeline, info.start_wal, info.stop_wal
         b.system_identifier = info.system_identifier
+        b.runner = None
         store.write_manifest(bdir, b.as_dict())
     except BaseException as exc:
         store.remove(bdir)
@@ -205,6 +214,7 @@ def take_backup(
             finished_at=datetime.now(UTC),
             duration_s=round(time.monotonic() - t0, 3),
             size_bytes=0,
+            runner=None,
         )
         if is_store_full(exc):
             raise StoreFull(
@@ -238,10 +248,17 @@ def take_backup(
         start_wal=b.start_wal,
         stop_wal=b.stop_wal,
         system_identifier=b.system_identifier,
+        runner=None,
     )
+    b.runner = None
     # the backup is complete and self-contained (-X stream); keeping the archive continuous is
     # best effort and never fails it (gaps show in `opscore backup wal status`)
     try:
+        from .walstream import stream_alive
+
+        if stream_alive(wal.read_stream_state(store.wal_dir)):
+            log.info("WAL archive after backup %s: the running stream archives it", backup_id)
+            return b
         how = wal.catch_up(
             ctx.bin("pg_receivewal"),
             ctx.dsn,

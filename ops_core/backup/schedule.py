@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-JOBS = ("full", "incremental", "verify", "retention", "wal")
+# "stream" is the continuous WAL stream: an interval only, each run streams for that long
+JOBS = ("full", "incremental", "verify", "retention", "wal", "stream")
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([smhd])$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_SCHEDULE = {
@@ -88,6 +89,12 @@ def validate(jobs: dict[str, str | None]) -> dict[str, str]:
                 f"Unknown backup job {job!r}.", f"Schedulable jobs: {', '.join(JOBS)}."
             )
         if when:
-            parse_when(job, when)
+            spec = parse_when(job, when)
+            if job == "stream" and "interval_s" not in spec:
+                raise InvalidInput(
+                    f"The stream schedule {when!r} must be an interval: each run streams WAL "
+                    "for that long and the next one follows.",
+                    "Use e.g. 'every 1h'.",
+                )
             out[job] = when.strip()
     return out

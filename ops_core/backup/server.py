@@ -64,6 +64,15 @@ def chown_tree(path: Path, user: str | None) -> None:
             pass
 
 
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -73,12 +82,20 @@ def _free_port() -> int:
 class ThrowawayServer:
     """``with ThrowawayServer(pgdata, major) as srv: psycopg.connect(srv.conninfo())``."""
 
-    def __init__(self, pgdata: Path, major: int, os_user: str | None = None):
+    def __init__(
+        self,
+        pgdata: Path,
+        major: int,
+        os_user: str | None = None,
+        *,
+        port: int | None = None,
+        rundir: Path | None = None,
+    ):
         self.pgdata = Path(pgdata)
         self.major = major
         self.os_user = os_user
-        self.port = _free_port()
-        self.rundir = Path(tempfile.mkdtemp(prefix="opscore-tr-", dir="/tmp"))
+        self.port = port or _free_port()
+        self.rundir = rundir or Path(tempfile.mkdtemp(prefix="opscore-tr-", dir="/tmp"))
         self.log_file = self.rundir / "postgresql.log"
         self.started = False
 
@@ -124,6 +141,12 @@ class ThrowawayServer:
         self.started = True
         return self
 
+    def log_text(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             text = self.log_file.read_text(errors="replace")
@@ -156,7 +179,7 @@ class ThrowawayServer:
             f"Server log:\n{self.log_tail()}",
         )
 
-    def stop(self) -> None:
+    def stop(self, keep_rundir: bool = False) -> None:
         if self.started and (self.pgdata / "postmaster.pid").exists():
             try:
                 self._pg_ctl("-m", "fast", "-w", "-t", "60", "stop", timeout=60)
@@ -166,7 +189,8 @@ class ThrowawayServer:
                 except CommandFailed:
                     pass
         self.started = False
-        shutil.rmtree(self.rundir, ignore_errors=True)
+        if not keep_rundir:
+            shutil.rmtree(self.rundir, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayServer:
         return self.start()

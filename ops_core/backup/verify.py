@@ -20,7 +20,7 @@ import psycopg
 
 from .. import commands
 from ..errors import CommandFailed, OpsCoreError
-from . import catalog, logical
+from . import catalog, logical, wal, walcheck
 from .binaries import major_of, pg_bin
 from .catalog import Backup, Check
 from .restore import RecoveryTarget, restore
@@ -78,6 +78,36 @@ def run_verifybackup(major: int, data_dir: Path) -> tuple[bool, dict[str, Any]]:
     if res.returncode == 0:
         detail["summary"] = res.stdout.strip().splitlines()[-1:] or ["ok"]
     return res.returncode == 0, detail
+
+
+def verify_wal_for(store: BackupStore, backup: Backup, major: int) -> tuple[bool, dict[str, Any]]:
+    """The archived WAL a point-in-time restore of ``backup`` would replay: checksums and
+    pg_waldump readability (see walcheck). Damage at or after the backup's start fails it."""
+    seg = backup.wal_segment_size or wal.DEFAULT_SEGMENT_SIZE
+    check = walcheck.check_archive(store.wal_dir, seg, pg_bin(major, "pg_waldump"), major)
+    assert backup.start_lsn is not None and backup.timeline is not None
+    start = wal.segno_of(backup.start_lsn, seg)
+    relevant = [
+        d
+        for d in check.damaged
+        if wal.parse_segment(d.segment, seg)[1] >= start
+        and wal.parse_segment(d.segment, seg)[0] >= backup.timeline
+    ]
+    run = check.run_for(backup.timeline, start)
+    detail: dict[str, Any] = {
+        "checked_segments": check.checked_segments,
+        "unchecksummed": check.unchecksummed[:50],
+        "damaged": [d.as_dict() for d in relevant],
+        "gaps": [g.as_dict() for g in check.gaps],
+        "errors": [f"damaged WAL segment {d.segment}: {d.reason}" for d in relevant],
+        "files": [f"wal/{d.segment}" for d in relevant],
+        "pitr_reaches": run.as_dict(seg) if run else None,
+    }
+    if run is None and check.checked_segments:
+        detail["errors"].append(
+            f"no readable archived WAL from the backup's start ({backup.start_wal})"
+        )
+    return not relevant, detail
 
 
 def test_restore(
@@ -177,6 +207,21 @@ def verify(
         )
     )
     report.ok = ok
+    if backup.timeline is not None and backup.start_lsn:
+        t2 = time.monotonic()
+        ok3, detail3 = verify_wal_for(store, backup, major)
+        report.checks.append(
+            catalog.add_check(
+                conn,
+                backup.backup_id,
+                "wal_archive",
+                ok3,
+                detail3,
+                round(time.monotonic() - t2, 3),
+                sets_status=False,
+            )
+        )
+        report.ok = report.ok and ok3
     if ok and test_restore_too:
         t1 = time.monotonic()
         ok2, detail2 = test_restore(conn, store, backup, os_user=os_user)
@@ -190,5 +235,5 @@ def verify(
                 round(time.monotonic() - t1, 3),
             )
         )
-        report.ok = ok2
+        report.ok = report.ok and ok2
     return report

@@ -1,22 +1,21 @@
 """The WAL archive of a store: WAL file names, receiving WAL, gaps, what a restore needs.
 
-Archiving is done with ``pg_receivewal``, not ``archive_command``: it needs only a replication
-connection, so it never changes the monitored server (no ALTER SYSTEM, no restart for
-``archive_mode``, no shell command run by the production server writing into opscore's store).
-Its cost is a process that must be running to archive continuously (a Prefect flow runs it);
-for a bounded run ``receive_wal(until_lsn=...)`` streams up to a position and exits, which is
-what backups, the restore-point command and the tests use. No replication slot is created by
-default (a slot left behind fills the production disk); give one explicitly for a continuous
-receiver.
+Three ways fill it: the continuous stream (``walstream.py``: ``pg_receivewal`` on an opscore
+replication slot, restarted when it exits: what production targets use, since it needs only a
+replication connection and changes nothing on the server but the slot), ``archive_command``
+for the embedded server opscore owns (``targets/embedded.py``), and a bounded run
+(``receive_wal(until_lsn=...)``: up to a position, then exit; backups, ``wal receive``, tests).
 
 Each base backup streams its own WAL (``-X stream``); after a backup its complete segments are
-also copied into the archive, so the archive starts at a backup even if the receiver was not
-running then. ``pg_receivewal`` keeps the segment it is writing as ``<name>.partial``; a restore
-uses a ``.partial`` segment when the complete one is not there (yet).
+also copied into the archive, so the archive starts at a backup even if nothing archived then.
+``pg_receivewal`` keeps the segment it is writing as ``<name>.partial``; a restore uses a
+``.partial`` segment when the complete one is not there (yet). Every complete segment gets a
+SHA-256 in ``checksums/`` when archived; ``walcheck.py`` proves what the archive holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -33,6 +32,8 @@ SEGMENT_RE = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$"
 HISTORY_RE = re.compile(r"^([0-9A-F]{8})\.history$")
 DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 STATE_FILE = "opscore-wal-state.json"
+STREAM_FILE = "opscore-wal-stream.json"
+CHECKSUM_DIR = "checksums"
 
 
 # ---------------------------------------------------------------- LSNs and names
@@ -158,7 +159,7 @@ def scan(wal_dir: Path, seg_size: int = DEFAULT_SEGMENT_SIZE) -> ArchiveContents
         h = HISTORY_RE.match(name)
         if h:
             out.histories.add(int(h.group(1), 16))
-        elif name != STATE_FILE and not name.endswith(".tmp"):
+        elif name not in (STATE_FILE, STREAM_FILE, CHECKSUM_DIR) and not name.endswith(".tmp"):
             out.other.append(name)
     # a complete segment supersedes its .partial
     for tli, segs in out.partial.items():
@@ -188,11 +189,58 @@ def seed_from_backup(
             _copy_atomic(f, wal_dir / dest_name)
             if dest_name == f.name:
                 (wal_dir / (f.name + ".partial")).unlink(missing_ok=True)
+                _checksum(wal_dir, f.name)
             copied.append(dest_name)
         elif HISTORY_RE.match(f.name) and not (wal_dir / f.name).exists():
             _copy_atomic(f, wal_dir / f.name)
             copied.append(f.name)
     return copied
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checksum_path(wal_dir: Path, name: str) -> Path:
+    return wal_dir / CHECKSUM_DIR / f"{name}.sha256"
+
+
+def record_checksum(wal_dir: Path, name: str) -> str:
+    """Checksum an archived complete segment (never overwrites an existing checksum)."""
+    target = checksum_path(wal_dir, name)
+    if target.exists():
+        return target.read_text().split()[0]
+    target.parent.mkdir(exist_ok=True)
+    digest = sha256_file(wal_dir / name)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(f"{digest}  {name}\n")
+    tmp.replace(target)
+    return digest
+
+
+def _checksum(wal_dir: Path, name: str) -> None:
+    record_checksum(wal_dir, name)
+
+
+def checksum_complete(wal_dir: Path, contents: ArchiveContents) -> list[str]:
+    """Checksum every complete segment of ``contents`` that has none yet."""
+    done = []
+    for tli, segs in contents.complete.items():
+        for segno in sorted(segs):
+            name = segment_name(tli, segno, contents.seg_size)
+            if not checksum_path(wal_dir, name).exists():
+                record_checksum(wal_dir, name)
+                done.append(name)
+    return done
+
+
+def checksum_archived(wal_dir: Path, seg_size: int) -> list[str]:
+    """Checksum the complete segments that have none yet (right after they were archived)."""
+    return checksum_complete(wal_dir, scan(wal_dir, seg_size))
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
@@ -211,6 +259,7 @@ def receive_wal(
     slot: str | None = None,
     timeout: float | None = 600,
     on_line: Callable[[str], None] | None = None,
+    seg_size: int = DEFAULT_SEGMENT_SIZE,
 ) -> dict[str, Any]:
     """Run ``pg_receivewal`` into ``wal_dir``; with ``until_lsn`` it stops there and exits.
 
@@ -231,6 +280,7 @@ def receive_wal(
     try:
         commands.run(args, env=env, timeout=timeout, on_line=on_line)
     except CommandFailed as exc:
+        checksum_archived(wal_dir, seg_size)
         if "has already been removed" in exc.stderr:
             raise CommandFailed(
                 "pg_receivewal cannot continue the archive: the server has already removed "
@@ -241,6 +291,7 @@ def receive_wal(
                 stderr=exc.stderr,
             ) from exc
         raise
+    checksum_archived(wal_dir, seg_size)
     state = {"received_until": until_lsn, "at": datetime.now(UTC).isoformat()}
     state["started_at"] = started.isoformat()
     (wal_dir / STATE_FILE).write_text(json.dumps(state))
@@ -271,11 +322,21 @@ def catch_up(
     if newest >= segno_of(stop_lsn, seg_size):
         return "covered"
     try:
-        receive_wal(pg_receivewal, dsn, wal_dir, until_lsn=stop_lsn, env=env, timeout=300)
+        receive_wal(
+            pg_receivewal, dsn, wal_dir, until_lsn=stop_lsn, env=env, timeout=300, seg_size=seg_size
+        )
         return "received"
     except CommandFailed:
         seed_from_backup(backup_pg_wal, wal_dir, stop_lsn, seg_size)
         return "seeded after a gap"
+
+
+def read_stream_state(wal_dir: Path) -> dict[str, Any]:
+    """What the continuous receiver (``stream``) last wrote: pid, slot, heartbeat, events."""
+    try:
+        return json.loads((wal_dir / STREAM_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def read_state(wal_dir: Path) -> dict[str, Any]:
@@ -292,20 +353,15 @@ def collect_for_restore(
     timeline: int,
     start_lsn: str,
     dest: Path,
-    upto_lsn: str | None = None,
+    last_seg: int,
 ) -> list[str]:
-    """Copy WAL needed to recover from ``start_lsn`` into ``dest`` (a restored ``pg_wal``).
-
-    Segments from the backup's start, continuous, up to the segment of ``upto_lsn`` (or the
-    end of the archive); a ``.partial`` segment is copied under its complete name.
+    """Copy WAL needed to recover from ``start_lsn`` into ``dest`` (a restored ``pg_wal``):
+    segments from the backup's start to ``last_seg`` (proven present and readable by the
+    caller); a ``.partial`` segment is copied under its complete name.
     """
     seg = contents.seg_size
     first = segno_of(start_lsn, seg)
-    last = contents.continuous_from(timeline, first)
-    if last is None:
-        return []
-    if upto_lsn:
-        last = min(last, segno_of(upto_lsn, seg))
+    last = last_seg
     copied = []
     for segno in range(first, last + 1):
         src = contents.file_for(timeline, segno, wal_dir)

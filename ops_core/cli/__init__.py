@@ -59,6 +59,7 @@ def _register_optional() -> None:
         ("serve", None),
         ("workload", "workload"),
         ("backup", None),
+        ("clone", "clone"),
         ("report", "report"),
         ("addm", "addm"),
         ("catalog", None),

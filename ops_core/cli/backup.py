@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from .. import api
 from ..errors import OpsCoreError
-from .common import JsonOpt, console, example, print_json, table
+from .common import JsonOpt, console, err_console, example, print_json, table
 
 app = typer.Typer(
     help="Physical and logical backups, WAL archive, restore and PITR, verification, retention.",
@@ -187,10 +188,21 @@ def restore(
     name: str = typer.Option(None, "--name", help="Recover to this restore point."),
     latest: bool = typer.Option(False, "--latest", help="Replay all archived WAL."),
     os_user: str = typer.Option(None, "--os-user", help="Owner of the restored directory."),
+    start: bool = typer.Option(
+        False, "--start", help="Keep the restored server running as a clone owned by opscore."
+    ),
+    clone: str = typer.Option(None, "--clone", help="Clone name (with --start)."),
+    port: int = typer.Option(None, "--port", help="Clone port (with --start; default: free)."),
+    from_remote: bool = typer.Option(
+        False, "--from-remote", help="Read the backup and WAL from the object store."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name."""
-    with console.status("Restoring ..."):
+    """Restore into a new directory (a chain is combined); PITR with --time/--lsn/--name/--latest.
+
+    The archive is proven to cover the target first (or the restore is refused with the
+    reason); success is reported only after the restored server started and reached it."""
+    with console.status("Restoring, then starting the restored server to prove it ..."):
         res = api.restore_backup(
             target,
             to,
@@ -200,17 +212,36 @@ def restore(
             target_name=name,
             latest=latest,
             os_user=os_user,
+            start=start,
+            clone=clone,
+            port=port,
+            from_remote=from_remote,
         )
     if as_json:
-        print_json(res.as_dict())
+        print_json({**res.as_dict(), **(res.clone or {})})
         return
     console.print(
         f"[green]✓[/] restored {' + '.join(res.chain)} into {res.destination} "
         f"({_mb(res.size_bytes)}, {res.duration_s:.1f} s); recovery to {res.recovery_target}"
         + (f", {res.wal_segments} WAL segments copied" if res.wal_segments else "")
     )
+    proof = res.proof or {}
+    if res.coverage:
+        console.print(f"  archive proven: {res.coverage['detail']}", highlight=False)
+    console.print(
+        "  proven by starting it: "
+        + (proof.get("recovery_stopping") or proof.get("last_completed_transaction") or "")
+        + f" (timeline {proof.get('timeline')}, WAL {proof.get('wal_lsn')})",
+        highlight=False,
+    )
     for n in res.notes:
         console.print(f"[yellow]note:[/] {n}")
+    if res.clone:
+        console.print(
+            f"[green]✓[/] clone [bold]{res.clone['clone']}[/] running: {res.clone['url']} "
+            f"(`opscore clone stop|drop {res.clone['clone']}`)"
+        )
+        return
     console.print(
         f"Start it with PostgreSQL {res.server_major}'s pg_ctl -D {res.destination} "
         f"-o '-p PORT' start" + (f" (as OS user {res.os_user})" if res.os_user else "")
@@ -285,7 +316,10 @@ def schedule(
     incremental: str = typer.Option(None, "--incremental"),
     verify: str = typer.Option(None, "--verify"),
     retention: str = typer.Option(None, "--retention"),
-    wal: str = typer.Option(None, "--wal", help="WAL receiving."),
+    wal: str = typer.Option(None, "--wal", help="WAL receiving (bounded runs)."),
+    stream: str = typer.Option(
+        None, "--stream", help="Continuous WAL stream, e.g. 'every 1h' (each run that long)."
+    ),
     redundancy: int = typer.Option(None, "--redundancy", help="Keep N full backups."),
     window: float = typer.Option(None, "--recovery-window-days"),
     defaults: bool = typer.Option(False, "--defaults", help="Start from the recommended jobs."),
@@ -295,7 +329,12 @@ def schedule(
     jobs = {
         k: v
         for k, v in dict(
-            full=full, incremental=incremental, verify=verify, retention=retention, wal=wal
+            full=full,
+            incremental=incremental,
+            verify=verify,
+            retention=retention,
+            wal=wal,
+            stream=stream,
         ).items()
         if v is not None
     }
@@ -368,11 +407,14 @@ def report(
     for r in reps:
         rec = r.recoverability
         console.print(f"[bold]{r.target}[/] (store {r.store})")
-        if rec.get("earliest"):
-            console.print(
-                f"  recoverable from {rec['earliest']['time']} (LSN {rec['earliest']['lsn']}) "
-                f"to {rec['latest']['time'] or 'LSN'} (LSN {rec['latest']['lsn']}): {rec['note']}"
-            )
+        if rec.get("windows"):
+            console.print(f"  recoverable ({rec['note']}):")
+            for w in rec["windows"]:
+                console.print(
+                    f"  • {w['from']['time']} (LSN {w['from']['lsn']}, {w['from']['bound']})"
+                    f" → {w['to']['time']} (LSN {w['to']['lsn']}, {w['to']['bound']})",
+                    highlight=False,
+                )
         else:
             console.print(f"  [yellow]not recoverable:[/] {rec['note']}")
         console.print(
@@ -384,6 +426,8 @@ def report(
         )
         for g in r.wal["gaps"]:
             console.print(f"  [red]WAL gap[/] {g['first_missing']} .. {g['last_missing']}")
+        for d in r.wal.get("damaged", []):
+            console.print(f"  [red]damaged WAL[/] {d['segment']}: {d['reason']}", highlight=False)
 
 
 @app.command(epilog=example("opscore backup store --target prod /backups/prod"))
@@ -394,6 +438,68 @@ def store(
     """Show or set where a target's backups and WAL go."""
     s = api.set_backup_store(target, path) if path else api.backup_store(target)
     console.print(str(s.root))
+
+
+@app.command(
+    epilog=example(
+        "opscore backup remote --target prod s3://backups/prod",
+        "opscore backup remote --target prod s3://backups/prod --option "
+        "endpoint_url=http://127.0.0.1:9000",
+        "opscore backup remote --target prod --remove",
+    )
+)
+def remote(
+    target: str = TargetOpt,
+    url: str = typer.Argument(None, help="fsspec URL: s3://, gs://, az://, a local path."),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE storage option (no secrets: use the env)."
+    ),
+    remove: bool = typer.Option(False, "--remove", help="Stop uploading for this target."),
+) -> None:
+    """Set (or show, or remove) the object store that backups and WAL are uploaded to."""
+    opts = {}
+    for o in option or []:
+        k, sep, v = o.partition("=")
+        if not sep or not k:
+            raise typer.BadParameter(f"{o!r} is not KEY=VALUE.")
+        opts[k] = v
+    if remove:
+        api.set_backup_remote(target, None)
+        console.print(f"{target}: no object store")
+    elif url:
+        api.set_backup_remote(target, url, opts)
+        console.print(f"[green]✓[/] {target} uploads to {url}")
+    else:
+        console.print(str(api.backup_remote(target) or "no object store"))
+
+
+@app.command(epilog=example("opscore backup providers", "opscore backup providers --json"))
+def providers(as_json: bool = JsonOpt) -> None:
+    """The object stores backups can be uploaded to, and whether each one's package is here."""
+    rows = api.cloud_providers()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("provider", "URL example", "needs", "installed")
+    for r in rows:
+        table.add_row(
+            r["provider"], r["example_url"], r["package"], "yes" if r["installed"] else "no"
+        )
+    console.print(table)
+
+
+@app.command(epilog=example("opscore backup upload 20261125T172100-F3a9c"))
+def upload(
+    backup_id: str = typer.Argument(..., help="Backup id."), as_json: bool = JsonOpt
+) -> None:
+    """Upload a backup to the object store; every file is read back and checksummed."""
+    with console.status(f"Uploading {backup_id} ..."):
+        rep = api.upload_backup(backup_id)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        console.print(f"[green]✓[/] {rep.files} files ({_mb(rep.bytes)}) uploaded to {rep.url}, "
+                      f"{rep.verified} verified by checksum")  # fmt: skip
 
 
 @app.command(epilog=example("opscore backup recatalog --target prod"))
@@ -416,10 +522,138 @@ def wal_receive(
     _print_wal(st, as_json)
 
 
+def _size(text: str) -> int:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", (text or "").lower())
+    if not m:
+        raise typer.BadParameter(f"{text!r} is not a size (e.g. 512MB, 2GB).")
+    return int(m.group(1)) * 1024 ** (" kmgt".index(m.group(2) or " "))
+
+
+@wal_app.command(
+    "stream",
+    epilog=example(
+        "opscore backup wal stream --target prod",
+        "opscore backup wal stream --target prod --max-retained 4GB --duration 3600",
+    ),
+)
+def wal_stream(
+    target: str = TargetOpt,
+    slot: str = typer.Option(None, "--slot", help="Replication slot (default opscore_<target>)."),
+    duration: float = typer.Option(None, "--duration", help="Stop after N seconds."),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between checks."),
+    max_retained: str = typer.Option(
+        "1GB", "--max-retained", help="Warn when the slot holds more WAL than this."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Archive WAL continuously (pg_receivewal on a slot, restarted when it exits) until
+    Ctrl-C / SIGTERM; checksums each segment and watches the WAL the slot holds."""
+
+    def on_event(e: dict) -> None:
+        if not as_json:
+            color = {"info": "", "receiver_exit": "yellow"}.get(e["kind"], "red")
+            tag = f"[{color}]{e['kind']}[/]" if color else e["kind"]
+            console.print(f"{e['at'][:19]} {tag}: {e['message']}", highlight=False)
+
+    state = api.stream_wal(
+        target,
+        slot=slot,
+        duration=duration,
+        interval=interval,
+        max_retained_bytes=_size(max_retained),
+        on_event=on_event,
+    )
+    if as_json:
+        print_json(state)
+
+
+@wal_app.command("guard", epilog=example("opscore backup wal guard --target prod"))
+def wal_guard(
+    target: str = TargetOpt,
+    max_retained: str = typer.Option("1GB", "--max-retained", help="Drop the slot above this."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Drop opscore's slot when no stream runs and it holds too much WAL (protects the disk)."""
+    out = api.guard_wal_slot(target, max_retained_bytes=_size(max_retained))
+    if as_json:
+        print_json(out)
+    elif out["dropped"]:
+        console.print(f"[red]slot {out['slot']} dropped[/]: no stream ran and it held "
+                      f"{_mb(out['retained_bytes'])}; the archive will have a gap")  # fmt: skip
+    else:
+        console.print(f"slot {out['slot']}: {_mb(out['retained_bytes']) or 'absent'}, stream "
+                      + ("alive" if out["stream_alive"] else "not running"))  # fmt: skip
+
+
+@wal_app.command(
+    "archive-command",
+    epilog=example(
+        "opscore backup wal archive-command --target local",
+        "opscore backup wal archive-command --target local --off",
+    ),
+)
+def wal_archive_command(
+    target: str = TargetOpt,
+    off: bool = typer.Option(False, "--off", help="Stop archiving with archive_command."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """For the embedded server opscore owns: archive_command into the target's store, each
+    segment checksummed as it is archived (archive_mode changes restart that server)."""
+    out = api.archive_with_command(target, enable=not off)
+    if as_json:
+        print_json(out)
+    else:
+        console.print(
+            f"[green]✓[/] archive_command {'on' if out['enabled'] else 'off'} for {target} "
+            f"({out['wal_dir']})"
+            + ("; the embedded server was restarted" if out["restarted"] else "")
+        )
+
+
+@wal_app.command("upload", epilog=example("opscore backup wal upload --target prod"))
+def wal_upload(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Upload complete WAL segments not yet in the object store (each verified by checksum)."""
+    with console.status("Uploading WAL ..."):
+        rep = api.upload_wal(target)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        console.print(f"[green]✓[/] {rep.files} segments uploaded ({rep.skipped} there already), "
+                      f"{rep.verified} verified by checksum")  # fmt: skip
+
+
 @wal_app.command("status", epilog=example("opscore backup wal status --target prod"))
 def wal_status(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
     """What the WAL archive holds, and its gaps."""
     _print_wal(api.wal_status(target), as_json)
+
+
+@wal_app.command("verify", epilog=example("opscore backup wal verify --target prod --json"))
+def wal_verify(target: str = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """Checksums and pg_waldump readability of the WAL archive; exit 1 on a damaged segment."""
+    with console.status("Reading the WAL archive ..."):
+        chk = api.verify_wal_archive(target)
+    if as_json:
+        print_json(chk.as_dict())
+    else:
+        d = chk.as_dict()
+        mark = "[green]✓[/]" if chk.ok else "[red]✗[/]"
+        console.print(
+            f"{mark} {d['checked_segments']} complete segments checked"
+            + (f", {len(d['unchecksummed'])} without a checksum" if d["unchecksummed"] else "")
+        )
+        for r in d["runs"]:
+            console.print(
+                f"  readable {r['first_segment']} .. LSN {r['end_lsn']} "
+                f"(last commit {r['last_xact_time']}), ended by {r['end_detail']}",
+                highlight=False,
+            )
+        for x in d["damaged"]:
+            console.print(f"  [red]damaged[/] {x['segment']}: {x['reason']}", highlight=False)
+    if not chk.ok:
+        raise typer.Exit(1)
 
 
 def _print_wal(st: api.WalStatus, as_json: bool) -> None:
@@ -436,6 +670,15 @@ def _print_wal(st: api.WalStatus, as_json: bool) -> None:
     for sl in st.slots:
         state = "active" if sl["active"] else "[yellow]inactive[/]"
         console.print(f"slot {sl['slot']} ({state}) holds back {_mb(sl['retained_bytes'])} of WAL")
+    if st.stream:
+        alive = "[green]running[/]" if st.stream.get("alive") else "[yellow]not running[/]"
+        console.print(
+            f"stream on slot {st.stream.get('slot')}: {alive}, last heartbeat "
+            f"{st.stream.get('heartbeat')}, {st.stream.get('restarts', 0)} receiver restarts"
+        )
+        for e in st.stream.get("events", [])[-5:]:
+            if e["kind"] != "info":
+                console.print(f"  {e['at'][:19]} {e['kind']}: {e['message']}", highlight=False)
 
 
 @rp_app.command("create", epilog=example("opscore restore-point create --target prod pre_deploy"))
@@ -446,8 +689,11 @@ def rp_create(
 ) -> None:
     """Create a named restore point on the target (a write: one WAL record), and record it."""
     rp = api.create_restore_point(target, name)
+    warning = api.wal_archiving_warning(target, rp.lsn)
+    if warning:
+        err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if as_json:
-        print_json(rp.as_dict())
+        print_json({**rp.as_dict(), "warning": warning})
     else:
         console.print(f"[green]✓[/] restore point {rp.name} at LSN {rp.lsn}")
 
