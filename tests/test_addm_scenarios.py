@@ -15,7 +15,7 @@ from ops_core import api
 from ops_core.workload import faults
 from ops_core.workload.schema import setup_shop_schema
 
-from .addm_helpers import describe, run_scenario
+from .addm_helpers import describe, ensure_plan_role, run_scenario
 
 TARGET = "addmshop"
 
@@ -27,6 +27,7 @@ def shop(pg, opscore_env):
     with repository.session() as repo:
         repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
         repository.migrate(repo)
+    ensure_plan_role(pg)
     dsn = pg.create_database("addm")
     setup_shop_schema(dsn, 1)
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -11,7 +11,9 @@ from typing import Any
 import psycopg
 
 from .. import repository
-from ..analysis.addm import AddmInput, Finding, analyze, shape
+from ..analysis.addm import AddmInput, Finding, analyze
+from ..collectors import live
+from ..collectors.addm_catalog import ADDM_SETTINGS, Catalog, num, read_catalog
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import addm as repo_addm
@@ -34,19 +36,6 @@ __all__ = [
     "addm_recommendations",
     "delete_addm",
 ]
-
-#: settings read for the analysis, in their base units (pg_settings.setting)
-ADDM_SETTINGS = (
-    "max_connections",
-    "max_wal_size",
-    "checkpoint_timeout",
-    "work_mem",
-    "shared_buffers",
-    "synchronous_commit",
-    "idle_in_transaction_session_timeout",
-    "autovacuum",
-    "autovacuum_naptime",
-)
 
 
 @dataclass
@@ -88,11 +77,7 @@ def _analysis(row: dict[str, Any], findings: list[Finding] | None = None) -> Add
 
 
 def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tuple[int, int]:
-    rows = conn.execute(
-        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
-        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
-        (target_id,),
-    ).fetchall()
+    rows = repo_addm.last_two_snapshots(conn, target_id)
     if len(rows) < 2:
         raise InvalidInput(
             f"Target {target!r} has {len(rows)} usable snapshot(s); ADDM needs a range of two.",
@@ -102,98 +87,12 @@ def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tup
     return int(rows[1][0]), int(rows[0][0])
 
 
-def _settings(live: dict[str, Any], snap: Any) -> dict[str, Any]:
-    out = dict(live)
+def _settings(now: dict[str, Any], snap: Any) -> dict[str, Any]:
+    out = dict(now)
     for r in (snap or {}).get("values", []):
         if r["name"] in ADDM_SETTINGS:
-            out[r["name"]] = _num(r["setting"])
+            out[r["name"]] = num(r["setting"])
     return out
-
-
-def _num(v: Any) -> Any:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return v
-
-
-_CATALOG_SQL = """
-SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
-       c.reltuples, c.relpages,
-       coalesce(array_agg(
-         array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
-                               WITH ORDINALITY k(attnum, ord)
-                               JOIN pg_attribute a ON a.attrelid = i.indrelid
-                                                  AND a.attnum = k.attnum ORDER BY k.ord), ',')
-         ORDER BY i.indexrelid) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx,
-       coalesce(array_agg(n.nspname || '.' || ic.relname ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_names,
-       coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
-       coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_index i ON i.indrelid = c.oid
-  LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
- WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg_toast%%'
- GROUP BY 1, 2, 3, 4
-"""
-
-
-@dataclass
-class _Catalog:
-    settings: dict[str, Any] = field(default_factory=dict)
-    indexes: dict[str, list[list[str]]] = field(default_factory=dict)
-    index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _live(conn: psycopg.Connection) -> _Catalog:
-    """Settings, tables (options, reltuples, relpages) and their indexes (key columns, name,
-    oid, valid) as the target's catalog has them now."""
-    cat = _Catalog()
-    cat.settings = {
-        name: _num(v)
-        for name, v in conn.execute(
-            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(ADDM_SETTINGS),)
-        )
-    }
-    for tbl, opts, reltuples, relpages, idx, names, oids, valid in conn.execute(_CATALOG_SQL):
-        cols = [s.split(",") if s else [] for s in idx]
-        cat.indexes[tbl] = cols
-        cat.index_defs[tbl] = [
-            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok)}
-            for c, nm, oid, ok in zip(cols, names, oids, valid, strict=True)
-        ]
-        cat.tables[tbl] = {
-            "options": list(opts),
-            "reltuples": float(reltuples),
-            "relpages": int(relpages),
-        }
-    return cat
-
-
-def _explainer(conn: psycopg.Connection, version: int):
-    if version < 160000:
-        return None
-
-    def explain(text: str) -> dict | None:
-        if shape(text).kind != "select":
-            return None  # only SELECTs, and never executed (no ANALYZE)
-        try:
-            with conn.transaction():
-                row = conn.execute(
-                    "EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + text  # type: ignore[operator]
-                ).fetchone()
-        except psycopg.Error:
-            return None
-        return row[0][0]["Plan"] if row else None
-
-    return explain
 
 
 def _breaks_range(reset: dict[str, Any]) -> bool:
@@ -268,7 +167,7 @@ def run_addm(
         if not index_scans.empty:
             index_scans = index_scans[index_scans["datname"] == database]
     cpu = (host.get("values") or {}).get("cpu_count") or (host.get("deltas") or {}).get("cpu_count")
-    cat = _Catalog()
+    cat = Catalog()
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         conn: psycopg.Connection | None = None
@@ -283,11 +182,11 @@ def run_addm(
         catalog_db = None
         if conn is not None:
             try:
-                cat = _live(conn)
+                cat = read_catalog(conn)
                 catalog_db = conn.info.dbname
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
-            explain = _explainer(conn, conn.info.server_version)
+            explain = live.Planner(conn)
         inp = AddmInput(
             elapsed_s=agg.elapsed_s,
             samples=samples.reset_index(drop=True),

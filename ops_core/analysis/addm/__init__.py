@@ -14,7 +14,7 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
 
 from __future__ import annotations
 
-from .dbtime import breakdown, db_samples, statement_profile
+from .dbtime import background_samples, breakdown, db_samples, statement_profile
 from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation
 from .server import checkpoint_findings, commit_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
@@ -56,6 +56,14 @@ def analyze(inp: AddmInput) -> AddmResult:
             "sessions. DB time here is pg_stat_statements execution time, and the findings are "
             "snapshot-only (no lock, idle-in-transaction or commit-wait findings). Run the ASH "
             "sampler (`opscore ash run`) during the period you want diagnosed."
+        )
+    bg = background_samples(inp.samples) if has_ash else inp.samples
+    if has_ash and not bg.empty:
+        bg_s = float(bg["weight_s"].sum())
+        by = bg.groupby("backend_type")["weight_s"].sum().sort_values(ascending=False)
+        notes.append(
+            f"Background processes (not DB time, see the background section): {bg_s:.1f} s "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in by.items())
         )
     cpu_busy = False
     if has_ash and inp.elapsed_s > 0:

@@ -10,11 +10,45 @@ import pandas as pd
 from .model import AddmInput, pct, short
 from .sqlshape import shape
 
+OPSCORE_MARKER = "/* opscore */"
+
+
+def is_opscore(text: object) -> bool:
+    """An opscore statement: every one starts with the marker comment (pg_stat_statements
+    keeps comments in its texts)."""
+    return isinstance(text, str) and text.lstrip().startswith(OPSCORE_MARKER)
+
+
+def own_samples(samples: pd.DataFrame) -> pd.Series:
+    """Samples of opscore's own sessions (application_name opscore...) or statements."""
+    app = samples["application_name"].fillna("").astype(str)
+    return app.str.startswith("opscore") | samples["query"].map(is_opscore)
+
+
+#: backend types whose time is DB time (the sessions' own work); the others (checkpointer,
+#: autovacuum, WAL writer, background writer, I/O workers, WAL senders...) are background work
+FOREGROUND = frozenset({"client backend", "parallel worker"})
+
+
+def foreground(samples: pd.DataFrame) -> pd.Series:
+    bt = samples["backend_type"] if "backend_type" in samples.columns else None
+    if bt is None:
+        return pd.Series(True, index=samples.index)
+    return bt.isna() | bt.isin(FOREGROUND)
+
 
 def db_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """DB time samples: foreground sessions on CPU or in a non-idle wait."""
     if samples.empty:
         return samples
-    return samples[samples["db_time"].astype(bool)]
+    return samples[samples["db_time"].astype(bool) & foreground(samples)]
+
+
+def background_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """Background processes working or waiting (not idling in their main loop): not DB time."""
+    if samples.empty:
+        return samples
+    return samples[samples["db_time"].astype(bool) & ~foreground(samples)]
 
 
 def _top(df: pd.DataFrame, by: list[str], total: float, n: int = 10) -> list[dict[str, Any]]:
@@ -45,20 +79,26 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
         "wal_bytes",
     ]
     if st.empty:
-        prof = pd.DataFrame(columns=["queryid", "query", *cols])
+        prof = pd.DataFrame(columns=["queryid", "query", "datname", *cols])
     else:
-        st = st[st["queryid"].notna()].copy()
+        st = st[st["queryid"].notna() & ~st["query"].map(is_opscore)].copy()
+        if "datname" not in st.columns:
+            st["datname"] = None
         for c in cols:
             st[c] = pd.to_numeric(st[c]).fillna(0)
         prof = (
             st.groupby("queryid")
-            .agg(query=("query", "first"), **{c: (c, "sum") for c in cols})
+            .agg(
+                query=("query", "first"),
+                datname=("datname", "first"),
+                **{c: (c, "sum") for c in cols},
+            )
             .reset_index()
         )
     prof["queryid"] = prof["queryid"].astype("int64")
     prof["exec_s"] = prof["total_exec_time"].astype(float) / 1000.0
     ds = db_samples(inp.samples)
-    ds = ds[ds["query_id"].notna()] if not ds.empty else ds
+    ds = ds[ds["query_id"].notna() & ~own_samples(ds)] if not ds.empty else ds
     if not ds.empty:
         ds = ds.assign(query_id=ds["query_id"].astype("int64"))
         by_cls = ds.pivot_table(
@@ -86,7 +126,9 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
 
 def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, list[dict]]:
     ds = db_samples(inp.samples)
+    bg = background_samples(inp.samples)
     out: dict[str, list[dict]] = {
+        "background": _top(bg, ["backend_type", "wait_class", "event"], total),
         "wait_class": _top(ds, ["wait_class"], total),
         "event": _top(ds, ["wait_class", "event"], total),
         "session": _top(ds, ["pid", "usename", "application_name"], total),

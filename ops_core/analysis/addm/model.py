@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+from pglast import keywords
+from psycopg import sql
 
 #: tie-break order (root causes before symptoms) and the problem types
 PRIORITY: tuple[str, ...] = (
     "idle_in_transaction",
     "lock_contention",
+    "relation_extension",
     "vacuum_blocked",
     "missing_index",
     "stale_statistics",
@@ -129,6 +133,27 @@ class AddmResult:
         d["aas"] = round(self.aas, 3)
         d["findings"] = [f.as_dict() for f in self.findings]
         return d
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+_KEYWORDS = frozenset(
+    keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS
+)
+
+
+def qident(name: str) -> str:
+    """An identifier as SQL: bare when PostgreSQL would read it back unchanged (lower case,
+    not a keyword), else double-quoted with quotes doubled (like quote_ident)."""
+    if _PLAIN.fullmatch(name) and name not in _KEYWORDS:
+        return name
+    return sql.Identifier(name).as_string(None)
+
+
+def qtable(table: str) -> str:
+    """``schema.name`` (as ADDM keys tables: the catalog's names joined by the first dot) as
+    a quoted qualified name."""
+    schema, dot, rel = table.partition(".")
+    return f"{qident(schema)}.{qident(rel)}" if dot else qident(table)
 
 
 def pct(part: float, total: float) -> float:

@@ -16,6 +16,16 @@ WAL_EVENTS = frozenset(
 )
 #: fewer samples than this are too few to call a wait a problem (3 samples could be chance)
 MIN_SAMPLES = 8
+#: a commit's WAL flush wait, averaged over the range's commits, below which the waits are the
+#: normal price of durability (local storage flushes in ~0.1-3 ms), not a problem
+SLOW_COMMIT_MS = 5.0
+
+
+def _commits(inp: AddmInput) -> int | None:
+    db = inp.databases
+    if db is None or db.empty or "xact_commit" not in db.columns:
+        return None
+    return int(pd.to_numeric(db["xact_commit"]).fillna(0).sum())
 
 
 def checkpoint_findings(
@@ -88,6 +98,10 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
     t = float(w["weight_s"].sum())
     if t <= 0 or len(w) < MIN_SAMPLES:
         return []
+    commits = _commits(inp)
+    per_commit_ms = 1000.0 * t / commits if commits else None
+    if per_commit_ms is not None and per_commit_ms < SLOW_COMMIT_MS:
+        return []  # many commits, each flushed in normal time: durability's price
     by = w.groupby("event")["weight_s"].sum().sort_values(ascending=False)
     sc = inp.settings.get("synchronous_commit")
     # the statements that waited (mostly COMMIT): theirs is this time, not a "top SQL" of its own
@@ -105,6 +119,10 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
             evidence={
                 "events": {k: round(float(v), 2) for k, v in by.items()},
                 "synchronous_commit": sc,
+                "commits": commits,
+                "wal_wait_per_commit_ms": None
+                if per_commit_ms is None
+                else round(per_commit_ms, 2),
                 "sessions": int(w["pid"].nunique()),
             },
             sessions=sorted(int(p) for p in w["pid"].unique())[:10],

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .indexfind import missing_index
-from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, short
+from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
 from .sqlshape import shape
 
 
@@ -138,7 +138,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         recs = [
             Recommendation(
                 "sql",
-                f"ANALYZE {table};",
+                f"ANALYZE {qtable(table)};",
                 "Fresh statistics give the planner the real row counts and value distribution.",
                 0.5 * float(r.db_time_s),
                 pct(0.5 * float(r.db_time_s), total),
@@ -148,7 +148,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
             recs.append(
                 Recommendation(
                     "sql",
-                    f"ALTER TABLE {table} RESET (autovacuum_enabled);",
+                    f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);",
                     "Auto-analyze is disabled on this table, so its statistics never refresh.",
                     None,
                     None,
