@@ -38,7 +38,9 @@ SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[
        coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
                 FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
        coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid,
+       coalesce(array_agg(i.indisunique OR i.indisprimary ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_unique
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_index i ON i.indrelid = c.oid
   LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -72,14 +74,14 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
     columns, name, oid, valid) as the target's catalog has them now."""
     cat = Catalog()
     cat.settings = {name: num(v) for name, v in conn.execute(SETTINGS_SQL, (list(ADDM_SETTINGS),))}
-    for tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid in conn.execute(
+    for tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq in conn.execute(
         CATALOG_SQL
     ):
         cols = [s.split(",") if s else [] for s in idx]
         cat.indexes[tbl] = cols
         cat.index_defs[tbl] = [
-            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok)}
-            for c, nm, oid, ok in zip(cols, names, oids, valid, strict=True)
+            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok), "unique": bool(u)}
+            for c, nm, oid, ok, u in zip(cols, names, oids, valid, uniq, strict=True)
         ]
         cat.tables[tbl] = {
             "options": list(opts),

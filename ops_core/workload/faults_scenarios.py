@@ -87,22 +87,28 @@ class PlainTableMissingIndex(Fault):
         rows: int = 300_000,
         dead_pct: int = 0,
         analyze: bool = True,
+        relname: str | None = None,
+        column: str = "id",
+        keep: bool = False,
         **kw: Any,
     ):
         super().__init__(dsn, **kw)
         self.sessions, self.rows, self.dead_pct, self.analyze = sessions, rows, dead_pct, analyze
-        self.relname = _name("t")
+        self.relname = relname or _name("t")
+        self.column, self.keep = column, keep
         self.table = f"public.{self.relname}"
 
     def start(self) -> None:
         ident = sql.Identifier(self.relname)
-        self.own_table(
-            self.table,
-            sql.SQL(
-                "CREATE TABLE {} (id int NOT NULL, payload text, created_at timestamptz) "
-                "WITH (autovacuum_enabled = off)"
-            ).format(ident),
-        )
+        col = sql.Identifier(self.column)
+        ddl = sql.SQL(
+            "CREATE TABLE {} ({} int NOT NULL, payload text, created_at timestamptz) "
+            "WITH (autovacuum_enabled = off)"
+        ).format(ident, col)
+        if self.keep:  # the caller drops it (e.g. after running a recommendation on it)
+            self.sql_admin.execute(ddl)
+        else:
+            self.own_table(self.table, ddl)
         admin = self.sql_admin
         admin.execute(
             sql.SQL(
@@ -112,13 +118,14 @@ class PlainTableMissingIndex(Fault):
         )
         if self.dead_pct:
             admin.execute(
-                sql.SQL("DELETE FROM {} WHERE id %% 100 < %s").format(ident), (self.dead_pct,)
+                sql.SQL("DELETE FROM {} WHERE {} %% 100 < %s").format(ident, col),
+                (self.dead_pct,),
             )
         if self.analyze:
             admin.execute(sql.SQL("ANALYZE {}").format(ident))
         keep = [i for i in range(1, self.rows + 1) if i % 100 >= self.dead_pct]
-        stmt = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident)
-        self.info.objects += [self.table, f"{self.table}.id"]
+        stmt = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(ident, col)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
         self.info.statements.append(stmt.as_string(None))
         for i in range(self.sessions):
             rng = random.Random(i)
@@ -204,10 +211,16 @@ class OverIndexedWrites(Fault):
         self.info.objects.append(self.table)
 
         def body(c: psycopg.Connection, rng: random.Random) -> None:
-            vals = [uuid.uuid4().hex for _ in cols]
+            # a batch of 50 new rows and 50 changes per transaction (an importer, a sync job)
             with c.transaction():
-                row = c.execute(ins + sql.SQL(" RETURNING id"), vals).fetchone()
-                c.execute(upd, (uuid.uuid4().hex, uuid.uuid4().hex, row[0] if row else 1))
+                ids = []
+                for _ in range(50):
+                    row = c.execute(
+                        ins + sql.SQL(" RETURNING id"), [uuid.uuid4().hex for _ in cols]
+                    ).fetchone()
+                    ids.append(row[0] if row else 1)
+                for i in ids:
+                    c.execute(upd, (uuid.uuid4().hex, uuid.uuid4().hex, i))
 
         for i in range(self.sessions):
             self.loop("writer", self.session("writer"), lambda c, r=random.Random(i): body(c, r))
@@ -267,7 +280,7 @@ class CpuHeavyNoSpill(Fault):
         )
         self.sql_admin.execute(
             sql.SQL(
-                "INSERT INTO {} SELECT g, g %% 50, random() FROM generate_series(1, 200000) g"
+                "INSERT INTO {} SELECT g, g % 50, random() FROM generate_series(1, 200000) g"
             ).format(ident)
         )
         self.sql_admin.execute(sql.SQL("ANALYZE {}").format(ident))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .dbtime import background_samples, breakdown, db_samples, statement_profile
 from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation
-from .server import checkpoint_findings, commit_findings
+from .server import checkpoint_findings, commit_findings, wal_volume_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
@@ -82,7 +82,9 @@ def analyze(inp: AddmInput) -> AddmResult:
     findings += connection_findings(inp, total)
     findings += checkpoint_findings(inp, prof, total, basis)
     cp = any(f.type == "checkpoint_pressure" for f in findings)
-    for f in commit_findings(inp, total):
+    if not cp:
+        findings += wal_volume_findings(inp, prof, total)
+    for f in commit_findings(inp, total, prof):
         if cp:  # a symptom of the checkpoint pressure: evidence there, not a finding of its own
             next(x for x in findings if x.type == "checkpoint_pressure").evidence["wal_waits"] = (
                 f.evidence
@@ -92,7 +94,7 @@ def analyze(inp: AddmInput) -> AddmResult:
     taken_by_cause = {
         s["queryid"]
         for f in findings
-        if f.type in ("checkpoint_pressure", "vacuum_blocked")
+        if f.type in ("checkpoint_pressure", "vacuum_blocked", "wal_volume")
         for s in f.statements
         if s.get("queryid") is not None
     }

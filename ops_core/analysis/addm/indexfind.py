@@ -117,11 +117,15 @@ def filter_columns(filter_text: str) -> list[str]:
     return [c for _, c in sh.eq_columns] if sh.parsed else []
 
 
-def _table_rows(inp: AddmInput, table: str, t: Any) -> float:
+def _table_rows(inp: AddmInput, table: str, t: Any, width: float = 0.0) -> float:
     """The most the range or the catalog says the table holds (an unanalysed new table has
-    reltuples -1; a table full of dead rows has few live ones but a scan reads all pages)."""
+    reltuples -1 and no range counters: its current size over the row width then; a table
+    full of dead rows has few live ones but a scan reads all pages)."""
     cat = inp.table_catalog.get(table) or {}
     best = max(float(cat.get("reltuples") or 0), 0.0)
+    pages = float(cat.get("pages_now") or cat.get("relpages") or 0)
+    if pages > 0:
+        best = max(best, pages * BLOCK / (max(width, 8.0) + 28.0))
     if t is not None:
         best = max(best, float(t.n_live_tup or 0))
         if t.seq_scan:
@@ -144,7 +148,7 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
     for node in _scans(p, []):
         table = f"{node.get('Schema') or 'public'}.{node.get('Relation Name')}"
         t = tables.get(table)
-        rows = _table_rows(inp, table, t)
+        rows = _table_rows(inp, table, t, float(node.get("Plan Width") or 0))
         if rows < LARGE_TABLE_ROWS:
             continue
         per_call = float(r.rows) / float(r.calls)

@@ -21,6 +21,8 @@ PRIORITY: tuple[str, ...] = (
     "stale_statistics",
     "temp_spill",
     "checkpoint_pressure",
+    "wal_volume",
+    "index_overhead",
     "commit_waits",
     "io_bound_sql",
     "cpu_bound_sql",

@@ -38,6 +38,7 @@ def statement_findings(
             missing_index(inp, r, sh, tables, total)
             or _stale(inp, r, sh, tables, total)
             or _temp(inp, r, total)
+            or _index_overhead(inp, r, sh, total)
             or _io_bound(inp, r, sh, tables, total)
             or _cpu_bound(inp, r, total, cpu_busy)
         )
@@ -233,6 +234,73 @@ def _temp(inp, r, total) -> Finding | None:
                 benefit,
                 pct(benefit, total),
             )
+        ],
+    )
+
+
+#: a write statement's table counts as over-indexed with at least this many indexes of which
+#: at least MIN_UNUSED (and half) served no scan in the range
+MANY_INDEXES = 6
+MIN_UNUSED = 4
+
+
+def _index_overhead(inp, r, sh, total) -> Finding | None:
+    """Writes slowed by indexes nobody reads: every INSERT (and every non-HOT UPDATE) adds an
+    entry to each index of the table."""
+    if sh.kind not in ("insert", "update") or not sh.tables:
+        return None
+    datname = getattr(r, "datname", None)
+    if isinstance(datname, str) and datname != inp.catalog_database:
+        return None
+    table = sh.tables[0]
+    valid = [d for d in inp.index_catalog.get(table) or [] if d.get("valid", True)]
+    sc = inp.index_scans
+    if len(valid) < MANY_INDEXES:
+        return None
+    scans: dict[int, float] = {}
+    if sc is not None and not sc.empty and "indexrelid" in sc.columns:
+        mine = sc[sc["datname"] == inp.catalog_database] if "datname" in sc.columns else sc
+        scans = dict(
+            zip(
+                mine["indexrelid"].astype("int64"),
+                pd.to_numeric(mine["idx_scan"]).fillna(0),
+                strict=False,
+            )
+        )
+    # unused: no scan in the range's index deltas (the snapshots keep the indexes that
+    # changed); unique and primary-key indexes enforce constraints and are never proposed
+    unused = [d for d in valid if not scans.get(d.get("oid"), 0) and not d.get("unique")]
+    if len(unused) < max(MIN_UNUSED, len(valid) // 2):
+        return None
+    share = len(unused) / (len(valid) + 1.0)  # the heap write plus one per index
+    impact = float(r.db_time_s) * share
+    return Finding(
+        type="index_overhead",
+        title=(
+            f"Writes to {table} maintain {len(valid)} indexes, {len(unused)} of them unused in "
+            "this range"
+        ),
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "indexes": len(valid),
+            "unused_indexes": [d["name"] for d in unused],
+            "impact_estimate": "the statement's DB time times unused indexes / (indexes + 1)",
+        },
+        objects=[table],
+        statements=[_s(r)],
+        recommendations=[
+            Recommendation(
+                "sql",
+                f"DROP INDEX CONCURRENTLY {qtable(d['name'])};",
+                f"{d['name']} served no scan in this range. Check pg_stat_user_indexes over a "
+                "full business cycle (month-end jobs) and on the replicas before dropping it.",
+                impact / len(unused),
+                pct(impact / len(unused), total),
+            )
+            for d in unused
         ],
     )
 
