@@ -8,6 +8,12 @@ snapshots. The confusion table (expected vs top finding) is appended to
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -111,6 +117,28 @@ def test_idle_in_transaction_blocker(shop):
     assert top.sessions == [fault.holder_pid]
     assert top.recommendations[0].action == f"SELECT pg_terminate_backend({fault.holder_pid});"
     assert "demo.customers" in top.objects
+    # the JSON a DBA scripts against: type, impact, objects, recommendations[].sql, cause
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-m", "ops_core.cli", "addm", "show", str(sc.analysis.analysis_id),
+         "--json"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    fs = doc["findings"]
+    assert fs[0]["type"] == "idle_in_transaction" and fs[0]["impact_pct"] > 0
+    assert fs[0]["objects"] and fs[0]["cause"] is None
+    assert all("sql" in r for f in fs for r in f["recommendations"])
+    ranks = {f["rank"]: f for f in fs}
+    for f in fs:  # a symptom points at its cause, listed before it
+        if f["cause"] is not None:
+            assert ranks[f["cause"]]["rank"] < f["rank"]
+    for f in fs:  # lock waits left beside an idle blocker are nested under it
+        if f["type"] == "lock_contention" and fault.holder_pid in [
+            b["pid"] for b in f["evidence"]["root_blockers"]
+        ]:
+            assert f["cause"] == fs[0]["rank"], f
 
 
 def test_temp_spill(shop):

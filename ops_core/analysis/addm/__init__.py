@@ -15,7 +15,7 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
 from __future__ import annotations
 
 from .dbtime import background_samples, breakdown, db_samples, statement_profile
-from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation
+from .model import CAUSES, PRIORITY, AddmInput, AddmResult, Finding, Recommendation
 from .server import checkpoint_findings, commit_findings, wal_volume_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import statement_findings, top_sql_findings
@@ -28,10 +28,47 @@ __all__ = [
     "Recommendation",
     "SqlShape",
     "analyze",
+    "nest",
     "shape",
 ]
 
 TIE_PCT = 1.0
+
+
+def _related(cause: Finding, symptom: Finding) -> bool:
+    if (cause.type, symptom.type) not in CAUSES:
+        return False
+    if cause.type == "idle_in_transaction":  # the idle holder is among the waiters' blockers
+        roots = {b["pid"] for b in symptom.evidence.get("root_blockers", [])}
+        return bool(set(cause.sessions) & roots) or bool(set(cause.objects) & set(symptom.objects))
+    if cause.type == "wal_volume" and symptom.type == "commit_waits":
+        return True
+    tables = {o for o in cause.objects if o.count(".") == 1}
+    return bool(tables & set(symptom.objects))
+
+
+def nest(problems: list[Finding]) -> list[Finding]:
+    """Order: by the DB time a finding explains, a cause's own time plus its symptoms' (ties
+    by root-cause priority); each symptom right after its cause, linked to it."""
+    cause_of: dict[int, Finding] = {}
+    for s in problems:
+        for c in problems:
+            if c is not s and id(s) not in cause_of and _related(c, s):
+                cause_of[id(s)] = c
+    roots = [f for f in problems if id(f) not in cause_of]
+
+    def explained(f: Finding) -> float:
+        return f.score + sum(s.score for s in problems if cause_of.get(id(s)) is f)
+
+    roots.sort(key=lambda f: (-round(explained(f), 1), PRIORITY.index(f.type)))
+    out: list[Finding] = []
+    for r in roots:
+        out.append(r)
+        kids = sorted((s for s in problems if cause_of.get(id(s)) is r), key=lambda f: -f.score)
+        for k in kids:
+            k.evidence["_cause"] = r
+            out.append(k)
+    return out
 
 
 def analyze(inp: AddmInput) -> AddmResult:
@@ -130,9 +167,14 @@ def analyze(inp: AddmInput) -> AddmResult:
             )
         )
     info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
-    ranked = problems + info
+    ranked = nest(problems) + info
     for i, f in enumerate(ranked, 1):
         f.rank = i
+    for f in ranked:  # the cause link, by rank (stored with the finding's evidence)
+        c = f.evidence.pop("_cause", None)
+        if c is not None:
+            f.evidence["caused_by_rank"] = c.rank
+            f.evidence["caused_by"] = c.type
     for a, b in zip(problems, problems[1:], strict=False):
         if abs(a.score - b.score) < TIE_PCT:
             order = " > ".join(t for t in PRIORITY if t in (a.type, b.type))

@@ -42,7 +42,24 @@ class Recommendation:
     benefit_pct: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["sql"] = self.action if self.action_type == "sql" else None
+        return d
+
+
+#: (cause type, symptom type): a cause explains the symptom's DB time when they share objects
+CAUSES: tuple[tuple[str, str], ...] = (
+    ("missing_index", "cpu_bound_sql"),
+    ("missing_index", "io_bound_sql"),
+    ("missing_index", "top_sql"),
+    ("stale_statistics", "cpu_bound_sql"),
+    ("stale_statistics", "io_bound_sql"),
+    ("vacuum_blocked", "io_bound_sql"),
+    ("vacuum_blocked", "cpu_bound_sql"),
+    ("idle_in_transaction", "lock_contention"),
+    ("relation_extension", "wal_volume"),
+    ("wal_volume", "commit_waits"),
+)
 
 
 @dataclass
@@ -61,6 +78,12 @@ class Finding:
     rank: int = 0
 
     @property
+    def cause(self) -> int | None:
+        """Rank of the finding that causes this one (shown nested under it), if any."""
+        c = self.evidence.get("caused_by_rank")
+        return int(c) if c is not None else None
+
+    @property
     def score(self) -> float:
         return max(self.impact_pct, self.risk_pct or 0.0)
 
@@ -74,7 +97,9 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["recommendations"] = [r.as_dict() for r in self.recommendations]
         d["snapshot_only"] = self.snapshot_only
+        d["cause"] = self.cause
         return d
 
 
