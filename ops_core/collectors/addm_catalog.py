@@ -21,10 +21,10 @@ ADDM_SETTINGS = (
     "autovacuum_naptime",
 )
 
-SETTINGS_SQL = "/* opscore */ SELECT name, setting FROM pg_settings WHERE name = ANY(%s)"
+SETTINGS_SQL = "SELECT /* opscore */ name, setting FROM pg_settings WHERE name = ANY(%s)"
 
-CATALOG_SQL = """/* opscore */
-SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
+CATALOG_SQL = """SELECT /* opscore */
+       n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
        c.reltuples, c.relpages,
        (pg_relation_size(c.oid) / current_setting('block_size')::int)::int8 AS pages_now,
        coalesce(array_agg(

@@ -158,8 +158,7 @@ def explain_mode(query: str, version_num: int) -> tuple[bool, str | None]:
 
 
 # -- what the statement would make the planner run
-_FUNCS_SQL = """/* opscore */
-SELECT DISTINCT format('%%I.%%I', n.nspname, p.proname)
+_FUNCS_SQL = """SELECT /* opscore */ DISTINCT format('%%I.%%I', n.nspname, p.proname)
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE p.proname = ANY(%(names)s) AND n.nspname <> 'pg_catalog'
 UNION
@@ -182,7 +181,7 @@ SELECT DISTINCT format('%%s (of %%s)', p.oid::regprocedure, o.rel::regclass)
  WHERE p.pronamespace <> 'pg_catalog'::regnamespace
 """
 _RELS_SQL = (
-    "/* opscore */ SELECT coalesce(array_agg(to_regclass(x)::oid), '{}') FROM unnest(%s::text[]) x"
+    "SELECT /* opscore */ coalesce(array_agg(to_regclass(x)::oid), '{}') FROM unnest(%s::text[]) x"
 )
 
 
@@ -243,7 +242,7 @@ def calls_outside_catalog(conn: psycopg.Connection, text: str) -> list[str] | No
 def _plan_role(conn: psycopg.Connection) -> tuple[bool, bool]:
     """(superuser, can use PLAN_ROLE)."""
     row = conn.execute(
-        "/* opscore */ SELECT r.rolsuper, "
+        "SELECT /* opscore */ r.rolsuper, "
         "EXISTS (SELECT FROM pg_roles p WHERE p.rolname = %s "
         "AND pg_has_role(current_user, p.oid, 'MEMBER') AND NOT p.rolsuper) "
         "FROM pg_roles r WHERE r.rolname = current_user",
@@ -301,40 +300,40 @@ def plan(
             body = sel
     opts = "FORMAT JSON, VERBOSE" if fmt == "json" else "VERBOSE, COSTS"
     name = f"opscore_plan_{conn.info.backend_pid}"
-    conn.execute("/* opscore */ BEGIN READ ONLY")
+    conn.execute("BEGIN /* opscore */ READ ONLY")
     prepared = False
     try:
         if role_ok:
             conn.execute(
-                sql.SQL("/* opscore */ SET LOCAL ROLE {}").format(sql.Identifier(PLAN_ROLE))
+                sql.SQL("SET /* opscore */ LOCAL ROLE {}").format(sql.Identifier(PLAN_ROLE))
             )
         if not has_params:
             method = "plain"
-            stmt = sql.SQL(f"/* opscore */ EXPLAIN ({opts}) ") + sql.SQL(body)  # type: ignore[arg-type]
+            stmt = sql.SQL(f"EXPLAIN /* opscore */ ({opts}) ") + sql.SQL(body)  # type: ignore[arg-type]
             rows = conn.execute(stmt, prepare=True).fetchall()
         elif version >= 160000:
             method = "generic_plan"
-            stmt = sql.SQL(f"/* opscore */ EXPLAIN (GENERIC_PLAN, {opts}) ") + sql.SQL(body)  # type: ignore[arg-type]
+            stmt = sql.SQL(f"EXPLAIN /* opscore */ (GENERIC_PLAN, {opts}) ") + sql.SQL(body)  # type: ignore[arg-type]
             rows = conn.execute(stmt).fetchall()
         else:
             method = "prepare_generic"
-            conn.execute("/* opscore */ SET LOCAL plan_cache_mode = force_generic_plan")
+            conn.execute("SET /* opscore */ LOCAL plan_cache_mode = force_generic_plan")
             conn.execute(
-                sql.SQL("/* opscore */ PREPARE {} AS ").format(sql.Identifier(name)) + sql.SQL(body)  # type: ignore[arg-type]
+                sql.SQL("PREPARE /* opscore */ {} AS ").format(sql.Identifier(name)) + sql.SQL(body)  # type: ignore[arg-type]
             )
             prepared = True
             n = conn.execute(
-                "/* opscore */ SELECT cardinality(parameter_types) FROM pg_prepared_statements "
+                "SELECT /* opscore */ cardinality(parameter_types) FROM pg_prepared_statements "
                 "WHERE name = %s",
                 (name,),
             ).fetchone()
             args = sql.SQL(", ").join([sql.NULL] * int(n[0] if n else 0))
             rows = conn.execute(
-                sql.SQL(f"/* opscore */ EXPLAIN ({opts}) EXECUTE {{}}({{}})").format(
+                sql.SQL(f"EXPLAIN /* opscore */ ({opts}) EXECUTE {{}}({{}})").format(
                     sql.Identifier(name), args
                 )
                 if n and n[0]
-                else sql.SQL(f"/* opscore */ EXPLAIN ({opts}) EXECUTE {{}}").format(
+                else sql.SQL(f"EXPLAIN /* opscore */ ({opts}) EXECUTE {{}}").format(
                     sql.Identifier(name)
                 )
             ).fetchall()
@@ -342,10 +341,10 @@ def plan(
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return Plan(None, f"The server could not plan it: {msg}", text=body)
     finally:
-        conn.execute("/* opscore */ ROLLBACK")
+        conn.execute("ROLLBACK /* opscore */")
         if prepared:
             with contextlib.suppress(psycopg.Error):
-                conn.execute(sql.SQL("/* opscore */ DEALLOCATE {}").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("DEALLOCATE /* opscore */ {}").format(sql.Identifier(name)))
     if fmt == "json":
         doc = rows[0][0] if rows else None
         return Plan(doc[0]["Plan"] if doc else None, None, method, body)

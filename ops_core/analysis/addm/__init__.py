@@ -166,7 +166,10 @@ def analyze(inp: AddmInput) -> AddmResult:
                 evidence={"db_time_s": round(total, 2)},
             )
         )
-    info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
+    # on a quiet interval (under a second of DB time, or 1 % of one session) the top
+    # statements are noise (often unmarkable COMMITs of monitoring transactions): none shown
+    if total >= max(1.0, 0.01 * inp.elapsed_s):
+        info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
     ranked = nest(problems) + info
     for i, f in enumerate(ranked, 1):
         f.rank = i
