@@ -56,6 +56,13 @@ def test_healthy_run_has_no_problem_finding(shop):
     assert sc.top.type == "nothing_significant", describe(sc)
     assert not [f for f in sc.analysis.findings if f.is_problem], describe(sc)
     assert sc.analysis.db_time_source == "ash" and sc.analysis.db_time_s > 0
+    # every top statement has a plan or the stated reason why not
+    rows = sc.analysis.breakdown["sql"]
+    assert rows and all(r["plan"] or r["plan_reason"] for r in rows), rows
+    unplanned = [(r["query"], r["plan_reason"]) for r in rows if not r["plan"]]
+    # the shop's texts (with interval $1 ...) all plan; COMMIT and INSERT ... VALUES cannot
+    # (and say so)
+    assert all(q == "COMMIT" or "VALUES" in q for q, _ in unplanned), unplanned
 
 
 def test_missing_index(shop):

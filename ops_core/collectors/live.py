@@ -114,10 +114,17 @@ def rewrite_typed_params(text: str) -> str:
     return _TYPED_PARAM.sub(lambda m: f"{m.group(2)}::{' '.join(m.group(1).split())}", text)
 
 
+def shape_kind(text: str) -> str:
+    from ..analysis.addm.sqlshape import shape
+
+    return shape(text).kind
+
+
 def as_select(text: str) -> str | None:
-    """An UPDATE/DELETE's row-finding part as a SELECT (same tables, joins and WHERE, same
-    parameter numbers): its plan shows how the rows are found, and planning it needs only
-    SELECT rights. None for other statements (or when pglast cannot parse the text)."""
+    """An UPDATE/DELETE's (or INSERT ... SELECT's) row-finding part as a SELECT (same
+    tables, joins and WHERE, same parameter numbers): its plan shows how the rows are found,
+    and planning it needs only SELECT rights. None for other statements (or when pglast
+    cannot parse the text)."""
     import pglast
     from pglast import ast
     from pglast.stream import RawStream
@@ -125,6 +132,11 @@ def as_select(text: str) -> str | None:
     try:
         stmt = pglast.parse_sql(text)[0].stmt
     except Exception:  # noqa: BLE001 - unparsable
+        return None
+    if isinstance(stmt, ast.InsertStmt):  # INSERT ... SELECT: the SELECT finds the rows
+        sel = stmt.selectStmt
+        if stmt.withClause is None and isinstance(sel, ast.SelectStmt) and sel.fromClause:
+            return RawStream()(sel)
         return None
     if isinstance(stmt, ast.UpdateStmt):
         extra = stmt.fromClause or ()
@@ -298,6 +310,13 @@ def plan(
         sel = as_select(body)
         if sel is not None:
             body = sel
+        elif shape_kind(body) == "insert":
+            return Plan(
+                None,
+                "INSERT ... VALUES finds no rows (nothing to plan for index checks); its cost "
+                "is the write itself",
+                text=body,
+            )
     opts = "FORMAT JSON, VERBOSE" if fmt == "json" else "VERBOSE, COSTS"
     name = f"opscore_plan_{conn.info.backend_pid}"
     conn.execute("BEGIN /* opscore */ READ ONLY")

@@ -187,6 +187,13 @@ def analyze(inp: AddmInput) -> AddmResult:
                 f"root-cause priority ({order})"
             )
             a.evidence["tie"] = b.evidence["tie"] = why
+    bd = breakdown(inp, prof, total)
+    planned = [r for r in bd["sql"] if r.get("plan")]
+    if bd["sql"]:
+        notes.append(
+            f"Plans: {len(planned)} of the {len(bd['sql'])} top statements planned (generic "
+            "plans, never executed); the others with the reason in the SQL breakdown."
+        )
     return AddmResult(
         db_time_s=round(total, 3),
         db_time_source=source,
@@ -194,7 +201,7 @@ def analyze(inp: AddmInput) -> AddmResult:
         pgss_time_s=round(pgss_s, 3),
         elapsed_s=inp.elapsed_s,
         ash_samples=int(len(inp.samples)),
-        breakdown=breakdown(inp, prof, total),
+        breakdown=bd,
         findings=ranked,
         notes=notes,
     )

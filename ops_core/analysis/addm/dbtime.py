@@ -124,6 +124,27 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
     return prof.sort_values("db_time_s", ascending=False).reset_index(drop=True)
 
 
+def _plan_status(inp: AddmInput, r: Any) -> dict[str, Any]:
+    """How the statement was planned (method) or why it was not (reason): every top
+    statement gets one or the other."""
+    planner = getattr(inp.explain, "plan", None)
+    if planner is None:
+        why = "not planned: the target was not reachable for plan reads"
+        return {"plan": None, "plan_reason": why}
+    db = getattr(r, "datname", None)
+    if isinstance(db, str) and db != inp.catalog_database:
+        return {
+            "plan": None,
+            "plan_reason": f"not planned: the statement ran in database {db}, the plan reads "
+            f"connect to {inp.catalog_database} (analyse with --database {db} on a target "
+            "registered for that database)",
+        }
+    if not isinstance(r.query, str) or not r.query.strip():
+        return {"plan": None, "plan_reason": "no statement text (not kept by the statistics)"}
+    p = planner(r.query)
+    return {"plan": p.method if p.plan is not None else None, "plan_reason": p.reason}
+
+
 def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, list[dict]]:
     ds = db_samples(inp.samples)
     bg = background_samples(inp.samples)
@@ -146,6 +167,7 @@ def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, lis
                     "db_time_s": round(float(r.db_time_s), 3),
                     "pct": pct(r.db_time_s, total),
                     "calls": int(r.calls),
+                    **_plan_status(inp, r),
                 }
             )
         tables = shape(r.query).tables
