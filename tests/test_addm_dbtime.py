@@ -81,3 +81,56 @@ def test_opscore_statements_never_in_top_sql(pg, opscore_env, target_db):
         assert not unmarked, unmarked
     finally:
         api.remove_target("addmquiet")
+
+
+def _lock_samples(holder_idle: dict[int, float], n: int = 60) -> pd.DataFrame:
+    """Waiter 11 blocked by holder 10 at every sample; the holder is idle in transaction at the
+    samples in ``holder_idle`` (sample index -> seconds idle so far), else running an UPDATE.
+    Each transaction of the holder lasts 5 samples (xact_start changes)."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        t = t0 + timedelta(seconds=i)
+        xs = t0 + timedelta(seconds=5 * (i // 5))
+        h = _sample(t, 10, "client backend", "CPU", "CPU", 7, "UPDATE hot SET n = n + $1")
+        h["xact_start"] = xs
+        if i in holder_idle:
+            h.update(state="idle in transaction", wait_class="Client", wait_event_type="Client",
+                     wait_event="ClientRead", event="ClientRead", db_time=False,
+                     state_change=t - timedelta(seconds=holder_idle[i]))  # fmt: skip
+        w = _sample(
+            t, 11, "client backend", "Lock", "transactionid", 7, "UPDATE hot SET n = n + $1"
+        )
+        w.update(wait_event_type="Lock", blocking_pids=[10], xact_start=t)
+        rows += [h, w]
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def _analyze(samples: pd.DataFrame):
+    return analyze(
+        AddmInput(
+            elapsed_s=60, samples=samples, statements=pd.DataFrame(), tables=pd.DataFrame(),
+            tables_begin=pd.DataFrame(), databases=pd.DataFrame(), cluster={}, settings={},
+            cpu_count=2, min_impact_pct=1,
+        )
+    )  # fmt: skip
+
+
+def test_short_transaction_worker_caught_idle_is_not_blamed():
+    # idle in 2 of 60 samples, each time for a few milliseconds (between two statements)
+    res = _analyze(_lock_samples({7: 0.004, 31: 0.002}))
+    types = [f.type for f in res.findings if f.is_problem]
+    assert "idle_in_transaction" not in types
+    lock = next(f for f in res.findings if f.type == "lock_contention")
+    assert lock.evidence["lock_type"] == "transactionid" and lock.impact_db_time_s == 60.0
+
+
+def test_idle_blocker_blamed_only_for_waits_while_idle():
+    # one transaction (samples 40-44) left idle for seconds: only those 5 waits are its doing
+    res = _analyze(_lock_samples({40: 2.0, 41: 3.0, 42: 4.0, 43: 5.0, 44: 6.0}))
+    idle = next(f for f in res.findings if f.type == "idle_in_transaction")
+    assert idle.impact_db_time_s == 5.0 and idle.sessions == [10]
+    assert idle.evidence["transactions_blamed"] == 1
+    assert idle.evidence["transaction_open_s"] == 4.0  # its own transaction, not the first one
+    lock = next(f for f in res.findings if f.type == "lock_contention")
+    assert lock.impact_db_time_s == 55.0
