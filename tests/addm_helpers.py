@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
 from ops_core import api
 from ops_core.collectors import live
 from ops_core.workload.driver import BackgroundShop
@@ -158,9 +156,4 @@ def ensure_plan_role(pg) -> None:
     """The README's set-up SQL for the least-privilege planning role (cluster-wide): without it
     nothing is planned automatically on the tests' superuser connections."""
     with pg.admin() as a:
-        if a.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (live.PLAN_ROLE,)).fetchone():
-            return
-        a.execute(
-            sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER").format(sql.Identifier(live.PLAN_ROLE))
-        )
-        a.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(live.PLAN_ROLE)))
+        live.create_plan_role(a)

@@ -43,6 +43,10 @@ def prepare_embedded_database(server: EmbeddedServer, dbname: str) -> str:
     dsn = server.conninfo(dbname)
     with psycopg.connect(dsn, autocommit=True, application_name="opscore-admin") as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        # plans on the embedded (superuser) target are made under the least-privilege role
+        from ..collectors.live import create_plan_role
+
+        create_plan_role(conn)
     return dsn
 
 

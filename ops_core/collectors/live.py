@@ -77,6 +77,27 @@ PLAN_ROLE_SETUP = (
     "GRANT pg_read_all_data TO opscore_explain;  -- EXPLAIN checks SELECT rights\n"
     "GRANT opscore_explain TO <the monitoring role>;"
 )
+
+
+def create_plan_role(conn: psycopg.Connection) -> bool:
+    """Create PLAN_ROLE (the set-up SQL above, for a superuser connection) if it is missing;
+    True when it was created. Only for servers opscore owns (the embedded one): on a user's
+    server the DBA runs the README's set-up SQL."""
+    if conn.execute(
+        "SELECT /* opscore */ 1 FROM pg_roles WHERE rolname = %s", (PLAN_ROLE,)
+    ).fetchone():
+        return False
+    ident = sql.Identifier(PLAN_ROLE)
+    with contextlib.suppress(psycopg.errors.DuplicateObject):  # created concurrently
+        conn.execute(
+            sql.SQL(
+                "CREATE /* opscore */ ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            ).format(ident)
+        )
+    conn.execute(sql.SQL("GRANT /* opscore */ pg_read_all_data TO {}").format(ident))
+    return True
+
+
 _EXPLAINABLE = ("select", "insert", "update", "delete", "merge", "values", "with", "table")
 _PLACEHOLDER = re.compile(r"\$\d+")
 _COMMENT = re.compile(r"(--[^\n]*\n)|(/\*.*?\*/)", re.S)
