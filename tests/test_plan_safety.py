@@ -120,5 +120,6 @@ def test_typed_literal_texts_get_a_plan(pg, app_db):
             "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE %s", ("opscore_plan%",)
         ).fetchone()[0]
         assert n == 0
-    assert live.as_select("UPDATE t SET a = $1 WHERE id = $2") == "SELECT 1 FROM t WHERE id = $2"
+    assert live.as_select("UPDATE t SET a = $1 WHERE id = $2") == "SELECT $1 FROM t WHERE id = $2"
+    assert live.as_select("DELETE FROM t WHERE id = $1") == "SELECT 1 FROM t WHERE id = $1"
     assert live.rewrite_typed_params("now() - interval $1") == "now() - $1::interval"

@@ -167,7 +167,12 @@ def as_select(text: str) -> str | None:
         return None
     if stmt.withClause is not None:
         return None
-    out = "SELECT 1 FROM " + ", ".join(RawStream()(n) for n in (stmt.relation, *extra))
+    # an UPDATE keeps its SET expressions as the select list: their parameters keep a type
+    # the server can infer (PREPARE on 14-15 needs every $n typed)
+    cols = [RawStream()(t.val) for t in (getattr(stmt, "targetList", None) or ()) if t.val]
+    out = f"SELECT {', '.join(cols) or '1'} FROM " + ", ".join(
+        RawStream()(n) for n in (stmt.relation, *extra)
+    )
     if stmt.whereClause is not None:
         out += " WHERE " + RawStream()(stmt.whereClause)
     return out

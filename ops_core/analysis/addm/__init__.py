@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .dbtime import background_samples, breakdown, db_samples, statement_profile
 from .model import CAUSES, PRIORITY, AddmInput, AddmResult, Finding, Recommendation
-from .server import checkpoint_findings, commit_findings, wal_volume_findings
+from .server import bulk_writers, checkpoint_findings, commit_findings, wal_volume_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
@@ -43,6 +43,8 @@ def _related(cause: Finding, symptom: Finding) -> bool:
         return bool(set(cause.sessions) & roots) or bool(set(cause.objects) & set(symptom.objects))
     if cause.type == "wal_volume" and symptom.type == "commit_waits":
         return True
+    if cause.type == "wal_volume" and symptom.type == "checkpoint_pressure":
+        return bool(symptom.evidence.get("requested_by_bulk_load"))
     tables = {o for o in cause.objects if o.count(".") == 1}
     return bool(tables & set(symptom.objects))
 
@@ -119,8 +121,20 @@ def analyze(inp: AddmInput) -> AddmResult:
     findings += connection_findings(inp, total)
     findings += checkpoint_findings(inp, prof, total, basis)
     cp = any(f.type == "checkpoint_pressure" for f in findings)
-    if not cp:
-        findings += wal_volume_findings(inp, prof, total)
+    wv = wal_volume_findings(inp, prof, total)
+    if wv and cp:
+        # requested checkpoints with max_wal_size at or above its default, most WAL from bulk
+        # writers: the load requests them (the checkpoints are its symptom); with a smaller
+        # max_wal_size the setting is the cause and keeps the writers' time
+        c = next(f for f in findings if f.type == "checkpoint_pressure")
+        mws = inp.settings.get("max_wal_size")
+        bulk = float(bulk_writers(prof)["wal_bytes"].sum())
+        all_wal = float(prof["wal_bytes"].sum()) or 1.0
+        if isinstance(mws, int | float) and mws >= 1024 and bulk >= 0.5 * all_wal:
+            c.evidence["requested_by_bulk_load"] = True
+        else:
+            wv = []
+    findings += wv
     for f in commit_findings(inp, total, prof):
         if cp:  # a symptom of the checkpoint pressure: evidence there, not a finding of its own
             next(x for x in findings if x.type == "checkpoint_pressure").evidence["wal_waits"] = (

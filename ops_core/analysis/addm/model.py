@@ -59,6 +59,7 @@ CAUSES: tuple[tuple[str, str], ...] = (
     ("idle_in_transaction", "lock_contention"),
     ("relation_extension", "wal_volume"),
     ("wal_volume", "commit_waits"),
+    ("wal_volume", "checkpoint_pressure"),
 )
 
 
