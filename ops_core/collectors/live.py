@@ -198,11 +198,11 @@ def explain_mode(query: str, version_num: int) -> tuple[bool, str | None]:
 # -- what the statement would make the planner run
 _FUNCS_SQL = """SELECT /* opscore */ DISTINCT format('%%I.%%I', n.nspname, p.proname)
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE p.proname = ANY(%(names)s) AND n.nspname <> 'pg_catalog'
+ WHERE p.proname = ANY(%(names)s) AND n.nspname <> 'pg_catalog' AND NOT {ext}
 UNION
 SELECT DISTINCT format('operator %%s (%%s)', o.oprname, o.oprcode::regproc)
   FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
- WHERE o.oprname = ANY(%(ops)s) AND p.pronamespace <> 'pg_catalog'::regnamespace
+ WHERE o.oprname = ANY(%(ops)s) AND p.pronamespace <> 'pg_catalog'::regnamespace AND NOT {ext}
 UNION
 SELECT DISTINCT format('%%s (of %%s)', p.oid::regprocedure, o.rel::regclass)
   FROM (SELECT r.ev_class AS rel, 'pg_rewrite'::regclass AS cls, r.oid FROM pg_rewrite r
@@ -216,8 +216,14 @@ SELECT DISTINCT format('%%s (of %%s)', p.oid::regprocedure, o.rel::regclass)
   JOIN pg_depend dd ON dd.classid = o.cls AND dd.objid = o.oid
                    AND dd.refclassid = 'pg_proc'::regclass
   JOIN pg_proc p ON p.oid = dd.refobjid
- WHERE p.pronamespace <> 'pg_catalog'::regnamespace
-"""
+ WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND NOT {ext}
+""".replace(
+    # functions of an installed extension (citext, hstore, PostGIS...) were installed by the
+    # DBA, not written by an application user: they do not stop a plan
+    "{ext}",
+    "EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass "
+    "AND e.objid = p.oid AND e.deptype = 'e')",
+)
 _RELS_SQL = (
     "SELECT /* opscore */ coalesce(array_agg(to_regclass(x)::oid), '{}') FROM unnest(%s::text[]) x"
 )

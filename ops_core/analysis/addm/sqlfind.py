@@ -362,15 +362,20 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
 
 
 def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
-    if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7 or not cpu_busy:
+    if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7:
+        return None
+    # a problem when the CPUs are saturated, or when this statement alone keeps half of the
+    # host's CPUs busy on average (it takes the headroom whether or not others queue yet)
+    cpus = float(inp.cpu_count or 0)
+    stmt_cpus = float(r.ash_cpu_s) / inp.elapsed_s if inp.elapsed_s > 0 else 0.0
+    heavy = cpus > 0 and stmt_cpus >= 0.5 * cpus
+    if not (cpu_busy or heavy):
         return None
     mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
+    why = "while the CPUs are saturated" if cpu_busy else f"keeping {stmt_cpus:.1f} CPUs busy"
     return Finding(
         type="cpu_bound_sql",
-        title=(
-            f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time while the CPUs "
-            "are saturated"
-        ),
+        title=f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time {why}",
         impact_db_time_s=float(r.db_time_s),
         impact_pct=pct(r.db_time_s, total),
         evidence={
@@ -378,6 +383,7 @@ def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
             "calls": int(r.calls),
             "mean_ms": round(mean_ms, 2),
             "cpu_share_pct": round(100 * r.ash_cpu_s / r.ash_s, 1),
+            "cpus_used_avg": round(stmt_cpus, 2),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 2),
         },
         objects=list(shape(r.query).tables),
