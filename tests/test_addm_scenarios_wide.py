@@ -180,3 +180,20 @@ def test_healthy_but_busy(shop, neighbour):
         database=db, clients=4, neighbour=neighbour,
     )  # fmt: skip
     assert not sc.found_set, describe(sc)
+
+
+def test_missing_index_when_target_is_registered_on_postgres(shop, pg):
+    """A new user registers the server by `opscore db url` (database postgres) while the
+    application runs in another database: the catalog and plan reads follow the statements."""
+    dsn, db = shop
+    api.add_target("addmpostgres", pg.dsn("postgres"))
+    try:
+        fault = fs.PlainTableMissingIndex(dsn)
+        sc = run_scenario(
+            "missing_index_target_on_postgres", "missing_index", "addmpostgres",
+            pg.dsn("postgres"), None, after_begin=fault, database=None, clients=0,
+        )  # fmt: skip
+        assert sc.top.type == "missing_index", describe(sc) + str(sc.analysis.breakdown["sql"])
+        assert fault.table in sc.top.objects
+    finally:
+        api.remove_target("addmpostgres")

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import repository
 from ..analysis.addm import AddmInput, Finding, analyze
@@ -95,6 +97,26 @@ def _settings(now: dict[str, Any], snap: Any) -> dict[str, Any]:
     return out
 
 
+def _catalog_dsn(dsn: str, database: str | None, statements: Any, samples: Any = None) -> str:
+    """The DSN for the catalog and plan reads: the analysed database (``--database``), else the
+    database with the most DB time (ASH), or statement time without ASH, when it is not the
+    DSN's own (a target registered on ``postgres`` whose application runs elsewhere)."""
+    want = database
+    if want is None and samples is not None and not samples.empty:
+        fg = samples[samples["db_time"].astype(bool) & samples["datname"].notna()]
+        if not fg.empty:
+            want = str(fg.groupby("datname")["weight_s"].sum().idxmax())
+    if want is None and statements is not None and not statements.empty:
+        st = statements[statements["datname"].notna()]
+        if not st.empty:
+            by = pd.to_numeric(st["total_exec_time"]).fillna(0).groupby(st["datname"]).sum()
+            if len(by) and float(by.max()) > 0:
+                want = str(by.idxmax())
+    if want is None or want == conninfo_to_dict(dsn).get("dbname"):
+        return dsn
+    return make_conninfo(dsn, dbname=want)
+
+
 def _breaks_range(reset: dict[str, Any]) -> bool:
     """A restart, a new baseline or a pg_stat_statements reset inside the range (evictions of
     single statements and per-row resets of tables do not make the sums meaningless)."""
@@ -172,7 +194,14 @@ def run_addm(
     with contextlib.ExitStack() as stack:
         conn: psycopg.Connection | None = None
         try:
-            conn = stack.enter_context(connection.monitoring_session(target_dsn(t)))
+            dsn = target_dsn(t)
+            want = _catalog_dsn(dsn, database, statements, samples)
+            try:
+                conn = stack.enter_context(connection.monitoring_session(want))
+            except OpsCoreError:
+                if want == dsn:
+                    raise
+                conn = stack.enter_context(connection.monitoring_session(dsn))
         except OpsCoreError as exc:
             notes.append(
                 f"Target not reachable for catalog reads ({exc.message}): index and table-option "
@@ -184,6 +213,7 @@ def run_addm(
             try:
                 cat = read_catalog(conn)
                 catalog_db = conn.info.dbname
+                notes.append(f"Catalog and plan reads from database {catalog_db}.")
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
             explain = live.Planner(conn)

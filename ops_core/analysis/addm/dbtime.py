@@ -105,18 +105,21 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
             index="query_id", columns="wait_class", values="weight_s", aggfunc="sum", fill_value=0
         )
         texts = ds.groupby("query_id")["query"].first()
+        dbs = ds.groupby("query_id")["datname"].first()
         ash = pd.DataFrame({"ash_s": by_cls.sum(axis=1)})
         for c in ("CPU", "IO", "Lock", "LWLock", "IPC"):
             ash[f"ash_{c.lower()}_s"] = by_cls[c] if c in by_cls.columns else 0.0
         ash["ash_query"] = texts
+        ash["ash_datname"] = dbs
         ash.index.name = "queryid"
         prof = prof.merge(ash.reset_index(), on="queryid", how="outer")
         prof["query"] = prof["query"].fillna(prof["ash_query"])
+        prof["datname"] = prof["datname"].fillna(prof["ash_datname"])
     else:
         for c in ("ash_s", "ash_cpu_s", "ash_io_s", "ash_lock_s", "ash_lwlock_s", "ash_ipc_s"):
             prof[c] = 0.0
     for c in [*cols, "exec_s"] + [
-        c for c in prof.columns if c.startswith("ash_") and c != "ash_query"
+        c for c in prof.columns if c.startswith("ash_") and c not in ("ash_query", "ash_datname")
     ]:
         prof[c] = pd.to_numeric(prof[c]).fillna(0.0)
     use_ash = not inp.samples.empty

@@ -137,8 +137,8 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
     """Missing index decided from the statement's plan: a sequential scan with a selective
     equality filter on a large table, with no valid index leading with the filtered column.
     None when there is no plan (the caller falls back to the table counters)."""
-    if inp.explain is None or r.calls <= 0:
-        return None
+    if inp.explain is None:
+        return None  # (calls may be 0: a statement seen by ASH only, its plan decides)
     datname = getattr(r, "datname", None)
     if datname is not None and not pd.isna(datname) and datname != inp.catalog_database:
         return None
@@ -151,8 +151,8 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
         rows = _table_rows(inp, table, t, float(node.get("Plan Width") or 0))
         if rows < LARGE_TABLE_ROWS:
             continue
-        per_call = float(r.rows) / float(r.calls)
         est = float(node.get("Plan Rows") or 0)
+        per_call = float(r.rows) / float(r.calls) if r.calls > 0 else est
         if node.get("Parallel Aware"):
             est *= 1 + int(node.get("Workers Planned") or p.get("Workers Planned") or 0)
         limit = max(1.0, SELECTIVE * rows)
