@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ops_core import api
+from ops_core.collectors import live
 from ops_core.workload.driver import BackgroundShop
 
 HOLD_S = float(os.environ.get("OPSCORE_ADDM_HOLD_S", "6"))
@@ -24,6 +26,13 @@ class Scenario:
     expected: str
     analysis: api.AddmAnalysis
     fault_info: Any
+    expected_set: set[str] = field(default_factory=set)
+    neighbour: bool = False
+
+    @property
+    def found_set(self) -> set[str]:
+        """The problem finding types ADDM reported (above its threshold)."""
+        return {f.type for f in self.analysis.findings if f.is_problem}
 
     @property
     def top(self):
@@ -42,21 +51,37 @@ def run_scenario(
     clients: int = 1,
     fault_first: bool = False,
     undo_before_end: bool = False,
+    after_begin: Any | None = None,
+    neighbour: bool = False,
+    expected_set: set[str] | None = None,
 ) -> Scenario:
     """Shop load (``clients`` sessions) and the fault held for ``hold_s`` seconds between two
     snapshots with the ASH sampler running (0.25 s); ADDM runs before the fault is undone, so
     live catalog reads see the period's state. With ``undo_before_end`` the fault (and the
     load) is undone before the end snapshot, as the demo and a real fix do: the live catalog
-    then shows the repaired state and ADDM must still diagnose what the range recorded."""
+    then shows the repaired state and ADDM must still diagnose what the range recorded.
+    ``fault`` may be a list (compound faults); ``after_begin`` faults start after the begin
+    snapshot (e.g. a table created inside the range); ``neighbour`` runs two CPU-burning
+    processes beside it all (a busy server)."""
+    faults = fault if isinstance(fault, list) else [fault] if fault is not None else []
     with contextlib.ExitStack() as outer:
+        if neighbour:
+            outer.enter_context(cpu_neighbour())
         stack = outer.enter_context(contextlib.ExitStack())
-        if fault is not None and fault_first:  # e.g. a fault that restarts the server
-            stack.enter_context(fault)
+        if faults and fault_first:  # e.g. a fault that restarts the server
+            for f in faults:
+                stack.enter_context(f)
         if clients:
             stack.enter_context(BackgroundShop(dsn, clients=clients))
-        if fault is not None and not fault_first:
-            stack.enter_context(fault)
+        if faults and not fault_first:
+            for f in faults:
+                stack.enter_context(f)
         begin = api.take_snapshot(target)
+        late = (
+            after_begin if isinstance(after_begin, list) else [after_begin] if after_begin else []
+        )
+        for f in late:
+            stack.enter_context(f)
         sampler = api.ash_sampler(target, interval_s=0.25)
         sampler.start()
         try:
@@ -67,7 +92,14 @@ def run_scenario(
             stack.close()
         end = api.take_snapshot(target)
         a = api.run_addm(target, begin.snapshot_id, end.snapshot_id, database=database)
-    sc = Scenario(name, expected, a, fault.info if fault is not None else None)
+    infos = [f.info for f in faults + late]
+    sc = Scenario(name, expected, a, infos[0] if len(infos) == 1 else infos or None)
+    sc.expected_set = (
+        expected_set
+        if expected_set is not None
+        else (set() if expected == "nothing_significant" else {expected})
+    )
+    sc.neighbour = neighbour
     record(sc)
     return sc
 
@@ -85,6 +117,9 @@ def record(sc: Scenario) -> None:
         "sessions": top.sessions[:3],
         "db_time_s": sc.analysis.db_time_s,
         "others": [f"{f.type} {f.score:.0f}%" for f in sc.analysis.findings[1:4]],
+        "expected_set": sorted(sc.expected_set),
+        "found_set": sorted(sc.found_set),
+        "neighbour": sc.neighbour,
     }
     with TABLE_FILE.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -99,3 +134,26 @@ def describe(sc: Scenario) -> str:
         + "\nnotes: "
         + " | ".join(sc.analysis.notes)
     )
+
+
+@contextlib.contextmanager
+def cpu_neighbour(n: int = 2):
+    """``n`` CPU-burning processes (``yes > /dev/null``) for the duration: a busy server."""
+    procs = [
+        subprocess.Popen(["yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def ensure_plan_role(pg) -> None:
+    """The README's set-up SQL for the least-privilege planning role (cluster-wide): without it
+    nothing is planned automatically on the tests' superuser connections."""
+    with pg.admin() as a:
+        live.create_plan_role(a)

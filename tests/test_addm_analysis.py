@@ -73,7 +73,8 @@ def test_tie_threshold_and_snapshot_basis():
 def test_nothing_significant_and_connection_risk():
     quiet = _input([{"queryid": 3, "query": SMALL, "calls": 10, "total_exec_time": 200}])
     res = analyze(quiet)
-    assert [f.type for f in res.findings] == ["nothing_significant", "top_sql"]
+    # 0.2 s of DB time in 60 s: no "Top SQL used 100 % of DB time" after "nothing significant"
+    assert [f.type for f in res.findings] == ["nothing_significant"]
     full = _input(
         [{"queryid": 3, "query": SMALL, "calls": 10, "total_exec_time": 200}],
         databases=pd.DataFrame(
@@ -83,3 +84,20 @@ def test_nothing_significant_and_connection_risk():
     top = analyze(full).findings[0]
     assert top.type == "connection_saturation" and top.risk_pct == 87.0
     assert top.objects == ["database shop"]
+
+
+def test_cause_nests_its_symptom_and_ranks_by_what_it_explains():
+    from ops_core.analysis.addm import Finding, Recommendation, nest
+
+    spill = Finding("temp_spill", "spill", 3.2, 32.0)
+    cpu = Finding("cpu_bound_sql", "cpu", 2.0, 20.0, objects=["public.t"])
+    idx = Finding(
+        "missing_index", "idx", 1.5, 15.0, objects=["public.t", "public.t.id"],
+        recommendations=[Recommendation("sql", 'CREATE INDEX CONCURRENTLY ON public.t (id);', "")],
+    )  # fmt: skip
+    out = nest([spill, cpu, idx])
+    # the missing index explains its own 15 % and the CPU it causes (20 %): 35 % > 32 %
+    assert [f.type for f in out] == ["missing_index", "cpu_bound_sql", "temp_spill"]
+    assert out[1].evidence["_cause"] is idx and "_cause" not in out[2].evidence
+    d = idx.as_dict()
+    assert d["recommendations"][0]["sql"].startswith("CREATE INDEX") and d["cause"] is None

@@ -8,6 +8,12 @@ snapshots. The confusion table (expected vs top finding) is appended to
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -15,7 +21,7 @@ from ops_core import api
 from ops_core.workload import faults
 from ops_core.workload.schema import setup_shop_schema
 
-from .addm_helpers import describe, run_scenario
+from .addm_helpers import describe, ensure_plan_role, run_scenario
 
 TARGET = "addmshop"
 
@@ -27,6 +33,7 @@ def shop(pg, opscore_env):
     with repository.session() as repo:
         repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
         repository.migrate(repo)
+    ensure_plan_role(pg)
     dsn = pg.create_database("addm")
     setup_shop_schema(dsn, 1)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -49,6 +56,13 @@ def test_healthy_run_has_no_problem_finding(shop):
     assert sc.top.type == "nothing_significant", describe(sc)
     assert not [f for f in sc.analysis.findings if f.is_problem], describe(sc)
     assert sc.analysis.db_time_source == "ash" and sc.analysis.db_time_s > 0
+    # every top statement has a plan or the stated reason why not
+    rows = sc.analysis.breakdown["sql"]
+    assert rows and all(r["plan"] or r["plan_reason"] for r in rows), rows
+    unplanned = [(r["query"], r["plan_reason"]) for r in rows if not r["plan"]]
+    # the shop's texts (with interval $1 ...) all plan; COMMIT and INSERT ... VALUES cannot
+    # (and say so)
+    assert all(q == "COMMIT" or "VALUES" in q for q, _ in unplanned), unplanned
 
 
 def test_missing_index(shop):
@@ -82,11 +96,9 @@ def test_missing_index_after_the_index_is_back(shop, pg):
     ev = top.evidence["per_statement"][0]
     assert ev["index_now"] == "demo.orders_reference_idx"
     assert ev["index_scans_in_range"] < ev["calls"]
-    if pg.major >= 16:  # the generic plan tells that the statement uses the index now
-        assert ev["plan_now"] == "uses orders_reference_idx"
-        assert top.recommendations[0].action.startswith("SELECT idx_scan FROM pg_stat_user_indexes")
-    else:
-        assert top.recommendations[0].action == "ANALYZE demo.orders;"
+    # the generic plan (GENERIC_PLAN on 16+, PREPARE on 14-15) tells it uses the index now
+    assert ev["plan_now"] == "uses orders_reference_idx"
+    assert top.recommendations[0].action.startswith("SELECT idx_scan FROM pg_stat_user_indexes")
 
 
 def test_lock_contention(shop):
@@ -110,6 +122,28 @@ def test_idle_in_transaction_blocker(shop):
     assert top.sessions == [fault.holder_pid]
     assert top.recommendations[0].action == f"SELECT pg_terminate_backend({fault.holder_pid});"
     assert "demo.customers" in top.objects
+    # the JSON a DBA scripts against: type, impact, objects, recommendations[].sql, cause
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-m", "ops_core.cli", "addm", "show", str(sc.analysis.analysis_id),
+         "--json"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    fs = doc["findings"]
+    assert fs[0]["type"] == "idle_in_transaction" and fs[0]["impact_pct"] > 0
+    assert fs[0]["objects"] and fs[0]["cause"] is None
+    assert all("sql" in r for f in fs for r in f["recommendations"])
+    ranks = {f["rank"]: f for f in fs}
+    for f in fs:  # a symptom points at its cause, listed before it
+        if f["cause"] is not None:
+            assert ranks[f["cause"]]["rank"] < f["rank"]
+    for f in fs:  # lock waits left beside an idle blocker are nested under it
+        if f["type"] == "lock_contention" and fault.holder_pid in [
+            b["pid"] for b in f["evidence"]["root_blockers"]
+        ]:
+            assert f["cause"] == fs[0]["rank"], f
 
 
 def test_temp_spill(shop):

@@ -81,7 +81,10 @@ def test_overview(wl):
     assert "No ADDM analysis yet" in text or "Latest analysis" in text
 
 
-def test_performance_hub(wl):
+def test_performance_hub(wl, pg):
+    from .addm_helpers import ensure_plan_role
+
+    ensure_plan_role(pg)  # a superuser connection plans only under the least-privilege role
     at = _run("performance.py")  # Summary: the load profile of the range
     assert "executions" in _tables(at) and "Executions / s" in _text(at)
     at = _run("performance.py", {"hub": "Top SQL"})

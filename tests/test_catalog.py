@@ -81,8 +81,6 @@ def test_api_exports_are_explicit():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
                 private = [a.name for a in node.names if a.name.startswith("_")]
-                if path.name == "addm.py":  # its owner moves to targets.resolve_target (lead)
-                    private = [p for p in private if p != "_resolve_target"]
                 assert not private, f"{path.name} imports {private} from .{node.module}"
 
 

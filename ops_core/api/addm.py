@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import repository
-from ..analysis.addm import AddmInput, Finding, analyze, shape
+from ..analysis.addm import AddmInput, Finding, analyze
+from ..collectors import live
+from ..collectors.addm_catalog import ADDM_SETTINGS, Catalog, num, read_catalog
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import addm as repo_addm
@@ -21,8 +25,7 @@ from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
 from ..repository.snapshot_columnar import RangePlan
 from ..targets import connection
-from .ash import _resolve_target
-from .targets import target_dsn
+from .targets import resolve_target, target_dsn
 
 __all__ = [
     "AddmAnalysis",
@@ -34,19 +37,6 @@ __all__ = [
     "addm_recommendations",
     "delete_addm",
 ]
-
-#: settings read for the analysis, in their base units (pg_settings.setting)
-ADDM_SETTINGS = (
-    "max_connections",
-    "max_wal_size",
-    "checkpoint_timeout",
-    "work_mem",
-    "shared_buffers",
-    "synchronous_commit",
-    "idle_in_transaction_session_timeout",
-    "autovacuum",
-    "autovacuum_naptime",
-)
 
 
 @dataclass
@@ -88,11 +78,7 @@ def _analysis(row: dict[str, Any], findings: list[Finding] | None = None) -> Add
 
 
 def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tuple[int, int]:
-    rows = conn.execute(
-        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
-        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
-        (target_id,),
-    ).fetchall()
+    rows = repo_addm.last_two_snapshots(conn, target_id)
     if len(rows) < 2:
         raise InvalidInput(
             f"Target {target!r} has {len(rows)} usable snapshot(s); ADDM needs a range of two.",
@@ -102,98 +88,32 @@ def _last_interval(conn: psycopg.Connection, target_id: int, target: str) -> tup
     return int(rows[1][0]), int(rows[0][0])
 
 
-def _settings(live: dict[str, Any], snap: Any) -> dict[str, Any]:
-    out = dict(live)
+def _settings(now: dict[str, Any], snap: Any) -> dict[str, Any]:
+    out = dict(now)
     for r in (snap or {}).get("values", []):
         if r["name"] in ADDM_SETTINGS:
-            out[r["name"]] = _num(r["setting"])
+            out[r["name"]] = num(r["setting"])
     return out
 
 
-def _num(v: Any) -> Any:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return v
-
-
-_CATALOG_SQL = """
-SELECT n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
-       c.reltuples, c.relpages,
-       coalesce(array_agg(
-         array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
-                               WITH ORDINALITY k(attnum, ord)
-                               JOIN pg_attribute a ON a.attrelid = i.indrelid
-                                                  AND a.attnum = k.attnum ORDER BY k.ord), ',')
-         ORDER BY i.indexrelid) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx,
-       coalesce(array_agg(n.nspname || '.' || ic.relname ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_names,
-       coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
-       coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_index i ON i.indrelid = c.oid
-  LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
- WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg_toast%%'
- GROUP BY 1, 2, 3, 4
-"""
-
-
-@dataclass
-class _Catalog:
-    settings: dict[str, Any] = field(default_factory=dict)
-    indexes: dict[str, list[list[str]]] = field(default_factory=dict)
-    index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _live(conn: psycopg.Connection) -> _Catalog:
-    """Settings, tables (options, reltuples, relpages) and their indexes (key columns, name,
-    oid, valid) as the target's catalog has them now."""
-    cat = _Catalog()
-    cat.settings = {
-        name: _num(v)
-        for name, v in conn.execute(
-            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(ADDM_SETTINGS),)
-        )
-    }
-    for tbl, opts, reltuples, relpages, idx, names, oids, valid in conn.execute(_CATALOG_SQL):
-        cols = [s.split(",") if s else [] for s in idx]
-        cat.indexes[tbl] = cols
-        cat.index_defs[tbl] = [
-            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok)}
-            for c, nm, oid, ok in zip(cols, names, oids, valid, strict=True)
-        ]
-        cat.tables[tbl] = {
-            "options": list(opts),
-            "reltuples": float(reltuples),
-            "relpages": int(relpages),
-        }
-    return cat
-
-
-def _explainer(conn: psycopg.Connection, version: int):
-    if version < 160000:
-        return None
-
-    def explain(text: str) -> dict | None:
-        if shape(text).kind != "select":
-            return None  # only SELECTs, and never executed (no ANALYZE)
-        try:
-            with conn.transaction():
-                row = conn.execute(
-                    "EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + text  # type: ignore[operator]
-                ).fetchone()
-        except psycopg.Error:
-            return None
-        return row[0][0]["Plan"] if row else None
-
-    return explain
+def _catalog_dsn(dsn: str, database: str | None, statements: Any, samples: Any = None) -> str:
+    """The DSN for the catalog and plan reads: the analysed database (``--database``), else the
+    database with the most DB time (ASH), or statement time without ASH, when it is not the
+    DSN's own (a target registered on ``postgres`` whose application runs elsewhere)."""
+    want = database
+    if want is None and samples is not None and not samples.empty:
+        fg = samples[samples["db_time"].astype(bool) & samples["datname"].notna()]
+        if not fg.empty:
+            want = str(fg.groupby("datname")["weight_s"].sum().idxmax())
+    if want is None and statements is not None and not statements.empty:
+        st = statements[statements["datname"].notna()]
+        if not st.empty:
+            by = pd.to_numeric(st["total_exec_time"]).fillna(0).groupby(st["datname"]).sum()
+            if len(by) and float(by.max()) > 0:
+                want = str(by.idxmax())
+    if want is None or want == conninfo_to_dict(dsn).get("dbname"):
+        return dsn
+    return make_conninfo(dsn, dbname=want)
 
 
 def _breaks_range(reset: dict[str, Any]) -> bool:
@@ -226,7 +146,7 @@ def run_addm(
     min_pct = get_settings().addm_min_impact_pct if min_impact_pct is None else min_impact_pct
     if not 0 <= min_pct < 100:
         raise InvalidInput(f"The impact threshold must be 0..100 %, not {min_pct}.")
-    target = _resolve_target(target).name
+    target = resolve_target(target).name
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         if begin_id is None or end_id is None:
@@ -268,12 +188,19 @@ def run_addm(
         if not index_scans.empty:
             index_scans = index_scans[index_scans["datname"] == database]
     cpu = (host.get("values") or {}).get("cpu_count") or (host.get("deltas") or {}).get("cpu_count")
-    cat = _Catalog()
+    cat = Catalog()
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         conn: psycopg.Connection | None = None
         try:
-            conn = stack.enter_context(connection.monitoring_session(target_dsn(t)))
+            dsn = target_dsn(t)
+            want = _catalog_dsn(dsn, database, statements, samples)
+            try:
+                conn = stack.enter_context(connection.monitoring_session(want))
+            except OpsCoreError:
+                if want == dsn:
+                    raise
+                conn = stack.enter_context(connection.monitoring_session(dsn))
         except OpsCoreError as exc:
             notes.append(
                 f"Target not reachable for catalog reads ({exc.message}): index and table-option "
@@ -283,11 +210,12 @@ def run_addm(
         catalog_db = None
         if conn is not None:
             try:
-                cat = _live(conn)
+                cat = read_catalog(conn)
                 catalog_db = conn.info.dbname
+                notes.append(f"Catalog and plan reads from database {catalog_db}.")
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
-            explain = _explainer(conn, conn.info.server_version)
+            explain = live.Planner(conn)
         inp = AddmInput(
             elapsed_s=agg.elapsed_s,
             samples=samples.reset_index(drop=True),
@@ -329,7 +257,7 @@ def addm_for_range(
     new run (stored) when ``run``, or None."""
     if (begin_id is None) != (end_id is None):
         raise InvalidInput("Give both begin and end snapshot ids, or neither (the last interval).")
-    name = _resolve_target(target).name
+    name = resolve_target(target).name
     min_pct = get_settings().addm_min_impact_pct
     with repository.session() as repo:
         t = repo_targets.get(repo, name)

@@ -56,10 +56,6 @@ ASH_TOP_DIMENSIONS: dict[str, list[str]] = {
 SUMMARY_THRESHOLD = timedelta(hours=6)
 
 
-#: kept for api/addm.py until its owner switches to targets.resolve_target (remove at merge)
-_resolve_target = resolve_target
-
-
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)\s*$", re.I)
 
 

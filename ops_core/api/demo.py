@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from .. import repository
+from ..collectors.live import create_plan_role
 from ..errors import NotSupported
 from ..repository import targets as repo_targets
 from ..targets.embedded import EmbeddedServer
@@ -24,9 +27,14 @@ DEMO_DATABASE = "opscore_demo"
 
 
 def prepare_embedded_database(server: EmbeddedServer, dbname: str) -> str:
-    """Create a database on the embedded server with pg_stat_statements; return its DSN (only
-    opscore's own embedded server: a target registered by a user is never changed)."""
-    return server.ensure_database(dbname)
+    """Create a database on the embedded server with pg_stat_statements and the least-privilege
+    planning role; return its DSN (only opscore's own embedded server: a target registered by a
+    user is never changed)."""
+    dsn = server.ensure_database(dbname)
+    # plans on the embedded (superuser) target are made under the least-privilege role
+    with psycopg.connect(dsn, autocommit=True, application_name="opscore-admin") as conn:
+        create_plan_role(conn)
+    return dsn
 
 
 def ensure_demo_target() -> Target:

@@ -62,6 +62,8 @@ def _render(a: api.AddmAnalysis, findings_only: bool = False) -> None:
             else f"{f.impact_db_time_s:.1f} s = {f.impact_pct:.1f} % of DB time"
         )
         lines = [f"[bold]{f.title}[/]", f"impact: {impact}; basis: {f.basis}"]
+        if f.cause:
+            lines.insert(0, f"↳ symptom of #{f.cause} ({f.evidence.get('caused_by')})")
         if f.objects:
             lines.append("objects: " + ", ".join(f.objects))
         if f.sessions:
@@ -76,7 +78,11 @@ def _render(a: api.AddmAnalysis, findings_only: bool = False) -> None:
             ben = f" (benefit up to {_pct(r.benefit_pct)})" if r.benefit_pct else ""
             lines.append(f"[yellow]→ {r.action_type}:[/] {r.action}{ben}\n    {r.rationale}")
         console.print(
-            Panel("\n".join(lines), title=f"#{f.rank} {f.type}", border_style=style),
+            Panel(
+                "\n".join(lines),
+                title=f"#{f.rank} {f.type}" + (f" ↳ of #{f.cause}" if f.cause else ""),
+                border_style=style,
+            ),
             highlight=False,
         )
 

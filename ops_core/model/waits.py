@@ -54,20 +54,31 @@ IDLE_IN_XACT_STATES: tuple[str, ...] = ("idle in transaction", "idle in transact
 _BY_LOWER = {c.lower(): c for c in WAIT_CLASSES}
 
 
+def _missing(v: object) -> bool:
+    """None, or a NaN/NA that pandas put where a None was (pandas 3 turns None into NaN in
+    object columns after concat/merge/astype)."""
+    if v is None:
+        return True
+    try:
+        return bool(v != v)  # NaN and pd.NA are not equal to themselves
+    except (TypeError, ValueError):  # pd.NA raises in bool()
+        return True
+
+
 def _running(state: str | None) -> bool:
-    return state is None or state in ACTIVE_STATES
+    return _missing(state) or state in ACTIVE_STATES
 
 
 def wait_class(state: str | None, wait_event_type: str | None) -> str:
     """The ASH class of one sample: ``CPU`` when running without a wait event."""
-    if wait_event_type is None:
+    if _missing(wait_event_type):
         return "CPU" if _running(state) else "Client"
     return wait_event_type if wait_event_type in PG_WAIT_TYPES else "Other"
 
 
 def event_name(state: str | None, wait_event_type: str | None, wait_event: str | None) -> str:
     """The event shown in reports: the wait event, or ``CPU`` for a running session."""
-    if wait_event_type is None or wait_event is None:
+    if _missing(wait_event_type) or _missing(wait_event):
         return wait_class(state, wait_event_type)
     return wait_event
 

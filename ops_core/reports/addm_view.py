@@ -55,6 +55,11 @@ def evidence_summary(f: Finding, n: int = 6) -> str:
     return "; ".join(f"{k}: {v}" for k, v in evidence_items(f)[:n])
 
 
+def _nested(f: Finding) -> str:
+    """The cause link of a symptom, shown before its title."""
+    return f"↳ caused by #{f.cause}: " if f.cause else ""
+
+
 def _impact(f: Finding) -> str:
     if f.basis == "risk" and f.risk_pct is not None:
         return f"risk {f.risk_pct:.0f} % of capacity"
@@ -90,7 +95,8 @@ def findings_table_html(a: AddmAnalysis, *, actions: int | None = 1) -> str:
         kind = "problem" if f.is_problem else "info"
         rows.append(
             f'<tr class="addm-{kind}"><td>{f.rank}</td>'
-            f'<td class="text"><b>{_e(f.title)}</b><br><span class="addm-type">{_e(f.type)}'
+            f'<td class="text">{_nested(f)}<b>{_e(f.title)}</b><br>'
+            f'<span class="addm-type">{_e(f.type)}'
             f"{' · snapshot only' if f.snapshot_only else ''}</span></td>"
             f"<td>{_e(_impact(f))}</td>"
             f'<td class="text">{_e(_who(f))}</td>'
@@ -173,7 +179,9 @@ def header(a: AddmAnalysis) -> None:
         ("Analysis", f"{a.analysis_id}, made {a.created_at:%Y-%m-%d %H:%M:%S} UTC"),
     ]
     top = [
-        f"#{f.rank} {f.title} — {_impact(f)}"
+        ("    ↳ " if f.cause else "")
+        + f"#{f.rank} {f.title} — {_impact(f)}"
+        + (f" (symptom of #{f.cause})" if f.cause else "")
         for f in a.findings
         if f.is_problem or f.type == "nothing_significant"
     ][:5] or ["No finding stored."]
@@ -259,7 +267,8 @@ def details(a: AddmAnalysis) -> None:
     recommendation with the exact action, why, and the expected benefit."""
     out = [ADDM_CSS]
     for f in a.findings:
-        parts = [f'<div class="addm-finding"><h3>#{f.rank} {_e(f.title)}</h3>']
+        style = ' style="margin-left:2em"' if f.cause else ""
+        parts = [f'<div class="addm-finding"{style}><h3>#{f.rank} {_nested(f)}{_e(f.title)}</h3>']
         parts.append(
             f'<p class="addm-type">{_e(f.type)} · impact {_e(_impact(f))} · basis {_e(f.basis)}'
             f"{(' · ' + _e(_who(f))) if _who(f) else ''}</p>"

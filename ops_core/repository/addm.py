@@ -13,6 +13,15 @@ from ..analysis.addm import AddmResult, Finding, Recommendation
 from ..errors import NotFound
 
 
+def last_two_snapshots(conn: psycopg.Connection, target_id: int) -> list[tuple[int]]:
+    """The two newest usable snapshots of a target, newest first."""
+    return conn.execute(
+        "SELECT snapshot_id FROM opscore.snapshots WHERE target_id = %s AND status <> 'failed' "
+        "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
+        (target_id,),
+    ).fetchall()
+
+
 def store(
     conn: psycopg.Connection,
     target_id: int,

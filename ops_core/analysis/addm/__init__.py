@@ -14,9 +14,9 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
 
 from __future__ import annotations
 
-from .dbtime import breakdown, db_samples, statement_profile
-from .model import PRIORITY, AddmInput, AddmResult, Finding, Recommendation
-from .server import checkpoint_findings, commit_findings
+from .dbtime import background_samples, breakdown, db_samples, statement_profile
+from .model import CAUSES, PRIORITY, AddmInput, AddmResult, Finding, Recommendation
+from .server import bulk_writers, checkpoint_findings, commit_findings, wal_volume_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
@@ -28,10 +28,49 @@ __all__ = [
     "Recommendation",
     "SqlShape",
     "analyze",
+    "nest",
     "shape",
 ]
 
 TIE_PCT = 1.0
+
+
+def _related(cause: Finding, symptom: Finding) -> bool:
+    if (cause.type, symptom.type) not in CAUSES:
+        return False
+    if cause.type == "idle_in_transaction":  # the idle holder is among the waiters' blockers
+        roots = {b["pid"] for b in symptom.evidence.get("root_blockers", [])}
+        return bool(set(cause.sessions) & roots) or bool(set(cause.objects) & set(symptom.objects))
+    if cause.type == "wal_volume" and symptom.type == "commit_waits":
+        return True
+    if cause.type == "wal_volume" and symptom.type == "checkpoint_pressure":
+        return bool(symptom.evidence.get("requested_by_bulk_load"))
+    tables = {o for o in cause.objects if o.count(".") == 1}
+    return bool(tables & set(symptom.objects))
+
+
+def nest(problems: list[Finding]) -> list[Finding]:
+    """Order: by the DB time a finding explains, a cause's own time plus its symptoms' (ties
+    by root-cause priority); each symptom right after its cause, linked to it."""
+    cause_of: dict[int, Finding] = {}
+    for s in problems:
+        for c in problems:
+            if c is not s and id(s) not in cause_of and _related(c, s):
+                cause_of[id(s)] = c
+    roots = [f for f in problems if id(f) not in cause_of]
+
+    def explained(f: Finding) -> float:
+        return f.score + sum(s.score for s in problems if cause_of.get(id(s)) is f)
+
+    roots.sort(key=lambda f: (-round(explained(f), 1), PRIORITY.index(f.type)))
+    out: list[Finding] = []
+    for r in roots:
+        out.append(r)
+        kids = sorted((s for s in problems if cause_of.get(id(s)) is r), key=lambda f: -f.score)
+        for k in kids:
+            k.evidence["_cause"] = r
+            out.append(k)
+    return out
 
 
 def analyze(inp: AddmInput) -> AddmResult:
@@ -57,6 +96,14 @@ def analyze(inp: AddmInput) -> AddmResult:
             "snapshot-only (no lock, idle-in-transaction or commit-wait findings). Run the ASH "
             "sampler (`opscore ash run`) during the period you want diagnosed."
         )
+    bg = background_samples(inp.samples) if has_ash else inp.samples
+    if has_ash and not bg.empty:
+        bg_s = float(bg["weight_s"].sum())
+        by = bg.groupby("backend_type")["weight_s"].sum().sort_values(ascending=False)
+        notes.append(
+            f"Background processes (not DB time, see the background section): {bg_s:.1f} s "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in by.items())
+        )
     cpu_busy = False
     if has_ash and inp.elapsed_s > 0:
         cpu_aas = (
@@ -74,7 +121,21 @@ def analyze(inp: AddmInput) -> AddmResult:
     findings += connection_findings(inp, total)
     findings += checkpoint_findings(inp, prof, total, basis)
     cp = any(f.type == "checkpoint_pressure" for f in findings)
-    for f in commit_findings(inp, total):
+    wv = wal_volume_findings(inp, prof, total)
+    if wv and cp:
+        # requested checkpoints with max_wal_size at or above its default, most WAL from bulk
+        # writers: the load requests them (the checkpoints are its symptom); with a smaller
+        # max_wal_size the setting is the cause and keeps the writers' time
+        c = next(f for f in findings if f.type == "checkpoint_pressure")
+        mws = inp.settings.get("max_wal_size")
+        bulk = float(bulk_writers(prof)["wal_bytes"].sum())
+        all_wal = float(prof["wal_bytes"].sum()) or 1.0
+        if isinstance(mws, int | float) and mws >= 1024 and bulk >= 0.5 * all_wal:
+            c.evidence["requested_by_bulk_load"] = True
+        else:
+            wv = []
+    findings += wv
+    for f in commit_findings(inp, total, prof):
         if cp:  # a symptom of the checkpoint pressure: evidence there, not a finding of its own
             next(x for x in findings if x.type == "checkpoint_pressure").evidence["wal_waits"] = (
                 f.evidence
@@ -84,7 +145,7 @@ def analyze(inp: AddmInput) -> AddmResult:
     taken_by_cause = {
         s["queryid"]
         for f in findings
-        if f.type in ("checkpoint_pressure", "vacuum_blocked")
+        if f.type in ("checkpoint_pressure", "vacuum_blocked", "wal_volume")
         for s in f.statements
         if s.get("queryid") is not None
     }
@@ -119,10 +180,18 @@ def analyze(inp: AddmInput) -> AddmResult:
                 evidence={"db_time_s": round(total, 2)},
             )
         )
-    info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
-    ranked = problems + info
+    # on a quiet interval (under a second of DB time, or 1 % of one session) the top
+    # statements are noise (often unmarkable COMMITs of monitoring transactions): none shown
+    if total >= max(1.0, 0.01 * inp.elapsed_s):
+        info += top_sql_findings(prof, total, taken, inp.min_impact_pct, basis)
+    ranked = nest(problems) + info
     for i, f in enumerate(ranked, 1):
         f.rank = i
+    for f in ranked:  # the cause link, by rank (stored with the finding's evidence)
+        c = f.evidence.pop("_cause", None)
+        if c is not None:
+            f.evidence["caused_by_rank"] = c.rank
+            f.evidence["caused_by"] = c.type
     for a, b in zip(problems, problems[1:], strict=False):
         if abs(a.score - b.score) < TIE_PCT:
             order = " > ".join(t for t in PRIORITY if t in (a.type, b.type))
@@ -132,6 +201,13 @@ def analyze(inp: AddmInput) -> AddmResult:
                 f"root-cause priority ({order})"
             )
             a.evidence["tie"] = b.evidence["tie"] = why
+    bd = breakdown(inp, prof, total)
+    planned = [r for r in bd["sql"] if r.get("plan")]
+    if bd["sql"]:
+        notes.append(
+            f"Plans: {len(planned)} of the {len(bd['sql'])} top statements planned (generic "
+            "plans, never executed); the others with the reason in the SQL breakdown."
+        )
     return AddmResult(
         db_time_s=round(total, 3),
         db_time_source=source,
@@ -139,7 +215,7 @@ def analyze(inp: AddmInput) -> AddmResult:
         pgss_time_s=round(pgss_s, 3),
         elapsed_s=inp.elapsed_s,
         ash_samples=int(len(inp.samples)),
-        breakdown=breakdown(inp, prof, total),
+        breakdown=bd,
         findings=ranked,
         notes=notes,
     )

@@ -10,11 +10,45 @@ import pandas as pd
 from .model import AddmInput, pct, short
 from .sqlshape import shape
 
+OPSCORE_MARKER = "/* opscore */"
+
+
+def is_opscore(text: object) -> bool:
+    """An opscore statement: every one carries the marker comment right after its first
+    keyword (pg_stat_statements drops comments before a statement, keeps those inside)."""
+    return isinstance(text, str) and OPSCORE_MARKER in text[:200]
+
+
+def own_samples(samples: pd.DataFrame) -> pd.Series:
+    """Samples of opscore's own sessions (application_name opscore...) or statements."""
+    app = samples["application_name"].fillna("").astype(str)
+    return app.str.startswith("opscore") | samples["query"].map(is_opscore)
+
+
+#: backend types whose time is DB time (the sessions' own work); the others (checkpointer,
+#: autovacuum, WAL writer, background writer, I/O workers, WAL senders...) are background work
+FOREGROUND = frozenset({"client backend", "parallel worker"})
+
+
+def foreground(samples: pd.DataFrame) -> pd.Series:
+    bt = samples["backend_type"] if "backend_type" in samples.columns else None
+    if bt is None:
+        return pd.Series(True, index=samples.index)
+    return bt.isna() | bt.isin(FOREGROUND)
+
 
 def db_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """DB time samples: foreground sessions on CPU or in a non-idle wait."""
     if samples.empty:
         return samples
-    return samples[samples["db_time"].astype(bool)]
+    return samples[samples["db_time"].astype(bool) & foreground(samples)]
+
+
+def background_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """Background processes working or waiting (not idling in their main loop): not DB time."""
+    if samples.empty:
+        return samples
+    return samples[samples["db_time"].astype(bool) & ~foreground(samples)]
 
 
 def _top(df: pd.DataFrame, by: list[str], total: float, n: int = 10) -> list[dict[str, Any]]:
@@ -45,38 +79,47 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
         "wal_bytes",
     ]
     if st.empty:
-        prof = pd.DataFrame(columns=["queryid", "query", *cols])
+        prof = pd.DataFrame(columns=["queryid", "query", "datname", *cols])
     else:
-        st = st[st["queryid"].notna()].copy()
+        st = st[st["queryid"].notna() & ~st["query"].map(is_opscore)].copy()
+        if "datname" not in st.columns:
+            st["datname"] = None
         for c in cols:
             st[c] = pd.to_numeric(st[c]).fillna(0)
         prof = (
             st.groupby("queryid")
-            .agg(query=("query", "first"), **{c: (c, "sum") for c in cols})
+            .agg(
+                query=("query", "first"),
+                datname=("datname", "first"),
+                **{c: (c, "sum") for c in cols},
+            )
             .reset_index()
         )
     prof["queryid"] = prof["queryid"].astype("int64")
     prof["exec_s"] = prof["total_exec_time"].astype(float) / 1000.0
     ds = db_samples(inp.samples)
-    ds = ds[ds["query_id"].notna()] if not ds.empty else ds
+    ds = ds[ds["query_id"].notna() & ~own_samples(ds)] if not ds.empty else ds
     if not ds.empty:
         ds = ds.assign(query_id=ds["query_id"].astype("int64"))
         by_cls = ds.pivot_table(
             index="query_id", columns="wait_class", values="weight_s", aggfunc="sum", fill_value=0
         )
         texts = ds.groupby("query_id")["query"].first()
+        dbs = ds.groupby("query_id")["datname"].first()
         ash = pd.DataFrame({"ash_s": by_cls.sum(axis=1)})
         for c in ("CPU", "IO", "Lock", "LWLock", "IPC"):
             ash[f"ash_{c.lower()}_s"] = by_cls[c] if c in by_cls.columns else 0.0
         ash["ash_query"] = texts
+        ash["ash_datname"] = dbs
         ash.index.name = "queryid"
         prof = prof.merge(ash.reset_index(), on="queryid", how="outer")
         prof["query"] = prof["query"].fillna(prof["ash_query"])
+        prof["datname"] = prof["datname"].fillna(prof["ash_datname"])
     else:
         for c in ("ash_s", "ash_cpu_s", "ash_io_s", "ash_lock_s", "ash_lwlock_s", "ash_ipc_s"):
             prof[c] = 0.0
     for c in [*cols, "exec_s"] + [
-        c for c in prof.columns if c.startswith("ash_") and c != "ash_query"
+        c for c in prof.columns if c.startswith("ash_") and c not in ("ash_query", "ash_datname")
     ]:
         prof[c] = pd.to_numeric(prof[c]).fillna(0.0)
     use_ash = not inp.samples.empty
@@ -84,9 +127,32 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
     return prof.sort_values("db_time_s", ascending=False).reset_index(drop=True)
 
 
+def _plan_status(inp: AddmInput, r: Any) -> dict[str, Any]:
+    """How the statement was planned (method) or why it was not (reason): every top
+    statement gets one or the other."""
+    planner = getattr(inp.explain, "plan", None)
+    if planner is None:
+        why = "not planned: the target was not reachable for plan reads"
+        return {"plan": None, "plan_reason": why}
+    db = getattr(r, "datname", None)
+    if isinstance(db, str) and db != inp.catalog_database:
+        return {
+            "plan": None,
+            "plan_reason": f"not planned: the statement ran in database {db}, the plan reads "
+            f"connect to {inp.catalog_database} (analyse with --database {db} on a target "
+            "registered for that database)",
+        }
+    if not isinstance(r.query, str) or not r.query.strip():
+        return {"plan": None, "plan_reason": "no statement text (not kept by the statistics)"}
+    p = planner(r.query)
+    return {"plan": p.method if p.plan is not None else None, "plan_reason": p.reason}
+
+
 def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, list[dict]]:
     ds = db_samples(inp.samples)
+    bg = background_samples(inp.samples)
     out: dict[str, list[dict]] = {
+        "background": _top(bg, ["backend_type", "wait_class", "event"], total),
         "wait_class": _top(ds, ["wait_class"], total),
         "event": _top(ds, ["wait_class", "event"], total),
         "session": _top(ds, ["pid", "usename", "application_name"], total),
@@ -104,6 +170,7 @@ def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, lis
                     "db_time_s": round(float(r.db_time_s), 3),
                     "pct": pct(r.db_time_s, total),
                     "calls": int(r.calls),
+                    **_plan_status(inp, r),
                 }
             )
         tables = shape(r.query).tables

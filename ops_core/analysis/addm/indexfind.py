@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from psycopg import sql
 
-from .model import AddmInput, Finding, Recommendation, pct
+from .model import AddmInput, Finding, Recommendation, pct, qident, qtable
 
 LARGE_TABLE_ROWS = 5_000  # rows read per sequential scan for a table to count as large
 SELECTIVE = 0.01  # at most this share of the scanned rows returned per call
@@ -98,8 +99,95 @@ def _plan_index(inp: AddmInput, query: str, table: str) -> str | None | bool:
     return named[0] if named else (False if found else None)
 
 
+def _scans(node: dict, out: list[dict]) -> list[dict]:
+    """Sequential scans with a filter in a JSON plan (parallel ones included)."""
+    if node.get("Node Type") == "Seq Scan" and node.get("Filter"):
+        out.append(node)
+    for c in node.get("Plans", []):
+        _scans(c, out)
+    return out
+
+
+def filter_columns(filter_text: str) -> list[str]:
+    """Columns a plan's Filter compares for equality with a value (pglast), e.g.
+    ``((t.id = $1) AND (t.kind = 'a'::text))`` -> ``['id', 'kind']``."""
+    from .sqlshape import shape
+
+    sh = shape(f"SELECT 1 FROM x WHERE {filter_text}")
+    return [c for _, c in sh.eq_columns] if sh.parsed else []
+
+
+def _table_rows(inp: AddmInput, table: str, t: Any, width: float = 0.0) -> float:
+    """The most the range or the catalog says the table holds (an unanalysed new table has
+    reltuples -1 and no range counters: its current size over the row width then; a table
+    full of dead rows has few live ones but a scan reads all pages)."""
+    cat = inp.table_catalog.get(table) or {}
+    best = max(float(cat.get("reltuples") or 0), 0.0)
+    pages = float(cat.get("pages_now") or cat.get("relpages") or 0)
+    if pages > 0:
+        best = max(best, pages * BLOCK / (max(width, 8.0) + 28.0))
+    if t is not None:
+        best = max(best, float(t.n_live_tup or 0))
+        if t.seq_scan:
+            best = max(best, float(t.seq_tup_read or 0) / float(t.seq_scan))
+    return best
+
+
+def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
+    """Missing index decided from the statement's plan: a sequential scan with a selective
+    equality filter on a large table, with no valid index leading with the filtered column.
+    None when there is no plan (the caller falls back to the table counters)."""
+    if inp.explain is None:
+        return None  # (calls may be 0: a statement seen by ASH only, its plan decides)
+    datname = getattr(r, "datname", None)
+    if datname is not None and not pd.isna(datname) and datname != inp.catalog_database:
+        return None
+    p = inp.explain(r.query)
+    if not p:
+        return None
+    for node in _scans(p, []):
+        table = f"{node.get('Schema') or 'public'}.{node.get('Relation Name')}"
+        t = tables.get(table)
+        rows = _table_rows(inp, table, t, float(node.get("Plan Width") or 0))
+        if rows < LARGE_TABLE_ROWS:
+            continue
+        est = float(node.get("Plan Rows") or 0)
+        per_call = float(r.rows) / float(r.calls) if r.calls > 0 else est
+        if node.get("Parallel Aware"):
+            est *= 1 + int(node.get("Workers Planned") or p.get("Workers Planned") or 0)
+        limit = max(1.0, SELECTIVE * rows)
+        if est > limit or (not sh.aggregates and sh.kind == "select" and per_call > limit):
+            continue
+        cols = [c for tb, c in sh.eq_columns if tb == table] or filter_columns(node["Filter"])
+        for column in cols:
+            st = index_state(inp, inp.catalog_database, table, column)
+            if st is None or not st.missing:
+                continue
+            ev: dict[str, Any] = {
+                "queryid": int(r.queryid),
+                "calls": int(r.calls),
+                "rows_per_call": round(per_call, 2),
+                "table_rows": round(rows),
+                "n_live_tup": int(t.n_live_tup or 0) if t is not None else None,
+                "predicate": node["Filter"],
+                "plan": {
+                    "node": "Parallel Seq Scan" if node.get("Parallel Aware") else "Seq Scan",
+                    "filter": node["Filter"],
+                    "estimated_rows": est,
+                    "method": "plan",
+                },
+                "db_time_s": round(float(r.db_time_s), 3),
+            }
+            return _finding(r, table, column, rows, per_call, ev, st, total)
+    return None
+
+
 def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
-    """A missing-index finding for statement profile row ``r`` (shape ``sh``), or None."""
+    """A missing-index finding for statement profile row ``r`` (shape ``sh``), or None: from
+    the statement's plan where there is one, else from the range's table counters."""
+    f = plan_missing_index(inp, r, sh, tables, total)
+    if f is not None:
+        return f
     if not sh.parsed or sh.aggregates or r.calls <= 0:
         return None
     for table, column in sh.eq_columns:
@@ -148,7 +236,7 @@ def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, tota
         recs = [
             Recommendation(
                 "sql",
-                f"REINDEX INDEX CONCURRENTLY {st.invalid[0]['name']};",
+                f"REINDEX INDEX CONCURRENTLY {qtable(st.invalid[0]['name'])};",
                 f"{names} leads with {column} but is INVALID (a failed or interrupted CREATE "
                 "INDEX CONCURRENTLY): the planner cannot use it, so each lookup scans the table.",
                 benefit,
@@ -159,7 +247,7 @@ def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, tota
         recs = [
             Recommendation(
                 "sql",
-                f"CREATE INDEX CONCURRENTLY ON {table} ({column});",
+                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({qident(column)});",
                 f"Each call reads ~{per_scan:,.0f} rows to return ~{rows_per_call:.1f}; an index "
                 "lookup reads a few pages instead (most of the statement's time goes away).",
                 benefit,
@@ -188,8 +276,8 @@ def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, tota
             recs = [
                 Recommendation(
                     "sql",
-                    f"SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = "
-                    f"'{name}'::regclass;",
+                    "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = "
+                    f"{sql.Literal(qtable(name)).as_string(None)}::regclass;",
                     lead + f" The statement's plan uses {uses} now (created or rebuilt since): "
                     "nothing to create; keep it and check that its scans follow the calls.",
                 )
@@ -198,7 +286,7 @@ def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, tota
             recs = [
                 Recommendation(
                     "sql",
-                    f"ANALYZE {table};",
+                    f"ANALYZE {qtable(table)};",
                     lead + " If it was created since, nothing more is needed; if EXPLAIN still "
                     "shows a sequential scan, refresh the statistics and check that the "
                     "parameter's type matches the column (a cast on the column disables the "

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+from pglast import keywords
+from psycopg import sql
 
 #: tie-break order (root causes before symptoms) and the problem types
 PRIORITY: tuple[str, ...] = (
     "idle_in_transaction",
     "lock_contention",
+    "relation_extension",
     "vacuum_blocked",
     "missing_index",
     "stale_statistics",
     "temp_spill",
     "checkpoint_pressure",
+    "wal_volume",
+    "index_overhead",
     "commit_waits",
     "io_bound_sql",
     "cpu_bound_sql",
@@ -36,7 +42,25 @@ class Recommendation:
     benefit_pct: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["sql"] = self.action if self.action_type == "sql" else None
+        return d
+
+
+#: (cause type, symptom type): a cause explains the symptom's DB time when they share objects
+CAUSES: tuple[tuple[str, str], ...] = (
+    ("missing_index", "cpu_bound_sql"),
+    ("missing_index", "io_bound_sql"),
+    ("missing_index", "top_sql"),
+    ("stale_statistics", "cpu_bound_sql"),
+    ("stale_statistics", "io_bound_sql"),
+    ("vacuum_blocked", "io_bound_sql"),
+    ("vacuum_blocked", "cpu_bound_sql"),
+    ("idle_in_transaction", "lock_contention"),
+    ("relation_extension", "wal_volume"),
+    ("wal_volume", "commit_waits"),
+    ("wal_volume", "checkpoint_pressure"),
+)
 
 
 @dataclass
@@ -55,6 +79,12 @@ class Finding:
     rank: int = 0
 
     @property
+    def cause(self) -> int | None:
+        """Rank of the finding that causes this one (shown nested under it), if any."""
+        c = self.evidence.get("caused_by_rank")
+        return int(c) if c is not None else None
+
+    @property
     def score(self) -> float:
         return max(self.impact_pct, self.risk_pct or 0.0)
 
@@ -68,7 +98,9 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["recommendations"] = [r.as_dict() for r in self.recommendations]
         d["snapshot_only"] = self.snapshot_only
+        d["cause"] = self.cause
         return d
 
 
@@ -129,6 +161,27 @@ class AddmResult:
         d["aas"] = round(self.aas, 3)
         d["findings"] = [f.as_dict() for f in self.findings]
         return d
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+_KEYWORDS = frozenset(
+    keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS
+)
+
+
+def qident(name: str) -> str:
+    """An identifier as SQL: bare when PostgreSQL would read it back unchanged (lower case,
+    not a keyword), else double-quoted with quotes doubled (like quote_ident)."""
+    if _PLAIN.fullmatch(name) and name not in _KEYWORDS:
+        return name
+    return sql.Identifier(name).as_string(None)
+
+
+def qtable(table: str) -> str:
+    """``schema.name`` (as ADDM keys tables: the catalog's names joined by the first dot) as
+    a quoted qualified name."""
+    schema, dot, rel = table.partition(".")
+    return f"{qident(schema)}.{qident(rel)}" if dot else qident(table)
 
 
 def pct(part: float, total: float) -> float:

@@ -16,6 +16,16 @@ WAL_EVENTS = frozenset(
 )
 #: fewer samples than this are too few to call a wait a problem (3 samples could be chance)
 MIN_SAMPLES = 8
+#: a commit's WAL flush wait, averaged over the range's commits, below which the waits are the
+#: normal price of durability (local storage flushes in ~0.1-3 ms), not a problem
+SLOW_COMMIT_MS = 5.0
+
+
+def _commits(inp: AddmInput) -> int | None:
+    db = inp.databases
+    if db is None or db.empty or "xact_commit" not in db.columns:
+        return None
+    return int(pd.to_numeric(db["xact_commit"]).fillna(0).sum())
 
 
 def checkpoint_findings(
@@ -80,14 +90,103 @@ def checkpoint_findings(
     ]
 
 
-def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
+#: WAL written per call from which a statement is a bulk writer (a load, not an OLTP change)
+BULK_WAL_PER_CALL = 1 << 20
+#: WAL insert/buffer contention of bulk writers (LWLocks), besides the write/flush waits
+WAL_LWLOCKS = frozenset({"walinsert", "walbufmapping", "walwrite"})
+
+
+def bulk_writers(prof: pd.DataFrame) -> pd.DataFrame:
+    """Statements that write at least BULK_WAL_PER_CALL of WAL per call."""
+    if prof.empty:
+        return prof
+    per_call = prof["wal_bytes"].astype(float) / prof["calls"].clip(lower=1).astype(float)
+    return prof[(per_call >= BULK_WAL_PER_CALL) & (prof["db_time_s"] > 0)]
+
+
+def wal_volume_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Finding]:
+    """Bulk writes: statements writing megabytes of WAL per call; their DB time (less their
+    lock waits, which the lock findings explain) is the price of the WAL volume."""
+    bw = bulk_writers(prof)
+    if bw.empty or inp.elapsed_s <= 0:
+        return []
+    wal = float(bw["wal_bytes"].sum())
+    impact = float((bw["db_time_s"] - bw["ash_lock_s"]).clip(lower=0).sum())
+    ds = db_samples(inp.samples)
+    waits: dict[str, float] = {}
+    if not ds.empty:
+        mine = ds[ds["query_id"].isin(set(bw["queryid"]))]
+        ev = mine["event"].astype(str)
+        ww = mine[ev.str.lower().isin(WAL_EVENTS | WAL_LWLOCKS) | ev.str.startswith("DataFile")]
+        waits = {
+            k: round(float(v), 2)
+            for k, v in ww.groupby("event")["weight_s"].sum().sort_values(ascending=False).items()
+        }
+    from .sqlshape import shape
+
+    tables = sorted({t for q in bw["query"] for t in shape(q).tables[:1]})
+    rate = wal / inp.elapsed_s
+    return [
+        Finding(
+            type="wal_volume",
+            title=(
+                f"Bulk writes: {fmt_bytes(wal)} of WAL ({fmt_bytes(rate)}/s) from "
+                f"{len(bw)} statement(s) writing "
+                f"{fmt_bytes(wal / max(float(bw['calls'].sum()), 1))} per call"
+                + (f" into {', '.join(tables)}" if tables else "")
+            ),
+            impact_db_time_s=impact,
+            impact_pct=pct(impact, total),
+            evidence={
+                "wal": fmt_bytes(wal),
+                "wal_per_s": fmt_bytes(rate),
+                "wal_waits_s": waits,
+                "statements": int(len(bw)),
+                "calls": int(bw["calls"].sum()),
+            },
+            objects=tables,
+            statements=[
+                {"queryid": int(r.queryid), "query": r.query}
+                for r in bw.sort_values("db_time_s", ascending=False).head(5).itertuples()
+            ],
+            recommendations=[
+                Recommendation(
+                    "application",
+                    "Load with COPY (or multi-row INSERT) into a table created or truncated in "
+                    "the same transaction (with wal_level=minimal no WAL is written for it), or "
+                    "into an UNLOGGED staging table; load off-peak.",
+                    "The statements' time goes to generating and writing WAL for every row.",
+                    0.5 * impact,
+                    pct(0.5 * impact, total),
+                ),
+                Recommendation(
+                    "setting",
+                    "ALTER SYSTEM SET wal_compression = 'lz4'; SELECT pg_reload_conf();",
+                    "Fewer WAL bytes for full-page images written during the load.",
+                    None,
+                    None,
+                ),
+            ],
+        )
+    ]
+
+
+def commit_findings(
+    inp: AddmInput, total: float, prof: pd.DataFrame | None = None
+) -> list[Finding]:
     ds = db_samples(inp.samples)
     if ds.empty:
         return []
+    if prof is not None:  # waits of bulk writers are WAL volume, not commit latency
+        ds = ds[~ds["query_id"].isin(set(bulk_writers(prof)["queryid"]))]
     w = ds[ds["event"].astype(str).str.lower().isin(WAL_EVENTS)]
     t = float(w["weight_s"].sum())
     if t <= 0 or len(w) < MIN_SAMPLES:
         return []
+    commits = _commits(inp)
+    per_commit_ms = 1000.0 * t / commits if commits else None
+    if per_commit_ms is not None and per_commit_ms < SLOW_COMMIT_MS:
+        return []  # many commits, each flushed in normal time: durability's price
     by = w.groupby("event")["weight_s"].sum().sort_values(ascending=False)
     sc = inp.settings.get("synchronous_commit")
     # the statements that waited (mostly COMMIT): theirs is this time, not a "top SQL" of its own
@@ -105,6 +204,10 @@ def commit_findings(inp: AddmInput, total: float) -> list[Finding]:
             evidence={
                 "events": {k: round(float(v), 2) for k, v in by.items()},
                 "synchronous_commit": sc,
+                "commits": commits,
+                "wal_wait_per_commit_ms": None
+                if per_commit_ms is None
+                else round(per_commit_ms, 2),
                 "sessions": int(w["pid"].nunique()),
             },
             sessions=sorted(int(p) for p in w["pid"].unique())[:10],

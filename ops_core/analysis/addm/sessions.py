@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import blocking
 from .dbtime import db_samples
-from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, short
+from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
 from .sqlshape import shape
 
 IDLE_TX = ("idle in transaction", "idle in transaction (aborted)")
@@ -25,6 +25,66 @@ def _stmt(prof: pd.DataFrame, qid: Any, text: str | None = None) -> dict[str, An
     return {"queryid": None, "query": q}
 
 
+def _idle_blame(s: pd.DataFrame, locks: pd.DataFrame) -> pd.DataFrame:
+    """Lock waits blamed on a blocker idle in transaction, judged sample by sample.
+
+    At each sample time the waiter -> root blocker graph is built from ``blocking_pids``; a
+    waiter's time is blamed on a root only if that root was sampled *idle in transaction at
+    that moment*, and had been idle for at least ``max(1 s, 2 sampling intervals)`` (a worker
+    caught between two statements of a short transaction is not an idle blocker). One row per
+    blamed wait: root pid, the root's transaction (``xact_start`` identifies it), weight."""
+    rows: list[dict[str, Any]] = []
+    times = set(locks["sample_time"])
+    cur = s[s["sample_time"].isin(times)]
+    for ts, group in cur.groupby("sample_time", sort=True):
+        by_pid = {int(r.pid): r for r in group.itertuples(index=False)}
+        blocked: dict[int, list[int]] = {}
+        for r in group.itertuples(index=False):
+            bp = r.blocking_pids
+            if bp is not None and not (isinstance(bp, float) and pd.isna(bp)) and len(bp) > 0:
+                blocked[int(r.pid)] = [int(x) for x in bp]
+        for waiter, wr in ((p, by_pid[p]) for p in blocked):
+            if wr.wait_class != "Lock" or not wr.db_time:
+                continue
+            for root in sorted(blocking._roots(waiter, blocked)):
+                rr = by_pid.get(root)
+                if rr is None or rr.state not in IDLE_TX:
+                    continue
+                idle_for = (
+                    (ts - rr.state_change).total_seconds()
+                    if rr.state_change is not None and not pd.isna(rr.state_change)
+                    else 0.0
+                )
+                if idle_for < max(1.0, 2 * float(wr.weight_s)):
+                    continue
+                rows.append(
+                    {
+                        "sample_time": ts,
+                        "root_pid": root,
+                        "xact_start": rr.xact_start,
+                        "weight_s": float(wr.weight_s),
+                        "waiter": waiter,
+                        "event": wr.event,
+                        "idle_for_s": idle_for,
+                        "query": rr.query,
+                    }
+                )
+                break  # a waiter's time is blamed once
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "sample_time",
+            "root_pid",
+            "xact_start",
+            "weight_s",
+            "waiter",
+            "event",
+            "idle_for_s",
+            "query",
+        ],
+    )
+
+
 def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Finding]:
     s = inp.samples
     if s.empty:
@@ -37,78 +97,159 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
     chains = blocking.blocking_chains(s[s["sample_time"].isin(times)])
     out: list[Finding] = []
     idle_time = 0.0
-    if not chains.empty:
-        for pid, grp in chains.groupby("root_pid"):
-            if not grp["root_state"].isin(IDLE_TX).any():
-                continue
-            blocked = float(grp["blocked_time_s"].sum())
-            idle_time += blocked
-            holder = s[s["pid"] == pid]
-            xact_start = holder["xact_start"].min() if len(holder) else None
-            last = holder["sample_time"].max() if len(holder) else None
-            held = (
-                (last - xact_start).total_seconds()
-                if xact_start is not None and last is not None and not pd.isna(xact_start)
-                else None
+    blame = _idle_blame(s, locks)
+    for pid, grp in blame.groupby("root_pid"):
+        pid = int(pid)
+        blocked = float(grp["weight_s"].sum())
+        idle_time += blocked
+        holder = s[s["pid"] == pid]
+        # per transaction of the holder: how long it was open when last seen
+        tx = []
+        for xs, g in grp.groupby("xact_start", dropna=False):
+            seen = holder[holder["xact_start"] == xs] if not pd.isna(xs) else holder.iloc[0:0]
+            last = seen["sample_time"].max() if len(seen) else g["sample_time"].max()
+            tx.append(
+                {
+                    "xact_start": xs,
+                    "open_s": (last - xs).total_seconds() if not pd.isna(xs) else None,
+                    "blocked_s": float(g["weight_s"].sum()),
+                    "idle_for_s": float(g["idle_for_s"].max()),
+                }
             )
-            waiter_q = locks[locks["pid"] != pid]
-            stmts = [
-                _stmt(prof, q)
-                for q in waiter_q.groupby("query_id")["weight_s"]
-                .sum()
-                .sort_values(ascending=False)
-                .index[:3]
-            ]
-            tables = sorted({t for st in stmts for t in shape(st["query"]).tables})
-            user = holder["usename"].iloc[0] if len(holder) else None
-            app = holder["application_name"].iloc[0] if len(holder) else None
-            out.append(
-                Finding(
-                    type="idle_in_transaction",
-                    title=(
-                        f"Session {pid} ({user or '?'}, {app or '?'}) idle in transaction held "
-                        f"locks that others waited {blocked:.1f} s for"
+        tx.sort(key=lambda x: -x["blocked_s"])
+        held = tx[0]["open_s"]
+        idle_samples = int((holder["state"].isin(IDLE_TX)).sum())
+        waiter_q = locks[locks["pid"].isin(set(grp["waiter"]))]
+        stmts = [
+            _stmt(prof, q)
+            for q in waiter_q.groupby("query_id")["weight_s"]
+            .sum()
+            .sort_values(ascending=False)
+            .index[:3]
+        ]
+        tables = sorted({t for st in stmts for t in shape(st["query"]).tables})
+        user = holder["usename"].iloc[0] if len(holder) else None
+        app = holder["application_name"].iloc[0] if len(holder) else None
+        out.append(
+            Finding(
+                type="idle_in_transaction",
+                title=(
+                    f"Session {pid} ({user or '?'}, {app or '?'}) idle in transaction held "
+                    f"locks that others waited {blocked:.1f} s for while it was idle"
+                ),
+                impact_db_time_s=blocked,
+                impact_pct=pct(blocked, total),
+                evidence={
+                    "holder_pid": pid,
+                    "holder_user": user,
+                    "holder_application": app,
+                    "holder_last_query": short(grp["query"].iloc[-1], 300),
+                    "transaction_open_s": round(held, 1) if held is not None else None,
+                    "transactions_blamed": len(tx),
+                    "longest_idle_s": round(max(x["idle_for_s"] for x in tx), 1),
+                    "holder_samples": int(len(holder)),
+                    "holder_idle_samples": idle_samples,
+                    "waiters": int(grp["waiter"].nunique()),
+                    "blocked_time_s": round(blocked, 2),
+                    "waiter_events": sorted(set(grp["event"].dropna())),
+                    "judged": "per sample: only waits while the holder was idle in its "
+                    "transaction are counted",
+                },
+                objects=tables,
+                statements=stmts,
+                sessions=[pid],
+                recommendations=[
+                    Recommendation(
+                        "session",
+                        f"SELECT pg_terminate_backend({pid});",
+                        f"End the idle-in-transaction session {pid}: its open transaction "
+                        "holds the locks the waiters queue on.",
+                        blocked,
+                        pct(blocked, total),
                     ),
-                    impact_db_time_s=blocked,
-                    impact_pct=pct(blocked, total),
-                    evidence={
-                        "holder_pid": int(pid),
-                        "holder_user": user,
-                        "holder_application": app,
-                        "holder_last_query": short(grp["root_query"].iloc[0], 300),
-                        "transaction_open_s": round(held, 1) if held is not None else None,
-                        "waiters": int(grp["max_waiters"].max()),
-                        "blocked_time_s": round(blocked, 2),
-                        "waiter_events": grp["waiter_events"].iloc[0],
-                    },
-                    objects=tables,
-                    statements=stmts,
-                    sessions=[int(pid)],
-                    recommendations=[
-                        Recommendation(
-                            "session",
-                            f"SELECT pg_terminate_backend({int(pid)});",
-                            f"End the idle-in-transaction session {pid}: its open transaction "
-                            "holds the row locks the waiters queue on.",
-                            blocked,
-                            pct(blocked, total),
-                        ),
-                        Recommendation(
-                            "setting",
-                            "ALTER SYSTEM SET idle_in_transaction_session_timeout = '60s'; "
-                            "SELECT pg_reload_conf();",
-                            "Stop any session from holding locks while idle; fix the application "
-                            f"({app or 'the holder'}) to commit or roll back promptly.",
-                            blocked,
-                            pct(blocked, total),
-                        ),
-                    ],
-                )
+                    Recommendation(
+                        "setting",
+                        "ALTER SYSTEM SET idle_in_transaction_session_timeout = '60s'; "
+                        "SELECT pg_reload_conf();",
+                        "Stop any session from holding locks while idle; fix the application "
+                        f"({app or 'the holder'}) to commit or roll back promptly.",
+                        blocked,
+                        pct(blocked, total),
+                    ),
+                ],
             )
-    lock_time = float(locks["weight_s"].sum()) - idle_time
-    if lock_time <= 0:
+        )
+    if float(locks["weight_s"].sum()) - idle_time <= 0:
         return out
-    rest = chains[~chains["root_state"].isin(IDLE_TX)] if not chains.empty else chains
+    idle_pids = {f.sessions[0] for f in out}
+    rest = chains[~chains["root_pid"].isin(idle_pids)] if not chains.empty else chains
+    blamed = set(zip(blame["sample_time"], blame["waiter"], strict=True))
+    waiters = locks[
+        [(t, p) not in blamed for t, p in zip(locks["sample_time"], locks["pid"], strict=True)]
+    ]
+    kinds = waiters["event"].map(lambda e: "extend" if e == "extend" else "other")
+    for kind in ("extend", "other"):
+        w = waiters[kinds == kind]
+        if not w.empty and float(w["weight_s"].sum()) > 0:
+            out.append(_lock_finding(kind, w, rest, prof, total))
+    return out
+
+
+#: lock type (the ``wait_event`` of a Lock wait) -> what is locked, and what to do about it
+LOCK_TYPES: dict[str, tuple[str, str]] = {
+    "extend": (
+        "relation extension lock",
+        "Several sessions insert into the same table at once and queue to extend its file. "
+        "Load with fewer concurrent writers per table (one COPY stream, or batch rows per "
+        "transaction), or partition the table so the writers extend different files.",
+    ),
+    "tuple": (
+        "row lock (tuple)",
+        "Shorten the transactions that update the hot rows: commit right after the UPDATE, "
+        "do no other work while holding the row lock, or spread updates over more rows "
+        "(e.g. sharded counters).",
+    ),
+    "transactionid": (
+        "row lock (transactionid: waiting for the transaction that changed the row)",
+        "Shorten the transactions that update the hot rows: commit right after the UPDATE, "
+        "do no other work while holding the row lock, or spread updates over more rows "
+        "(e.g. sharded counters).",
+    ),
+    "relation": (
+        "table lock (relation)",
+        "A session takes a strong table lock (DDL, LOCK TABLE, VACUUM FULL, REINDEX, or a "
+        "query queued behind one): run such commands off-peak with a short lock_timeout, use "
+        "the CONCURRENTLY forms, and keep transactions that hold table locks short.",
+    ),
+    "advisory": (
+        "advisory lock",
+        "The application serializes its sessions on advisory locks "
+        "(pg_advisory_lock): hold them for less time or use finer-grained keys.",
+    ),
+    "page": (
+        "page lock",
+        "Sessions queue on a page lock (e.g. a GIN index's pending list being cleaned): "
+        "consider fastupdate=off on the GIN index or fewer concurrent writers.",
+    ),
+    "virtualxid": (
+        "virtual transaction lock (waiting for other transactions to end)",
+        "A command waits for every older transaction to end (e.g. CREATE INDEX "
+        "CONCURRENTLY, a replica's conflict): end the long transactions it waits for.",
+    ),
+    "object": (
+        "object lock",
+        "Sessions queue on a lock of a non-relation object (a DDL on a type, schema or "
+        "role): run the DDL off-peak.",
+    ),
+}
+
+
+def _lock_finding(
+    kind: str, waiters: pd.DataFrame, chains: pd.DataFrame, prof: pd.DataFrame, total: float
+) -> Finding:
+    lock_time = float(waiters["weight_s"].sum())
+    mine = set(waiters["pid"])
+    rest = chains[[bool(set(w) & mine) for w in chains["waiters"]]] if not chains.empty else chains
     roots = (
         rest.groupby("root_pid")
         .agg(
@@ -122,75 +263,78 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
         if not rest.empty
         else pd.DataFrame(columns=["root_pid", "blocked", "query", "state"])
     )
-    idle_pids = {f.sessions[0] for f in out}
-    waiters = locks[~locks["pid"].isin(idle_pids)]
     by_q = waiters.groupby("query_id", dropna=False)["weight_s"].sum().sort_values(ascending=False)
     stmts = [_stmt(prof, q) for q in by_q.index[:3]]
-    for q in roots["query"].head(2):
-        if all(short(q) != short(st["query"]) for st in stmts):
-            stmts.append({"queryid": None, "query": q})
+    if kind != "extend":
+        for q in roots["query"].head(2):
+            if all(short(q) != short(st["query"]) for st in stmts):
+                stmts.append({"queryid": None, "query": q})
     tables: list[str] = []
     for st in stmts:
         sh = shape(st["query"])
-        for t in sh.tables[:1] if sh.kind in ("update", "delete") else sh.tables:
+        for t in sh.tables[:1] if sh.kind in ("update", "delete", "insert") else sh.tables:
             if t not in tables:
                 tables.append(t)
     events = waiters.groupby("event")["weight_s"].sum().sort_values(ascending=False)
+    lock_type = str(events.index[0]) if len(events) else "unknown"
+    what, advice = LOCK_TYPES.get(
+        lock_type,
+        (f"{lock_type} lock", "Find the sessions holding the lock (root blockers) and shorten "
+         "what they do while holding it."),
+    )  # fmt: skip
     top_root = roots.iloc[0] if len(roots) else None
-    out.append(
-        Finding(
-            type="lock_contention",
-            title=(
-                f"Row/table lock contention on {', '.join(tables) or 'unknown objects'}: "
-                f"{lock_time:.1f} s of DB time waiting for locks"
-            ),
-            impact_db_time_s=lock_time,
-            impact_pct=pct(lock_time, total),
-            evidence={
-                "lock_wait_s": round(lock_time, 2),
-                "events": {k: round(float(v), 2) for k, v in events.items()},
-                "root_blockers": [
-                    {
-                        "pid": int(r.root_pid),
-                        "blocked_time_s": round(float(r.blocked), 2),
-                        "state": r.state,
-                        "query": short(r.query, 200),
-                    }
-                    for r in roots.itertuples(index=False)
-                ],
-                "distinct_root_blockers": int(rest["root_pid"].nunique()) if not rest.empty else 0,
-                "waiting_sessions": int(waiters["pid"].nunique()),
-            },
-            objects=tables,
-            statements=stmts,
-            sessions=[int(p) for p in roots["root_pid"]],
-            recommendations=[
-                Recommendation(
-                    "application",
-                    "Shorten the transactions that update the hot rows"
-                    + (
-                        f" (root blocker statement: {short(top_root['query'], 100)})"
-                        if top_root is not None
-                        else ""
-                    )
-                    + ": commit right after the UPDATE, do no other work while holding the row "
-                    "lock, or spread updates over more rows (e.g. sharded counters).",
-                    "The waiters queue behind the blockers' row locks; less lock hold time is "
-                    "less waiting.",
-                    lock_time,
-                    pct(lock_time, total),
-                ),
-                Recommendation(
-                    "setting",
-                    "SET lock_timeout = '2s';  -- in the application's sessions",
-                    "Bound the wait: a waiter fails fast and can retry instead of queueing.",
-                    None,
-                    None,
-                ),
-            ],
+    on = ", ".join(tables) or "unknown objects"
+    if kind == "extend":
+        title = (
+            f"Relation extension lock contention on {on}: concurrent bulk inserts waited "
+            f"{lock_time:.1f} s to extend the table"
         )
+    else:
+        title = f"Lock contention ({what}) on {on}: {lock_time:.1f} s of DB time waiting"
+    if top_root is not None and kind != "extend":
+        advice += f" Root blocker statement: {short(top_root['query'], 100)}."
+    return Finding(
+        type="relation_extension" if kind == "extend" else "lock_contention",
+        title=title,
+        impact_db_time_s=lock_time,
+        impact_pct=pct(lock_time, total),
+        evidence={
+            "lock_wait_s": round(lock_time, 2),
+            "lock_type": lock_type,
+            "lock_description": what,
+            "events": {k: round(float(v), 2) for k, v in events.items()},
+            "root_blockers": [
+                {
+                    "pid": int(r.root_pid),
+                    "blocked_time_s": round(float(r.blocked), 2),
+                    "state": r.state,
+                    "query": short(r.query, 200),
+                }
+                for r in roots.itertuples(index=False)
+            ],
+            "distinct_root_blockers": int(rest["root_pid"].nunique()) if not rest.empty else 0,
+            "waiting_sessions": int(waiters["pid"].nunique()),
+        },
+        objects=tables,
+        statements=stmts,
+        sessions=[int(p) for p in roots["root_pid"]],
+        recommendations=[
+            Recommendation(
+                "application",
+                advice,
+                f"The waits are on a {what}; less time holding it is less waiting.",
+                lock_time,
+                pct(lock_time, total),
+            ),
+            Recommendation(
+                "setting",
+                "SET lock_timeout = '2s';  -- in the application's sessions",
+                "Bound the wait: a waiter fails fast and can retry instead of queueing.",
+                None,
+                None,
+            ),
+        ],
     )
-    return out
 
 
 def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Finding]:
@@ -277,7 +421,7 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
     recs.append(
         Recommendation(
             "sql",
-            "; ".join(f"VACUUM (VERBOSE) {x['table']}" for x in bloat) + ";",
+            "; ".join(f"VACUUM (VERBOSE) {qtable(x['table'])}" for x in bloat) + ";",
             "Once the snapshot is released, vacuum removes the dead rows (VACUUM FULL or "
             "pg_repack to give the space back).",
             None,

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .indexfind import missing_index
-from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, short
+from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
 from .sqlshape import shape
 
 
@@ -38,6 +38,7 @@ def statement_findings(
             missing_index(inp, r, sh, tables, total)
             or _stale(inp, r, sh, tables, total)
             or _temp(inp, r, total)
+            or _index_overhead(inp, r, sh, total)
             or _io_bound(inp, r, sh, tables, total)
             or _cpu_bound(inp, r, total, cpu_busy)
         )
@@ -138,7 +139,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         recs = [
             Recommendation(
                 "sql",
-                f"ANALYZE {table};",
+                f"ANALYZE {qtable(table)};",
                 "Fresh statistics give the planner the real row counts and value distribution.",
                 0.5 * float(r.db_time_s),
                 pct(0.5 * float(r.db_time_s), total),
@@ -148,7 +149,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
             recs.append(
                 Recommendation(
                     "sql",
-                    f"ALTER TABLE {table} RESET (autovacuum_enabled);",
+                    f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);",
                     "Auto-analyze is disabled on this table, so its statistics never refresh.",
                     None,
                     None,
@@ -237,6 +238,73 @@ def _temp(inp, r, total) -> Finding | None:
     )
 
 
+#: a write statement's table counts as over-indexed with at least this many indexes of which
+#: at least MIN_UNUSED (and half) served no scan in the range
+MANY_INDEXES = 6
+MIN_UNUSED = 4
+
+
+def _index_overhead(inp, r, sh, total) -> Finding | None:
+    """Writes slowed by indexes nobody reads: every INSERT (and every non-HOT UPDATE) adds an
+    entry to each index of the table."""
+    if sh.kind not in ("insert", "update") or not sh.tables:
+        return None
+    datname = getattr(r, "datname", None)
+    if isinstance(datname, str) and datname != inp.catalog_database:
+        return None
+    table = sh.tables[0]
+    valid = [d for d in inp.index_catalog.get(table) or [] if d.get("valid", True)]
+    sc = inp.index_scans
+    if len(valid) < MANY_INDEXES:
+        return None
+    scans: dict[int, float] = {}
+    if sc is not None and not sc.empty and "indexrelid" in sc.columns:
+        mine = sc[sc["datname"] == inp.catalog_database] if "datname" in sc.columns else sc
+        scans = dict(
+            zip(
+                mine["indexrelid"].astype("int64"),
+                pd.to_numeric(mine["idx_scan"]).fillna(0),
+                strict=False,
+            )
+        )
+    # unused: no scan in the range's index deltas (the snapshots keep the indexes that
+    # changed); unique and primary-key indexes enforce constraints and are never proposed
+    unused = [d for d in valid if not scans.get(d.get("oid"), 0) and not d.get("unique")]
+    if len(unused) < max(MIN_UNUSED, len(valid) // 2):
+        return None
+    share = len(unused) / (len(valid) + 1.0)  # the heap write plus one per index
+    impact = float(r.db_time_s) * share
+    return Finding(
+        type="index_overhead",
+        title=(
+            f"Writes to {table} maintain {len(valid)} indexes, {len(unused)} of them unused in "
+            "this range"
+        ),
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "indexes": len(valid),
+            "unused_indexes": [d["name"] for d in unused],
+            "impact_estimate": "the statement's DB time times unused indexes / (indexes + 1)",
+        },
+        objects=[table],
+        statements=[_s(r)],
+        recommendations=[
+            Recommendation(
+                "sql",
+                f"DROP INDEX CONCURRENTLY {qtable(d['name'])};",
+                f"{d['name']} served no scan in this range. Check pg_stat_user_indexes over a "
+                "full business cycle (month-end jobs) and on the replicas before dropping it.",
+                impact / len(unused),
+                pct(impact / len(unused), total),
+            )
+            for d in unused
+        ],
+    )
+
+
 def _io_bound(inp, r, sh, tables, total) -> Finding | None:
     blocks = float(r.shared_blks_hit + r.shared_blks_read)
     if blocks <= 0:
@@ -294,15 +362,20 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
 
 
 def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
-    if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7 or not cpu_busy:
+    if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7:
+        return None
+    # a problem when the CPUs are saturated, or when this statement alone keeps half of the
+    # host's CPUs busy on average (it takes the headroom whether or not others queue yet)
+    cpus = float(inp.cpu_count or 0)
+    stmt_cpus = float(r.ash_cpu_s) / inp.elapsed_s if inp.elapsed_s > 0 else 0.0
+    heavy = cpus > 0 and stmt_cpus >= 0.5 * cpus
+    if not (cpu_busy or heavy):
         return None
     mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
+    why = "while the CPUs are saturated" if cpu_busy else f"keeping {stmt_cpus:.1f} CPUs busy"
     return Finding(
         type="cpu_bound_sql",
-        title=(
-            f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time while the CPUs "
-            "are saturated"
-        ),
+        title=f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time {why}",
         impact_db_time_s=float(r.db_time_s),
         impact_pct=pct(r.db_time_s, total),
         evidence={
@@ -310,6 +383,7 @@ def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
             "calls": int(r.calls),
             "mean_ms": round(mean_ms, 2),
             "cpu_share_pct": round(100 * r.ash_cpu_s / r.ash_s, 1),
+            "cpus_used_avg": round(stmt_cpus, 2),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 2),
         },
         objects=list(shape(r.query).tables),

@@ -12,9 +12,9 @@ SELECT /* opscore */
        a.wait_event,
        a.query_id,
        left(a.query, %(text_max)s) AS query,
-       extract(epoch FROM now() - a.query_start)::float8 AS query_s,
-       extract(epoch FROM now() - a.xact_start)::float8 AS xact_s,
-       extract(epoch FROM now() - a.state_change)::float8 AS state_s,
+       extract(epoch FROM clock_timestamp() - a.query_start)::float8 AS query_s,
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS xact_s,
+       extract(epoch FROM clock_timestamp() - a.state_change)::float8 AS state_s,
        a.backend_start,
        CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocking_pids
   FROM pg_stat_activity a

@@ -1,0 +1,92 @@
+"""Live catalog reads of a target for ADDM (read-only monitoring SQL): the settings ADDM reads,
+and every user table with its options, planner counts, current size and indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+#: settings read for the analysis, in their base units (pg_settings.setting)
+ADDM_SETTINGS = (
+    "max_connections",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "work_mem",
+    "shared_buffers",
+    "synchronous_commit",
+    "idle_in_transaction_session_timeout",
+    "autovacuum",
+    "autovacuum_naptime",
+)
+
+SETTINGS_SQL = "SELECT /* opscore */ name, setting FROM pg_settings WHERE name = ANY(%s)"
+
+CATALOG_SQL = """SELECT /* opscore */
+       n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
+       c.reltuples, c.relpages,
+       (pg_relation_size(c.oid) / current_setting('block_size')::int)::int8 AS pages_now,
+       coalesce(array_agg(
+         array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
+                               WITH ORDINALITY k(attnum, ord)
+                               JOIN pg_attribute a ON a.attrelid = i.indrelid
+                                                  AND a.attnum = k.attnum ORDER BY k.ord), ',')
+         ORDER BY i.indexrelid) FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx,
+       coalesce(array_agg(n.nspname || '.' || ic.relname ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_names,
+       coalesce(array_agg(i.indexrelid::int8 ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_oids,
+       coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid,
+       coalesce(array_agg(i.indisunique OR i.indisprimary ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_unique
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_index i ON i.indrelid = c.oid
+  LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
+ WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%%'
+ GROUP BY c.oid, n.nspname, c.relname, c.reloptions, c.reltuples, c.relpages
+"""
+
+
+def num(v: Any) -> Any:
+    """A pg_settings value as int or float when it is one, else the text."""
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return v
+
+
+@dataclass
+class Catalog:
+    settings: dict[str, Any] = field(default_factory=dict)
+    indexes: dict[str, list[list[str]]] = field(default_factory=dict)
+    index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def read_catalog(conn: psycopg.Connection) -> Catalog:
+    """Settings, tables (options, reltuples, relpages, pages now) and their indexes (key
+    columns, name, oid, valid) as the target's catalog has them now."""
+    cat = Catalog()
+    cat.settings = {name: num(v) for name, v in conn.execute(SETTINGS_SQL, (list(ADDM_SETTINGS),))}
+    for tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq in conn.execute(
+        CATALOG_SQL
+    ):
+        cols = [s.split(",") if s else [] for s in idx]
+        cat.indexes[tbl] = cols
+        cat.index_defs[tbl] = [
+            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok), "unique": bool(u)}
+            for c, nm, oid, ok, u in zip(cols, names, oids, valid, uniq, strict=True)
+        ]
+        cat.tables[tbl] = {
+            "options": list(opts),
+            "reltuples": float(reltuples),
+            "relpages": int(relpages),
+            "pages_now": int(pages_now or 0),
+        }
+    return cat

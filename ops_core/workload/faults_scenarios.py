@@ -1,0 +1,311 @@
+"""Faults for ADDM's widened scenario suite: everyday shapes the shop faults do not cover.
+
+Each is a :class:`Fault` context manager (its own tables, dropped at exit; its own sessions,
+terminated at exit). They are not in the CLI's fault list (``FAULTS``): they exist to try to
+break the diagnosis, so their shapes follow real incidents, not the analysis.
+
+- :class:`HotRowShortTransactions` - many short transactions (two statements and a commit, each
+  a client round trip) updating a few hot rows: lock waits whose blockers are working, caught
+  idle in transaction only between statements. The cause is row-lock contention; no session is
+  an idle-in-transaction blocker.
+- :class:`PlainTableMissingIndex` - ``SELECT * FROM <t> WHERE id = $1`` (public schema,
+  unqualified name) on a 300,000-row table without an index on ``id``; ``created_in_range``
+  makes the table when the fault starts (enter it after the begin snapshot), ``dead_pct``
+  deletes that share of the rows first (dead rows kept: autovacuum off on the table).
+- :class:`BulkInsertExtension` - sessions inserting 20,000-row batches into one table at once:
+  relation extension lock waits.
+- :class:`OverIndexedWrites` - single-row inserts and updates on a table with many indexes,
+  most of them never used by a read: the writes pay for every index.
+- :class:`BulkLoadWal` - one session bulk-loading wide rows (INSERT ... SELECT) in big
+  transactions: WAL volume, not many small commits.
+- :class:`CpuHeavyNoSpill` - a CPU-heavy join/aggregate that fits in work_mem (no temp).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .fault_base import Fault
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:6]}"
+
+
+class HotRowShortTransactions(Fault):
+    name = "hot_row_short_tx"
+    description = "many short transactions updating a few hot rows"
+
+    def __init__(self, dsn: str, *, sessions: int = 5, hot_rows: int = 3, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.hot_rows = sessions, hot_rows
+        self.table = f"public.{_name('hot_counters')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0)").format(
+                ident
+            ),
+        )
+        self.sql_admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, 0 FROM generate_series(1, %s) g").format(ident),
+            (self.hot_rows,),
+        )
+        upd = sql.SQL("UPDATE {} SET n = n + 1 WHERE id = %s").format(ident)
+        self.info.statements.append(upd.as_string(None))
+
+        def body(conn: psycopg.Connection, rng: random.Random) -> None:
+            with conn.transaction():  # BEGIN, two statements, COMMIT: four round trips
+                conn.execute(upd, (rng.randint(1, self.hot_rows),))
+                conn.execute(upd, (rng.randint(1, self.hot_rows),))
+
+        for i in range(self.sessions):
+            conn = self.session("worker")
+            self.loop("worker", conn, lambda c, r=random.Random(i): body(c, r))
+        self.wait_for(
+            "a session waiting on a row lock",
+            lambda: any(a["wait_event_type"] == "Lock" for a in self.activity()),
+        )
+
+
+class PlainTableMissingIndex(Fault):
+    name = "plain_missing_index"
+    description = "selective lookups by id on a plain public table without an index on id"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        sessions: int = 3,
+        rows: int = 300_000,
+        dead_pct: int = 0,
+        analyze: bool = True,
+        relname: str | None = None,
+        column: str = "id",
+        keep: bool = False,
+        **kw: Any,
+    ):
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows, self.dead_pct, self.analyze = sessions, rows, dead_pct, analyze
+        self.relname = relname or _name("t")
+        self.column, self.keep = column, keep
+        self.table = f"public.{self.relname}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(self.relname)
+        col = sql.Identifier(self.column)
+        ddl = sql.SQL(
+            "CREATE TABLE {} ({} int NOT NULL, payload text, created_at timestamptz) "
+            "WITH (autovacuum_enabled = off)"
+        ).format(ident, col)
+        if self.keep:  # the caller drops it (e.g. after running a recommendation on it)
+            self.sql_admin.execute(ddl)
+        else:
+            self.own_table(self.table, ddl)
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, md5(g::text), now() FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        if self.dead_pct:
+            admin.execute(
+                sql.SQL("DELETE FROM {} WHERE {} %% 100 < %s").format(ident, col),
+                (self.dead_pct,),
+            )
+        if self.analyze:
+            admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        keep = [i for i in range(1, self.rows + 1) if i % 100 >= self.dead_pct]
+        stmt = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(ident, col)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+            conn = self.session("worker")
+            self.loop(
+                "worker", conn, lambda c, r=rng: c.execute(stmt, (r.choice(keep),)).fetchall()
+            )
+
+
+class BulkInsertExtension(Fault):
+    name = "bulk_insert_extension"
+    description = "concurrent 20,000-row batch inserts into one table"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, batch: int = 20_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.batch = sessions, batch
+        self.table = f"public.{_name('events_load')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL("CREATE TABLE {} (id bigint, kind int, payload text, at timestamptz)").format(
+                ident
+            ),
+        )
+        ins = sql.SQL(
+            "INSERT INTO {} SELECT g, g %% 7, repeat('x', 120), now() FROM generate_series(1, %s) g"
+        ).format(ident)
+        trunc = sql.SQL("TRUNCATE {}").format(ident)
+        self.info.statements.append(ins.as_string(None))
+        self.info.objects.append(self.table)
+        state = {"n": 0}
+
+        def body(c: psycopg.Connection) -> None:
+            c.execute(ins, (self.batch,))
+            state["n"] += 1
+            if state["n"] % 200 == 0:  # keep the table from filling the disk
+                self.sql_admin.execute(trunc)
+
+        for _ in range(self.sessions):
+            self.loop("loader", self.session("loader"), body)
+
+
+class OverIndexedWrites(Fault):
+    name = "over_indexed_writes"
+    description = "single-row writes on a table with many (mostly unused) indexes"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, indexes: int = 12, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.n_indexes = sessions, indexes
+        self.table = f"public.{_name('accounts')}"
+
+    def start(self) -> None:
+        schema, rel = self.table.split(".")
+        ident = sql.Identifier(schema, rel)
+        cols = [f"c{i}" for i in range(self.n_indexes)]
+        self.own_table(
+            self.table,
+            sql.SQL("CREATE TABLE {} (id bigserial PRIMARY KEY, {})").format(
+                ident,
+                sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in cols),
+            ),
+        )
+        admin = self.sql_admin
+        for c in cols:  # one index per column, and a few redundant composite ones
+            admin.execute(sql.SQL("CREATE INDEX ON {} ({})").format(ident, sql.Identifier(c)))
+        for a, b in zip(cols, cols[1:4], strict=False):
+            admin.execute(
+                sql.SQL("CREATE INDEX ON {} ({}, {})").format(
+                    ident, sql.Identifier(a), sql.Identifier(b)
+                )
+            )
+        ins = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            ident,
+            sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            sql.SQL(", ").join(sql.Placeholder() for _ in cols),
+        )
+        upd = sql.SQL("UPDATE {} SET {} = %s, {} = %s WHERE id = %s").format(
+            ident, sql.Identifier(cols[0]), sql.Identifier(cols[1])
+        )
+        self.info.statements += [ins.as_string(None), upd.as_string(None)]
+        self.info.objects.append(self.table)
+
+        def body(c: psycopg.Connection, rng: random.Random) -> None:
+            # a batch of 50 new rows and 50 changes per transaction (an importer, a sync job)
+            with c.transaction():
+                ids = []
+                for _ in range(50):
+                    row = c.execute(
+                        ins + sql.SQL(" RETURNING id"), [uuid.uuid4().hex for _ in cols]
+                    ).fetchone()
+                    ids.append(row[0] if row else 1)
+                for i in ids:
+                    c.execute(upd, (uuid.uuid4().hex, uuid.uuid4().hex, i))
+
+        for i in range(self.sessions):
+            self.loop("writer", self.session("writer"), lambda c, r=random.Random(i): body(c, r))
+
+
+class BulkLoadWal(Fault):
+    name = "bulk_load_wal"
+    description = "a bulk load of wide rows in big transactions"
+
+    def __init__(self, dsn: str, *, sessions: int = 1, batch: int = 50_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.batch = sessions, batch
+        self.table = f"public.{_name('staging')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, doc text, at timestamptz)").format(
+                ident
+            ),
+        )
+        ins = sql.SQL(
+            "INSERT INTO {} SELECT g, repeat(md5(g::text), 12), now() "
+            "FROM generate_series(%s::bigint, %s::bigint) g"
+        ).format(ident)
+        trunc = sql.SQL("TRUNCATE {}").format(ident)
+        self.info.statements.append(ins.as_string(None))
+        self.info.objects.append(self.table)
+        state = {"next": 1}
+
+        def body(c: psycopg.Connection) -> None:
+            lo = state["next"]
+            state["next"] += self.batch
+            c.execute(ins, (lo, lo + self.batch - 1))
+            if state["next"] > 40 * self.batch:
+                self.sql_admin.execute(trunc)
+                state["next"] = 1
+
+        for _ in range(self.sessions):
+            self.loop("loader", self.session("loader"), body)
+
+
+class CpuHeavyNoSpill(Fault):
+    name = "cpu_heavy_no_spill"
+    description = "a CPU-heavy aggregate over an in-memory table (no temp files)"
+
+    def __init__(self, dsn: str, *, sessions: int = 2, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions = sessions
+        self.table = f"public.{_name('measures')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table, sql.SQL("CREATE TABLE {} (id int, grp int, v float8)").format(ident)
+        )
+        self.sql_admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, g % 50, random() FROM generate_series(1, 200000) g"
+            ).format(ident)
+        )
+        self.sql_admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        q = sql.SQL(
+            "SELECT grp, sum(sqrt(v) * ln(v + 1) * cos(v)), count(DISTINCT (v * 1000)::int) "
+            "FROM {} WHERE grp < %s GROUP BY grp"
+        ).format(ident)
+        self.info.statements.append(q.as_string(None))
+        self.info.objects.append(self.table)
+        for _ in range(self.sessions):
+            self.loop(
+                "worker",
+                self.session("worker", settings={"work_mem": "64MB"}),
+                lambda c: c.execute(q, (40,)).fetchall(),
+            )
+
+
+SCENARIO_FAULTS: dict[str, type[Fault]] = {
+    cls.name: cls
+    for cls in (
+        HotRowShortTransactions,
+        PlainTableMissingIndex,
+        BulkInsertExtension,
+        OverIndexedWrites,
+        BulkLoadWal,
+        CpuHeavyNoSpill,
+    )
+}

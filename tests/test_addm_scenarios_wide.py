@@ -1,0 +1,199 @@
+"""ADDM on faults shaped after everyday incidents rather than after the analysis (issue 22):
+hot rows updated by short transactions, a plain table without its index (analysed before the
+range, created inside it, mostly dead rows), concurrent bulk inserts, an over-indexed table,
+a bulk load, CPU-heavy SQL without spills, two faults at once, and healthy-but-busy runs.
+Each runs at the machine's load and again beside two CPU-burning processes.
+
+The confusion table (expected cause vs top finding, expected vs found cause sets) is appended
+to ``$OPSCORE_ADDM_TABLE``; ``python -m tests.addm_confusion`` prints it with top-1 accuracy
+and cause-set F1.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.workload import faults
+from ops_core.workload import faults_scenarios as fs
+from ops_core.workload.schema import setup_shop_schema
+
+from .addm_helpers import describe, ensure_plan_role, run_scenario
+
+pytestmark = pytest.mark.slow
+TARGET = "addmwide"
+BULK_FACES = ("relation_extension", "wal_volume", "checkpoint_pressure")
+LOADS = [pytest.param(False, id="normal"), pytest.param(True, id="neighbour")]
+
+
+@pytest.fixture(scope="module")
+def shop(pg, opscore_env):
+    from ops_core import repository
+
+    with repository.session() as repo:
+        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+        repository.migrate(repo)
+    ensure_plan_role(pg)
+    dsn = pg.create_database("addmw")
+    setup_shop_schema(dsn, 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    api.add_target(TARGET, dsn)
+    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    try:
+        yield dsn, db
+    finally:
+        pg.drop_database(dsn)
+
+
+def _stmts(f) -> str:
+    return " ".join(s.get("query") or "" for s in f.statements)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_hot_rows_short_transactions_blame_no_worker(shop, neighbour):
+    dsn, db = shop
+    sc = run_scenario(
+        "hot_row_short_tx", "lock_contention", TARGET, dsn, fs.HotRowShortTransactions(dsn),
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    assert "idle_in_transaction" not in sc.found_set, describe(sc)
+    assert sc.top.type == "lock_contention", describe(sc)
+    assert sc.top.evidence["lock_type"] in ("transactionid", "tuple"), describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("variant", ["analysed", "in_range", "dead80"])
+def test_plain_table_missing_index(shop, variant, neighbour):
+    dsn, db = shop
+    fault = fs.PlainTableMissingIndex(
+        dsn, dead_pct=80 if variant == "dead80" else 0, analyze=variant != "in_range"
+    )
+    kw = {"after_begin": fault} if variant == "in_range" else {"fault": fault}
+    sc = run_scenario(
+        f"plain_missing_index_{variant}", "missing_index", TARGET, dsn,
+        kw.get("fault"), after_begin=kw.get("after_begin"), database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert fault.table in top.objects and f"{fault.table}.id" in top.objects, describe(sc)
+    assert top.recommendations[0].action == (f"CREATE INDEX CONCURRENTLY ON {fault.table} (id);")
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_concurrent_bulk_inserts_are_extension_contention(shop, neighbour):
+    dsn, db = shop
+    fault = fs.BulkInsertExtension(dsn)
+    sc = run_scenario(
+        "bulk_insert_extension", "relation_extension", TARGET, dsn, fault,
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    # named with its lock type and table. The same load's WAL volume, and the checkpoints it
+    # requests, may outrank it: all three are faces of the bulk load (the confusion table
+    # records which came first; relation_extension is the one counted as right)
+    assert "relation_extension" in sc.found_set, describe(sc)
+    ext = next(f for f in sc.analysis.findings if f.type == "relation_extension")
+    assert fault.table in ext.objects and ext.evidence["lock_type"] == "extend"
+    assert sc.top.type in BULK_FACES, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_over_indexed_table(shop, neighbour):
+    dsn, db = shop
+    fault = fs.OverIndexedWrites(dsn)
+    sc = run_scenario(
+        "over_indexed_writes", "index_overhead", TARGET, dsn, fault,
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "index_overhead", describe(sc)
+    assert fault.table in top.objects
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_bulk_load_wal(shop, neighbour):
+    dsn, db = shop
+    fault = fs.BulkLoadWal(dsn)
+    sc = run_scenario(
+        "bulk_load_wal", "wal_volume", TARGET, dsn, fault, database=db, neighbour=neighbour
+    )
+    assert sc.top.type == "wal_volume", describe(sc)
+    assert "commit_waits" not in sc.found_set, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_cpu_heavy_without_spill(shop, neighbour):
+    dsn, db = shop
+    fault = fs.CpuHeavyNoSpill(dsn)
+    sc = run_scenario(
+        "cpu_heavy_no_spill", "cpu_bound_sql", TARGET, dsn, fault,
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    assert sc.top.type == "cpu_bound_sql", describe(sc)
+    assert "temp_spill" not in sc.found_set
+    assert "sqrt(v)" in _stmts(sc.top)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_compound_missing_index_and_hot_rows(shop, neighbour):
+    dsn, db = shop
+    sc = run_scenario(
+        "compound_index_locks", "missing_index", TARGET, dsn,
+        [fs.PlainTableMissingIndex(dsn, sessions=2), fs.HotRowShortTransactions(dsn)],
+        database=db, neighbour=neighbour, expected_set={"missing_index", "lock_contention"},
+    )  # fmt: skip
+    assert {"missing_index", "lock_contention"} <= sc.found_set, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_compound_extension_and_idle_blocker(shop, neighbour):
+    dsn, db = shop
+    idle = faults.IdleInTransactionBlocker(dsn)
+    sc = run_scenario(
+        "compound_extension_idle", "idle_in_transaction", TARGET, dsn,
+        [fs.BulkInsertExtension(dsn), idle],
+        database=db, neighbour=neighbour,
+        expected_set={"relation_extension", "idle_in_transaction"},
+    )  # fmt: skip
+    # the idle blocker, and the bulk inserts by one of their faces (beside CPU burners the
+    # extension waits shrink under the threshold while the WAL volume stays)
+    assert "idle_in_transaction" in sc.found_set, describe(sc)
+    assert sc.found_set & set(BULK_FACES), describe(sc)
+    f = next(f for f in sc.analysis.findings if f.type == "idle_in_transaction")
+    assert f.sessions == [idle.holder_pid]
+
+
+@pytest.mark.xfail(
+    reason="known miss: the shop's legitimate report queries (50-200 ms each, CPU-heavy "
+    "aggregates over whole tables) cannot be told apart from an injected CPU-heavy "
+    "statement by one range's counters (CPU per block and per call overlap); telling them "
+    "apart needs each statement's own baseline from earlier ranges",
+    strict=False,
+)
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_healthy_but_busy(shop, neighbour):
+    """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem."""
+    dsn, db = shop
+    sc = run_scenario(
+        "healthy_busy", "nothing_significant", TARGET, dsn, None,
+        database=db, clients=4, neighbour=neighbour,
+    )  # fmt: skip
+    assert not sc.found_set, describe(sc)
+
+
+def test_missing_index_when_target_is_registered_on_postgres(shop, pg):
+    """A new user registers the server by `opscore db url` (database postgres) while the
+    application runs in another database: the catalog and plan reads follow the statements."""
+    dsn, db = shop
+    api.add_target("addmpostgres", pg.dsn("postgres"))
+    try:
+        fault = fs.PlainTableMissingIndex(dsn)
+        sc = run_scenario(
+            "missing_index_target_on_postgres", "missing_index", "addmpostgres",
+            pg.dsn("postgres"), None, after_begin=fault, database=None, clients=0,
+        )  # fmt: skip
+        assert sc.top.type == "missing_index", describe(sc) + str(sc.analysis.breakdown["sql"])
+        assert fault.table in sc.top.objects
+    finally:
+        api.remove_target("addmpostgres")
