@@ -193,7 +193,8 @@ def test_sql_detector_sees_sql_and_not_prose(tmp_path):
 #: injectors (ops_core/workload/, which act on servers opscore owns for tests and the demo)
 WRITES = re.compile(
     r"pg_terminate_backend|pg_cancel_backend|CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|"
-    r"ALTER\s+SYSTEM|REINDEX|\bVACUUM\b|\bANALYZE\b|pg_create_restore_point",
+    r"ALTER\s+SYSTEM|REINDEX|\bVACUUM\b|\bANALYZE\b|pg_create_restore_point|"
+    r"pg_(create_physical|drop)_replication_slot|--(create|drop)-slot",
 )
 WRITE_ALLOWED = ("ops_core/targets/actions.py", "ops_core/workload/")
 

@@ -437,7 +437,7 @@ def stream_wal(
         def upload() -> Any:
             return remote.upload_wal(rem, wal_dir, seg)
 
-    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
+    _slot_action(t, slot, create=True, why="continuous WAL archiving (backup wal stream)")
     state = walstream.stream(
         target=t.name,
         pg_receivewal=ctx.bin("pg_receivewal"),
@@ -476,7 +476,13 @@ def guard_wal_slot(
         "dropped": False,
     }
     if info and not out["stream_alive"] and (info["retained_bytes"] or 0) > max_retained_bytes:
-        drop_wal_slot(target, slot)
+        _slot_action(
+            t,
+            slot,
+            create=False,
+            why="no WAL stream is running and the slot holds more WAL than allowed",
+            evidence={"retained_bytes": info["retained_bytes"], "limit": max_retained_bytes},
+        )
         out["dropped"] = True
         if state:
             events = state.get("events", [])
@@ -541,18 +547,37 @@ def wal_archiving_warning(target: str, lsn: str) -> str | None:
     return walstream.archiving_warning(store.wal_dir, t.name, lsn, seg or wal.DEFAULT_SEGMENT_SIZE)
 
 
+def _slot_action(
+    t: Target, slot: str, *, create: bool, why: str, evidence: dict[str, Any] | None = None
+) -> None:
+    """Create or drop a physical replication slot through the actions module (a write to the
+    target: policy check and journal)."""
+    wal.check_slot_name(slot)
+    action = (
+        actions.create_replication_slot(slot, why=why)
+        if create
+        else actions.drop_replication_slot(slot, why=why, evidence=evidence)
+    )
+    with repository.session() as conn:
+        done = actions.perform(conn, t.target_id, target_dsn(t), action)
+    if not done.done:
+        raise OpsCoreError(
+            f"Replication slot {slot!r} was not {'created' if create else 'dropped'}: the "
+            f"replication_slot policy of target {t.name!r} is report_only (journaled as "
+            f"action {done.action_id}).",
+            "Set the replication_slot policy to implement (opscore actions policy).",
+        )
+
+
 def create_wal_slot(target: str, slot: str) -> None:
     """Create a physical replication slot for the WAL receiver (a write to the target: the
     server then keeps WAL until it is received; drop it when archiving stops)."""
-    with repository.session() as conn:
-        ctx = _context(conn, target)
-    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=True, env=ctx.env)
+    _slot_action(get_target(target), slot, create=True, why="requested by the user")
 
 
 def drop_wal_slot(target: str, slot: str) -> None:
-    with repository.session() as conn:
-        ctx = _context(conn, target)
-    wal.manage_slot(ctx.bin("pg_receivewal"), ctx.dsn, slot, create=False, env=ctx.env)
+    """Drop a physical replication slot (the server stops keeping WAL for it)."""
+    _slot_action(get_target(target), slot, create=False, why="requested by the user")
 
 
 def verify_wal_archive(target: str) -> ArchiveCheck:

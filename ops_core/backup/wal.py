@@ -399,18 +399,11 @@ def removable_segments(contents: ArchiveContents, keep_from: tuple[int, int] | N
 SLOT_RE = re.compile(r"^[a-z0-9_]{1,63}$")
 
 
-def manage_slot(
-    pg_receivewal: Path, dsn: str, slot: str, *, create: bool, env: dict[str, str] | None = None
-) -> None:
-    """Create (reserving WAL from now) or drop a physical replication slot for the receiver.
-
-    A slot makes the server keep WAL until the receiver has it: no gaps, but a receiver that
-    stops makes WAL pile up on the server. It is a change to the target, so only on request.
-    """
+def check_slot_name(slot: str) -> str:
+    """A slot name PostgreSQL accepts (1-63 lower-case letters, digits, underscores)."""
     if not SLOT_RE.match(slot or ""):
         raise InvalidInput(
             f"{slot!r} is not a valid replication slot name.",
             "Use 1-63 lower-case letters, digits and underscores.",
         )
-    action = ["--create-slot", "--if-not-exists"] if create else ["--drop-slot"]
-    commands.run([pg_receivewal, "-d", dsn, "--slot", slot, *action], env=env, timeout=60)
+    return slot

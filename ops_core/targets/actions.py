@@ -41,6 +41,8 @@ __all__ = [
     "set_policy",
     "perform",
     "restore_point",
+    "create_replication_slot",
+    "drop_replication_slot",
     "terminate_session",
     "analyze_table",
 ]
@@ -61,6 +63,11 @@ FEATURES: dict[str, Feature] = {
     f.name: f
     for f in (
         Feature("restore_point", "pg_create_restore_point: a named WAL position", "implement"),
+        Feature(
+            "replication_slot",
+            "create/drop opscore's physical replication slot for continuous WAL archiving",
+            "implement",
+        ),
         Feature("terminate_session", "pg_terminate_backend of a blocking session", "report_only"),
         Feature("cancel_query", "pg_cancel_backend of a running statement", "report_only"),
         Feature("create_index", "CREATE INDEX CONCURRENTLY (auto-indexing)", "report_only"),
@@ -212,6 +219,47 @@ def restore_point(name: str, *, why: str, requested_by: str = "opscore") -> Acti
         params=(name,),
         why=why,
         requested_by=requested_by,
+    )
+
+
+_SLOT_STATE = (
+    "SELECT /* opscore */ slot_name, active, restart_lsn::text FROM pg_replication_slots "
+    "WHERE slot_name = %s"
+)
+
+
+def create_replication_slot(slot: str, *, why: str, requested_by: str = "opscore") -> Action:
+    """A physical replication slot reserving WAL from now (if it does not exist yet): the
+    server keeps WAL until opscore's receiver has it. The way back: drop it."""
+    return Action(
+        feature="replication_slot",
+        what=f"create physical replication slot {slot!r}",
+        sql="SELECT /* opscore */ pg_create_physical_replication_slot(%s, true) "
+        "WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = %s)",
+        params=(slot, slot),
+        why=why,
+        requested_by=requested_by,
+        state_sql=_SLOT_STATE,
+        state_params=(slot,),
+        undo_sql=f"SELECT pg_drop_replication_slot('{slot}');",
+    )
+
+
+def drop_replication_slot(
+    slot: str, *, why: str, evidence: dict[str, Any] | None = None, requested_by: str = "opscore"
+) -> Action:
+    """Drop a physical replication slot (if it exists): the server stops keeping WAL for it."""
+    return Action(
+        feature="replication_slot",
+        what=f"drop physical replication slot {slot!r}",
+        sql="SELECT /* opscore */ pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = %s",
+        params=(slot,),
+        why=why,
+        evidence=evidence or {},
+        requested_by=requested_by,
+        state_sql=_SLOT_STATE,
+        state_params=(slot,),
     )
 
 
