@@ -253,3 +253,17 @@ def test_rule_crud_and_bad_input(repo, target_db):
     assert api.delete_alert_rule(anomaly.rule_id).name == "anom"
     assert api.delete_alert_rule("dl").name == "dl"
     assert api.list_alert_rules() == []
+
+
+def test_serve_schedules_the_alerts_flow_every_minute(repo, target_db):
+    from datetime import timedelta
+
+    from flows.serve import build_deployments
+    from ops_core.config import Settings
+
+    api.add_target("srv", target_db)
+    deps = {d.name: d for d in build_deployments(Settings())}
+    assert deps["alerts"].schedules[0].schedule.interval == timedelta(minutes=1)
+    assert deps["alerts"].flow_name == "alerts"
+    slower = {d.name: d for d in build_deployments(Settings(alert_interval_minutes=5))}
+    assert slower["alerts"].schedules[0].schedule.interval == timedelta(minutes=5)
