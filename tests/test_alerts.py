@@ -306,3 +306,62 @@ def test_alert_cli(repo, target_db):
     assert api.get_alert_rule("conn").enabled is False
     assert run_cli("alert", "rule", "delete", "conn").returncode == 0
     assert api.list_alert_rules() == []
+
+
+@pytest.mark.slow
+def test_failing_wal_archiving_fires_and_resolves(repo, tmp_path):
+    """A server of its own (archive_mode needs a restart): archive_command fails -> the
+    wal_not_archived condition holds; archiving works again -> it resolves."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ops_core.targets.embedded import EmbeddedServer
+
+    home = Path(tempfile.mkdtemp(prefix="ops-arch-", dir="/tmp"))
+    server = EmbeddedServer(home)
+    try:
+        server.start()
+        with psycopg.connect(server.conninfo(), autocommit=True) as c:
+            c.execute("ALTER SYSTEM SET archive_mode = on")
+            c.execute("ALTER SYSTEM SET archive_command = '/bin/false'")
+        server.stop()
+        server.start()
+        api.add_target("arch", server.conninfo())
+        api.create_alert_rule("walarch", "wal_archive_stalled_s", 0, op=">", target="arch")
+        with psycopg.connect(server.conninfo(), autocommit=True) as c:
+            c.execute("CREATE TABLE w AS SELECT g FROM generate_series(1, 1000) g")
+            c.execute("SELECT pg_switch_wal()")
+        fired, _ = _evaluate_until("walarch", "firing", "arch", 120)
+        details = api.get_alert(fired.alert_id).details
+        assert details["failing"] is True and details["failed_count"] >= 1
+        with psycopg.connect(server.conninfo(), autocommit=True) as c:
+            c.execute("ALTER SYSTEM SET archive_command = '/bin/true'")
+            c.execute("SELECT pg_reload_conf()")
+            c.execute("INSERT INTO w SELECT 1")
+            c.execute("SELECT pg_switch_wal()")
+        resolved, _ = _evaluate_until("walarch", "resolved", "arch", 180)
+        assert resolved.alert_id == fired.alert_id
+    finally:
+        server.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_addm_rule_fires_on_a_finding_above_its_impact(repo, target_db):
+    api.add_target("adm", target_db)
+    begin = api.take_snapshot("adm").snapshot_id
+    with psycopg.connect(target_db, autocommit=True) as c:
+        for i in range(4):  # one statement that dominates DB time
+            c.execute("SELECT count(*) FROM generate_series(1, 2000000 + %s) g", (i,))
+    end = api.take_snapshot("adm").snapshot_id
+    analysis = api.run_addm("adm", begin, end)
+    findings = api.addm_findings(analysis.analysis_id)
+    top = max((float(f.impact_pct) for f in findings), default=0.0)
+    assert top > 0, "the dominating statement is a finding"
+    api.create_alert_rule("addm_hi", "addm_impact_pct", top + 1, kind="addm", op=">=")
+    api.create_alert_rule("addm_lo", "addm_impact_pct", top, kind="addm", op=">=")
+    by = {r.rule: r for r in api.evaluate_alerts("adm").results}
+    assert by["addm_hi"].status == "ok" and by["addm_hi"].value == pytest.approx(top)
+    assert by["addm_lo"].status == "firing"
+    details = api.get_alert(by["addm_lo"].alert_id).details
+    assert details["analysis_id"] == analysis.analysis_id
