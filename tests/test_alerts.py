@@ -365,3 +365,34 @@ def test_addm_rule_fires_on_a_finding_above_its_impact(repo, target_db):
     assert by["addm_lo"].status == "firing"
     details = api.get_alert(by["addm_lo"].alert_id).details
     assert details["analysis_id"] == analysis.analysis_id
+
+
+def test_webhook_secrets_come_from_the_environment(repo, target_db, monkeypatch, settings_env):
+    settings_env(alert_notify_backoff_s=0)
+    api.add_target("sec", target_db)
+    with WebhookReceiver() as hook:
+        secret_url = hook.url + "/T000/B000/XXXXsecretpath"
+        monkeypatch.setenv("OPS_TEST_HOOK_URL", secret_url)
+        monkeypatch.setenv("OPS_TEST_HOOK_TOKEN", "tok-s3cret-value")
+        api.create_alert_rule(
+            "sec", "connections", 0, op=">=", target="sec",
+            channels=[{"type": "webhook", "url_env": "OPS_TEST_HOOK_URL",
+                       "token_env": "OPS_TEST_HOOK_TOKEN"}],
+        )  # fmt: skip
+        fired = api.evaluate_alerts("sec").results[0]
+        assert fired.status == "firing" and fired.notifications[0]["ok"]
+        assert hook.headers[0]["Authorization"] == "Bearer tok-s3cret-value"
+        assert hook.events() == ["firing"]
+    # neither the secret URL nor the token is in the repository
+    dump = " ".join(
+        str(row)
+        for table in ("alert_rules", "alerts", "alert_notifications", "alert_state")
+        for row in repo.execute(f"SELECT t::text FROM opscore.{table} t").fetchall()
+    )
+    assert "secretpath" not in dump and "tok-s3cret" not in dump
+    assert "$OPS_TEST_HOOK_URL" in dump  # what was recorded as the destination
+    monkeypatch.delenv("OPS_TEST_HOOK_TOKEN")
+    api.resolve_alert(fired.alert_id)
+    unset = api.evaluate_alerts("sec").results[0]  # fires again: the token is missing now
+    (rec,) = unset.notifications
+    assert not rec["ok"] and "OPS_TEST_HOOK_TOKEN" in rec["error"] and rec["attempts"] == 3

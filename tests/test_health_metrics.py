@@ -126,3 +126,43 @@ def test_health_checks_and_verdicts(repo, target_db):
     api.remove_target("gone")
     r = run_cli("health", "--check", "liveness")
     assert r.returncode == 0 and "healthy" in r.stdout
+
+
+def test_metrics_serve_command_and_a_down_target(repo, target_db):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    api.add_target("up1", target_db)
+    api.add_target("down1", "host=127.0.0.1 port=1 dbname=x user=x", verify=False)
+    fams = _families(api.prometheus_metrics())
+    assert _value(fams, "opscore_target_up", "opscore_target_up", "up1") == 1.0
+    assert _value(fams, "opscore_target_up", "opscore_target_up", "down1") == 0.0
+    # nothing else is made up for the target that cannot be read
+    assert all(s.labels["target"] != "down1" for s in fams["opscore_client_connections"].samples)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "metrics", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, body = time.monotonic() + 120, None
+        while body is None:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                url = f"http://127.0.0.1:{port}/metrics"
+                body = urllib.request.urlopen(url, timeout=30).read().decode()
+            except OSError:
+                assert time.monotonic() < deadline, "the exporter never answered"
+                time.sleep(0.5)
+        fams = _families(body)
+        assert _value(fams, "opscore_target_up", "opscore_target_up", "up1") == 1.0
+    finally:
+        proc.terminate()
+        proc.wait(30)

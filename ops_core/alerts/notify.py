@@ -48,9 +48,12 @@ def _webhook(ch: dict[str, Any], body: dict[str, Any], s: Settings) -> str:
         token = s.alert_webhook_token.get_secret_value()
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    r = httpx.post(
-        ch["url"], content=json.dumps(body), headers=headers, timeout=s.alert_notify_timeout_s
-    )
+    url = ch.get("url")
+    if ch.get("url_env"):
+        url = os.environ.get(ch["url_env"])
+        if not url:
+            raise RuntimeError(f"environment variable {ch['url_env']} (webhook URL) is not set")
+    r = httpx.post(url, content=json.dumps(body), headers=headers, timeout=s.alert_notify_timeout_s)
     if r.status_code >= 300:
         raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
     return f"HTTP {r.status_code}"
@@ -90,7 +93,10 @@ def deliver(
     records = []
     for ch in channels:
         send = _webhook if ch["type"] == "webhook" else _email
-        dest = ch["url"] if ch["type"] == "webhook" else ", ".join(ch["to"])
+        if ch["type"] == "webhook":
+            dest = ch.get("url") or f"${ch['url_env']}"  # a secret URL is not recorded
+        else:
+            dest = ", ".join(ch["to"])
         error, response, attempts = None, None, 0
         for attempt in range(1, s.alert_notify_attempts + 1):
             attempts = attempt

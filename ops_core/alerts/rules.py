@@ -128,22 +128,35 @@ def parse_duration(value: int | float | str | None, what: str) -> int:
 
 
 def validate_channels(channels: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Channels as stored: ``{"type": "webhook", "url": ..., "token_env": VAR}`` or
-    ``{"type": "email", "to": [addresses]}``. A secret itself is refused: a webhook token is
-    named by the environment variable that holds it."""
+    """Channels as stored: ``{"type": "webhook", "url": ..., "token_env": VAR}`` (or
+    ``"url_env": VAR`` for a URL that is itself a secret) or ``{"type": "email", "to":
+    [addresses]}``. A secret itself is refused: it is named by the environment variable that
+    holds it."""
     out: list[dict[str, Any]] = []
     for ch in channels or []:
         if not isinstance(ch, dict):
             raise InvalidInput(f"Channel {ch!r} is not an object.", _CHANNEL_HINT)
         kind = ch.get("type")
-        extra = set(ch) - ({"type", "url", "token_env"} if kind == "webhook" else {"type", "to"})
+        allowed = {"type", "url", "url_env", "token_env"} if kind == "webhook" else {"type", "to"}
+        extra = set(ch) - allowed
         if extra:
             raise InvalidInput(
                 f"Channel {kind!r} has unknown keys {sorted(extra)}"
                 + (" (secrets are never stored: name an environment variable)" if extra else ""),
                 _CHANNEL_HINT,
             )
-        if kind == "webhook":
+        if kind == "webhook" and ch.get("url_env"):
+            # a URL that is itself a secret (Slack-style): named by its environment variable
+            if ch.get("url") or not ENV_RE.match(str(ch["url_env"])):
+                raise InvalidInput(
+                    "Give a webhook either url or url_env (an environment variable name).",
+                    _CHANNEL_HINT,
+                )
+            token_env = ch.get("token_env")
+            if token_env is not None and not ENV_RE.match(str(token_env)):
+                raise InvalidInput(f"{token_env!r} is not an environment variable name.")
+            out.append({"type": "webhook", "url_env": ch["url_env"], "token_env": token_env})
+        elif kind == "webhook":
             url = str(ch.get("url") or "")
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:

@@ -14,7 +14,13 @@ app.add_typer(rule_app, name="rule")
 
 
 def _channels(webhook: list[str] | None, token_env: str | None, email: list[str] | None):
-    out: list[dict] = [{"type": "webhook", "url": u, "token_env": token_env} for u in webhook or []]
+    # --webhook '$VAR' (quoted): the URL is a secret read from the environment at send time
+    out: list[dict] = [
+        {"type": "webhook", "url_env": u[1:], "token_env": token_env}
+        if u.startswith("$")
+        else {"type": "webhook", "url": u, "token_env": token_env}
+        for u in webhook or []
+    ]
     if email:
         out.append({"type": "email", "to": list(email)})
     return out or None
@@ -43,7 +49,11 @@ def _rules_table(rules) -> None:
     )
 
 
-WebhookOpt = typer.Option(None, "--webhook", help="Webhook URL to POST to (repeatable).")
+WebhookOpt = typer.Option(
+    None,
+    "--webhook",
+    help="Webhook URL to POST to (repeatable); '$VAR' reads a secret URL from $VAR at send time.",
+)
 TokenOpt = typer.Option(
     None, "--webhook-token-env", help="Environment variable holding the webhook's Bearer token."
 )
@@ -115,7 +125,8 @@ def rule_show(rule: str, as_json: bool = JsonOpt) -> None:
     if r.description:
         console.print(r.description)
     for ch in r.channels:
-        console.print(f"  notifies {ch['type']}: {ch.get('url') or ', '.join(ch.get('to', []))}")
+        where = ch.get("url") or (f"${ch['url_env']}" if ch.get("url_env") else "")
+        console.print(f"  notifies {ch['type']}: {where or ', '.join(ch.get('to', []))}")
 
 
 @rule_app.command(
