@@ -396,3 +396,16 @@ def test_webhook_secrets_come_from_the_environment(repo, target_db, monkeypatch,
     unset = api.evaluate_alerts("sec").results[0]  # fires again: the token is missing now
     (rec,) = unset.notifications
     assert not rec["ok"] and "OPS_TEST_HOOK_TOKEN" in rec["error"] and rec["attempts"] == 3
+
+
+@pytest.mark.slow
+def test_alerts_flow_runs_the_evaluation(prefect_harness, repo, target_db):
+    from flows.alerts import alerts_flow
+
+    api.add_target("flw", target_db)
+    api.create_alert_rule("flw_conn", "connections", 0, op=">=", target="flw")
+    first = alerts_flow()
+    assert first["fired"] == 1 and first["targets"] == 1 and first["rules"] == 1
+    second = alerts_flow()
+    assert second["fired"] == 0  # still open: not opened twice
+    assert len(api.list_alerts(target="flw")) == 1
