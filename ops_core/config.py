@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     alert_notify_attempts: int = Field(default=3, ge=1, le=10)
     alert_notify_backoff_s: float = Field(default=1.0, ge=0)
     alert_notify_timeout_s: float = Field(default=10.0, gt=0)
+    alert_redeliveries: int = Field(default=5, ge=0, description="later evaluations retry")
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None

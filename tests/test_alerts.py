@@ -409,3 +409,23 @@ def test_alerts_flow_runs_the_evaluation(prefect_harness, repo, target_db):
     second = alerts_flow()
     assert second["fired"] == 0  # still open: not opened twice
     assert len(api.list_alerts(target="flw")) == 1
+
+
+def test_a_failed_delivery_is_retried_by_the_next_evaluation(repo, target_db, settings_env):
+    settings_env(alert_notify_backoff_s=0, alert_notify_attempts=2, alert_redeliveries=2)
+    api.add_target("rd", target_db)
+    with WebhookReceiver(fail_first=2) as hook:  # the first evaluation's 2 attempts fail
+        api.create_alert_rule(
+            "rd", "connections", 0, op=">=", target="rd",
+            channels=[{"type": "webhook", "url": hook.url}],
+        )  # fmt: skip
+        first = api.evaluate_alerts("rd")
+        assert first.fired == 1 and first.failed_notifications == 1
+        assert hook.events() == []
+        second = api.evaluate_alerts("rd")
+        assert second.fired == 0 and second.notifications == 1
+        assert second.failed_notifications == 0
+        assert hook.events() == ["firing"]  # delivered once, by the retry
+        assert api.evaluate_alerts("rd").notifications == 0  # nothing left to retry
+    recs = api.alert_notifications(first.results[0].alert_id)
+    assert [(r.ok, r.attempts) for r in recs] == [(False, 2), (True, 1)]

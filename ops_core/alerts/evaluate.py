@@ -112,6 +112,8 @@ def _evaluate(conn, targets, read_target, settings) -> EvaluationRun:
         for rule in applicable:
             results.append(_one(conn, rule, t, ctx, settings))
     sent = [n for r in results for n in r.notifications]
+    just_sent = {(r.alert_id, n["event"]) for r in results for n in r.notifications}
+    sent += _redeliver(conn, settings, just_sent)
     return EvaluationRun(
         evaluated_at=started,
         targets=len(targets),
@@ -213,3 +215,33 @@ def _one(conn, rule: repo.Rule, t: Target, ctx: Context, s: Settings) -> RuleRes
                 repo.record_notification(conn, alert_id, **rec)
         res.notifications = records
     return res
+
+
+def _redeliver(
+    conn: psycopg.Connection, s: Settings, just_sent: set[tuple[int | None, str]]
+) -> list[dict[str, Any]]:
+    """Deliveries that failed every attempt are tried again by later evaluations (up to
+    ``alert_redeliveries`` more times), each try recorded; not those this run just tried."""
+    out: list[dict[str, Any]] = []
+    for row in repo.undelivered(conn, 1 + s.alert_redeliveries):
+        if (row["alert_id"], row["event"]) in just_sent:
+            continue
+        alert = repo.get_alert(conn, row["alert_id"])
+        rule = repo.get_rule(conn, alert.rule_id)
+        channels = [
+            ch
+            for ch in notify.channels_for(rule.channels, s)
+            if ch["type"] == row["channel"] and notify.destination(ch) == row["destination"]
+        ]
+        if channels:
+            records = notify.deliver(alert.as_dict(), row["event"], channels[:1], s)
+        else:  # the rule lost this channel since: recorded, so the retries end
+            records = [
+                {**{k: row[k] for k in ("event", "channel", "destination")}, "attempts": 0,
+                 "ok": False, "response": None, "error": "the rule no longer has this channel"}
+            ]  # fmt: skip
+        with conn.transaction():
+            for rec in records:
+                repo.record_notification(conn, alert.alert_id, **rec)
+        out += records
+    return out

@@ -85,6 +85,13 @@ def _email(ch: dict[str, Any], body: dict[str, Any], s: Settings) -> str:
     return "accepted"
 
 
+def destination(ch: dict[str, Any]) -> str:
+    """What a delivery record names: the URL, ``$VAR`` for a secret URL, the recipients."""
+    if ch["type"] == "webhook":
+        return ch.get("url") or f"${ch['url_env']}"
+    return ", ".join(ch["to"])
+
+
 def deliver(
     alert: dict[str, Any], event: str, channels: list[dict[str, Any]], s: Settings
 ) -> list[dict[str, Any]]:
@@ -93,10 +100,7 @@ def deliver(
     records = []
     for ch in channels:
         send = _webhook if ch["type"] == "webhook" else _email
-        if ch["type"] == "webhook":
-            dest = ch.get("url") or f"${ch['url_env']}"  # a secret URL is not recorded
-        else:
-            dest = ", ".join(ch["to"])
+        dest = destination(ch)  # a secret URL is recorded as $VAR
         error, response, attempts = None, None, 0
         for attempt in range(1, s.alert_notify_attempts + 1):
             attempts = attempt

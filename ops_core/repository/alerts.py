@@ -34,6 +34,7 @@ __all__ = [
     "list_alerts",
     "record_notification",
     "notifications",
+    "undelivered",
     "EVALUATION_LOCK",
     "last_snapshot",
     "ash_status",
@@ -363,6 +364,21 @@ def notifications(conn: psycopg.Connection, alert_id: int | None = None) -> list
             {"a": alert_id},
         )
         return [Notification(**r) for r in cur.fetchall()]
+
+
+def undelivered(conn: psycopg.Connection, max_tries: int) -> list[dict[str, Any]]:
+    """(alert, event, channel, destination) never delivered, tried fewer than ``max_tries``
+    times, of alerts fired in the last day."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT n.alert_id, n.event, n.channel, n.destination, count(*) AS tries "
+            "FROM opscore.alert_notifications n JOIN opscore.alerts a USING (alert_id) "
+            "WHERE a.fired_at > now() - interval '1 day' "
+            "GROUP BY 1, 2, 3, 4 HAVING NOT bool_or(n.ok) AND count(*) < %s "
+            "ORDER BY 1, 2",
+            (max_tries,),
+        )
+        return cur.fetchall()
 
 
 # --------------------------------------------------------------------------- freshness
