@@ -166,3 +166,22 @@ def test_metrics_serve_command_and_a_down_target(repo, target_db):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_health_with_the_repository_down(repo, monkeypatch):
+    from ops_core.config import reset_settings_cache
+
+    monkeypatch.setenv("OPSCORE_REPOSITORY_DSN", "host=127.0.0.1 port=1 dbname=x user=x")
+    reset_settings_cache()
+    try:
+        assert api.health_liveness().verdict == "healthy"  # the process still answers
+        for check in (api.health_startup, api.health_readiness, api.health_full):
+            report = check()
+            assert report.verdict == "failing" and not report.ok
+            (comp,) = report.components
+            assert comp.name == "repository" and "unreachable" in comp.reason.lower()
+        r = run_cli("health", "--check", "readiness")
+        assert r.returncode == 1 and "failing" in r.stdout
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()

@@ -75,9 +75,11 @@ def health_liveness() -> HealthReport:
 
 def _repository() -> tuple[HealthComponent, psycopg.Connection | None]:
     try:
-        conn = repository.connect()
+        conn = repository.connect(start=False)  # observe, never start the embedded server
     except OpsCoreError as exc:
         return HealthComponent("repository", FAILING, exc.message), None
+    except psycopg.Error as exc:
+        return HealthComponent("repository", FAILING, f"unreachable: {exc}".strip()), None
     known = {m.version for m in repository.migrations()}
     applied = repository.applied_versions(conn)
     detail = {"schema_version": max(applied) if applied else 0, "known": max(known)}
