@@ -21,6 +21,7 @@ pages = {
         st.Page(HERE / "performance.py", title="Performance Hub", icon=":material/speed:"),
         st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
         st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),
+        st.Page(HERE / "alerts.py", title="Alerts", icon=":material/notifications:"),
     ],
     "Diagnose": [
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),

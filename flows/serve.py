@@ -12,6 +12,7 @@ from ops_core.backup.schedule import parse_when
 from ops_core.config import Settings, get_settings
 from ops_core.errors import ConfigError, InvalidInput
 
+from .alerts import alerts_flow
 from .ash import ash_flow
 from .backup import backup_deployments
 from .reports import reports_flow
@@ -98,6 +99,17 @@ def build_deployments(
         )
     )
     deployments.extend(backup_deployments(list(names)))
+    deployments.append(
+        alerts_flow.to_deployment(
+            name="alerts",
+            interval=timedelta(
+                minutes=validate_minutes(s.alert_interval_minutes, "alert_interval_minutes")
+            ),
+            concurrency_limit=1,
+            tags=["opscore", "alerts"],
+            description="Evaluate alert rules and notify",
+        )
+    )
     deployments.append(
         retention_flow.to_deployment(
             name="retention",

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -81,6 +81,23 @@ class Settings(BaseSettings):
     addm_min_impact_pct: float = Field(default=5.0, ge=0, lt=100)
     # the ADDM flow logs findings at or above this share of DB time as errors
     addm_alert_pct: float = Field(default=20.0, ge=0, le=100)
+
+    # alerts: evaluation schedule, default notification channels, delivery retries. Secrets
+    # (SMTP password, webhook token) come from the environment / TOML, never the repository.
+    alert_interval_minutes: int = Field(default=1, ge=1, description="alert evaluation flow")
+    alert_webhook_url: str | None = Field(default=None, description="default webhook channel")
+    alert_webhook_token: SecretStr | None = Field(default=None, description="Bearer token")
+    alert_email_to: list[str] = Field(default_factory=list, description="default recipients")
+    alert_notify_attempts: int = Field(default=3, ge=1, le=10)
+    alert_notify_backoff_s: float = Field(default=1.0, ge=0)
+    alert_notify_timeout_s: float = Field(default=10.0, gt=0)
+    alert_redeliveries: int = Field(default=5, ge=0, description="later evaluations retry")
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "opscore@localhost"
 
     # backup and recovery
     backup_dir: Path | None = Field(

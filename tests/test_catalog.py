@@ -120,6 +120,9 @@ NOT_EMPTY = {
     "list_backups",
     "list_restore_points",
     "backup_report",
+    "list_alert_rules",
+    "list_alerts",
+    "target_metrics",
 }
 
 
@@ -172,7 +175,7 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
         called, "create_baseline", name="cov_base", target=t, begin_id=f.begin_id, end_id=f.end_id
     )
     _call(called, "list_baselines", target=t)
-    _call(called, "targets_status")
+    assert api.targets_status()  # the overview's rows (the health/full row is health_full's)
     with psycopg.connect(f.dsn, application_name="cov-idle") as idle:
         idle.execute("SELECT 1")  # a session idle in a transaction: live views show it
         sessions = _call(called, "live_sessions", target=t)
@@ -203,6 +206,19 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
         )
         assert Path(out.html).stat().st_size > 1000
     _call(called, "delete_addm", analysis_id=analysis.analysis_id)
+    # alerts (a rule that holds on any server: connections >= 0), metrics, health
+    rule = _call(called, "create_alert_rule", name="cov_rule", metric="connections", value=1e9)
+    _call(called, "list_alert_rules", target=t)
+    _call(called, "get_alert_rule", rule=rule.rule_id)
+    _call(called, "update_alert_rule", rule="cov_rule", value=0, op=">=", target=t)
+    assert api.evaluate_alerts(t).fired == 1
+    alerts = _call(called, "list_alerts", target=t)
+    _call(called, "ack_alert", alert_id=alerts[0].alert_id)
+    _call(called, "target_metrics", target=t)
+    assert "opscore_target_up" in _call(called, "prometheus_metrics", target=t)
+    for fn in ("health_liveness", "health_startup", "health_readiness", "health_full"):
+        _call(called, fn)
+    _call(called, "delete_alert_rule", rule="cov_rule")
     _call(called, "delete_baseline", name="cov_base")
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}

@@ -117,6 +117,26 @@ if not sel["last_ash_sample"]:
 elif sel["db_time_last_hour_s"] is None:
     st.caption("No ASH samples in the last hour: is the sampler running?")
 
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _freshness(target: str) -> list[dict]:
+    """Components of the target's full health check that are not healthy."""
+    report = api.health_full(target)
+    return [c.as_dict() for c in report.components if c.status in ("degraded", "failing")]
+
+
+stale, _ = try_call(_freshness, pick)
+for c in stale or []:
+    say = st.error if c["status"] == "failing" else st.warning
+    say(f"{c['name']}: {c['reason']}")
+open_alerts, _ = try_call(api.list_alerts, None, pick)
+if open_alerts:
+    st.warning(
+        f"{len(open_alerts)} open alert(s) on {pick}: "
+        + "; ".join(a.rule for a in open_alerts[:5])
+        + " (see the Alerts page)."
+    )
+
 st.subheader("Top SQL, last hour (ASH)")
 now = now_step(30)
 top, terr = try_call(cached_ash_top, pick, now - timedelta(hours=1), now, "sql", 5)

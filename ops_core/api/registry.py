@@ -88,6 +88,20 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "backup_report": ((R, F), ()),
     "cloud_providers": ((), ()),
     "upload_backup": ((R, F), (R, F)),
+    # alerts, metrics, health
+    "create_alert_rule": ((R,), (R,)),
+    "list_alert_rules": ((R,), ()),
+    "get_alert_rule": ((R,), ()),
+    "update_alert_rule": ((R,), (R,)),
+    "delete_alert_rule": ((R,), (R,)),
+    "list_alerts": ((R,), ()),
+    "ack_alert": ((R,), (R,)),
+    "target_metrics": ((R, T), ()),
+    "prometheus_metrics": ((R, T), ()),
+    "health_liveness": ((), ()),
+    "health_startup": ((R,), ()),
+    "health_readiness": ((R, T), ()),
+    "health_full": ((R, T, F), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -64,6 +64,9 @@ def _register_optional() -> None:
         ("addm", "addm"),
         ("catalog", None),
         ("actions", "actions"),
+        ("alert", "alert"),
+        ("metrics", "metrics"),
+        ("health", None),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -66,8 +66,12 @@ def _ensure_database(admin_dsn: str, dbname: str) -> None:
                 pass
 
 
-def connect(settings: Settings | None = None, *, autocommit: bool = True) -> psycopg.Connection:
-    dsn = repository_dsn(settings)
+def connect(
+    settings: Settings | None = None, *, autocommit: bool = True, start: bool = True
+) -> psycopg.Connection:
+    """A repository connection (``start=False``: never start the embedded server, e.g. for a
+    health check that must not change what it observes)."""
+    dsn = repository_dsn(settings, start=start)
     try:
         return psycopg.connect(
             dsn,
