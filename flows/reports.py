@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -12,6 +13,16 @@ from ops_core import api
 from ops_core.errors import OpsCoreError
 
 from .common import artifact_key, publish_table, resolve_targets
+
+#: set by an in-process caller (the demo) to hear "rendering the AWR report (1 of 3)" as it
+#: happens; flow parameters must be serialisable, so this is not one
+#: (a step, or detail=True for the renderer's own steps within it)
+progress_hook: Callable[[str, bool], None] | None = None
+
+
+def _progress(msg: str, detail: bool = False) -> None:
+    if progress_hook is not None:
+        progress_hook(msg, detail)
 
 
 @task(name="render-report", task_run_name="{kind}-{target}")
@@ -25,7 +36,10 @@ def render_one(
         begin=begin,
         end=end,
         since=since,
-        progress=lambda msg: logger.info("%s %s: %s", kind, target, msg),
+        progress=lambda msg: (
+            logger.info("%s %s: %s", kind, target, msg),
+            _progress(f"{kind.upper()} report of {target}: {msg}", True),
+        ),
     )
     logger.info("%s report of %s: %s (%.1f s)", kind, target, rendered.html, rendered.seconds)
     create_link_artifact(
@@ -50,8 +64,13 @@ def reports_flow(
 ) -> list[dict]:
     logger = get_run_logger()
     out: list[dict] = []
-    for target in resolve_targets(targets):
-        for kind in kinds or ["awr", "ash"]:
+    names = resolve_targets(targets)
+    kinds = kinds or ["awr", "ash"]
+    n, i = len(names) * len(kinds), 0
+    for target in names:
+        for kind in kinds:
+            i += 1
+            _progress(f"rendering the {kind.upper()} report of {target} ({i} of {n})")
             try:
                 if kind in ("awr", "addm"):  # a snapshot range (ADDM: its stored analysis)
                     begin, end = begin_snapshot, end_snapshot
