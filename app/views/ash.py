@@ -89,7 +89,7 @@ else:
         width="stretch",
         height=c.table_height(len(top), 12),
         column_config={
-            "query_id": c.TXT("queryid", width="small"),
+            "query_id": c.TXT("Query id", width="medium"),
             "query": c.TXT("statement", width="large"),
             "db_time_s": c.NUM("DB time (s)", format="%.1f"),
             "pct": c.NUM("share", format="%.1f %%"),
@@ -121,4 +121,4 @@ elif chains is not None:
     for col in chains.columns:
         if str(chains[col].dtype).startswith("datetime64"):
             chains[col] = c.to_local(chains[col])
-    st.dataframe(chains, hide_index=True, width="stretch")
+    c.dataframe(chains, hide_index=True, width="stretch")

@@ -70,25 +70,80 @@ FREE_TEXT = {
 }
 
 
+#: free text shown on one line, cut with an ellipsis (a statement's text in a table)
+ONE_LINE = {"query", "statement"}
+#: the narrowest a free-text column gets before lower-priority columns are dropped
+TEXT_MIN = 16
+
+
+def _cell_width(v: str) -> int:
+    from rich.text import Text
+
+    return max((Text.from_markup(ln).cell_len for ln in v.splitlines()), default=0)
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     justify: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
+    width: int | None = None,
 ) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold cyan")
-    for c in columns:
-        # free text takes the room that is left; figures keep at least their header's width
+    """A table whose figures and identifiers (every column not in FREE_TEXT) never wrap: free
+    text wraps at words into the room left; when even that does not fit the terminal, the
+    columns named in ``drop`` are left out, first named first (lowest priority first), and a
+    caption says which."""
+    cols = list(columns)
+    data = [["" if v is None else str(v) for v in r] for r in rows]
+    width = width or console.width
+    keep = list(range(len(cols)))
+
+    def need(idx: list[int]) -> int:
+        total = 1 + 3 * len(idx)
+        for i in idx:
+            if cols[i].lower() in FREE_TEXT:
+                total += TEXT_MIN
+            else:
+                total += max([len(cols[i])] + [_cell_width(r[i]) for r in data])
+        return total
+
+    dropped: list[str] = []
+    for name in drop:
+        if need(keep) <= width:
+            break
+        if name in cols and cols.index(name) in keep:
+            keep.remove(cols.index(name))
+            dropped.append(name)
+    caption = f"(narrow terminal: {', '.join(dropped)} not shown)" if dropped else None
+    t = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold cyan",
+        caption=caption,
+        caption_justify="left",
+    )
+    # SQL in a table is a one-line summary (the whole text: --json, the reports) in the room
+    # the other columns leave; prose wraps at words
+    one_line = [i for i in keep if cols[i].lower() in ONE_LINE]
+    room = width - need(keep) + TEXT_MIN * len(one_line)
+    each = max(TEXT_MIN, room // len(one_line)) if one_line else 0
+    for i in keep:
+        c = cols[i]
         text = c.lower() in FREE_TEXT
+        if i in one_line:
+            longest = max([len(c)] + [_cell_width(r[i]) for r in data])
+            t.add_column(c, overflow="ellipsis", no_wrap=True, max_width=min(each, longest))
+            continue
         t.add_column(
             c,
             justify=(justify or {}).get(c, "left"),
-            overflow="fold",
-            ratio=1 if text else None,
-            min_width=None if text else min(len(c), 12),
+            overflow="fold" if text else "ellipsis",
+            no_wrap=not text,
+            min_width=TEXT_MIN if text else None,
         )
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for r in data:
+        t.add_row(*[r[i] for i in keep])
     return t
 
 

@@ -32,6 +32,11 @@ def _short(q: object, n: int = 70) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+#: narrow terminals leave these out first (the queryid, its time and the query stay)
+SHOW_DROP = ("temp written", "WAL bytes", "blks hit", "db", "rows", "mean ms", "blks read")
+DB_DROP = ("tup ins/upd/del", "temp bytes", "deadlocks", "rollbacks", "blks hit")
+
+
 @app.command(epilog=example("opscore snapshot take", "opscore snapshot take --target prod"))
 def take(
     target: str = typer.Option(None, "--target", "-t", help="Target (default: all targets)."),
@@ -179,6 +184,7 @@ def show(
                 )
                 for r in st.itertuples()
             ],
+            drop=SHOW_DROP,
         )
     )
     console.print(
@@ -209,6 +215,7 @@ def show(
                 )
                 for r in d.databases.itertuples()
             ],
+            drop=DB_DROP,
         )
     )
 
