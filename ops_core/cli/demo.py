@@ -17,7 +17,8 @@ def _quiet_prefect() -> None:
     """Before Prefect is imported: its server's start-up banner, its console logs and its
     telemetry stay off the demo's terminal (settings read from the environment at import)."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # (the flows log ADDM's findings as warnings for the Prefect UI: the demo prints them)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("DO_NOT_TRACK", "1")
