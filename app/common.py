@@ -488,7 +488,8 @@ _UNITS = {"s": "s", "ms": "ms", "bytes": "bytes", "pct": "%", "mb": "MB"}
 ID_NAMES = {"queryid", "query_id", "pid", "root_pid", "blocker_pid", "leader_pid"}
 #: whole numbers: counts of things
 COUNT_WORDS = ("calls", "rows", "samples", "count", "blks", "blocks", "tup", "sessions",
-               "commits", "rollbacks", "deadlocks", "executions", "n_", "findings")  # fmt: skip
+               "commits", "rollbacks", "deadlocks", "executions", "n_", "findings",
+               "statements", "scans", "scan")  # fmt: skip
 
 
 def human(name: str) -> str:
@@ -526,8 +527,15 @@ def table_view(df: pd.DataFrame, column_config: dict | None = None) -> tuple[pd.
         s = out[col]
         name = str(col)
         if col in given:  # the page's own header and format; only no literal None
+            conf = given[col] if isinstance(given[col], dict) else {}
+            tc = conf.get("type_config") or {}
             if s.dtype == object:
                 out[col] = ["" if v is None else v for v in s]
+            elif tc.get("type") == "number" and s.isna().any():
+                fmt = tc.get("format") or "%,.2f"
+                fmt = fmt if "f" in fmt else "%,.0f"
+                out[col] = ["" if pd.isna(v) else _fmt_num(float(v), fmt) for v in s]
+                cfg[col] = TXT(conf.get("label") or human(name))
             continue
         if _is_id(name):
             out[col] = [
@@ -538,7 +546,8 @@ def table_view(df: pd.DataFrame, column_config: dict | None = None) -> tuple[pd.
                 else str(v)
                 for v in s
             ]
-            cfg[col] = TXT(human(name), width="medium")
+            wide = "query" in name  # a 20-digit queryid whole; a pid is short
+            cfg[col] = TXT(human(name), width="medium" if wide else "small")
         elif name.endswith("bytes") and pd.api.types.is_numeric_dtype(s):
             out[col] = [fmt_bytes(v) for v in s]
             cfg[col] = TXT(human(name).replace(" (bytes)", ""))
@@ -563,7 +572,8 @@ def table_view(df: pd.DataFrame, column_config: dict | None = None) -> tuple[pd.
         else:
             out[col] = [_cell_text(v) for v in s]
             cfg[col] = TXT(human(name))
-    cfg.update(column_config or {})
+    for k, v in given.items():  # the page's own, unless made text above
+        cfg.setdefault(k, v)
     return out, cfg
 
 
@@ -585,12 +595,15 @@ def _fmt_num(v: float, fmt: str) -> str:
     return f"{v:,.{decimals}f}{unit}"
 
 
-def dataframe(df: pd.DataFrame, column_config: dict | None = None, **kw: Any) -> Any:
-    """st.dataframe through :func:`table_view` (hide_index and full width by default)."""
+def dataframe(
+    df: pd.DataFrame, column_config: dict | None = None, where: Any = None, **kw: Any
+) -> Any:
+    """st.dataframe (or ``where``.dataframe: a column, a tab) through :func:`table_view`
+    (hide_index and full width by default)."""
     view, cfg = table_view(df, column_config)
     kw.setdefault("hide_index", True)
     kw.setdefault("width", "stretch")
-    return st.dataframe(view, column_config=cfg, **kw)
+    return (where or st).dataframe(view, column_config=cfg, **kw)
 
 
 def evidence_tables(evidence: dict[str, Any]) -> None:

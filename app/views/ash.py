@@ -83,8 +83,9 @@ else:
         bargap=0.35,
     )  # fmt: skip
     left.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-    right.dataframe(
+    c.dataframe(
         top[[*label_cols, "db_time_s", "pct", "samples"]],
+        where=right,
         hide_index=True,
         width="stretch",
         height=c.table_height(len(top), 12),
