@@ -223,3 +223,28 @@ def test_serve_check_says_every_15_min(prepared, opscore_env):
 
     assert every(900) == "every 15 min" and every(30) == "every 30 s"
     assert every(7200) == "every 2 h" and every(86400) == "daily" and every(90) == "every 90 s"
+
+
+def test_ash_report_shows_peak_busiest_minute_and_cpus(prepared, opscore_env, tmp_path):
+    """ASH shows the burst beside the average, and the host's CPUs as a line on its chart."""
+    import os
+
+    from ops_core.reports.ash_view import activity_peaks
+
+    begin, end, _ = prepared
+    cpus = api.host_cpu_count(TARGET)
+    assert cpus == os.cpu_count()  # the embedded server is local: the host collector ran
+    b, e = api.get_snapshot(begin).info.captured_at, api.get_snapshot(end).info.captured_at
+    r = api.ash_report(TARGET, b, e)
+    peaks = activity_peaks(r)
+    assert peaks is not None
+    avg = r.header["avg_active_sessions"]
+    # the burst is at least the average, and the busiest minute lies between them
+    assert peaks["peak"] >= avg > 0, (peaks, avg, r.bucket_s)
+    if peaks["minute"] is not None:
+        assert peaks["peak"] + 1e-9 >= peaks["minute"] >= avg - 1e-9, (peaks, avg)
+    out = api.render_report("ash", TARGET, begin, end, reports_dir=tmp_path)
+    html = out.html.read_text()
+    assert "Busiest minute" in html and "Peak (" in html
+    assert f"{cpus} CPUs" in html
+    _keep("ash-report-peaks.html", html)

@@ -122,6 +122,7 @@ from .reports import (
     awr_report,
     compare_report,
     default_awr_range,
+    host_cpu_count,
     render_report,
     report_download,
 )
@@ -279,6 +280,7 @@ __all__ = [
     "ash_report",
     "compare_report",
     "default_awr_range",
+    "host_cpu_count",
     "render_report",
     "report_download",
     "SnapshotInfo",
