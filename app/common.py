@@ -492,15 +492,16 @@ COUNT_WORDS = ("calls", "rows", "samples", "count", "blks", "blocks", "tup", "se
                "statements", "scans", "scan")  # fmt: skip
 
 
-def human(name: str) -> str:
-    """snake_case column name -> a header a DBA reads: db_time_s -> "DB time (s)"."""
+def human(name: str, unit: bool = True) -> str:
+    """snake_case column name -> a header a DBA reads: db_time_s -> "DB time (s)" (without
+    the unit when the values carry it: ``unit=False``)."""
     parts = str(name).split("_")
-    unit = _UNITS.get(parts[-1]) if len(parts) > 1 else None
-    if unit:
+    u = _UNITS.get(parts[-1]) if len(parts) > 1 else None
+    if u:
         parts = parts[:-1]
     words = " ".join(_WORDS.get(p, p) for p in parts if p)
     words = words[:1].upper() + words[1:]
-    return f"{words} ({unit})" if unit else words
+    return f"{words} ({u})" if u and unit else words
 
 
 def _is_id(col: str) -> bool:
@@ -617,10 +618,13 @@ def evidence_tables(evidence: dict[str, Any]) -> None:
             dataframe(pd.DataFrame(value), height=table_height(len(value), 10))
         elif isinstance(value, dict):
             st.markdown(f"**{human(key)}**")
-            rows = [{"what": human(k), "value": _evidence_value(k, v)} for k, v in value.items()]
+            rows = [
+                {"what": human(k, unit=False), "value": _evidence_value(k, v)}
+                for k, v in value.items()
+            ]
             dataframe(pd.DataFrame(rows), height=table_height(len(rows), 10))
         else:
-            facts.append({"what": human(key), "value": _evidence_value(key, value)})
+            facts.append({"what": human(key, unit=False), "value": _evidence_value(key, value)})
     if facts:
         dataframe(pd.DataFrame(facts), height=table_height(len(facts), 15))
 
@@ -630,8 +634,10 @@ def _evidence_value(key: str, v: Any) -> str:
         return "—"
     if isinstance(v, bool):
         return "yes" if v else "no"
+    unit = key.rsplit("_", 1)[-1] if "_" in key else ""
+    if isinstance(v, int | float) and unit in ("s", "ms", "pct"):
+        v = float(v)
     if isinstance(v, float):
-        unit = key.rsplit("_", 1)[-1]
         if unit == "s":
             return f"{v:,.1f} s"
         if unit == "ms":
