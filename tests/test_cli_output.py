@@ -248,3 +248,39 @@ def test_ash_report_shows_peak_busiest_minute_and_cpus(prepared, opscore_env, tm
     assert "Busiest minute" in html and "Peak (" in html
     assert f"{cpus} CPUs" in html
     _keep("ash-report-peaks.html", html)
+
+
+def test_every_readme_command_names_options_that_exist():
+    """Each concrete `opscore ...` line of the README's code blocks parses as printed (the
+    command and every option exist; `--help` appended so nothing runs). Syntax summaries with
+    [optional] parts or a|b choices are left out."""
+    import contextlib
+    import io
+
+    import typer.main
+
+    from ops_core.cli import app
+
+    cmd = typer.main.get_command(app)
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    checked, bad = 0, []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
+        for ln in block.splitlines():
+            ln = ln.strip().removeprefix("$ ")
+            if "opscore " not in ln:
+                continue
+            pre = ln.split("opscore ")[0]
+            if pre.strip() and not re.fullmatch(r"(\S+=\S*\s+)+", pre):
+                continue  # not a command line (prose, another program)
+            ln = re.split(r"\s+#", "opscore " + ln.split("opscore ", 1)[1])[0].strip()
+            if any(x in ln for x in ("[", "|", "...", "…", "<", ">")):
+                continue
+            argv = shlex.split(ln)[1:]
+            checked += 1
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                    cmd.main([*argv, "--help"], standalone_mode=False, prog_name="opscore")
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                bad.append((ln, f"{type(exc).__name__}: {exc}"))
+    assert checked >= 40 and not bad, bad
