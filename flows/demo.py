@@ -11,11 +11,36 @@ from typing import Any
 
 from ops_core import api
 
+from . import reports as reports_module
 from .ash import ash_flow
 from .reports import reports_flow
 from .snapshot import snapshot_flow
 
 Say = Callable[[str], None]
+
+
+def prefect_server_in_background() -> Callable[[], None]:
+    """Start Prefect's temporary API server now, in a thread, when no PREFECT_API_URL names a
+    server; returns a wait() to call before the first flow. It takes 30 s to minutes to start
+    on a small loaded machine: the demo starts it before the embedded PostgreSQL and the schema
+    load instead of under its first flow. Failing here is not fatal: the first flow starts it
+    again itself (and says why it cannot)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_ALLOW_EPHEMERAL_MODE.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 - the first flow retries and reports it
+            pass
+
+    thread = threading.Thread(target=start, name="prefect-server", daemon=True)
+    thread.start()
+    return thread.join
+
 
 #: the two problems the demo injects, in order: (fault name, what a DBA would call it)
 DEMO_FAULTS = [
@@ -52,7 +77,14 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
+def run_demo(
+    quick: bool = False,
+    say: Say = print,
+    detail: Say | None = None,
+    prefect_ready: Callable[[], None] | None = None,
+) -> DemoResult:
+    """The demo; ``say`` hears each step, ``detail`` (optional) the steps within a step,
+    ``prefect_ready`` waits for a Prefect server started early (prefect_server_in_background)."""
     started = time.monotonic()
     plan = DemoPlan.for_mode(quick)
     target = api.ensure_demo_target().name
@@ -60,6 +92,9 @@ def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
     say("loading the shop schema (customers, products, orders) into the demo database")
     api.prepare_demo_schema(scale=1)
 
+    if prefect_ready is not None:
+        say("waiting for Prefect's temporary API server (started in the background)")
+        prefect_ready()
     say("snapshot before the load (snapshot flow)")
     result.begin_snapshot = snapshot_flow(targets=[target])[0]["snapshot_id"]
 
@@ -105,15 +140,18 @@ def run_demo(quick: bool = False, say: Say = print) -> DemoResult:
 
     if result.addm is not None:
         result.named = api.injected_vs_found(result.faults, result.addm.findings)
-    say("rendering the AWR, ASH and ADDM reports (reports flow: papermill + nbconvert)")
     minutes = (time.monotonic() - started) / 60 + 1
-    rendered = reports_flow(
-        targets=[target],
-        kinds=["awr", "ash", "addm"],
-        hours=minutes / 60,
-        begin_snapshot=result.begin_snapshot,
-        end_snapshot=result.end_snapshot,
-    )
+    reports_module.progress_hook = lambda msg, sub: (detail or say if sub else say)(msg)
+    try:
+        rendered = reports_flow(
+            targets=[target],
+            kinds=["awr", "ash", "addm"],
+            hours=minutes / 60,
+            begin_snapshot=result.begin_snapshot,
+            end_snapshot=result.end_snapshot,
+        )
+    finally:
+        reports_module.progress_hook = None
     result.reports = [r["html"] for r in rendered if "html" in r]
     for r in rendered:
         if "error" in r:

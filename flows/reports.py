@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from ops_core import api
 from ops_core.errors import OpsCoreError
 
 from .common import artifact_key, publish_table, resolve_targets
+
+#: set by an in-process caller (the demo) to hear "rendering the AWR report (1 of 3)" as it
+#: happens; flow parameters must be serialisable, so this is not one
+#: (a step, or detail=True for the renderer's own steps within it)
+progress_hook: Callable[[str, bool], None] | None = None
+
+
+def _progress(msg: str, detail: bool = False) -> None:
+    if progress_hook is not None:
+        progress_hook(msg, detail)
 
 
 @task(name="render-report", task_run_name="{kind}-{target}")
@@ -25,15 +36,93 @@ def render_one(
         begin=begin,
         end=end,
         since=since,
-        progress=lambda msg: logger.info("%s %s: %s", kind, target, msg),
+        progress=lambda msg: (
+            logger.info("%s %s: %s", kind, target, msg),
+            _progress(f"{kind.upper()} report of {target}: {msg}", True),
+        ),
     )
     logger.info("%s report of %s: %s (%.1f s)", kind, target, rendered.html, rendered.seconds)
-    create_link_artifact(
-        link=rendered.html.resolve().as_uri(),
-        link_text=f"{kind.upper()} report {target}",
+    try:
+        headline = report_headline(kind, target, begin, end, since)
+    except Exception as exc:  # noqa: BLE001 - the report exists; its summary is a bonus
+        logger.warning("%s report of %s: no headline (%s)", kind, target, exc)
+        headline = ""
+    # the Prefect UI cannot open file:// links: the headline and where the file is instead
+    create_markdown_artifact(
+        markdown=f"# {kind.upper()} report of {target}\n\n{headline}\n\n"
+        f"**File:** `{rendered.html.resolve()}` (rendered in {rendered.seconds:.1f} s; open it "
+        f"on the machine that ran the flow, or download it from the app's Reports tab)\n",
         key=artifact_key(kind, "report", target),
+        description=f"{kind.upper()} report of {target}",
     )
     return {"kind": kind, "target": target, "html": str(rendered.html)}
+
+
+def _sql_lines(df: Any, time_col: str, unit: str, n: int = 3) -> list[str]:
+    if df is None or getattr(df, "empty", True):
+        return []
+    out = []
+    for r in df.head(n).to_dict("records"):
+        q = " ".join(str(r.get("query") or "").split())
+        q = q if len(q) <= 80 else q[:79] + "…"
+        t = r.get(time_col)
+        share = r.get("share_pct", r.get("pct"))
+        figure = f"{t:,.1f} {unit}" if isinstance(t, int | float) else ""
+        figure += f" ({share:.1f} %)" if isinstance(share, int | float) else ""
+        qid = r.get("queryid", r.get("query_id"))
+        out.append(f"- `{qid}` {figure}: `{q}`")
+    return out
+
+
+def report_headline(
+    kind: str, target: str, begin: int | str | None, end: int | str | None, since: str | None
+) -> str:
+    """Markdown: what the report says first (DB time, top findings, top SQL), for the
+    artifact in the Prefect UI."""
+    lines: list[str] = []
+    if kind == "awr":
+        r = api.awr_report(target, begin, end, top=3)  # type: ignore[arg-type]
+        h = r.header
+        lines.append(
+            f"Snapshots {h['begin_snapshot_id']} → {h['end_snapshot_id']} "
+            f"({h['elapsed_s']:,.0f} s): **DB time {h['db_time_s']:,.1f} s**, "
+            f"SQL time {h['sql_time_s']:,.1f} s, {h['transactions']:,.0f} transactions."
+        )
+        lines += [f"- {x}" for x in r.highlights[:3]]
+        findings = r.addm.findings[:3] if r.addm is not None else []
+        if findings:
+            lines.append("\n**ADDM findings**")
+            lines += [f"- #{f.rank} {f.title} ({f.impact_pct:.1f} % of DB time)" for f in findings]
+        sql = _sql_lines(r.top_sql.get("elapsed"), "total_exec_time", "ms")
+        if sql:
+            lines += ["\n**Top SQL by elapsed time**", *sql]
+    elif kind == "ash":
+        r = api.ash_report(target, since=since)
+        h = r.header
+        lines.append(
+            f"{h['samples']:,} samples: **DB time {h['db_time_s']:,.1f} s**, "
+            f"{h['avg_active_sessions']:,.2f} average active sessions."
+        )
+        lines += [f"- {x}" for x in r.highlights[:3]]
+        sql = _sql_lines(r.top_sql, "db_time_s", "s")
+        if sql:
+            lines += ["\n**Top SQL by DB time**", *sql]
+    elif kind == "addm":
+        a = next(
+            (x for x in api.list_addm(target) if (x.begin_snapshot_id, x.end_snapshot_id)
+             == (begin, end)),
+            None,
+        )  # fmt: skip
+        if a is not None:
+            a = api.get_addm(a.analysis_id)
+            lines.append(
+                f"Analysis {a.analysis_id}, snapshots {a.begin_snapshot_id} → "
+                f"{a.end_snapshot_id}: **DB time {a.db_time_s:,.1f} s**."
+            )
+            lines += [
+                f"- #{f.rank} {f.title} ({f.impact_pct:.1f} % of DB time)" for f in a.findings[:3]
+            ]
+    return "\n".join(lines)
 
 
 @flow(
@@ -50,8 +139,13 @@ def reports_flow(
 ) -> list[dict]:
     logger = get_run_logger()
     out: list[dict] = []
-    for target in resolve_targets(targets):
-        for kind in kinds or ["awr", "ash"]:
+    names = resolve_targets(targets)
+    kinds = kinds or ["awr", "ash"]
+    n, i = len(names) * len(kinds), 0
+    for target in names:
+        for kind in kinds:
+            i += 1
+            _progress(f"rendering the {kind.upper()} report of {target} ({i} of {n})")
             try:
                 if kind in ("awr", "addm"):  # a snapshot range (ADDM: its stored analysis)
                     begin, end = begin_snapshot, end_snapshot

@@ -126,4 +126,59 @@ def serve(settings: Settings | None = None, targets: list[str] | None = None) ->
     from prefect import serve as prefect_serve
 
     deployments = build_deployments(settings, targets)
-    prefect_serve(*deployments, pause_on_shutdown=False)
+    try:
+        # schedules paused on shutdown: no run turns "Late" while nothing serves them (the
+        # next `opscore serve` applies the deployments again, un-paused)
+        prefect_serve(*deployments, pause_on_shutdown=True)
+    finally:
+        settle_runs([f"{d.flow_name}/{d.name}" for d in deployments])
+
+
+def settle_runs(deployment_names: list[str], reason: str | None = None) -> list[str]:
+    """After serve stopped (Ctrl-C, SIGTERM, a crash): every run of these deployments still
+    Running or Pending ends Crashed (nothing runs it any more; the Prefect UI must not show it
+    running for ever), and their Scheduled runs are deleted (they would turn Late; the next
+    serve schedules anew). Returns the ids of the runs it changed; never raises (the API may
+    be gone with the process)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    changed: list[str] = []
+    message = reason or "opscore serve stopped while this run was in progress"
+    try:
+        with get_client(sync_client=True) as client:
+            ids = []
+            for name in deployment_names:
+                try:
+                    ids.append(client.read_deployment_by_name(name).id)
+                except Exception:  # noqa: BLE001 - never applied: nothing to settle
+                    continue
+            if not ids:
+                return changed
+            deps = DeploymentFilter(id=DeploymentFilterId(any_=ids))
+
+            def runs(*types: StateType):
+                return client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types)))
+                    ),
+                    deployment_filter=deps,
+                )
+
+            for run in runs(StateType.RUNNING, StateType.PENDING):
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                changed.append(str(run.id))
+            for run in runs(StateType.SCHEDULED):
+                client.delete_flow_run(run.id)
+                changed.append(str(run.id))
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
+    return changed

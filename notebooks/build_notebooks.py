@@ -61,7 +61,7 @@ REPORTS = {
         "    queryid=queryid or None,\n    user=user or None,\n    database=database or None,\n"
         "    application=application or None,\n)\nview.ash_header(r)",
         "sections": [
-            ("Activity over time", "view.ash_activity(r)"),
+            ("Activity over time", "view.ash_activity(r, api.host_cpu_count(target, r.end))"),
             ("Top wait events", "view.ash_events(r)"),
             ("Top SQL", "view.ash_sql(r)"),
             ("Wait profile per SQL", "view.ash_sql_profiles(r)"),

@@ -52,7 +52,7 @@ PAGES: dict[str, list[str]] = {
     "workload": ["Workload repository", "Take a snapshot now", "Snapshots"],
     "workload?wr=Baselines": ["Create a baseline", "Delete a baseline"],
     "workload?wr=Compare": ["Load profile", "apptest_orders"],
-    "addm": ["ADDM"],
+    "addm": ["ADDM", "Analyses", "DB time", "Show analysis"],
     "backup": ["Backup and recovery", "Recoverable from", "No backups of shop yet"],
     "catalog": ["Catalog coverage", "Operations"],
 }
@@ -67,6 +67,9 @@ def app_url(pg, opscore_env):
     fresh_repository()
     dsn = pg.create_database("browser")
     run_workload(dsn, target="shop")
+    from ops_core import api
+
+    api.run_addm("shop")  # the ADDM page shows an analysis: findings, evidence tables
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "app-server.log", "w")  # noqa: SIM115 - closed in finally

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ def test_demo_quick_runs_the_flows_and_names_both_injected_problems():
     }
     try:
         res = run_cli("demo", "--quick", env=env, timeout=600)
-        out = res.stdout
+        out, demo_err = res.stdout, res.stderr
         assert res.returncode == 0, res.stderr[-3000:]
         assert "Traceback" not in res.stderr
         assert "ADDM analysis" in out
@@ -62,6 +63,22 @@ def test_demo_quick_runs_the_flows_and_names_both_injected_problems():
             assert any(n.startswith(kind) for n in htmls), htmls
         awr = next(reports.rglob("awr-*.html")).read_text()
         assert "ADDM findings" in awr and "Missing index on demo.orders (reference)" in awr
+        # every command it suggests under "Next:" runs as printed (`opscore app` serves until
+        # stopped: tests/test_cli_output.py starts it); the file it says to open exists
+        suggested = [ln.split("#", 1)[0].strip() for ln in out.split("Next:", 1)[1].splitlines()]
+        suggested = [ln for ln in suggested if ln]
+        assert any(ln.startswith("open ") for ln in suggested), suggested
+        for ln in suggested:
+            if ln.startswith("open "):
+                assert Path(ln[5:]).is_file(), ln
+            elif ln != "opscore app":
+                argv = shlex.split(ln)
+                assert argv[0] == "opscore", ln
+                res = run_cli(*argv[1:], env=env)
+                assert res.returncode == 0, f"{ln}: {res.stderr[-2000:]}"
+        # a clean terminal: no Prefect banner, no kernel log, no flow-run log lines
+        for noise in ("Starting temporary server", "IPKernelApp", "Flow run '", "| INFO"):
+            assert noise not in out + demo_err, noise
     finally:
         run_cli("db", "stop", env=env)
         shutil.rmtree(home, ignore_errors=True)

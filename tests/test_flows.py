@@ -164,3 +164,46 @@ def test_addm_and_report_flows(prefect_harness, repo, target_db, tmp_path):
     html = tmp_path / "diag" / f"awr-{first}-{second}.html"
     assert str(html) == out[0]["html"] and html.exists()
     assert "addm_flow_marker" in html.read_text()
+    # the Prefect UI gets the report's headline and the file's path, not a file:// link
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["awr-report-diag"]))
+        )
+    assert arts, "no report artifact"
+    md = arts[0].data
+    assert arts[0].type == "markdown" and "file://" not in md
+    assert "DB time" in md and str(html) in md
+    assert "Top SQL by elapsed time" in md and "addm_flow_marker" in md
+
+
+def test_a_stopped_serve_leaves_no_run_running_nor_scheduled(prefect_harness, repo, target_db):
+    """What `opscore serve` does on its way out (Ctrl-C): its deployments' runs still Running
+    end Crashed, their Scheduled runs are gone (they would turn Late); other runs untouched."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Running
+
+    from flows.retention import retention_flow
+    from flows.serve import settle_runs
+
+    dep = retention_flow.to_deployment(name="settle-test")
+    other = retention_flow.to_deployment(name="settle-other")
+    dep_id, other_id = dep.apply(), other.apply()
+    with get_client(sync_client=True) as client:
+        running = client.create_flow_run_from_deployment(dep_id)
+        client.set_flow_run_state(running.id, Running(), force=True)
+        scheduled = client.create_flow_run_from_deployment(dep_id)
+        untouched = client.create_flow_run_from_deployment(other_id)
+        client.set_flow_run_state(untouched.id, Running(), force=True)
+
+        changed = settle_runs([f"{dep.flow_name}/settle-test"])
+
+        assert set(changed) == {str(running.id), str(scheduled.id)}
+        assert client.read_flow_run(running.id).state.type.value == "CRASHED"
+        assert "serve stopped" in client.read_flow_run(running.id).state.message
+        with pytest.raises(ObjectNotFound):
+            client.read_flow_run(scheduled.id)
+        assert client.read_flow_run(untouched.id).state.type.value == "RUNNING"

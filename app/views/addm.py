@@ -28,7 +28,7 @@ ids = sorted(ok["snapshot_id"].tolist())
 col1, col2, col3 = st.columns([2, 2, 1])
 b = col1.selectbox("Begin snapshot", ids[:-1], index=len(ids) - 2, key="addm_b")
 e = col2.selectbox("End snapshot", [i for i in ids if i > b], index=0, key="addm_e")
-if col3.button("Run analysis", type="primary", disabled=e is None):
+if col3.button("Run analysis", type="primary", disabled=e is None) and c.write_allowed():
     res, rerr = c.try_call(api.run_addm, target, b, e)
     if rerr:
         st.error(rerr.message)
@@ -50,8 +50,8 @@ past = pd.DataFrame(
         {
             "analysis": r.analysis_id,
             "snapshots": f"{r.begin_snapshot_id}–{r.end_snapshot_id}",
-            "from": r.begin_at,
-            "to": r.end_at,
+            "from": c.fmt_time(r.begin_at),
+            "to": c.fmt_time(r.end_at),
             "DB time (s)": round(r.db_time_s, 1),
             "ASH samples": r.ash_samples,
             "top finding": r.top_finding or "nothing significant",
@@ -60,7 +60,7 @@ past = pd.DataFrame(
     ]
 )
 st.subheader("Analyses")
-st.dataframe(past, hide_index=True, width="stretch")
+c.dataframe(past, hide_index=True, width="stretch")
 choice = st.selectbox(
     "Show analysis",
     past["analysis"].tolist(),
@@ -74,7 +74,7 @@ a, aerr = c.try_call(api.get_addm, int(choice))
 if aerr:
     st.error(aerr.message)
     st.stop()
-if st.button("ADDM report (HTML)", key="addm_report"):
+if st.button("ADDM report (HTML)", key="addm_report") and c.write_allowed():
     with st.spinner("Rendering (papermill + nbconvert, about 10 s)…"):
         out, rerr = c.try_call(api.render_report, "addm", target, analysis=a.analysis_id)
     if rerr:
@@ -84,7 +84,7 @@ if st.button("ADDM report (HTML)", key="addm_report"):
 m = st.columns(4)
 m[0].metric("DB time", f"{a.db_time_s:,.1f} s")
 m[1].metric("Average active sessions", f"{a.db_time_s / max(a.elapsed_s, 1):.2f}")
-m[2].metric("Source", a.db_time_source)
+m[2].metric("Source", "ASH" if a.db_time_source == "ash" else "pg_stat_statements")
 m[3].metric("Findings", len(a.findings))
 for note in a.notes:
     st.caption(note)
@@ -104,11 +104,11 @@ for f in a.findings:
         if f.objects:
             st.markdown("**Objects:** " + ", ".join(f"`{o}`" for o in f.objects))
         if f.sessions:
-            st.markdown("**Sessions:** " + ", ".join(str(s) for s in f.sessions))
+            st.markdown("**Sessions (PID):** " + ", ".join(f"`{s}`" for s in f.sessions))
         for stmt in f.statements:
             st.code(str(stmt.get("query", "")), language="sql")
         if f.evidence:
-            st.json(f.evidence, expanded=False)
+            c.evidence_tables(f.evidence)
         for r in f.recommendations:
             benefit = f" (benefit up to {r.benefit_pct:.1f} %)" if r.benefit_pct else ""
             st.markdown(f"**{r.action_type}**{benefit}: {r.rationale}")

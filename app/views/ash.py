@@ -83,13 +83,14 @@ else:
         bargap=0.35,
     )  # fmt: skip
     left.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-    right.dataframe(
+    c.dataframe(
         top[[*label_cols, "db_time_s", "pct", "samples"]],
+        where=right,
         hide_index=True,
         width="stretch",
         height=c.table_height(len(top), 12),
         column_config={
-            "query_id": c.TXT("queryid", width="small"),
+            "query_id": c.TXT("Query id", width="medium"),
             "query": c.TXT("statement", width="large"),
             "db_time_s": c.NUM("DB time (s)", format="%.1f"),
             "pct": c.NUM("share", format="%.1f %%"),
@@ -121,4 +122,4 @@ elif chains is not None:
     for col in chains.columns:
         if str(chains[col].dtype).startswith("datetime64"):
             chains[col] = c.to_local(chains[col])
-    st.dataframe(chains, hide_index=True, width="stretch")
+    c.dataframe(chains, hide_index=True, width="stretch")

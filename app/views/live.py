@@ -44,10 +44,10 @@ def live_view() -> None:
         st.info("No session is running a statement right now (opscore's own are not shown).")
         return
     view = df[
-        ["pid", "state", "wait_class", "wait_event", "query_s", "xact_s", "query", "usename",
-         "datname", "application_name", "client_addr", "blocking_pids", "query_id"]
+        ["pid", "blocking_pids", "state", "wait_class", "wait_event", "query_s", "xact_s",
+         "query", "usename", "datname", "application_name", "client_addr", "query_id"]
     ]  # fmt: skip
-    st.dataframe(
+    c.dataframe(
         view,
         hide_index=True,
         width="stretch",
@@ -61,7 +61,7 @@ def live_view() -> None:
             "datname": "database",
             "application_name": "application",
             "blocking_pids": "blocked by",
-            "query_id": c.TXT("queryid", width="small"),
+            "query_id": c.TXT("Query id", width="medium"),
         },
     )
 

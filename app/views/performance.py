@@ -74,7 +74,7 @@ with tabs[0]:
                         st.plotly_chart(
                             c.activity_chart(act, height=230, slider=False), width="stretch"
                         )
-                    st.dataframe(
+                    c.dataframe(
                         c.profile_in_mb(lp),
                         hide_index=True,
                         width="stretch",
@@ -96,7 +96,7 @@ with tabs[0]:
                         ["metric", "per_second_1", "per_second_2", "change_pct", "total_1",
                          "total_2"]
                     ]  # fmt: skip
-                    st.dataframe(
+                    c.dataframe(
                         c.profile_in_mb(lp),
                         hide_index=True,
                         width="stretch",
@@ -134,12 +134,12 @@ with tabs[1]:
                      "temp_blks_written", "wal_bytes", "datname", "username"]
                 ].copy()  # fmt: skip
                 view["wal_bytes"] = view["wal_bytes"] / 1048576.0
-                st.dataframe(
+                c.dataframe(
                     view,
                     hide_index=True,
                     width="stretch",
                     column_config={
-                        "queryid": c.TXT("queryid", width="small"),
+                        "queryid": c.TXT("Query id", width="medium"),
                         "query": c.TXT("statement", width="large"),
                         "total_ms": c.NUM("total (ms)", format="%,.1f"),
                         "pct_db_time": c.NUM("% DB time", format="%.1f %%"),
@@ -148,7 +148,7 @@ with tabs[1]:
                         "blks_per_call": c.NUM("blocks/call", format="%,.1f"),
                         "hit_pct": c.NUM("cache hit", format="%.1f %%"),
                         "read_ms": c.NUM("read wait (ms)", format="%,.1f"),
-                        "temp_blks_written": c.NUM("temp blocks"),
+                        "temp_blks_written": c.NUM("temp blocks", format="localized"),
                         "wal_bytes": c.NUM("WAL (MB)", format="%,.2f"),
                         "datname": "database",
                         "username": "user",
@@ -165,7 +165,7 @@ with tabs[1]:
                 row = top[top["queryid"] == qid].iloc[0]
                 st.code(row["query"], language="sql", wrap_lines=True)
                 m = st.columns(4)
-                m[0].metric("Calls", f"{row['calls']:,}")
+                m[0].metric("Calls", f"{int(row['calls']):,}")
                 m[1].metric("Per call", c.fmt_ms(row["mean_ms"]))
                 m[2].metric("Total", c.fmt_ms(row["total_ms"]))
                 m[3].metric("Share of DB time", f"{row['pct_db_time']:.1f} %")
@@ -198,7 +198,7 @@ with tabs[1]:
                         else:
                             c.time_axis(fig)
                         st.plotly_chart(fig, width="stretch")
-                        st.dataframe(
+                        c.dataframe(
                             hist[["snapshot_id", "time", "calls", "calls_per_s", "total_exec_time",
                                   "mean_ms", "rows", "shared_blks_read", "shared_blks_hit"]],
                             hide_index=True,
@@ -221,7 +221,7 @@ with tabs[1]:
                             "the sampling interval, or the sampler was not running)."
                         )
                     else:
-                        st.dataframe(
+                        c.dataframe(
                             w[["wait_class", "event", "db_time_s", "pct", "samples"]],
                             hide_index=True,
                             width="stretch",
@@ -269,7 +269,7 @@ with tabs[2]:
                 height=100 + 30 * len(w), margin=dict(l=10, r=10, t=10, b=10), bargap=0.35
             )
             st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-            st.dataframe(
+            c.dataframe(
                 w[["wait_class", "event", "db_time_s", "pct", "samples"]],
                 hide_index=True,
                 width="stretch",
@@ -290,7 +290,7 @@ with tabs[3]:
         else:
             s = s.copy()
             s["backend_start"] = c.to_local(s["backend_start"])
-            st.dataframe(
+            c.dataframe(
                 s[["pid", "usename", "application_name", "backend_start", "db_time_s", "pct",
                    "samples"]],
                 hide_index=True,
@@ -323,7 +323,7 @@ with tabs[4]:
                     f = io["io"].copy()
                     f["read_bytes"] = f["read_bytes"] / 1048576.0
                     f["write_bytes"] = f["write_bytes"] / 1048576.0
-                    st.dataframe(
+                    c.dataframe(
                         f,
                         hide_index=True,
                         width="stretch",
@@ -342,7 +342,7 @@ with tabs[4]:
                 else:
                     t = t.copy()
                     t["total_bytes"] = t["total_bytes"] / 1048576.0
-                    st.dataframe(
+                    c.dataframe(
                         t,
                         hide_index=True,
                         width="stretch",
@@ -350,13 +350,13 @@ with tabs[4]:
                             "datname": "database",
                             "schemaname": "schema",
                             "relname": "table",
-                            "seq_scan": c.NUM("seq scans"),
-                            "idx_scan": c.NUM("index scans"),
-                            "n_tup_ins": c.NUM("inserted"),
-                            "n_tup_upd": c.NUM("updated"),
-                            "n_tup_del": c.NUM("deleted"),
-                            "blks_read": c.NUM("blocks read"),
-                            "blks_hit": c.NUM("blocks hit"),
+                            "seq_scan": c.NUM("seq scans", format="localized"),
+                            "idx_scan": c.NUM("index scans", format="localized"),
+                            "n_tup_ins": c.NUM("inserted", format="localized"),
+                            "n_tup_upd": c.NUM("updated", format="localized"),
+                            "n_tup_del": c.NUM("deleted", format="localized"),
+                            "blks_read": c.NUM("blocks read", format="localized"),
+                            "blks_hit": c.NUM("blocks hit", format="localized"),
                             "hit_pct": c.NUM("cache hit", format="%.1f %%"),
                             "total_bytes": c.NUM("size (MB)", format="%,.1f"),
                         },
@@ -368,7 +368,7 @@ with tabs[4]:
                 else:
                     ix = ix.copy()
                     ix["index_bytes"] = ix["index_bytes"] / 1048576.0
-                    st.dataframe(
+                    c.dataframe(
                         ix,
                         hide_index=True,
                         width="stretch",
@@ -377,9 +377,9 @@ with tabs[4]:
                             "schemaname": "schema",
                             "relname": "table",
                             "indexrelname": "index",
-                            "idx_scan": c.NUM("scans"),
-                            "idx_blks_read": c.NUM("blocks read"),
-                            "idx_blks_hit": c.NUM("blocks hit"),
+                            "idx_scan": c.NUM("scans", format="localized"),
+                            "idx_blks_read": c.NUM("blocks read", format="localized"),
+                            "idx_blks_hit": c.NUM("blocks hit", format="localized"),
                             "index_bytes": c.NUM("size (MB)", format="%,.1f"),
                         },
                     )

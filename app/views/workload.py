@@ -61,7 +61,7 @@ with tabs[0]:
         view["captured_at"] = c.to_local(view["captured_at"])
         view["error"] = view["error"].fillna("")
         view["kind"] = view["is_baseline"].map({True: "first (values only)", False: "deltas"})
-        st.dataframe(
+        c.dataframe(
             view[["snapshot_id", "captured_at", "status", "kind", "interval_s", "statements",
                   "target_ms", "total_ms", "error"]],
             hide_index=True,
@@ -84,7 +84,7 @@ with tabs[1]:
             bdf = pd.DataFrame(bls)
             for col in ("begin_at", "end_at", "created_at"):
                 bdf[col] = c.to_local(bdf[col])
-            st.dataframe(
+            c.dataframe(
                 bdf[["name", "begin_snapshot_id", "end_snapshot_id", "begin_at", "end_at",
                      "created_at"]],
                 hide_index=True,
@@ -172,7 +172,7 @@ with tabs[2]:
                     st.caption(cerr.hint)
             else:
                 st.markdown("**Load profile** (per second)")
-                st.dataframe(
+                c.dataframe(
                     c.profile_in_mb(
                         cmp.load_profile[["metric", "per_second_1", "per_second_2", "change_pct"]]
                     ),
@@ -190,16 +190,16 @@ with tabs[2]:
                 if ts.empty:
                     st.caption("No statements in either period.")
                 else:
-                    st.dataframe(
+                    c.dataframe(
                         ts[["queryid", "query", "calls_1", "calls_2", "total_exec_time_1",
                             "total_exec_time_2", "delta"]],
                         hide_index=True,
                         width="stretch",
                         column_config={
-                            "queryid": c.TXT("queryid", width="small"),
+                            "queryid": c.TXT("Query id", width="medium"),
                             "query": c.TXT("statement", width="large"),
-                            "calls_1": c.NUM("calls 1"),
-                            "calls_2": c.NUM("calls 2"),
+                            "calls_1": c.NUM("calls 1", format="localized"),
+                            "calls_2": c.NUM("calls 2", format="localized"),
                             "total_exec_time_1": c.NUM("period 1 (ms)", format="%,.1f"),
                             "total_exec_time_2": c.NUM("period 2 (ms)", format="%,.1f"),
                             "delta": c.NUM("change (ms)", format="%+,.1f"),
@@ -207,7 +207,7 @@ with tabs[2]:
                     )  # fmt: skip
                 if cmp.waits is not None:
                     st.markdown("**Wait events** (DB time, s)")
-                    st.dataframe(cmp.waits, hide_index=True, width="stretch")
+                    c.dataframe(cmp.waits, hide_index=True, width="stretch")
                 for n in cmp.notes:
                     st.caption(n)
 
@@ -218,7 +218,8 @@ with tabs[3]:
         if len(ids) < 2:
             st.caption("Needs two successful snapshots.")
         else:
-            rb = st.selectbox("Begin", ids[:-1], format_func=label, key="rep_b")
+            # the newest interval by default: what a DBA reports on first
+            rb = st.selectbox("Begin", ids[:-1], index=len(ids) - 2, format_func=label, key="rep_b")
             re_ = st.selectbox("End", [i for i in ids if i > rb], format_func=label, key="rep_e")
             bl_names = [b["name"] for b in bls]
             baseline = None
@@ -231,7 +232,7 @@ with tabs[3]:
                     placeholder="create one in the Baselines tab",
                 )
             ready = kind != "compare" or baseline is not None
-            if st.button("Generate report", key="rep_go", disabled=not ready):
+            if st.button("Generate report", key="rep_go", disabled=not ready) and c.write_allowed():
                 times = dict(zip(ok["snapshot_id"], ok["captured_at"], strict=False))
                 args = (
                     {"begin": times[rb], "end": times[re_]}  # ASH: the snapshots' times

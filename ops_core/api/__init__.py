@@ -176,6 +176,7 @@ from .reports import (
     awr_report,
     compare_report,
     default_awr_range,
+    host_cpu_count,
     render_report,
     report_download,
 )
@@ -379,6 +380,7 @@ __all__ = [
     "ash_report",
     "compare_report",
     "default_awr_range",
+    "host_cpu_count",
     "render_report",
     "report_download",
     "SnapshotInfo",

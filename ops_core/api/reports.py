@@ -47,6 +47,7 @@ __all__ = [
     "ash_report",
     "compare_report",
     "default_awr_range",
+    "host_cpu_count",
     "render_report",
     "report_download",
 ]
@@ -239,6 +240,26 @@ def compare_report(
         a1, a2, top=top, waits1=_wait_frame(w1), waits2=_wait_frame(w2), label2=baseline
     )
     return compare_rmodel.build(cmp)
+
+
+def host_cpu_count(target: str, at: datetime | None = None) -> int | None:
+    """CPUs of ``target``'s host as its newest snapshot at or before ``at`` (default: now)
+    recorded them (the host collector, local targets only); None when none did. The ASH
+    report draws it as a line on its activity chart: sessions above it wait for a CPU."""
+    from .snapshots import list_snapshots
+
+    snaps = [
+        s
+        for s in list_snapshots(target, limit=50)
+        if s.status != "failed" and (at is None or s.captured_at <= at)
+    ]
+    with repository.session() as repo:
+        for snap in snaps[:5]:  # newest first
+            host = snapshot_reads.cluster_values(repo, snap.snapshot_id, "host") or {}
+            cpu = (host.get("values") or {}).get("cpu_count")
+            if cpu:
+                return int(cpu)
+    return None
 
 
 def _stamp(ts: datetime) -> str:

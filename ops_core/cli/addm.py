@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from .. import api
@@ -74,9 +75,6 @@ def _render(a: api.AddmAnalysis, findings_only: bool = False) -> None:
         for k, v in f.evidence.items():
             if k != "per_statement":
                 lines.append(f"[dim]{k}: {v}[/]")
-        for r in f.recommendations:
-            ben = f" (benefit up to {_pct(r.benefit_pct)})" if r.benefit_pct else ""
-            lines.append(f"[yellow]→ {r.action_type}:[/] {r.action}{ben}\n    {r.rationale}")
         console.print(
             Panel(
                 "\n".join(lines),
@@ -85,6 +83,18 @@ def _render(a: api.AddmAnalysis, findings_only: bool = False) -> None:
             ),
             highlight=False,
         )
+        for r in f.recommendations:
+            _print_action(r.action_type, r.action, r.benefit_pct, r.rationale)
+
+
+def _print_action(kind: str, action: str, benefit: float | None, why: str) -> None:
+    """A recommendation below its finding's box: the action on its own line(s), never broken
+    by opscore (soft wrap: the terminal folds a long line, a copy gets it whole)."""
+    ben = f" (benefit up to {_pct(benefit)})" if benefit else ""
+    console.print(f"  [yellow]→ {kind}{ben}:[/]", highlight=False)
+    console.print(escape(action), soft_wrap=True, highlight=False)
+    if why:
+        console.print(f"    [dim]{escape(why)}[/]", highlight=False)
 
 
 @app.command(
@@ -186,30 +196,37 @@ def findings(analysis_id: int = IdArg, as_json: bool = JsonOpt) -> None:
 
 
 @app.command(
-    epilog=example("opscore addm recommendations 3", "opscore addm recommendations 3 --json")
+    epilog=example(
+        "opscore addm recommendations 3",
+        "opscore addm recommendations 3 --sql-only > fix.sql",
+        "opscore addm recommendations 3 --json",
+    )
 )
-def recommendations(analysis_id: int = IdArg, as_json: bool = JsonOpt) -> None:
+def recommendations(
+    analysis_id: int = IdArg,
+    sql_only: bool = typer.Option(
+        False,
+        "--sql-only",
+        help="Only the SQL statements, each whole on its own line(s), as a script to review "
+        "and run (a comment above each names its finding).",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Every recommendation of an analysis: the exact action and its expected benefit."""
     recs = api.addm_recommendations(analysis_id)
     if as_json:
         print_json(recs)
         return
-    console.print(
-        table(
-            f"Recommendations of analysis {analysis_id}",
-            ["finding", "type", "action", "benefit", "why"],
-            [
-                (
-                    f"#{r['finding_rank']} {r['finding_type']}",
-                    r["action_type"],
-                    r["action"],
-                    _pct(r["benefit_pct"]),
-                    r["rationale"],
-                )
-                for r in recs
-            ],
-        )
-    )
+    if sql_only:
+        for r in recs:
+            if r["action"].rstrip().endswith(";"):
+                typer.echo(f"-- #{r['finding_rank']} {r['finding_type']} ({r['action_type']})")
+                typer.echo(r["action"])
+        return
+    console.print(f"[bold]Recommendations of analysis {analysis_id}[/]")
+    for r in recs:
+        console.print(f"[bold]#{r['finding_rank']} {r['finding_type']}[/]", highlight=False)
+        _print_action(r["action_type"], r["action"], r["benefit_pct"], r["rationale"])
 
 
 @app.command(epilog=example("opscore addm delete 3"))

@@ -191,10 +191,15 @@ def top(
         table(
             f"Top {by} by DB time ({df.attrs.get('db_time_s', 0):,.0f} s in range, "
             f"from {df.attrs.get('source')})",
-            cols,
+            [TOP_HEADERS.get(c, c.replace("_", " ")) for c in cols],
             rows,
+            drop=("samples", "time s"),
         )
     )
+
+
+#: ash top's columns as headers (the JSON keeps the names)
+TOP_HEADERS = {"query_id": "queryid", "db_time_s": "DB time s", "time_s": "time s", "pct": "%"}
 
 
 @app.command(epilog=example("opscore ash blockers --since 1h", "opscore ash blockers --json"))

@@ -70,25 +70,80 @@ FREE_TEXT = {
 }
 
 
+#: free text shown on one line, cut with an ellipsis (a statement's text in a table)
+ONE_LINE = {"query", "statement"}
+#: the narrowest a free-text column gets before lower-priority columns are dropped
+TEXT_MIN = 16
+
+
+def _cell_width(v: str) -> int:
+    from rich.text import Text
+
+    return max((Text.from_markup(ln).cell_len for ln in v.splitlines()), default=0)
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     justify: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
+    width: int | None = None,
 ) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold cyan")
-    for c in columns:
-        # free text takes the room that is left; figures keep at least their header's width
+    """A table whose figures and identifiers (every column not in FREE_TEXT) never wrap: free
+    text wraps at words into the room left; when even that does not fit the terminal, the
+    columns named in ``drop`` are left out, first named first (lowest priority first), and a
+    caption says which."""
+    cols = list(columns)
+    data = [["" if v is None else str(v) for v in r] for r in rows]
+    width = width or console.width
+    keep = list(range(len(cols)))
+
+    def need(idx: list[int]) -> int:
+        total = 1 + 3 * len(idx)
+        for i in idx:
+            if cols[i].lower() in FREE_TEXT:
+                total += TEXT_MIN
+            else:
+                total += max([len(cols[i])] + [_cell_width(r[i]) for r in data])
+        return total
+
+    dropped: list[str] = []
+    for name in drop:
+        if need(keep) <= width:
+            break
+        if name in cols and cols.index(name) in keep:
+            keep.remove(cols.index(name))
+            dropped.append(name)
+    caption = f"(narrow terminal: {', '.join(dropped)} not shown)" if dropped else None
+    t = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold cyan",
+        caption=caption,
+        caption_justify="left",
+    )
+    # SQL in a table is a one-line summary (the whole text: --json, the reports) in the room
+    # the other columns leave; prose wraps at words
+    one_line = [i for i in keep if cols[i].lower() in ONE_LINE]
+    room = width - need(keep) + TEXT_MIN * len(one_line)
+    each = max(TEXT_MIN, room // len(one_line)) if one_line else 0
+    for i in keep:
+        c = cols[i]
         text = c.lower() in FREE_TEXT
+        if i in one_line:
+            longest = max([len(c)] + [_cell_width(r[i]) for r in data])
+            t.add_column(c, overflow="ellipsis", no_wrap=True, max_width=min(each, longest))
+            continue
         t.add_column(
             c,
             justify=(justify or {}).get(c, "left"),
-            overflow="fold",
-            ratio=1 if text else None,
-            min_width=None if text else min(len(c), 12),
+            overflow="fold" if text else "ellipsis",
+            no_wrap=not text,
+            min_width=TEXT_MIN if text else None,
         )
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for r in data:
+        t.add_row(*[r[i] for i in keep])
     return t
 
 
@@ -141,33 +196,81 @@ def _db_hint(exc: Exception) -> str:
     )
 
 
+#: set from the command line before a command runs: with --json (or --format json) errors are
+#: printed as JSON on stdout, where the result would have been
+_json_errors = False
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether a command line asks for JSON output (--json, --format json, -f json)."""
+    args = list(args)
+    if "--json" in args or "--format=json" in args:
+        return True
+    return any(
+        a in ("--format", "-f") and b.lower() == "json"
+        for a, b in zip(args, args[1:], strict=False)
+    )
+
+
+def set_json_errors(on: bool) -> None:
+    global _json_errors
+    _json_errors = on
+
+
+def _code_name(exc: BaseException) -> str:
+    """InvalidInput -> invalid_input: the error's kind, stable for scripts."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def print_json_error(code: str, message: str, hint: str | None) -> None:
+    """``{"error": {"code", "message", "hint"}}`` on stdout (scrubbed like the text form)."""
+    from ..collectors.scrub import scrub_message
+
+    err = {"code": code, "message": scrub_message(message) or "", "hint": scrub_message(hint)}
+    typer.echo(json.dumps({"error": err}, indent=2))
+
+
 def report_error(exc: BaseException) -> int:
-    """Print an error as `Error:` + `What to do:` (never a traceback, never a secret) and
-    return the exit code."""
+    """Print an error as `Error:` + `What to do:` (never a traceback, never a secret), or as
+    JSON when the command line asked for JSON, and return the exit code."""
     import psycopg
 
     from ..errors import OpsCoreError
 
     if isinstance(exc, KeyboardInterrupt):
-        err_console.print("Interrupted.")
+        if _json_errors:
+            print_json_error("interrupted", "Interrupted.", None)
+        else:
+            err_console.print("Interrupted.")
         return 130
+    kind = _code_name(exc)
     if isinstance(exc, OpsCoreError):
         message, hint, code = exc.message, exc.hint, exc.exit_code
     elif isinstance(exc, psycopg.Error):
         message, hint, code = f"Database error: {_first_line(str(exc))}", _db_hint(exc), 1
+        kind = "database_error"
     elif isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         message = f"{exc.strerror or type(exc).__name__}{where}."
         hint = "Check the path exists and is writable by this user, and that the disk has room."
-        code = 1
+        code, kind = 1, "os_error"
     else:
         message = f"Unexpected error: {type(exc).__name__}: {_first_line(str(exc))}"
         hint = "Run again with OPSCORE_DEBUG=1 for the traceback, and report it."
-        code = 70
+        code, kind = 70, "unexpected_error"
     from rich.markup import escape
 
     from ..collectors.scrub import scrub_message
 
+    if _json_errors:
+        print_json_error(kind, message, hint)
+        if os.environ.get("OPSCORE_DEBUG") and not isinstance(exc, OpsCoreError):
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        return code
     err_console.print(
         f"[bold red]Error:[/] {escape(scrub_message(message) or '')}", highlight=False
     )
@@ -186,6 +289,10 @@ class OpsCoreGroup(TyperGroup):
     """The root command group: every error of every command goes through :func:`report_error`
     (in the real CLI and in tests that invoke the app in-process)."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        set_json_errors(wants_json(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -196,6 +303,13 @@ class OpsCoreGroup(TyperGroup):
 
             if isinstance(getattr(exc, "message", None), str):
                 exc.message = scrub_message(exc.message) or ""
+            usage = type(exc).__name__ in ("UsageError", "BadParameter", "MissingParameter")
+            usage = usage or "UsageError" in [k.__name__ for k in type(exc).__mro__]
+            if _json_errors and usage and hasattr(exc, "format_message"):
+                sub = getattr(exc, "ctx", None)
+                hint = f"See `{sub.command_path} --help`." if sub is not None else None
+                print_json_error("usage_error", exc.format_message(), hint)
+                raise typer.Exit(getattr(exc, "exit_code", 2)) from None
             raise
         except (typer.Exit, typer.Abort):
             raise

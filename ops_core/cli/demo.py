@@ -5,11 +5,51 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from .. import api
 from .common import STATUS_STYLE, console, example, table
+
+
+def _quiet_prefect() -> None:
+    """Before Prefect is imported: its server's start-up banner, its console logs and its
+    telemetry stay off the demo's terminal (settings read from the environment at import)."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    # (the flows log ADDM's findings as warnings for the Prefect UI: the demo prints them)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def next_steps(result: Any) -> list[tuple[str, str]]:
+    """What the demo suggests at its end: (command as printed, what it shows). Every `opscore`
+    command here runs as printed (tests/test_demo.py runs them)."""
+    steps: list[tuple[str, str]] = []
+    if result.reports:
+        steps.append((f"open {Path(result.reports[0]).resolve()}", "the AWR report"))
+    if result.addm is not None:
+        steps.append((f"opscore addm show {result.addm.analysis_id}", "ADDM's findings"))
+        steps.append(
+            (
+                f"opscore addm recommendations {result.addm.analysis_id} --sql-only",
+                "the SQL to run, to copy",
+            )
+        )
+    steps.append((f"opscore snapshot show {result.end_snapshot}", "top SQL of the interval"))
+    steps.append(
+        (
+            f"opscore report awr --target {result.target} --begin {result.begin_snapshot} "
+            f"--end {result.end_snapshot} --format text",
+            "the AWR report in the terminal",
+        )
+    )
+    steps.append((f"opscore ash top --target {result.target} --since 15m", "ASH top"))
+    steps.append(("opscore app", "the interactive app"))
+    steps.append(("opscore serve --check", "the scheduled flows `opscore serve` runs"))
+    return steps
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +63,17 @@ def register(app: typer.Typer) -> None:
         """Start the embedded PostgreSQL 18, register it as target `demo`, run a realistic load
         with two injected problems through the snapshot and ASH flows, then say what to open."""
         t0 = time.monotonic()
+        prefect_ready = None
+        if not check_only:
+            # Prefect's temporary API server is slow to start on small machines: start it now,
+            # in the background, while PostgreSQL starts and the schema loads; keep Prefect's
+            # own console lines off the terminal (the runs, their logs and artifacts are in the
+            # Prefect UI/API)
+            _quiet_prefect()
+            from flows.demo import prefect_server_in_background
+
+            console.print("[cyan]→[/] starting Prefect's temporary API server in the background")
+            prefect_ready = prefect_server_in_background()
         with console.status("Starting the embedded PostgreSQL 18 ..."):
             st = api.db_start()
         console.print(
@@ -53,11 +104,6 @@ def register(app: typer.Typer) -> None:
         if check_only:
             return
 
-        # Prefect's ephemeral API server is slow to start on small machines; keep its console
-        # logs quiet here (the runs, their logs and artifacts are in the Prefect UI/API)
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from flows.demo import run_demo
 
         status = console.status("Starting the flows (Prefect) ...")
@@ -68,7 +114,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"[cyan]→[/] {msg}")
 
         try:
-            result = run_demo(quick=quick, say=say)
+            result = run_demo(
+                quick=quick,
+                say=say,
+                detail=lambda m: status.update(f"{m} ..."),
+                prefect_ready=prefect_ready,
+            )
         finally:
             status.stop()
         console.print(
@@ -110,18 +161,6 @@ def register(app: typer.Typer) -> None:
         for path in result.reports:
             console.print(f"[green]✓[/] report: {Path(path).resolve()}")
         console.print(f"Done in {time.monotonic() - t0:.0f} s. Next:")
-        if result.reports:
-            console.print(f"  open {Path(result.reports[0]).resolve()}")
-        if result.addm is not None:
-            console.print(f"  opscore addm show {result.addm.analysis_id}")
-        console.print(f"  opscore snapshot show {result.end_snapshot}")
-        console.print(
-            f"  opscore snapshot compare --target demo --begin "
-            f"{result.begin_snapshot} --end {result.end_snapshot}"
-        )
-        console.print("  opscore ash top --target demo --since 15m")
-        console.print("  opscore app                      # the interactive app")
-        console.print(
-            "  prefect server start             # the flow runs, with PREFECT_API_URL set "
-            "for `opscore serve`"
-        )
+        for command, comment in next_steps(result):
+            line = f"  {command}"
+            console.print(f"{line:<56} # {comment}" if comment else line, highlight=False)

@@ -7,6 +7,31 @@ import typer
 from .common import console, example
 
 
+def every(seconds: float) -> str:
+    """A schedule interval as a person says it: every 15 min, every 30 s, every 2 h, daily."""
+    s = round(seconds)
+    if s == 86400:
+        return "daily"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size and s % size == 0:
+            return f"every {s // size} {unit}"
+    return f"every {s} s"
+
+
+def describe_schedule(schedule: object) -> str:
+    """An interval schedule as "every 15 min", a cron one as "cron '*/10 * * * *'"."""
+    interval = getattr(schedule, "interval", None)
+    if interval is not None:
+        secs = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
+        return every(float(secs))
+    cron = getattr(schedule, "cron", None)
+    if cron:
+        tz = getattr(schedule, "timezone", None)
+        return f"cron '{cron}'" + (f" ({tz})" if tz and tz != "UTC" else "")
+    rrule = getattr(schedule, "rrule", None)
+    return f"rrule '{rrule}'" if rrule else str(schedule)
+
+
 def register(root: typer.Typer) -> None:
     @root.command(
         "serve",
@@ -30,11 +55,8 @@ def register(root: typer.Typer) -> None:
 
         deployments = build_deployments(targets=target or None)
         for d in deployments:
-            sched = ", ".join(
-                str(getattr(s.schedule, "interval", None) or getattr(s.schedule, "cron", ""))
-                for s in d.schedules or []
-            )
-            console.print(f"  {d.flow_name}/{d.name}: {sched}")
+            sched = ", ".join(describe_schedule(s.schedule) for s in d.schedules or [])
+            console.print(f"  {d.flow_name}/{d.name}: {sched or 'no schedule'}", highlight=False)
         if check:
             return
         try:

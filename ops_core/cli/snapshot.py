@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import api
-from ..errors import OpsCoreError
+from ..errors import InvalidInput, OpsCoreError
 from .common import JsonOpt, console, err_console, example, print_json, table
 
 app = typer.Typer(
@@ -30,6 +30,11 @@ def _fmt(v: object, digits: int = 2) -> str:
 def _short(q: object, n: int = 70) -> str:
     s = " ".join(str(q or "").split())
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+#: narrow terminals leave these out first (the queryid, its time and the query stay)
+SHOW_DROP = ("temp written", "WAL bytes", "blks hit", "db", "rows", "mean ms", "blks read")
+DB_DROP = ("tup ins/upd/del", "temp bytes", "deadlocks", "rollbacks", "blks hit")
 
 
 @app.command(epilog=example("opscore snapshot take", "opscore snapshot take --target prod"))
@@ -179,6 +184,7 @@ def show(
                 )
                 for r in st.itertuples()
             ],
+            drop=SHOW_DROP,
         )
     )
     console.print(
@@ -209,6 +215,7 @@ def show(
                 )
                 for r in d.databases.itertuples()
             ],
+            drop=DB_DROP,
         )
     )
 
@@ -237,22 +244,32 @@ def purge(
 
 @app.command(
     epilog=example(
-        "opscore snapshot compare --target demo --begin1 10 --end1 14 --begin2 20 --end2 24",
-        "opscore snapshot compare --target demo --begin1 30 --end1 34 --baseline monday",
+        "opscore snapshot compare --target demo --begin 10 --end 14 --begin2 20 --end2 24",
+        "opscore snapshot compare --target demo --begin 30 --end 34 --baseline monday",
     )
 )
 def compare(
     target: str = typer.Option(..., "--target", "-t", help="Target."),
-    begin1: int = typer.Option(..., "--begin1", help="Period 1: first snapshot id."),
-    end1: int = typer.Option(..., "--end1", help="Period 1: last snapshot id."),
+    begin: int = typer.Option(None, "--begin", "-b", help="Period 1: first snapshot id."),
+    end: int = typer.Option(None, "--end", "-e", help="Period 1: last snapshot id."),
     begin2: int = typer.Option(None, "--begin2", help="Period 2: first snapshot id."),
     end2: int = typer.Option(None, "--end2", help="Period 2: last snapshot id."),
     baseline: str = typer.Option(None, "--baseline", help="Period 2 is this baseline."),
     top: int = typer.Option(10, "--top", help="Statements to compare."),
     as_json: bool = JsonOpt,
+    # the names of earlier versions, kept working (same options as `report compare` now)
+    begin1: int = typer.Option(None, "--begin1", hidden=True),
+    end1: int = typer.Option(None, "--end1", hidden=True),
 ) -> None:
     """Compare two periods: load profile, top SQL, I/O, wait events (when ASH has data)."""
-    c = api.compare_periods(target, begin1, end1, begin2, end2, baseline, top=top)
+    begin = begin if begin is not None else begin1
+    end = end if end is not None else end1
+    if begin is None or end is None:
+        raise InvalidInput(
+            "Period 1 needs --begin and --end (snapshot ids).",
+            "List snapshots with `opscore snapshot list --target NAME`.",
+        )
+    c = api.compare_periods(target, begin, end, begin2, end2, baseline, top=top)
     if as_json:
         print_json(c.as_dict())
         return

@@ -37,6 +37,13 @@ def ash_header(r: AshReport) -> None:
         ("DB time sampled", dur(h["db_time_s"])),
         ("Average active sessions", f"{h['avg_active_sessions']:,.2f}"),
     ]
+    peak = activity_peaks(r)
+    if peak is not None:
+        pairs.append(
+            (f"Peak ({r.bucket_s} s bucket)", f"{peak['peak']:,.2f} at {peak['peak_at']:%H:%M:%S}")
+        )
+        if peak["minute"] is not None:
+            pairs.append(("Busiest minute", f"{peak['minute']:,.2f} at {peak['minute_at']:%H:%M}"))
     sub = (
         f"{h['target']} · {h['begin']:%Y-%m-%d %H:%M:%S} → {h['end']:%Y-%m-%d %H:%M:%S} UTC "
         f"({dur(h['elapsed_s'])}) · filters: {h['filters']}"
@@ -49,11 +56,44 @@ def ash_header(r: AshReport) -> None:
     )
 
 
-def ash_activity(r: AshReport) -> None:
+def _utc(ts) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _overlap_s(starts: pd.DatetimeIndex, length_s: int, begin, end) -> pd.Series:
+    """Seconds of each [start, start + length) inside [begin, end) (at least 1)."""
+    ends = starts + pd.Timedelta(seconds=length_s)
+    lo = starts.where(starts > begin, begin)
+    hi = ends.where(ends < end, end)
+    return pd.Series((hi - lo).total_seconds(), index=starts).clip(lower=1.0)
+
+
+def activity_peaks(r: AshReport) -> dict | None:
+    """Beside the range's average: the busiest bucket and the busiest minute, in average
+    active sessions over the part of the bucket (minute) inside the range, so a short range
+    is not diluted by a long bucket (a light average over a long range hides a burst).
+    ``minute`` is None when buckets are longer than a minute. None without activity."""
+    if r.empty or r.activity.empty or r.activity.shape[1] == 0:
+        return None
+    begin, end = _utc(r.begin), _utc(r.end)
+    db_time = r.activity.sum(axis=1) * r.bucket_s  # seconds of DB time per bucket
+    db_time.index = pd.DatetimeIndex([_utc(t) for t in db_time.index])
+    aas = db_time / _overlap_s(db_time.index, r.bucket_s, begin, end)
+    out = {"peak": float(aas.max()), "peak_at": aas.idxmax(), "minute": None, "minute_at": None}
+    if r.bucket_s <= 60:
+        per_min = db_time.groupby(db_time.index.floor("1min")).sum()
+        per_min.index = pd.DatetimeIndex(per_min.index)
+        per_min = per_min / _overlap_s(per_min.index, 60, begin, end)
+        out["minute"], out["minute_at"] = float(per_min.max()), per_min.idxmax()
+    return out
+
+
+def ash_activity(r: AshReport, cpu_count: int | None = None) -> None:
     if r.empty or r.activity.empty or r.activity.shape[1] == 0:
         show_html(note("No activity to chart: no ASH samples in this range.", "info"))
         return
-    activity_chart(r.activity, r.bucket_s).show()
+    activity_chart(r.activity, r.bucket_s, cpu_count=cpu_count).show()
     if not r.wait_classes.empty:
         class_bar(r.wait_classes, "DB time by wait class").show()
         show_table(r.wait_classes, [("wait_class", "wait class", "text"), *SHARE])

@@ -192,8 +192,11 @@ def _layout(fig: Any, title: str, height: int = 340) -> Any:
     return fig
 
 
-def activity_chart(matrix: pd.DataFrame, bucket_s: int, title: str = "") -> Any:
-    """Stacked area: average active sessions per wait class over time."""
+def activity_chart(
+    matrix: pd.DataFrame, bucket_s: int, title: str = "", cpu_count: int | None = None
+) -> Any:
+    """Stacked area: average active sessions per wait class over time; with ``cpu_count``, a
+    dashed line at the host's CPUs (sessions above it wait for a CPU), as Oracle's ASH."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -208,6 +211,14 @@ def activity_chart(matrix: pd.DataFrame, bucket_s: int, title: str = "") -> Any:
                 line={"width": 0.5, "color": CLASS_COLORS.get(cls, "#999")},
                 hovertemplate="%{x|%H:%M:%S}: %{y:.2f} sessions<extra>" + cls + "</extra>",
             )
+        )
+    if cpu_count:
+        fig.add_hline(
+            y=cpu_count,
+            line_dash="dash",
+            line_color="#d62728",
+            annotation_text=f"{cpu_count} CPUs",
+            annotation_position="top left",
         )
     fig.update_yaxes(title_text="average active sessions", rangemode="tozero")
     fig.update_xaxes(title_text=f"time (UTC), {bucket_s} s buckets")
