@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -13,10 +14,15 @@ PAGES = Path(MAIN).parent / "views"
 
 
 def _run(page: str | None = None) -> AppTest:
+    """A page as an operator who logged in (acknowledge and resolve are writes)."""
     import streamlit as st
 
+    from tests.test_app import APP_TOKEN
+
     st.cache_data.clear()
+    os.environ[api.APP_TOKEN_ENV] = APP_TOKEN
     at = AppTest.from_file(MAIN, default_timeout=120)
+    at.session_state["_opscore_login"] = True
     at.run()
     if page:
         at.switch_page(str(PAGES / page))

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
                     [
                         op.kind,
                         op.name,
-                        op.status,
+                        op.status.split(":")[0],  # the reason: --json and the app
                         op.function,
                         ", ".join(op.writes),
                         op.cli,
@@ -56,5 +56,6 @@ def register(app: typer.Typer) -> None:
                     ]
                     for op in ops
                 ],
+                drop=["flow", "app page", "writes", "kind", "cli"],
             )
         )
