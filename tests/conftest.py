@@ -38,6 +38,10 @@ os.environ["TMPDIR"] = str(_SESSION_TMP)
 tempfile.tempdir = str(_SESSION_TMP)
 # Prefect must not touch the user's ~/.prefect
 os.environ.setdefault("PREFECT_HOME", str(_SESSION_TMP / "prefect"))
+# the ADDM scenarios' confusion table: a test artifact kept beside the app's screenshots
+_ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
+_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("OPSCORE_ADDM_TABLE", str(_ARTIFACTS / "addm-confusion.jsonl"))
 
 
 def _remove_session_tmp() -> None:
@@ -61,6 +65,15 @@ from ops_core.config import get_settings, reset_settings_cache  # noqa: E402
 from ops_core.targets.embedded import EmbeddedServer  # noqa: E402
 
 from .helpers import RepositoryTemplate, reset_repository, set_repository_template  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need Prefect's test server (20-130 s to start here) or headless Chromium are
+    slow wherever they are: ``pytest -m "not slow"`` (the fast tier) leaves them out."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "prefect_harness" in fixtures or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass
@@ -98,8 +111,8 @@ class TestServer:
 
 
 def _short_tmp(prefix: str) -> Path:
-    # unix socket paths must stay short: keep test homes directly under /tmp
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    # unix socket paths must stay short: test homes directly under the session's root in /tmp
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SESSION_TMP))
 
 
 @pytest.fixture(scope="session")

@@ -141,6 +141,7 @@ def test_workload_repository_reads_and_writes(wl):
     assert api.list_baselines("shop") == []
 
 
+@pytest.mark.slow
 def test_generate_report_from_the_app(wl, tmp_path, monkeypatch):
     from ops_core.config import reset_settings_cache
 

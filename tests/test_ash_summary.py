@@ -85,6 +85,7 @@ def workload_target(repo, target_db):
     return target_db
 
 
+@pytest.mark.slow
 def test_summary_answers_equal_sample_answers_on_a_sampled_workload(workload_target):
     dsn = workload_target
     blocker = psycopg.connect(dsn, application_name="ash-sum-blocker")
@@ -284,6 +285,7 @@ def test_trimming_keeps_the_dictionary_entries_of_kept_buckets(target):
             assert missing == 0, table
 
 
+@pytest.mark.slow
 def test_day_rows_equal_their_buckets(target):
     """Complete days are read from their day rows when a range covers them whole; a day row is
     rebuilt with its buckets and goes with the first bucket retention drops of its day."""

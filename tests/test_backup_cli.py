@@ -35,6 +35,7 @@ def cli_json(*args: str):
     return json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
     bk.write(1, 10)
     full = cli_json("backup", "full", "--target", bk.name)

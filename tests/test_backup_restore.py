@@ -81,6 +81,7 @@ def wal_slot(bk, pg):
         drop_slot(pg, slot)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_backups")
 def test_pitr_to_restore_point_time_and_lsn(bk, pg, wal_slot):
     bk.write(1, 100, "a")

@@ -140,7 +140,7 @@ def test_logical_restore_failing_midway_drops_what_it_created(bk, pg):
 @pytest.fixture
 def victim_server(repo):
     """A dedicated embedded server that the test may stop (never the shared test server)."""
-    home = Path(tempfile.mkdtemp(prefix="ops-victim-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-victim-", dir=tempfile.gettempdir()))
     srv = EmbeddedServer(home)
     srv.start()
     try:
@@ -178,7 +178,7 @@ def test_target_stopped_during_backup_marks_it_failed(victim_server):
 
 
 def test_store_full_is_a_clear_failure(bk):
-    mnt = Path(tempfile.mkdtemp(prefix="ops-tiny-", dir="/tmp"))
+    mnt = Path(tempfile.mkdtemp(prefix="ops-tiny-", dir=tempfile.gettempdir()))
     res = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(mnt)],
         capture_output=True,

@@ -118,6 +118,7 @@ def test_deployments_have_configured_schedules(repo, target_db):
         build_deployments(targets=["nope"])
 
 
+@pytest.mark.slow
 def test_serve_rejects_bad_schedule_and_unknown_target(repo):
     from .helpers import run_cli
 

@@ -161,6 +161,7 @@ def test_compare_report_ranks_slower_and_new_sql(workload):
         api.compare_report(TARGET, f.begin_id, f.end_id, baseline="nope")
 
 
+@pytest.mark.slow
 def test_each_notebook_renders_with_the_workload(workload, tmp_path):
     f = workload["facts"]
     awr = api.render_report("awr", TARGET, begin=f.begin_id, end=f.end_id, reports_dir=tmp_path)
@@ -415,6 +416,7 @@ def test_db_time_check_names_sessions_terminated_while_running(workload):
     assert "terminated while running" in r.header["ash_vs_active"]
 
 
+@pytest.mark.slow
 def test_addm_report_renders_and_refuses_bad_input(workload, tmp_path):
     f = workload["facts"]
     out = api.render_report("addm", TARGET, f.begin_id, f.end_id, reports_dir=tmp_path)

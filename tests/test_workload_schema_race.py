@@ -45,6 +45,7 @@ def _at_once(*calls):
     return out
 
 
+@pytest.mark.slow
 def test_fault_and_workload_started_at_once_on_a_fresh_database(fresh_db):
     fault, load = _at_once(
         lambda: api.inject_fault("missing_index", dsn=fresh_db, duration_s=1),
