@@ -14,8 +14,8 @@ Fixtures
 Temporary files: everything the session writes to the temporary directory (pytest's
 ``tmp_path``, Prefect's home, notebook kernels, subprocesses through ``TMPDIR``) goes under one
 ``/tmp/opscore-tests-*`` directory removed when the process exits (kept with
-``OPSCORE_TEST_KEEP_TMP=1``, to look at after a failure). Fixtures that need short unix socket
-paths make their own ``/tmp/ops-*`` directories and remove them.
+``OPSCORE_TEST_KEEP_TMP=1``, to look at after a failure). Test servers' homes (short unix
+socket paths) are made directly in that root, by ``tempfile.mkdtemp(dir=tempfile.gettempdir())``.
 """
 
 from __future__ import annotations
