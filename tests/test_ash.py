@@ -336,6 +336,7 @@ def test_bad_input_gives_clear_errors(ash_target):
         assert "Error:" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(ash_target):
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     target = api.get_target("ashdb")

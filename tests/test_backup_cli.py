@@ -108,6 +108,7 @@ def test_schedule_api_and_cli_validate(bk):
     assert got["jobs"]["incremental"] == "every 1d" and got["next_runs"]["incremental"]
 
 
+@pytest.mark.slow
 def test_flow_functions_call_the_api(bk):
     from flows.backup import backup_deployments, backup_flow, backup_verify_flow
 

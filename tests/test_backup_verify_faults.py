@@ -36,6 +36,7 @@ def bk(repo, pg):
         drop_target(pg, t)
 
 
+@pytest.mark.slow
 def test_verify_names_the_corrupted_file_and_test_restore_passes(bk, pg):
     bk.write(1, 2000)
     with psycopg.connect(bk.dsn, autocommit=True) as c:
@@ -76,6 +77,7 @@ def test_logical_backup_and_its_verification(bk, pg):
     assert not rep.ok and api.get_backup(b.backup_id).backup.status == "corrupt"
 
 
+@pytest.mark.slow
 def test_logical_restore_into_a_new_database_and_refusals(bk, pg):
     bk.write(1, 120, tag="restored")
     b = api.take_logical_backup(bk.name)
