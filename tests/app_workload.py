@@ -10,6 +10,8 @@ import psycopg
 
 from ops_core import api
 
+from .helpers import reset_repository
+
 #: the workload's own top statement: pg_sleep makes it dominate DB time and ASH
 TOP_SQL = "SELECT count(*), max(amount), pg_sleep(%s) FROM apptest_orders WHERE customer = %s"
 #: a statement without constants: explainable on every version
@@ -80,11 +82,5 @@ def run_workload(
 
 
 def fresh_repository() -> None:
-    from ops_core import repository
-
-    conn = repository.connect()
-    try:
-        conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-        repository.migrate(conn)
-    finally:
-        conn.close()
+    """An empty, current repository (a clone of the session's migrated template)."""
+    reset_repository()

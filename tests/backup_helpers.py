@@ -54,7 +54,7 @@ def make_target(pg, name: str = "bk") -> BackupTarget:
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute("CREATE TABLE items (id int PRIMARY KEY, tag text, pad text)")
         c.execute("CREATE INDEX items_tag ON items (tag)")
-    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir="/tmp"))
+    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir=tempfile.gettempdir()))
     api.add_target(name, dsn)
     api.set_backup_store(name, store)
     return BackupTarget(name, dsn, conninfo_to_dict(dsn)["dbname"], store, pg.major)
@@ -86,4 +86,4 @@ def restored_ids(data_dir: Path, major: int, dbname: str, os_user: str | None) -
 
 def new_dir() -> Path:
     """A path that does not exist yet, under a fresh temp dir."""
-    return Path(tempfile.mkdtemp(prefix="ops-restore-", dir="/tmp")) / "data"
+    return Path(tempfile.mkdtemp(prefix="ops-restore-", dir=tempfile.gettempdir())) / "data"

@@ -41,7 +41,7 @@ class Browser:
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.time() + 30
+        deadline = time.time() + 120
         ws_url = None
         while time.time() < deadline and ws_url is None:
             try:
@@ -64,7 +64,7 @@ class Browser:
         self._id += 1
         self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
         while True:
-            msg = json.loads(self.ws.recv(timeout=60))
+            msg = json.loads(self.ws.recv(timeout=120))
             if msg.get("id") == self._id:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
@@ -79,7 +79,7 @@ class Browser:
         res = self.call("Runtime.evaluate", expression=_TEXT_JS, returnByValue=True)
         return res.get("result", {}).get("value") or ""
 
-    def wait_for(self, texts: list[str], timeout: float = 45.0, settle: float = 1.5) -> str:
+    def wait_for(self, texts: list[str], timeout: float = 180.0, settle: float = 1.5) -> str:
         """Poll the visible text until every one of ``texts`` shows (or the timeout), then let
         charts draw for ``settle`` seconds; returns the last text read."""
         deadline = time.time() + timeout

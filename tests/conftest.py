@@ -6,12 +6,21 @@ Fixtures
 - ``pg``: session-wide :class:`TestServer` (admin DSN, version, helpers to make databases).
 - ``opscore_env``: OPSCORE_HOME in a temp dir and the repository on the test server
   (embedded default: OPSCORE_REPOSITORY_DSN unset; external: a database ``opscore_test_repo``).
-- ``repo``: a freshly migrated, empty repository for one test (returns a connection).
+- ``repo``: a freshly migrated, empty repository for one test (returns a connection): a clone
+  of a template database migrated once per session (CREATE DATABASE ... TEMPLATE), not all
+  migrations again for every test.
 - ``target_db``: a fresh database with pg_stat_statements on the test server (its DSN).
+
+Temporary files: everything the session writes to the temporary directory (pytest's
+``tmp_path``, Prefect's home, notebook kernels, subprocesses through ``TMPDIR``) goes under one
+``/tmp/opscore-tests-*`` directory removed when the process exits (kept with
+``OPSCORE_TEST_KEEP_TMP=1``, to look at after a failure). Test servers' homes (short unix
+socket paths) are made directly in that root, by ``tempfile.mkdtemp(dir=tempfile.gettempdir())``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -20,8 +29,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# Prefect must not touch the user's ~/.prefect; set before anything imports prefect.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="opscore-prefect-"))
+# One temporary root for the whole session, removed at exit (below): set before pytest picks
+# its basetemp and before anything imports prefect. Traversable like /tmp itself, since the
+# embedded server runs as its own OS user when the tests run as root.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="opscore-tests-", dir="/tmp"))
+_SESSION_TMP.chmod(0o755)
+os.environ["TMPDIR"] = str(_SESSION_TMP)
+tempfile.tempdir = str(_SESSION_TMP)
+# Prefect must not touch the user's ~/.prefect
+os.environ.setdefault("PREFECT_HOME", str(_SESSION_TMP / "prefect"))
+# the ADDM scenarios' confusion table: a test artifact kept beside the app's screenshots
+_ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
+_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("OPSCORE_ADDM_TABLE", str(_ARTIFACTS / "addm-confusion.jsonl"))
+
+
+def _remove_session_tmp() -> None:
+    if os.environ.get("OPSCORE_TEST_KEEP_TMP"):
+        print(f"opscore tests: temporary files kept in {_SESSION_TMP}")
+        return
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
+# at exit, registered first so it runs last: after Prefect's test harness removed its own
+# directory in there (an atexit callback too)
+atexit.register(_remove_session_tmp)
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import psycopg  # noqa: E402
@@ -29,8 +61,19 @@ import pytest  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
-from ops_core.config import reset_settings_cache  # noqa: E402
+from ops_core.config import get_settings, reset_settings_cache  # noqa: E402
 from ops_core.targets.embedded import EmbeddedServer  # noqa: E402
+
+from .helpers import RepositoryTemplate, reset_repository, set_repository_template  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need Prefect's test server (20-130 s to start here) or headless Chromium are
+    slow wherever they are: ``pytest -m "not slow"`` (the fast tier) leaves them out."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "prefect_harness" in fixtures or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass
@@ -68,8 +111,8 @@ class TestServer:
 
 
 def _short_tmp(prefix: str) -> Path:
-    # unix socket paths must stay short: keep test homes directly under /tmp
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    # unix socket paths must stay short: test homes directly under the session's root in /tmp
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SESSION_TMP))
 
 
 @pytest.fixture(scope="session")
@@ -110,12 +153,21 @@ def opscore_env(pg: TestServer) -> Iterator[dict[str, str]]:
         os.environ["OPSCORE_REPOSITORY_DSN"] = pg.dsn(repo_db)
     os.environ["OPSCORE_HOME"] = home
     reset_settings_cache()
+    template = _repository_template(pg)
+    set_repository_template(template)
     try:
         yield {
             "OPSCORE_HOME": home,
             "OPSCORE_REPOSITORY_DSN": os.environ.get("OPSCORE_REPOSITORY_DSN", ""),
         }
     finally:
+        set_repository_template(None)
+        with pg.admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(template.template)
+                )
+            )
         if pg.embedded is None:
             with pg.admin() as conn:
                 conn.execute(
@@ -131,14 +183,32 @@ def opscore_env(pg: TestServer) -> Iterator[dict[str, str]]:
         reset_settings_cache()
 
 
-@pytest.fixture
-def repo(opscore_env) -> Iterator[psycopg.Connection]:
-    """An empty, freshly migrated repository."""
+def _repository_template(pg: TestServer) -> RepositoryTemplate:
+    """Migrate a template database once; each test's repository is a clone of it."""
     from ops_core import repository
 
+    dsn = repository.repository_dsn()  # the embedded default starts the server, makes the DB
+    database = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    if pg.embedded is not None:
+        assert database == get_settings().repository_database
+    template = f"{database}_tpl_{os.getpid()}"
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(template))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
+    with psycopg.connect(pg.dsn(template), autocommit=True) as conn:
+        repository.migrate(conn)
+    return RepositoryTemplate(pg.admin_dsn, database, template)
+
+
+@pytest.fixture
+def repo(opscore_env) -> Iterator[psycopg.Connection]:
+    """An empty, freshly migrated repository (a clone of the session's migrated template)."""
+    from ops_core import repository
+
+    reset_repository()
     conn = repository.connect()
-    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-    repository.migrate(conn)
     try:
         yield conn
     finally:

@@ -17,6 +17,11 @@ import psycopg
 
 from ops_core import api
 
+from .helpers import WAIT_S
+
+#: the workload's sessions (their statistics are flushed once they are gone)
+APPS = ("rpt-setup", "rpt-sleeper", "rpt-blocker", "rpt-waiter", "rpt-spill")
+
 SLEEP_S = 0.5
 SLEEP_CALLS = 8
 LOCK_HOLD_S = 2.5
@@ -39,7 +44,7 @@ class Facts:
     lock_hold_s: float
 
 
-def _wait_for(dsn: str, query: str, params: tuple, timeout: float = 15.0) -> None:
+def _wait_for(dsn: str, query: str, params: tuple, timeout: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(dsn, autocommit=True, application_name="rpt-poll") as c:
         while time.monotonic() < deadline:
@@ -47,6 +52,16 @@ def _wait_for(dsn: str, query: str, params: tuple, timeout: float = 15.0) -> Non
                 return
             time.sleep(0.05)
     raise AssertionError(f"timed out waiting for: {query} {params}")
+
+
+def stats_flushed(dsn: str, apps: tuple[str, ...] = APPS) -> None:
+    """Wait until the sessions named ``apps`` are gone: a backend flushes its table and
+    database statistics to the shared stats as it exits, before it leaves pg_stat_activity."""
+    _wait_for(
+        dsn,
+        "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = ANY(%s)",
+        (list(apps),),
+    )
 
 
 def run(dsn: str, target: str, *, ash_interval_s: float = 0.5) -> Facts:
@@ -107,15 +122,17 @@ def run(dsn: str, target: str, *, ash_interval_s: float = 0.5) -> Facts:
         for _ in range(2):
             c.execute(SPILL_SQL)
     for t in threads:
-        t.join(30)
+        t.join(WAIT_S)
+    assert not any(t.is_alive() for t in threads), "the workload did not finish"
     waiter.close()
-    time.sleep(max(1.0, 2 * ash_interval_s))
+    time.sleep(max(1.0, 2 * ash_interval_s))  # the sampler sees the end of the workload
     stop.set()
-    sampler.join(30)
+    sampler.join(WAIT_S)
+    assert not sampler.is_alive(), "the ASH sampler did not stop"
     if errors:
         raise errors[0]
     end_at = datetime.now(UTC)
-    time.sleep(1.1)  # let backends' table/database statistics reach the shared stats
+    stats_flushed(dsn)
     s2 = api.take_snapshot(target)
     return Facts(
         target=target,

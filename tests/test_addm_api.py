@@ -55,6 +55,7 @@ def target(pg, opscore_env):
         pg.drop_database(dsn)
 
 
+@pytest.mark.slow
 def test_without_ash_snapshot_only_findings_and_stored_analysis(target, opscore_env):
     dsn, db = target
     with BackgroundShop(dsn, clients=1), faults.MissingIndex(dsn):

@@ -3,7 +3,7 @@ name the injected cause (object, SQL, session); a healthy run has no problem fin
 
 Each scenario: shop load (1 client) + the fault, ASH sampled every 0.25 s for ~6 s between two
 snapshots. The confusion table (expected vs top finding) is appended to
-``$OPSCORE_ADDM_TABLE`` (default /tmp/opscore-addm-confusion.jsonl).
+``$OPSCORE_ADDM_TABLE`` (the suite sets reports/test-artifacts/addm-confusion.jsonl).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from ops_core.workload import faults
 from ops_core.workload.schema import setup_shop_schema
 
 from .addm_helpers import describe, ensure_plan_role, run_scenario
+
+pytestmark = pytest.mark.slow  # scenario: each fault on a real workload, then ADDM
 
 TARGET = "addmshop"
 

@@ -20,6 +20,8 @@ from ops_core.workload.schema import setup_shop_schema
 
 from .addm_helpers import describe, run_scenario
 
+pytestmark = pytest.mark.slow  # scenario: server-wide faults on a throw-away server
+
 TARGET = "addmown"
 DB = "addm_own"
 
@@ -28,7 +30,7 @@ DB = "addm_own"
 def own(opscore_env):
     from ops_core import repository
 
-    home = Path(tempfile.mkdtemp(prefix="ops-addm-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-addm-", dir=tempfile.gettempdir()))
     server = EmbeddedServer(home)
     server.start()
     try:

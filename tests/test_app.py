@@ -6,11 +6,8 @@ down, the repository down."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,6 +15,7 @@ from ops_core import api
 from ops_core.config import reset_settings_cache
 
 from .app_workload import TOP_SQL, fresh_repository, run_workload
+from .helpers import running_statement
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 PAGES = Path(MAIN).parent / "views"
@@ -154,6 +152,7 @@ def test_workload_repository_reads_and_writes(wl):
     assert api.list_baselines("shop") == []
 
 
+@pytest.mark.slow
 def test_generate_report_from_the_app(wl, tmp_path, monkeypatch):
     from ops_core.config import reset_settings_cache
 
@@ -175,20 +174,12 @@ def test_generate_report_from_the_app(wl, tmp_path, monkeypatch):
 
 
 def test_live_page_shows_running_statement(wl):
-    def sleeper():
-        with psycopg.connect(wl.dsn, autocommit=True, application_name="apptest-live") as c:
-            c.execute(TOP_SQL, (4, 1))
-
-    t = threading.Thread(target=sleeper)
-    t.start()
-    try:
-        time.sleep(1.0)
+    # the statement runs from before the page renders until the checks are done
+    with running_statement(wl.dsn, TOP_SQL, (600, 1), application_name="apptest-live"):
         at = _run("live.py")
         assert "apptest_orders" in _tables(at) and "PgSleep" in _tables(at)
         at.toggle(key="live_paused").set_value(True).run()
         assert not at.exception and "paused" in _text(at)
-    finally:
-        t.join()
 
 
 def test_addm_and_catalog_pages(wl, tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ def bk(pg, opscore_env):
         drop_target(pg, t)
 
 
+@pytest.mark.slow
 def test_backup_page_take_verify_restore_and_restore_point(bk, pg):
     at = _run("backup.py", {"target": "bk"})
     assert "No backups of bk yet" in _text(at) and at.metric[0].value == "0"

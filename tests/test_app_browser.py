@@ -4,22 +4,22 @@ Chromium (Debian's package), asserted on visible text, screenshots saved as test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 
 from .app_workload import TOP_SQL, fresh_repository, run_workload
 from .cdp import Browser, free_port
+from .helpers import running_statement
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -82,7 +82,7 @@ def app_url(pg, opscore_env):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 300  # a busy machine: imports alone can take a minute
         while time.time() < deadline:
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
@@ -91,18 +91,13 @@ def app_url(pg, opscore_env):
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("opscore app did not answer on /_stcore/health within 60 s")
+            pytest.fail("opscore app did not answer on /_stcore/health within 300 s")
         yield SimpleNamespace(url=url, dsn=dsn)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
         pg.drop_database(dsn)
-
-
-def _sleep_on(dsn: str, seconds: float) -> None:
-    with psycopg.connect(dsn, autocommit=True, application_name="apptest-live") as c:
-        c.execute(TOP_SQL, (seconds, 1))
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +113,15 @@ def browser():
 def test_page_in_chromium(app_url, browser, path):
     url = f"{app_url.url}/{path}"
     name = _artifact_name(path)
-    sleeper = None
-    if path == "live":  # something for the Live page to show: a statement running now
-        sleeper = threading.Thread(target=_sleep_on, args=(app_url.dsn, 6))
-        sleeper.start()
-        time.sleep(0.5)
-    try:
+    with contextlib.ExitStack() as stack:
+        if path == "live":  # something for the Live page to show, running until it is shot
+            stack.enter_context(
+                running_statement(app_url.dsn, TOP_SQL, (600, 1), application_name="apptest-live")
+            )
         browser.goto(url)
         text = browser.wait_for(PAGES[path])
-    finally:
-        if sleeper is not None:
-            sleeper.join()
-    (ARTIFACTS / f"{name}.txt").write_text(text)
-    missing = [t for t in PAGES[path] if t not in text]
-    assert not missing, f"{url}: not visible: {missing}"
-    assert "Traceback" not in text and "StreamlitAPIException" not in text
-    assert browser.screenshot(ARTIFACTS / f"{name}.png") > 20_000
+        (ARTIFACTS / f"{name}.txt").write_text(text)
+        missing = [t for t in PAGES[path] if t not in text]
+        assert not missing, f"{url}: not visible: {missing}"
+        assert "Traceback" not in text and "StreamlitAPIException" not in text
+        assert browser.screenshot(ARTIFACTS / f"{name}.png") > 20_000

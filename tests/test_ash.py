@@ -19,7 +19,8 @@ from ops_core.errors import InvalidInput, UnknownTarget
 from ops_core.repository import ash as repo_ash
 from ops_core.repository.ash import AshRow
 
-from .helpers import run_cli
+from .helpers import WAIT_S, cancel_backends, run_cli, running_statement, wait_until
+from .workload_helpers import pgss
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def ash_target(repo, target_db):
     return target_db
 
 
-def _wait_for(dsn: str, sql: str, params: tuple, timeout: float = 15.0) -> None:
+def _wait_for(dsn: str, sql: str, params: tuple, timeout: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(dsn, autocommit=True, application_name="ash-test-poll") as c:
         while time.monotonic() < deadline:
@@ -76,8 +77,9 @@ def test_sampler_sees_blocking_sleep_and_skips_opscore(ash_target):
     blocker.execute("UPDATE ash_t SET v = v + 1 WHERE id = 1")  # row lock, transaction open
     blocker_pid = blocker.info.backend_pid
     waiter = _Session(dsn, "ash-waiter", "UPDATE ash_t SET v = v + 10 WHERE id = 1")
-    sleeper = _Session(dsn, "ash-sleeper", "SELECT pg_sleep(6) AS ash_probe_sleep")
-    own = _Session(dsn, "opscore-probe", "SELECT pg_sleep(6) AS ash_probe_own")
+    # long sleeps, cancelled once sampled: still asleep however slow the machine is
+    sleeper = _Session(dsn, "ash-sleeper", "SELECT pg_sleep(600) AS ash_probe_sleep")
+    own = _Session(dsn, "opscore-probe", "SELECT pg_sleep(600) AS ash_probe_own")
     for s in (waiter, sleeper, own):
         s.start()
     _wait_for(
@@ -99,10 +101,11 @@ def test_sampler_sees_blocking_sleep_and_skips_opscore(ash_target):
         with_own.close()
     finally:
         sampler.close()
+        cancel_backends(dsn, [sleeper.pid, own.pid])
         blocker.rollback()
         blocker.close()
     for s in (waiter, sleeper, own):
-        s.join(15)
+        s.join(WAIT_S)
     assert waiter.error is None
     assert written == sampler.stats.rows_sampled >= 9
     assert own.pid in {r.pid for r in rows_own}
@@ -244,22 +247,26 @@ def test_summary_matches_samples(ash_target):
 
 def test_stop_and_run_flush_buffered_samples(ash_target):
     dsn = ash_target
-    sleeper = _Session(dsn, "ash-sleeper", "SELECT pg_sleep(4)")
-    sleeper.start()
     begin = datetime.now(UTC) - timedelta(seconds=1)
-    # class-based sampler (Prefect flows): nothing flushed until stop()
-    sampler = api.ash_sampler("ashdb", interval_s=0.2, flush_interval_s=3600)
-    sampler.start()
-    time.sleep(1.2)
-    assert sampler.stats.rows_written == 0 and sampler.stats.rows_buffered > 0
-    st = sampler.stop()
-    assert st.rows_written == st.rows_sampled > 0 and st.rows_buffered == 0
-    # foreground loop stopped by an event
-    stop = threading.Event()
-    threading.Timer(1.0, stop.set).start()
-    st2 = api.run_ash("ashdb", interval_s=0.2, stop=stop, flush_interval_s=3600)
-    assert st2.rows_written == st2.rows_sampled > 0 and st2.errors == 0
-    sleeper.join(10)
+    with running_statement(dsn, "SELECT pg_sleep(600)", application_name="ash-sleeper"):
+        # class-based sampler (Prefect flows): nothing flushed until stop()
+        sampler = api.ash_sampler("ashdb", interval_s=0.2, flush_interval_s=3600)
+        sampler.start()
+        wait_until(lambda: sampler.stats.samples >= 5, what="5 samples")
+        assert sampler.stats.rows_written == 0 and sampler.stats.rows_buffered > 0
+        st = sampler.stop()
+        assert st.rows_written == st.rows_sampled > 0 and st.rows_buffered == 0
+        # foreground loop stopped by an event (here: once it has taken 5 samples)
+        stop = threading.Event()
+
+        def on_sample(s: api.AshRunStats) -> None:
+            if s.samples >= 5:
+                stop.set()
+
+        st2 = api.run_ash(
+            "ashdb", interval_s=0.2, stop=stop, flush_interval_s=3600, on_sample=on_sample
+        )
+        assert st2.rows_written == st2.rows_sampled > 0 and st2.errors == 0
     # the sampler sees the whole cluster (autovacuum may show up too): count every row
     df = api.query_ash("ashdb", begin, datetime.now(UTC))
     assert len(df) == st.rows_written + st2.rows_written
@@ -273,30 +280,30 @@ def test_stop_and_run_flush_buffered_samples(ash_target):
 
 
 def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
-    sleeper = _Session(ash_target, "ash-sleeper", "SELECT pg_sleep(8)")
-    sleeper.start()
     begin = datetime.now(UTC) - timedelta(seconds=1)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ops_core", "ash", "run", "--target", "ashdb", "--interval", "0.2"],
-        env={**os.environ, **opscore_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(
-            ash_target,
-            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'opscore' "
-            "AND datname = current_database()",
-            (),
+    with running_statement(ash_target, "SELECT pg_sleep(600)", application_name="ash-sleeper"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops_core", "ash", "run", "--target", "ashdb"]
+            + ["--interval", "0.2"],
+            env={**os.environ, **opscore_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        time.sleep(1.5)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    sleeper.join(10)
+        try:
+            # 5 samples taken (each one a call of the sample query, counted by the target),
+            # fewer than the 10 s flush interval holds: Ctrl-C must flush them
+            wait_until(
+                lambda: proc.poll() is not None or pgss(ash_target, "%sample_time%") >= 5,
+                timeout=300,  # the CLI imports pandas and more: a minute when busy
+                what="the sampler's first samples",
+            )
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=WAIT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, err
     assert "interrupted" in out and "Traceback" not in err
     df = api.query_ash("ashdb", begin, datetime.now(UTC), application="ash-sleeper")
@@ -329,6 +336,7 @@ def test_bad_input_gives_clear_errors(ash_target):
         assert "Error:" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(ash_target):
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     target = api.get_target("ashdb")
@@ -370,7 +378,14 @@ def test_sampler_survives_a_killed_connection(ash_target, pg):
         pid = sampler.collector.conn.info.backend_pid
         with pg.admin() as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        time.sleep(0.2)
+            wait_until(
+                lambda: (
+                    not admin.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
+                    ).fetchone()
+                ),
+                what=f"session {pid} to end",
+            )
         results = [sampler.sample_once() for _ in range(3)]
     finally:
         sampler.stop()
@@ -380,16 +395,14 @@ def test_sampler_survives_a_killed_connection(ash_target, pg):
 
 
 def test_final_flush_summarizes_the_last_partial_bucket(ash_target):
-    sleeper = _Session(ash_target, "ash-sleeper", "SELECT pg_sleep(3)")
-    sleeper.start()
     begin = datetime.now(UTC) - timedelta(seconds=1)
-    sampler = api.ash_sampler("ashdb", interval_s=0.2)
-    for _ in range(3):
-        sampler.sample_once()
-        time.sleep(0.2)
-    written = sampler.flush()  # a routine flush: only complete buckets are summarized
-    st = sampler.stop()  # nothing left to write, but the partial bucket gets summarized
-    sleeper.join(10)
+    with running_statement(ash_target, "SELECT pg_sleep(600)", application_name="ash-sleeper"):
+        sampler = api.ash_sampler("ashdb", interval_s=0.2)
+        for _ in range(3):
+            sampler.sample_once()
+            time.sleep(0.2)
+        written = sampler.flush()  # a routine flush: only complete buckets are summarized
+        st = sampler.stop()  # nothing left to write, but the partial bucket gets summarized
     assert written == st.rows_written > 0
     total = api.ash_db_time("ashdb", begin, datetime.now(UTC), by=[], source="summary")
     assert total["time_s"].iloc[0] == pytest.approx(0.2 * written)

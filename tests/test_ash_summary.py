@@ -6,7 +6,6 @@ kept summary buckets reference."""
 from __future__ import annotations
 
 import ipaddress
-import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -21,6 +20,7 @@ from ops_core.repository import ash_chunks, ash_read, ash_retention, ash_summary
 from ops_core.repository import targets as repo_targets
 from ops_core.repository.ash import AshRow
 
+from .helpers import WAIT_S, cancel_backends, wait_until
 from .test_ash import _Session, _wait_for
 
 BUCKET = repo_ash.SUMMARY_BUCKET_S
@@ -85,13 +85,14 @@ def workload_target(repo, target_db):
     return target_db
 
 
+@pytest.mark.slow
 def test_summary_answers_equal_sample_answers_on_a_sampled_workload(workload_target):
     dsn = workload_target
     blocker = psycopg.connect(dsn, application_name="ash-sum-blocker")
     blocker.execute("UPDATE ash_t SET v = v + 1 WHERE id = 1")  # idle in transaction, holding
     sessions = [
         _Session(dsn, "ash-sum-waiter", "UPDATE ash_t SET v = v + 10 WHERE id = 1"),
-        _Session(dsn, "ash-sum-sleeper", "SELECT pg_sleep(3)"),
+        _Session(dsn, "ash-sum-sleeper", "SELECT pg_sleep(600)"),  # cancelled once sampled
         _Session(dsn, "ash-sum-cpu", "SELECT count(*) FROM generate_series(1, 40000000)"),
     ]
     for s in sessions:
@@ -105,13 +106,14 @@ def test_summary_answers_equal_sample_answers_on_a_sampled_workload(workload_tar
     sampler = api.ash_sampler("ashdb", interval_s=0.1)
     try:
         sampler.start()
-        time.sleep(2.0)
+        wait_until(lambda: sampler.stats.samples >= 20, what="20 samples")
     finally:
         st = sampler.stop()  # its final flush summarizes the last, partial bucket
+        cancel_backends(dsn, [s.pid for s in sessions])
         blocker.rollback()
         blocker.close()
     for s in sessions:
-        s.join(30)
+        s.join(WAIT_S)
     assert st.errors == 0, st.last_error
     target = api.get_target("ashdb")
     with repository.session() as conn:
@@ -283,6 +285,7 @@ def test_trimming_keeps_the_dictionary_entries_of_kept_buckets(target):
             assert missing == 0, table
 
 
+@pytest.mark.slow
 def test_day_rows_equal_their_buckets(target):
     """Complete days are read from their day rows when a range covers them whole; a day row is
     rebuilt with its buckets and goes with the first bucket retention drops of its day."""

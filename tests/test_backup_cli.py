@@ -37,6 +37,7 @@ def cli_json(*args: str):
     return json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
     bk.write(1, 10)
     full = cli_json("backup", "full", "--target", bk.name)
@@ -114,6 +115,7 @@ def test_schedule_api_and_cli_validate(bk):
     assert got["jobs"]["incremental"] == "every 1d" and got["next_runs"]["incremental"]
 
 
+@pytest.mark.slow
 def test_flow_functions_call_the_api(bk):
     from flows.backup import backup_deployments, backup_flow, backup_verify_flow
 

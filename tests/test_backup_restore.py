@@ -32,6 +32,7 @@ def bk(repo, pg):
         drop_target(pg, t)
 
 
+@pytest.mark.slow
 def test_full_and_two_incrementals_restore_the_chain(bk, pg):
     if pg.major < 17:
         with pytest.raises(NotSupported) as err:

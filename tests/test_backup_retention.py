@@ -118,6 +118,7 @@ def bk(repo, pg):
         drop_target(pg, t)
 
 
+@pytest.mark.slow
 def test_retention_dry_run_then_real_run_on_a_real_store(bk, pg):
     t, slot = bk
     incremental = pg.major >= 17

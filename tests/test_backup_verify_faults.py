@@ -36,6 +36,7 @@ def bk(repo, pg):
         drop_target(pg, t)
 
 
+@pytest.mark.slow
 def test_verify_names_the_corrupted_file_and_test_restore_passes(bk, pg):
     bk.write(1, 2000)
     with psycopg.connect(bk.dsn, autocommit=True) as c:
@@ -76,6 +77,7 @@ def test_logical_backup_and_its_verification(bk, pg):
     assert not rep.ok and api.get_backup(b.backup_id).backup.status == "corrupt"
 
 
+@pytest.mark.slow
 def test_logical_restore_into_a_new_database_and_refusals(bk, pg):
     bk.write(1, 120, tag="restored")
     b = api.take_logical_backup(bk.name)
@@ -140,7 +142,7 @@ def test_logical_restore_failing_midway_drops_what_it_created(bk, pg):
 @pytest.fixture
 def victim_server(repo):
     """A dedicated embedded server that the test may stop (never the shared test server)."""
-    home = Path(tempfile.mkdtemp(prefix="ops-victim-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-victim-", dir=tempfile.gettempdir()))
     srv = EmbeddedServer(home)
     srv.start()
     try:
@@ -178,7 +180,7 @@ def test_target_stopped_during_backup_marks_it_failed(victim_server):
 
 
 def test_store_full_is_a_clear_failure(bk):
-    mnt = Path(tempfile.mkdtemp(prefix="ops-tiny-", dir="/tmp"))
+    mnt = Path(tempfile.mkdtemp(prefix="ops-tiny-", dir=tempfile.gettempdir()))
     res = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(mnt)],
         capture_output=True,

@@ -14,12 +14,14 @@ import pytest
 
 from .helpers import run_cli
 
+pytestmark = pytest.mark.slow  # the README's demo end to end (minutes)
+
 
 @pytest.mark.skipif(
     bool(os.environ.get("OPSCORE_TEST_DSN")), reason="the demo runs on the embedded server only"
 )
 def test_demo_quick_runs_the_flows_and_names_both_injected_problems():
-    home = Path(tempfile.mkdtemp(prefix="ops-demo-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-demo-", dir=tempfile.gettempdir()))
     reports = home / "reports"
     # a fresh home: the demo starts its own embedded server and repository there
     env = {

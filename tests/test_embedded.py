@@ -18,13 +18,14 @@ def server(tmp_path_factory):
     import tempfile
     from pathlib import Path
 
-    home = Path(tempfile.mkdtemp(prefix="ops-emb-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-emb-", dir=tempfile.gettempdir()))
     s = EmbeddedServer(home)
     yield s
     s.destroy()
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_start_twice_stop_twice_and_crash_recovery(server):
     first = server.start()
     assert first.running and first.port
@@ -90,6 +91,7 @@ def test_start_twice_stop_twice_and_crash_recovery(server):
     assert not server.stop().running  # stopping a stopped server is fine
 
 
+@pytest.mark.slow
 def test_cli_db_commands(server):
     env = {**os.environ, "OPSCORE_HOME": str(server.home)}
     env.pop("OPSCORE_REPOSITORY_DSN", None)

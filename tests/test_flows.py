@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from datetime import timedelta
 
@@ -13,6 +12,8 @@ import pytest
 from ops_core import api
 from ops_core.config import Settings
 from ops_core.errors import ConfigError, UnknownTarget
+
+from .helpers import running_statement
 
 
 @pytest.fixture
@@ -49,17 +50,9 @@ def test_ash_flow_samples_and_stops(prefect_harness, repo, target_db):
 
     api.add_target("ashy", target_db)
 
-    def sleeper():
-        with psycopg.connect(target_db, application_name="flow-sleeper") as c:
-            c.execute("SELECT pg_sleep(4)")
-
-    th = threading.Thread(target=sleeper)
-    th.start()
-    time.sleep(0.5)
-    try:
+    # a session active from before the flow starts until it ends, however long that takes
+    with running_statement(target_db, "SELECT pg_sleep(600)", application_name="flow-sleeper"):
         result = ash_flow("ashy", duration_s=2.0, interval_s=0.2)
-    finally:
-        th.join()
     assert result["samples"] >= 5
     assert result["rows_written"] >= 1
     assert api.last_ash_sample("ashy") is not None
@@ -125,6 +118,7 @@ def test_deployments_have_configured_schedules(repo, target_db):
         build_deployments(targets=["nope"])
 
 
+@pytest.mark.slow
 def test_serve_rejects_bad_schedule_and_unknown_target(repo):
     from .helpers import run_cli
 

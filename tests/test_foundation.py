@@ -84,6 +84,7 @@ def test_monitoring_session_is_named_readonly_and_bounded(target_db):
             conn.execute("CREATE TABLE should_not_exist (id int)")
 
 
+@pytest.mark.slow
 def test_password_never_stored_or_printed(repo, target_db, pg, opscore_env):
     secret = "S3cr3t-pw-XYZZY"
     with pg.admin() as conn:
@@ -145,6 +146,7 @@ def test_password_never_stored_or_printed(repo, target_db, pg, opscore_env):
             conn.execute("DROP ROLE IF EXISTS opscore_pwuser")
 
 
+@pytest.mark.slow
 def test_bad_input_messages(repo):
     with pytest.raises(InvalidDSN):
         connection.parse_dsn("host=== =")

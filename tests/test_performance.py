@@ -3,8 +3,6 @@ object I/O, EXPLAIN, target status, live sessions, bad input."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,6 +12,7 @@ from ops_core import api
 from ops_core.errors import InvalidInput, NotFound, UnknownTarget
 
 from .app_workload import TOP_SQL, fresh_repository, run_workload
+from .helpers import running_statement, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -119,28 +118,16 @@ def test_explain_refuses_what_it_cannot_show():
 
 
 def test_live_sessions_see_a_running_statement(wl):
-    stop = threading.Event()
+    with running_statement(wl.dsn, TOP_SQL, (600, 1), application_name="apptest-live"):
 
-    def sleeper():
-        with psycopg.connect(wl.dsn, autocommit=True, application_name="apptest-live") as c:
-            c.execute(TOP_SQL, (3, 1))
-        stop.set()
+        def seen():
+            d = api.live_sessions(wl.target)
+            return [d] if (d["application_name"] == "apptest-live").any() else None
 
-    t = threading.Thread(target=sleeper)
-    t.start()
-    try:
-        deadline = time.time() + 10
-        df = None
-        while time.time() < deadline:
-            df = api.live_sessions(wl.target)
-            if (df["application_name"] == "apptest-live").any():
-                break
-            time.sleep(0.2)
+        (df,) = wait_until(seen, what="the running statement in live_sessions")
         row = df[df["application_name"] == "apptest-live"].iloc[0]
         assert row["state"] == "active" and row["wait_event"] == "PgSleep"
         assert row["wait_class"] == "Timeout" and "apptest_orders" in row["query"]
         assert not (df["application_name"].fillna("").str.startswith("opscore")).any()
         s = api.live_summary(wl.target)
         assert s["active"] >= 1 and s["max_connections"] > 0
-    finally:
-        t.join()

@@ -21,7 +21,8 @@ from ops_core.errors import InvalidInput, NotFound, UnknownTarget
 from ops_core.repository import snapshot_ranges
 
 from . import report_workload as wl
-from .helpers import run_cli
+from .app_workload import fresh_repository
+from .helpers import WAIT_S, run_cli, wait_until
 
 TARGET = "rpt"
 
@@ -30,10 +31,7 @@ TARGET = "rpt"
 def workload(opscore_env, pg):
     """Fresh repository, a target database, the known workload between snapshots 1 and 2, and
     a lighter second period (snapshots 2..3) for the comparison."""
-    conn = repository.connect()
-    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-    repository.migrate(conn)
-    conn.close()
+    fresh_repository()
     dsn = pg.create_database("rpt")
     db = conninfo_to_dict(dsn)["dbname"]
     mp = pytest.MonkeyPatch()
@@ -46,7 +44,7 @@ def workload(opscore_env, pg):
         with psycopg.connect(dsn, autocommit=True, application_name="rpt-sleeper") as c:
             for _ in range(3):
                 c.execute("SELECT pg_sleep(%s) AS rpt_sleeper", (0.1,))
-        time.sleep(1.1)
+        wl.stats_flushed(dsn)
         s3 = api.take_snapshot(TARGET)
         yield {"facts": facts, "dsn": dsn, "db": db, "s3": s3.snapshot_id}
     finally:
@@ -163,6 +161,7 @@ def test_compare_report_ranks_slower_and_new_sql(workload):
         api.compare_report(TARGET, f.begin_id, f.end_id, baseline="nope")
 
 
+@pytest.mark.slow
 def test_each_notebook_renders_with_the_workload(workload, tmp_path):
     f = workload["facts"]
     awr = api.render_report("awr", TARGET, begin=f.begin_id, end=f.end_id, reports_dir=tmp_path)
@@ -287,7 +286,7 @@ def test_stats_reset_inside_the_interval_is_flagged(workload):
     with psycopg.connect(dsn, autocommit=True, application_name="rpt-reset") as c:
         c.execute("SELECT pg_stat_reset()")  # this database's counters only
         c.execute("SELECT count(*) FROM rpt_t")
-    time.sleep(1.1)
+    wl.stats_flushed(dsn, ("rpt-reset",))
     s2 = api.take_snapshot(TARGET)
     r = api.awr_report(TARGET, s1.snapshot_id, s2.snapshot_id)
     sources = {x["source"] for x in r.resets}
@@ -362,9 +361,24 @@ def test_db_time_check_names_sessions_terminated_while_running(workload):
     dsn = workload["dsn"]
     s1 = api.take_snapshot(TARGET)
     stop = threading.Event()
+    samples = [0]  # taken so far: the waits below count samples, not seconds, on a busy machine
+
+    def on_sample(st: api.AshRunStats) -> None:
+        samples[0] = st.samples
+
+    def sampled(n: int) -> None:
+        goal = samples[0] + n
+        wait_until(lambda: samples[0] >= goal, what=f"{n} more ASH samples")
+
     sampler = threading.Thread(
         target=api.run_ash,
-        kwargs={"target": TARGET, "interval_s": 0.25, "stop": stop, "flush_interval_s": 1.0},
+        kwargs={
+            "target": TARGET,
+            "interval_s": 0.25,
+            "stop": stop,
+            "flush_interval_s": 1.0,
+            "on_sample": on_sample,
+        },
         daemon=True,
     )
     sampler.start()
@@ -382,16 +396,18 @@ def test_db_time_check_names_sessions_terminated_while_running(workload):
         "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
         (pid,),
     )
-    time.sleep(3.0)
+    time.sleep(3.0)  # it waits at least 3 s ...
+    sampled(12)  # ... and at least 12 samples (3 s of ASH time)
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    t.join(10)
+    t.join(WAIT_S)
     blocker.rollback()
     blocker.close()
-    time.sleep(2.5)  # sampled on past the termination
+    sampled(10)  # sampled on past the termination
     stop.set()
-    sampler.join(30)
-    time.sleep(1.1)
+    sampler.join(WAIT_S)
+    assert not sampler.is_alive(), "the ASH sampler did not stop"
+    wl.stats_flushed(dsn, ("rpt-kill-blocker", "rpt-kill-waiter"))
     s2 = api.take_snapshot(TARGET)
     r = api.awr_report(TARGET, s1.snapshot_id, s2.snapshot_id, addm=False)
     c = r.db_time_check
@@ -404,6 +420,7 @@ def test_db_time_check_names_sessions_terminated_while_running(workload):
     assert "terminated while running" in r.header["ash_vs_active"]
 
 
+@pytest.mark.slow
 def test_addm_report_renders_and_refuses_bad_input(workload, tmp_path):
     f = workload["facts"]
     out = api.render_report("addm", TARGET, f.begin_id, f.end_id, reports_dir=tmp_path)

@@ -278,6 +278,7 @@ def test_baselines_protect_snapshots_from_purge(repo, target_db, only_dbs):
     assert api.delete_snapshots("p", s[3].snapshot_id, s[3].snapshot_id) == 1
 
 
+@pytest.mark.slow
 def test_cli_take_list_show_compare_baseline(repo, target_db, only_dbs):
     only_dbs(_dbname(target_db))
     api.add_target("c", target_db)

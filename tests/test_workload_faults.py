@@ -221,6 +221,7 @@ def test_checkpoint_counters_are_read_for_this_version(pg):
     assert after
 
 
+@pytest.mark.slow
 def test_cli_fault_on_a_registered_target(shop_db, opscore_env, repo):
     import json
 

@@ -16,10 +16,12 @@ from ops_core.workload.fault_base import ServerChangesNotAllowed
 
 from .workload_helpers import alive, eventually, one
 
+pytestmark = pytest.mark.slow  # throw-away servers, restarts
+
 
 @pytest.fixture(scope="module")
 def own():
-    home = Path(tempfile.mkdtemp(prefix="ops-wl-", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="ops-wl-", dir=tempfile.gettempdir()))
     server = EmbeddedServer(home)
     server.start()
     try:

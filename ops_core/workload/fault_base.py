@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import InvalidInput, OpsCoreError, PrivilegeMissing
+from .schema import create_schema
 from .sessions import (
     DEFAULT_APPLICATION_NAME,
     admin_connect,
@@ -146,7 +147,7 @@ class Fault:
         schema, _, table = name.rpartition(".")
         ident = sql.Identifier(schema or "public", table)
         drop = sql.SQL("DROP TABLE IF EXISTS {}").format(ident)
-        admin.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        create_schema(admin, schema or "public")  # safe beside a workload creating it too
         admin.execute(drop)
         admin.execute(ddl)
         self.info.created.append(name)

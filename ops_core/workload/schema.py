@@ -12,11 +12,17 @@ import time
 from dataclasses import asdict, dataclass
 
 import psycopg
+from psycopg import sql
 
 from ..errors import InvalidInput
 from .sessions import DEFAULT_APPLICATION_NAME, workload_connect
 
 SCHEMA = "demo"
+#: Advisory lock (per database) held while opscore creates a schema. Two sessions running
+#: ``CREATE SCHEMA IF NOT EXISTS`` at the same moment collide on pg_namespace's unique index
+#: (IF NOT EXISTS only sees committed schemas): a fault and a workload started together on a
+#: fresh database both failed there. Holding this lock, the second one waits, then sees it.
+SCHEMA_LOCK = 0x6F70732D64656D6F  # "ops-demo"
 CUSTOMERS_PER_SCALE = 5_000
 PRODUCTS_PER_SCALE = 1_000
 ORDERS_PER_SCALE = 50_000
@@ -146,6 +152,20 @@ class ShopSchema:
         return asdict(self)
 
 
+def lock_schema_creation(conn: psycopg.Connection) -> None:
+    """Wait for any other opscore session creating a schema in this database (inside a
+    transaction: released at its end)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+
+
+def create_schema(conn: psycopg.Connection, name: str = SCHEMA) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS name``, safe when another opscore session creates it at
+    the same moment."""
+    with conn.transaction():
+        lock_schema_creation(conn)
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+
+
 def schema_exists(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT to_regclass('demo.order_items') IS NOT NULL").fetchone()
     return bool(row and row[0])
@@ -174,20 +194,23 @@ def setup_shop_schema(
     if not isinstance(scale, int) or not 1 <= scale <= 1000:
         raise InvalidInput(f"Scale {scale!r} is out of range.", "Give a scale from 1 to 1000.")
     t0 = time.monotonic()
+    params = {
+        "customers": CUSTOMERS_PER_SCALE * scale,
+        "products": PRODUCTS_PER_SCALE * scale,
+        "orders": ORDERS_PER_SCALE * scale,
+        "cities": CITIES,
+        "categories": CATEGORIES,
+    }
     with workload_connect(dsn, application_name=application_name) as conn:
-        if reset:
-            conn.execute("DROP SCHEMA IF EXISTS demo CASCADE")
-        if schema_exists(conn):
-            c, p, o, i = _counts(conn)
-            return ShopSchema(max(1, c // CUSTOMERS_PER_SCALE), c, p, o, i, False, 0.0)
-        params = {
-            "customers": CUSTOMERS_PER_SCALE * scale,
-            "products": PRODUCTS_PER_SCALE * scale,
-            "orders": ORDERS_PER_SCALE * scale,
-            "cities": CITIES,
-            "categories": CATEGORIES,
-        }
+        # one builder at a time: a second caller (a fault and a workload started together)
+        # waits for the first one's commit, then finds the schema built
         with conn.transaction():
+            lock_schema_creation(conn)
+            if reset:
+                conn.execute("DROP SCHEMA IF EXISTS demo CASCADE")
+            if schema_exists(conn):
+                c, p, o, i = _counts(conn)
+                return ShopSchema(max(1, c // CUSTOMERS_PER_SCALE), c, p, o, i, False, 0.0)
             conn.execute("SELECT setseed(0.42)")
             for stmt in DDL:
                 conn.execute(stmt)
