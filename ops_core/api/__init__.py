@@ -79,6 +79,12 @@ from .backup_policy import (
     get_backup_schedule,
     set_backup_schedule,
 )
+from .capacity import (
+    CapacityReport,
+    capacity_alerts,
+    capacity_forecasts,
+    storage_growth,
+)
 from .common import (
     opscore_shown,
     time_range,
@@ -90,6 +96,15 @@ from .demo import (
     ensure_demo_target,
     injected_vs_found,
     prepare_demo_schema,
+)
+from .ml import (
+    ModelInfo,
+    detect_anomalies,
+    maintenance_windows,
+    ml_anomalies,
+    ml_models,
+    train_ml,
+    workload_series,
 )
 from .performance import (
     TOP_SQL_ORDER,
@@ -312,4 +327,15 @@ __all__ = [
     "utc_time",
     "time_range",
     "opscore_shown",
+    "CapacityReport",
+    "capacity_alerts",
+    "capacity_forecasts",
+    "storage_growth",
+    "ModelInfo",
+    "detect_anomalies",
+    "maintenance_windows",
+    "ml_anomalies",
+    "ml_models",
+    "train_ml",
+    "workload_series",
 ]

@@ -86,6 +86,13 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "create_restore_point": ((R, T), (T, R, F)),
     "list_restore_points": ((R,), ()),
     "backup_report": ((R, F), ()),
+    # workload ML and capacity
+    "train_ml": ((R,), (R, F)),
+    "ml_anomalies": ((R, T), (R,)),  # detection stores anomalies; ADDM may read the target
+    "capacity_forecasts": ((R,), ()),
+    "capacity_alerts": ((R,), ()),
+    "storage_growth": ((R,), ()),
+    "maintenance_windows": ((R,), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason
