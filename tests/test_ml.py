@@ -122,3 +122,64 @@ def test_service_layer_over_stored_history(history):
     assert api.capacity_alerts("mlhist").empty  # nothing near its limit
     with pytest.raises(InvalidInput):
         api.maintenance_windows("mlhist", hours=30)
+
+
+def _paced_snapshots(target: str, n: int, every_s: float) -> list[int]:
+    """``n`` snapshots, one every ``every_s`` seconds (the capture cadence, not a wait)."""
+    import time
+
+    ids = []
+    next_at = time.monotonic()
+    for _ in range(n):
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ids.append(api.take_snapshot(target).snapshot_id)
+        next_at += every_s
+    return ids
+
+
+@pytest.mark.slow
+def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
+    """A real shop workload on the embedded server with a snapshot every 2 s: the healthy run
+    raises no alert; a CPU hog injected into it is found, with DB time among the metrics
+    that moved, and linked to an ADDM analysis of its interval."""
+    import threading
+    from datetime import UTC, datetime
+
+    from ops_core.workload.driver import run_shop
+    from ops_core.workload.faults import CpuHog
+
+    api.add_target("mlcap", target_db)
+    run_shop(target_db, duration_s=1, clients=1)  # builds the demo schema first
+    stop = threading.Event()
+    load = threading.Thread(
+        target=run_shop, args=(target_db,), kwargs={"duration_s": 900, "clients": 2, "stop": stop}
+    )
+    load.start()
+    try:
+        _paced_snapshots("mlcap", 30, 2.0)
+        healthy = api.ml_anomalies("mlcap")
+        assert (healthy["severity"] == "alert").sum() == 0, healthy[["begin_at", "metrics"]]
+        fault_at = datetime.now(UTC)
+        with CpuHog(target_db, sessions=2):
+            _paced_snapshots("mlcap", 6, 2.0)
+        fault_end = datetime.now(UTC)
+        _paced_snapshots("mlcap", 4, 2.0)
+    finally:
+        stop.set()
+        load.join(timeout=60)
+    found = api.ml_anomalies("mlcap", fault_at)
+    alerts = found[found["severity"] == "alert"]
+    inside = alerts[
+        (alerts["begin_at"] <= pd.Timestamp(fault_end))
+        & (alerts["end_at"] >= pd.Timestamp(fault_at))
+    ]
+    assert len(inside) >= 1, found[["begin_at", "end_at", "severity", "metrics"]]
+    moved = {m["metric"] for m in inside.iloc[0]["metrics"]}
+    assert "db_time_s_per_s" in moved, inside.iloc[0]["metrics"]
+    assert inside["addm_analysis_id"].notna().any()
+    # outside the fault only the return to normal may alert (the causal baseline of a short
+    # history still holds the fault's level for a few snapshots)
+    after = alerts.drop(inside.index)
+    assert (after["begin_at"] >= pd.Timestamp(fault_end)).all(), after[["begin_at", "metrics"]]

@@ -8,7 +8,9 @@ day when the history allows) and then refitted on all of it:
 - ``linear+weekly`` / ``linear+daily``: the trend plus an hour-of-week (or hour-of-day) profile
   of the detrended values; interval from the residual quantiles;
 - ``ets``: statsmodels ETSModel, additive damped trend (daily season when two days exist);
-- ``arima``: statsmodels SARIMAX(1,1,1) with drift.
+- ``arima``: statsmodels SARIMAX(1,1,1) with drift;
+- ``seasonal-naive+drift`` (two weeks and more): the same hour a week earlier plus the mean
+  week-over-week change; interval from the week-over-week differences.
 
 Short history (fewer than 12 points) uses ``linear`` only, and says so. ``days_until``: when
 the forecast mean reaches the limit (within the horizon, else on the fitted trend within
@@ -69,6 +71,17 @@ def _fit_predict(
     t = _t_days(y.index, origin)
     tf = _t_days(future, origin)
     alpha = 1 - level
+    if method == "seasonal-naive+drift":
+        # the same hour one week earlier, plus the average week-over-week change
+        week = int(round(pd.Timedelta(days=7) / (y.index[1] - y.index[0])))
+        v = y.to_numpy()
+        d = v[week:] - v[:-week]
+        drift = float(np.mean(d))
+        k = np.arange(len(future)) // week + 1
+        pos = len(v) - week + (np.arange(len(future)) % week)
+        mean = v[pos] + drift * k
+        lo_q, hi_q = np.quantile(d - drift, [alpha / 2, 1 - alpha / 2])
+        return mean, mean + lo_q * np.sqrt(k), mean + hi_q * np.sqrt(k)
     if method.startswith("linear"):
         slope, icpt = np.polyfit(t, y.to_numpy(), 1) if len(y) > 1 else (0.0, float(y.iloc[0]))
         trend = icpt + slope * t
@@ -135,6 +148,7 @@ def candidates(y: pd.Series, step: pd.Timedelta) -> list[str]:
         out.append("linear+daily")
     if step <= pd.Timedelta(hours=1) and span >= pd.Timedelta(days=14):
         out.append("linear+weekly")
+        out.append("seasonal-naive+drift")
     season = int(round(per_day)) if 2 <= per_day <= 48 and n >= 3 * per_day else None
     out.append(f"ets:{season}" if season else "ets")
     return out

@@ -26,6 +26,24 @@ ALERT_Z = 6.0
 WARN_Z = 4.0
 MAD_K = 1.4826
 MAX_PER_DAY = 288  # decomposition grid: at most 5-minute points
+LOG_SIGMA_FLOOR = 0.05  # on the log scale: a 5 % change is never more than one sigma
+#: the smallest deviation that matters, in the metric's units (by name prefix): a move
+#: smaller than alert_z times this never alerts, however flat the metric was before
+FLOORS = {
+    "db_time": 0.02,  # average active sessions
+    "ash_": 0.02,
+    "calls": 1.0,  # per second
+    "xacts": 1.0,
+    "rows": 10.0,
+    "blks_read": 10.0,
+    "temp_mb": 0.2,  # MB/s
+    "wal_mb": 0.05,
+    "backends": 0.5,  # sessions
+}
+
+
+def floor_of(metric: str) -> float:
+    return next((v for k, v in FLOORS.items() if metric.startswith(k)), 0.0)
 
 
 @dataclass
@@ -124,10 +142,16 @@ def _fit_on(
     expected, used = expected_values(scored, step, method)
     resid = scored - expected
     sigma = robust_sigma(resid, scored if offset is None else pd.Series(dtype="float64"))
+    if offset is not None:
+        sigma = max(sigma, LOG_SIGMA_FLOOR)
     shift = float(np.nanmedian(resid)) if resid.notna().any() else 0.0
     z = (resid - shift) / sigma
     center = expected + shift
     exp_units = np.exp(center) - offset if offset is not None else center
+    floor = floor_of(str(y.name))
+    if floor > 0:  # a deviation too small to matter in the metric's units is capped
+        cap = (y - exp_units).abs() / floor
+        z = np.sign(z) * np.minimum(z.abs(), cap.fillna(0.0))
     return MetricFit(str(y.name), used, exp_units.rename(y.name), sigma, z, offset, center)
 
 
