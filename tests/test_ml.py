@@ -183,3 +183,29 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     # history still holds the fault's level for a few snapshots)
     after = alerts.drop(inside.index)
     assert (after["begin_at"] >= pd.Timestamp(fault_end)).all(), after[["begin_at", "metrics"]]
+
+
+def test_capacity_page_renders_forecasts_anomalies_and_windows(history):
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    main = Path(__file__).resolve().parents[1] / "app" / "main.py"
+    api.ml_anomalies("mlhist")  # stored anomalies for the chart and table
+    st.cache_data.clear()
+    at = AppTest.from_file(str(main), default_timeout=180)
+    at.session_state["target"] = "mlhist"
+    at.run()
+    at.switch_page(str(main.parent / "views" / "capacity.py"))
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(
+        [str(e.value) for e in at.markdown]
+        + [df.value.to_string() for df in at.dataframe]
+        + [f"{m.label} {m.value}" for m in at.metric]
+        + [str(e.value) for e in at.caption]
+    )
+    assert "database_size" in text and "wraparound" in text
+    assert "Wed 03:00-04:00 UTC" in text  # the known quiet window
+    assert "Anomalies stored" in text
