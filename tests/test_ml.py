@@ -209,3 +209,37 @@ def test_capacity_page_renders_forecasts_anomalies_and_windows(history):
     assert "database_size" in text and "wraparound" in text
     assert "Wed 03:00-04:00 UTC" in text  # the known quiet window
     assert "Anomalies stored" in text
+
+
+def test_cli_over_stored_history(history):
+    import json
+
+    from tests.helpers import run_cli
+
+    r = run_cli("capacity", "forecast", "--target", "mlhist", "--horizon-days", "7", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    size = next(f for f in rep["forecasts"] if f["metric"] == "database_size")
+    assert size["days_until"] is None and len(size["frame"]) == 7 * 24
+    r = run_cli("capacity", "windows", "--target", "mlhist")
+    assert r.returncode == 0 and "Wed 03:00-04:00 UTC" in r.stdout, r.stdout + r.stderr
+    r = run_cli("ml", "train", "--target", "mlhist")
+    assert r.returncode == 0 and "Model v1" in r.stdout, r.stdout + r.stderr
+    r = run_cli("ml", "anomalies", "--target", "mlhist", "--severity", "alert", "--json")
+    assert r.returncode == 0, r.stderr
+    assert any(a["severity"] == "alert" for a in json.loads(r.stdout))
+    bad = run_cli("capacity", "windows", "--target", "mlhist", "--hours", "99")
+    assert bad.returncode != 0 and "hours=99" in bad.stderr
+
+
+@pytest.mark.slow
+def test_retrain_flow_and_its_schedule(prefect_harness, history):
+    from flows.ml import ml_retrain_flow
+    from flows.serve import build_deployments
+    from ops_core.config import Settings
+
+    out = ml_retrain_flow(targets=["mlhist"])
+    assert out[0]["target"] == "mlhist" and out[0]["version"] == 1 and out[0]["enough_history"]
+    assert api.ml_models("mlhist")[0].status == "active"
+    deps = {d.name: d for d in build_deployments(Settings(ml_retrain_cron="5 1 * * *"))}
+    assert deps["ml-retrain"].schedules[0].schedule.cron == "5 1 * * *"
