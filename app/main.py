@@ -26,6 +26,7 @@ pages = {
     "Diagnose": [
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
         st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
+        st.Page(HERE / "capacity.py", title="Capacity", icon=":material/trending_up:"),
     ],
     "Protect": [
         st.Page(HERE / "backup.py", title="Backup and recovery", icon=":material/backup:"),

@@ -15,6 +15,7 @@ from ops_core.errors import ConfigError, InvalidInput
 from .alerts import alerts_flow
 from .ash import ash_flow
 from .backup import backup_deployments
+from .ml import ml_retrain_flow
 from .reports import reports_flow
 from .retention import retention_flow
 from .snapshot import snapshot_flow
@@ -116,6 +117,15 @@ def build_deployments(
             cron=validate_cron(s.retention_cron, "retention_cron"),
             tags=["opscore", "retention"],
             description="Purge old snapshots, ASH and reports",
+        )
+    )
+    deployments.append(
+        ml_retrain_flow.to_deployment(
+            name="ml-retrain",
+            cron=validate_cron(s.ml_retrain_cron, "ml_retrain_cron"),
+            parameters={"targets": scoped},
+            tags=["opscore", "ml"],
+            description="Daily retrain of the anomaly models, detection over the last day",
         )
     )
     return deployments

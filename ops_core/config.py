@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     ash_window_minutes: int = Field(default=15, ge=1, description="length of one ASH flow run")
     retention_cron: str = "17 3 * * *"
     report_cron: str = "7 0 * * *"
+    ml_retrain_cron: str = Field(default="37 2 * * *", description="daily anomaly-model retrain")
     report_retention_days: int = Field(default=30, ge=1)
     serve_targets: list[str] = Field(default_factory=list, description="empty: all targets")
     # snapshots: object-level capture bounds and filters

@@ -205,6 +205,16 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
             reports_dir=reports,
         )
         assert Path(out.html).stat().st_size > 1000
+    # workload ML and capacity over the (short) captured history: they answer, and say so
+    model = _call(called, "train_ml", target=t)
+    assert model.version >= 1 and model.notes  # three intervals: too little history, said
+    _call(called, "ml_anomalies", target=t)
+    rep = _call(called, "capacity_forecasts", target=t, horizon_days=7)
+    assert {f.metric for f in rep.forecasts} >= {"database_size", "connections"}
+    _call(called, "capacity_alerts", target=t)
+    _call(called, "storage_growth", target=t)
+    win = _call(called, "maintenance_windows", target=t)
+    assert not win.enough_history and "not enough history" in win.note
     _call(called, "delete_addm", analysis_id=analysis.analysis_id)
     # alerts (a rule that holds on any server: connections >= 0), metrics, health
     rule = _call(called, "create_alert_rule", name="cov_rule", metric="connections", value=1e9)

@@ -119,6 +119,12 @@ from .backup_remote import (
     upload_backup,
     upload_wal,
 )
+from .capacity import (
+    CapacityReport,
+    capacity_alerts,
+    capacity_forecasts,
+    storage_growth,
+)
 from .common import (
     opscore_shown,
     time_range,
@@ -144,6 +150,15 @@ from .metrics import (
     prometheus_metrics,
     prometheus_registry,
     target_metrics,
+)
+from .ml import (
+    ModelInfo,
+    detect_anomalies,
+    maintenance_windows,
+    ml_anomalies,
+    ml_models,
+    train_ml,
+    workload_series,
 )
 from .performance import (
     TOP_SQL_ORDER,
@@ -336,6 +351,10 @@ __all__ = [
     "list_clones",
     "stop_clone",
     "drop_clone",
+    "CapacityReport",
+    "capacity_forecasts",
+    "capacity_alerts",
+    "storage_growth",
     "utc_time",
     "time_range",
     "opscore_shown",
@@ -354,6 +373,13 @@ __all__ = [
     "target_metrics",
     "prometheus_metrics",
     "prometheus_registry",
+    "ModelInfo",
+    "train_ml",
+    "ml_models",
+    "ml_anomalies",
+    "detect_anomalies",
+    "maintenance_windows",
+    "workload_series",
     "TargetStatus",
     "ExplainResult",
     "TOP_SQL_ORDER",

@@ -102,6 +102,13 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "health_startup": ((R,), ()),
     "health_readiness": ((R, T), ()),
     "health_full": ((R, T, F), ()),
+    # workload ML and capacity
+    "train_ml": ((R,), (R, F)),
+    "ml_anomalies": ((R, T), (R,)),  # detection stores anomalies; ADDM may read the target
+    "capacity_forecasts": ((R,), ()),
+    "capacity_alerts": ((R,), ()),
+    "storage_growth": ((R,), ()),
+    "maintenance_windows": ((R,), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -67,6 +67,8 @@ def _register_optional() -> None:
         ("alert", "alert"),
         ("metrics", "metrics"),
         ("health", None),
+        ("ml", "ml"),
+        ("capacity", "capacity"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

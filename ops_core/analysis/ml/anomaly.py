@@ -1,0 +1,312 @@
+"""Anomaly detection on regular metric series.
+
+Per metric: the expected value comes from a seasonal decomposition once enough history exists
+(robust STL with a daily period from two days, plus a weekly profile from two weeks),
+otherwise from the median of the preceding window (a causal baseline). The residual is scored as
+a robust z-score (median and MAD of all residuals, so incidents do not inflate the scale).
+Multivariate: an IsolationForest over the standardized load-profile columns, its score turned
+into the same robust z scale.
+
+Points at or above ``alert_z`` are alerts; consecutive flagged points form one incident, which
+lists the metrics that moved with their value and expected range.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .series import DAY, WEEK, steps_per
+
+ALERT_Z = 6.0
+WARN_Z = 4.0
+MAD_K = 1.4826
+MAX_PER_DAY = 288  # decomposition grid: at most 5-minute points
+LOG_SIGMA_FLOOR = 0.05  # on the log scale: a 5 % change is never more than one sigma
+#: the smallest deviation that matters, in the metric's units (by name prefix): a move
+#: smaller than alert_z times this never alerts, however flat the metric was before
+FLOORS = {
+    "db_time": 0.02,  # average active sessions
+    "ash_": 0.02,
+    "calls": 1.0,  # per second
+    "xacts": 1.0,
+    "rows": 10.0,
+    "blks_read": 10.0,
+    "temp_mb": 0.2,  # MB/s
+    "wal_mb": 0.05,
+    "backends": 0.5,  # sessions
+}
+
+
+def floor_of(metric: str) -> float:
+    return next((v for k, v in FLOORS.items() if metric.startswith(k)), 0.0)
+
+
+@dataclass
+class MetricFit:
+    metric: str
+    method: str
+    expected: pd.Series  # in the metric's units
+    sigma: float  # robust scale of the residual, on the scale the metric was scored on
+    z: pd.Series  # signed robust z of the residual
+    offset: float | None = None  # scored as log(value + offset) when set (non-negative rates)
+    center: pd.Series | None = None  # expected value on the scored scale
+
+    def band(self, k: float = WARN_Z) -> tuple[pd.Series, pd.Series]:
+        c = self.center if self.center is not None else self.expected
+        lo, hi = c - k * self.sigma, c + k * self.sigma
+        if self.offset is not None:
+            return np.exp(lo) - self.offset, np.exp(hi) - self.offset
+        return lo, hi
+
+
+def robust_sigma(resid: np.ndarray | pd.Series, level: np.ndarray | pd.Series) -> float:
+    """MAD-based scale of residuals, floored so a flat series (all zeros) does not make every
+    tiny change infinite: 5 % of the median level, 1 % of the 95th percentile."""
+    r = np.asarray(pd.Series(resid).dropna(), dtype="float64")
+    lv = np.abs(np.asarray(pd.Series(level).dropna(), dtype="float64"))
+    if r.size == 0:
+        return 1.0
+    mad = MAD_K * float(np.median(np.abs(r - np.median(r))))
+    floor = 0.0
+    if lv.size:
+        floor = max(0.05 * float(np.median(lv)), 0.01 * float(np.quantile(lv, 0.95)))
+    return max(mad, floor, 1e-9)
+
+
+def seasonal_method(n: int, step: pd.Timedelta) -> str:
+    """Which decomposition ``n`` regular points of ``step`` allow."""
+    day, week = steps_per(step, DAY), steps_per(step, WEEK)
+    if day >= 4 and n >= 2 * week:
+        return "stl(daily)+weekly"
+    if day >= 4 and n >= 2 * day:
+        return "stl(daily)"
+    return "baseline-median"
+
+
+def expected_values(
+    y: pd.Series, step: pd.Timedelta, method: str | None = None
+) -> tuple[pd.Series, str]:
+    """Expected value of every point of a regular series, and the method used.
+
+    ``stl(daily)``: robust STL with the daily period (trend + seasonal). ``+weekly`` (two weeks
+    and more): plus the median, over the weeks, of what STL left at the same position of the
+    week (from three weeks a median ignores an incident in one of them; MSTL's weekly smoother,
+    with so few cycles, absorbed whole incidents into the weekly component)."""
+    from statsmodels.tsa.seasonal import STL
+
+    method = method or seasonal_method(len(y), step)
+    filled = y.interpolate(limit_direction="both").fillna(0.0)
+    coarse = DAY / MAX_PER_DAY
+    if method.startswith("stl") and step < coarse and isinstance(y.index, pd.DatetimeIndex):
+        # finer than 5 minutes: decompose the 5-minute means (STL's loess cost grows with the
+        # period) and interpolate the expected values back onto the original points
+        small = filled.resample(coarse).mean().interpolate(limit_direction="both")
+        exp_small, used = expected_values(small, coarse, method)
+        mid = exp_small.copy()
+        mid.index = mid.index + coarse / 2
+        joined = mid.reindex(mid.index.union(y.index)).interpolate(
+            method="time", limit_direction="both"
+        )
+        return joined.reindex(y.index).rename(y.name), used + "@5min"
+    if method.startswith("stl"):
+        period = steps_per(step, DAY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = STL(filled, period=period, robust=True).fit(outer_iter=3)
+        expected = res.trend + res.seasonal
+        if method.endswith("+weekly"):
+            week = steps_per(step, WEEK)
+            pos = (
+                (filled.index - filled.index[0]) // step % week
+                if isinstance(filled.index, pd.DatetimeIndex)
+                else np.arange(len(filled)) % week
+            )
+            left = (filled - expected).groupby(np.asarray(pos)).transform("median")
+            expected = expected + left
+        return expected.rename(y.name), method
+    window = int(min(max(5, len(y) // 8), 60))
+    base = filled.shift(1).rolling(window, min_periods=3).median()
+    base = base.fillna(filled.expanding(min_periods=1).median())
+    return base.rename(y.name), f"baseline-median({window})"
+
+
+def _fit_on(
+    y: pd.Series, step: pd.Timedelta, method: str | None, offset: float | None
+) -> MetricFit:
+    scored = np.log(y + offset) if offset is not None else y
+    expected, used = expected_values(scored, step, method)
+    resid = scored - expected
+    sigma = robust_sigma(resid, scored if offset is None else pd.Series(dtype="float64"))
+    if offset is not None:
+        sigma = max(sigma, LOG_SIGMA_FLOOR)
+    shift = float(np.nanmedian(resid)) if resid.notna().any() else 0.0
+    z = (resid - shift) / sigma
+    center = expected + shift
+    exp_units = np.exp(center) - offset if offset is not None else center
+    floor = floor_of(str(y.name))
+    if floor > 0:  # a deviation too small to matter in the metric's units is capped
+        cap = (y - exp_units).abs() / floor
+        z = np.sign(z) * np.minimum(z.abs(), cap.fillna(0.0))
+    return MetricFit(str(y.name), used, exp_units.rename(y.name), sigma, z, offset, center)
+
+
+def fit_metric(y: pd.Series, step: pd.Timedelta, method: str | None = None) -> MetricFit:
+    """Expected values and robust z-scores of one metric.
+
+    Scored on its own scale first; when the residuals grow with the level (Spearman
+    correlation of |residual| and expected value above 0.3: load that varies
+    multiplicatively, a busy hour noisier in absolute terms than a quiet one) and the metric
+    is non-negative, it is scored on log(value + offset) instead (offset: 5 % of its median
+    level), so relative deviations are what is compared across the day."""
+    fit = _fit_on(y, step, method, None)
+    vals = y.dropna()
+    if len(vals) < 20 or float(vals.min()) < 0:
+        return fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant series has no correlation: kept linear
+        rho = pd.Series(fit.z.abs().to_numpy()).corr(
+            pd.Series(fit.expected.to_numpy()), method="spearman"
+        )
+    if not np.isfinite(rho) or rho <= 0.3:
+        return fit
+    offset = max(0.05 * float(vals.median()), 0.01 * float(vals.quantile(0.95)), 1e-9)
+    return _fit_on(y, step, method, offset)
+
+
+def isolation_z(frame: pd.DataFrame, *, seed: int = 0, model: Any = None) -> tuple[pd.Series, Any]:
+    """IsolationForest anomaly score of each row as a robust z (higher = more anomalous).
+    ``model`` (a fitted pipeline from a previous call) scores without refitting."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import RobustScaler
+
+    x = frame.interpolate(limit_direction="both").fillna(0.0)
+    if model is None:
+        model = make_pipeline(
+            RobustScaler(), IsolationForest(n_estimators=200, random_state=seed)
+        ).fit(x.to_numpy())
+        raw_train = -model.score_samples(x.to_numpy())
+        med = float(np.median(raw_train))
+        # scale from the upper tail (normal-equivalent of the 99th percentile): IsolationForest
+        # scores are skewed, a MAD of the bulk makes ordinary rows look extreme
+        tail = (float(np.quantile(raw_train, 0.99)) - med) / 2.326
+        model.opscore_center_, model.opscore_scale_ = med, max(tail, 1e-6)
+    raw = -model.score_samples(x.to_numpy())
+    z = (raw - model.opscore_center_) / model.opscore_scale_
+    return pd.Series(z, index=frame.index, name="isolation_forest"), model
+
+
+@dataclass
+class Incident:
+    begin_at: pd.Timestamp
+    end_at: pd.Timestamp
+    score: float
+    severity: str  # alert / warning
+    detector: str
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "begin_at": self.begin_at.to_pydatetime(),
+            "end_at": self.end_at.to_pydatetime(),
+            "score": round(self.score, 2),
+            "severity": self.severity,
+            "detector": self.detector,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass
+class Detection:
+    step: pd.Timedelta
+    fits: dict[str, MetricFit]
+    multivariate: pd.Series | None
+    incidents: list[Incident]
+
+    def score(self) -> pd.Series:
+        """Per point: the largest |z| over metrics and the multivariate detector."""
+        cols = [f.z.abs() for f in self.fits.values()]
+        if self.multivariate is not None:
+            cols.append(self.multivariate.clip(lower=0))
+        if not cols:
+            return pd.Series(dtype="float64")
+        return pd.concat(cols, axis=1).max(axis=1).fillna(0.0)
+
+
+def _runs(flags: pd.Series, gap: int = 1) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(flags.to_numpy())
+    runs: list[tuple[int, int]] = []
+    for i in idx:
+        if runs and i - runs[-1][1] <= gap + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def detect(
+    frame: pd.DataFrame,
+    step: pd.Timedelta,
+    *,
+    multivariate: list[str] | None = None,
+    alert_z: float = ALERT_Z,
+    warn_z: float = WARN_Z,
+    methods: dict[str, str] | None = None,
+    iforest: Any = None,
+    since: pd.Timestamp | None = None,
+) -> Detection:
+    """Score every column of a regular frame and group flagged points into incidents (only
+    points at or after ``since``, when given, are reported)."""
+    fits = {c: fit_metric(frame[c], step, (methods or {}).get(c)) for c in frame.columns}
+    mv = None
+    cols = [c for c in (multivariate or []) if c in frame.columns]
+    if len(cols) >= 2 and len(frame) >= 20:
+        # over the residual z-scores: the load profile's usual daily/weekly shape is not
+        # anomalous, an unusual combination of deviations is
+        resid = pd.DataFrame({c: fits[c].z.clip(-50, 50) for c in cols})
+        mv, _ = isolation_z(resid, model=iforest)
+    det = Detection(step, fits, mv, [])
+    score = det.score()
+    flags = score >= warn_z
+    if since is not None:
+        flags &= score.index >= since
+    for a, b in _runs(flags):
+        seg = score.iloc[a : b + 1]
+        moved = []
+        for name, f in fits.items():
+            zs = f.z.iloc[a : b + 1]
+            if zs.abs().max() >= warn_z:
+                at = zs.abs().idxmax()
+                lo, hi = f.band(warn_z)
+                moved.append(
+                    {
+                        "metric": name,
+                        "value": float(frame[name].loc[at]),
+                        "expected": float(f.expected.loc[at]),
+                        "low": float(lo.loc[at]),
+                        "high": float(hi.loc[at]),
+                        "z": round(float(zs.loc[at]), 2),
+                        "method": f.method,
+                    }
+                )
+        moved.sort(key=lambda m: -abs(m["z"]))
+        detector = "per-metric"
+        if mv is not None and (not moved or mv.iloc[a : b + 1].max() > seg.max() - 1e-9):
+            detector = "isolation_forest" if not moved else "per-metric+isolation_forest"
+        top = float(seg.max())
+        det.incidents.append(
+            Incident(
+                begin_at=score.index[a],
+                end_at=score.index[b] + step,
+                score=top,
+                severity="alert" if top >= alert_z else "warning",
+                detector=detector,
+                metrics=moved,
+            )
+        )
+    return det

@@ -1,0 +1,358 @@
+"""Workload ML: training, anomaly detection (stored, each linked to the ADDM analysis of its
+interval) and maintenance windows, over a target's snapshot and ASH series."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from .. import repository
+from ..analysis.ml import anomaly as am
+from ..analysis.ml import windows as wm
+from ..analysis.ml.series import LOAD_PROFILE, load_rates, regular
+from ..config import get_settings
+from ..errors import InvalidInput, OpsCoreError
+from ..repository import ml as repo_ml
+from ..repository import targets as repo_targets
+from .common import opscore_shown, utc_time
+from .targets import resolve_target
+
+__all__ = [
+    "ModelInfo",
+    "train_ml",
+    "ml_models",
+    "ml_anomalies",
+    "detect_anomalies",
+    "maintenance_windows",
+    "workload_series",
+]
+
+log = logging.getLogger(__name__)
+KIND = "anomaly"
+
+
+def workload_series(target: str | None, *, include_ash: bool = True) -> pd.DataFrame:
+    """The target's regular per-snapshot series: load-profile rates, backends, and (when ASH
+    was sampled) average active sessions by wait class (``ash_<class>``). Indexed by UTC time;
+    ``attrs['step']`` is the step in seconds."""
+    t = resolve_target(target)
+    with repository.session() as repo:
+        trends = repo_ml.snapshot_series(repo, t.target_id, opscore_shown(None))
+    if trends.empty:
+        frame = pd.DataFrame(columns=["captured_at"])
+        out, step = regular(frame)
+        out.attrs["step"] = step.total_seconds()
+        return out
+    out, step = regular(load_rates(trends))
+    if include_ash and len(out) > 1:
+        from .ash import ash_db_time
+
+        bucket = "minute" if step < pd.Timedelta(hours=1) else "hour"
+        try:
+            ash = ash_db_time(t.name, out.index[0] - step, out.index[-1], by=[bucket, "wait_class"])
+        except OpsCoreError as e:  # no ASH for this target: the snapshot series stand alone
+            log.info("no ASH series for %s: %s", t.name, e)
+            ash = pd.DataFrame()
+        if not ash.empty:
+            secs = 60.0 if bucket == "minute" else 3600.0
+            wide = (
+                ash.assign(aas=ash["db_time_s"] / secs, at=pd.to_datetime(ash[bucket], utc=True))
+                .pivot_table(index="at", columns="wait_class", values="aas", aggfunc="sum")
+                .resample(step, origin=out.index[0] - step, label="right", closed="right")
+                .mean()
+            )
+            wide.columns = [f"ash_{str(c).lower().replace(' ', '_')}" for c in wide.columns]
+            out = out.join(wide.reindex(out.index)).fillna({c: 0.0 for c in wide.columns})
+    out.attrs["step"] = step.total_seconds()
+    return out
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+@dataclass
+class ModelInfo:
+    target: str
+    model_id: int
+    kind: str
+    version: int
+    status: str
+    trained_at: datetime
+    data_begin: datetime | None
+    data_end: datetime | None
+    points: int
+    enough_history: bool
+    methods: dict[str, Any]
+    validation: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _info(target: str, row: dict[str, Any]) -> ModelInfo:
+    return ModelInfo(
+        target=target,
+        **{k: row[k] for k in ModelInfo.__dataclass_fields__ if k not in ("target",)},
+    )
+
+
+def _model_dir(target: str) -> Path:
+    d = get_settings().home_dir / "models" / target
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def train_ml(target: str | None = None) -> ModelInfo:
+    """Fit the anomaly model of a target on all its history and store it (metadata in the
+    repository, the fitted objects with joblib under OPSCORE_HOME/models/<target>/); the
+    previous version stays as ``previous`` for rollback. With too little history the model
+    says so in ``notes`` and what is used meanwhile."""
+    t = resolve_target(target)
+    frame = workload_series(t.name)
+    step = pd.Timedelta(seconds=frame.attrs["step"])
+    n = len(frame)
+    notes: list[str] = []
+    methods: dict[str, str] = {}
+    validation: dict[str, Any] = {}
+    iforest = None
+    if n < 3:
+        notes.append(
+            f"too little history to train: {n} snapshot intervals; take snapshots for a while "
+            "(a day for daily seasonality, three weeks for the weekly profile). Meanwhile "
+            "anomalies are scored against the median of the preceding snapshots."
+        )
+    else:
+        method = am.seasonal_method(n, step)
+        span_days = (frame.index[-1] - frame.index[0]).total_seconds() / 86400
+        if method == "baseline-median":
+            notes.append(
+                f"not enough history for seasonal models ({span_days:.1f} days of snapshots; "
+                "STL needs two days, the weekly profile two weeks): robust z-scores against "
+                "the median of the preceding snapshots are used meanwhile"
+            )
+        elif method == "stl(daily)":
+            notes.append(
+                f"{span_days:.1f} days of history: daily seasonality (STL); the weekly profile "
+                "is added from two weeks"
+            )
+        cols = [c for c in LOAD_PROFILE if c in frame.columns]
+        det = am.detect(frame, step, multivariate=cols)
+        methods = {c: f.method for c, f in det.fits.items()}
+        score = det.score()
+        validation = {
+            "points": n,
+            "step_s": step.total_seconds(),
+            "warning_rate": round(float((score >= am.WARN_Z).mean()), 4),
+            "alert_rate": round(float((score >= am.ALERT_Z).mean()), 4),
+            "incidents_in_history": len(det.incidents),
+            "sigma": {c: round(f.sigma, 6) for c, f in det.fits.items()},
+        }
+        if n >= 20 and len(cols) >= 2:
+            resid = pd.DataFrame({c: det.fits[c].z.clip(-50, 50) for c in cols})
+            _, iforest = am.isolation_z(resid)
+        else:
+            notes.append("fewer than 20 intervals: no multivariate (IsolationForest) model yet")
+    with repository.session() as repo:
+        version = repo_ml.next_version(repo, t.target_id, KIND)
+        path = _model_dir(t.name) / f"{KIND}-v{version}.joblib"
+        joblib.dump(
+            {
+                "methods": methods,
+                "iforest": iforest,
+                "columns": list(frame.columns),
+                "step_s": step.total_seconds(),
+            },
+            path,
+        )
+        row = repo_ml.store_model(
+            repo,
+            t.target_id,
+            KIND,
+            {
+                "version": version,
+                "data_begin": frame.index[0].to_pydatetime() if n else None,
+                "data_end": frame.index[-1].to_pydatetime() if n else None,
+                "points": n,
+                "enough_history": n >= 3 and "baseline" not in am.seasonal_method(n, step),
+                "methods": methods,
+                "validation": validation,
+                "notes": notes,
+                "path": str(path),
+            },
+        )
+    return _info(t.name, row)
+
+
+def ml_models(target: str | None = None) -> list[ModelInfo]:
+    """Every stored model version of a target, newest first (active, previous, retired)."""
+    t = resolve_target(target)
+    with repository.session() as repo:
+        return [_info(t.name, r) for r in repo_ml.models(repo, t.target_id)]
+
+
+def _load_model(path: str | None) -> dict[str, Any] | None:
+    if not path or not Path(path).exists():
+        return None
+    return joblib.load(path)
+
+
+# ------------------------------------------------------------------------------- anomalies
+
+
+def detect_anomalies(
+    target: str | None = None,
+    since: datetime | str | None = None,
+    *,
+    alert_z: float = am.ALERT_Z,
+    warn_z: float = am.WARN_Z,
+    run_addm: bool = True,
+) -> pd.DataFrame:
+    """Score the target's series with its active model (or, untrained, the defaults for its
+    history) and store every incident at or after ``since`` (default: all history) with the
+    metrics that moved, their expected range, and the ADDM analysis of its interval (an
+    existing one covering it, else one is run for alerts when ``run_addm``). Returns the stored
+    anomalies of the period."""
+    t = resolve_target(target)
+    frame = workload_series(t.name)
+    if len(frame) < 3:
+        return _anomaly_frame(t.target_id, None)
+    step = pd.Timedelta(seconds=frame.attrs["step"])
+    with repository.session() as repo:
+        active = repo_ml.active_model(repo, t.target_id, KIND)
+    saved = _load_model(active["path"]) if active else None
+    methods = None
+    iforest = None
+    if saved and saved.get("step_s") == step.total_seconds():
+        # a seasonal method only where the history still allows it
+        allowed = am.seasonal_method(len(frame), step)
+        methods = {
+            c: m if m == allowed or m.startswith("baseline") else allowed
+            for c, m in saved["methods"].items()
+        }
+        iforest = saved.get("iforest")
+    cols = [c for c in LOAD_PROFILE if c in frame.columns]
+    start = pd.Timestamp(utc_time(since, "since")) if since is not None else None
+    try:
+        det = am.detect(
+            frame,
+            step,
+            multivariate=cols,
+            alert_z=alert_z,
+            warn_z=warn_z,
+            methods=methods,
+            iforest=iforest,
+            since=start,
+        )
+    except ValueError:  # a model fitted on other columns: score without it
+        det = am.detect(
+            frame,
+            step,
+            multivariate=cols,
+            alert_z=alert_z,
+            warn_z=warn_z,
+            methods=methods,
+            since=start,
+        )
+    model_id = active["model_id"] if active else None
+    for inc in det.incidents:
+        a = inc.as_dict()
+        with repository.session() as repo:
+            b_id, e_id = repo_ml.snapshots_around(
+                repo, t.target_id, (inc.begin_at - step).to_pydatetime(), inc.end_at.to_pydatetime()
+            )
+            addm_id = None
+            if b_id is not None and e_id is not None and b_id < e_id:
+                addm_id = repo_ml.addm_covering(repo, t.target_id, b_id, e_id)
+        if (
+            addm_id is None
+            and run_addm
+            and inc.severity == "alert"
+            and b_id
+            and e_id
+            and b_id < e_id
+        ):
+            from .addm import run_addm as _run
+
+            try:
+                addm_id = _run(t.name, b_id, e_id).analysis_id
+            except OpsCoreError as e:
+                log.warning("ADDM for the anomaly at %s failed: %s", inc.begin_at, e)
+        a.update(
+            model_id=model_id,
+            begin_snapshot_id=b_id,
+            end_snapshot_id=e_id,
+            addm_analysis_id=addm_id,
+        )
+        for m in a["metrics"]:
+            for k in ("value", "expected", "low", "high"):
+                m[k] = None if not np.isfinite(m[k]) else round(m[k], 6)
+        with repository.session() as repo:
+            repo_ml.store_anomaly(repo, t.target_id, a)
+    out = _anomaly_frame(t.target_id, start)
+    out.attrs["methods"] = {c: f.method for c, f in det.fits.items()}
+    out.attrs["model_version"] = active["version"] if active else None
+    return out
+
+
+def _anomaly_frame(target_id: int, begin: Any, severity: str | None = None) -> pd.DataFrame:
+    with repository.session() as repo:
+        return repo_ml.anomalies(repo, target_id, begin, None, severity)
+
+
+def ml_anomalies(
+    target: str | None = None,
+    begin: datetime | str | None = None,
+    end: datetime | str | None = None,
+    *,
+    severity: str | None = None,
+    detect: bool = True,
+) -> pd.DataFrame:
+    """Detected anomalies of a target, newest first: begin_at, end_at, score (robust z),
+    severity (alert / warning), detector, metrics (each: metric, value, expected, low, high,
+    z, method), the snapshots around it and ``addm_analysis_id``. ``detect`` first scores the
+    series (storing what it finds) — without it only stored anomalies are read."""
+    if severity is not None and severity not in ("alert", "warning"):
+        raise InvalidInput(f"{severity!r} is not a severity.", "Use alert or warning.")
+    t = resolve_target(target)
+    b = utc_time(begin, "begin") if begin is not None else None
+    e = utc_time(end, "end") if end is not None else None
+    if detect:
+        detect_anomalies(t.name, b)
+    with repository.session() as repo:
+        return repo_ml.anomalies(repo, t.target_id, b, e, severity)
+
+
+# ------------------------------------------------------------------------- windows
+
+
+def maintenance_windows(target: str | None = None, *, hours: int = 1, top: int = 3) -> wm.Windows:
+    """The recurring hour-of-week windows with the least DB time (statement time per second
+    from the snapshots), with a confidence; ``enough_history`` false and no windows below two
+    weeks of history."""
+    if not 1 <= hours <= 24:
+        raise InvalidInput(f"hours={hours} is out of range.", "Give 1 to 24 hours.")
+    if not 1 <= top <= 20:
+        raise InvalidInput(f"top={top} is out of range.", "Give 1 to 20 windows.")
+    t = resolve_target(target)
+    with repository.session() as repo:
+        repo_targets.get(repo, t.name)
+        trends = repo_ml.snapshot_series(repo, t.target_id, opscore_shown(None))
+    if trends.empty:
+        series = pd.Series(dtype="float64", index=pd.DatetimeIndex([], tz="UTC"))
+    else:
+        rates = load_rates(trends)
+        # a snapshot closes its interval: place its load at the middle of the interval
+        mid = rates["captured_at"] - pd.to_timedelta(
+            trends["interval_s"].astype("float64") / 2, unit="s"
+        )
+        series = pd.Series(rates["db_time_s_per_s"].to_numpy(), index=mid)
+    return wm.maintenance_windows(series, hours=hours, top=top)

@@ -1,0 +1,244 @@
+"""Repository reads and writes of workload ML and capacity: per-snapshot series, model
+metadata, anomalies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from . import perf_reads
+
+
+def _frame(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> pd.DataFrame:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+        names = [d.name for d in cur.description or []]
+    return pd.DataFrame(rows, columns=names)
+
+
+def snapshot_series(
+    conn: psycopg.Connection, target_id: int, include_opscore: bool
+) -> pd.DataFrame:
+    """Every usable snapshot of the target: the per-interval deltas of perf_reads.trends."""
+    return perf_reads.trends(conn, target_id, 0, 2**62, include_opscore)
+
+
+def capacity_series(
+    conn: psycopg.Connection, target_id: int, include_opscore: bool
+) -> pd.DataFrame:
+    """Per snapshot: total database size (when sizes were read), connections, host data disk
+    total/used (same-host targets), and max_connections / superuser_reserved_connections
+    when the settings capture holds them."""
+    return _frame(
+        conn,
+        """
+        WITH s AS (SELECT snapshot_id, captured_at FROM opscore.snapshots
+                    WHERE target_id = %(t)s AND status <> 'failed'),
+        db AS (SELECT snapshot_id, sum(size_bytes)::float8 AS db_size_bytes,
+                      count(size_bytes) AS sized, sum(numbackends)::float8 AS connections
+                 FROM opscore.snap_databases
+                WHERE snapshot_id IN (SELECT snapshot_id FROM s) AND (%(own)s OR NOT own)
+                GROUP BY 1),
+        host AS (SELECT snapshot_id,
+                        (data -> 'values' ->> 'data_disk_total')::float8 AS disk_total_bytes,
+                        (data -> 'values' ->> 'data_disk_used')::float8 AS disk_used_bytes
+                   FROM opscore.snap_cluster
+                  WHERE source = 'host' AND snapshot_id IN (SELECT snapshot_id FROM s)),
+        st AS (SELECT snapshot_id,
+                      (SELECT (e ->> 'setting')::float8
+                         FROM jsonb_array_elements(data -> 'values') e
+                        WHERE e ->> 'name' = 'max_connections') AS max_connections,
+                      (SELECT (e ->> 'setting')::float8
+                         FROM jsonb_array_elements(data -> 'values') e
+                        WHERE e ->> 'name' = 'superuser_reserved_connections') AS reserved
+                 FROM opscore.snap_cluster
+                WHERE source = 'settings' AND snapshot_id IN (SELECT snapshot_id FROM s))
+        SELECT s.snapshot_id, s.captured_at,
+               CASE WHEN db.sized > 0 THEN db.db_size_bytes END AS db_size_bytes,
+               db.connections, host.disk_total_bytes, host.disk_used_bytes,
+               st.max_connections, st.reserved
+          FROM s LEFT JOIN db USING (snapshot_id) LEFT JOIN host USING (snapshot_id)
+          LEFT JOIN st USING (snapshot_id)
+         ORDER BY s.captured_at
+        """,
+        {"t": target_id, "own": include_opscore},
+    )
+
+
+def database_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bool) -> pd.DataFrame:
+    """captured_at, datname, size_bytes of every sized snapshot."""
+    return _frame(
+        conn,
+        """
+        SELECT s.captured_at, d.datname, d.size_bytes::float8 AS size_bytes
+          FROM opscore.snapshots s JOIN opscore.snap_databases d USING (snapshot_id)
+         WHERE s.target_id = %(t)s AND s.status <> 'failed' AND d.size_bytes IS NOT NULL
+           AND d.datid <> 0 AND (%(own)s OR NOT d.own)
+         ORDER BY s.captured_at, d.datname
+        """,
+        {"t": target_id, "own": include_opscore},
+    )
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+def next_version(conn: psycopg.Connection, target_id: int, kind: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM opscore.ml_models "
+        "WHERE target_id = %s AND kind = %s",
+        (target_id, kind),
+    ).fetchone()
+    return int(row[0]) if row else 1
+
+
+def store_model(
+    conn: psycopg.Connection, target_id: int, kind: str, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """Insert a model as ``active``; the active one becomes ``previous`` (kept for rollback),
+    an older ``previous`` becomes ``retired``. One transaction."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE opscore.ml_models SET status = 'retired' "
+            "WHERE target_id = %s AND kind = %s AND status = 'previous'",
+            (target_id, kind),
+        )
+        conn.execute(
+            "UPDATE opscore.ml_models SET status = 'previous' "
+            "WHERE target_id = %s AND kind = %s AND status = 'active'",
+            (target_id, kind),
+        )
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                """
+                INSERT INTO opscore.ml_models (target_id, kind, version, status, data_begin,
+                       data_end, points, enough_history, methods, validation, notes, path)
+                VALUES (%(t)s, %(kind)s, %(version)s, 'active', %(data_begin)s, %(data_end)s,
+                        %(points)s, %(enough)s, %(methods)s, %(validation)s, %(notes)s, %(path)s)
+                RETURNING *
+                """,
+                {
+                    "t": target_id,
+                    "kind": kind,
+                    "version": meta["version"],
+                    "data_begin": meta.get("data_begin"),
+                    "data_end": meta.get("data_end"),
+                    "points": meta["points"],
+                    "enough": meta["enough_history"],
+                    "methods": Jsonb(meta.get("methods", {})),
+                    "validation": Jsonb(meta.get("validation", {})),
+                    "notes": Jsonb(meta.get("notes", [])),
+                    "path": meta.get("path"),
+                },
+            )
+            row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def models(
+    conn: psycopg.Connection, target_id: int, kind: str | None = None
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM opscore.ml_models WHERE target_id = %s "
+            "AND (%s::text IS NULL OR kind = %s) ORDER BY version DESC",
+            (target_id, kind, kind),
+        )
+        return cur.fetchall()
+
+
+def active_model(conn: psycopg.Connection, target_id: int, kind: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM opscore.ml_models WHERE target_id = %s AND kind = %s "
+            "AND status = 'active'",
+            (target_id, kind),
+        )
+        return cur.fetchone()
+
+
+# ------------------------------------------------------------------------------- anomalies
+
+
+def snapshots_around(
+    conn: psycopg.Connection, target_id: int, begin: datetime, end: datetime
+) -> tuple[int | None, int | None]:
+    return perf_reads.snapshot_bounds(conn, target_id, begin, end)
+
+
+def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -> int:
+    """Insert (or refresh, for the same target, start and detector) one anomaly; its id."""
+    row = conn.execute(
+        """
+        INSERT INTO opscore.ml_anomalies (target_id, model_id, begin_at, end_at, score, severity,
+               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id)
+        VALUES (%(t)s, %(model_id)s, %(begin_at)s, %(end_at)s, %(score)s, %(severity)s,
+                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s)
+        ON CONFLICT (target_id, begin_at, detector) DO UPDATE
+           SET end_at = excluded.end_at, score = excluded.score, severity = excluded.severity,
+               metrics = excluded.metrics, model_id = excluded.model_id,
+               detected_at = now(),
+               addm_analysis_id = coalesce(excluded.addm_analysis_id,
+                                           opscore.ml_anomalies.addm_analysis_id)
+        RETURNING anomaly_id
+        """,
+        {
+            "t": target_id,
+            "model_id": a.get("model_id"),
+            "begin_at": a["begin_at"],
+            "end_at": a["end_at"],
+            "score": a["score"],
+            "severity": a["severity"],
+            "detector": a["detector"],
+            "metrics": Jsonb(a["metrics"]),
+            "b": a.get("begin_snapshot_id"),
+            "e": a.get("end_snapshot_id"),
+            "addm": a.get("addm_analysis_id"),
+        },
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def addm_covering(
+    conn: psycopg.Connection, target_id: int, begin_id: int, end_id: int
+) -> int | None:
+    """An existing ADDM analysis whose snapshot range covers [begin_id, end_id] (the
+    narrowest)."""
+    row = conn.execute(
+        "SELECT analysis_id FROM opscore.addm_analyses WHERE target_id = %s "
+        "AND begin_snapshot_id <= %s AND end_snapshot_id >= %s "
+        "ORDER BY end_snapshot_id - begin_snapshot_id, analysis_id DESC LIMIT 1",
+        (target_id, begin_id, end_id),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def anomalies(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime | None = None,
+    end: datetime | None = None,
+    severity: str | None = None,
+) -> pd.DataFrame:
+    return _frame(
+        conn,
+        """
+        SELECT anomaly_id, begin_at, end_at, score, severity, detector, metrics,
+               begin_snapshot_id, end_snapshot_id, addm_analysis_id, model_id, detected_at
+          FROM opscore.ml_anomalies
+         WHERE target_id = %(t)s
+           AND (%(b)s::timestamptz IS NULL OR end_at >= %(b)s)
+           AND (%(e)s::timestamptz IS NULL OR begin_at <= %(e)s)
+           AND (%(s)s::text IS NULL OR severity = %(s)s)
+         ORDER BY begin_at DESC
+        """,
+        {"t": target_id, "b": begin, "e": end, "s": severity},
+    )

@@ -1,0 +1,137 @@
+"""Synthetic but realistic snapshot history written through the repository's real write path
+(``repository.snapshots.store``, what ``take_snapshot`` uses), as bench/bench_report.py does:
+cumulative counters advanced one interval at a time, so deltas, rates and sizes are derived by
+opscore exactly as for a captured server.
+
+The load has a daily shape (busy 08-18 UTC), quieter weekends, a known quiet window (Wednesday
+03:00-04:00 UTC: almost no statement time), a database growing by ``growth`` bytes per hour,
+and optional incidents (``spikes``: {step number: factor} multiplying the statement time)."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ops_core import api, repository
+from ops_core.collectors.capture import Capture
+from ops_core.collectors.catalog import SOURCES
+from ops_core.repository import snapshots as writes
+
+QUIET = (2, 3)  # Wednesday, 03:00 UTC
+
+
+def _row(source: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(SOURCES[source].names)
+    row.update(values)
+    return row
+
+
+def aas_at(at: datetime, rng: random.Random) -> float:
+    """Average active sessions the synthetic server has at ``at``."""
+    if (at.weekday(), at.hour) == QUIET:
+        return 0.05 * rng.uniform(0.8, 1.2)
+    day = (
+        1.0 + 3.0 * max(0.0, math.sin(math.pi * (at.hour - 7) / 12)) if 7 <= at.hour <= 19 else 1.0
+    )
+    if at.weekday() >= 5:
+        day *= 0.6
+    return day * rng.uniform(0.9, 1.1)
+
+
+def write_history(
+    target: str,
+    *,
+    days: float,
+    step: timedelta = timedelta(hours=1),
+    spikes: dict[int, float] | None = None,
+    growth: float = 50e6,
+    seed: int = 7,
+) -> list[tuple[int, datetime]]:
+    """Register ``target`` (no server behind it) and store ``days`` of snapshots ending now;
+    (snapshot id, captured_at) of each snapshot."""
+    rng = random.Random(seed)
+    t = api.add_target(target, "host=/nonexistent dbname=ml", verify=False)
+    reset = datetime(2026, 1, 1, tzinfo=UTC)
+    start = (datetime.now(UTC) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    steps = int(timedelta(days=days) / step)
+    stmt = dict.fromkeys(SOURCES["pg_stat_statements"].of_kind("counter"), 0)
+    db = dict.fromkeys(SOURCES["pg_stat_database"].of_kind("counter"), 0)
+    wal = dict.fromkeys(SOURCES["pg_stat_wal"].of_kind("counter"), 0)
+    size = 5e9
+    ids = []
+    with repository.session() as repo:
+        for i in range(steps + 1):
+            at = start + i * step
+            secs = step.total_seconds()
+            if i:
+                aas = aas_at(at - step / 2, rng) * (spikes or {}).get(i, 1.0)
+                calls = int(aas * secs * 200)
+                stmt["calls"] += calls
+                stmt["total_exec_time"] += aas * secs * 1000.0
+                stmt["rows"] += calls * 3
+                stmt["shared_blks_hit"] += calls * 10
+                stmt["shared_blks_read"] += calls // 20
+                db["xact_commit"] += calls
+                db["blks_hit"] += calls * 10
+                db["blks_read"] += calls // 20
+                wal["wal_bytes"] += int(calls * 300)
+                wal["wal_records"] += calls
+                size += growth * secs / 3600 * rng.uniform(0.8, 1.2)
+            cap = Capture(
+                target_id=t.target_id,
+                captured_at=at,
+                server_version_num=180001,
+                postmaster_start=reset,
+                datname="ml",
+                with_sizes=True,
+            )
+            cap.rows["pg_stat_statements_info"] = [{"dealloc": 0, "stats_reset": reset}]
+            cap.rows["pg_stat_statements"] = [
+                _row(
+                    "pg_stat_statements",
+                    userid=10,
+                    dbid=16384,
+                    toplevel=True,
+                    queryid=42,
+                    stats_since=reset,
+                    **stmt,
+                )
+            ]
+            if i == 0:
+                cap.texts = [
+                    {
+                        "queryid": 42,
+                        "dbid": 16384,
+                        "userid": 10,
+                        "toplevel": True,
+                        "datname": "ml",
+                        "username": "app",
+                        "query": "SELECT * FROM orders WHERE id = $1",
+                    }
+                ]
+            cap.rows["pg_stat_database"] = [
+                _row(
+                    "pg_stat_database",
+                    datid=16384,
+                    datname="ml",
+                    numbackends=int(10 + 10 * aas_at(at, rng)),
+                    size_bytes=int(size),
+                    stats_reset=reset,
+                    **db,
+                )
+            ]
+            cap.rows["pg_stat_wal"] = [_row("pg_stat_wal", stats_reset=reset, **wal)]
+            cap.rows["settings"] = [
+                {
+                    "name": "max_connections",
+                    "setting": "100",
+                    "unit": None,
+                    "source": "configuration file",
+                },
+            ]
+            cap.sources = {k: "ok" for k in cap.rows}
+            sid, _ = writes.store(repo, cap)
+            ids.append((sid, at))
+    return ids
