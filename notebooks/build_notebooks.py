@@ -37,6 +37,7 @@ REPORTS = {
             ("Instance efficiency", "view.efficiency(r)"),
             ("Time model", "view.time_model(r)"),
             ("Top wait events", "view.top_waits(r)"),
+            ("Background activity (not DB time)", "view.background(r)"),
             (
                 "Top SQL",
                 "\n".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -129,7 +130,8 @@ with tabs[1]:
                 st.info("No statements ran in this range (or pg_stat_statements is not installed).")
             else:
                 view = top[
-                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "mean_ms",
+                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "pct_sql_time",
+                     "mean_ms",
                      "rows_per_call", "blks_per_call", "hit_pct", "read_ms",
                      "temp_blks_written", "wal_bytes", "datname", "username"]
                 ].copy()  # fmt: skip
@@ -142,7 +144,8 @@ with tabs[1]:
                         "queryid": c.TXT("queryid", width="small"),
                         "query": c.TXT("statement", width="large"),
                         "total_ms": c.NUM("total (ms)", format="%,.1f"),
-                        "pct_db_time": c.NUM("% DB time", format="%.1f %%"),
+                        "pct_db_time": c.NUM("% DB time (ASH)", format="%.1f %%"),
+                        "pct_sql_time": c.NUM("% SQL time (cross-check)", format="%.1f %%"),
                         "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
                         "rows_per_call": c.NUM("rows/call", format="%,.1f"),
                         "blks_per_call": c.NUM("blocks/call", format="%,.1f"),
@@ -168,7 +171,11 @@ with tabs[1]:
                 m[0].metric("Calls", f"{row['calls']:,}")
                 m[1].metric("Per call", c.fmt_ms(row["mean_ms"]))
                 m[2].metric("Total", c.fmt_ms(row["total_ms"]))
-                m[3].metric("Share of DB time", f"{row['pct_db_time']:.1f} %")
+                share = row["pct_db_time"]
+                m[3].metric(
+                    "Share of DB time",
+                    "no ASH samples" if share is None or pd.isna(share) else f"{share:.1f} %",
+                )
                 d1, d2, d3 = st.tabs(["History", "Wait profile (ASH)", "Plan (EXPLAIN)"])
                 with d1:
                     hist, herr = c.try_call(c.cached_history, target, int(qid), None, None)
