@@ -64,6 +64,7 @@ REPORTS = {
         "sections": [
             ("Activity over time", "view.ash_activity(r)"),
             ("Top wait events", "view.ash_events(r)"),
+            ("Background activity (not DB time)", "view.ash_background(r)"),
             ("Top SQL", "view.ash_sql(r)"),
             ("Wait profile per SQL", "view.ash_sql_profiles(r)"),
             ("Top sessions", "view.ash_sessions(r)"),

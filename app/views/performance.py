@@ -285,6 +285,21 @@ with tabs[2]:
                     "pct": c.NUM("share", format="%.1f %%"),
                 },
             )
+        bg, bgerr = c.try_call(api.ash_background, target, begin, end)
+        if not bgerr and bg is not None and not bg.empty:
+            with st.expander(
+                f"Background activity (not DB time): {bg.attrs.get('time_s', 0.0):,.1f} s"
+            ):
+                st.caption(
+                    "Checkpointer, autovacuum, WAL writer... working or waiting: their time is "
+                    "not DB time, so it is not in the shares above."
+                )
+                st.dataframe(
+                    bg,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"time_s": c.NUM("time (s)", format="%.1f")},
+                )
 
 # ------------------------------------------------------------------------------ sessions
 with tabs[3]:

@@ -204,6 +204,7 @@ def ash_report(
             sample_rows=n,
             first_sample=first,
             last_sample=last,
+            background=ash_read.background_time(repo, tid, b, e),
         )
     flt_shown = {k: v for k, v in flt.items() if v is not None}
     return ash_model.build(t.name, b, e, frames, filters=flt_shown, top=top)

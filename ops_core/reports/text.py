@@ -202,6 +202,7 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         f"{h['end']:%Y-%m-%d %H:%M:%S} UTC ({dur(h['elapsed_s'])}) · filters: {h['filters']}\n"
         f"{h['samples']:,} samples · DB time {dur(h['db_time_s'])} · "
         f"{h['avg_active_sessions']:,.2f} average active sessions"
+        + (f" · background (not DB time) {dur(h['background_s'])}" if h.get("background_s") else "")
     )
     console.print(_summary(r.highlights, r.notes))
     console.print(_table("Wait classes", r.wait_classes, [("wait_class", "class", "text"), *SHARE]))
@@ -234,6 +235,20 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
             top,
         )
     )
+    if r.background is not None and not r.background.empty:
+        console.print(
+            _table(
+                "Background activity (not DB time)",
+                r.background,
+                [
+                    ("backend_type", "process", "text"),
+                    ("wait_class", "class", "text"),
+                    ("event", "event", "text"),
+                    ("time_s", "time s", "s"),
+                ],
+                top,
+            )
+        )
     b = r.blocking
     if b is not None and not b.empty:
         b = b.copy()
