@@ -103,6 +103,8 @@ def test_one_db_time_across_awr_addm_and_app(run):
     assert r.header["db_time_source"] == "ASH"
     assert a.db_time_s == pytest.approx(dbt, abs=0.01)
     assert hub.attrs["db_time_s"] == pytest.approx(dbt, abs=0.01)
+    lp = api.load_profile(TARGET, b.snapshot_id, e.snapshot_id).set_index("metric")
+    assert lp.loc["DB time (s, ASH)", "total"] == pytest.approx(dbt, abs=0.01)  # hub headline
     # one statement's share is the same figure in the AWR, the app and ADDM
     el = r.top_sql["elapsed"]
     awr_row = el[el["query"].str.contains("dbt_sleeper")].iloc[0]

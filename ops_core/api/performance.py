@@ -311,7 +311,11 @@ def explain_statement(target: str, queryid: int) -> ExplainResult:
 def load_profile(
     target: str, begin_id: int, end_id: int, *, include_opscore: bool | None = None
 ) -> pd.DataFrame:
-    """Load profile of a snapshot range: metric, total, per_second, per_transaction."""
+    """Load profile of a snapshot range: metric, total, per_second, per_transaction.
+
+    The first row is ``DB time (s, ASH)``: the range's DB time (ASH, foreground sessions on CPU
+    or in non-idle waits; None without ASH samples), the figure the AWR report and ADDM give;
+    ``SQL time (s, pg_stat_statements; not DB time)`` is its cross-check."""
     own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
@@ -322,7 +326,25 @@ def load_profile(
             databases=reads.databases_frame(repo, rr.ids, own),
             cluster=reads.cluster_sums(repo, rr.ids),
         )
-    return compare_model.load_profile(period)  # type: ignore[arg-type]
+        b, e = rr.begin.captured_at, rr.end.captured_at
+        n = ash_read.db_time(repo, t.target_id, b, e, [])
+    lp = compare_model.load_profile(period)  # type: ignore[arg-type]
+    samples = int(n["samples"].iloc[0]) if len(n) else 0
+    dbt = float(n["db_time_s"].iloc[0]) if samples else None
+    xacts = lp.loc[lp["metric"] == "transactions", "total"]
+    xacts_n = float(xacts.iloc[0]) if len(xacts) and pd.notna(xacts.iloc[0]) else 0.0
+    el = period.elapsed_s
+    row = pd.DataFrame(
+        [
+            {
+                "metric": "DB time (s, ASH)",
+                "total": dbt,
+                "per_second": dbt / el if dbt is not None and el > 0 else None,
+                "per_transaction": dbt / xacts_n if dbt is not None and xacts_n > 0 else None,
+            }
+        ]
+    )
+    return pd.concat([row, lp], ignore_index=True)
 
 
 def load_trends(
