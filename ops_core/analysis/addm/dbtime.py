@@ -161,7 +161,12 @@ def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, lis
     ds = db_samples(inp.samples)
     bg = background_samples(inp.samples)
     out: dict[str, list[dict]] = {
-        "background": _top(bg, ["backend_type", "wait_class", "event"], total),
+        # not DB time: the sampled time of background processes, no share of DB time
+        "background": [
+            {k: v for k, v in r.items() if k not in ("db_time_s", "pct")}
+            | {"time_s": r["db_time_s"]}
+            for r in _top(bg, ["backend_type", "wait_class", "event"], total)
+        ],
         "wait_class": _top(ds, ["wait_class"], total),
         "event": _top(ds, ["wait_class", "event"], total),
         "session": _top(ds, ["pid", "usename", "application_name"], total),
