@@ -37,6 +37,7 @@ REPORTS = {
             ("Instance efficiency", "view.efficiency(r)"),
             ("Time model", "view.time_model(r)"),
             ("Top wait events", "view.top_waits(r)"),
+            ("Background activity (not DB time)", "view.background(r)"),
             (
                 "Top SQL",
                 "\n".join(
@@ -63,6 +64,7 @@ REPORTS = {
         "sections": [
             ("Activity over time", "view.ash_activity(r, api.host_cpu_count(target, r.end))"),
             ("Top wait events", "view.ash_events(r)"),
+            ("Background activity (not DB time)", "view.ash_background(r)"),
             ("Top SQL", "view.ash_sql(r)"),
             ("Wait profile per SQL", "view.ash_sql_profiles(r)"),
             ("Top sessions", "view.ash_sessions(r)"),

@@ -45,7 +45,8 @@ def test_background_waits_are_not_db_time():
     res = analyze(inp)
     assert res.db_time_s == 60.0  # the client backend's time only
     assert {r["wait_class"] for r in res.breakdown["wait_class"]} == {"CPU"}
-    bg = {r["backend_type"]: r["db_time_s"] for r in res.breakdown["background"]}
+    bg = {r["backend_type"]: r["time_s"] for r in res.breakdown["background"]}
+    assert all("pct" not in r for r in res.breakdown["background"])  # not a share of DB time
     assert bg == {"checkpointer": 60.0, "autovacuum worker": 60.0, "walwriter": 30.0}
     assert any("Background processes" in n for n in res.notes)
 

@@ -34,25 +34,40 @@ def test_wait_classes_and_db_time():
     assert "BufferPin" in err.value.hint
 
 
+BACKEND_TYPES = [None, "client backend", "parallel worker", "checkpointer", "autovacuum worker"]
+
+
 def test_sql_and_python_wait_classes_agree(pg):
-    combos = list(product(STATES, TYPES))
+    combos = list(product(STATES, TYPES, BACKEND_TYPES))
     values = sql.SQL(", ").join(
-        sql.SQL("({}::text, {}::text)").format(sql.Literal(s), sql.Literal(t)) for s, t in combos
+        sql.SQL("({}::text, {}::text, {}::text)").format(
+            sql.Literal(s), sql.Literal(t), sql.Literal(b)
+        )
+        for s, t, b in combos
     )
-    query = sql.SQL("SELECT {cls}, {ev}, {dbt} FROM (VALUES {v}) AS x(state, wait_event_type)")
+    query = sql.SQL(
+        "SELECT {cls}, {ev}, {dbt}, {bg} FROM (VALUES {v}) AS x(state, wait_event_type, "
+        "backend_type)"
+    )
     with psycopg.connect(pg.admin_dsn, autocommit=True) as conn:
         rows = conn.execute(
             query.format(
                 cls=waits.wait_class_sql(),
                 ev=waits.event_sql("state", "wait_event_type", "wait_event_type"),
                 dbt=waits.is_db_time_sql(),
+                bg=waits.is_background_sql(),
                 v=values,
             )
         ).fetchall()
-    for (state, wtype), (cls, ev, dbt) in zip(combos, rows, strict=True):
+    for (state, wtype, bt), (cls, ev, dbt, bg) in zip(combos, rows, strict=True):
         assert cls == waits.wait_class(state, wtype), (state, wtype)
         assert ev == waits.event_name(state, wtype, wtype), (state, wtype)
-        assert dbt == waits.is_db_time(state, wtype), (state, wtype)
+        assert dbt == waits.is_db_time(state, wtype, bt), (state, wtype, bt)
+        assert bg == (not waits.is_foreground(bt) and waits.is_working(state, wtype))
+    # a checkpointer throttling (CheckpointWriteDelay, Timeout) is working but not DB time
+    assert waits.is_working(None, "Timeout") and not waits.is_db_time(
+        None, "Timeout", "checkpointer"
+    )
 
 
 def _frame(times: int, sessions: list[tuple], start: datetime, gap_after: int | None = None):

@@ -342,8 +342,11 @@ def test_awr_carries_the_addm_analysis_of_its_range(workload):
     assert [h.split(":")[0] for h in lead] == [f"ADDM #{x.rank}" for x in problems[:3]]
     # the DB-time cross-check adds up: active_time + the reasons + what is left = ASH
     c = r.db_time_check
-    assert c.active_time_s == pytest.approx(r.header["db_time_s"], abs=0.01)
+    assert c.active_time_s == pytest.approx(r.header["active_time_s"], abs=0.01)
     assert c.ash_db_time_s == pytest.approx(r.header["ash_db_time_s"], abs=0.01)
+    # DB time is ASH's (one definition), active_time a labelled cross-check
+    assert r.header["db_time_s"] == r.header["ash_db_time_s"]
+    assert r.header["db_time_source"] == "ASH"
     total = c.active_time_s + sum(p["time_s"] for p in c.parts) + c.residual_s
     assert total == pytest.approx(c.ash_db_time_s, abs=0.01)
     assert r.header["ash_vs_active"] == c.summary and c.summary.startswith("ASH ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -43,7 +44,13 @@ def headline(lp) -> None:
     """Four figures of the load profile (picked, not computed)."""
     by = lp.set_index("metric")
     m = st.columns(4)
-    m[0].metric("DB time (statements)", c.fmt_s(by.loc["DB time (s, statements)", "total"]))
+    dbt = by.loc["DB time (s, ASH)", "total"]
+    sql_s = by.loc["SQL time (s, pg_stat_statements; not DB time)", "total"]
+    m[0].metric(
+        "DB time (ASH)",
+        c.fmt_s(dbt) if dbt is not None and pd.notna(dbt) else "no ASH samples",
+        help=f"Cross-check: SQL time (pg_stat_statements) {c.fmt_s(sql_s)}",
+    )
     m[1].metric("Executions / s", f"{by.loc['executions', 'per_second'] or 0:,.1f}")
     m[2].metric("Transactions / s", f"{by.loc['transactions', 'per_second'] or 0:,.1f}")
     m[3].metric(
@@ -129,7 +136,8 @@ with tabs[1]:
                 st.info("No statements ran in this range (or pg_stat_statements is not installed).")
             else:
                 view = top[
-                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "mean_ms",
+                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "pct_sql_time",
+                     "mean_ms",
                      "rows_per_call", "blks_per_call", "hit_pct", "read_ms",
                      "temp_blks_written", "wal_bytes", "datname", "username"]
                 ].copy()  # fmt: skip
@@ -142,7 +150,8 @@ with tabs[1]:
                         "queryid": c.TXT("Query id", width="medium"),
                         "query": c.TXT("statement", width="large"),
                         "total_ms": c.NUM("total (ms)", format="%,.1f"),
-                        "pct_db_time": c.NUM("% DB time", format="%.1f %%"),
+                        "pct_db_time": c.NUM("% DB time (ASH)", format="%.1f %%"),
+                        "pct_sql_time": c.NUM("% SQL time (cross-check)", format="%.1f %%"),
                         "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
                         "rows_per_call": c.NUM("rows/call", format="%,.1f"),
                         "blks_per_call": c.NUM("blocks/call", format="%,.1f"),
@@ -168,7 +177,11 @@ with tabs[1]:
                 m[0].metric("Calls", f"{int(row['calls']):,}")
                 m[1].metric("Per call", c.fmt_ms(row["mean_ms"]))
                 m[2].metric("Total", c.fmt_ms(row["total_ms"]))
-                m[3].metric("Share of DB time", f"{row['pct_db_time']:.1f} %")
+                share = row["pct_db_time"]
+                m[3].metric(
+                    "Share of DB time",
+                    "no ASH samples" if share is None or pd.isna(share) else f"{share:.1f} %",
+                )
                 d1, d2, d3 = st.tabs(["History", "Wait profile (ASH)", "Plan (EXPLAIN)"])
                 with d1:
                     hist, herr = c.try_call(c.cached_history, target, int(qid), None, None)
@@ -278,6 +291,21 @@ with tabs[2]:
                     "pct": c.NUM("share", format="%.1f %%"),
                 },
             )
+        bg, bgerr = c.try_call(api.ash_background, target, begin, end)
+        if not bgerr and bg is not None and not bg.empty:
+            with st.expander(
+                f"Background activity (not DB time): {bg.attrs.get('time_s', 0.0):,.1f} s"
+            ):
+                st.caption(
+                    "Checkpointer, autovacuum, WAL writer... working or waiting: their time is "
+                    "not DB time, so it is not in the shares above."
+                )
+                st.dataframe(
+                    bg,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"time_s": c.NUM("time (s)", format="%.1f")},
+                )
 
 # ------------------------------------------------------------------------------ sessions
 with tabs[3]:

@@ -48,6 +48,7 @@ class AshFrames:
     sample_rows: int = 0
     first_sample: datetime | None = None
     last_sample: datetime | None = None
+    background: pd.DataFrame | None = None  # ash_read.background_time: not DB time
 
 
 @dataclass
@@ -72,6 +73,8 @@ class AshReport:
     sql_wait_profiles: pd.DataFrame  # query_id, query, db_time_s, then one column per class (%)
     empty: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # background processes working (checkpointer, autovacuum, WAL writer...): not DB time
+    background: pd.DataFrame | None = None  # backend_type, wait_class, event, time_s, samples
 
     def as_dict(self) -> dict[str, Any]:
         act = self.activity.reset_index()
@@ -97,6 +100,7 @@ class AshReport:
             "top_databases": frame_records(self.top_databases),
             "blocking": frame_records(self.blocking),
             "sql_wait_profiles": frame_records(self.sql_wait_profiles),
+            "background": frame_records(self.background),
             "empty": self.empty,
         }
 
@@ -222,6 +226,9 @@ def build(
             "samples": frames.sample_rows,
             "db_time_s": db_time,
             "avg_active_sessions": db_time / elapsed if elapsed > 0 else 0.0,
+            "background_s": float(frames.background["time_s"].sum())
+            if frames.background is not None and len(frames.background)
+            else 0.0,
             "bucket_s": frames.bucket_s,
         },
         highlights=[],
@@ -238,6 +245,7 @@ def build(
         blocking=blocking,
         sql_wait_profiles=sql_wait_profiles(frames.sql_waits, frames.by_sql, top),
         empty=empty,
+        background=frames.background,
     )
     hl: list[str] = []
     if db_time > 0:

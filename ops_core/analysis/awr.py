@@ -80,6 +80,8 @@ class AshInput:
     first_sample: datetime | None = None  # first and last sample time in the interval
     last_sample: datetime | None = None
     sessions: pd.DataFrame | None = None  # report_reads.ash_session_edges; None: not read
+    by_sql: pd.DataFrame | None = None  # query_id, db_time_s (ASH DB time per statement)
+    background: pd.DataFrame | None = None  # ash_read.background_time: not DB time
 
     @property
     def db_time_s(self) -> float:
@@ -111,6 +113,8 @@ class AwrReport:
     settings_changes: pd.DataFrame
     resets: list[dict[str, Any]] = field(default_factory=list)
     failed_snapshots: list[int] = field(default_factory=list)
+    # background processes working (checkpointer, autovacuum, WAL writer...): not DB time
+    background: pd.DataFrame | None = None  # backend_type, wait_class, event, time_s, samples
     db_time_check: DbTimeCheck | None = None  # ASH vs active_time, with the reasons
     addm: Any = None  # the ADDM analysis of the same range (ops_core.api.AddmAnalysis)
     addm_note: str | None = None  # why there is no ADDM analysis
@@ -136,6 +140,7 @@ class AwrReport:
             "settings_changes": frame_records(self.settings_changes),
             "resets": self.resets,
             "failed_snapshots": self.failed_snapshots,
+            "background": frame_records(self.background),
             "db_time_check": self.db_time_check.as_dict() if self.db_time_check else None,
             "addm": self.addm.as_dict() if self.addm is not None else None,
             "addm_note": self.addm_note,
@@ -214,34 +219,63 @@ def efficiency(agg: Any) -> pd.DataFrame:
 
 
 def time_model(agg: Any, ash: AshInput | None) -> pd.DataFrame:
-    """DB time components from statistics (and ASH's total when sampled)."""
+    """DB time and the other time measures of the interval.
+
+    DB time has one definition (ops_core.model.waits): the ASH-sampled time of foreground
+    sessions on CPU or in a non-idle wait. Only it is a percentage base; with no ASH samples,
+    ``pg_stat_database.active_time`` stands in (said in the row). The statistics measures
+    (active_time, pg_stat_statements SQL time, planning, I/O, idle in transaction) are
+    cross-checks, shown without a share: they measure other things (completed calls only,
+    client sessions only, parallel work counted per process) and may exceed DB time."""
     st, db = agg.statements, agg.databases
     active = _sum(db, "active_time") / 1000.0
-    parts: list[tuple[str, float, str]] = [
-        ("DB time (sessions active)", active, "pg_stat_database.active_time"),
-        ("SQL execution", _sum(st, "total_exec_time") / 1000.0, "pg_stat_statements"),
-        ("planning", _sum(st, "total_plan_time") / 1000.0, "pg_stat_statements"),
-        (
-            "data file reads",
-            _sum(st, "shared_blk_read_time") / 1000.0,
-            "pg_stat_statements (needs track_io_timing)",
-        ),
-        (
-            "temp file I/O",
-            (_sum(st, "temp_blk_read_time") + _sum(st, "temp_blk_write_time")) / 1000.0,
-            "pg_stat_statements (needs track_io_timing)",
-        ),
-        (
-            "idle in transaction (not DB time)",
-            _sum(db, "idle_in_transaction_time") / 1000.0,
-            "pg_stat_database",
-        ),
+    has_ash = ash is not None and not ash.empty
+    if has_ash:
+        assert ash is not None
+        base = ash.db_time_s
+        head = ("DB time (ASH: foreground sessions on CPU or in non-idle waits)", base, "ASH")
+    else:
+        base = active
+        head = (
+            "DB time (no ASH samples: sessions active)",
+            active,
+            "pg_stat_database.active_time",
+        )
+    rows: list[tuple[str, float, float | None, str]] = [
+        (head[0], head[1], 100.0 if base > 0 else None, head[2])
     ]
-    if ash is not None and not ash.empty:
-        parts.insert(1, ("DB time sampled by ASH", ash.db_time_s, "ASH samples"))
-    out = pd.DataFrame(parts, columns=["component", "time_s", "source"])
-    out["pct_of_db_time"] = out["time_s"] / active * 100.0 if active > 0 else None
-    return out[["component", "time_s", "pct_of_db_time", "source"]]
+    if has_ash:
+        rows.append(
+            (
+                "cross-check: sessions active",
+                active,
+                None,
+                "pg_stat_database.active_time (client sessions only)",
+            )
+        )
+    for name, value, source in (
+        ("cross-check: SQL time (statement execution)", _sum(st, "total_exec_time") / 1000.0,
+         "pg_stat_statements total_exec_time"),
+        ("cross-check: planning", _sum(st, "total_plan_time") / 1000.0, "pg_stat_statements"),
+        ("cross-check: data file reads", _sum(st, "shared_blk_read_time") / 1000.0,
+         "pg_stat_statements (needs track_io_timing)"),
+        ("cross-check: temp file I/O",
+         (_sum(st, "temp_blk_read_time") + _sum(st, "temp_blk_write_time")) / 1000.0,
+         "pg_stat_statements (needs track_io_timing)"),
+        ("idle in transaction (not DB time)", _sum(db, "idle_in_transaction_time") / 1000.0,
+         "pg_stat_database"),
+    ):  # fmt: skip
+        rows.append((name, value, None, source))
+    if has_ash and ash is not None and ash.background is not None and not ash.background.empty:
+        rows.append(
+            (
+                "background activity (not DB time)",
+                _sum(ash.background, "time_s"),
+                None,
+                "ASH samples of background processes (see Background activity)",
+            )
+        )
+    return pd.DataFrame(rows, columns=["component", "time_s", "pct_of_db_time", "source"])
 
 
 def _aas(df: pd.DataFrame, elapsed_s: float) -> pd.DataFrame:
@@ -252,21 +286,37 @@ def _aas(df: pd.DataFrame, elapsed_s: float) -> pd.DataFrame:
     return df
 
 
-def top_sql(statements: pd.DataFrame, top: int = 10) -> dict[str, pd.DataFrame]:
-    """Per ranking: the top statements with their share of the ranked metric's total."""
+def top_sql(
+    statements: pd.DataFrame, top: int = 10, ash: AshInput | None = None
+) -> dict[str, pd.DataFrame]:
+    """Per ranking: the top statements with their share of the ranked metric's total
+    (``share_pct``) and, with ASH, their share of DB time (``pct_db_time``: the statement's
+    ASH DB time over the interval's, the figure ADDM and the Performance Hub give)."""
     out: dict[str, pd.DataFrame] = {}
     st = statements
     if st is not None and not st.empty:
         st = st[st["toplevel"].fillna(True)] if "toplevel" in st.columns else st
+    per_sql: dict[int, float] = {}
+    total_db = ash.db_time_s if ash is not None and not ash.empty else 0.0
+    if ash is not None and ash.by_sql is not None and not ash.by_sql.empty and total_db > 0:
+        g = ash.by_sql.dropna(subset=["query_id"])
+        per_sql = {int(q): float(v) for q, v in zip(g["query_id"], g["db_time_s"], strict=True)}
     for key, (col, _, _) in TOP_SQL.items():
         if st is None or st.empty:
-            out[key] = pd.DataFrame(columns=["rank", *SQL_COLUMNS, "share_pct"])
+            out[key] = pd.DataFrame(columns=["rank", *SQL_COLUMNS, "share_pct", "pct_db_time"])
             continue
         vals = pd.to_numeric(st[col], errors="coerce").fillna(0).astype("float64")
         total = float(vals.sum())
         pick = vals[vals > 0].sort_values(ascending=False).head(top).index
         df = st.loc[pick, SQL_COLUMNS].copy()
         df["share_pct"] = vals.loc[pick] / total * 100.0 if total > 0 else None
+        if total_db > 0 and "queryid" in df.columns:
+            df["pct_db_time"] = [
+                per_sql.get(int(q), 0.0) / total_db * 100.0 if pd.notna(q) else None
+                for q in df["queryid"]
+            ]
+        else:
+            df["pct_db_time"] = None
         df.insert(0, "rank", range(1, len(df) + 1))
         out[key] = df.reset_index(drop=True)
     return out
@@ -510,6 +560,8 @@ def build(
         io_note = f"I/O by backend type (pg_stat_io) not available on PostgreSQL {major} (16+)."
     st = agg.statements
     sql_time = _sum(st, "total_exec_time") / 1000.0
+    has_ash = ash is not None and not ash.empty
+    active_s = _sum(agg.databases, "active_time") / 1000.0
     header = {
         "target": agg.target,
         "host": host,
@@ -520,9 +572,16 @@ def build(
         "begin_at": begin.captured_at,
         "end_at": end.captured_at,
         "elapsed_s": agg.elapsed_s,
-        "db_time_s": _sum(agg.databases, "active_time") / 1000.0,
+        # DB time: ASH (foreground sessions on CPU or in non-idle waits); active_time only
+        # when no ASH sample exists (db_time_source says which)
+        "db_time_s": ash.db_time_s if has_ash else active_s,
+        "db_time_source": "ASH" if has_ash else "pg_stat_database.active_time (no ASH)",
+        "active_time_s": active_s,
         "sql_time_s": sql_time,
-        "ash_db_time_s": ash.db_time_s if ash is not None and not ash.empty else None,
+        "ash_db_time_s": ash.db_time_s if has_ash else None,
+        "background_s": _sum(ash.background, "time_s")
+        if has_ash and ash.background is not None
+        else None,
         "snapshots": len(agg.snapshot_ids),
         "statements": int(len(st)) if st is not None else 0,
         "transactions": _sum(agg.databases, "xact_commit") + _sum(agg.databases, "xact_rollback"),
@@ -548,7 +607,7 @@ def build(
         time_model=time_model(agg, ash),
         ash_time_model=ash_tm,
         top_waits=tw,
-        top_sql=top_sql(st, top),
+        top_sql=top_sql(st, top, ash),
         io=io,
         io_note=io_note,
         tables=tables(agg),
@@ -558,16 +617,17 @@ def build(
         settings_changes=agg.settings_changes,
         resets=resets,
         failed_snapshots=list(agg.failed),
+        background=ash.background if has_ash and ash is not None else None,
     )
-    if ash is not None and not ash.empty and header["db_time_s"] > 0:
+    if ash is not None and not ash.empty and active_s > 0:
         report.db_time_check = db_time_check(
-            header["db_time_s"], ash.db_time_s, agg.databases, ash.sessions, begin.captured_at,
+            active_s, ash.db_time_s, agg.databases, ash.sessions, begin.captured_at,
             end.captured_at,
         )  # fmt: skip
         header["ash_vs_active"] = report.db_time_check.summary
         tm = report.time_model
-        tm.loc[tm["component"] == "DB time sampled by ASH", "source"] = (
-            "ASH samples (why it differs from active_time: the cross-check below)"
+        tm.loc[tm["component"] == "cross-check: sessions active", "source"] = (
+            "pg_stat_database.active_time (why it differs from ASH: the cross-check below)"
         )
     report.highlights = highlights(report, agg.elapsed_s)
     return report

@@ -42,7 +42,7 @@ def load_profile(p: Period) -> pd.DataFrame:
     ckpt = p.cluster.get("checkpointer", {})
     xacts = _col(db, "xact_commit") + _col(db, "xact_rollback")
     metrics: list[tuple[str, float | None]] = [
-        ("DB time (s, statements)", _col(st, "total_exec_time") / 1000.0),
+        ("SQL time (s, pg_stat_statements; not DB time)", _col(st, "total_exec_time") / 1000.0),
         ("executions", _col(st, "calls")),
         ("transactions", xacts),
         ("rollbacks", _col(db, "xact_rollback")),

@@ -8,8 +8,8 @@ with the reasons they differ taken from the data. Pure.
 - a statement still running at the end snapshot is reported after the interval;
 - a statement running at the begin snapshot is reported whole when it ends, with its time
   before the interval;
-- parallel workers and background processes are not client sessions: ASH samples them,
-  active_time does not count them.
+- parallel workers are not client sessions: ASH samples them (their time is DB time),
+  active_time does not count them (background processes are not DB time at all).
 
 What remains is sampling: each ASH sample stands for its interval, so a few minutes of ASH
 differ from the exact figure by several percent.
@@ -95,7 +95,7 @@ def check(
             kinds = ", ".join(sorted({str(k) for k in other["backend_type"].dropna()}))
             out.parts.append(
                 _part(
-                    "parallel workers and background processes",
+                    "parallel workers",
                     float(other["db_time_s"].sum()),
                     "+",
                     f"{kinds}: sampled by ASH; active_time counts client sessions only",

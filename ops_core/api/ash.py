@@ -32,6 +32,7 @@ __all__ = [
     "run_ash",
     "query_ash",
     "ash_db_time",
+    "ash_background",
     "ash_top",
     "ash_activity",
     "blocking_chains",
@@ -240,6 +241,25 @@ def ash_db_time(
     df["pct"] = (df["db_time_s"] / total * 100.0).round(2) if total > 0 else 0.0
     df.attrs["source"] = "summary" if use_summary else "samples"
     df.attrs["db_time_s"] = total
+    return df
+
+
+def ash_background(
+    target: str | None,
+    begin: datetime | str,
+    end: datetime | str,
+    *,
+    include_history: bool = True,
+) -> pd.DataFrame:
+    """Background activity of [begin, end): sampled time of background processes
+    (checkpointer, autovacuum, WAL writer, background writer, I/O workers...) working or in a
+    non-idle wait. Not DB time (see ops_core.model.waits). Columns: backend_type, wait_class,
+    event, time_s, samples; ``df.attrs['time_s']`` the total."""
+    b, e = time_range(begin, end)
+    t = resolve_target(target)
+    with repository.session() as repo:
+        df = ash_read.background_time(repo, t.target_id, b, e, include_history=include_history)
+    df.attrs["time_s"] = float(df["time_s"].sum()) if len(df) else 0.0
     return df
 
 

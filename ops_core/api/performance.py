@@ -182,7 +182,9 @@ def top_statements(
     """Statements of a snapshot range with totals and per-call figures, largest first.
 
     Columns: queryid, datname, username, query, calls, total_ms, mean_ms, plan_ms, pct_db_time
-    (share of all statement time), rows, rows_per_call, shared_blks_read, shared_blks_hit,
+    (the statement's share of DB time: its ASH DB time over the range's, the figure the AWR
+    report and ADDM give; None without ASH samples), pct_sql_time (cross-check: its share of
+    pg_stat_statements execution time), rows, rows_per_call, shared_blks_read, shared_blks_hit,
     hit_pct, blks_per_call, read_ms (I/O wait reading), temp_blks_written, wal_bytes."""
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1 (got {limit}).")
@@ -193,10 +195,18 @@ def top_statements(
         t = repo_targets.get(repo, target)
         rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
         st = reads.statements_frame(repo, rr.plan, opscore_shown(include_opscore))
+        b, e = rr.begin.captured_at, rr.end.captured_at
+        by_sql = ash_read.db_time(repo, t.target_id, b, e, ["query_id"])
+    db_total = float(by_sql["db_time_s"].sum()) if len(by_sql) else 0.0
+    per_sql = {
+        int(q): float(v)
+        for q, v in zip(by_sql["query_id"], by_sql["db_time_s"], strict=True)
+        if pd.notna(q)
+    }
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
-        "pct_db_time", "rows", "rows_per_call", "shared_blks_read", "shared_blks_hit", "hit_pct",
-        "blks_per_call", "read_ms", "temp_blks_written", "wal_bytes",
+        "pct_db_time", "pct_sql_time", "rows", "rows_per_call", "shared_blks_read",
+        "shared_blks_hit", "hit_pct", "blks_per_call", "read_ms", "temp_blks_written", "wal_bytes",
     ]  # fmt: skip
     if st.empty:
         return pd.DataFrame(columns=cols)
@@ -213,7 +223,11 @@ def top_statements(
             "total_ms": st["total_exec_time"].astype("float64"),
             "mean_ms": st["total_exec_time"].astype("float64") / calls,
             "plan_ms": st["total_plan_time"].astype("float64"),
-            "pct_db_time": st["total_exec_time"].astype("float64") / total * 100 if total else 0.0,
+            "pct_db_time": [
+                per_sql.get(int(q), 0.0) / db_total * 100 if db_total > 0 and pd.notna(q) else None
+                for q in st["queryid"]
+            ],
+            "pct_sql_time": st["total_exec_time"].astype("float64") / total * 100 if total else 0.0,
             "rows": st["rows"].astype("int64"),
             "rows_per_call": st["rows"].astype("float64") / calls,
             "shared_blks_read": st["shared_blks_read"].astype("int64"),
@@ -232,6 +246,7 @@ def top_statements(
         begin_at=rr.begin.captured_at.isoformat(),
         end_at=rr.end.captured_at.isoformat(),
         total_ms=total,
+        db_time_s=db_total,
         statements=len(st),
     )
     return out
@@ -296,7 +311,11 @@ def explain_statement(target: str, queryid: int) -> ExplainResult:
 def load_profile(
     target: str, begin_id: int, end_id: int, *, include_opscore: bool | None = None
 ) -> pd.DataFrame:
-    """Load profile of a snapshot range: metric, total, per_second, per_transaction."""
+    """Load profile of a snapshot range: metric, total, per_second, per_transaction.
+
+    The first row is ``DB time (s, ASH)``: the range's DB time (ASH, foreground sessions on CPU
+    or in non-idle waits; None without ASH samples), the figure the AWR report and ADDM give;
+    ``SQL time (s, pg_stat_statements; not DB time)`` is its cross-check."""
     own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
@@ -307,7 +326,25 @@ def load_profile(
             databases=reads.databases_frame(repo, rr.ids, own),
             cluster=reads.cluster_sums(repo, rr.ids),
         )
-    return compare_model.load_profile(period)  # type: ignore[arg-type]
+        b, e = rr.begin.captured_at, rr.end.captured_at
+        n = ash_read.db_time(repo, t.target_id, b, e, [])
+    lp = compare_model.load_profile(period)  # type: ignore[arg-type]
+    samples = int(n["samples"].iloc[0]) if len(n) else 0
+    dbt = float(n["db_time_s"].iloc[0]) if samples else None
+    xacts = lp.loc[lp["metric"] == "transactions", "total"]
+    xacts_n = float(xacts.iloc[0]) if len(xacts) and pd.notna(xacts.iloc[0]) else 0.0
+    el = period.elapsed_s
+    row = pd.DataFrame(
+        [
+            {
+                "metric": "DB time (s, ASH)",
+                "total": dbt,
+                "per_second": dbt / el if dbt is not None and el > 0 else None,
+                "per_transaction": dbt / xacts_n if dbt is not None and xacts_n > 0 else None,
+            }
+        ]
+    )
+    return pd.concat([row, lp], ignore_index=True)
 
 
 def load_trends(

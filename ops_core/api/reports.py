@@ -80,11 +80,13 @@ def _ash_waits(
     session's first and last sample, for the DB-time cross-check."""
     by_class = ash_read.db_time(conn, target_id, begin, end, ["wait_class"])
     by_event = ash_read.db_time(conn, target_id, begin, end, ["wait_class", "event"])
+    by_sql = ash_read.db_time(conn, target_id, begin, end, ["query_id"])
+    background = ash_read.background_time(conn, target_id, begin, end)
     n, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
     sessions = None
     if edges and n and end - begin <= SUMMARY_THRESHOLD:
         sessions = report_reads.ash_session_edges(conn, target_id, begin, end)
-    return awr_model.AshInput(by_class, by_event, first, last, sessions)
+    return awr_model.AshInput(by_class, by_event, first, last, sessions, by_sql, background)
 
 
 def awr_report(
@@ -203,6 +205,7 @@ def ash_report(
             sample_rows=n,
             first_sample=first,
             last_sample=last,
+            background=ash_read.background_time(repo, tid, b, e),
         )
     flt_shown = {k: v for k, v in flt.items() if v is not None}
     return ash_model.build(t.name, b, e, frames, filters=flt_shown, top=top)

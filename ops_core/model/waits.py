@@ -7,7 +7,13 @@ constants so that Python and SQL agree on every row.
 - ``Client`` (waiting for the application, e.g. ``ClientRead`` of a session idle in transaction)
   and ``Activity`` (background processes idling in their main loop) are idle waits: such samples
   are kept (a blocker idle in transaction matters) but are not DB time.
-- DB time is the sampled time of sessions that are active, on CPU or in a non-idle wait.
+- DB time is the sampled time of *foreground* sessions (client backends and their parallel
+  workers, :data:`FOREGROUND_BACKEND_TYPES`) that are active, on CPU or in a non-idle wait.
+  Background processes (checkpointer, autovacuum, WAL writer, background writer, I/O
+  workers...) working or waiting are *background activity*, never DB time. This is the one
+  definition every surface uses (AWR, ASH report, ADDM, compare, app, CLI): the repository
+  stores no DB-time flag per sample, it is computed at read time by :func:`is_db_time_sql`
+  (and :func:`is_db_time` in Python) from the sample's state, wait type and backend type.
 """
 
 from __future__ import annotations
@@ -29,7 +35,15 @@ __all__ = [
     "wait_class_sql",
     "event_sql",
     "is_db_time_sql",
+    "FOREGROUND_BACKEND_TYPES",
+    "is_foreground",
+    "is_working",
+    "is_background_sql",
 ]
+
+#: backend types whose time is DB time (the sessions' own work). A NULL backend type (samples
+#: of servers or sources that do not report one) counts as foreground.
+FOREGROUND_BACKEND_TYPES: tuple[str, ...] = ("client backend", "parallel worker")
 
 #: PostgreSQL wait_event_type values that are classes of their own
 PG_WAIT_TYPES: tuple[str, ...] = (
@@ -83,9 +97,22 @@ def event_name(state: str | None, wait_event_type: str | None, wait_event: str |
     return wait_event
 
 
-def is_db_time(state: str | None, wait_event_type: str | None) -> bool:
-    """Whether a sample counts as DB time (running, on CPU or in a non-idle wait)."""
+def is_foreground(backend_type: str | None) -> bool:
+    """A foreground session (client backend, parallel worker; unknown counts as foreground)."""
+    return _missing(backend_type) or backend_type in FOREGROUND_BACKEND_TYPES
+
+
+def is_working(state: str | None, wait_event_type: str | None) -> bool:
+    """Running, on CPU or in a non-idle wait (any process, foreground or background)."""
     return _running(state) and wait_class(state, wait_event_type) not in IDLE_CLASSES
+
+
+def is_db_time(
+    state: str | None, wait_event_type: str | None, backend_type: str | None = None
+) -> bool:
+    """Whether a sample counts as DB time: a foreground session working (on CPU or in a
+    non-idle wait). ``backend_type`` None: treated as foreground."""
+    return is_foreground(backend_type) and is_working(state, wait_event_type)
 
 
 def normalize_wait_class(name: str) -> str:
@@ -120,12 +147,40 @@ def event_sql(
     )
 
 
-def is_db_time_sql(state: str = "state", wait_event_type: str = "wait_event_type") -> sql.Composed:
-    """SQL boolean expression computing :func:`is_db_time`."""
+def _working_sql(state: str, wait_event_type: str) -> sql.Composed:
     return sql.SQL("({running} AND {cls} <> ALL({idle}))").format(
         running=_running_sql(sql.SQL(state)),
         cls=wait_class_sql(state, wait_event_type),
         idle=sql.Literal(sorted(IDLE_CLASSES)),
+    )
+
+
+def _foreground_sql(backend_type: str) -> sql.Composed:
+    return sql.SQL("({bt} IS NULL OR {bt} = ANY({fg}))").format(
+        bt=sql.SQL(backend_type), fg=sql.Literal(list(FOREGROUND_BACKEND_TYPES))
+    )
+
+
+def is_db_time_sql(
+    state: str = "state",
+    wait_event_type: str = "wait_event_type",
+    backend_type: str = "backend_type",
+) -> sql.Composed:
+    """SQL boolean expression computing :func:`is_db_time` (foreground and working)."""
+    return sql.SQL("({fg} AND {working})").format(
+        fg=_foreground_sql(backend_type), working=_working_sql(state, wait_event_type)
+    )
+
+
+def is_background_sql(
+    state: str = "state",
+    wait_event_type: str = "wait_event_type",
+    backend_type: str = "backend_type",
+) -> sql.Composed:
+    """SQL boolean expression: a background process working (background activity, not DB
+    time)."""
+    return sql.SQL("(NOT {fg} AND {working})").format(
+        fg=_foreground_sql(backend_type), working=_working_sql(state, wait_event_type)
     )
 
 
@@ -146,4 +201,8 @@ __all__ = [
     "wait_class_sql",
     "event_sql",
     "is_db_time_sql",
+    "FOREGROUND_BACKEND_TYPES",
+    "is_foreground",
+    "is_working",
+    "is_background_sql",
 ]

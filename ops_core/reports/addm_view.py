@@ -260,6 +260,21 @@ def breakdown(a: AddmAnalysis) -> None:
         show_html(f"<h4>{_e(title)}</h4>")
         extra = [("query", "SQL text", "query")] if key == "sql" else []
         show_table(df, [*cols, *SHARE, *extra], empty="None sampled.")
+    bg = _frame(b.get("background"))
+    if not bg.empty and "time_s" not in bg.columns and "db_time_s" in bg.columns:
+        bg = bg.rename(columns={"db_time_s": "time_s"})  # analyses stored before the rename
+    show_html("<h4>Background activity (not DB time)</h4>")
+    show_table(
+        bg,
+        [
+            ("backend_type", "process", "text"),
+            ("wait_class", "wait class", "text"),
+            ("event", "event", "text"),
+            ("time_s", "time (s)", "s"),
+            ("samples", "samples", "int"),
+        ],
+        empty="No background process was sampled working.",
+    )
 
 
 def details(a: AddmAnalysis) -> None:

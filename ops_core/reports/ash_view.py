@@ -34,7 +34,8 @@ def ash_header(r: AshReport) -> None:
         ("Elapsed", dur(h["elapsed_s"])),
         ("Filters", h["filters"]),
         ("Samples (session rows)", f"{h['samples']:,}"),
-        ("DB time sampled", dur(h["db_time_s"])),
+        ("DB time (foreground sessions on CPU or in non-idle waits)", dur(h["db_time_s"])),
+        ("Background activity (not DB time)", dur(h.get("background_s") or 0.0)),
         ("Average active sessions", f"{h['avg_active_sessions']:,.2f}"),
     ]
     peak = activity_peaks(r)
@@ -104,6 +105,21 @@ def ash_events(r: AshReport) -> None:
         r.top_events,
         [("wait_class", "wait class", "text"), ("event", "event", "text"), *SHARE],
         empty="No wait events sampled.",
+    )
+
+
+def ash_background(r: AshReport) -> None:
+    """Background processes (checkpointer, autovacuum, WAL writer...): not DB time."""
+    show_table(
+        r.background,
+        [
+            ("backend_type", "process", "text"),
+            ("wait_class", "wait class", "text"),
+            ("event", "event", "text"),
+            ("time_s", "time (s)", "s"),
+            ("samples", "samples", "int"),
+        ],
+        empty="No background process was sampled working in this range.",
     )
 
 
@@ -285,8 +301,8 @@ def compare_sql(r: CompareReport) -> None:
             ("queryid", "query id", "text"),
             ("total_exec_time_1", "elapsed 1 (ms)", "ms"),
             ("total_exec_time_2", "elapsed 2 (ms)", "ms"),
-            ("total_exec_time_pct_1", "share 1 %", "pct"),
-            ("total_exec_time_pct_2", "share 2 %", "pct"),
+            ("total_exec_time_pct_1", "% of SQL time 1", "pct"),
+            ("total_exec_time_pct_2", "% of SQL time 2", "pct"),
             ("calls_1", "calls 1", "int"),
             ("calls_2", "calls 2", "int"),
             ("mean_exec_time_1", "ms/call 1", "ms"),

@@ -19,7 +19,8 @@ from .display import (
 
 SQL_COLS = [
     ("rank", "#", "int"),
-    ("share_pct", "share %", "pct"),
+    ("share_pct", "share of the ranked metric %", "pct"),
+    ("pct_db_time", "% of DB time (ASH)", "pct"),
     ("total_exec_time", "elapsed (ms)", "ms"),
     ("calls", "calls", "int"),
     ("mean_exec_time", "per call (ms)", "ms"),
@@ -45,16 +46,20 @@ def header(r: AwrReport) -> None:
             + interval_label(h["begin_at"], h["end_at"]),
         ),
         ("Elapsed", dur(h["elapsed_s"])),
-        ("DB time (sessions active)", dur(h["db_time_s"])),
-        ("SQL execution time", dur(h["sql_time_s"])),
         (
-            "DB time sampled by ASH",
-            (
-                dur(h["ash_db_time_s"])
-                + (f" — {h['ash_vs_active']}" if h.get("ash_vs_active") else "")
-            )
-            if h["ash_db_time_s"] is not None
-            else "no ASH samples",
+            "DB time",
+            f"{dur(h['db_time_s'])} ({h.get('db_time_source', 'ASH')}: foreground sessions on "
+            "CPU or in non-idle waits)",
+        ),
+        (
+            "cross-check: sessions active",
+            dur(h.get("active_time_s") or 0.0)
+            + (f" — {h['ash_vs_active']}" if h.get("ash_vs_active") else ""),
+        ),
+        ("cross-check: SQL time", f"{dur(h['sql_time_s'])} (pg_stat_statements)"),
+        (
+            "Background activity (not DB time)",
+            dur(h["background_s"]) if h.get("background_s") is not None else "no ASH samples",
         ),
         ("Transactions", f"{h['transactions']:,.0f}"),
         ("Statements with activity", f"{h['statements']:,}"),
@@ -154,6 +159,21 @@ def time_model(r: AwrReport) -> None:
             ("pct", "% of sampled DB time", "pct"),
             ("avg_active_sessions", "avg active sessions", "num"),
         ],
+    )
+
+
+def background(r: AwrReport) -> None:
+    """Background processes (checkpointer, autovacuum, WAL writer...): not DB time."""
+    show_table(
+        r.background,
+        [
+            ("backend_type", "process", "text"),
+            ("wait_class", "wait class", "text"),
+            ("event", "event", "text"),
+            ("time_s", "time (s)", "s"),
+            ("samples", "samples", "int"),
+        ],
+        empty="No background process was sampled working in this interval (or no ASH samples).",
     )
 
 

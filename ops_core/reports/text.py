@@ -68,6 +68,7 @@ def _sql_cols(key: str) -> list[Col]:
     return [
         ("rank", "#", "int"),
         ("share_pct", "share %", "pct"),
+        ("pct_db_time", "% DB time", "pct"),
         SQL_METRIC[key],
         ("calls", "calls", "int"),
         ("mean_exec_time", "ms/call", "ms"),
@@ -111,9 +112,10 @@ def awr(r: AwrReport, console: Console, top: int = 10) -> None:
         f"[bold]AWR report[/] {h['target']} · PostgreSQL {h['version']} · snapshots "
         f"{h['begin_snapshot_id']} → {h['end_snapshot_id']} · "
         f"{interval_label(h['begin_at'], h['end_at'])} ({dur(h['elapsed_s'])})\n"
-        f"DB time {dur(h['db_time_s'])} · SQL time {dur(h['sql_time_s'])} · ASH DB time "
-        f"{dur(h['ash_db_time_s']) if h['ash_db_time_s'] is not None else 'no samples'} · "
-        f"{h['transactions']:,.0f} transactions"
+        f"DB time {dur(h['db_time_s'])} ({h.get('db_time_source', 'ASH')}) · cross-checks: "
+        f"sessions active {dur(h.get('active_time_s') or 0)}, SQL time {dur(h['sql_time_s'])}"
+        + (f" · background (not DB time) {dur(h['background_s'])}" if h.get("background_s") else "")
+        + f" · {h['transactions']:,.0f} transactions"
     )
     if h.get("ash_vs_active"):
         console.print(f"[dim]{h['ash_vs_active']}[/]", highlight=False)
@@ -163,6 +165,20 @@ def awr(r: AwrReport, console: Console, top: int = 10) -> None:
     )
     for key, title in (("elapsed", "by elapsed"), ("reads", "by blocks read"), ("temp", "by temp")):
         console.print(_table(f"Top SQL {title}", r.top_sql[key], _sql_cols(key), limit=top))
+    if r.background is not None and not r.background.empty:
+        console.print(
+            _table(
+                "Background activity (ASH, not DB time)",
+                r.background,
+                [
+                    ("backend_type", "process", "text"),
+                    ("wait_class", "class", "text"),
+                    ("event", "event", "text"),
+                    ("time_s", "time s", "s"),
+                ],
+                limit=top,
+            )
+        )
     if r.io_note:
         console.print(f"[blue]{r.io_note}[/]")
     if not r.settings_changes.empty:
@@ -186,6 +202,7 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         f"{h['end']:%Y-%m-%d %H:%M:%S} UTC ({dur(h['elapsed_s'])}) · filters: {h['filters']}\n"
         f"{h['samples']:,} samples · DB time {dur(h['db_time_s'])} · "
         f"{h['avg_active_sessions']:,.2f} average active sessions"
+        + (f" · background (not DB time) {dur(h['background_s'])}" if h.get("background_s") else "")
     )
     console.print(_summary(r.highlights, r.notes))
     console.print(_table("Wait classes", r.wait_classes, [("wait_class", "class", "text"), *SHARE]))
@@ -218,6 +235,20 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
             top,
         )
     )
+    if r.background is not None and not r.background.empty:
+        console.print(
+            _table(
+                "Background activity (not DB time)",
+                r.background,
+                [
+                    ("backend_type", "process", "text"),
+                    ("wait_class", "class", "text"),
+                    ("event", "event", "text"),
+                    ("time_s", "time s", "s"),
+                ],
+                top,
+            )
+        )
     b = r.blocking
     if b is not None and not b.empty:
         b = b.copy()

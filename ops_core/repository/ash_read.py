@@ -14,14 +14,16 @@ import psycopg
 from psycopg import sql
 
 from ..errors import InvalidInput
-from ..model.waits import event_sql, is_db_time_sql, wait_class_sql
+from ..model.waits import event_sql, is_background_sql, is_db_time_sql, wait_class_sql
 from .ash import SUMMARY_BUCKET_S
 from .ash_summary import summary_sql
 from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql
 
 _CLS = wait_class_sql("s.state", "s.wait_event_type")
 _EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
-_DBT = is_db_time_sql("s.state", "s.wait_event_type")
+_DBT = is_db_time_sql("s.state", "s.wait_event_type", "s.backend_type")
+# background processes working: background activity, not DB time (one definition: model.waits)
+_BG = is_background_sql("s.state", "s.wait_event_type", "s.backend_type")
 
 # name -> (expression over samples "s", expression over the decoded summary "s" (ash_summary.
 # summary_sql) or None)
@@ -372,3 +374,35 @@ def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | Non
     query = sql.SQL("SELECT greatest({})").format(sql.SQL(", ").join(parts))
     row = conn.execute(query, {"t": target_id}).fetchone()
     return row[0].astimezone(UTC) if row and row[0] is not None else None
+
+
+def background_time(
+    conn: psycopg.Connection,
+    target_id: int,
+    begin: datetime,
+    end: datetime,
+    *,
+    include_history: bool = True,
+) -> pd.DataFrame:
+    """Background activity of [begin, end): sampled time of background processes
+    (checkpointer, autovacuum, WAL writer, background writer, I/O workers...) working or in a
+    non-idle wait, by backend type, wait class and event, largest first. Not DB time.
+
+    Columns: backend_type, wait_class, event, time_s, samples."""
+    where, params = _where(target_id, begin, end, time_col="sample_time", wait_class_expr=_CLS)
+    query = sql.SQL(
+        """
+        SELECT s.backend_type, {cls} AS wait_class, {ev} AS event,
+               sum(s.weight_s)::float8 AS time_s, count(*) AS samples
+          FROM {tiers}
+         WHERE {where} AND {bg}
+         GROUP BY 1, 2, 3
+         ORDER BY time_s DESC, 1, 2, 3
+        """
+    ).format(cls=_CLS, ev=_EV, bg=_BG, tiers=_tiers(include_history), where=where)
+    with decoding(conn), conn.cursor() as cur:
+        cur.execute(query, params)
+        df = _frame(cur)
+    if df.empty:
+        df = pd.DataFrame(columns=["backend_type", "wait_class", "event", "time_s", "samples"])
+    return df

@@ -344,7 +344,7 @@ def _summary_insert() -> sql.Composable:
     ).format(
         cls=wait_class_sql("s.state", "s.wait_event_type"),
         ev=event_sql("s.state", "s.wait_event_type", "s.wait_event"),
-        dbt=is_db_time_sql("s.state", "s.wait_event_type"),
+        dbt=is_db_time_sql("s.state", "s.wait_event_type", "s.backend_type"),
         stage=sql.Identifier(STAGE),
         s_same=SESSIONS.same("ss", "s"),
         e_same=EVENTS.same("ee", "s"),

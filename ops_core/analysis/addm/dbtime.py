@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...model.waits import ACTIVE_STATES, FOREGROUND_BACKEND_TYPES, IDLE_CLASSES
 from .model import AddmInput, pct, short
 from .sqlshape import shape
 
@@ -26,8 +27,9 @@ def own_samples(samples: pd.DataFrame) -> pd.Series:
 
 
 #: backend types whose time is DB time (the sessions' own work); the others (checkpointer,
-#: autovacuum, WAL writer, background writer, I/O workers, WAL senders...) are background work
-FOREGROUND = frozenset({"client backend", "parallel worker"})
+#: autovacuum, WAL writer, background writer, I/O workers, WAL senders...) are background work.
+#: The one definition is ops_core.model.waits (the repository reads apply it in SQL).
+FOREGROUND = frozenset(FOREGROUND_BACKEND_TYPES)
 
 
 def foreground(samples: pd.DataFrame) -> pd.Series:
@@ -35,6 +37,13 @@ def foreground(samples: pd.DataFrame) -> pd.Series:
     if bt is None:
         return pd.Series(True, index=samples.index)
     return bt.isna() | bt.isin(FOREGROUND)
+
+
+def working(samples: pd.DataFrame) -> pd.Series:
+    """Running, on CPU or in a non-idle wait (model.waits.is_working), whatever the backend."""
+    st = samples["state"]
+    running = st.isna() | st.isin(ACTIVE_STATES)
+    return running & ~samples["wait_class"].isin(IDLE_CLASSES)
 
 
 def db_samples(samples: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +57,7 @@ def background_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """Background processes working or waiting (not idling in their main loop): not DB time."""
     if samples.empty:
         return samples
-    return samples[samples["db_time"].astype(bool) & ~foreground(samples)]
+    return samples[working(samples) & ~foreground(samples)]
 
 
 def _top(df: pd.DataFrame, by: list[str], total: float, n: int = 10) -> list[dict[str, Any]]:
@@ -152,7 +161,12 @@ def breakdown(inp: AddmInput, prof: pd.DataFrame, total: float) -> dict[str, lis
     ds = db_samples(inp.samples)
     bg = background_samples(inp.samples)
     out: dict[str, list[dict]] = {
-        "background": _top(bg, ["backend_type", "wait_class", "event"], total),
+        # not DB time: the sampled time of background processes, no share of DB time
+        "background": [
+            {k: v for k, v in r.items() if k not in ("db_time_s", "pct")}
+            | {"time_s": r["db_time_s"]}
+            for r in _top(bg, ["backend_type", "wait_class", "event"], total)
+        ],
         "wait_class": _top(ds, ["wait_class"], total),
         "event": _top(ds, ["wait_class", "event"], total),
         "session": _top(ds, ["pid", "usename", "application_name"], total),
