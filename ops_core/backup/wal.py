@@ -189,7 +189,7 @@ def seed_from_backup(
             _copy_atomic(f, wal_dir / dest_name)
             if dest_name == f.name:
                 (wal_dir / (f.name + ".partial")).unlink(missing_ok=True)
-                _checksum(wal_dir, f.name)
+                record_checksum(wal_dir, f.name)
             copied.append(dest_name)
         elif HISTORY_RE.match(f.name) and not (wal_dir / f.name).exists():
             _copy_atomic(f, wal_dir / f.name)
@@ -220,10 +220,6 @@ def record_checksum(wal_dir: Path, name: str) -> str:
     tmp.write_text(f"{digest}  {name}\n")
     tmp.replace(target)
     return digest
-
-
-def _checksum(wal_dir: Path, name: str) -> None:
-    record_checksum(wal_dir, name)
 
 
 def checksum_complete(wal_dir: Path, contents: ArchiveContents) -> list[str]:

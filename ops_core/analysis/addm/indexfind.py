@@ -113,6 +113,7 @@ def filter_columns(filter_text: str) -> list[str]:
     ``((t.id = $1) AND (t.kind = 'a'::text))`` -> ``['id', 'kind']``."""
     from .sqlshape import shape
 
+    # parsed by pglast only, never sent to a server: the plan's Filter text as a WHERE clause
     sh = shape(f"SELECT 1 FROM x WHERE {filter_text}")
     return [c for _, c in sh.eq_columns] if sh.parsed else []
 
