@@ -66,14 +66,41 @@ from ops_core.targets.embedded import EmbeddedServer  # noqa: E402
 
 from .helpers import RepositoryTemplate, reset_repository, set_repository_template  # noqa: E402
 
+#: Modules whose tests judge a diagnosis from what the machine measured (ADDM on injected
+#: faults, the ML detector on a captured healthy-then-fault run): another suite's load on the
+#: same machine lands in their "healthy" phases, so they are marked ``exclusive`` and CI runs
+#: them alone, after the rest of both suites ran side by side.
+EXCLUSIVE_MODULES = frozenset(
+    {
+        "test_addm_scenarios.py",
+        "test_addm_scenarios_wide.py",
+        "test_addm_server_scenarios.py",
+        "test_ml.py",
+        "test_demo.py",
+    }
+)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need Prefect's test server (20-130 s to start here) or headless Chromium are
-    slow wherever they are: ``pytest -m "not slow"`` (the fast tier) leaves them out."""
+    slow wherever they are: ``pytest -m "not slow"`` (the fast tier) leaves them out.
+
+    With ``OPSCORE_TEST_SERVER_TESTS_ONLY=1`` only the tests that talk to the test server (the
+    ``pg`` fixture) run: CI's pass on a second server (PostgreSQL 15) skips what does not depend
+    on the server and already ran in the first pass (unit tests, the demo and the throw-away
+    embedded servers some tests start themselves)."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "prefect_harness" in fixtures or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+        if item.path.name in EXCLUSIVE_MODULES:
+            item.add_marker(pytest.mark.exclusive)
+    if os.environ.get("OPSCORE_TEST_SERVER_TESTS_ONLY") == "1":
+        keep = [i for i in items if "pg" in getattr(i, "fixturenames", ())]
+        dropped = [i for i in items if "pg" not in getattr(i, "fixturenames", ())]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
 
 
 @dataclass
