@@ -27,6 +27,7 @@ pages = {
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
         st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
         st.Page(HERE / "capacity.py", title="Capacity", icon=":material/trending_up:"),
+        st.Page(HERE / "autonomous.py", title="Autonomous", icon=":material/auto_mode:"),
     ],
     "Protect": [
         st.Page(HERE / "backup.py", title="Backup and recovery", icon=":material/backup:"),

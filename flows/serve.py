@@ -14,6 +14,7 @@ from ops_core.errors import ConfigError, InvalidInput
 
 from .alerts import alerts_flow
 from .ash import ash_flow
+from .autonomous import healing_flow
 from .backup import backup_deployments
 from .ml import ml_retrain_flow
 from .reports import reports_flow
@@ -126,6 +127,28 @@ def build_deployments(
             parameters={"targets": scoped},
             tags=["opscore", "ml"],
             description="Daily retrain of the anomaly models, detection over the last day",
+        )
+    )
+    deployments.append(
+        healing_flow.to_deployment(
+            name="self-healing",
+            interval=timedelta(
+                minutes=validate_minutes(s.healing_interval_minutes, "healing_interval_minutes")
+            ),
+            parameters={"targets": scoped},
+            concurrency_limit=1,
+            tags=["opscore", "autonomous"],
+            description="Self-healing checks, acting as each target's mode allows",
+        )
+    )
+    deployments.append(
+        healing_flow.to_deployment(
+            name="corruption-check",
+            cron=validate_cron(s.corruption_check_cron, "corruption_check_cron"),
+            parameters={"targets": scoped, "corruption": True},
+            concurrency_limit=1,
+            tags=["opscore", "autonomous"],
+            description="Weekly B-tree corruption check (amcheck) of every target",
         )
     )
     return deployments

@@ -230,6 +230,14 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
         _call(called, fn)
     _call(called, "delete_alert_rule", rule="cov_rule")
     _call(called, "delete_baseline", name="cov_base")
+    # autonomous: config and self-healing (read-only checks; nothing acts in report_only)
+    _call(called, "set_autonomous_config", target=t, feature="healing", mode="report-only")
+    assert _call(called, "autonomous_config", target=t).modes["self_healing"] == "report_only"
+    _call(called, "healing_issues", target=t, samples=1)
+    _call(called, "healing_report", target=t, samples=1)
+    _call(called, "healing_actions", target=t)
+    _call(called, "corruption_results", target=t)
+    _call(called, "index_health", target=t)
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}
     assert want == set(called), want ^ set(called)

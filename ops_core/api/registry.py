@@ -73,6 +73,14 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "addm_findings": ((R,), ()),
     "addm_recommendations": ((R,), ()),
     "delete_addm": ((R,), (R,)),
+    # autonomous: config and self-healing
+    "autonomous_config": ((R,), ()),
+    "set_autonomous_config": ((R,), (R,)),
+    "healing_report": ((R, T), ()),
+    "healing_issues": ((T,), ()),
+    "healing_actions": ((R,), ()),
+    "corruption_results": ((R,), ()),
+    "index_health": ((T,), ()),
     # backup and recovery
     "take_full_backup": ((R, T), (R, F)),
     "take_incremental_backup": ((R, T), (R, F)),

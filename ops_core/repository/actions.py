@@ -153,14 +153,16 @@ def entries(
     target_id: int | None = None,
     feature: str | None = None,
     limit: int = 100,
+    requested_by: str | None = None,
 ) -> list[JournalEntry]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT {_COLS} FROM opscore.action_journal "
             "WHERE (%(t)s::int IS NULL OR target_id = %(t)s) "
             "AND (%(f)s::text IS NULL OR feature = %(f)s) "
+            "AND (%(by)s::text IS NULL OR requested_by = %(by)s) "
             "ORDER BY action_id DESC LIMIT %(n)s",
-            {"t": target_id, "f": feature, "n": limit},
+            {"t": target_id, "f": feature, "n": limit, "by": requested_by},
         )
         return [JournalEntry(**r) for r in cur.fetchall()]
 

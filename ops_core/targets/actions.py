@@ -45,6 +45,12 @@ __all__ = [
     "drop_replication_slot",
     "terminate_session",
     "analyze_table",
+    "vacuum_table",
+    "reindex_index",
+    "drop_inactive_slot",
+    "terminate_idle_blocker",
+    "effective_mode",
+    "AUTONOMOUS",
 ]
 
 MODES = ("off", "report_only", "implement")
@@ -76,8 +82,20 @@ FEATURES: dict[str, Feature] = {
         Feature("analyze", "ANALYZE of a table with stale statistics", "report_only"),
         Feature("vacuum", "VACUUM of a bloated table", "report_only"),
         Feature("alter_system", "ALTER SYSTEM SET of a parameter (self-tuning)", "report_only"),
+        Feature(
+            "drop_inactive_slot",
+            "drop a replication slot no client uses (it keeps WAL): never by default",
+            "off",
+        ),
+        # the autonomous features: one mode each, governing the changes they make
+        Feature("self_healing", "self-healing acts on what its checks find", "off"),
+        Feature("self_tuning", "self-tuning changes parameters and rolls back", "off"),
+        Feature("auto_indexing", "auto-indexing creates, verifies and drops indexes", "off"),
     )
 }
+
+#: the autonomous features (their mode governs the actions they request, see effective_mode)
+AUTONOMOUS = ("self_healing", "self_tuning", "auto_indexing")
 
 
 class ActionRefused(OpsCoreError):
@@ -142,6 +160,30 @@ def set_policy(
     journal.set_mode(repo, target_id, feature, mode, by)
 
 
+def effective_mode(
+    repo: psycopg.Connection, target_id: int, feature: str, governed_by: str | None = None
+) -> str:
+    """The mode an action of kind ``feature`` runs in.
+
+    Asked by a user (``governed_by`` None): the policy of the kind. Requested by an autonomous
+    feature: that feature's mode, made stricter by the kind's own policy when the kind has a
+    policy row set for this target, or when its default is ``off`` (dropping a replication
+    slot: never unless allowed by name). So `self_healing = implement` is enough to end an idle
+    blocker, and a DBA who set `terminate_session = report_only` keeps it from doing so."""
+    if governed_by is None:
+        return policy(repo, target_id, feature)
+    if governed_by not in AUTONOMOUS:
+        raise InvalidInput(
+            f"{governed_by!r} is not an autonomous feature.", "Use one of: " + ", ".join(AUTONOMOUS)
+        )
+    mode = policy(repo, target_id, governed_by)
+    kind = _check_feature(feature)
+    explicit = journal.get_mode(repo, target_id, feature)
+    if explicit is None and kind.default != "off":
+        return mode
+    return min(mode, explicit or kind.default, key=MODES.index)
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -154,14 +196,21 @@ def _state(conn: psycopg.Connection, action: Action) -> Any:
     return _jsonable([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
 
 
-def perform(repo: psycopg.Connection, target_id: int, dsn: str, action: Action) -> ActionResult:
+def perform(
+    repo: psycopg.Connection,
+    target_id: int,
+    dsn: str,
+    action: Action,
+    governed_by: str | None = None,
+) -> ActionResult:
     """Apply ``action`` to the target at ``dsn`` as its policy allows, journaled.
 
     Raises :class:`ActionRefused` when the policy is ``off`` (journaled as refused); returns an
     ``outcome='reported'`` result, nothing executed, under ``report_only``. A failure of the
-    statement is journaled (outcome failed, the error) and raised.
+    statement is journaled (outcome failed, the error) and raised. ``governed_by``: the
+    autonomous feature requesting it (see :func:`effective_mode`).
     """
-    mode = policy(repo, target_id, action.feature)
+    mode = effective_mode(repo, target_id, action.feature, governed_by)
     text = action.sql_text()
     outcome = {"off": "refused", "report_only": "reported", "implement": "started"}[mode]
     action_id = journal.start(
@@ -296,4 +345,98 @@ def analyze_table(
         state_sql="SELECT /* opscore */ last_analyze, last_autoanalyze, n_mod_since_analyze "
         "FROM pg_stat_user_tables WHERE schemaname = %s AND relname = %s",
         state_params=(schema, table),
+    )
+
+
+def vacuum_table(
+    schema: str,
+    table: str,
+    *,
+    freeze: bool = False,
+    why: str,
+    evidence: dict[str, Any],
+    requested_by: str = "opscore",
+) -> Action:
+    """``VACUUM (ANALYZE)`` (or ``VACUUM (FREEZE, ANALYZE)``) of one table, with its dead rows,
+    vacuum times and frozen xid age before and after."""
+    options = sql.SQL("(FREEZE, ANALYZE)" if freeze else "(ANALYZE)")
+    return Action(
+        feature="vacuum",
+        what=f"VACUUM {'(FREEZE) ' if freeze else ''}{schema}.{table}",
+        sql=sql.SQL("VACUUM {} {}").format(options, sql.Identifier(schema, table)),
+        why=why,
+        evidence=evidence,
+        requested_by=requested_by,
+        state_sql="SELECT /* opscore */ s.n_dead_tup, s.n_live_tup, s.last_vacuum, "
+        "s.last_autovacuum, age(c.relfrozenxid)::int8 AS xid_age "
+        "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+        "WHERE s.schemaname = %s AND s.relname = %s",
+        state_params=(schema, table),
+    )
+
+
+def reindex_index(
+    schema: str, index: str, *, why: str, evidence: dict[str, Any], requested_by: str = "opscore"
+) -> Action:
+    """``REINDEX INDEX CONCURRENTLY`` of one index (PostgreSQL 12+), with its validity and size
+    before and after."""
+    return Action(
+        feature="reindex",
+        what=f"REINDEX INDEX CONCURRENTLY {schema}.{index}",
+        sql=sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(schema, index)),
+        why=why,
+        evidence=evidence,
+        requested_by=requested_by,
+        state_sql="SELECT /* opscore */ i.indisvalid AS valid, pg_relation_size(c.oid) AS bytes "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        state_params=(schema, index),
+    )
+
+
+def drop_inactive_slot(
+    slot: str, *, why: str, evidence: dict[str, Any], requested_by: str = "opscore"
+) -> Action:
+    """Drop a replication slot no client is using (feature ``drop_inactive_slot``, off unless
+    allowed by name: its consumer loses its place). Only while it is still inactive."""
+    return Action(
+        feature="drop_inactive_slot",
+        what=f"drop inactive replication slot {slot!r}",
+        sql="SELECT /* opscore */ pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = %s AND NOT active",
+        params=(slot,),
+        why=why,
+        evidence=evidence,
+        requested_by=requested_by,
+        state_sql=_SLOT_STATE,
+        state_params=(slot,),
+    )
+
+
+def terminate_idle_blocker(
+    pid: int,
+    xact_start: Any,
+    *,
+    why: str,
+    evidence: dict[str, Any],
+    requested_by: str = "opscore",
+) -> Action:
+    """``pg_terminate_backend(pid)`` only while the session is still idle in the transaction
+    that was judged (same ``xact_start``): if it moved on between the judgement and the action,
+    nothing is terminated (the result row says false)."""
+    return Action(
+        feature="terminate_session",
+        what=f"terminate idle-in-transaction blocker pid {pid}",
+        # the timeout (PostgreSQL 14+) waits until the process is gone, so the state read
+        # after the action shows the outcome, not a session on its way out
+        sql="SELECT /* opscore */ coalesce((SELECT pg_terminate_backend(pid, 5000) "
+        "FROM pg_stat_activity WHERE pid = %s AND xact_start = %s "
+        "AND state IN ('idle in transaction', 'idle in transaction (aborted)')), false)",
+        params=(pid, xact_start),
+        why=why,
+        evidence=evidence,
+        requested_by=requested_by,
+        state_sql="SELECT /* opscore */ pid, usename, datname, state, xact_start, state_change "
+        "FROM pg_stat_activity WHERE pid = %s",
+        state_params=(pid,),
     )

@@ -1,0 +1,56 @@
+"""Self-healing checks on a schedule: one healing cycle per target whose self-healing mode is
+not off (report-only journals what it would do, implement does it), and a weekly corruption
+check (amcheck) of every target. Issues are logged (critical as errors) and published as an
+artifact; every action is in the action journal."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from ops_core import api
+
+from .common import artifact_key, publish_table, resolve_targets
+
+
+@flow(
+    name="self-healing",
+    description="Self-healing checks of every target; acts as each target's self-healing mode "
+    "allows (off: skipped, report-only: journaled, implement: done).",
+)
+def healing_flow(targets: list[str] | None = None, corruption: bool = False) -> dict:
+    logger = get_run_logger()
+    out: dict[str, dict] = {}
+    for name in resolve_targets(targets):
+        if corruption:
+            c = api.check_corruption(name)
+            (logger.error if c.corrupt else logger.info)(
+                "%s: %s: %s checked, %s corrupt, %s skipped",
+                name, c.method, c.checked, c.corrupt, c.skipped,
+            )  # fmt: skip
+            out[name] = {"checked": c.checked, "corrupt": c.corrupt}
+            continue
+        if api.autonomous_config(name).modes["self_healing"] == "off":
+            logger.info("%s: self-healing is off, skipped", name)
+            out[name] = {"mode": "off"}
+            continue
+        run = api.run_healing(name)
+        for i in run.issues.issues:
+            if i.severity == "critical":
+                logger.error("%s: %s %s: %s", name, i.kind, i.object, i.summary)
+            elif i.severity == "warning":
+                logger.warning("%s: %s %s: %s", name, i.kind, i.object, i.summary)
+        logger.info("%s: %s", name, run.summary)
+        publish_table(
+            artifact_key("self-healing", name),
+            [
+                {"issue": a.kind, "object": a.object, "action": a.action, "outcome": a.outcome}
+                for a in run.actions
+            ],
+            f"Self-healing of {name} ({run.mode}): {run.summary}",
+        )
+        out[name] = {
+            "mode": run.mode,
+            "issues": len(run.issues.issues),
+            "done": sum(1 for a in run.actions if a.outcome == "done"),
+        }
+    return out
