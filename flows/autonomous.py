@@ -54,3 +54,31 @@ def healing_flow(targets: list[str] | None = None, corruption: bool = False) -> 
             "done": sum(1 for a in run.actions if a.outcome == "done"),
         }
     return out
+
+
+@flow(
+    name="self-tuning",
+    description="Judge the parameter trials on the snapshots after them (rolling back what "
+    "hurt), then, where self-tuning is implement and nothing is being measured, apply the "
+    "recommended changes as new trials.",
+)
+def tuning_flow(targets: list[str] | None = None, tolerance_pct: float = 10.0) -> dict:
+    logger = get_run_logger()
+    out: dict[str, dict] = {}
+    for name in resolve_targets(targets):
+        mode = api.autonomous_config(name).modes["self_tuning"]
+        if mode == "off":
+            out[name] = {"mode": "off"}
+            continue
+        trials = api.evaluate_tuning(name, tolerance_pct)
+        for tr in trials:
+            if tr.status == "rolled_back" and tr.evaluated_at is not None:
+                logger.warning("%s: %s rolled back: %s", name, tr.parameter, tr.note)
+        new = []
+        if not any(tr.status == "measuring" for tr in trials):
+            new = api.apply_tuning(name)
+        for tr in new:
+            logger.info("%s: %s = %s (%s): %s", name, tr.parameter, tr.new_value, tr.status,
+                        tr.reason)  # fmt: skip
+        out[name] = {"mode": mode, "new_trials": len(new)}
+    return out

@@ -14,7 +14,7 @@ from ops_core.errors import ConfigError, InvalidInput
 
 from .alerts import alerts_flow
 from .ash import ash_flow
-from .autonomous import healing_flow
+from .autonomous import healing_flow, tuning_flow
 from .backup import backup_deployments
 from .ml import ml_retrain_flow
 from .reports import reports_flow
@@ -149,6 +149,16 @@ def build_deployments(
             concurrency_limit=1,
             tags=["opscore", "autonomous"],
             description="Weekly B-tree corruption check (amcheck) of every target",
+        )
+    )
+    deployments.append(
+        tuning_flow.to_deployment(
+            name="self-tuning",
+            cron=validate_cron(s.tuning_cron, "tuning_cron"),
+            parameters={"targets": scoped},
+            concurrency_limit=1,
+            tags=["opscore", "autonomous"],
+            description="Judge parameter trials (roll back what hurt), apply recommendations",
         )
     )
     return deployments

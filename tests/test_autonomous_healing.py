@@ -322,6 +322,8 @@ def test_serve_schedules_self_healing_and_the_corruption_check(heal):
     assert deps["self-healing"].flow_name == "self-healing"
     assert deps["corruption-check"].parameters["corruption"] is True
     assert deps["corruption-check"].schedules[0].schedule.cron == "47 3 * * 0"
+    assert deps["self-tuning"].flow_name == "self-tuning"
+    assert deps["self-tuning"].schedules[0].schedule.cron == "23 * * * *"
 
 
 @pytest.mark.slow

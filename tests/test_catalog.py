@@ -238,6 +238,12 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     _call(called, "healing_actions", target=t)
     _call(called, "corruption_results", target=t)
     _call(called, "index_health", target=t)
+    _call(called, "tuning_parameters", target=t)
+    _call(called, "override_parameter", target=t, name="work_mem", value="8MB")
+    [refused] = _call(called, "apply_tuning", target=t, name="max_wal_size", value="2GB")
+    assert refused.status == "refused"  # self_tuning is off by default: nothing changed
+    _call(called, "tuning_actions", target=t)
+    _call(called, "tuning_report", target=t)
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}
     assert want == set(called), want ^ set(called)

@@ -55,8 +55,8 @@ c.confirmed_write(
     done=lambda r: f"{feature} is {mode} on {r.target}.", failed="Could not set the mode",
 )  # fmt: skip
 
-tab_i, tab_a, tab_x, tab_c = st.tabs(
-    ["Self-healing issues", "Actions taken", "Index health", "Corruption"]
+tab_i, tab_a, tab_x, tab_c, tab_t = st.tabs(
+    ["Self-healing issues", "Actions taken", "Index health", "Corruption", "Self-tuning"]
 )
 _COLOR = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
@@ -173,4 +173,54 @@ with tab_c:
         done=lambda r: (f"{r.checked} checked, {r.corrupt} corrupt", "error" if r.corrupt
                         else "success"),
         failed="Check failed", busy="Checking indexes…",
+    )  # fmt: skip
+
+with tab_t:
+    params, perr = c.try_call(api.tuning_parameters, target)
+    if perr:
+        st.error(perr.message)
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "parameter": p.name,
+                        "value": p.value,
+                        "context": p.context,
+                        "source": p.source,
+                        "baseline": p.baseline or "",
+                        "recommended": p.recommended or "",
+                        "status": p.status,
+                        "evidence": "; ".join(p.evidence),
+                    }
+                    for p in params
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    trials, terr = c.try_call(api.tuning_actions, target)
+    if trials:
+        st.markdown("**Trials** (value before -> after, measured on the snapshots after it)")
+        st.dataframe(
+            pd.DataFrame([x.as_dict() for x in trials]).drop(columns=["target_id"]),
+            hide_index=True,
+            width="stretch",
+        )
+    b1, b2, _ = st.columns([2, 2, 4])
+    if b1.button("Apply recommendations"):
+        st.session_state["auto_tune"] = True
+    if b2.button("Evaluate trials"):
+        st.session_state["auto_eval"] = True
+    c.confirmed_write(
+        "auto_tune",
+        f"Apply the recommended changes on {target} (mode {cfg.modes['self_tuning']})?",
+        api.apply_tuning, target,
+        done=lambda r: f"{len(r)} trial(s): " + ", ".join(f"{x.parameter} {x.status}" for x in r),
+        failed="Could not apply",
+    )  # fmt: skip
+    c.confirmed_write(
+        "auto_eval", f"Judge the trials of {target} (rolling back what hurt)?",
+        api.evaluate_tuning, target,
+        done=lambda r: "Trials judged.", failed="Could not evaluate",
     )  # fmt: skip

@@ -260,6 +260,17 @@ from .targets import (
     target_dsn,
     target_session,
 )
+from .tuning import (
+    TunableParameter,
+    TuningReport,
+    TuningTrial,
+    apply_tuning,
+    evaluate_tuning,
+    override_parameter,
+    tuning_actions,
+    tuning_parameters,
+    tuning_report,
+)
 from .workload import (
     WORKLOAD_KINDS,
     FaultInfo,
@@ -487,6 +498,15 @@ __all__ = [
     "check_target",
     "target_session",
     "target_dsn",
+    "TunableParameter",
+    "TuningTrial",
+    "TuningReport",
+    "tuning_parameters",
+    "override_parameter",
+    "apply_tuning",
+    "evaluate_tuning",
+    "tuning_actions",
+    "tuning_report",
     "FaultSpec",
     "FaultInfo",
     "FaultRun",

@@ -118,7 +118,6 @@ def autonomous_config(target: str) -> AutonomousConfig:
     notes = [
         "auto_indexing: candidates and verification come with the SQL tuning advisor's "
         "what-if costing (issue 13); its mode is kept, nothing acts on it yet",
-        "self_tuning: not built yet (issue 16); its mode is kept, nothing acts on it yet",
     ]
     return AutonomousConfig(t.name, modes, kinds, HealingRules().as_dict(), notes)
 

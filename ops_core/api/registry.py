@@ -81,6 +81,12 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "healing_actions": ((R,), ()),
     "corruption_results": ((R,), ()),
     "index_health": ((T,), ()),
+    # autonomous: self-tuning
+    "tuning_report": ((R, T), ()),
+    "tuning_parameters": ((R, T), ()),
+    "override_parameter": ((R, T), (R,)),
+    "tuning_actions": ((R,), ()),
+    "apply_tuning": ((R, T), (R, T)),
     # backup and recovery
     "take_full_backup": ((R, T), (R, F)),
     "take_incremental_backup": ((R, T), (R, F)),

@@ -294,3 +294,194 @@ def index_health(
             ],
         )
     )
+
+
+# ------------------------------------------------------------------------------ self-tuning
+tuning_app = typer.Typer(help="Self-tuning: parameters, trials, rollback.", no_args_is_help=True)
+app.add_typer(tuning_app, name="tuning")
+RamOpt = typer.Option(
+    None, "--ram-gb", min=0.1, help="The server's RAM when it is not on this host."
+)
+
+
+def _print_trials(trials: list[api.TuningTrial]) -> None:
+    if not trials:
+        console.print("No tuning trial yet.")
+        return
+    console.print(
+        table(
+            "Tuning trials",
+            ["id", "applied", "parameter", "scope", "before", "after", "status", "ms/call", "note"],
+            [
+                [
+                    x.trial_id,
+                    f"{x.applied_at:%Y-%m-%d %H:%M}",
+                    x.parameter,
+                    x.scope,
+                    x.old_value or "(default)",
+                    x.new_value,
+                    x.status,
+                    ""
+                    if x.before_ms_per_call is None
+                    else f"{x.before_ms_per_call:.3f} -> {x.after_ms_per_call:.3f}",
+                    x.note,
+                ]
+                for x in trials
+            ],
+        )  # fmt: skip
+    )
+
+
+@tuning_app.command(
+    "parameters",
+    epilog=example(
+        "opscore autonomous tuning parameters -t prod",
+        "opscore autonomous tuning parameters --ram-gb 64",
+    ),
+)
+def parameters(
+    target: str | None = TargetOpt, ram_gb: float | None = RamOpt, as_json: bool = JsonOpt
+) -> None:
+    """Tunable parameters: value, context, source, baseline, recommendation and evidence."""
+    params = api.tuning_parameters(_target(target), ram_gb)
+    if as_json:
+        print_json(params)
+        return
+    console.print(
+        table(
+            "Tunable parameters",
+            [
+                "parameter",
+                "value",
+                "context",
+                "source",
+                "baseline",
+                "recommended",
+                "status",
+                "evidence",
+            ],
+            [
+                [
+                    p.name,
+                    p.value,
+                    p.context,
+                    p.source,
+                    p.baseline or "",
+                    p.recommended or "",
+                    p.status,
+                    "; ".join(p.evidence),
+                ]
+                for p in params
+            ],
+            drop=("source",),
+        )  # fmt: skip
+    )
+
+
+@tuning_app.command(
+    "apply",
+    epilog=example(
+        "opscore autonomous tuning apply -t prod",
+        "opscore autonomous tuning apply -t prod --parameter work_mem --value 64MB",
+    ),
+)
+def apply(
+    target: str | None = TargetOpt,
+    parameter: str | None = typer.Option(None, "--parameter", help="One parameter to try."),
+    value: str | None = typer.Option(None, "--value", help="The value to try (with --parameter)."),
+    ram_gb: float | None = RamOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Apply the recommended changes (or one value) as trials, as self_tuning's mode allows."""
+    if value is not None and parameter is None:
+        raise typer.BadParameter("--value needs --parameter.")
+    trials = api.apply_tuning(_target(target), parameter, value, ram_gb=ram_gb, requested_by="cli")
+    if as_json:
+        print_json(trials)
+        return
+    _print_trials(trials)
+    if not trials:
+        console.print("Nothing to apply: no recommended change within its bounded range.")
+
+
+@tuning_app.command(
+    "evaluate", epilog=example("opscore autonomous tuning evaluate -t prod --tolerance 10")
+)
+def evaluate(
+    target: str | None = TargetOpt,
+    tolerance: float = typer.Option(10.0, "--tolerance", min=0, max=1000, help="% slower allowed."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Judge the trials still measuring on the snapshots after them; roll back what hurt."""
+    trials = api.evaluate_tuning(_target(target), tolerance)
+    if as_json:
+        print_json(trials)
+        return
+    _print_trials(trials)
+
+
+@tuning_app.command("actions", epilog=example("opscore autonomous tuning actions -t prod"))
+def tuning_actions(
+    target: str | None = TargetOpt,
+    limit: int = typer.Option(50, "--limit", min=1, max=10000),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The trials: value before and after, status, measurements, notes."""
+    trials = api.tuning_actions(_target(target), limit)
+    if as_json:
+        print_json(trials)
+        return
+    _print_trials(trials)
+
+
+@tuning_app.command(
+    "override",
+    epilog=example(
+        "opscore autonomous tuning override work_mem --value 64MB -t prod",
+        "opscore autonomous tuning override work_mem --unpin -t prod",
+    ),
+)
+def override(
+    parameter: str,
+    target: str | None = TargetOpt,
+    value: str | None = typer.Option(None, "--value", help="Pin at this value."),
+    unpin: bool = typer.Option(False, "--unpin", help="Remove the pin."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Pin a parameter (self-tuning reports it, never changes it), or unpin it."""
+    if (value is None) == (not unpin):
+        raise typer.BadParameter("Give --value to pin, or --unpin.")
+    p = api.override_parameter(_target(target), parameter, None if unpin else value, by="cli")
+    if as_json:
+        print_json(p)
+        return
+    console.print(
+        f"{p.name}: {p.value} ({p.status}" + (f", pinned at {p.pinned})" if p.pinned else ")")
+    )
+
+
+@tuning_app.command(
+    "report",
+    epilog=example(
+        "opscore autonomous tuning report -t prod", "opscore autonomous tuning report --json"
+    ),
+)
+def tuning_report(
+    target: str | None = TargetOpt, ram_gb: float | None = RamOpt, as_json: bool = JsonOpt
+) -> None:
+    """Self-tuning at a glance: mode, recommendations, trials."""
+    r = api.tuning_report(_target(target), ram_gb)
+    if as_json:
+        print_json(r)
+        return
+    console.print(f"[bold]{r.target}[/]: self-tuning {r.mode}; host: {r.host}", highlight=False)
+    console.print(", ".join(f"{n} {k}" for k, n in r.summary.items()), highlight=False)
+    changes = [p for p in r.parameters if p.status in ("change", "restart")]
+    for p in changes:
+        console.print(
+            f"- {p.name}: {p.value} -> {p.recommended}"
+            + (" (restart)" if p.status == "restart" else "")
+            + (f": {'; '.join(p.evidence)}" if p.evidence else ""),
+            highlight=False,
+        )
+    _print_trials(r.trials)

@@ -49,6 +49,8 @@ __all__ = [
     "reindex_index",
     "drop_inactive_slot",
     "terminate_idle_blocker",
+    "set_parameter",
+    "reload_configuration",
     "effective_mode",
     "AUTONOMOUS",
 ]
@@ -81,7 +83,11 @@ FEATURES: dict[str, Feature] = {
         Feature("reindex", "REINDEX CONCURRENTLY of a bloated or invalid index", "report_only"),
         Feature("analyze", "ANALYZE of a table with stale statistics", "report_only"),
         Feature("vacuum", "VACUUM of a bloated table", "report_only"),
-        Feature("alter_system", "ALTER SYSTEM SET of a parameter (self-tuning)", "report_only"),
+        Feature(
+            "alter_system",
+            "ALTER SYSTEM / ALTER DATABASE SET of a parameter (self-tuning)",
+            "report_only",
+        ),
         Feature(
             "drop_inactive_slot",
             "drop a replication slot no client uses (it keeps WAL): never by default",
@@ -228,11 +234,20 @@ def perform(
         outcome=outcome,
     )
     if mode == "off":
+        hint = (
+            f"Allow it with set_action_policy(target, {action.feature!r}, 'implement') "
+            "(or 'report_only' to journal what would run)."
+        )
+        if governed_by is not None:
+            hint = (
+                f"{governed_by} is off (or {action.feature!r} is off) for this target: "
+                f"`opscore autonomous config set --feature {governed_by.split('_')[-1]} "
+                "--mode report-only|implement`."
+            )
         raise ActionRefused(
             f"The action policy of this target does not allow {action.feature!r} "
             f"({action.what}); it was journaled as refused (action {action_id}).",
-            f"Allow it with set_action_policy(target, {action.feature!r}, 'implement') "
-            "(or 'report_only' to journal what would run).",
+            hint,
         )
     if mode == "report_only":
         return ActionResult(action_id, mode, "reported", [])
@@ -439,4 +454,62 @@ def terminate_idle_blocker(
         state_sql="SELECT /* opscore */ pid, usename, datname, state, xact_start, state_change "
         "FROM pg_stat_activity WHERE pid = %s",
         state_params=(pid,),
+    )
+
+
+def set_parameter(
+    name: str,
+    value: str | None,
+    *,
+    scope: str,
+    database: str | None = None,
+    undo_value: str | None = None,
+    why: str,
+    evidence: dict[str, Any],
+    requested_by: str = "opscore",
+) -> Action:
+    """Set (``value``) or reset (None) a parameter: ``scope='database'``: ``ALTER DATABASE db
+    SET`` (new sessions of that database; no reload), ``scope='system'``: ``ALTER SYSTEM SET``
+    (needs :func:`reload_configuration` after). The way back sets ``undo_value`` (None: RESET).
+    The state read before and after: the value a new session of the database sees and the
+    database-level setting."""
+    if scope == "database":
+        if not database:
+            raise InvalidInput("A database-scope parameter change needs the database name.")
+        head = sql.SQL("ALTER DATABASE {} ").format(sql.Identifier(database))
+    elif scope == "system":
+        head = sql.SQL("ALTER SYSTEM ")
+    else:
+        raise InvalidInput(f"Unknown parameter scope {scope!r}.", "Use database or system.")
+
+    def stmt(v: str | None) -> sql.Composed:
+        if v is None:
+            return head + sql.SQL("RESET {}").format(sql.Identifier(name))
+        return head + sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(v))
+
+    return Action(
+        feature="alter_system",
+        what=f"{'ALTER DATABASE ' + database if scope == 'database' else 'ALTER SYSTEM'} "
+        f"{'RESET ' + name if value is None else f'SET {name} = {value}'}",
+        sql=stmt(value),
+        why=why,
+        evidence=evidence,
+        requested_by=requested_by,
+        state_sql="SELECT /* opscore */ current_setting(%s) AS session_value, "
+        "(SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s "
+        "JOIN pg_database d ON d.oid = s.setdatabase "
+        "WHERE d.datname = current_database() AND s.setrole = 0) AS database_settings",
+        state_params=(name,),
+        undo_sql=stmt(undo_value).as_string(None),
+    )
+
+
+def reload_configuration(*, why: str, requested_by: str = "opscore") -> Action:
+    """``pg_reload_conf()``: the server re-reads its configuration (after ALTER SYSTEM)."""
+    return Action(
+        feature="alter_system",
+        what="reload the configuration (pg_reload_conf)",
+        sql="SELECT /* opscore */ pg_reload_conf()",
+        why=why,
+        requested_by=requested_by,
     )
