@@ -70,8 +70,8 @@ def fmt_memory(n: float) -> str:
     """Bytes as a PostgreSQL memory value: whole GB when it divides, else MB (at least 1MB),
     kB under 1 MB."""
     n = int(n)
-    if n >= GB and n % GB == 0:
-        return f"{n // GB}GB"
+    if n >= GB and (n % GB == 0 or n >= 8 * GB):
+        return f"{n // GB}GB"  # large values in whole GB (rounded down)
     if n >= MB:
         return f"{max(1, round(n / MB))}MB"
     return f"{max(64, n // KB)}kB"
@@ -163,12 +163,27 @@ def recommend(
         elif name == "max_wal_size":
             req = evidence.get("checkpoints_requested") or 0
             timed = evidence.get("checkpoints_timed") or 0
-            if req >= 3 and req > 0.1 * (req + timed):
+            timeout = to_base(
+                by_name.get("checkpoint_timeout", {}).get("setting", "300"),
+                by_name.get("checkpoint_timeout", {}).get("unit", "s"),
+            )
+            wal = evidence.get("wal_bytes")
+            per_window = wal / max(evidence.get("seconds") or 1, 1) * timeout if wal else None
+            # requested checkpoints also come from CREATE DATABASE, base backups and CHECKPOINT:
+            # only WAL written faster than max_wal_size per checkpoint_timeout says it is small
+            if req >= 3 and req > 0.1 * (req + timed) and per_window and per_window >= cur / 2:
                 ev.append(
-                    f"{req} of {req + timed} checkpoints were requested (WAL filled max_wal_size "
-                    "before checkpoint_timeout)"
+                    f"{req} of {req + timed} checkpoints were requested and "
+                    f"{fmt_memory(per_window)} of WAL is written per checkpoint_timeout on "
+                    f"average: WAL fills max_wal_size before the timeout"
                 )
                 rec = fmt_memory(min(cur * 2, 64 * GB))
+            elif req >= 3 and req > 0.1 * (req + timed):
+                ev.append(
+                    f"{req} of {req + timed} checkpoints were requested, but WAL volume "
+                    f"({fmt_memory(per_window or 0)} per checkpoint_timeout) does not fill "
+                    "max_wal_size: CREATE DATABASE, base backups or CHECKPOINT commands"
+                )
             elif b and cur < to_base(b, None) and req > 0:
                 ev.append(f"{req} requested checkpoint(s) of {req + timed}")
         elif name == "shared_buffers":

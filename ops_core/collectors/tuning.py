@@ -98,7 +98,9 @@ SELECT coalesce(sum(n_dead_tup), 0)::int8 AS dead_rows, coalesce(sum(n_live_tup)
 FROM pg_stat_user_tables
 """,
     )
+    wal = _rows(conn, "/* opscore */ SELECT wal_bytes::int8 AS wal_bytes FROM pg_stat_wal")
     out: dict[str, Any] = {**(db[0] if db else {}), **(dead[0] if dead else {})}
+    out["wal_bytes"] = wal[0]["wal_bytes"] if wal else None
     if ckpt:
         out["checkpoints_timed"] = ckpt[0].get("num_timed")
         out["checkpoints_requested"] = ckpt[0].get("num_requested")
