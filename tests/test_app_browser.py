@@ -149,6 +149,7 @@ def test_awr_report_in_chromium(shop, browser, tmp_path):
     from ops_core import api
 
     out = api.render_report("awr", "shop", reports_dir=tmp_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert out.html.stat().st_size < 1_000_000
     browser.goto(out.html.as_uri())
     expected = ["Contents", "Host / OS", "CPUs", "memory total", "Settings not at their default",

@@ -49,7 +49,7 @@ def host(agg: Any, local: bool | None = None) -> tuple[pd.DataFrame, str | None]
                 "target not on the opscore host)."
             )
         return pd.DataFrame(columns=HOST_COLUMNS), why
-    g = h.get("_values") or {}
+    g = h.get("_latest") or {}  # gauges as the newest snapshot read them (never summed)
     cpu = {k: _num(h, f"cpu_{k}") for k in ("user", "system", "idle", "iowait", "steal")}
     total = sum(v for v in cpu.values() if v)
     rows: list[tuple[str, float | None, str]] = [("CPUs", _num(g, "cpu_count"), "count")]

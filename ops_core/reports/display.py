@@ -213,6 +213,11 @@ def dur(s: Any) -> str:
 
 # ----------------------------------------------------------------------------- charts
 def setup_plotly() -> None:
+    """In a kernel: plotly's renderers for nbconvert. In the in-process renderer (SINK set)
+    nothing: figures go to the sink, and the calling process's plotly settings stay as they
+    are."""
+    if SINK.get() is not None:
+        return
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype+notebook"
