@@ -50,7 +50,13 @@ def host(agg: Any, local: bool | None = None) -> tuple[pd.DataFrame, str | None]
             )
         return pd.DataFrame(columns=HOST_COLUMNS), why
     g = h.get("_latest") or {}  # gauges as the newest snapshot read them (never summed)
-    cpu = {k: _num(h, f"cpu_{k}") for k in ("user", "system", "idle", "iowait", "steal")}
+
+    def counter(key: str) -> float | None:
+        """A counter's sum over the interval: a delta of 0 is stored as NULL, so a counter the
+        host reports (its raw reading is there) counts 0; one it lacks stays out."""
+        return (_num(h, key) or 0.0) if g.get(key) is not None else None
+
+    cpu = {k: counter(f"cpu_{k}") for k in ("user", "system", "idle", "iowait", "steal")}
     total = sum(v for v in cpu.values() if v)
     rows: list[tuple[str, float | None, str]] = [("CPUs", _num(g, "cpu_count"), "count")]
     for k, label in (
@@ -84,12 +90,12 @@ def host(agg: Any, local: bool | None = None) -> tuple[pd.DataFrame, str | None]
              (disk_used or 0) / disk_total * 100.0, "%"),
         ]  # fmt: skip
     rows += [
-        ("disk read (all disks)", _num(h, "disk_read_bytes"), "bytes"),
-        ("disk written (all disks)", _num(h, "disk_write_bytes"), "bytes"),
-        ("disk reads", _num(h, "disk_reads"), "count"),
-        ("disk writes", _num(h, "disk_writes"), "count"),
-        ("network sent", _num(h, "net_bytes_sent"), "bytes"),
-        ("network received", _num(h, "net_bytes_recv"), "bytes"),
+        ("disk read (all disks)", counter("disk_read_bytes"), "bytes"),
+        ("disk written (all disks)", counter("disk_write_bytes"), "bytes"),
+        ("disk reads", counter("disk_reads"), "count"),
+        ("disk writes", counter("disk_writes"), "count"),
+        ("network sent", counter("net_bytes_sent"), "bytes"),
+        ("network received", counter("net_bytes_recv"), "bytes"),
     ]
     df = pd.DataFrame([r for r in rows if r[1] is not None], columns=HOST_COLUMNS)
     note = None
@@ -216,18 +222,20 @@ def index_size_note(indexes: pd.DataFrame, sizes_at: Any) -> str | None:
     """Why the size column is empty, when it is."""
     if indexes is None or indexes.empty or "index_bytes" not in indexes.columns:
         return None
-    if indexes["index_bytes"].notna().any():
-        if sizes_at is not None:
-            return (
-                f"Index sizes as measured at {sizes_at:%Y-%m-%d %H:%M} UTC (sizes are measured "
-                "every snapshot_sizes_interval_minutes, not at every snapshot)."
-            )
-        return None
-    return (
-        "Index sizes: no snapshot at or before the end of this range measured relation sizes "
-        "(they are measured every snapshot_sizes_interval_minutes, default 60; "
-        "0 turns it off)."
-    )
+    sized = indexes["index_bytes"].notna()
+    parts = []
+    if sized.any() and sizes_at is not None:
+        parts.append(
+            f"Index sizes as measured at {sizes_at:%Y-%m-%d %H:%M} UTC (sizes are measured "
+            "every snapshot_sizes_interval_minutes, default 60, not at every snapshot)."
+        )
+    if not sized.all():
+        parts.append(
+            "An index without a size was idle in the snapshots that measured sizes at or "
+            "before the end of this range (a snapshot keeps an index's row only when one of "
+            "its counters moved), or no snapshot measured sizes yet."
+        )
+    return " ".join(parts) or None
 
 
 # ------------------------------------------------------------------------------ checkpoints, WAL

@@ -251,8 +251,11 @@ def index_usage(r: AwrReport) -> None:
     )
     show_html(
         note(
-            "An index unused over one interval may still serve a constraint, a rare report "
-            "or a month-end job: check over a long range (a baseline) before dropping it.",
+            "Listed: indexes whose rows the snapshots kept in this range (one of their "
+            "counters moved, e.g. maintenance by writes) but no scan used. A snapshot keeps no "
+            "row of an index idle in every way, so those are not listed here. An index unused "
+            "over one interval may still serve a constraint, a rare report or a month-end job: "
+            "check over a long range (a baseline) before dropping it.",
             "info",
         )
     )
