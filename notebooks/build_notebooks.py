@@ -2,7 +2,8 @@
 
 Run after changing a layout: ``python notebooks/build_notebooks.py`` (the .ipynb files are
 committed). Each notebook: a ``parameters`` cell, a setup cell calling ``ops_core.api`` for the
-report model, then one Markdown heading and one output cell per section.
+report model, then one Markdown heading (with its anchor) and one output cell per section of
+``ops_core.reports.spec.SECTIONS`` (the one definition of each report's sections).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from ops_core.reports import spec as report_spec
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,26 +34,6 @@ REPORTS = {
         "parameters": 'target = "demo"\nbegin_id = 0  # 0: the last two snapshots\nend_id = 0\n',
         "view": "awr_view",
         "model": "r = api.awr_report(target, begin_id or None, end_id or None)\nview.header(r)",
-        "sections": [
-            ("ADDM findings", "view.addm(r)"),
-            ("Load profile", "view.load_profile(r)"),
-            ("Instance efficiency", "view.efficiency(r)"),
-            ("Time model", "view.time_model(r)"),
-            ("Top wait events", "view.top_waits(r)"),
-            ("Background activity (not DB time)", "view.background(r)"),
-            (
-                "Top SQL",
-                "\n".join(
-                    f'view.top_sql(r, "{k}")'
-                    for k in ("elapsed", "calls", "rows", "reads", "temp", "wal")
-                ),
-            ),
-            ("I/O by backend type (pg_stat_io)", "view.io(r)"),
-            ("I/O by table and index", "view.objects_io(r)"),
-            ("Table activity", "view.table_activity(r)"),
-            ("Checkpoints, background writer and WAL", "view.checkpoints_wal(r)"),
-            ("Settings and resets", "view.settings_resets(r)"),
-        ],
     },
     "ash": {
         "title": "ASH report",
@@ -61,28 +44,12 @@ REPORTS = {
         '    since=None if begin else "1h",\n    wait_class=wait_class or None,\n'
         "    queryid=queryid or None,\n    user=user or None,\n    database=database or None,\n"
         "    application=application or None,\n)\nview.ash_header(r)",
-        "sections": [
-            ("Activity over time", "view.ash_activity(r, api.host_cpu_count(target, r.end))"),
-            ("Top wait events", "view.ash_events(r)"),
-            ("Background activity (not DB time)", "view.ash_background(r)"),
-            ("Top SQL", "view.ash_sql(r)"),
-            ("Wait profile per SQL", "view.ash_sql_profiles(r)"),
-            ("Top sessions", "view.ash_sessions(r)"),
-            ("Top users, applications and databases", "view.ash_dimensions(r)"),
-            ("Blocking chains", "view.ash_blocking(r)"),
-        ],
     },
     "addm": {
         "title": "ADDM report",
-        "parameters": 'analysis_id = 0  # resolved by api.render_report from a range or an id\n',
+        "parameters": "analysis_id = 0  # resolved by api.render_report from a range or an id\n",
         "view": "addm_view",
         "model": "a = api.get_addm(analysis_id)\nview.header(a)",
-        "sections": [
-            ("Findings ranked by share of DB time", "view.findings(a)"),
-            ("DB time breakdown", "view.breakdown(a)"),
-            ("Findings in detail: evidence and recommendations", "view.details(a)"),
-            ("Notes", "view.notes(a)"),
-        ],
     },
     "compare": {
         "title": "Compare periods",
@@ -92,19 +59,13 @@ REPORTS = {
         "model": "r = api.compare_report(\n    target,\n    begin1,\n    end1,\n"
         "    None if baseline else begin2,\n    None if baseline else end2,\n"
         "    baseline=baseline or None,\n)\nview.compare_header(r)",
-        "sections": [
-            ("Differences that matter, ranked", "view.compare_differences(r)"),
-            ("Load profile", "view.compare_load(r)"),
-            ("SQL", "view.compare_sql(r)"),
-            ("Wait classes (ASH)", "view.compare_waits(r)"),
-            ("I/O (pg_stat_io)", "view.compare_io(r)"),
-        ],
     },
 }
 
 
 def build(kind: str) -> nbformat.NotebookNode:
     spec = REPORTS[kind]
+    sections = report_spec.SECTIONS[kind]
     params = new_code_cell(spec["parameters"])
     params.metadata["tags"] = ["parameters"]
     cells = [
@@ -113,9 +74,10 @@ def build(kind: str) -> nbformat.NotebookNode:
         new_code_cell(SETUP.format(view=spec["view"])),
         new_code_cell(spec["model"]),
     ]
-    for i, (heading, code) in enumerate(spec["sections"], 1):
-        cells.append(new_markdown_cell(f"## {i}. {heading}"))
-        cells.append(new_code_cell(code))
+    for i, sec in enumerate(sections, 1):
+        # the anchor the report's table of contents links to
+        cells.append(new_markdown_cell(f'<a id="{sec.anchor}"></a>\n\n## {i}. {sec.title}'))
+        cells.append(new_code_cell(sec.call))
     for i, cell in enumerate(cells):  # stable ids: rebuilding an unchanged layout changes nothing
         cell.id = f"{kind}-{i:02d}"
     nb = new_notebook(cells=cells)

@@ -63,13 +63,23 @@ def _artifact_name(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def app_url(pg, opscore_env):
+def shop(pg, opscore_env):
+    """A fresh repository with target ``shop`` after a workload (snapshots, ASH, ADDM)."""
     fresh_repository()
     dsn = pg.create_database("browser")
-    run_workload(dsn, target="shop")
-    from ops_core import api
+    try:
+        run_workload(dsn, target="shop")
+        from ops_core import api
 
-    api.run_addm("shop")  # the ADDM page shows an analysis: findings, evidence tables
+        api.run_addm("shop")  # the ADDM page shows an analysis: findings, evidence tables
+        yield dsn
+    finally:
+        pg.drop_database(dsn)
+
+
+@pytest.fixture(scope="module")
+def app_url(shop):
+    dsn = shop
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "app-server.log", "w")  # noqa: SIM115 - closed in finally
@@ -97,7 +107,6 @@ def app_url(pg, opscore_env):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
-        pg.drop_database(dsn)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +134,41 @@ def test_page_in_chromium(app_url, browser, path):
         assert not missing, f"{url}: not visible: {missing}"
         assert "Traceback" not in text and "StreamlitAPIException" not in text
         assert browser.screenshot(ARTIFACTS / f"{name}.png") > 20_000
+
+
+def _js(browser: Browser, expression: str):
+    return browser.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"][
+        "value"
+    ]
+
+
+def test_awr_report_in_chromium(shop, browser, tmp_path):
+    """The AWR report of the workload, opened from disk with no network: under 1 MB, its charts
+    drawn by the shared plotly.js beside it, and the sections a DBA expects from Oracle's AWR
+    (contents with anchors, host/OS figures of this same-host target, settings)."""
+    from ops_core import api
+
+    out = api.render_report("awr", "shop", reports_dir=tmp_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert out.html.stat().st_size < 1_000_000
+    browser.goto(out.html.as_uri())
+    expected = ["Contents", "Host / OS", "CPUs", "memory total", "Settings not at their default",
+                "max_connections", "Index usage and size", "SQL ordered by planning time",
+                "SQL ordered by I/O time"]  # fmt: skip
+    text = browser.wait_for(expected)
+    (ARTIFACTS / "awr-report.txt").write_text(text)
+    missing = [t for t in expected if t not in text]
+    assert not missing, f"not visible in the AWR report: {missing}"
+    assert "Traceback" not in text
+    assert _js(browser, "typeof Plotly") == "object"  # loaded from ../_static, offline
+    assert _js(browser, "document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 1
+    # the table of contents links to headings that exist
+    anchors = _js(
+        browser,
+        "Array.from(document.querySelectorAll('nav.opscore-toc a')).map(a => "
+        "!!document.getElementById(a.getAttribute('href').slice(1)))",
+    )
+    assert anchors and all(anchors), anchors
+    assert browser.screenshot(ARTIFACTS / "awr-report.png") > 20_000
+    _js(browser, "document.getElementById('host').scrollIntoView()")
+    assert browser.screenshot(ARTIFACTS / "awr-report-host.png") > 20_000

@@ -69,3 +69,31 @@ def test_download_is_self_contained(chart_html: str, tmp_path: Path) -> None:
     data = api.report_download(report).decode("utf-8")
     assert "plotly.js v" in data and f"{STATIC_DIR}/plotly-" not in data
     assert data.count("Plotly.newPlot(") == 2
+
+
+def test_notebooks_follow_the_report_spec() -> None:
+    """Each committed report notebook is what build_notebooks makes from
+    ops_core.reports.spec (a changed section list is rebuilt, never edited by hand), and the AWR
+    table of contents links every section's anchor."""
+    import importlib.util
+
+    import nbformat
+
+    from ops_core.reports import spec
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    loader = importlib.util.spec_from_file_location("build_notebooks", root / "build_notebooks.py")
+    assert loader is not None and loader.loader is not None
+    builder = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(builder)
+    for kind, sections in spec.SECTIONS.items():
+        committed = nbformat.read(str(root / f"{kind}_report.ipynb"), as_version=4)
+        built = builder.build(kind)
+        assert [c.source for c in committed.cells] == [c.source for c in built.cells], kind
+        text = "\n".join(c.source for c in committed.cells)
+        for s in sections:
+            assert f'<a id="{s.anchor}"></a>' in text and s.call in text, (kind, s.anchor)
+    from ops_core.reports.awr_view import toc_html
+
+    toc = toc_html(spec.AWR_SECTIONS)
+    assert all(f'href="#{s.anchor}"' in toc for s in spec.AWR_SECTIONS)

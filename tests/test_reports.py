@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -462,3 +463,53 @@ def test_addm_report_renders_and_refuses_bad_input(workload, tmp_path):
     assert json.loads(res.stdout)["analysis_id"] == a.analysis_id
     res = run_cli("report", "addm", "--analysis", "999999")
     assert res.returncode != 0 and "no ADDM analysis 999999" in res.stderr
+
+
+def test_awr_host_settings_indexes_and_every_top_sql_measure(workload, pg):
+    """The sections a DBA expects from Oracle's AWR and pg_profile, from what the snapshots hold:
+    host/OS of this same-host target, settings not at their default, index usage with sizes
+    (measured at the first snapshot, filled in for the range), top SQL by each measure."""
+    import os
+
+    from rich.console import Console
+
+    from ops_core.reports import text as text_report
+
+    f, dsn = workload["facts"], workload["dsn"]
+    r = api.awr_report(TARGET, f.begin_id, f.end_id, addm=False)
+    # host: the test server runs here (embedded, or PostgreSQL 15 over its Unix socket)
+    host = r.host.set_index("metric")
+    assert host.loc["CPUs", "value"] == os.cpu_count()
+    assert host.loc["memory total", "value"] > 0 and host.loc["memory total", "unit"] == "bytes"
+    assert 0 <= host.loc["CPU idle", "value"] <= 100
+    # settings not at their default, as the target reports them at the end snapshot
+    with psycopg.connect(dsn) as c:
+        max_conn = c.execute("SHOW max_connections").fetchone()[0]
+        pkey_bytes = c.execute("SELECT pg_relation_size('rpt_t_pkey')").fetchone()[0]
+    s = r.settings.set_index("name")
+    assert s.loc["max_connections", "setting"] == max_conn
+    assert set(r.settings.loc[r.settings["changed"] != "", "name"]) == set(
+        r.settings_changes["name"]
+    ) & set(r.settings["name"])
+    # the primary key of the workload's table (its counters moved: the update used it); its
+    # size, when a snapshot at or before the end measured it (an index's row is kept in the
+    # intervals its counters moved), is the target's; the note says where sizes come from
+    both = pd.concat([r.indexes, r.unused_indexes], ignore_index=True)
+    pkey = both[both["indexrelname"] == "rpt_t_pkey"]
+    assert len(pkey) >= 1, both
+    sized = pkey[pkey["index_bytes"].notna()]
+    assert (sized["index_bytes"] == pkey_bytes).all(), pkey
+    assert r.index_note and ("as measured at" in r.index_note) == (len(sized) > 0)
+    # top SQL by every measure; the derived ones add up
+    for key in awr_model.TOP_SQL:
+        assert key in r.top_sql
+    el = r.top_sql["elapsed"]
+    assert (el["cpu_time"] <= el["total_exec_time"] + 1e-6).all()
+    assert (el["shared_blks_fetched"] == el["shared_blks_hit"] + el["shared_blks_read"]).all()
+    assert (el["io_time"] >= 0).all()
+    # the terminal report shows the host section too
+    with open(os.devnull, "w") as sink:
+        console = Console(width=200, record=True, file=sink)
+        text_report.awr(r, console)
+        out = console.export_text()
+    assert "Host / OS" in out and "CPUs" in out

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import common as c
 from ops_core import api
+from ops_core.reports import spec
 
 st.title("Workload repository")
 target = c.current_target()
@@ -48,6 +49,11 @@ tabs = st.tabs(
 ok = snaps[snaps["status"] != "failed"]
 ids = sorted(ok["snapshot_id"].astype(int).tolist())
 when = dict(zip(snaps["snapshot_id"].astype(int), snaps["captured_at"], strict=True))
+
+
+def _columns(cols: list[spec.Column]) -> dict:
+    """Streamlit column settings from the report spec: the HTML report's headings and units."""
+    return {col.field: c.NUM(col.label, format=spec.APP_FORMATS[col.kind]) for col in cols}
 
 
 def label(sid: int) -> str:
@@ -180,13 +186,13 @@ with tabs[2]:
                     width="stretch",
                     height=c.table_height(len(cmp.load_profile)),
                     column_config={
-                        "per_second_1": c.NUM("period 1", format="%,.2f"),
-                        "per_second_2": c.NUM("period 2", format="%,.2f"),
-                        "change_pct": c.NUM("change", format="%+.1f %%"),
+                        **_columns(spec.pick(spec.COMPARE_LOAD, "per_second_1", "per_second_2")),
+                        "change_pct": c.NUM("change %", format="%+.1f %%"),
                     },
                 )
                 st.markdown("**Top SQL** (total execution time, ms)")
                 ts = cmp.top_sql
+                sql_cols = {col.field: col for col in spec.COMPARE_TOP_SQL}
                 if ts.empty:
                     st.caption("No statements in either period.")
                 else:
@@ -196,13 +202,13 @@ with tabs[2]:
                         hide_index=True,
                         width="stretch",
                         column_config={
-                            "queryid": c.TXT("Query id", width="medium"),
-                            "query": c.TXT("statement", width="large"),
-                            "calls_1": c.NUM("calls 1", format="localized"),
-                            "calls_2": c.NUM("calls 2", format="localized"),
-                            "total_exec_time_1": c.NUM("period 1 (ms)", format="%,.1f"),
-                            "total_exec_time_2": c.NUM("period 2 (ms)", format="%,.1f"),
-                            "delta": c.NUM("change (ms)", format="%+,.1f"),
+                            "queryid": c.TXT(sql_cols["queryid"].label, width="medium"),
+                            "query": c.TXT(sql_cols["query"].label, width="large"),
+                            **_columns(
+                                [sql_cols[f] for f in ("calls_1", "calls_2", "total_exec_time_1",
+                                                       "total_exec_time_2")]
+                            ),
+                            "delta": c.NUM(spec.COMPARE_DELTA.label, format="%+,.1f"),
                         },
                     )  # fmt: skip
                 if cmp.waits is not None:

@@ -17,17 +17,26 @@ from typing import Any
 import pandas as pd
 
 from ..model.serialize import frame_records
+from . import awr_sections as sections
+from .awr_highlights import addm_highlights, highlights
+from .awr_sections import _moved, checkpoints, indexes, tables, wal
 from .dbtime_check import DbTimeCheck
 from .dbtime_check import check as db_time_check
 
 BLOCK = 8192  # PostgreSQL block size assumed for block -> bytes (the default build)
 
-#: top-SQL rankings: key -> (column ranked by, heading, unit of that column)
+#: top-SQL rankings: key -> (column ranked by, heading, unit of that column); the measures of
+#: pg_profile's top-SQL sections that pg_stat_statements gives
 TOP_SQL: dict[str, tuple[str, str, str]] = {
     "elapsed": ("total_exec_time", "SQL ordered by elapsed time", "ms"),
+    "cpu": ("cpu_time", "SQL ordered by execution time less I/O time (CPU-ish)", "ms"),
+    "io_time": ("io_time", "SQL ordered by I/O time (track_io_timing)", "ms"),
+    "planning": ("total_plan_time", "SQL ordered by planning time", "ms"),
     "calls": ("calls", "SQL ordered by executions", "calls"),
     "rows": ("rows", "SQL ordered by rows", "rows"),
+    "gets": ("shared_blks_fetched", "SQL ordered by shared blocks fetched (hit + read)", "blocks"),
     "reads": ("shared_blks_read", "SQL ordered by shared blocks read", "blocks"),
+    "dirtied": ("shared_blks_dirtied", "SQL ordered by shared blocks dirtied", "blocks"),
     "temp": ("temp_blks_written", "SQL ordered by temp blocks written", "blocks"),
     "wal": ("wal_bytes", "SQL ordered by WAL generated", "bytes"),
 }
@@ -38,13 +47,41 @@ SQL_COLUMNS = [
     "calls",
     "total_exec_time",
     "mean_exec_time",
+    "cpu_time",
+    "io_time",
+    "total_plan_time",
     "rows",
+    "shared_blks_fetched",
     "shared_blks_hit",
     "shared_blks_read",
+    "shared_blks_dirtied",
     "temp_blks_written",
     "wal_bytes",
     "query",
 ]
+_IO_TIMES = ("shared_blk_read_time", "shared_blk_write_time", "temp_blk_read_time",
+             "temp_blk_write_time")  # fmt: skip
+
+
+def _derived(st: pd.DataFrame) -> pd.DataFrame:
+    """Per statement: I/O time (block read/write time, needs track_io_timing), execution time
+    less I/O time (the nearest pg_stat_statements has to CPU time: it also holds lock and
+    other waits) and shared blocks fetched (hit + read)."""
+    st = st.copy()
+
+    def col(name: str) -> pd.Series:
+        if name not in st.columns:
+            return pd.Series(0.0, index=st.index)
+        return pd.to_numeric(st[name], errors="coerce").fillna(0).astype("float64")
+
+    io = sum((col(c) for c in _IO_TIMES), pd.Series(0.0, index=st.index))
+    st["io_time"] = io
+    st["cpu_time"] = (col("total_exec_time") - io).clip(lower=0)
+    st["shared_blks_fetched"] = col("shared_blks_hit") + col("shared_blks_read")
+    for c in SQL_COLUMNS:
+        if c not in st.columns:
+            st[c] = None
+    return st
 
 
 def version_label(num: int | None) -> str:
@@ -118,6 +155,11 @@ class AwrReport:
     db_time_check: DbTimeCheck | None = None  # ASH vs active_time, with the reasons
     addm: Any = None  # the ADDM analysis of the same range (ops_core.api.AddmAnalysis)
     addm_note: str | None = None  # why there is no ADDM analysis
+    host: pd.DataFrame | None = None  # metric, value, unit (awr_sections.host)
+    host_note: str | None = None  # why host figures are missing or partial
+    settings: pd.DataFrame | None = None  # non-default settings at the end snapshot
+    unused_indexes: pd.DataFrame | None = None  # no scan in the interval, largest first
+    index_note: str | None = None  # where index sizes come from, or why there are none
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +186,11 @@ class AwrReport:
             "db_time_check": self.db_time_check.as_dict() if self.db_time_check else None,
             "addm": self.addm.as_dict() if self.addm is not None else None,
             "addm_note": self.addm_note,
+            "host": frame_records(self.host),
+            "host_note": self.host_note,
+            "settings": frame_records(self.settings),
+            "unused_indexes": frame_records(self.unused_indexes),
+            "index_note": self.index_note,
         }
 
 
@@ -296,6 +343,7 @@ def top_sql(
     st = statements
     if st is not None and not st.empty:
         st = st[st["toplevel"].fillna(True)] if "toplevel" in st.columns else st
+        st = _derived(st)
     per_sql: dict[int, float] = {}
     total_db = ash.db_time_s if ash is not None and not ash.empty else 0.0
     if ash is not None and ash.by_sql is not None and not ash.by_sql.empty and total_db > 0:
@@ -322,184 +370,6 @@ def top_sql(
     return out
 
 
-def _moved(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    if df is None or df.empty:
-        return df
-    present = [c for c in cols if c in df.columns]
-    mask = (df[present].fillna(0) != 0).any(axis=1)
-    return df[mask].reset_index(drop=True)
-
-
-TABLE_COLS = [
-    "datname",
-    "schemaname",
-    "relname",
-    "seq_scan",
-    "seq_tup_read",
-    "idx_scan",
-    "idx_tup_fetch",
-    "n_tup_ins",
-    "n_tup_upd",
-    "n_tup_hot_upd",
-    "n_tup_del",
-    "n_live_tup",
-    "n_dead_tup",
-    "vacuum_count",
-    "autovacuum_count",
-    "analyze_count",
-    "autoanalyze_count",
-    "heap_blks_read",
-    "heap_blks_hit",
-    "idx_blks_read",
-    "idx_blks_hit",
-]
-INDEX_COLS = [
-    "datname",
-    "schemaname",
-    "relname",
-    "indexrelname",
-    "idx_scan",
-    "idx_tup_read",
-    "idx_tup_fetch",
-    "idx_blks_read",
-    "idx_blks_hit",
-    "index_bytes",
-]
-
-
-def tables(agg: Any, top: int = 25) -> pd.DataFrame:
-    df = agg.tables
-    if df is None or df.empty:
-        return pd.DataFrame(columns=TABLE_COLS)
-    df = _moved(df[[c for c in TABLE_COLS if c in df.columns]], TABLE_COLS[3:11] + TABLE_COLS[13:])
-    return df.head(top)
-
-
-def indexes(agg: Any, top: int = 25) -> pd.DataFrame:
-    df = agg.indexes
-    if df is None or df.empty:
-        return pd.DataFrame(columns=INDEX_COLS)
-    df = _moved(df[[c for c in INDEX_COLS if c in df.columns]], INDEX_COLS[4:9])
-    return df.head(top)
-
-
-def checkpoints(agg: Any) -> pd.DataFrame:
-    c = agg.cluster.get("checkpointer", {})
-    items = [
-        ("checkpoints by timeout", "num_timed", "count"),
-        ("checkpoints requested", "num_requested", "count"),
-        ("checkpoint write time", "write_time", "ms"),
-        ("checkpoint sync time", "sync_time", "ms"),
-        ("buffers written by checkpoints", "buffers_written", "blocks"),
-        ("buffers written by bgwriter", "buffers_clean", "blocks"),
-        ("bgwriter stopped (maxwritten_clean)", "maxwritten_clean", "count"),
-        ("buffers written by backends", "buffers_backend", "blocks"),
-        ("buffers allocated", "buffers_alloc", "blocks"),
-        ("restartpoints done", "restartpoints_done", "count"),
-    ]
-    rows = [(label, _num(c, key), unit) for label, key, unit in items if key in c]
-    return pd.DataFrame(rows, columns=["metric", "value", "unit"])
-
-
-def wal(agg: Any) -> pd.DataFrame:
-    w = agg.cluster.get("pg_stat_wal", {})
-    a = agg.cluster.get("pg_stat_archiver", {})
-    items = [
-        ("WAL generated", w, "wal_bytes", "bytes"),
-        ("WAL records", w, "wal_records", "count"),
-        ("full-page images", w, "wal_fpi", "count"),
-        ("WAL buffers full", w, "wal_buffers_full", "count"),
-        ("WAL writes", w, "wal_write", "count"),
-        ("WAL syncs", w, "wal_sync", "count"),
-        ("WAL write time", w, "wal_write_time", "ms"),
-        ("WAL sync time", w, "wal_sync_time", "ms"),
-        ("segments archived", a, "archived_count", "count"),
-        ("archive failures", a, "failed_count", "count"),
-    ]
-    rows = [(label, _num(d, key), unit) for label, d, key, unit in items if key in d]
-    return pd.DataFrame(rows, columns=["metric", "value", "unit"])
-
-
-# ------------------------------------------------------------------------------ highlights
-def _short(q: Any, n: int = 80) -> str:
-    s = " ".join(str(q or "").split())
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def highlights(r: AwrReport, elapsed_s: float) -> list[str]:
-    out: list[str] = []
-    real = [x for x in r.resets if "eviction" not in str(x.get("reason"))]
-    if real:
-        out.append(
-            f"{len(real)} statistics reset(s) or restart(s) inside the interval: "
-            "counters are counted from the reset (see Resets)."
-        )
-    el = r.top_sql.get("elapsed")
-    if el is not None and not el.empty:
-        top = el.iloc[0]
-        out.append(
-            f"Top SQL by elapsed time takes {top.share_pct:.0f} % of SQL time: "
-            f"{top.total_exec_time / 1000:,.1f} s in {int(top.calls):,} calls "
-            f"({top.mean_exec_time:,.1f} ms each) — {_short(top.query)}"
-        )
-    if r.top_waits is not None and not r.top_waits.empty:
-        w = r.top_waits.iloc[0]
-        what = "CPU (running, no wait event)" if w.event == "CPU" else f"{w.event} ({w.wait_class})"
-        out.append(
-            f"Top ASH event: {what} with {w.pct:.0f} % of sampled DB time ({w.db_time_s:,.1f} s)."
-        )
-    eff = r.efficiency.set_index("metric")["value_pct"]
-    hit = eff.get("buffer hit")
-    if hit is not None and pd.notna(hit) and hit < 99.0:
-        out.append(f"Buffer hit ratio is {hit:.1f} %: reads are going to disk or the OS cache.")
-    spill = eff.get("SQL time in statements that spilled to temp")
-    tmp = r.top_sql.get("temp")
-    if tmp is not None and not tmp.empty:
-        t = tmp.iloc[0]
-        out.append(
-            f"Temp spills: {spill or 0:.0f} % of SQL time is in statements that wrote temp files; "
-            f"top spiller wrote {t.temp_blks_written * BLOCK / 1048576:,.1f} MB — {_short(t.query)}"
-        )
-    rb = eff.get("rollbacks")
-    if rb is not None and pd.notna(rb) and rb >= 5.0:
-        out.append(f"{rb:.1f} % of transactions rolled back.")
-    ck = r.checkpoints.set_index("metric")["value"] if not r.checkpoints.empty else {}
-    req = ck.get("checkpoints requested") if len(ck) else None
-    timed = ck.get("checkpoints by timeout") if len(ck) else None
-    if req and req >= 3 and req > (timed or 0):
-        out.append(
-            f"{req:.0f} checkpoints were requested (WAL volume) vs {timed or 0:.0f} by timeout: "
-            "consider a larger max_wal_size."
-        )
-    if not r.settings_changes.empty:
-        names = ", ".join(r.settings_changes["name"].head(5))
-        out.append(f"{len(r.settings_changes)} setting(s) changed in the interval: {names}.")
-    if not r.tables.empty and "n_dead_tup" in r.tables.columns:
-        d = r.tables.sort_values("n_dead_tup", ascending=False).iloc[0]
-        live = float(d.n_live_tup or 0)
-        dead = float(d.n_dead_tup or 0)
-        if dead > 10000 and dead > 0.2 * live:
-            out.append(f"Table {d.relname} has {dead:,.0f} dead rows ({live:,.0f} live).")
-    if not out:
-        out.append(
-            "Nothing stands out: no SQL ran in the interval."
-            if el is None or el.empty
-            else "Nothing stands out."
-        )
-    return out
-
-
-def addm_highlights(findings: list[Any], n: int = 3) -> list[str]:
-    """The top ADDM problems of the range, for the top of "What stands out"."""
-    return [
-        f"ADDM #{f.rank}: {f.title}"
-        + ("" if "% of DB time" in f.title else f" ({f.score:.0f} % of DB time)")
-        + (" [snapshot only: no ASH samples]" if f.snapshot_only else "")
-        for f in findings
-        if f.is_problem
-    ][:n]
-
-
 # ------------------------------------------------------------------------------ assembly
 def build(
     agg: Any,
@@ -507,8 +377,17 @@ def build(
     ash: AshInput | None = None,
     host: str | None = None,
     top: int = 10,
+    settings: list[dict[str, Any]] | None = None,
+    index_sizes: pd.DataFrame | None = None,
+    sizes_at: datetime | None = None,
+    local_host: bool | None = None,
 ) -> AwrReport:
-    """The AWR report of a range aggregate (and ASH DB time of the same interval)."""
+    """The AWR report of a range aggregate (and ASH DB time of the same interval).
+
+    ``settings``: the non-default settings of the end snapshot (the settings capture);
+    ``index_sizes``: datname, indexrelid, index_bytes measured at ``sizes_at``, the newest
+    size measurement at or before the end, for indexes the range itself did not measure;
+    ``local_host``: whether the target runs on opscore's host (host figures exist only then)."""
     begin, end = agg.begin, agg.end
     version_num = end.server_version_num or begin.server_version_num
     notes: list[str] = []
@@ -611,7 +490,7 @@ def build(
         io=io,
         io_note=io_note,
         tables=tables(agg),
-        indexes=indexes(agg),
+        indexes=indexes(agg, index_sizes),
         checkpoints=checkpoints(agg),
         wal=wal(agg),
         settings_changes=agg.settings_changes,
@@ -629,6 +508,10 @@ def build(
         tm.loc[tm["component"] == "cross-check: sessions active", "source"] = (
             "pg_stat_database.active_time (why it differs from ASH: the cross-check below)"
         )
+    report.host, report.host_note = sections.host(agg, local_host)
+    report.settings = sections.settings(settings, agg.settings_changes)
+    report.unused_indexes = sections.unused_indexes(agg, index_sizes)
+    report.index_note = sections.index_size_note(report.indexes, sizes_at)
     report.highlights = highlights(report, agg.elapsed_s)
     return report
 

@@ -25,13 +25,14 @@ from ..analysis.awr import AwrReport
 from ..analysis.blocking import blocking_chains as _chains
 from ..analysis.compare_report import CompareReport
 from ..analysis.waits import normalize_wait_class
+from ..collectors import host as host_collector
 from ..errors import InvalidInput, OpsCoreError
 from ..reports import render as _render
 from ..reports.render import RenderedReport
 from ..repository import ash_read, report_reads, snapshot_reads
 from ..repository import snapshot_ranges as ranges
 from ..repository import targets as repo_targets
-from ..targets.connection import describe
+from ..targets.connection import describe, parse_dsn
 from .addm import addm_for_range, get_addm
 from .ash import SUMMARY_THRESHOLD, ash_time_range
 from .common import opscore_shown
@@ -116,10 +117,30 @@ def awr_report(
             repo, t.target_id, t.name, begin_id, end_id, opscore_shown(include_opscore)
         )
         ash = _ash_waits(repo, t.target_id, agg.begin.captured_at, agg.end.captured_at, True)
-    report = awr_model.build(agg, ash=ash, host=describe(t.dsn), top=top)
+        settings = snapshot_reads.cluster_values(repo, end_id, "settings") or {}
+        sizes_at, sizes = report_reads.latest_index_sizes(repo, t.target_id, end_id)
+    report = awr_model.build(
+        agg,
+        ash=ash,
+        host=describe(t.dsn),
+        top=top,
+        settings=settings.get("values"),
+        index_sizes=sizes,
+        sizes_at=sizes_at,
+        local_host=_is_local(t),
+    )
     if addm:
         _attach_addm(report, t.name, begin_id, end_id, agg.elapsed_s)
     return report
+
+
+def _is_local(t: Any) -> bool | None:
+    """Whether the target runs on this host (where the host collector reads CPU and memory);
+    None when its DSN cannot be read."""
+    try:
+        return host_collector.is_local(parse_dsn(t.dsn), bool(getattr(t, "embedded", False)))
+    except (OpsCoreError, ValueError):
+        return None
 
 
 def _attach_addm(report: AwrReport, target: str, begin_id: int, end_id: int, elapsed: float):

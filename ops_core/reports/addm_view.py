@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .display import _layout, class_bar, dur, kv_html, note, show_html, show_table, summary_box
+from .display import (
+    _layout,
+    class_bar,
+    dur,
+    kv_html,
+    note,
+    show_fig,
+    show_html,
+    show_table,
+    summary_box,
+)
 
 if TYPE_CHECKING:
     from ..analysis.addm import Finding
@@ -226,7 +236,7 @@ def impact_chart(a: AddmAnalysis) -> Any | None:
 def findings(a: AddmAnalysis) -> None:
     fig = impact_chart(a)
     if fig is not None:
-        fig.show()
+        show_fig(fig)
     show_html(findings_table_html(a))
 
 
@@ -243,7 +253,7 @@ def breakdown(a: AddmAnalysis) -> None:
     if wc.empty:
         show_html(note("No DB time by wait class: ASH samples are needed for it.", "info"))
     else:
-        class_bar(wc, "DB time by wait class (ASH samples)").show()
+        show_fig(class_bar(wc, "DB time by wait class (ASH samples)"))
         show_table(
             wc, [("wait_class", "wait class", "text"), *SHARE, ("samples", "samples", "int")]
         )

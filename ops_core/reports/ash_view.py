@@ -8,22 +8,20 @@ import pandas as pd
 
 from ..analysis.ash_report import AshReport
 from ..analysis.compare_report import CompareReport
+from . import spec
 from .display import (
     activity_chart,
     class_bar,
     dur,
     kv_html,
     note,
+    show_fig,
     show_html,
     show_table,
     summary_box,
 )
 
-SHARE = [
-    ("db_time_s", "DB time (s)", "s"),
-    ("pct", "% of DB time", "pct"),
-    ("avg_active_sessions", "avg active sessions", "num"),
-]
+SHARE = spec.html(spec.SHARE)
 
 
 def ash_header(r: AshReport) -> None:
@@ -94,16 +92,16 @@ def ash_activity(r: AshReport, cpu_count: int | None = None) -> None:
     if r.empty or r.activity.empty or r.activity.shape[1] == 0:
         show_html(note("No activity to chart: no ASH samples in this range.", "info"))
         return
-    activity_chart(r.activity, r.bucket_s, cpu_count=cpu_count).show()
+    show_fig(activity_chart(r.activity, r.bucket_s, cpu_count=cpu_count))
     if not r.wait_classes.empty:
-        class_bar(r.wait_classes, "DB time by wait class").show()
-        show_table(r.wait_classes, [("wait_class", "wait class", "text"), *SHARE])
+        show_fig(class_bar(r.wait_classes, "DB time by wait class"))
+        show_table(r.wait_classes, spec.html(spec.ASH_CLASSES))
 
 
 def ash_events(r: AshReport) -> None:
     show_table(
         r.top_events,
-        [("wait_class", "wait class", "text"), ("event", "event", "text"), *SHARE],
+        spec.html(spec.ASH_EVENTS),
         empty="No wait events sampled.",
     )
 
@@ -112,13 +110,7 @@ def ash_background(r: AshReport) -> None:
     """Background processes (checkpointer, autovacuum, WAL writer...): not DB time."""
     show_table(
         r.background,
-        [
-            ("backend_type", "process", "text"),
-            ("wait_class", "wait class", "text"),
-            ("event", "event", "text"),
-            ("time_s", "time (s)", "s"),
-            ("samples", "samples", "int"),
-        ],
+        spec.html(spec.BACKGROUND),
         empty="No background process was sampled working in this range.",
     )
 
@@ -126,12 +118,7 @@ def ash_background(r: AshReport) -> None:
 def ash_sql(r: AshReport) -> None:
     show_table(
         r.top_sql,
-        [
-            ("query_id", "query id", "text"),
-            *SHARE,
-            ("samples", "samples", "int"),
-            ("query", "SQL text (click for full text)", "query"),
-        ],
+        spec.html(spec.ASH_SQL),
         empty="No SQL sampled.",
     )
 
@@ -139,13 +126,7 @@ def ash_sql(r: AshReport) -> None:
 def ash_sessions(r: AshReport) -> None:
     show_table(
         r.top_sessions,
-        [
-            ("pid", "pid", "text"),
-            ("usename", "user", "text"),
-            ("application_name", "application", "text"),
-            ("backend_start", "backend start (UTC)", "time"),
-            *SHARE,
-        ],
+        spec.html(spec.ASH_SESSIONS),
         empty="No sessions sampled.",
     )
 
@@ -173,20 +154,7 @@ def ash_blocking(r: AshReport) -> None:
     df["waiter_events"] = df["waiter_events"].map(lambda w: ", ".join(w))
     show_table(
         df,
-        [
-            ("root_pid", "blocker pid", "text"),
-            ("root_state", "blocker state", "text"),
-            ("root_user", "user", "text"),
-            ("root_application", "application", "text"),
-            ("first_seen", "from (UTC)", "clock"),
-            ("last_seen", "to (UTC)", "clock"),
-            ("duration_s", "blocking for (s)", "s"),
-            ("max_waiters", "max waiters", "int"),
-            ("waiters", "waiter pids", "text"),
-            ("blocked_time_s", "time lost by waiters (s)", "s"),
-            ("waiter_events", "waiter events", "text"),
-            ("root_query", "blocker's last SQL", "query"),
-        ],
+        spec.html(spec.ASH_BLOCKING),
     )
 
 
@@ -196,11 +164,9 @@ def ash_sql_profiles(r: AshReport) -> None:
     show_table(
         df,
         [
-            ("query_id", "query id", "text"),
-            ("db_time_s", "DB time (s)", "s"),
-            ("top_event", "top event", "text"),
+            *spec.html(spec.ASH_SQL_PROFILE_HEAD),
             *cls_cols,
-            ("query", "SQL text", "query"),
+            *spec.html(spec.ASH_SQL_PROFILE_TAIL),
         ],
         empty="No SQL sampled.",
     )
@@ -234,14 +200,7 @@ def compare_header(r: CompareReport) -> None:
 def compare_differences(r: CompareReport) -> None:
     show_table(
         r.differences,
-        [
-            ("kind", "kind", "text"),
-            ("subject", "what", "text"),
-            ("period1", "period 1", "text"),
-            ("period2", "period 2", "text"),
-            ("change", "change", "text"),
-            ("score", "DB time at stake (s)", "num"),
-        ],
+        spec.html(spec.COMPARE_DIFFERENCES),
         empty="No difference that matters between the two periods.",
     )
 
@@ -256,14 +215,7 @@ def compare_load(r: CompareReport) -> None:
     lp.loc[mb, "metric"] = lp.loc[mb, "metric"].str.replace(" bytes", " (MB)", regex=False)
     show_table(
         lp,
-        [
-            ("metric", "metric", "text"),
-            ("per_second_1", "period 1 per second", "num"),
-            ("per_second_2", "period 2 per second", "num"),
-            ("change_pct", "change %", "pct"),
-            ("per_transaction_1", "period 1 per transaction", "num"),
-            ("per_transaction_2", "period 2 per transaction", "num"),
-        ],
+        spec.html(spec.COMPARE_LOAD),
     )
 
 
@@ -271,25 +223,10 @@ def compare_sql(r: CompareReport) -> None:
     show_html("<h4>SQL that got slower (mean time per call up 20 % or more)</h4>")
     show_table(
         r.slower_sql,
-        [
-            ("queryid", "query id", "text"),
-            ("mean_ms_1", "period 1 (ms/call)", "ms"),
-            ("mean_ms_2", "period 2 (ms/call)", "ms"),
-            ("ratio", "ratio", "num"),
-            ("extra_ms", "extra time in period 1 (ms)", "ms"),
-            ("calls_1", "calls 1", "int"),
-            ("calls_2", "calls 2", "int"),
-            ("query", "SQL text", "query"),
-        ],
+        spec.html(spec.COMPARE_SLOWER),
         empty="No statement got slower.",
     )
-    cols = [
-        ("queryid", "query id", "text"),
-        ("total_exec_time", "elapsed (ms)", "ms"),
-        ("calls", "calls", "int"),
-        ("mean_exec_time", "per call (ms)", "ms"),
-        ("query", "SQL text", "query"),
-    ]
+    cols = spec.html(spec.COMPARE_ONE_SIDE)
     show_html("<h4>New top SQL (only in period 1)</h4>")
     show_table(r.new_sql, cols, empty="No new statement among the top SQL.")
     show_html("<h4>Top SQL of period 2 absent from period 1</h4>")
@@ -297,18 +234,7 @@ def compare_sql(r: CompareReport) -> None:
     show_html("<h4>Top SQL side by side (by elapsed time)</h4>")
     show_table(
         r.top_sql,
-        [
-            ("queryid", "query id", "text"),
-            ("total_exec_time_1", "elapsed 1 (ms)", "ms"),
-            ("total_exec_time_2", "elapsed 2 (ms)", "ms"),
-            ("total_exec_time_pct_1", "% of SQL time 1", "pct"),
-            ("total_exec_time_pct_2", "% of SQL time 2", "pct"),
-            ("calls_1", "calls 1", "int"),
-            ("calls_2", "calls 2", "int"),
-            ("mean_exec_time_1", "ms/call 1", "ms"),
-            ("mean_exec_time_2", "ms/call 2", "ms"),
-            ("query", "SQL text", "query"),
-        ],
+        spec.html(spec.COMPARE_TOP_SQL),
         empty="No SQL in either period.",
     )
 
@@ -321,15 +247,7 @@ def compare_waits(r: CompareReport) -> None:
         return
     show_table(
         r.wait_shifts,
-        [
-            ("wait_class", "wait class", "text"),
-            ("db_time_s_1", "DB time 1 (s)", "s"),
-            ("db_time_s_2", "DB time 2 (s)", "s"),
-            ("change_s", "change (s, at period 1's length)", "s"),
-            ("pct_1", "share 1 %", "pct"),
-            ("pct_2", "share 2 %", "pct"),
-            ("shift_points", "shift (points)", "num1"),
-        ],
+        spec.html(spec.COMPARE_WAITS),
     )
 
 
@@ -339,23 +257,12 @@ def compare_io(r: CompareReport) -> None:
         return
     show_table(
         r.io.head(25),
-        [
-            ("backend_type", "backend type", "text"),
-            ("object", "object", "text"),
-            ("context", "context", "text"),
-            ("reads_1", "reads 1", "int"),
-            ("reads_2", "reads 2", "int"),
-            ("writes_1", "writes 1", "int"),
-            ("writes_2", "writes 2", "int"),
-            ("hits_1", "hits 1", "int"),
-            ("hits_2", "hits 2", "int"),
-        ],
+        spec.html(spec.COMPARE_IO),
         empty="No I/O in either period.",
     )
     if r.resets:
         show_html("<h4>Resets inside the periods</h4>")
         show_table(
             pd.DataFrame(r.resets),
-            [("period", "period", "int"), ("snapshot_id", "snapshot", "int"),
-             ("source", "source", "text"), ("reason", "reason", "text")],
+            spec.html(spec.COMPARE_RESETS),
         )  # fmt: skip

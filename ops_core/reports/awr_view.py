@@ -5,34 +5,20 @@ from __future__ import annotations
 import html
 
 from ..analysis.awr import TOP_SQL, AwrReport, interval_label
+from . import spec
 from .display import (
     activity_chart,  # noqa: F401  (re-exported for notebooks)
     class_bar,
     dur,
     kv_html,
+    metric_in_mb,
     note,
+    show_fig,
     show_html,
     show_table,
     sql_bar,
     summary_box,
 )
-
-SQL_COLS = [
-    ("rank", "#", "int"),
-    ("share_pct", "share of the ranked metric %", "pct"),
-    ("pct_db_time", "% of DB time (ASH)", "pct"),
-    ("total_exec_time", "elapsed (ms)", "ms"),
-    ("calls", "calls", "int"),
-    ("mean_exec_time", "per call (ms)", "ms"),
-    ("rows", "rows", "int"),
-    ("shared_blks_read", "shared read (blocks)", "int"),
-    ("temp_blks_written", "temp written (MB)", "blocks_mb"),
-    ("wal_bytes", "WAL (MB)", "mb"),
-    ("query", "SQL text (click ▸ for the full text)", "query"),
-    ("datname", "database", "text"),
-    ("username", "user", "text"),
-    ("queryid", "query id", "text"),
-]
 
 
 def header(r: AwrReport) -> None:
@@ -74,7 +60,25 @@ def header(r: AwrReport) -> None:
         + summary_box("What stands out", r.highlights)
         + kv_html(pairs)
         + "".join(note(n, "warn") for n in r.notes)
+        + toc_html(spec.AWR_SECTIONS)
     )
+
+
+def toc_html(sections: list[spec.Section]) -> str:
+    """The table of contents: one link per section heading (the anchors the notebook builder
+    puts before each heading)."""
+    items = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
+    return f'<nav class="opscore-toc"><h3>Contents</h3><ol>{items}</ol></nav>'
+
+
+def host(r: AwrReport) -> None:
+    """Host CPU, load, memory and disk of the interval (same-host targets only)."""
+    if r.host is None or r.host.empty:
+        show_html(note(r.host_note or "Host figures are not available.", "info"))
+        return
+    show_table(metric_in_mb(r.host), spec.html(spec.METRIC_VALUE))
+    if r.host_note:
+        show_html(note(r.host_note, "info"))
 
 
 def addm(r: AwrReport) -> None:
@@ -98,47 +102,20 @@ def load_profile(r: AwrReport) -> None:
         out.append(rec)
     import pandas as pd
 
-    show_table(
-        pd.DataFrame(out),
-        [
-            ("metric", "metric", "text"),
-            ("total", "total", "num"),
-            ("per_second", "per second", "num"),
-            ("per_transaction", "per transaction", "num"),
-        ],
-    )
+    show_table(pd.DataFrame(out), spec.html(spec.LOAD_PROFILE))
 
 
 def efficiency(r: AwrReport) -> None:
-    show_table(
-        r.efficiency,
-        [("metric", "metric", "text"), ("value_pct", "%", "pct"), ("detail", "detail", "text")],
-    )
+    show_table(r.efficiency, spec.html(spec.EFFICIENCY))
 
 
 def time_model(r: AwrReport) -> None:
-    show_table(
-        r.time_model,
-        [
-            ("component", "component", "text"),
-            ("time_s", "time (s)", "s"),
-            ("pct_of_db_time", "% of DB time", "pct"),
-            ("source", "source", "text"),
-        ],
-    )
+    show_table(r.time_model, spec.html(spec.TIME_MODEL))
     c = r.db_time_check
     if c is not None:
         show_html("<h4>DB time cross-check: ASH against pg_stat_database.active_time</h4>")
         show_html(note(c.summary, "info"))
-        show_table(
-            c.frame(),
-            [
-                ("component", "component", "text"),
-                ("time_s", "time (s)", "s"),
-                ("effect", "where it counts", "text"),
-                ("detail", "from the data", "text"),
-            ],
-        )
+        show_table(c.frame(), spec.html(spec.DB_TIME_CHECK))
         if not c.sessions_checked:
             show_html(note("ASH sessions are not read for ranges over 6 h.", "info"))
     if r.ash_time_model is None or r.ash_time_model.empty:
@@ -150,29 +127,15 @@ def time_model(r: AwrReport) -> None:
             )
         )
         return
-    class_bar(r.ash_time_model, "DB time by wait class (ASH samples)").show()
-    show_table(
-        r.ash_time_model,
-        [
-            ("wait_class", "wait class", "text"),
-            ("db_time_s", "DB time (s)", "s"),
-            ("pct", "% of sampled DB time", "pct"),
-            ("avg_active_sessions", "avg active sessions", "num"),
-        ],
-    )
+    show_fig(class_bar(r.ash_time_model, "DB time by wait class (ASH samples)"))
+    show_table(r.ash_time_model, spec.html(spec.AWR_CLASSES))
 
 
 def background(r: AwrReport) -> None:
     """Background processes (checkpointer, autovacuum, WAL writer...): not DB time."""
     show_table(
         r.background,
-        [
-            ("backend_type", "process", "text"),
-            ("wait_class", "wait class", "text"),
-            ("event", "event", "text"),
-            ("time_s", "time (s)", "s"),
-            ("samples", "samples", "int"),
-        ],
+        spec.html(spec.BACKGROUND),
         empty="No background process was sampled working in this interval (or no ASH samples).",
     )
 
@@ -180,13 +143,7 @@ def background(r: AwrReport) -> None:
 def top_waits(r: AwrReport) -> None:
     show_table(
         r.top_waits,
-        [
-            ("wait_class", "wait class", "text"),
-            ("event", "event", "text"),
-            ("db_time_s", "DB time (s)", "s"),
-            ("pct", "% of sampled DB time", "pct"),
-            ("avg_active_sessions", "avg active sessions", "num"),
-        ],
+        spec.html(spec.AWR_WAITS),
         empty="No ASH samples exist in this interval: wait events are not available.",
     )
 
@@ -194,12 +151,28 @@ def top_waits(r: AwrReport) -> None:
 def top_sql(r: AwrReport, key: str) -> None:
     col, title, unit = TOP_SQL[key]
     df = r.top_sql[key]
-    show_html(f"<h3>{title}</h3>")
+    show_html(f'<h3 id="top-sql-{key}">{html.escape(title)}</h3>')
     if key == "elapsed" and not df.empty:
         d = df.copy()
         d["elapsed_s"] = d["total_exec_time"] / 1000.0
-        sql_bar(d, "elapsed_s", "s", "Top SQL by elapsed time").show()
-    show_table(df, SQL_COLS, empty=f"No statement had {unit} in this interval.", highlight=col)
+        show_fig(sql_bar(d, "elapsed_s", "s", "Top SQL by elapsed time"))
+    show_table(
+        df,
+        spec.html(spec.top_sql_columns(col)),
+        empty=f"No statement had {unit} in this interval.",
+        highlight=col,
+    )
+
+
+def top_sql_all(r: AwrReport) -> None:
+    """Every top-SQL ranking, with links to each."""
+    links = " · ".join(
+        f'<a href="#top-sql-{k}">{html.escape(title.removeprefix("SQL ordered by "))}</a>'
+        for k, (_, title, _) in TOP_SQL.items()
+    )
+    show_html(f'<p class="opscore-sub">SQL ordered by: {links}</p>')
+    for key in TOP_SQL:
+        top_sql(r, key)
 
 
 def io(r: AwrReport) -> None:
@@ -208,21 +181,7 @@ def io(r: AwrReport) -> None:
     else:
         show_table(
             r.io.head(30),
-            [
-                ("backend_type", "backend type", "text"),
-                ("object", "object", "text"),
-                ("context", "context", "text"),
-                ("reads", "reads", "int"),
-                ("read_bytes", "read (MB)", "mb"),
-                ("read_time", "read time (ms)", "ms"),
-                ("writes", "writes", "int"),
-                ("write_bytes", "written (MB)", "mb"),
-                ("write_time", "write time (ms)", "ms"),
-                ("extends", "extends", "int"),
-                ("hits", "hits", "int"),
-                ("evictions", "evictions", "int"),
-                ("fsyncs", "fsyncs", "int"),
-            ],
+            spec.html(spec.IO),
             empty="No I/O recorded in pg_stat_io for this interval.",
         )
 
@@ -231,30 +190,13 @@ def objects_io(r: AwrReport) -> None:
     show_html("<h4>Tables</h4>")
     show_table(
         r.tables,
-        [
-            ("datname", "database", "text"),
-            ("schemaname", "schema", "text"),
-            ("relname", "table", "text"),
-            ("heap_blks_read", "heap read (blocks)", "int"),
-            ("heap_blks_hit", "heap hit (blocks)", "int"),
-            ("idx_blks_read", "index read (blocks)", "int"),
-            ("idx_blks_hit", "index hit (blocks)", "int"),
-        ],
+        spec.html(spec.TABLE_IO),
         empty="No table activity recorded.",
     )
     show_html("<h4>Indexes</h4>")
     show_table(
         r.indexes,
-        [
-            ("datname", "database", "text"),
-            ("relname", "table", "text"),
-            ("indexrelname", "index", "text"),
-            ("idx_scan", "scans", "int"),
-            ("idx_tup_read", "tuples read", "int"),
-            ("idx_blks_read", "read (blocks)", "int"),
-            ("idx_blks_hit", "hit (blocks)", "int"),
-            ("index_bytes", "size (MB)", "mb"),
-        ],
+        spec.html(spec.INDEX_IO),
         empty="No index activity recorded.",
     )
 
@@ -262,52 +204,31 @@ def objects_io(r: AwrReport) -> None:
 def table_activity(r: AwrReport) -> None:
     show_table(
         r.tables,
-        [
-            ("datname", "database", "text"),
-            ("schemaname", "schema", "text"),
-            ("relname", "table", "text"),
-            ("seq_scan", "seq scans", "int"),
-            ("seq_tup_read", "rows seq read", "int"),
-            ("idx_scan", "index scans", "int"),
-            ("idx_tup_fetch", "rows index fetched", "int"),
-            ("n_tup_ins", "inserted", "int"),
-            ("n_tup_upd", "updated", "int"),
-            ("n_tup_hot_upd", "HOT updated", "int"),
-            ("n_tup_del", "deleted", "int"),
-            ("n_live_tup", "live rows (end)", "int"),
-            ("n_dead_tup", "dead rows (end)", "int"),
-            ("vacuum_count", "vacuums", "int"),
-            ("autovacuum_count", "autovacuums", "int"),
-            ("analyze_count", "analyzes", "int"),
-            ("autoanalyze_count", "autoanalyzes", "int"),
-        ],
+        spec.html(spec.TABLE_ACTIVITY),
         empty="No table activity recorded.",
     )
 
 
 def checkpoints_wal(r: AwrReport) -> None:
-    cols = [("metric", "metric", "text"), ("value", "value", "num"), ("unit", "unit", "text")]
+    cols = spec.html(spec.METRIC_VALUE)
     show_html("<h4>Checkpointer and background writer</h4>")
     show_table(r.checkpoints, cols, empty="Checkpointer statistics not captured.")
     show_html("<h4>WAL and archiving</h4>")
-    w = r.wal.copy()
-    mask = w["unit"] == "bytes"
-    w.loc[mask, "value"] = w.loc[mask, "value"] / 1048576
-    w.loc[mask, "unit"] = "MB"
-    show_table(w, cols, empty="WAL statistics not captured.")
+    show_table(metric_in_mb(r.wal), cols, empty="WAL statistics not captured.")
 
 
 def settings_resets(r: AwrReport) -> None:
     show_html("<h4>Settings changed in the interval</h4>")
     show_table(
         r.settings_changes,
-        [
-            ("name", "setting", "text"),
-            ("before", "before", "text"),
-            ("after", "after", "text"),
-            ("unit", "unit", "text"),
-        ],
+        spec.html(spec.SETTINGS_CHANGED),
         empty="No setting changed between the two snapshots.",
+    )
+    show_html("<h4>Settings not at their default (end snapshot)</h4>")
+    show_table(
+        r.settings,
+        spec.html(spec.SETTINGS),
+        empty="The settings of the end snapshot were not captured.",
     )
     show_html("<h4>Statistics resets and restarts inside the interval</h4>")
     if not r.resets and not r.failed_snapshots:
@@ -315,13 +236,28 @@ def settings_resets(r: AwrReport) -> None:
         return
     import pandas as pd
 
-    show_table(
-        pd.DataFrame(r.resets),
-        [
-            ("snapshot_id", "snapshot", "int"),
-            ("source", "source", "text"),
-            ("reason", "reason", "text"),
-        ],
-    )
+    show_table(pd.DataFrame(r.resets), spec.html(spec.RESETS))
     if r.failed_snapshots:
         show_html(note(f"Failed captures: {', '.join(map(str, r.failed_snapshots))}.", "warn"))
+
+
+def index_usage(r: AwrReport) -> None:
+    """Indexes no scan used in the interval (largest first), and where sizes come from."""
+    show_html("<h4>Indexes not used in the interval</h4>")
+    show_table(
+        r.unused_indexes,
+        spec.html(spec.UNUSED_INDEXES),
+        empty="Every captured index was scanned in the interval.",
+    )
+    show_html(
+        note(
+            "Listed: indexes whose rows the snapshots kept in this range (one of their "
+            "counters moved, e.g. maintenance by writes) but no scan used. A snapshot keeps no "
+            "row of an index idle in every way, so those are not listed here. An index unused "
+            "over one interval may still serve a constraint, a rare report or a month-end job: "
+            "check over a long range (a baseline) before dropping it.",
+            "info",
+        )
+    )
+    if r.index_note:
+        show_html(note(r.index_note, "info"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -123,10 +124,36 @@ def table_html(
     )
 
 
+#: where report output goes: None -> IPython's display (a notebook kernel); a list -> the
+#: in-process renderer collects nbformat outputs there (ops_core.reports.inprocess)
+SINK: ContextVar[list[dict[str, Any]] | None] = ContextVar("opscore_report_sink", default=None)
+
+
 def show_html(text: str) -> None:
+    sink = SINK.get()
+    if sink is not None:
+        sink.append({"text/html": text, "text/plain": "<HTML>"})
+        return
     from IPython.display import HTML, display
 
     display(HTML(text))
+
+
+def show_fig(fig: Any) -> None:
+    """Show a plotly figure: in a kernel through plotly's renderers (setup_plotly); in the
+    in-process renderer as the figure's HTML, drawn by the shared plotly.js of the page."""
+    sink = SINK.get()
+    if sink is None:
+        fig.show()
+        return
+    import plotly.io as pio
+
+    sink.append(
+        {
+            "text/html": pio.to_html(fig, include_plotlyjs=False, full_html=False),
+            "text/plain": "<Figure>",
+        }
+    )
 
 
 def show_table(
@@ -136,6 +163,16 @@ def show_table(
     highlight: str | None = None,
 ) -> None:
     show_html(table_html(df, cols, empty, highlight))
+
+
+def metric_in_mb(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a (metric, value, unit) frame counted in bytes shown in MB (display only)."""
+    df = df.copy()
+    mask = df["unit"] == "bytes"
+    df["value"] = df["value"].astype("float64")
+    df.loc[mask, "value"] = df.loc[mask, "value"] / 1048576
+    df.loc[mask, "unit"] = "MB"
+    return df
 
 
 def note(text: str, kind: str = "info") -> str:
@@ -176,6 +213,11 @@ def dur(s: Any) -> str:
 
 # ----------------------------------------------------------------------------- charts
 def setup_plotly() -> None:
+    """In a kernel: plotly's renderers for nbconvert. In the in-process renderer (SINK set)
+    nothing: figures go to the sink, and the calling process's plotly settings stay as they
+    are."""
+    if SINK.get() is not None:
+        return
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype+notebook"
@@ -271,6 +313,9 @@ __all__ = [
     "human_bytes",
     "table_html",
     "show_html",
+    "show_fig",
+    "metric_in_mb",
+    "SINK",
     "show_table",
     "note",
     "show_notes",

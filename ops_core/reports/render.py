@@ -164,11 +164,25 @@ def _local_kernel_manager(ipc_dir: str) -> type:
     return LocalKernelManager
 
 
+def _skip_iri_grammar() -> None:
+    """nbformat imports jsonschema, whose format checkers import ``rfc3987_syntax`` when it is
+    installed; that package compiles some twenty Earley parsers at import (1-5 s here, more
+    than the whole report). Notebooks never carry IRI-formatted fields, so the module is
+    marked absent before the first jsonschema import (jsonschema then skips those two
+    formats). Nothing changes when it was imported already."""
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 @dataclass
 class RenderedReport:
     html: Path
     notebook: Path
     seconds: float
+    execute_s: float | None = None  # papermill: kernel start, model, sections
+    convert_s: float | None = None  # nbconvert to HTML and writing the file
 
     @property
     def path(self) -> Path:
@@ -176,7 +190,13 @@ class RenderedReport:
         return self.html
 
     def as_dict(self) -> dict[str, Any]:
-        return {"html": str(self.html), "notebook": str(self.notebook), "seconds": self.seconds}
+        return {
+            "html": str(self.html),
+            "notebook": str(self.notebook),
+            "seconds": self.seconds,
+            "execute_s": self.execute_s,
+            "convert_s": self.convert_s,
+        }
 
 
 def notebook_path(kind: str) -> Path:
@@ -216,10 +236,15 @@ def render(
     *,
     reports_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    kernel: bool | None = None,
 ) -> RenderedReport:
-    """Execute ``notebooks/<kind>_report.ipynb`` with ``parameters`` and write the HTML."""
+    """Execute ``notebooks/<kind>_report.ipynb`` with ``parameters`` and write the HTML.
+
+    By default the cells run in this process (:mod:`.inprocess`: no kernel start, no second
+    import of ops_core); ``kernel=True`` (or ``OPSCORE_REPORT_KERNEL=1``) runs them in a
+    Jupyter kernel through papermill, as a notebook server would."""
+    _skip_iri_grammar()
     import nbformat
-    import papermill
     from nbconvert import HTMLExporter
 
     started = time.monotonic()
@@ -229,6 +254,40 @@ def render(
     html_path.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     say(f"executing {src.name}")
+    if kernel is None:
+        kernel = os.environ.get("OPSCORE_REPORT_KERNEL", "").lower() in ("1", "true", "yes")
+    static_dir = html_path.parent.parent / STATIC_DIR
+    head = SORTABLE_JS
+    if kernel:
+        _execute_kernel(kind, src, nb_path, parameters)
+    else:
+        from . import inprocess
+
+        inprocess.execute(src, parameters, nb_path)
+        head = inprocess.plotly_script(static_dir, html_path) + head
+    executed = time.monotonic()
+    say("rendering HTML")
+    nb = nbformat.read(str(nb_path), as_version=4)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    body = body.replace("</head>", head + "</head>", 1)
+    body = externalize_plotly(body, html_path, static_dir)
+    html_path.write_text(body, encoding="utf-8")
+    done = time.monotonic()
+    return RenderedReport(
+        html_path,
+        nb_path,
+        round(done - started, 2),
+        round(executed - started, 2),
+        round(done - executed, 2),
+    )
+
+
+def _execute_kernel(kind: str, src: Path, nb_path: Path, parameters: dict[str, Any]) -> None:
+    import papermill
+
     # the kernel must import this ops_core (not another checkout installed in the venv)
     root = str(Path(__file__).resolve().parents[2])
     old_path = os.environ.get("PYTHONPATH")
@@ -256,13 +315,3 @@ def render(
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old_path
-    say("rendering HTML")
-    nb = nbformat.read(str(nb_path), as_version=4)
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(nb)
-    body = body.replace("</head>", SORTABLE_JS + "</head>", 1)
-    body = externalize_plotly(body, html_path, html_path.parent.parent / STATIC_DIR)
-    html_path.write_text(body, encoding="utf-8")
-    return RenderedReport(html_path, nb_path, round(time.monotonic() - started, 2))

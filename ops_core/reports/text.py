@@ -14,9 +14,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 from ..analysis.ash_report import AshReport
-from ..analysis.awr import AwrReport, interval_label
+from ..analysis.awr import TOP_SQL, AwrReport, interval_label
 from ..analysis.compare_report import CompareReport
-from .display import Col, dur, fmt
+from . import spec
+from .display import Col, dur, fmt, metric_in_mb
 
 
 def _short(q: Any, n: int = 60) -> str:
@@ -57,30 +58,8 @@ def _summary(lines: Sequence[str], notes: Sequence[str]) -> Panel:
     return Panel(body, title="What stands out", title_align="left", border_style="blue")
 
 
-SQL_METRIC: dict[str, Col] = {
-    "elapsed": ("total_exec_time", "elapsed ms", "ms"),
-    "reads": ("shared_blks_read", "blks read", "int"),
-    "temp": ("temp_blks_written", "temp MB", "blocks_mb"),
-}
-
-
-def _sql_cols(key: str) -> list[Col]:
-    return [
-        ("rank", "#", "int"),
-        ("share_pct", "share %", "pct"),
-        ("pct_db_time", "% DB time", "pct"),
-        SQL_METRIC[key],
-        ("calls", "calls", "int"),
-        ("mean_exec_time", "ms/call", "ms"),
-        ("query", "SQL", "query"),
-    ]
-
-
-SHARE = [
-    ("db_time_s", "DB time s", "s"),
-    ("pct", "%", "pct"),
-    ("avg_active_sessions", "AAS", "num"),
-]
+SHARE = spec.text(spec.SHARE)
+SHARE_FIELDS = [c.field for c in spec.SHARE]
 
 
 def _addm(r: AwrReport, console: Console) -> None:
@@ -135,64 +114,64 @@ def awr(r: AwrReport, console: Console, top: int = 10) -> None:
         _table(
             "Load profile",
             lp,
-            [
-                ("metric", "metric", "text"),
-                ("total", "total", "num"),
-                ("per_second", "per s", "num"),
-                ("per_transaction", "per tx", "num"),
-            ],
+            spec.text(spec.LOAD_PROFILE),
             limit=30,
         )
     )
     console.print(
         _table(
-            "Efficiency", r.efficiency, [("metric", "metric", "text"), ("value_pct", "%", "pct")]
+            "Efficiency", r.efficiency, spec.text(spec.pick(spec.EFFICIENCY, "metric", "value_pct"))
         )
     )
     console.print(
         _table(
             "DB time by wait class (ASH)",
             r.ash_time_model,
-            [("wait_class", "class", "text"), *SHARE],
+            spec.text(spec.AWR_CLASSES),
         )
     )
     console.print(
         _table(
             "Top wait events (ASH)",
             r.top_waits,
-            [("wait_class", "class", "text"), ("event", "event", "text"), *SHARE],
+            spec.text(spec.AWR_WAITS),
         )
     )
-    for key, title in (("elapsed", "by elapsed"), ("reads", "by blocks read"), ("temp", "by temp")):
-        console.print(_table(f"Top SQL {title}", r.top_sql[key], _sql_cols(key), limit=top))
+    for key, title in spec.TOP_SQL_TEXT.items():
+        cols = spec.text(spec.top_sql_text_columns(TOP_SQL[key][0]))
+        console.print(_table(f"Top SQL {title}", r.top_sql[key], cols, limit=top))
     if r.background is not None and not r.background.empty:
         console.print(
             _table(
                 "Background activity (ASH, not DB time)",
                 r.background,
-                [
-                    ("backend_type", "process", "text"),
-                    ("wait_class", "class", "text"),
-                    ("event", "event", "text"),
-                    ("time_s", "time s", "s"),
-                ],
+                spec.text(
+                    spec.pick(spec.BACKGROUND, "backend_type", "wait_class", "event", "time_s")
+                ),
                 limit=top,
             )
         )
     if r.io_note:
         console.print(f"[blue]{r.io_note}[/]")
+    _host(r, console)
     if not r.settings_changes.empty:
         console.print(
             _table(
                 "Settings changed",
                 r.settings_changes,
-                [
-                    ("name", "name", "text"),
-                    ("before", "before", "text"),
-                    ("after", "after", "text"),
-                ],
+                spec.text(spec.pick(spec.SETTINGS_CHANGED, "name", "before", "after")),
             )
         )
+
+
+def _host(r: AwrReport, console: Console) -> None:
+    """Host / OS figures (same-host targets), or why there are none."""
+    if r.host is None or r.host.empty:
+        if r.host_note:
+            console.print(f"[blue]{r.host_note}[/]")
+        return
+    df = metric_in_mb(r.host)
+    console.print(_table("Host / OS", df, spec.text(spec.METRIC_VALUE), limit=30))
 
 
 def ash(r: AshReport, console: Console, top: int = 10) -> None:
@@ -205,12 +184,12 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         + (f" · background (not DB time) {dur(h['background_s'])}" if h.get("background_s") else "")
     )
     console.print(_summary(r.highlights, r.notes))
-    console.print(_table("Wait classes", r.wait_classes, [("wait_class", "class", "text"), *SHARE]))
+    console.print(_table("Wait classes", r.wait_classes, spec.text(spec.ASH_CLASSES)))
     console.print(
         _table(
             "Top events",
             r.top_events,
-            [("wait_class", "class", "text"), ("event", "event", "text"), *SHARE],
+            spec.text(spec.ASH_EVENTS),
             top,
         )
     )
@@ -218,7 +197,7 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         _table(
             "Top SQL",
             r.top_sql,
-            [("query_id", "query id", "text"), *SHARE, ("query", "SQL", "query")],
+            spec.text(spec.pick(spec.ASH_SQL, "query_id", *SHARE_FIELDS, "query")),
             top,
         )
     )
@@ -226,12 +205,9 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         _table(
             "Top sessions",
             r.top_sessions,
-            [
-                ("pid", "pid", "text"),
-                ("usename", "user", "text"),
-                ("application_name", "app", "text"),
-                *SHARE,
-            ],
+            spec.text(
+                spec.pick(spec.ASH_SESSIONS, "pid", "usename", "application_name", *SHARE_FIELDS)
+            ),
             top,
         )
     )
@@ -240,12 +216,9 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
             _table(
                 "Background activity (not DB time)",
                 r.background,
-                [
-                    ("backend_type", "process", "text"),
-                    ("wait_class", "class", "text"),
-                    ("event", "event", "text"),
-                    ("time_s", "time s", "s"),
-                ],
+                spec.text(
+                    spec.pick(spec.BACKGROUND, "backend_type", "wait_class", "event", "time_s")
+                ),
                 top,
             )
         )
@@ -257,14 +230,17 @@ def ash(r: AshReport, console: Console, top: int = 10) -> None:
         _table(
             "Blocking chains",
             b,
-            [
-                ("root_pid", "blocker", "text"),
-                ("root_state", "state", "text"),
-                ("duration_s", "for s", "s"),
-                ("waiters", "waiters", "text"),
-                ("blocked_time_s", "lost s", "s"),
-                ("root_query", "blocker SQL", "query"),
-            ],
+            spec.text(
+                spec.pick(
+                    spec.ASH_BLOCKING,
+                    "root_pid",
+                    "root_state",
+                    "duration_s",
+                    "waiters",
+                    "blocked_time_s",
+                    "root_query",
+                )
+            ),
             top,
         )
     )
@@ -284,24 +260,17 @@ def compare(r: CompareReport, console: Console, top: int = 10) -> None:
             _table(
                 "Differences that matter",
                 r.differences,
-                [
-                    ("kind", "kind", "text"),
-                    ("subject", "what", "text"),
-                    ("period1", "period 1", "text"),
-                    ("period2", "period 2", "text"),
-                    ("change", "change", "text"),
-                ],
+                spec.text(
+                    spec.pick(
+                        spec.COMPARE_DIFFERENCES, "kind", "subject", "period1", "period2", "change"
+                    )
+                ),
                 top,
             ),
             _table(
                 "Load per second",
                 r.load_profile,
-                [
-                    ("metric", "metric", "text"),
-                    ("per_second_1", "period 1", "num"),
-                    ("per_second_2", "period 2", "num"),
-                    ("change_pct", "change %", "pct"),
-                ],
+                spec.text(spec.pick(spec.COMPARE_LOAD, *spec.COMPARE_LOAD_TEXT)),
                 30,
             ),
         )

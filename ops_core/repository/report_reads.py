@@ -122,3 +122,28 @@ def ash_session_edges(
     with conn.cursor() as cur:
         cur.execute(query, {"t": target_id, "begin": begin, "end": end})
         return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def latest_index_sizes(
+    conn: psycopg.Connection, target_id: int, end_id: int
+) -> tuple[datetime | None, pd.DataFrame]:
+    """Index sizes (datname, indexrelid, index_bytes) from the target's newest snapshot at or
+    before ``end_id`` that measured relation sizes, and when it did; (None, empty) when none.
+    The AWR report fills the sizes its range did not measure from it."""
+    from . import snapshot_columnar as columnar
+    from . import snapshot_reads
+
+    row = conn.execute(
+        "SELECT snapshot_id, captured_at FROM opscore.snapshots WHERE target_id = %s "
+        "AND with_sizes AND status <> 'failed' AND snapshot_id <= %s "
+        "ORDER BY snapshot_id DESC LIMIT 1",
+        (target_id, end_id),
+    ).fetchone()
+    empty = pd.DataFrame(columns=["datname", "indexrelid", "index_bytes"])
+    if row is None:
+        return None, empty
+    df = snapshot_reads.indexes_frame(conn, columnar.RangePlan.single(target_id, row[0]))
+    if df.empty or "index_bytes" not in df.columns:
+        return None, empty
+    df = df.loc[df["index_bytes"].notna(), ["datname", "indexrelid", "index_bytes"]]
+    return (row[1] if len(df) else None), df.reset_index(drop=True)

@@ -179,7 +179,8 @@ def io_frame(conn: psycopg.Connection, ids: list[int]) -> pd.DataFrame:
 
 def cluster_sums(conn: psycopg.Connection, ids: list[int]) -> dict[str, dict[str, Any]]:
     """Sum of one-row counter sources (wal, checkpointer, archiver, host) over the snapshots;
-    gauges from the latest snapshot."""
+    gauges from the latest snapshot. ``_latest`` holds the newest snapshot's raw row of each
+    source: the host's gauges (CPU count, memory, load) are read there, not from the sums."""
     out: dict[str, dict[str, Any]] = {}
     rows = conn.execute(
         "SELECT source, data FROM opscore.snap_cluster WHERE snapshot_id = ANY(%s) "
@@ -189,6 +190,8 @@ def cluster_sums(conn: psycopg.Connection, ids: list[int]) -> dict[str, dict[str
     ).fetchall()
     for source, data in rows:
         acc = out.setdefault(source, {})
+        if isinstance(data.get("values"), dict):
+            acc["_latest"] = data["values"]  # ordered by snapshot_id: the newest wins
         for k, v in (data.get("deltas") or {}).items():
             if isinstance(v, int | float) and not isinstance(v, bool):
                 acc[k] = acc.get(k, 0) + v
