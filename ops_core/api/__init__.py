@@ -196,6 +196,18 @@ from .reports import (
     render_report,
     report_download,
 )
+from .resources import (
+    GROUP_LIMITS,
+    GroupMemberUsage,
+    ResourceGroup,
+    ResourceGroupStats,
+    create_resource_group,
+    delete_resource_group,
+    get_resource_group,
+    list_resource_groups,
+    resource_group_stats,
+    update_resource_group,
+)
 from .snapshots import (
     Baseline,
     RangeAggregate,
@@ -457,4 +469,14 @@ __all__ = [
     "run_workload",
     "inject_fault",
     "WORKLOAD_KINDS",
+    "GROUP_LIMITS",
+    "GroupMemberUsage",
+    "ResourceGroup",
+    "ResourceGroupStats",
+    "create_resource_group",
+    "delete_resource_group",
+    "get_resource_group",
+    "list_resource_groups",
+    "resource_group_stats",
+    "update_resource_group",
 ]
