@@ -109,12 +109,13 @@ def temp_by_role(conn: psycopg.Connection, names: list[str]) -> list[dict[str, A
 _MEASURES = {
     ("database", "size_bytes"): "SELECT /* opscore */ pg_database_size(d.oid)::float8 "
     "FROM pg_database d WHERE d.datname = %(object)s",
-    ("database", "connections"): "SELECT /* opscore */ count(*)::float8 FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend' AND datname = %(object)s "
-    "AND EXISTS (SELECT FROM pg_database WHERE datname = %(object)s)",
-    ("role", "connections"): "SELECT /* opscore */ count(*)::float8 FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend' AND usename = %(object)s "
-    "AND EXISTS (SELECT FROM pg_roles WHERE rolname = %(object)s)",
+    # no row when the database or role does not exist
+    ("database", "connections"): "SELECT /* opscore */ (SELECT count(*) FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND datname = %(object)s)::float8 "
+    "FROM pg_database WHERE datname = %(object)s",
+    ("role", "connections"): "SELECT /* opscore */ (SELECT count(*) FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND usename = %(object)s)::float8 "
+    "FROM pg_roles WHERE rolname = %(object)s",
     ("tablespace", "size_bytes"): "SELECT /* opscore */ pg_tablespace_size(t.oid)::float8 "
     "FROM pg_tablespace t WHERE t.spcname = %(object)s",
     # a schema of the target's database: its tables, indexes, TOAST and materialized views
@@ -135,14 +136,17 @@ def measure(conn: psycopg.Connection, scope: str, metric: str, obj: str) -> floa
 
 _DATABASE = """SELECT /* opscore */ datname, datconnlimit FROM pg_database WHERE datname = %s"""
 
-#: grantees of CREATE on a schema other than its owner (0 = PUBLIC)
-_SCHEMA_CREATE = """
-SELECT /* opscore */ CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-       AS grantee
-  FROM pg_namespace n, aclexplode(n.nspacl) a
- WHERE n.nspname = %s AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
- ORDER BY 1
-"""
+#: grantees of CREATE on a schema or tablespace other than its owner (0 = PUBLIC)
+_CREATE_GRANTEES = {
+    "schema": "SELECT /* opscore */ CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+    "ELSE pg_get_userbyid(a.grantee) END FROM pg_namespace n, aclexplode(n.nspacl) a "
+    "WHERE n.nspname = %s AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner "
+    "ORDER BY 1",
+    "tablespace": "SELECT /* opscore */ CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+    "ELSE pg_get_userbyid(a.grantee) END FROM pg_tablespace s, aclexplode(s.spcacl) a "
+    "WHERE s.spcname = %s AND a.privilege_type = 'CREATE' AND a.grantee <> s.spcowner "
+    "ORDER BY 1",
+}
 
 
 def database_conn_limit(conn: psycopg.Connection, name: str) -> int | None:
@@ -150,11 +154,15 @@ def database_conn_limit(conn: psycopg.Connection, name: str) -> int | None:
     return None if row is None else int(row[1])
 
 
-def schema_create_grantees(conn: psycopg.Connection, schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(_SCHEMA_CREATE, (schema,)).fetchall()]
+def create_grantees(conn: psycopg.Connection, scope: str, name: str) -> list[str]:
+    """Who may CREATE in the schema or tablespace besides its owner (PUBLIC included)."""
+    return [r[0] for r in conn.execute(_CREATE_GRANTEES[scope], (name,)).fetchall()]
 
 
-SCHEMA_STATE = (
-    "SELECT /* opscore */ n.nspname, n.nspacl::text FROM pg_namespace n WHERE n.nspname = %s"
-)
+#: the state journaled before and after an enforcement
+ACL_STATE = {
+    "schema": "SELECT /* opscore */ nspname, nspacl::text FROM pg_namespace WHERE nspname = %s",
+    "tablespace": "SELECT /* opscore */ spcname, spcacl::text FROM pg_tablespace "
+    "WHERE spcname = %s",
+}
 DATABASE_STATE = "SELECT /* opscore */ datname, datconnlimit FROM pg_database WHERE datname = %s"
