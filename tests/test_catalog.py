@@ -9,6 +9,7 @@ import csv
 import importlib
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ NOT_EMPTY = {
     "list_alert_rules",
     "list_alerts",
     "target_metrics",
+    "list_quotas",
 }
 
 
@@ -186,7 +188,7 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     for fn in ("load_profile", "load_trends", "object_io"):
         _call(called, fn, target=t, begin_id=f.begin_id, end_id=f.end_id)
     rng = {"target": t, "begin": f.begin_at, "end": f.end_at}
-    for fn in ("query_ash", "ash_top", "blocking_chains", "ash_report"):
+    for fn in ("query_ash", "ash_top", "ash_report"):
         _call(called, fn, **rng)
     analysis = _call(called, "run_addm", target=t, begin_id=f.begin_id, end_id=f.end_id)
     _call(called, "list_addm", target=t)
@@ -229,6 +231,23 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     for fn in ("health_liveness", "health_startup", "health_readiness", "health_full"):
         _call(called, fn)
     _call(called, "delete_alert_rule", rule="cov_rule")
+    # resource groups (a group role on the target, journaled) and quotas
+    grp = f"cov_grp_{uuid.uuid4().hex[:10]}"
+    _call(called, "create_resource_group", name=grp, target=t, statement_timeout="10s")
+    _call(called, "list_resource_groups", target=t)
+    _call(called, "get_resource_group", name=grp, target=t)
+    _call(called, "update_resource_group", name=grp, target=t, work_mem="8MB")
+    _call(called, "resource_group_stats", name=grp, target=t, since="10m")
+    _call(called, "delete_resource_group", name=grp, target=t)
+    _call(called, "set_quota", name="cov_q", scope="database", object="postgres",
+          metric="size_bytes", soft_limit="1TB", target=t)  # fmt: skip
+    assert api.evaluate_quotas(t).quotas == 1
+    _call(called, "list_quotas", target=t)
+    _call(called, "live_locks", target=t)
+    _call(called, "deadlocks", target=t)
+    _call(called, "server_log", target=t, limit=5)
+    for fn in ("v_session", "v_sql", "v_sysstat", "v_system_event", "v_sesstat", "v_transaction"):
+        _call(called, fn, target=t)
     _call(called, "delete_baseline", name="cov_base")
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}

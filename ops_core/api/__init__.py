@@ -146,6 +146,18 @@ from .health import (
     health_readiness,
     health_startup,
 )
+from .locks import (
+    Deadlocks,
+    LiveLocks,
+    deadlocks,
+    live_locks,
+)
+from .logs import (
+    LOG_SEVERITIES,
+    LogPage,
+    read_log_entries,
+    server_log,
+)
 from .metrics import (
     TargetMetrics,
     prometheus_metrics,
@@ -177,6 +189,17 @@ from .performance import (
     target_status,
     targets_status,
     top_statements,
+)
+from .quotas import (
+    QUOTA_KINDS,
+    Quota,
+    QuotaResult,
+    QuotaRun,
+    delete_quota,
+    evaluate_quotas,
+    get_quota,
+    list_quotas,
+    set_quota,
 )
 from .registry import (
     REGISTRY,
@@ -251,6 +274,19 @@ from .targets import (
     resolve_target,
     target_dsn,
     target_session,
+)
+from .vviews import (
+    V_VIEWS,
+    VView,
+    v_lock,
+    v_parameter,
+    v_session,
+    v_sesstat,
+    v_sql,
+    v_sysstat,
+    v_system_event,
+    v_transaction,
+    v_view,
 )
 from .workload import (
     WORKLOAD_KINDS,
@@ -479,4 +515,32 @@ __all__ = [
     "list_resource_groups",
     "resource_group_stats",
     "update_resource_group",
+    "QUOTA_KINDS",
+    "Quota",
+    "QuotaResult",
+    "QuotaRun",
+    "delete_quota",
+    "evaluate_quotas",
+    "get_quota",
+    "list_quotas",
+    "set_quota",
+    "Deadlocks",
+    "LiveLocks",
+    "deadlocks",
+    "live_locks",
+    "LOG_SEVERITIES",
+    "LogPage",
+    "read_log_entries",
+    "server_log",
+    "V_VIEWS",
+    "VView",
+    "v_lock",
+    "v_parameter",
+    "v_sesstat",
+    "v_session",
+    "v_sql",
+    "v_sysstat",
+    "v_system_event",
+    "v_transaction",
+    "v_view",
 ]

@@ -109,6 +109,26 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "capacity_alerts": ((R,), ()),
     "storage_growth": ((R,), ()),
     "maintenance_windows": ((R,), ()),
+    # resource groups (target roles, journaled) and quotas
+    "create_resource_group": ((R, T), (T, R)),
+    "list_resource_groups": ((R, T), ()),
+    "get_resource_group": ((R, T), ()),
+    "update_resource_group": ((R, T), (T, R)),
+    "delete_resource_group": ((R, T), (T, R)),
+    "resource_group_stats": ((R, T), ()),
+    "set_quota": ((R, T), (R, T)),  # changing an enforced quota reverts its enforcement
+    "list_quotas": ((R,), ()),
+    # live locks, deadlocks, server log (the log file: local, or pg_read_file on the target)
+    "live_locks": ((R, T), ()),
+    "deadlocks": ((R, T, F), ()),
+    "server_log": ((R, T, F), ()),
+    # V$ views (live; V$SYSTEM_EVENT and DB time from the repository's ASH)
+    "v_session": ((R, T), ()),
+    "v_sql": ((R, T), ()),
+    "v_sysstat": ((R, T), ()),
+    "v_system_event": ((R,), ()),
+    "v_sesstat": ((R, T), ()),
+    "v_transaction": ((R, T), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason
