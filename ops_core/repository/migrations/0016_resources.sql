@@ -39,3 +39,48 @@ CREATE TABLE opscore.quota_events (
     message    text NOT NULL DEFAULT ''
 );
 CREATE INDEX ON opscore.quota_events (quota_id, at);
+
+-- diagnostics: incidents (opened from critical alerts, ADDM findings, healing actions or by
+-- hand) with a lifecycle, and diagnostic dump bundles (a zip under OPSCORE_HOME/dumps)
+CREATE TABLE opscore.incidents (
+    incident_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target_id    int REFERENCES opscore.targets ON DELETE CASCADE,
+    source       text NOT NULL CHECK (source IN ('alert', 'addm', 'healing', 'manual')),
+    source_ref   text,                      -- alert id, ADDM analysis/finding, action id
+    severity     text NOT NULL DEFAULT 'warning' CHECK (severity IN ('info', 'warning', 'critical')),
+    title        text NOT NULL,
+    detail       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    opened_at    timestamptz NOT NULL DEFAULT now(),
+    resolved_at  timestamptz,
+    resolution   text
+);
+-- one incident per source object
+CREATE UNIQUE INDEX ON opscore.incidents (source, source_ref) WHERE source_ref IS NOT NULL;
+
+CREATE TABLE opscore.diag_dumps (
+    dump_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target_id    int REFERENCES opscore.targets ON DELETE CASCADE,
+    incident_id  bigint REFERENCES opscore.incidents ON DELETE SET NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    status       text NOT NULL CHECK (status IN ('creating', 'done', 'failed')),
+    path         text,
+    size_bytes   bigint,
+    begin_at     timestamptz NOT NULL,
+    end_at       timestamptz NOT NULL,
+    sections     jsonb NOT NULL DEFAULT '{}'::jsonb,   -- name -> ok / the reason it is missing
+    error        text
+);
+
+-- dashboards: panels of charts over the repository (built-in ones are rows too)
+CREATE TABLE opscore.dashboards (
+    dashboard_id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$'),
+    title        text NOT NULL,
+    description  text NOT NULL DEFAULT '',
+    target       text,                       -- NULL: the target picked when it is shown
+    panels       jsonb NOT NULL DEFAULT '[]'::jsonb,
+    builtin      boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
