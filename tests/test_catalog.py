@@ -125,6 +125,7 @@ NOT_EMPTY = {
     "list_alerts",
     "target_metrics",
     "list_quotas",
+    "list_dashboards",
 }
 
 
@@ -248,6 +249,16 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     _call(called, "server_log", target=t, limit=5)
     for fn in ("v_session", "v_sql", "v_sysstat", "v_system_event", "v_sesstat", "v_transaction"):
         _call(called, fn, target=t)
+    _call(called, "list_incidents", target=t, status="all")
+    dump = _call(called, "create_dump", target=t, minutes=5)
+    _call(called, "get_dump", dump_id=dump.dump_id)
+    assert _call(called, "dump_download", dump_id=dump.dump_id)[:2] == b"PK"
+    panels = [{"title": "events", "kind": "bar", "source": "ash_top"}]
+    _call(called, "create_dashboard", name="cov_dash", title="cov", panels=panels)
+    _call(called, "list_dashboards")
+    _call(called, "get_dashboard", name="cov_dash")
+    _call(called, "update_dashboard", name="cov_dash", title="cov2")
+    _call(called, "delete_dashboard", name="cov_dash")
     _call(called, "delete_baseline", name="cov_base")
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}

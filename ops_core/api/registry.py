@@ -129,6 +129,17 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "v_system_event": ((R,), ()),
     "v_sesstat": ((R, T), ()),
     "v_transaction": ((R, T), ()),
+    # diagnostics: incidents (opened from the repository's alerts, ADDM, actions) and dumps
+    "list_incidents": ((R,), (R,)),
+    "create_dump": ((R, T, F), (R, F)),
+    "get_dump": ((R,), ()),
+    "dump_download": ((R, F), ()),
+    # dashboards (definitions in the repository)
+    "create_dashboard": ((R,), (R,)),
+    "list_dashboards": ((R,), (R,)),  # installs the built-in ones on first use
+    "get_dashboard": ((R,), (R,)),
+    "update_dashboard": ((R,), (R,)),
+    "delete_dashboard": ((R,), (R,)),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason
