@@ -259,6 +259,8 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     _call(called, "get_dashboard", name="cov_dash")
     _call(called, "update_dashboard", name="cov_dash", title="cov2")
     _call(called, "delete_dashboard", name="cov_dash")
+    pools = _call(called, "connection_pools", target=t)
+    assert pools.client_connections >= 1 and pools.pooler is None
     _call(called, "delete_baseline", name="cov_base")
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}

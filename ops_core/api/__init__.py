@@ -218,6 +218,11 @@ from .performance import (
     targets_status,
     top_statements,
 )
+from .pools import (
+    ConnectionPools,
+    connection_pools,
+    set_target_pooler,
+)
 from .quotas import (
     QUOTA_KINDS,
     Quota,
@@ -595,4 +600,7 @@ __all__ = [
     "get_dashboard",
     "list_dashboards",
     "update_dashboard",
+    "ConnectionPools",
+    "connection_pools",
+    "set_target_pooler",
 ]

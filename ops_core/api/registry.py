@@ -140,6 +140,7 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "get_dashboard": ((R,), (R,)),
     "update_dashboard": ((R,), (R,)),
     "delete_dashboard": ((R,), (R,)),
+    "connection_pools": ((R, T), ()),  # and the PgBouncer admin console when configured
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -282,3 +282,35 @@ def quota_evaluate(target: str | None = TargetOpt, as_json: bool = JsonOpt) -> N
             [[r.target, r.quota, r.status, r.measured, r.message] for r in run.results],
         )
     )
+
+
+@app.command(
+    "pools", epilog=example("opscore resource pools -t prod", "opscore resource pools --json")
+)
+def pools(
+    target: str | None = TargetOpt,
+    pgbouncer: str | None = typer.Option(
+        None,
+        "--set-pgbouncer",
+        help="Admin console DSN of the PgBouncer in front (dbname=pgbouncer).",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Connection pools: PgBouncer SHOW POOLS when configured; the server's connections by
+    database, user, application and state against max_connections."""
+    if pgbouncer is not None:
+        api.set_target_pooler(target or api.resolve_target(None).name, pgbouncer)
+    p = api.connection_pools(target)
+    if as_json:
+        print_json(p)
+        return
+    console.print(
+        f"{p.client_connections} client connections of max_connections {p.max_connections} "
+        f"({p.superuser_reserved} reserved for superusers). {p.note}"
+    )
+    cols = ["database", "user", "application_name", "state", "connections"]
+    console.print(table("server connections", cols, p.connections[cols].values.tolist()))
+    if len(p.pools):
+        pcols = [c for c in ("database", "user", "cl_active", "cl_waiting", "sv_active",
+                             "sv_idle", "maxwait", "pool_mode") if c in p.pools]  # fmt: skip
+        console.print(table("PgBouncer pools", pcols, p.pools[pcols].values.tolist()))

@@ -84,3 +84,12 @@ CREATE TABLE opscore.dashboards (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- a target reached through PgBouncer: the DSN of its admin console (no password: pgpass or
+-- the environment), for SHOW POOLS / SHOW STATS
+CREATE TABLE opscore.target_poolers (
+    target_id    int PRIMARY KEY REFERENCES opscore.targets ON DELETE CASCADE,
+    kind         text NOT NULL DEFAULT 'pgbouncer' CHECK (kind IN ('pgbouncer')),
+    dsn          text NOT NULL CHECK (dsn !~* 'password'),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
