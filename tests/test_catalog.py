@@ -261,6 +261,16 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     _call(called, "delete_dashboard", name="cov_dash")
     pools = _call(called, "connection_pools", target=t)
     assert pools.client_connections >= 1 and pools.pooler is None
+    for fn in (
+        "resource_stats",
+        "resource_allocations",
+        "memory_stats",
+        "cpu_stats",
+        "connection_stats",
+        "buffer_pool",
+        "io_stats",
+    ):
+        _call(called, fn, target=t)  # fmt: skip
     _call(called, "delete_baseline", name="cov_base")
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}

@@ -141,6 +141,14 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "update_dashboard": ((R,), (R,)),
     "delete_dashboard": ((R,), (R,)),
     "connection_pools": ((R, T), ()),  # and the PgBouncer admin console when configured
+    # resource statistics (live; host figures only for a local server; ASH for DB CPU)
+    "resource_stats": ((R, T), ()),
+    "resource_allocations": ((R, T), ()),
+    "memory_stats": ((R, T), ()),
+    "cpu_stats": ((R, T), ()),
+    "connection_stats": ((R, T), ()),
+    "buffer_pool": ((R, T), ()),
+    "io_stats": ((R, T), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -314,3 +314,55 @@ def pools(
         pcols = [c for c in ("database", "user", "cl_active", "cl_waiting", "sv_active",
                              "sv_idle", "maxwait", "pool_mode") if c in p.pools]  # fmt: skip
         console.print(table("PgBouncer pools", pcols, p.pools[pcols].values.tolist()))
+
+
+@app.command(
+    "stats", epilog=example("opscore resource stats -t prod", "opscore resource stats --json")
+)
+def stats(target: str | None = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """CPU, memory, buffer pool, I/O and connections of a target (host figures when local)."""
+    s = api.resource_stats(target)
+    if as_json:
+        print_json(s)
+        return
+    c, m, conn = s.cpu, s.memory, s.connections
+    na = "n/a"
+    console.print(
+        f"CPU: host {c.host_cpu_pct if c.host_cpu_pct is not None else na} %, DB time on CPU "
+        f"{c.db_cpu_s if c.db_cpu_s is not None else na} s of {c.db_time_s or 0} s (last hour)"
+    )
+    console.print(
+        f"Connections: {conn.client_connections} of {conn.max_connections} "
+        f"({conn.used_pct} % of the usable); by state {conn.by_state}"
+    )
+    bp = m.buffer_pool
+    console.print(
+        f"Buffer pool: {bp.used} of {bp.buffers} buffers used, {bp.dirty} dirty"
+        if bp.available
+        else f"Buffer pool: {bp.reason}"
+    )
+    console.print(
+        table("memory settings", ["name", "value"], m.settings[["name", "value"]].values.tolist())
+    )
+    io = s.io.by_database
+    console.print(
+        table("I/O per database", ["database", "blks_read", "hit_pct", "temp_bytes"],
+              io[["database", "blks_read", "hit_pct", "temp_bytes"]].values.tolist())
+    )  # fmt: skip
+    for n in c.notes + m.notes + s.io.notes:
+        console.print(f"[dim]{n}[/]")
+
+
+@app.command("allocations", epilog=example("opscore resource allocations --json"))
+def allocations(target: str | None = TargetOpt, as_json: bool = JsonOpt) -> None:
+    """What each role may use: connection limit, role settings, groups, sessions now."""
+    df = api.resource_allocations(target)
+    if as_json:
+        print_json(df)
+        return
+    console.print(
+        table(None, ["role", "login", "connections", "settings", "member of", "sessions"],
+              [[r["role"], "yes" if r["can_login"] else "no", r["connection_limit"],
+                ", ".join(f"{k}={v}" for k, v in r["settings"].items()),
+                ", ".join(r["member_of"]), r["sessions"]] for _, r in df.iterrows()])
+    )  # fmt: skip
