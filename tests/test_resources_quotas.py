@@ -134,3 +134,16 @@ def test_quota_bad_input_and_what_cannot_be_enforced(quota_target):
     api.set_quota("gone", "role", f"nobody_{RUN}", "connections", 1, target="qt")
     st = {r.quota: r for r in api.evaluate_quotas("qt").results}
     assert st["gone"].status == "not available" and "does not exist" in st["gone"].message
+
+
+@pytest.mark.slow
+def test_quotas_flow_runs_the_evaluation(prefect_harness, quota_target):
+    from flows.quotas import quotas_flow
+    from flows.serve import build_deployments
+
+    role, _ = quota_target
+    api.set_quota("flowq", "role", role, "connections", soft_limit=0, target="qt")
+    out = quotas_flow("qt")
+    assert out == {"quotas": 1, "breaches": 1, "enforced": 0, "reverted": 0}
+    assert api.get_quota("flowq", target="qt").status == "soft"
+    assert "quotas" in {d.name for d in build_deployments()}
