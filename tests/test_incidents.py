@@ -69,7 +69,12 @@ def test_dump_has_the_evidence_and_no_password(pg, diag):
         "snapshots",
         "addm",
         "log",
+        "pg_controldata",
     } == set(manifest["sections"])
+    if manifest["sections"]["pg_controldata"].startswith("ok"):
+        assert "Database cluster state" in json.loads(z.read("pg_controldata.json"))["output"]
+    elif pg.embedded is not None:  # opscore's own server is local: it must have run
+        raise AssertionError(manifest["sections"]["pg_controldata"])
     sessions = json.loads(z.read("sessions.json"))
     mine = [s for s in sessions if s["PROGRAM"] == "dg-secret"]
     assert mine and "<redacted>" in mine[0]["SQL_TEXT"]

@@ -21,7 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__, repository
+from .. import __version__, commands, repository
+from ..alerts.metrics import is_local_target
+from ..backup.binaries import pg_bin
 from ..collectors.scrub import scrub, scrub_message
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
@@ -226,6 +228,21 @@ def _sections(t_name: str, b: datetime, e: datetime) -> tuple[dict[str, Any], di
         return _records(page.entries)
 
     take("log", log)
+
+    def controldata() -> dict[str, Any]:
+        t = resolve_target(t_name)
+        if not is_local_target(t):
+            raise OpsCoreError("the server does not run on this host: pg_controldata not run")
+        p = v_parameter(t_name, "data_directory").rows
+        v = v_parameter(t_name, "server_version_num").rows
+        if p.empty or v.empty:
+            raise OpsCoreError("the data directory is not readable by opscore's role")
+        major = int(str(v.iloc[0]["DISPLAY_VALUE"])) // 10000
+        res = commands.run([pg_bin(major, "pg_controldata"), "-D", p.iloc[0]["DISPLAY_VALUE"]],
+                           timeout=30)  # fmt: skip
+        return {"output": res.stdout}
+
+    take("pg_controldata", controldata)
     return out, status
 
 
