@@ -22,11 +22,19 @@ pages = {
         st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
         st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),
         st.Page(HERE / "alerts.py", title="Alerts", icon=":material/notifications:"),
+        st.Page(HERE / "dashboards.py", title="Dashboards", icon=":material/space_dashboard:"),
+        st.Page(HERE / "locks.py", title="Locks", icon=":material/lock:"),
+        st.Page(HERE / "vviews.py", title="V$ views", icon=":material/table_view:"),
     ],
     "Diagnose": [
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
         st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
         st.Page(HERE / "capacity.py", title="Capacity", icon=":material/trending_up:"),
+        st.Page(HERE / "logs.py", title="Logs", icon=":material/description:"),
+        st.Page(HERE / "incidents.py", title="Incidents and dumps", icon=":material/emergency:"),
+    ],
+    "Manage": [
+        st.Page(HERE / "resources.py", title="Resources", icon=":material/tune:"),
         st.Page(HERE / "autonomous.py", title="Autonomous", icon=":material/auto_mode:"),
     ],
     "Protect": [

@@ -17,6 +17,7 @@ from .ash import ash_flow
 from .autonomous import healing_flow, tuning_flow
 from .backup import backup_deployments
 from .ml import ml_retrain_flow
+from .quotas import quotas_flow
 from .reports import reports_flow
 from .retention import retention_flow
 from .snapshot import snapshot_flow
@@ -110,6 +111,17 @@ def build_deployments(
             concurrency_limit=1,
             tags=["opscore", "alerts"],
             description="Evaluate alert rules and notify",
+        )
+    )
+    deployments.append(
+        quotas_flow.to_deployment(
+            name="quotas",
+            interval=timedelta(
+                minutes=validate_minutes(s.alert_interval_minutes, "alert_interval_minutes")
+            ),
+            concurrency_limit=1,
+            tags=["opscore", "quotas"],
+            description="Measure quotas, enforce hard limits where allowed, revert when back under",
         )
     )
     deployments.append(

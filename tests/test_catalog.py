@@ -9,6 +9,7 @@ import csv
 import importlib
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,8 @@ NOT_EMPTY = {
     "list_alert_rules",
     "list_alerts",
     "target_metrics",
+    "list_quotas",
+    "list_dashboards",
 }
 
 
@@ -186,7 +189,7 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     for fn in ("load_profile", "load_trends", "object_io"):
         _call(called, fn, target=t, begin_id=f.begin_id, end_id=f.end_id)
     rng = {"target": t, "begin": f.begin_at, "end": f.end_at}
-    for fn in ("query_ash", "ash_top", "blocking_chains", "ash_report"):
+    for fn in ("query_ash", "ash_top", "ash_report"):
         _call(called, fn, **rng)
     analysis = _call(called, "run_addm", target=t, begin_id=f.begin_id, end_id=f.end_id)
     _call(called, "list_addm", target=t)
@@ -229,6 +232,45 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     for fn in ("health_liveness", "health_startup", "health_readiness", "health_full"):
         _call(called, fn)
     _call(called, "delete_alert_rule", rule="cov_rule")
+    # resource groups (a group role on the target, journaled) and quotas
+    grp = f"cov_grp_{uuid.uuid4().hex[:10]}"
+    _call(called, "create_resource_group", name=grp, target=t, statement_timeout="10s")
+    _call(called, "list_resource_groups", target=t)
+    _call(called, "get_resource_group", name=grp, target=t)
+    _call(called, "update_resource_group", name=grp, target=t, work_mem="8MB")
+    _call(called, "resource_group_stats", name=grp, target=t, since="10m")
+    _call(called, "delete_resource_group", name=grp, target=t)
+    _call(called, "set_quota", name="cov_q", scope="database", object="postgres",
+          metric="size_bytes", soft_limit="1TB", target=t)  # fmt: skip
+    assert api.evaluate_quotas(t).quotas == 1
+    _call(called, "list_quotas", target=t)
+    _call(called, "live_locks", target=t)
+    _call(called, "deadlocks", target=t)
+    _call(called, "server_log", target=t, limit=5)
+    for fn in ("v_session", "v_sql", "v_sysstat", "v_system_event", "v_sesstat", "v_transaction"):
+        _call(called, fn, target=t)
+    _call(called, "list_incidents", target=t, status="all")
+    dump = _call(called, "create_dump", target=t, minutes=5)
+    _call(called, "get_dump", dump_id=dump.dump_id)
+    assert _call(called, "dump_download", dump_id=dump.dump_id)[:2] == b"PK"
+    panels = [{"title": "events", "kind": "bar", "source": "ash_top"}]
+    _call(called, "create_dashboard", name="cov_dash", title="cov", panels=panels)
+    _call(called, "list_dashboards")
+    _call(called, "get_dashboard", name="cov_dash")
+    _call(called, "update_dashboard", name="cov_dash", title="cov2")
+    _call(called, "delete_dashboard", name="cov_dash")
+    pools = _call(called, "connection_pools", target=t)
+    assert pools.client_connections >= 1 and pools.pooler is None
+    for fn in (
+        "resource_stats",
+        "resource_allocations",
+        "memory_stats",
+        "cpu_stats",
+        "connection_stats",
+        "buffer_pool",
+        "io_stats",
+    ):
+        _call(called, fn, target=t)  # fmt: skip
     _call(called, "delete_baseline", name="cov_base")
     # autonomous: config and self-healing (read-only checks; nothing acts in report_only)
     _call(called, "set_autonomous_config", target=t, feature="healing", mode="report-only")

@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import OpsCoreError
 from ..model.target import Target
 from ..repository import alerts as repo
+from ..repository import quotas as repo_quotas
 from ..targets.connection import parse_dsn
 
 WRAPAROUND = 2**31
@@ -300,6 +301,15 @@ def _anomaly(ctx: Context) -> Observation:
     )
 
 
+def _quota(ctx: Context) -> Observation:
+    worst = repo_quotas.worst_usage(ctx.repo, ctx.target.target_id)
+    if worst is None:
+        return Observation(unavailable="no evaluated quota on this target (opscore resource quota)")
+    lim, measured = float(worst["lim"]), float(worst["measured"])
+    pct = 100.0 * measured / lim if lim > 0 else (100.0 if measured > 0 else 0.0)
+    return Observation(pct, detail={"quota": worst["name"], "measured": measured, "limit": lim})
+
+
 OBSERVERS: dict[str, Callable[[Context], Observation]] = {
     "connections": _connections,
     "connections_pct": _connections_pct,
@@ -321,6 +331,7 @@ OBSERVERS: dict[str, Callable[[Context], Observation]] = {
     "ash_sampler": _ash,
     "addm_impact_pct": _addm,
     "anomaly_score": _anomaly,
+    "quota_used_pct": _quota,
 }
 
 

@@ -101,6 +101,13 @@ METRICS: dict[str, Metric] = {
             "largest finding of the newest ADDM analysis, % of DB time",
         ),
         Metric("anomaly_score", "score", ("anomaly",), "anomaly detector (needs the ML models)"),
+        Metric(
+            "quota_used_pct",
+            "%",
+            _T,
+            "the target's quota nearest its soft limit (else its hard limit), measured by the "
+            "quotas flow: 100 = at the limit",
+        ),
     )
 }
 

@@ -123,6 +123,46 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "capacity_alerts": ((R,), ()),
     "storage_growth": ((R,), ()),
     "maintenance_windows": ((R,), ()),
+    # resource groups (target roles, journaled) and quotas
+    "create_resource_group": ((R, T), (T, R)),
+    "list_resource_groups": ((R, T), ()),
+    "get_resource_group": ((R, T), ()),
+    "update_resource_group": ((R, T), (T, R)),
+    "delete_resource_group": ((R, T), (T, R)),
+    "resource_group_stats": ((R, T), ()),
+    "set_quota": ((R, T), (R, T)),  # changing an enforced quota reverts its enforcement
+    "list_quotas": ((R,), ()),
+    # live locks, deadlocks, server log (the log file: local, or pg_read_file on the target)
+    "live_locks": ((R, T), ()),
+    "deadlocks": ((R, T, F), ()),
+    "server_log": ((R, T, F), ()),
+    # V$ views (live; V$SYSTEM_EVENT and DB time from the repository's ASH)
+    "v_session": ((R, T), ()),
+    "v_sql": ((R, T), ()),
+    "v_sysstat": ((R, T), ()),
+    "v_system_event": ((R,), ()),
+    "v_sesstat": ((R, T), ()),
+    "v_transaction": ((R, T), ()),
+    # diagnostics: incidents (opened from the repository's alerts, ADDM, actions) and dumps
+    "list_incidents": ((R,), (R,)),
+    "create_dump": ((R, T, F), (R, F)),
+    "get_dump": ((R,), ()),
+    "dump_download": ((R, F), ()),
+    # dashboards (definitions in the repository)
+    "create_dashboard": ((R,), (R,)),
+    "list_dashboards": ((R,), (R,)),  # installs the built-in ones on first use
+    "get_dashboard": ((R,), (R,)),
+    "update_dashboard": ((R,), (R,)),
+    "delete_dashboard": ((R,), (R,)),
+    "connection_pools": ((R, T), ()),  # and the PgBouncer admin console when configured
+    # resource statistics (live; host figures only for a local server; ASH for DB CPU)
+    "resource_stats": ((R, T), ()),
+    "resource_allocations": ((R, T), ()),
+    "memory_stats": ((R, T), ()),
+    "cpu_stats": ((R, T), ()),
+    "connection_stats": ((R, T), ()),
+    "buffer_pool": ((R, T), ()),
+    "io_stats": ((R, T), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -70,12 +70,26 @@ def _register_optional() -> None:
         ("ml", "ml"),
         ("capacity", "capacity"),
         ("autonomous", "autonomous"),
+        ("resource", "resource"),
+        ("locks", None),
+        ("vviews", "v"),
+        ("dashboard", "dashboard"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)
 
 
 _register_optional()
+
+
+def _register_diagnostics() -> None:
+    from . import incident  # two command groups: incidents and dumps
+
+    app.add_typer(incident.app, name="incident")
+    app.add_typer(incident.dump_app, name="dump")
+
+
+_register_diagnostics()
 harden(app)  # every command's input is checked before it runs (ops_core/cli/validate.py)
 
 

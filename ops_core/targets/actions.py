@@ -53,6 +53,7 @@ __all__ = [
     "reload_configuration",
     "effective_mode",
     "AUTONOMOUS",
+    "role_statements",
 ]
 
 MODES = ("off", "report_only", "implement")
@@ -97,6 +98,18 @@ FEATURES: dict[str, Feature] = {
         Feature("self_healing", "self-healing acts on what its checks find", "off"),
         Feature("self_tuning", "self-tuning changes parameters and rolls back", "off"),
         Feature("auto_indexing", "auto-indexing creates, verifies and drops indexes", "off"),
+        Feature(
+            "resource_group",
+            "CREATE/ALTER/DROP ROLE of an opscore resource group, GRANT/REVOKE of its members "
+            "and their limits (ALTER ROLE ... SET, CONNECTION LIMIT)",
+            "implement",
+        ),
+        Feature(
+            "quota_enforce",
+            "enforcement of a quota's hard limit (CONNECTION LIMIT, REVOKE CREATE) and its "
+            "reversal",
+            "report_only",
+        ),
     )
 }
 
@@ -512,4 +525,51 @@ def reload_configuration(*, why: str, requested_by: str = "opscore") -> Action:
         sql="SELECT /* opscore */ pg_reload_conf()",
         why=why,
         requested_by=requested_by,
+    )
+
+
+#: roles' limits before and after a resource-group or quota change: connection limit, the
+#: role-wide settings (ALTER ROLE ... SET) and the groups each role is a member of
+ROLE_STATE = (
+    "SELECT /* opscore */ r.rolname, r.rolconnlimit, "
+    "(SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setrole = r.oid "
+    "AND s.setdatabase = 0) AS setconfig, "
+    "ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+    "WHERE m.member = r.oid ORDER BY 1) AS member_of "
+    "FROM pg_roles r WHERE r.rolname = ANY(%s) ORDER BY 1"
+)
+
+
+def role_statements(
+    feature: str,
+    what: str,
+    statements: list[sql.Composable],
+    *,
+    undo: list[sql.Composable] | None,
+    why: str,
+    evidence: dict[str, Any] | None = None,
+    state_sql: str | None = None,
+    state_params: tuple[Any, ...] = (),
+    requested_by: str = "opscore",
+) -> Action:
+    """Statements on roles, databases or schemas (CREATE/ALTER/DROP ROLE, GRANT/REVOKE, ALTER
+    ... CONNECTION LIMIT) sent as one simple-protocol request: the server runs them in one
+    implicit transaction, so all apply or none. Values are quoted by psycopg (``sql.Literal``),
+    names by ``sql.Identifier``; ``undo`` is the way back, journaled as text."""
+    if feature not in ("resource_group", "quota_enforce"):
+        raise InvalidInput(f"role_statements is not for feature {feature!r}.")
+    if not statements:
+        raise InvalidInput(f"Nothing to do for {what}.")
+    body = sql.SQL("; ").join(statements)
+    undo_text = sql.SQL("; ").join(undo).as_string() + ";" if undo else None
+    return Action(
+        feature=feature,
+        what=what,
+        sql=body,
+        why=why,
+        evidence=evidence or {},
+        requested_by=requested_by,
+        state_sql=state_sql,
+        state_params=state_params,
+        undo_sql=undo_text,
     )
