@@ -283,9 +283,6 @@ def test_target_writes_only_in_actions_and_fault_injectors():
 
 #: repository modules that still import a layer above them, with why (issue 20, next steps)
 REPOSITORY_UPWARD = {
-    # the capture record lives in collectors/capture.py (another helper's file this session);
-    # once it moves to ops_core/model the repository writes without importing collectors
-    "ops_core.repository.snapshots": {"ops_core.collectors.deltas", "ops_core.collectors.capture"},
     # Finding/Recommendation of ADDM move to ops_core/model with the ADDM work
     "ops_core.repository.addm": {"ops_core.analysis.addm"},
 }

@@ -359,7 +359,6 @@ def test_purge_waits_boundedly_for_a_busy_partition_and_target_removal_forgets(a
     with repository.session() as conn:
         left = conn.execute(
             "SELECT (SELECT count(*) FROM opscore.ash_samples WHERE target_id = %(t)s)"
-            " + (SELECT count(*) FROM opscore.ash_history WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_chunks WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_history_chunks WHERE target_id = %(t)s)"
             " + (SELECT count(*) FROM opscore.ash_sessions WHERE target_id = %(t)s)"

@@ -127,8 +127,9 @@ def test_blocking_chains_unsampled_root_and_deadlock():
 
 def test_copy_columns_follow_the_sample_row():
     # AshWriter builds COPY rows by slicing AshRow: the two orders must stay in step
-    from ops_core.repository.ash import COLUMNS, AshRow
+    from ops_core.repository.ash import AshRow
+    from ops_core.repository.ash_tiers import STORED_COLUMNS
 
     f = list(AshRow._fields)
-    assert list(COLUMNS) == ["target_id", f[0], "weight_s", *f[1:13], "text_hash", *f[14:]]
+    assert list(STORED_COLUMNS) == ["target_id", f[0], "weight_s", *f[1:13], "text_hash", *f[14:]]
     assert f[13] == "query"

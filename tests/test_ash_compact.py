@@ -1,6 +1,6 @@
 """Compressed ASH chunks against a real PostgreSQL: exact round trip, idempotent compaction,
-reads over hot rows + raw chunks + history chunks, retention, upgrade from row history, and
-target removal."""
+reads over hot rows + raw chunks + history chunks, retention into history, and target
+removal."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from ops_core import api, repository
 from ops_core.repository import ash as repo_ash
-from ops_core.repository import ash_chunks, ash_tiers
+from ops_core.repository import ash_chunks, ash_stage, ash_tiers
+from ops_core.repository import targets as repo_targets
 from ops_core.repository.ash import AshRow
 
 from .test_ash import _rows
@@ -132,7 +133,7 @@ def test_a_failed_compaction_leaves_the_samples_hot_and_a_busy_target_is_skipped
         assert _count(conn, "ash_chunks", tid) == 0 and _read_all(conn, tid, *rng) == before
         # another writer holds the target: the sampler's compaction does not wait
         with repository.connect() as other, other.transaction():
-            other.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ash_chunks.COMPACT_LOCK, tid))
+            other.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ash_stage.COMPACT_LOCK, tid))
             assert ash_chunks.compact(conn, tid, base + timedelta(minutes=5), wait=False) is None
         assert _count(conn, "ash_chunks", tid) == 0
         assert ash_chunks.compact(conn, tid, base + timedelta(minutes=5), wait=False) == 20
@@ -210,38 +211,23 @@ def test_a_short_read_unnests_only_the_chunks_it_needs(target):
     assert len(df) == 30 and set(df["tier"]) == {"raw"}
 
 
-def test_retention_trims_dictionaries_and_converts_row_history(target):
+def test_retention_downsamples_then_drops_history_and_trims_dictionaries(target):
     tid = target.target_id
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    legacy_day = now - timedelta(days=8)
+    day = now - timedelta(days=8)
     with repository.session() as conn:
-        # history written by opscore before migration 0006: rows in opscore.ash_history
-        repo_ash.ensure_partitions(conn, "ash_history", [legacy_day.date()])
-        cols = psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, repo_ash.COLUMNS))
-        with conn.cursor() as cur:
-            rows = [(tid, r[0], 10.0, *r[1:13], None, *r[14:]) for r in _varied_rows(legacy_day, 3)]
-            cur.executemany(
-                psycopg.sql.SQL("INSERT INTO opscore.ash_history ({}) VALUES ({})").format(
-                    cols, psycopg.sql.SQL(", ").join([psycopg.sql.Placeholder()] * len(rows[0]))
-                ),
-                rows,
-            )
-        rng = (legacy_day - timedelta(minutes=1), legacy_day + timedelta(minutes=5))
-        before = _read_all(conn, tid, *rng)
-        assert len(before) == 12 and {r[-1] for r in before} == {"history"}
-    assert (
-        repo_ash.partition_name("ash_history", legacy_day.date()) in api.ash_partitions()["history"]
-    )
-    old = api.ash_db_time("chunky", *rng, by=["event"])
+        repo_ash.AshWriter(tid).write(conn, _varied_rows(day, 3), 1.0)
+    rng = (day - timedelta(minutes=1), day + timedelta(minutes=5))
+    raw = api.ash_db_time("chunky", *rng, by=[])
 
-    api.purge_ash(now=now)
+    api.purge_ash(now=now)  # past the raw window: one sample in 10 kept, weighted
     parts = api.ash_partitions()["history"]
-    assert parts == [repo_ash.partition_name("ash_history_chunks", legacy_day.date())]
+    assert parts == [repo_ash.partition_name("ash_history_chunks", day.date())]
     with repository.session() as conn:
-        assert _read_all(conn, tid, *rng) == before  # converted exactly
-        assert _count(conn, "ash_history", tid) == 0
-        assert _count(conn, "ash_sessions", tid) == 4
-    assert api.ash_db_time("chunky", *rng, by=["event"]).equals(old)
+        assert _count(conn, "ash_history_chunks", tid) == 1
+        assert _count(conn, "ash_sessions", tid) > 0
+    hist = api.ash_db_time("chunky", *rng, by=[])
+    assert hist.loc[0, "time_s"] == pytest.approx(raw.loc[0, "time_s"])
 
     # past the history window: partitions dropped, dictionaries trimmed
     res = api.purge_ash(now=now + timedelta(days=30))
@@ -286,3 +272,46 @@ def test_a_writer_gets_back_a_hot_partition_that_retention_dropped(target):
     rng = (yesterday - timedelta(minutes=1), yesterday + timedelta(minutes=1))
     df = api.query_ash("chunky", *rng)
     assert len(df) == 10 and df["sample_time"].is_unique
+
+
+def _migrate_below(conn: psycopg.Connection, version: int) -> None:
+    """The repository as an installation that has every migration before ``version``."""
+    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+    conn.execute("CREATE SCHEMA opscore")
+    conn.execute(
+        "CREATE TABLE opscore.schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for m in repository.migrations():
+        if m.version < version:
+            with conn.transaction():
+                conn.execute(m.sql)
+                conn.execute(
+                    "INSERT INTO opscore.schema_migrations (version, name) VALUES (%s, %s)",
+                    (m.version, m.name),
+                )
+
+
+def test_migration_0020_drops_row_history_but_never_its_rows(repo):
+    conn = repo
+    _migrate_below(conn, 20)
+    tid = repo_targets.insert(conn, "old", "host=/nonexistent dbname=x", "none").target_id
+    day = (datetime.now(UTC) - timedelta(days=40)).date()
+    repo_ash.ensure_partitions(conn, "ash_history", [day])
+    conn.execute(
+        "INSERT INTO opscore.ash_history (target_id, sample_time, weight_s, pid) "
+        "VALUES (%s, %s, 10, 1)",
+        (tid, repo_ash.day_start(day)),
+    )
+    # rows the old layout still holds: refused, nothing changed
+    with pytest.raises(psycopg.errors.RaiseException, match="ash_history still holds"):
+        repository.migrate(conn)
+    assert conn.execute("SELECT count(*) FROM opscore.ash_history").fetchone()[0] == 1
+    assert 20 not in repository.applied_versions(conn)
+    # empty (as every installation's is): dropped, and removing a target still works
+    conn.execute("DELETE FROM opscore.ash_history")
+    assert 20 in [m.version for m in repository.migrate(conn)]
+    assert conn.execute("SELECT to_regclass('opscore.ash_history')").fetchone()[0] is None
+    repo_ash.AshWriter(tid).write(conn, _rows(datetime.now(UTC), 3, [1]), 1.0)
+    conn.execute("DELETE FROM opscore.targets WHERE target_id = %s", (tid,))
+    assert _count(conn, "ash_samples", tid) == 0

@@ -1,7 +1,7 @@
 """The compressed 5-minute ASH summary (migration 0007) against a real PostgreSQL: its answers
-equal the samples' for every grouping on a sampled workload, a rebuild replaces a bucket, the
-row summary of 0003 converts without loss, and retention keeps the dictionary entries that
-kept summary buckets reference."""
+equal the samples' for every grouping on a sampled workload, a rebuild replaces a bucket, day
+rows equal their buckets, and retention keeps the dictionary entries that kept summary buckets
+reference."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ import pytest
 from psycopg import sql
 
 from ops_core import api, repository
-from ops_core.analysis.waits import event_sql, is_db_time_sql, wait_class_sql
 from ops_core.repository import ash as repo_ash
-from ops_core.repository import ash_chunks, ash_read, ash_retention, ash_summary, ash_tiers
-from ops_core.repository import targets as repo_targets
+from ops_core.repository import ash_chunks, ash_read, ash_retention, ash_summary
 from ops_core.repository.ash import AshRow
 
 from .helpers import WAIT_S, cancel_backends, wait_until
@@ -337,179 +335,3 @@ def test_day_rows_equal_their_buckets(target):
         ).fetchall()
         assert left == [(day2,)]
     compare(day1, end, since=cut)
-
-
-# -------------------------------------------------------------------------- upgrade from 0006
-#: the summary writer of migration 0003 (opscore before 0007): one row per group
-_ROW_SUMMARIZE = """
-    INSERT INTO opscore.ash_summary (target_id, bucket_start, bucket_s, grouping,
-        wait_class, wait_event_type, wait_event, query_id, text_hash, pid, backend_start,
-        usename, datname, application_name, backend_type, samples, time_s, db_time_s)
-    SELECT %(t)s, b, %(b)s,
-           CASE WHEN GROUPING(ev) = 0 THEN 'event' WHEN GROUPING(query_id) = 0 THEN 'sql'
-                ELSE 'session' END,
-           cls, wait_event_type, ev, query_id,
-           CASE WHEN GROUPING(query_id) = 0 THEN min(text_hash) END,
-           pid, backend_start, usename, datname, application_name, backend_type,
-           count(*), sum(weight_s), coalesce(sum(weight_s) FILTER (WHERE dbt), 0)
-      FROM (SELECT date_bin(make_interval(secs => %(b)s), s.sample_time, %(epoch)s) AS b,
-                   {cls} AS cls, s.wait_event_type, {ev} AS ev, s.query_id, s.text_hash,
-                   s.pid, s.backend_start, s.usename, s.datname, s.application_name,
-                   s.backend_type, s.weight_s, {dbt} AS dbt
-              FROM {tiers}
-             WHERE s.target_id = %(t)s AND s.sample_time >= %(lo)s
-               AND s.sample_time < %(hi)s) x
-     GROUP BY GROUPING SETS (
-           (b, cls, wait_event_type, ev),
-           (b, query_id, cls),
-           (b, pid, backend_start, usename, datname, application_name, backend_type))
-"""
-
-
-def _row_summarize(conn: psycopg.Connection, tid: int, lo: datetime, hi: datetime) -> None:
-    query = sql.SQL(_ROW_SUMMARIZE).format(
-        cls=wait_class_sql("s.state", "s.wait_event_type"),
-        ev=event_sql("s.state", "s.wait_event_type", "s.wait_event"),
-        dbt=is_db_time_sql("s.state", "s.wait_event_type"),
-        tiers=ash_tiers.tiers_sql(include_history=False, target="t", begin="lo", end="hi"),
-    )
-    params = {"t": tid, "lo": lo, "hi": hi, "b": BUCKET, "epoch": ash_chunks.EPOCH}
-    with ash_tiers.decoding(conn):
-        conn.execute(query, params)
-
-
-def _row_read(conn: psycopg.Connection, tid: int, lo: datetime, hi: datetime, dims: list[str]):
-    """What db_time(use_summary=True) answered from the row summary: its query, restated."""
-    grouping = ash_read.summary_grouping(dims, {})
-    cols = [sql.SQL("{} AS {}").format(ash_read.DIMENSIONS[d][1], sql.Identifier(d)) for d in dims]
-    group = sql.SQL("GROUP BY {}").format(
-        sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(dims)))
-    )
-    query = sql.SQL(
-        """
-        WITH agg AS (
-            SELECT {cols} sum(s.samples)::bigint AS samples, sum(s.time_s)::float8 AS time_s,
-                   sum(s.db_time_s)::float8 AS db_time_s, min(s.text_hash) AS text_hash
-              FROM opscore.ash_summary s
-             WHERE s.target_id = %(t)s AND s.grouping = %(g)s AND s.bucket_start >= %(lo)s
-               AND s.bucket_start < %(hi)s {group})
-        SELECT agg.*, q.query_text AS query FROM agg LEFT JOIN opscore.ash_query_texts q
-            ON q.target_id = %(t)s AND q.text_hash = agg.text_hash
-        """
-    ).format(
-        cols=sql.SQL("").join(c + sql.SQL(", ") for c in cols),
-        group=group if dims else sql.SQL(""),
-    )
-    params = {"t": tid, "g": grouping, "lo": lo, "hi": hi}
-    with conn.cursor() as cur:
-        cur.execute(query, params)
-        df = ash_read._frame(cur)
-    df = df.drop(columns=["text_hash"])
-    return df if "query_id" in dims else df.drop(columns=["query"])
-
-
-def _migrate_to_0006(conn: psycopg.Connection) -> None:
-    conn.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-    conn.execute("CREATE SCHEMA opscore")
-    conn.execute(
-        "CREATE TABLE opscore.schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
-    )
-    for m in repository.migrations():
-        if m.version <= 6:
-            with conn.transaction():
-                conn.execute(m.sql)
-                conn.execute(
-                    "INSERT INTO opscore.schema_migrations (version, name) VALUES (%s, %s)",
-                    (m.version, m.name),
-                )
-
-
-UPGRADE_QUESTIONS = [
-    ["wait_class", "event"],
-    ["wait_event_type"],
-    ["event", "hour"],
-    ["query_id"],
-    ["query_id", "wait_class"],
-    ["pid", "backend_start", "usename", "datname", "application_name", "backend_type"],
-    ["usename"],
-    ["backend_type"],
-]
-
-
-def test_upgrade_converts_the_row_summary_without_loss(repo):
-    conn = repo
-    _migrate_to_0006(conn)
-    tid = repo_targets.insert(conn, "upgraded", "host=/nonexistent dbname=x", "none").target_id
-    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    d9, d5 = now - timedelta(days=9), now - timedelta(days=5)
-    w = repo_ash.AshWriter(tid)
-    # day -9: samples compacted into chunks (their dictionary entries exist), summarized
-    w.write(conn, _rows(d9, 200), 1.0)
-    _row_summarize(conn, tid, d9, d9 + timedelta(minutes=10))
-    ash_chunks.compact(conn, tid, now)
-    # day -5: summarized, then its samples dropped before any compaction (opscore before
-    # 0006): sessions, queries and events that no dictionary holds, and one session that an
-    # older entry (day -9) decodes to
-    ghosts = [
-        AshRow(
-            d5 + timedelta(seconds=i), 9001 + i % 2, None, "autovacuum worker", "ghost", None,
-            None, None, d5 - timedelta(hours=1), None, "InjectionPoint", "test-point",
-            777 if i % 2 else None, "VACUUM x" if i % 3 else None, None, None, None, None,
-            None, None,
-        )
-        for i in range(40)
-    ] + [
-        AshRow(
-            d5 + timedelta(seconds=i), 9003, None, "client backend", "app", "shop", "web",
-            None, d5, "idle in transaction", None, None, 778, "SELECT 778", None, None, None,
-            None, None, None,
-        )
-        for i in range(40)
-    ]  # fmt: skip
-    w.write(conn, _rows(d5, 100, started=d9 - timedelta(days=2)) + ghosts, 10.0)
-    _row_summarize(conn, tid, d5, d5 + timedelta(minutes=10))
-    conn.execute("DELETE FROM opscore.ash_samples WHERE target_id = %s", (tid,))
-    # a group written twice into one bucket (two writers summarizing at once)
-    conn.execute(
-        "INSERT INTO opscore.ash_summary SELECT * FROM opscore.ash_summary "
-        "WHERE target_id = %s AND grouping = 'event' AND wait_event = 'CPU' "
-        "AND bucket_start = %s",
-        (tid, _floor(d5)),
-    )
-    ranges = {
-        "all": (d9 - timedelta(hours=1), now),
-        "d5": (_floor(d5), now),
-        "d5 day": (d5.replace(hour=0), now),  # day -5 whole: from its day row once built
-    }
-    expected = {
-        (name, tuple(dims)): _row_read(conn, tid, *rng, dims)
-        for name, rng in ranges.items()
-        for dims in UPGRADE_QUESTIONS
-    }
-    assert set(expected["d5", ("usename",)]["usename"].dropna()) == {"app", "batch", "ghost"}
-    assert expected["d5", ("wait_class", "event")].set_index("event").loc["CPU", "samples"] == 400
-    rows = conn.execute("SELECT count(*) FROM opscore.ash_summary").fetchone()[0]
-
-    # 0007 converts the summary; later migrations (0009 and on) follow it
-    assert [m.version for m in repository.migrate(conn)][:1] == [7]
-    assert conn.execute("SELECT to_regclass('opscore.ash_summary')").fetchone()[0] is None
-    entries = conn.execute(
-        "SELECT sum(groups) FROM opscore.ash_summary_chunks WHERE target_id = %s", (tid,)
-    ).fetchone()[0]
-    assert entries == rows - 1  # the doubled group is one entry, its numbers added up
-
-    def check(names: tuple[str, ...]) -> None:
-        for name in names:
-            for dims in UPGRADE_QUESTIONS:
-                got = ash_read.db_time(conn, tid, *ranges[name], dims, use_summary=True)
-                want = expected[name, tuple(dims)]
-                assert list(got.columns) == list(want.columns), dims
-                _assert_same(got, want, dims)
-
-    check(("all", "d5", "d5 day"))
-    # retention with a 7-day history window: day -9 and its summary go, and with them the
-    # dictionary entries last seen that day, but not the one day -5's summary uses
-    res = ash_retention.purge(conn, now, 3, 7)
-    assert res["summary_deleted"] > 0 and res["summary_days_built"] == 3  # day -5's groupings
-    check(("d5", "d5 day"))

@@ -50,7 +50,7 @@ def test_history_trends_bounds(wl):
     assert hist.iloc[0]["calls"] == 80 and hist.iloc[0]["calls_per_s"] > 0
     tr = api.load_trends(wl.target, wl.begin_id, wl.end_id)
     assert list(tr["snapshot_id"]) == [wl.end_id]
-    assert tr.iloc[0]["calls_per_s"] > 0 and tr.iloc[0]["db_time_s_per_s"] > 0
+    assert tr.iloc[0]["calls_per_s"] > 0 and tr.iloc[0]["sql_time_s_per_s"] > 0
     b, e = api.snapshot_bounds(wl.target, datetime.now(UTC) - timedelta(hours=1))
     assert (b, e) == (wl.begin_id, wl.end_id)
     with pytest.raises(NotFound):

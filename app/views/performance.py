@@ -427,7 +427,7 @@ with tabs[5]:
                 tr = tr.copy()
                 tr["time"] = c.to_local(tr["captured_at"])
                 metrics = {
-                    "db_time_s_per_s": "Statement time per second (avg active statements)",
+                    "sql_time_s_per_s": "Statement time per second (avg active statements)",
                     "calls_per_s": "Executions per second",
                     "xacts_per_s": "Transactions per second",
                     "blks_read_per_s": "Blocks read per second",
@@ -438,7 +438,7 @@ with tabs[5]:
                 chosen = st.multiselect(
                     "Metrics",
                     list(metrics),
-                    default=["db_time_s_per_s", "calls_per_s", "wal_mb_per_s"],
+                    default=["sql_time_s_per_s", "calls_per_s", "wal_mb_per_s"],
                     format_func=metrics.get,
                     key="hub_trends",
                 )

@@ -392,7 +392,7 @@ def purge_ash(now: datetime | None = None) -> dict:
 
 def ash_partitions() -> dict[str, list[str]]:
     """Day partitions that exist: {'raw': [...], 'history': [...]} (names, oldest first; raw:
-    hot rows and raw chunks, history: history chunks and pre-0006 history rows)."""
+    hot rows and raw chunks, history: history chunks)."""
 
     def parts(*tables: str) -> list[str]:
         found = [(d, p) for t in tables for d, p in repo_ash.list_partitions(repo, t).items()]
@@ -400,8 +400,8 @@ def ash_partitions() -> dict[str, list[str]]:
 
     with repository.session() as repo:
         return {
-            "raw": parts(ash_tiers.HOT_TABLE, ash_tiers.RAW_CHUNKS),
-            "history": parts(ash_tiers.HISTORY_CHUNKS, ash_tiers.LEGACY_HISTORY),
+            ash_tiers.RAW_TIER: parts(ash_tiers.HOT_TABLE, ash_tiers.RAW_CHUNKS),
+            ash_tiers.HISTORY_TIER: parts(ash_tiers.HISTORY_CHUNKS),
         }
 
 

@@ -1,4 +1,4 @@
-"""Backup retention, schedules and the catalog report (re-exported by ``api.backup``)."""
+"""Backup retention, schedules and the catalog report (exported from ``ops_core.api``)."""
 
 from __future__ import annotations
 

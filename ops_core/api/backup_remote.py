@@ -1,5 +1,5 @@
 """Backups in an object store (upload with checksums verified, staging for restores) and
-clones (restored servers opscore started). Re-exported by ``api.backup``."""
+clones (restored servers opscore started). Exported from ``ops_core.api``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..backup.clones import Clone
 from ..backup.remote import Remote, UploadReport
 from ..backup.store import BackupStore, check_backup_id
 from ..errors import InvalidInput
+from .backup_context import store_for
 from .targets import Target, get_target
 
 __all__ = [
@@ -28,10 +29,6 @@ __all__ = [
     "stop_clone",
     "drop_clone",
 ]
-
-
-def _store_for(conn: Any, target: Target) -> BackupStore:
-    return catalog.store_for(conn, target.target_id, target.name)
 
 
 # ---------------------------------------------------------------- object store copy
@@ -96,7 +93,7 @@ def upload_wal(target: str) -> UploadReport:
     t = get_target(target)
     with repository.session() as conn:
         rem = _remote_for(conn, t.target_id, t.name)
-        store = _store_for(conn, t)
+        store = store_for(conn, t)
         backups = catalog.list_backups(conn, t.target_id)
     seg = next((b.wal_segment_size for b in reversed(backups) if b.wal_segment_size), None)
     return remote.upload_wal(rem, store.wal_dir, seg or wal.DEFAULT_SEGMENT_SIZE)

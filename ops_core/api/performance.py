@@ -350,9 +350,10 @@ def load_profile(
 def load_trends(
     target: str, begin_id: int, end_id: int, *, include_opscore: bool | None = None
 ) -> pd.DataFrame:
-    """Per snapshot of a range, rates over its interval: db_time_s_per_s (statement time per
-    second = average active statements), calls_per_s, xacts_per_s, rows_per_s,
-    read_mb_per_s (8 kB blocks read), hit_pct, temp_mb_per_s, wal_mb_per_s, backends."""
+    """Per snapshot of a range, rates over its interval: sql_time_s_per_s (SQL time per second:
+    pg_stat_statements execution time of the calls completed in the interval = average active
+    statements; not DB time, which is ASH-sampled), calls_per_s, xacts_per_s, rows_per_s,
+    blks_read_per_s (8 kB blocks read), hit_pct, temp_mb_per_s, wal_mb_per_s, backends."""
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
         ranges.validate_range(repo, t.target_id, t.name, begin_id, end_id)
@@ -363,7 +364,7 @@ def load_trends(
         {
             "snapshot_id": df["snapshot_id"],
             "captured_at": df["captured_at"],
-            "db_time_s_per_s": df["exec_ms"].astype("float64") / 1000.0 / iv,
+            "sql_time_s_per_s": df["exec_ms"].astype("float64") / 1000.0 / iv,
             "calls_per_s": df["calls"].astype("float64") / iv,
             "xacts_per_s": df["xacts"].astype("float64") / iv,
             "rows_per_s": df["rows"].astype("float64") / iv,

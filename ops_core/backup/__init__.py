@@ -4,5 +4,6 @@ point-in-time recovery, verification (pg_verifybackup, test restore with amcheck
 
 Modules: store (directory layout, manifests), catalog (repository reads/writes), physical,
 logical, wal, restore, server (throw-away server on a restored directory), verify, retention,
-schedule. The service layer is ``ops_core.api.backup``.
+schedule. The service layer is ``ops_core.api.backup`` (with ``backup_wal``, ``backup_policy``,
+``backup_remote``).
 """

@@ -276,8 +276,7 @@ class AshSampler:
         start = self._summarized_until or first
         start = min(start, first)
         # buckets before the last sample's bucket are complete (samples arrive in order)
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        last_bucket = epoch + timedelta(seconds=((last - epoch).total_seconds() // bucket) * bucket)
+        last_bucket = ash_chunks.bucket_floor(last, bucket)
         end = last + timedelta(microseconds=1) if final else last_bucket
         if end <= start:
             self._partial_bucket = True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,11 +20,10 @@ from psycopg.rows import dict_row
 
 from ..config import Settings
 from ..errors import OpsCoreError
+from ..model.capture import Capture, StmtKey  # the shared record (the repository writes it)
 from ..targets import connection
 from . import catalog, host
 from .scrub import scrub
-
-StmtKey = tuple[int, int, int, bool]  # queryid, dbid, userid, toplevel
 
 CLUSTER_SOURCES = [
     "pg_stat_database",
@@ -61,26 +59,6 @@ class CaptureOptions:
             include_opscore=s.include_opscore_activity,
             **kw,
         )
-
-
-@dataclass
-class Capture:
-    target_id: int
-    captured_at: datetime | None = None
-    server_version_num: int | None = None
-    postmaster_start: datetime | None = None
-    datname: str | None = None
-    own_datname: str | None = None  # the repository database, when it lives on this server
-    with_sizes: bool = False
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # source -> rows
-    texts: list[dict[str, Any]] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # source -> ok | not available.. | error
-    failed: str | None = None  # whole capture failed: why
-    stmt_ids: dict[StmtKey, int] | None = None  # statements the repository knew (for the write)
-    target_ms: float = 0.0
-
-    def error_count(self) -> int:
-        return sum(1 for v in self.sources.values() if v.startswith("error"))
 
 
 class _Reader:

@@ -8,22 +8,10 @@ from typing import Any
 
 import psutil
 
-from .catalog import Source, _cols
+# the row type lives in ops_core.model.sources (the delta rules read it too)
+from ..model.sources import HOST_SOURCE  # noqa: F401
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
-
-HOST_SOURCE = Source(
-    "host",
-    _cols(
-        "cpu_user:float8 cpu_system:float8 cpu_idle:float8 cpu_iowait:float8 cpu_steal:float8 "
-        "disk_read_bytes disk_write_bytes disk_reads disk_writes net_bytes_sent net_bytes_recv "
-        "cpu_count:int8:gauge load1:float8:gauge load5:float8:gauge load15:float8:gauge "
-        "mem_total:int8:gauge mem_available:int8:gauge mem_used:int8:gauge "
-        "swap_used:int8:gauge data_disk_total:int8:gauge data_disk_used:int8:gauge "
-        "boot_time:timestamptz:since"
-    ),
-    description="host CPU (seconds), memory, disk and network (same-host targets only)",
-)
 
 
 def is_local(params: dict[str, str], embedded: bool) -> bool:

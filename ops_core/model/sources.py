@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SQL_MARKER", "OWN_TEXTS", "is_own_sql", "Col", "Source", "SOURCES", "columns"]
+__all__ = [
+    "SQL_MARKER",
+    "OWN_TEXTS",
+    "is_own_sql",
+    "Col",
+    "Source",
+    "SOURCES",
+    "HOST_SOURCE",
+    "columns",
+]
 
 SQL_MARKER = "/* opscore */"  # every catalog query carries it: how opscore finds its own SQL
 # statements opscore sends without a marker (transaction control of its capture sessions)
@@ -210,3 +219,18 @@ SOURCES: dict[str, Source] = {
         ),
     ]
 }
+
+#: host counters and gauges (psutil, same-host targets: ``collectors.host.sample``), kept
+#: apart from SOURCES (no catalog SQL)
+HOST_SOURCE = Source(
+    "host",
+    columns(
+        "cpu_user:float8 cpu_system:float8 cpu_idle:float8 cpu_iowait:float8 cpu_steal:float8 "
+        "disk_read_bytes disk_write_bytes disk_reads disk_writes net_bytes_sent net_bytes_recv "
+        "cpu_count:int8:gauge load1:float8:gauge load5:float8:gauge load15:float8:gauge "
+        "mem_total:int8:gauge mem_available:int8:gauge mem_used:int8:gauge "
+        "swap_used:int8:gauge data_disk_total:int8:gauge data_disk_used:int8:gauge "
+        "boot_time:timestamptz:since"
+    ),
+    description="host CPU (seconds), memory, disk and network (same-host targets only)",
+)

@@ -1,11 +1,11 @@
-"""ASH in the repository: day partitions, COPY ingest into the hot tier, 5-minute summary.
+"""ASH in the repository: day partitions, and COPY ingest into the hot table.
 
-Layout (migrations 0003 and 0006):
+Layout (migrations 0003, 0006 and 0007; the tiers: ``ash_tiers``):
 
-- ``opscore.ash_samples``: the hot tier, one row per session per sample, range-partitioned by
+- ``opscore.ash_samples``: the hot table, one row per session per sample, range-partitioned by
   UTC day (``ash_samples_pYYYYMMDD``); the writer creates the partition of every day it writes
   (and today's and tomorrow's ahead). Complete 5-minute buckets leave it for
-  ``opscore.ash_chunks`` (compressed arrays, ``ash_chunks.compact``).
+  ``opscore.ash_chunks`` (compressed arrays, ``ash_chunks.compact``); both are the raw tier.
 - ``opscore.ash_history_chunks``: every 10th raw sample in 30-minute chunks (``weight_s`` = the
   sampled seconds it stands for), written by retention (``ash_retention.purge``).
 - ``opscore.ash_query_texts``: distinct (truncated) query texts by 64-bit hash.
@@ -21,24 +21,40 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
 
-from .ash_tiers import HOT_TABLE, LEGACY_HISTORY, SAMPLE_COLS
+from .ash_tiers import HOT_TABLE, STORED_COLUMNS
+from .ash_time import BUCKET_S, day_of, day_start
 
-RAW_TABLE = HOT_TABLE
-HISTORY_TABLE = LEGACY_HISTORY
+__all__ = [
+    "COLUMNS",
+    "DOWNSAMPLE",
+    "PARTITION_LOCK",
+    "SUMMARY_BUCKET_S",
+    "AshRow",
+    "AshWriter",
+    "create_partition",
+    "day_of",
+    "day_start",
+    "ensure_partitions",
+    "list_partitions",
+    "partition_name",
+    "text_hash",
+]
+
 #: one raw sample in DOWNSAMPLE is kept in history
 DOWNSAMPLE = 10
 #: serialises partition DDL between concurrent writers and purge
 PARTITION_LOCK = 0x6F707361736870  # "opsashp"
 #: the summary's bucket: 5 minutes (long-range reports; short ranges read the samples)
-SUMMARY_BUCKET_S = 300
+SUMMARY_BUCKET_S = BUCKET_S
 
-COLUMNS: tuple[str, ...] = SAMPLE_COLS
+#: the hot table's columns in COPY order (``ash_tiers.STORED_COLUMNS``; the name of before)
+COLUMNS: tuple[str, ...] = STORED_COLUMNS
 _COPY_TYPES = [
     "int4",
     "timestamptz",
@@ -98,14 +114,6 @@ def text_hash(text: str) -> int:
 
 
 # ------------------------------------------------------------------------------ partitions
-def day_of(ts: datetime) -> date:
-    return ts.astimezone(UTC).date()
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 def partition_name(table: str, day: date) -> str:
     return f"{table}_p{day:%Y%m%d}"
 
@@ -125,7 +133,7 @@ def list_partitions(conn: psycopg.Connection, table: str) -> dict[date, str]:
     return out
 
 
-def _create_partition(conn: psycopg.Connection, table: str, day: date) -> None:
+def create_partition(conn: psycopg.Connection, table: str, day: date) -> None:
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS opscore.{part} PARTITION OF opscore.{parent} "
@@ -149,7 +157,7 @@ def ensure_partitions(conn: psycopg.Connection, table: str, days: Iterable[date]
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
         for d in missing:
-            _create_partition(conn, table, d)
+            create_partition(conn, table, d)
     return [partition_name(table, d) for d in missing]
 
 
@@ -169,7 +177,7 @@ class AshWriter:
     def ensure_days(self, conn: psycopg.Connection, days: Iterable[date]) -> None:
         todo = set(days) - self._days
         if todo:
-            ensure_partitions(conn, RAW_TABLE, todo)
+            ensure_partitions(conn, HOT_TABLE, todo)
             self._days |= todo
 
     def create_ahead(self, conn: psycopg.Connection, now: datetime | None = None) -> None:
@@ -202,8 +210,8 @@ class AshWriter:
                             new_texts[h] = (q, min(first, t), max(last, t))
                     else:
                         new_texts[h] = (r.query, t, t)
-            # COLUMNS order: the AshRow fields with target_id and weight_s added and the query
-            # text replaced by its hash
+            # STORED_COLUMNS order: the AshRow fields with target_id and weight_s added and the
+            # query text replaced by its hash
             out.append((tid, r[0], weight_s, *r[1:13], h, *r[14:]))
         try:
             self._write(conn, out, new_texts, dedupe=False)
@@ -227,7 +235,7 @@ class AshWriter:
         texts: dict[int, tuple[str, datetime, datetime]],
         dedupe: bool,
     ) -> None:
-        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        cols = sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
         with conn.transaction(), conn.cursor() as cur:
             if texts:
                 cur.executemany(

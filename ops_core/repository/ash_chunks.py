@@ -2,8 +2,8 @@
 
 - :func:`compact` moves the hot rows (``opscore.ash_samples``) of complete 5-minute buckets
   into ``opscore.ash_chunks`` — chunk inserted and hot rows deleted in ONE transaction.
-- :func:`write_chunks` is the encoder every chunk goes through (compaction, downsampling into
-  history, conversion of pre-0006 history rows): it takes rows staged in the temporary table
+- :func:`write_chunks` is the encoder every chunk goes through (compaction, and retention's
+  downsampling into history): it takes rows staged in the temporary table
   ``ash_chunk_stage`` (the columns of a sample), merges them with the chunks that already exist
   for their buckets (a late row, a retried or repeated compaction: a (target, sample_time, pid)
   already in a chunk is kept once, the chunk's copy wins), extends the dictionaries and rewrites
@@ -15,20 +15,13 @@ tries it (a purge in progress is never waited for: the bucket is compacted by a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from .ash import ensure_partitions
-from .ash_stage import (  # noqa: F401  (re-exported: the chunk writers' staging API)
-    COMPACT_LOCK,
-    STAGE,
-    add_dictionary_entries,
-    ensure_stage,
-    lock_targets,
-    stage_insert_sql,
-)
+from .ash_stage import STAGE, add_dictionary_entries, ensure_stage, lock_targets, stage_insert_sql
 from .ash_summary import summarize as summarize_range
 from .ash_tiers import (
     ARRAYS,
@@ -39,20 +32,15 @@ from .ash_tiers import (
     QUERIES,
     RAW_CHUNK_S,
     RAW_CHUNKS,
-    SAMPLE_COLS,
     SESSIONS,
+    STORED_COLUMNS,
     chunk_rows_sql,
     decoding,
 )
+from .ash_time import EPOCH, bucket_floor, day_of, day_start
 
+# bucket_floor is ash_time's, importable from here as before (the sampler and tests use it)
 __all__ = ["RAW_CHUNK_S", "add_dictionary_entries", "bucket_floor", "compact", "write_chunks"]
-
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def bucket_floor(ts: datetime, bucket_s: int) -> datetime:
-    """Start of the ``bucket_s`` bucket holding ``ts`` (aligned on 2000-01-01 UTC)."""
-    return EPOCH + timedelta(seconds=((ts - EPOCH).total_seconds() // bucket_s) * bucket_s)
 
 
 def _us(expr: sql.Composable, typ: str) -> sql.Composable:
@@ -78,7 +66,7 @@ def write_chunks(conn: psycopg.Connection, table: str) -> int:
         tbl=tbl, keys=keys
     )
     decoded = chunk_rows_sql(table, tier="", target=None, begin="", end="", source=existing)
-    cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+    cols = sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
     with decoding(conn):
         conn.execute(
             sql.SQL("INSERT INTO {stage} ({cols}, prio) SELECT {cols}, 0 FROM ({dec}) x").format(
@@ -204,13 +192,13 @@ def compact(
             ).fetchone()[0]
             if first is None:
                 return moved
-            day = first.astimezone(UTC).date()
-            lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            day = day_of(first)
+            lo = day_start(day)
             hi = min(lo + timedelta(days=1), cutoff)
             ensure_partitions(conn, RAW_CHUNKS, [day])
             # the rows are moved by one statement (deleted and staged together), so a sample
             # that a writer commits meanwhile stays in the hot table for the next compaction
-            cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+            cols = sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
             move = sql.SQL(
                 """
                 WITH d AS (DELETE FROM opscore.{hot} h

@@ -7,7 +7,7 @@ sums ``weight_s``, so DB time is right whichever tier a row comes from.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 import psycopg
@@ -17,7 +17,8 @@ from ..errors import InvalidInput
 from ..model.waits import event_sql, is_background_sql, is_db_time_sql, wait_class_sql
 from .ash import SUMMARY_BUCKET_S
 from .ash_summary import summary_sql
-from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, LEGACY_HISTORY, RAW_CHUNKS, decoding, tiers_sql
+from .ash_tiers import HISTORY_CHUNKS, HOT_TABLE, RAW_CHUNKS, decoding, tiers_sql
+from .ash_time import EPOCH, bucket_floor
 
 _CLS = wait_class_sql("s.state", "s.wait_event_type")
 _EV = event_sql("s.state", "s.wait_event_type", "s.wait_event")
@@ -250,8 +251,8 @@ def db_time(
     """DB time (seconds) grouped by ``by`` (canonical names), largest first.
 
     With ``bucket_s`` the first column is ``bucket_start`` (time buckets of that many seconds,
-    aligned on 2000-01-01 UTC; a multiple of the summary bucket when reading the summary) and
-    rows are ordered by time.
+    aligned on ``ash_time.EPOCH``; a multiple of the summary bucket when reading the summary)
+    and rows are ordered by time.
 
     Columns: the dimensions, ``db_time_s`` (running on CPU or in non-idle waits), ``time_s``
     (all sampled time, idle-in-transaction waits included), ``samples``, and ``query`` (a text of
@@ -284,9 +285,7 @@ def db_time(
     )
     if use_summary:
         # buckets overlapping [begin, end): bucket granularity at the edges
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        secs = (begin - epoch).total_seconds()
-        begin = epoch + timedelta(seconds=(secs // SUMMARY_BUCKET_S) * SUMMARY_BUCKET_S)
+        begin = bucket_floor(begin, SUMMARY_BUCKET_S)
         where, params = _where(
             target_id, begin, end, time_col=None, wait_class_expr=sql.SQL("s.wait_class"), **filters
         )
@@ -319,7 +318,7 @@ def db_time(
         """
     ).format(select=select, source=source, where=where, group=group, order=order)
     if bucket_s is not None:
-        params.update(bucket_s=bucket_s, epoch=datetime(2000, 1, 1, tzinfo=UTC))
+        params.update(bucket_s=bucket_s, epoch=EPOCH)
     with decoding(conn), conn.cursor() as cur:
         cur.execute(query, params)
         df = _frame(cur)
@@ -369,7 +368,7 @@ def last_sample_time(conn: psycopg.Connection, target_id: int) -> datetime | Non
     newest_row = "(SELECT max(sample_time) FROM opscore.{} WHERE target_id = %(t)s)"
     status = "(SELECT last_sample_time FROM opscore.ash_sampler_status WHERE target_id = %(t)s)"
     parts = [sql.SQL(status)]
-    parts += [sql.SQL(newest_row).format(sql.Identifier(t)) for t in (HOT_TABLE, LEGACY_HISTORY)]
+    parts.append(sql.SQL(newest_row).format(sql.Identifier(HOT_TABLE)))
     parts += [sql.SQL(newest_chunk).format(sql.Identifier(t)) for t in (RAW_CHUNKS, HISTORY_CHUNKS)]
     query = sql.SQL("SELECT greatest({})").format(sql.SQL(", ").join(parts))
     row = conn.execute(query, {"t": target_id}).fetchone()

@@ -8,11 +8,10 @@
    history chunks (every 10th sample of the target, weighted by the seconds it stands for) and
    dropped, in one transaction: a day is raw or history, never both, so DB time over both tiers
    is a plain sum of weights;
-3. rows of the pre-0006 history table are converted into history chunks;
-4. a history day older than the history window is dropped;
-5. the hot partitions of past days, emptied by compaction, are dropped (their space would
+3. a history day older than the history window is dropped;
+4. the hot partitions of past days, emptied by compaction, are dropped (their space would
    otherwise wait for a vacuum);
-6. the summary past the history window is trimmed, the complete days it keeps without a day
+5. the summary past the history window is trimmed, the complete days it keeps without a day
    row get one, and the query texts and dictionary entries nothing can reference any more (no
    kept day of samples, no kept summary bucket) are deleted.
 
@@ -21,39 +20,26 @@ A partition that a long query holds is skipped after a bounded wait and retried 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from . import ash_summary
-from .ash import (
-    DOWNSAMPLE,
-    PARTITION_LOCK,
-    _create_partition,
-    day_start,
-    list_partitions,
-    partition_name,
-)
-from .ash_chunks import (
-    bucket_floor,
-    compact,
-    ensure_stage,
-    lock_targets,
-    stage_insert_sql,
-    write_chunks,
-)
+from .ash import DOWNSAMPLE, PARTITION_LOCK, create_partition, list_partitions, partition_name
+from .ash_chunks import compact, write_chunks
+from .ash_stage import ensure_stage, lock_targets, stage_insert_sql
 from .ash_tiers import (
     DICTIONARIES,
     HISTORY_CHUNKS,
     HOT_TABLE,
-    LEGACY_HISTORY,
     RAW_CHUNK_S,
     RAW_CHUNKS,
-    SAMPLE_COLS,
+    STORED_COLUMNS,
     decoding,
     tiers_sql,
 )
+from .ash_time import bucket_floor, day_of, day_start
 
 
 class _Busy(Exception):
@@ -93,7 +79,7 @@ def _downsample(conn: psycopg.Connection, day: date) -> int:
     """Every DOWNSAMPLE-th sample time of each target in the raw tier of ``day`` into history
     chunks, weighted by the sampled seconds of its group; returns the history rows added."""
     cols = sql.SQL(", ").join(
-        sql.SQL("k.weight") if c == "weight_s" else sql.Identifier("s", c) for c in SAMPLE_COLS
+        sql.SQL("k.weight") if c == "weight_s" else sql.Identifier("s", c) for c in STORED_COLUMNS
     )
     query = sql.SQL(
         """
@@ -146,7 +132,7 @@ def _retire_raw_day(
         chunk_part = list_partitions(conn, RAW_CHUNKS).get(day)
     if keep_history:
         if day not in list_partitions(conn, HISTORY_CHUNKS):
-            _create_partition(conn, HISTORY_CHUNKS, day)
+            create_partition(conn, HISTORY_CHUNKS, day)
         report["history_added"] += _downsample(conn, day)
     dropped = []
     if hot_part:
@@ -159,23 +145,9 @@ def _retire_raw_day(
     return dropped
 
 
-def _convert_legacy_history(conn: psycopg.Connection, day: date, part: str) -> None:
-    """Rows of a pre-0006 history partition into history chunks (their weights kept)."""
-    lock_targets(conn, _all_targets(conn))
-    if day not in list_partitions(conn, HISTORY_CHUNKS):
-        _create_partition(conn, HISTORY_CHUNKS, day)
-    cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
-    query = sql.SQL("SELECT {} FROM opscore.{}").format(cols, sql.Identifier(part))
-    if conn.execute(stage_insert_sql() + query).rowcount:
-        write_chunks(conn, HISTORY_CHUNKS)
-    _drop(conn, part)
-
-
 def _oldest_kept_day(conn: psycopg.Connection) -> date | None:
     days = [
-        d
-        for table in (HOT_TABLE, RAW_CHUNKS, HISTORY_CHUNKS, LEGACY_HISTORY)
-        for d in list_partitions(conn, table)
+        d for table in (HOT_TABLE, RAW_CHUNKS, HISTORY_CHUNKS) for d in list_partitions(conn, table)
     ]
     return min(days) if days else None
 
@@ -223,15 +195,10 @@ def purge(
         names = ", ".join(partition_name(t, day) for t in (HOT_TABLE, RAW_CHUNKS))
         dropped = attempt(names, _retire_raw_day, conn, day, keep, report)
         raw_dropped.extend(dropped or [])
-    for day, part in sorted(list_partitions(conn, LEGACY_HISTORY).items()):
-        if day_start(day + timedelta(days=1)) > hist_cut:
-            attempt(part, _convert_legacy_history, conn, day, part)
-        elif attempt(part, _drop, conn, part):
-            history_dropped.append(part)
     for day, part in sorted(list_partitions(conn, HISTORY_CHUNKS).items()):
         if day_start(day + timedelta(days=1)) <= hist_cut and attempt(part, _drop, conn, part):
             history_dropped.append(part)
-    today = now.astimezone(UTC).date()
+    today = day_of(now)
     for day, part in sorted(list_partitions(conn, HOT_TABLE).items()):
         if day < today:  # compacted above: empty unless samples arrived meanwhile
             if attempt(part, _drop_empty_hot, conn, part):
@@ -255,7 +222,7 @@ def _trim(conn: psycopg.Connection, report: dict, keep_from: datetime) -> None:
         # by whole days: query texts are last seen by the day (ash.AshWriter)
         days = [_oldest_kept_day(conn)]
         bucket = ash_summary.oldest_bucket(conn)
-        days.append(bucket.astimezone(UTC).date() if bucket else None)
+        days.append(day_of(bucket) if bucket else None)
         cut = min([keep_from, *(day_start(d) for d in days if d is not None)])
         report["texts_deleted"] = conn.execute(
             "DELETE FROM opscore.ash_query_texts WHERE last_seen < %s", (cut,)

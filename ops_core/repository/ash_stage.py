@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from .ash_tiers import DICTIONARIES, SAMPLE_COLS
+from .ash_tiers import DICTIONARIES, STORED_COLUMNS
 
 __all__ = [
     "COMPACT_LOCK",
@@ -52,7 +52,7 @@ def ensure_stage(conn: psycopg.Connection) -> None:
 
 def stage_insert_sql() -> sql.Composable:
     """``INSERT INTO <stage> (<sample columns>)``: append a SELECT of the sample columns."""
-    cols = sql.SQL(", ").join(map(sql.Identifier, SAMPLE_COLS))
+    cols = sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
     return sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(STAGE), cols)
 
 

@@ -6,9 +6,9 @@ class) and by session, stored as compressed arrays (layout: migration 0007).
   repeated or retried rebuild changes nothing. The rows of complete UTC days are also added up
   into ``opscore.ash_summary_days`` (same layout, one row per day and grouping), rebuilt with
   them, so that a long-range read takes a few rows per day.
-- :func:`summary_sql` reads one grouping back as a relation with the columns the row-per-group
-  summary of migration 0003 had (:data:`SUMMARY_COLS`), the bucket range pushed down to the
-  tables' primary keys.
+- :func:`summary_sql` reads one grouping back as a relation of one row per group (and bucket)
+  with the columns of :data:`SUMMARY_COLS`, the bucket range pushed down to the tables'
+  primary keys.
 
 A group is stored as one key of the per-target dictionaries (``ash_events``, ``ash_queries``,
 ``ash_sessions``) that decodes to its values. The keys are taken from the samples being
@@ -33,11 +33,11 @@ from .ash_stage import (
     lock_targets,
 )
 from .ash_tiers import DICTIONARIES, EVENTS, QUERIES, SESSIONS, decoding, tiers_sql
+from .ash_time import DAY_S, EPOCH, bucket_floor, bucket_range, day_starts
 
 SUMMARY_TABLE = "ash_summary_chunks"
 DAYS_TABLE = "ash_summary_days"
 DAY = timedelta(days=1)
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: the columns :func:`summary_sql` yields (those of a grouping; typed NULLs for the others)
 SUMMARY_COLS: dict[str, str] = {
@@ -107,13 +107,6 @@ _STAGED = (
     "weight_s",
     *(c for d in DICTIONARIES for c in d.names),
 )
-
-
-def bucket_range(begin: datetime, end: datetime, bucket_s: int) -> tuple[datetime, datetime]:
-    """[lo, hi): the buckets overlapping [begin, end), aligned on 2000-01-01 UTC."""
-    lo = EPOCH + timedelta(seconds=((begin - EPOCH).total_seconds() // bucket_s) * bucket_s)
-    hi_n = -((end - EPOCH).total_seconds() // -bucket_s)  # ceil
-    return lo, EPOCH + timedelta(seconds=hi_n * bucket_s)
 
 
 def summary_sql(
@@ -258,7 +251,7 @@ def summarize(
         now = datetime.now(UTC)
         days = [
             d
-            for d in _days_of(lo, hi)
+            for d in day_starts(lo, hi)
             if _day_exists(conn, target_id, d) or (d + DAY <= min(hi, now))
         ]
         rebuild_days(conn, target_id, days)
@@ -353,22 +346,12 @@ def _summary_insert() -> sql.Composable:
     )
 
 
-def _days_of(lo: datetime, hi: datetime) -> list[datetime]:
-    """The UTC day starts of the buckets in [lo, hi)."""
-    day = bucket_range(lo, lo, 86_400)[0]
-    out = []
-    while day < hi:
-        out.append(day)
-        day += DAY
-    return out
-
-
 def rebuild_days(conn: psycopg.Connection, target_id: int, days: list[datetime]) -> int:
     """Replace the day rows of ``days`` (UTC day starts) by the sum of their 5-minute rows (none
     for a day without); the caller holds the target's lock. Returns the day rows written."""
     written = 0
     for day in days:
-        params = {"t": target_id, "day": day, "next": day + DAY, "b": 86_400}
+        params = {"t": target_id, "day": day, "next": day + DAY, "b": DAY_S}
         conn.execute(
             sql.SQL(
                 "DELETE FROM opscore.{} WHERE target_id = %(t)s AND bucket_start = %(day)s"
@@ -423,12 +406,12 @@ def _day_exists(conn: psycopg.Connection, target_id: int, day: datetime) -> bool
 
 def build_missing_days(conn: psycopg.Connection, since: datetime, before: datetime) -> int:
     """Day rows for the complete days in [since, before) that have 5-minute rows but no day row
-    (a day whose summary was converted from 0003, or last rebuilt mid-day), every target; the
-    caller holds the targets' locks. Returns the day rows written."""
-    lo = bucket_range(since, since, 86_400)[0]
+    (a day last rebuilt mid-day), every target; the caller holds the targets' locks. Returns
+    the day rows written."""
+    lo = bucket_floor(since, DAY_S)
     if lo < since:
         lo += DAY  # only whole days
-    hi = bucket_range(before, before, 86_400)[0]
+    hi = bucket_floor(before, DAY_S)
     todo = conn.execute(
         sql.SQL(
             """

@@ -1,11 +1,16 @@
 """The ASH tiers as one relation: hot rows, raw chunks and history chunks read back as samples.
 
-Every reader (``ash_read``, ``ash.summarize``, retention) selects from :func:`tiers_sql`, which
-yields exactly the columns of ``opscore.ash_samples`` (:data:`SAMPLE_COLS`) plus ``tier``
-('raw' or 'history'). Chunks are decoded with a multi-argument ``unnest`` joined to the
-per-target dictionaries; the time range is pushed down to the chunk level (``chunk_start``
-predicates that partition pruning and the primary key use), so a short range unnests only the
-few chunks that overlap it.
+Two tiers of samples, by resolution: **raw** (:data:`RAW_TIER`) is every sample, stored as hot
+rows (``opscore.ash_samples``, the buckets not compacted yet) and raw chunks
+(``opscore.ash_chunks``); **history** (:data:`HISTORY_TIER`) is one sample in 10, weighted, in
+history chunks (``opscore.ash_history_chunks``). A UTC day is in one tier, never both.
+
+Every reader (``ash_read``, ``ash_summary.summarize``, retention) selects from
+:func:`tiers_sql`, which yields exactly the columns of a stored sample (:data:`STORED_COLUMNS`,
+those of ``opscore.ash_samples``) plus ``tier`` ('raw' or 'history'). Chunks are decoded with
+a multi-argument ``unnest`` joined to the per-target dictionaries; the time range is pushed
+down to the chunk level (``chunk_start`` predicates that partition pruning and the primary key
+use), so a short range unnests only the few chunks that overlap it.
 
 Layout and encoding: migration ``0006_ash_compact.sql``; the writer is ``ash_chunks``.
 """
@@ -19,20 +24,25 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from .ash_time import BUCKET_S
+
+#: the raw tier's rows not compacted yet, one row per session-sample
 HOT_TABLE = "ash_samples"
+#: the raw tier's chunks and the history tier's
 RAW_CHUNKS = "ash_chunks"
 HISTORY_CHUNKS = "ash_history_chunks"
-#: row-per-sample history written before migration 0006; converted to chunks by retention
-LEGACY_HISTORY = "ash_history"
+#: the ``tier`` of a sample read back: every sample (hot rows, raw chunks) or 1 in 10 (history)
+RAW_TIER = "raw"
+HISTORY_TIER = "history"
 
 #: chunk lengths (seconds): raw = the summary bucket, history longer (it holds 1 sample in 10).
 #: t_off is int4 microseconds, so a chunk is at most 2,147 s long.
-RAW_CHUNK_S = 300
+RAW_CHUNK_S = BUCKET_S
 HISTORY_CHUNK_S = 1800
 CHUNK_S = {RAW_CHUNKS: RAW_CHUNK_S, HISTORY_CHUNKS: HISTORY_CHUNK_S}
 
-#: the columns of a sample, in the order every tier yields them
-SAMPLE_COLS: tuple[str, ...] = (
+#: the columns of a stored sample (the hot table's, in its order), as every tier yields them
+STORED_COLUMNS: tuple[str, ...] = (
     "target_id",
     "sample_time",
     "weight_s",
@@ -145,7 +155,7 @@ def chunk_rows_sql(
     source: sql.Composable | None = None,
 ) -> sql.Composable:
     """SELECT the samples of the chunks of ``opscore.<table>`` overlapping [begin, end) (named
-    parameters; ``target`` None: every target), decoded to :data:`SAMPLE_COLS` + tier.
+    parameters; ``target`` None: every target), decoded to :data:`STORED_COLUMNS` + tier.
 
     ``source`` replaces the chunk table (a relation with its columns, e.g. a CTE) and then the
     predicates are the caller's.
@@ -172,7 +182,7 @@ def chunk_rows_sql(
             sql.Identifier(col), _US
         )
     select = sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(decoded[c], sql.Identifier(c)) for c in SAMPLE_COLS
+        sql.SQL("{} AS {}").format(decoded[c], sql.Identifier(c)) for c in STORED_COLUMNS
     )
     arrays = sql.SQL(", ").join(sql.SQL("c.") + sql.Identifier(a) for a in ARRAYS)
     names = sql.SQL(", ").join(map(sql.Identifier, ARRAYS))
@@ -238,8 +248,8 @@ def decoding(conn: psycopg.Connection) -> Iterator[None]:
 def row_table_sql(
     table: str, *, tier: str, target: str | None, begin: str, end: str
 ) -> sql.Composable:
-    """SELECT the samples of a row-per-sample table (hot, or legacy history) in [begin, end)."""
-    cols = sql.SQL(", ").join(sql.SQL("h.") + sql.Identifier(c) for c in SAMPLE_COLS)
+    """SELECT the samples of a row-per-sample table (the hot table) in [begin, end)."""
+    cols = sql.SQL(", ").join(sql.SQL("h.") + sql.Identifier(c) for c in STORED_COLUMNS)
     where = [sql.SQL("h.sample_time >= {}").format(_param(begin))]
     where.append(sql.SQL("h.sample_time < {}").format(_param(end)))
     if target is not None:
@@ -259,16 +269,15 @@ def tiers_sql(
     target: str | None = "t",
     begin: str = "begin",
     end: str = "end",
-    raw: bool = True,
 ) -> sql.Composable:
-    """``(...) s``: every sample of the tiers in [begin, end) as one relation (named parameters
-    ``target``, ``begin``, ``end``; ``target`` None reads every target)."""
+    """``(...) s``: every sample of the raw tier (and of history, with ``include_history``) in
+    [begin, end) as one relation (named parameters ``target``, ``begin``, ``end``; ``target``
+    None reads every target)."""
     kw = {"target": target, "begin": begin, "end": end}
-    parts = []
-    if raw:
-        parts.append(row_table_sql(HOT_TABLE, tier="raw", **kw))
-        parts.append(chunk_rows_sql(RAW_CHUNKS, tier="raw", **kw))
+    parts = [
+        row_table_sql(HOT_TABLE, tier=RAW_TIER, **kw),
+        chunk_rows_sql(RAW_CHUNKS, tier=RAW_TIER, **kw),
+    ]
     if include_history:
-        parts.append(chunk_rows_sql(HISTORY_CHUNKS, tier="history", **kw))
-        parts.append(row_table_sql(LEGACY_HISTORY, tier="history", **kw))
+        parts.append(chunk_rows_sql(HISTORY_CHUNKS, tier=HISTORY_TIER, **kw))
     return sql.SQL("({}) s").format(sql.SQL("\n UNION ALL\n").join(parts))

@@ -1,6 +1,6 @@
 """Writing snapshots: one repository transaction per capture, COPY for volume.
 
-Reset detection and deltas are one pure step (``collectors.deltas.snapshot_deltas``) over the
+Reset detection and deltas are one pure step (``model.deltas.snapshot_deltas``) over the
 previous snapshot's cumulative state, kept per target and source in ``opscore.snapshot_state``
 (read and replaced in the same transaction, under a per-target advisory lock, so two concurrent
 captures of one target serialise); this module reads that state and writes.
@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
-from ..collectors import deltas
-from ..collectors.capture import Capture, StmtKey
+from ..model import deltas
+from ..model.capture import Capture, StmtKey
 from ..model.sources import SOURCES, is_own_sql
 from . import snapshot_columnar as columnar
 
@@ -126,7 +126,7 @@ def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | Non
 
 
 def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> int:
-    """Write a capture and its deltas (computed by collectors.deltas.snapshot_deltas)."""
+    """Write a capture and its deltas (computed by model.deltas.snapshot_deltas)."""
     results, prev, new_states = d.results, d.previous, d.states
     status = "partial" if cap.error_count() else "ok"
     stmt_rows = results.get("pg_stat_statements")

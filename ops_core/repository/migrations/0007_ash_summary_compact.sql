@@ -57,7 +57,7 @@ ALTER TABLE opscore.ash_summary_chunks
 -- bucket_s = 86400): a long-range read takes a day from here when the range covers it whole and
 -- the day has a row, and the 5-minute rows otherwise. A day row always equals the sum of that
 -- day's 5-minute rows: summarize() rebuilds it with them, retention drops it with the first
--- 5-minute row it drops of that day and builds the rows complete days lack (0003 conversions).
+-- 5-minute row it drops of that day and builds the rows complete days lack.
 CREATE TABLE opscore.ash_summary_days (
     target_id     int NOT NULL REFERENCES opscore.targets ON DELETE CASCADE,
     bucket_start  timestamptz NOT NULL,
@@ -86,169 +86,16 @@ ALTER TABLE opscore.ash_summary_days
     ALTER COLUMN time_s SET STORAGE MAIN,
     ALTER COLUMN db_time_s SET STORAGE MAIN;
 
--- Conversion of the 0003 summary: every row is kept (not rebuilt from samples, which retention
--- may have dropped already). Its groups are matched to dictionary entries; a group no entry
--- matches (its samples were compacted before 0006, or only history kept them) gets a new entry
--- that decodes to the same values: sessions without leader pid and client address, queries as
--- they are, events in a state that gives the same wait class and event name. Groups are matched
--- on ROW(...)::text, which is NULL-safe and hashable. The wait class and event name below are
--- ops_core.analysis.waits as of this migration.
-
--- every event entry with the wait class and event name it stands for
-CREATE TEMP VIEW ash_event_groups AS
-SELECT e.target_id, e.event_key, c.wait_class, e.wait_event_type,
-       CASE WHEN e.wait_event_type IS NULL OR e.wait_event IS NULL THEN c.wait_class
-            ELSE e.wait_event END AS wait_event
-  FROM opscore.ash_events e
- CROSS JOIN LATERAL (
-       SELECT CASE WHEN e.wait_event_type IS NULL THEN
-                        CASE WHEN e.state IS NULL
-                                  OR e.state = ANY ('{active,"fastpath function call"}')
-                             THEN 'CPU' ELSE 'Client' END
-                   WHEN e.wait_event_type = ANY (
-                        '{Lock,LWLock,IO,IPC,Client,Timeout,Extension,BufferPin,Activity}')
-                        THEN e.wait_event_type
-                   ELSE 'Other' END AS wait_class) c;
-
--- 1. dictionary entries for the groups no entry matches
-INSERT INTO opscore.ash_events (target_id, event_key, state, wait_event_type, wait_event, last_seen)
-SELECT m.target_id,
-       coalesce((SELECT max(x.event_key) FROM opscore.ash_events x
-                  WHERE x.target_id = m.target_id), 0)
-         + row_number() OVER (PARTITION BY m.target_id
-                              ORDER BY m.wait_class, m.wait_event_type, m.wait_event),
-       -- CPU: running without a wait event; Client without a wait event: not running
-       CASE WHEN m.wait_event_type IS NULL AND m.wait_class = 'Client'
-            THEN 'idle in transaction' ELSE 'active' END,
-       m.wait_event_type,
-       CASE WHEN m.wait_event_type IS NOT NULL THEN m.wait_event END,
-       m.last_seen
-  FROM (SELECT s.target_id, s.wait_class, s.wait_event_type, s.wait_event,
-               max(s.bucket_start) AS last_seen
-          FROM opscore.ash_summary s
-         WHERE s.grouping = 'event'
-           AND NOT EXISTS (SELECT 1 FROM ash_event_groups k
-                            WHERE k.target_id = s.target_id
-                              AND ROW(k.wait_class, k.wait_event_type, k.wait_event)::text
-                                = ROW(s.wait_class, s.wait_event_type, s.wait_event)::text)
-         GROUP BY s.target_id, s.wait_class, s.wait_event_type, s.wait_event) m;
-
-INSERT INTO opscore.ash_queries (target_id, query_key, query_id, text_hash, last_seen)
-SELECT m.target_id,
-       coalesce((SELECT max(x.query_key) FROM opscore.ash_queries x
-                  WHERE x.target_id = m.target_id), 0)
-         + row_number() OVER (PARTITION BY m.target_id ORDER BY m.query_id, m.text_hash),
-       m.query_id, m.text_hash, m.last_seen
-  FROM (SELECT s.target_id, s.query_id, s.text_hash, max(s.bucket_start) AS last_seen
-          FROM opscore.ash_summary s
-         WHERE s.grouping = 'sql'
-           AND NOT EXISTS (SELECT 1 FROM opscore.ash_queries q
-                            WHERE q.target_id = s.target_id
-                              AND ROW(q.query_id, q.text_hash)::text
-                                = ROW(s.query_id, s.text_hash)::text)
-         GROUP BY s.target_id, s.query_id, s.text_hash) m;
-
-INSERT INTO opscore.ash_sessions (target_id, session_key, pid, backend_type, usename, datname,
-                                  application_name, backend_start, last_seen)
-SELECT m.target_id,
-       coalesce((SELECT max(x.session_key) FROM opscore.ash_sessions x
-                  WHERE x.target_id = m.target_id), 0)
-         + row_number() OVER (PARTITION BY m.target_id ORDER BY m.pid, m.backend_start),
-       m.pid, m.backend_type, m.usename, m.datname, m.application_name, m.backend_start,
-       m.last_seen
-  FROM (SELECT s.target_id, s.pid, s.backend_type, s.usename, s.datname, s.application_name,
-               s.backend_start, max(s.bucket_start) AS last_seen
-          FROM opscore.ash_summary s
-         WHERE s.grouping = 'session'
-           AND NOT EXISTS (SELECT 1 FROM opscore.ash_sessions ss
-                            WHERE ss.target_id = s.target_id
-                              AND ROW(ss.pid, ss.backend_start, ss.usename, ss.datname,
-                                      ss.application_name, ss.backend_type)::text
-                                = ROW(s.pid, s.backend_start, s.usename, s.datname,
-                                      s.application_name, s.backend_type)::text)
-         GROUP BY s.target_id, s.pid, s.backend_type, s.usename, s.datname, s.application_name,
-                  s.backend_start) m;
-
--- 2. one row per (target, bucket, grouping); rows of one group in one bucket (a summary that two
--- writers rebuilt at once) are added up, as the 0003 reader added them up. time_s is kept
--- as it is (weight_s NULL).
-INSERT INTO opscore.ash_summary_chunks (target_id, bucket_start, grouping, bucket_s, groups,
-                                        event_key, samples, time_s, db_time_s)
-SELECT g.target_id, g.bucket_start, 'event', max(g.bucket_s), count(*),
-       array_agg(g.key ORDER BY g.key), array_agg(g.samples ORDER BY g.key),
-       array_agg(g.time_s ORDER BY g.key),
-       array_agg(CASE WHEN g.db_time_s = g.time_s THEN NULL ELSE g.db_time_s END ORDER BY g.key)
-  FROM (SELECT s.target_id, s.bucket_start, max(s.bucket_s) AS bucket_s, k.key,
-               sum(s.samples)::int AS samples, sum(s.time_s) AS time_s,
-               sum(s.db_time_s) AS db_time_s
-          FROM opscore.ash_summary s
-          JOIN (SELECT target_id, ROW(wait_class, wait_event_type, wait_event)::text AS grp,
-                       min(event_key) AS key
-                  FROM ash_event_groups GROUP BY 1, 2) k
-            ON k.target_id = s.target_id
-           AND k.grp = ROW(s.wait_class, s.wait_event_type, s.wait_event)::text
-         WHERE s.grouping = 'event'
-         GROUP BY s.target_id, s.bucket_start, k.key) g
- GROUP BY g.target_id, g.bucket_start;
-
-INSERT INTO opscore.ash_summary_chunks (target_id, bucket_start, grouping, bucket_s, groups,
-                                        query_key, wait_class, samples, time_s, db_time_s)
-SELECT g.target_id, g.bucket_start, 'sql', max(g.bucket_s), count(*),
-       array_agg(g.key ORDER BY g.wait_class, g.key),
-       array_agg(g.wait_class ORDER BY g.wait_class, g.key),
-       array_agg(g.samples ORDER BY g.wait_class, g.key),
-       array_agg(g.time_s ORDER BY g.wait_class, g.key),
-       array_agg(CASE WHEN g.db_time_s = g.time_s THEN NULL ELSE g.db_time_s END
-                 ORDER BY g.wait_class, g.key)
-  FROM (SELECT s.target_id, s.bucket_start, max(s.bucket_s) AS bucket_s, k.key, s.wait_class,
-               sum(s.samples)::int AS samples, sum(s.time_s) AS time_s,
-               sum(s.db_time_s) AS db_time_s
-          FROM opscore.ash_summary s
-          JOIN (SELECT target_id, ROW(query_id, text_hash)::text AS grp, min(query_key) AS key
-                  FROM opscore.ash_queries GROUP BY 1, 2) k
-            ON k.target_id = s.target_id AND k.grp = ROW(s.query_id, s.text_hash)::text
-         WHERE s.grouping = 'sql'
-         GROUP BY s.target_id, s.bucket_start, k.key, s.wait_class) g
- GROUP BY g.target_id, g.bucket_start;
-
-INSERT INTO opscore.ash_summary_chunks (target_id, bucket_start, grouping, bucket_s, groups,
-                                        session_key, samples, time_s, db_time_s)
-SELECT g.target_id, g.bucket_start, 'session', max(g.bucket_s), count(*),
-       array_agg(g.key ORDER BY g.key), array_agg(g.samples ORDER BY g.key),
-       array_agg(g.time_s ORDER BY g.key),
-       array_agg(CASE WHEN g.db_time_s = g.time_s THEN NULL ELSE g.db_time_s END ORDER BY g.key)
-  FROM (SELECT s.target_id, s.bucket_start, max(s.bucket_s) AS bucket_s, k.key,
-               sum(s.samples)::int AS samples, sum(s.time_s) AS time_s,
-               sum(s.db_time_s) AS db_time_s
-          FROM opscore.ash_summary s
-          JOIN (SELECT target_id,
-                       ROW(pid, backend_start, usename, datname, application_name,
-                           backend_type)::text AS grp,
-                       min(session_key) AS key
-                  FROM opscore.ash_sessions GROUP BY 1, 2) k
-            ON k.target_id = s.target_id
-           AND k.grp = ROW(s.pid, s.backend_start, s.usename, s.datname, s.application_name,
-                           s.backend_type)::text
-         WHERE s.grouping = 'session'
-         GROUP BY s.target_id, s.bucket_start, k.key) g
- GROUP BY g.target_id, g.bucket_start;
-
--- 3. every entry a bucket references is last seen no earlier than that bucket
-UPDATE opscore.ash_events d SET last_seen = r.last_seen
-  FROM (SELECT c.target_id, k.key, max(c.bucket_start) AS last_seen
-          FROM opscore.ash_summary_chunks c CROSS JOIN LATERAL unnest(c.event_key) AS k(key)
-         GROUP BY 1, 2) r
- WHERE d.target_id = r.target_id AND d.event_key = r.key AND d.last_seen < r.last_seen;
-UPDATE opscore.ash_queries d SET last_seen = r.last_seen
-  FROM (SELECT c.target_id, k.key, max(c.bucket_start) AS last_seen
-          FROM opscore.ash_summary_chunks c CROSS JOIN LATERAL unnest(c.query_key) AS k(key)
-         GROUP BY 1, 2) r
- WHERE d.target_id = r.target_id AND d.query_key = r.key AND d.last_seen < r.last_seen;
-UPDATE opscore.ash_sessions d SET last_seen = r.last_seen
-  FROM (SELECT c.target_id, k.key, max(c.bucket_start) AS last_seen
-          FROM opscore.ash_summary_chunks c CROSS JOIN LATERAL unnest(c.session_key) AS k(key)
-         GROUP BY 1, 2) r
- WHERE d.target_id = r.target_id AND d.session_key = r.key AND d.last_seen < r.last_seen;
-
-DROP VIEW ash_event_groups;
+-- The row summary of 0003 (opscore.ash_summary) goes. Its conversion into the arrays above was
+-- removed in issue 20: every installation has converted it long ago (a repository created
+-- since holds no rows there). A repository that still holds rows there is refused, with
+-- nothing changed, rather than losing them.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM opscore.ash_summary) THEN
+        RAISE EXCEPTION 'opscore.ash_summary holds the ASH summary of migration 0003'
+            USING HINT = 'Upgrade through an opscore release before issue 20 first (it converts '
+                         'that summary), then to this one.';
+    END IF;
+END $$;
 DROP TABLE opscore.ash_summary;

@@ -1,0 +1,243 @@
+"""Counters into per-interval deltas: pure functions, no database.
+
+The one definition of a delta (as ``model.waits`` is the one definition of DB time): the
+repository applies it inside the transaction that reads the previous state and writes the
+snapshot, so it sits below both collectors and repository.
+
+Rules (DESIGN: "counters become deltas once"):
+- no previous snapshot of the target: the capture is a baseline, nothing is stored as delta;
+- a row whose counters went down, or whose ``since`` (reset) timestamp changed, or every row
+  of a source reset as a whole: counted from zero (delta = the current value, i.e. the activity
+  since the reset), and the reset is reported; never a negative delta;
+- a row not seen in the previous capture: counted since its creation (``new_rows="delta"``,
+  e.g. a new pg_stat_statements entry) or kept as the new baseline (``"baseline"``, e.g. a table
+  that re-enters the top-N);
+- rows whose counters did not move are dropped when the source says ``only_changed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .sources import HOST_SOURCE, SOURCES, Source
+
+if TYPE_CHECKING:
+    from .capture import Capture
+
+Row = tuple[Any, ...]
+
+
+@dataclass
+class DeltaResult:
+    rows: list[dict[str, Any]]  # key + gauge + counter deltas (0 -> None in counters)
+    reset_rows: int = 0  # rows counted from zero because of a decrease or a since change
+    new_rows: int = 0
+    last: dict[str, Any] = field(default_factory=dict)  # cumulative state for the next delta
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The target's previous usable snapshot, with the cumulative state of each source (key:
+    source name, or ``tables@<datname>``/``indexes@<datname>``) it left for the next delta."""
+
+    snapshot_id: int
+    captured_at: datetime
+    postmaster_start: datetime | None
+    states: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reset:
+    source: str  # "server", a source name, or a per-database key
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass
+class SnapshotDeltas:
+    """Everything a snapshot stores besides the raw capture: per-source deltas, the resets
+    seen, the new cumulative state per source, and the interval."""
+
+    previous: Previous | None
+    results: dict[str, DeltaResult]  # tables/indexes: all databases, rows carry ``datname``
+    resets: list[Reset]
+    states: dict[str, Any]
+    interval_s: float | None
+
+
+#: small cluster-wide sources whose deltas are kept as JSON (snap_cluster)
+JSON_SOURCES = [
+    "pg_stat_wal",
+    "checkpointer",
+    "pg_stat_archiver",
+    "replication",
+    "replication_slots",
+    "settings",
+    "host",
+]
+
+
+def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
+    """Reset detection and per-interval deltas of a whole capture against the previous
+    snapshot's state: pure (no database), the one place counters become deltas."""
+    resets: list[Reset] = []
+    states = previous.states if previous else {}
+    if (
+        previous
+        and previous.postmaster_start
+        and cap.postmaster_start
+        and previous.postmaster_start != cap.postmaster_start
+    ):
+        resets.append(Reset("server", f"restarted at {cap.postmaster_start.isoformat()}"))
+    new_states: dict[str, Any] = {}
+    results: dict[str, DeltaResult] = {}
+
+    def run(src: Source, rows: list[dict[str, Any]], key: str, source_reset: bool = False):
+        res = compute(src, rows, states.get(key) if previous else None, source_reset=source_reset)
+        new_states[key] = res.last
+        if res.reset_rows:
+            resets.append(
+                Reset(
+                    key,
+                    f"{res.reset_rows} row(s) counted from zero (counters went down or were reset)",
+                )
+            )
+        return res
+
+    pgss_reset = _pgss_info(cap, states if previous else {}, new_states, resets)
+    if "pg_stat_statements" in cap.rows:
+        stmt_res = run(
+            SOURCES["pg_stat_statements"],
+            cap.rows["pg_stat_statements"],
+            "pg_stat_statements",
+            source_reset=pgss_reset,
+        )
+        if pgss_reset and stmt_res.reset_rows:
+            resets.pop()  # already reported as the reset itself
+        results["pg_stat_statements"] = stmt_res
+    for name in ["pg_stat_database", "pg_stat_io", *JSON_SOURCES]:
+        if name in cap.rows:
+            src = HOST_SOURCE if name == "host" else SOURCES[name]
+            results[name] = run(src, cap.rows[name], name)
+    for name in ("tables", "indexes"):
+        by_db: dict[str, list[dict[str, Any]]] = {}
+        for r in cap.rows.get(name, []):
+            by_db.setdefault(r["datname"], []).append(r)
+        merged = DeltaResult(rows=[])
+        for datname, rows in by_db.items():
+            res = run(SOURCES[name], rows, f"{name}@{datname}")
+            for r in res.rows:
+                r["datname"] = datname
+            merged.rows.extend(res.rows)
+        results[name] = merged
+    interval = (
+        (cap.captured_at - previous.captured_at).total_seconds()
+        if previous and cap.captured_at
+        else None
+    )
+    return SnapshotDeltas(previous, results, resets, new_states, interval)
+
+
+def _pgss_info(
+    cap: Capture, states: dict[str, Any], new_states: dict[str, Any], resets: list[Reset]
+) -> bool:
+    """pg_stat_statements_info: a full reset (new stats_reset) or evictions (dealloc grew).
+    Returns whether the statements were reset as a whole."""
+    info = (cap.rows.get("pg_stat_statements_info") or [None])[0]
+    if info is None:
+        return False
+    old = states.get("pg_stat_statements_info")
+    now_reset = info["stats_reset"].isoformat() if info["stats_reset"] else None
+    new_states["pg_stat_statements_info"] = {"dealloc": info["dealloc"], "stats_reset": now_reset}
+    if not old:
+        return False
+    if now_reset != old.get("stats_reset"):
+        resets.append(Reset("pg_stat_statements", f"pg_stat_statements_reset() at {now_reset}"))
+        return True
+    if (info["dealloc"] or 0) > (old.get("dealloc") or 0):
+        n = info["dealloc"] - (old.get("dealloc") or 0)
+        resets.append(
+            Reset(
+                "pg_stat_statements",
+                f"{n} eviction(s) (pg_stat_statements.max reached): "
+                "statements seen again are counted from their re-creation",
+            )
+        )
+    return False
+
+
+def key_of(source: Source, row: dict[str, Any]) -> str:
+    return "|".join([str(row[k]) for k in source.of_kind("key")])
+
+
+def state(source: Source, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What to remember of a capture for the next delta: key -> [since, counters...]."""
+    keys = source.of_kind("key")
+    counters = source.of_kind("counter")
+    since = source.of_kind("since")
+    decimals = [i for i, c in enumerate(counters) if _is_numeric(source, c)]
+    out: dict[str, Any] = {}
+    for r in rows:
+        s = r[since[0]] if since else None
+        vals = [s.isoformat() if s is not None else None] + [r[c] for c in counters]
+        for i in decimals:
+            v = vals[i + 1]
+            vals[i + 1] = float(v) if isinstance(v, Decimal) else v
+        out["|".join([str(r[k]) for k in keys])] = vals
+    return out
+
+
+def _is_numeric(source: Source, name: str) -> bool:
+    return any(c.name == name and c.pgtype == "numeric" for c in source.columns)
+
+
+def compute(
+    source: Source,
+    rows: list[dict[str, Any]],
+    last: dict[str, Any] | None,
+    *,
+    source_reset: bool = False,
+) -> DeltaResult:
+    """Deltas of ``rows`` (this capture) against ``last`` (previous state; None = baseline)."""
+    counters = source.of_kind("counter")
+    since = source.of_kind("since")
+    new_state = state(source, rows)
+    result = DeltaResult(rows=[], last=new_state)
+    if last is None:
+        return result
+    for r in rows:
+        k = key_of(source, r)
+        cur = new_state[k]
+        prev = last.get(k)
+        if prev is None:
+            result.new_rows += 1
+            if source.new_rows == "baseline" and not source_reset:
+                continue
+            deltas = cur[1:]
+        elif source_reset or (since and cur[0] is not None and cur[0] != prev[0]):
+            result.reset_rows += 1
+            deltas = cur[1:]
+        elif any(
+            c is not None and p is not None and c < p
+            for c, p in zip(cur[1:], prev[1:], strict=True)
+        ):
+            result.reset_rows += 1
+            deltas = cur[1:]
+        else:
+            deltas = [
+                None if c is None or p is None else c - p
+                for c, p in zip(cur[1:], prev[1:], strict=True)
+            ]
+        if source.only_changed and not any(deltas):
+            continue
+        out = {c: r[c] for c in source.names if c not in counters}
+        for c, d in zip(counters, deltas, strict=True):
+            # zero stored as NULL: free in a PostgreSQL row; readers COALESCE
+            out[c] = d if d else None
+        result.rows.append(out)
+    return result
