@@ -240,6 +240,16 @@ from .targets import (
     target_dsn,
     target_session,
 )
+from .tokens import (
+    API_ROLES,
+    ApiToken,
+    NewApiToken,
+    api_token_hash,
+    check_api_token,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
 from .workload import (
     WORKLOAD_KINDS,
     FaultInfo,
@@ -449,6 +459,14 @@ __all__ = [
     "check_target",
     "target_session",
     "target_dsn",
+    "API_ROLES",
+    "ApiToken",
+    "NewApiToken",
+    "api_token_hash",
+    "check_api_token",
+    "create_api_token",
+    "list_api_tokens",
+    "revoke_api_token",
     "FaultSpec",
     "FaultInfo",
     "FaultRun",
