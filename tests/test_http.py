@@ -366,3 +366,50 @@ def test_websocket_without_a_token_is_rejected(http, uvicorn_server):
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+@pytest.mark.slow
+def test_serve_command_with_tls_binds_loopback(http, tmp_path, opscore_env):
+    """`opscore api serve` with a certificate and key answers HTTPS on 127.0.0.1."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "api", "serve", "--port", str(port),
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+
+        def up():
+            try:
+                return httpx.get(f"https://127.0.0.1:{port}/api/v1/health/liveness", verify=False)
+            except httpx.HTTPError:
+                return None
+
+        r = wait_until(up, timeout=120, step=0.3, what="the API over TLS")
+        assert r.status_code == 200 and r.json()["verdict"] == "healthy"
+        with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port is not served
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/health/liveness").raise_for_status()
+        r = httpx.get(
+            f"https://127.0.0.1:{port}/api/v1/alerts", headers=http.h("read"), verify=False
+        )
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert "127.0.0.1" in out and "https" in out
+    for secret in http.tokens.values():
+        assert secret not in out  # the access log has paths, never the token

@@ -260,6 +260,14 @@ class CallLimit(ValidationRule):
             )
 
 
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Log what went wrong on the server's side only (a 404 or 403 is the caller's)."""
+        ours = [e for e in errors if (e.extensions or {}).get("status") == 500]
+        if ours:
+            super().process_errors(ours, execution_context)
+
+
 def build_schema(auth: Authenticator) -> strawberry.Schema:
     guard = _Auth(auth)
     by_kind: dict[str, list[Any]] = {"query": [], "mutation": [], "subscription": []}
@@ -290,7 +298,7 @@ def build_schema(auth: Authenticator) -> strawberry.Schema:
                 )
             )
     types = {k: create_type(k.title(), v) if v else None for k, v in by_kind.items()}
-    return strawberry.Schema(
+    return _Schema(
         query=types["query"],
         mutation=types["mutation"],
         subscription=types["subscription"],

@@ -6,7 +6,8 @@ with the catalog's words and become real routes as soon as their operation is re
 Transport rules (no logic of its own):
 
 - ``{id}`` in a path is the function's parameter named ``id``, else the first ending in
-  ``_id``, else the first ending in ``id`` (``queryid``), else the first parameter (a name).
+  ``_id``, else the first required one ending in ``id`` (``queryid``), else the first
+  required parameter (a name, a target).
 - GET and DELETE take the other parameters from the query string; POST and PUT from a JSON
   body (unknown fields refused).
 - A GET answering a list pages and filters: ``offset``, ``limit`` (a function that has its own
@@ -62,15 +63,18 @@ def id_field(op: Operation) -> str | None:
     """The request field that a path's ``{id}`` names (see the module docstring)."""
     assert op.request is not None
     names = list(op.request.model_fields)
-    for rule in (
-        lambda n: n == "id",
-        lambda n: n.endswith("_id"),
-        lambda n: n.endswith("id"),
+    required = [n for n, fi in op.request.model_fields.items() if fi.is_required()]
+    for pool, rule in (
+        (names, lambda n: n == "id"),
+        (names, lambda n: n.endswith("_id")),
+        (required, lambda n: n.endswith("id")),
+        (required, lambda n: True),
+        (names, lambda n: True),
     ):
-        found = [n for n in names if rule(n)]
+        found = [n for n in pool if rule(n)]
         if found:
             return found[0]
-    return names[0] if names else None
+    return None
 
 
 def is_list(op: Operation) -> bool:
