@@ -21,7 +21,7 @@ from ops_core.api.registry import REGISTRY
 from ops_core.http import create_app
 from ops_core.http.graphql import LIMITS, field_name
 from ops_core.http.rest import route_table
-from tests.helpers import reset_repository, wait_until
+from tests.helpers import WAIT_S, reset_repository, wait_until
 
 
 def _error(r, status: int, code: str) -> dict:
@@ -287,7 +287,7 @@ def uvicorn_server(http):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, timeout=60, step=0.05, what="uvicorn started")
+    wait_until(lambda: server.started, timeout=WAIT_S, step=0.05, what="uvicorn started")
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -302,7 +302,9 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
     api.add_target(name, target_db)
     marker = f"http_sub_{uuid.uuid4().hex[:8]}"
     with connect(
-        f"ws://{uvicorn_server}/api/v1/graphql", subprotocols=["graphql-transport-ws"]
+        f"ws://{uvicorn_server}/api/v1/graphql",
+        subprotocols=["graphql-transport-ws"],
+        open_timeout=WAIT_S,
     ) as ws:
         ws.send(
             json.dumps(
@@ -312,7 +314,7 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
                 }
             )
         )
-        assert json.loads(ws.recv(timeout=30))["type"] == "connection_ack"
+        assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "connection_ack"
         query = "subscription($t: String!) { activeQueriesStream(target: $t, interval: 0.5) }"
         ws.send(
             json.dumps(
@@ -323,7 +325,7 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
                 }
             )
         )
-        first = json.loads(ws.recv(timeout=60))
+        first = json.loads(ws.recv(timeout=WAIT_S))
         assert first["type"] == "next", first
         before = first["payload"]["data"]["activeQueriesStream"]
         assert before["added"] == []  # the first poll is the baseline
@@ -335,10 +337,10 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
         )
         runner.start()
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + WAIT_S
             seen = None
             while time.monotonic() < deadline and seen is None:
-                msg = json.loads(ws.recv(timeout=60))
+                msg = json.loads(ws.recv(timeout=WAIT_S))
                 assert msg["type"] == "next", msg
                 event = msg["payload"]["data"]["activeQueriesStream"]
                 seen = next((r for r in event["added"] if marker in (r.get("query") or "")), None)
@@ -360,11 +362,13 @@ def test_websocket_without_a_token_is_rejected(http, uvicorn_server):
     from websockets.sync.client import connect
 
     with connect(
-        f"ws://{uvicorn_server}/api/v1/graphql", subprotocols=["graphql-transport-ws"]
+        f"ws://{uvicorn_server}/api/v1/graphql",
+        subprotocols=["graphql-transport-ws"],
+        open_timeout=WAIT_S,
     ) as ws:
         ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=30)
+            ws.recv(timeout=WAIT_S)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
@@ -399,7 +403,7 @@ def test_serve_command_with_tls_binds_loopback(http, tmp_path, opscore_env):
             except httpx.HTTPError:
                 return None
 
-        r = wait_until(up, timeout=120, step=0.3, what="the API over TLS")
+        r = wait_until(up, timeout=WAIT_S, step=0.3, what="the API over TLS")
         assert r.status_code == 200 and r.json()["verdict"] == "healthy"
         with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port is not served
             httpx.get(f"http://127.0.0.1:{port}/api/v1/health/liveness").raise_for_status()
