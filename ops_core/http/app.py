@@ -58,7 +58,8 @@ def create_app(*, cors_origins: Sequence[str] = (), token_ttl_s: float = 2.0) ->
         return [op.as_dict() for op in REGISTRY]
 
     rest.install(app, auth)
-    app.include_router(graphql_router(auth), prefix=f"{PREFIX}/graphql")
+    # GraphQL documents itself (introspection, GraphiQL): not part of the OpenAPI document
+    app.include_router(graphql_router(auth), prefix=f"{PREFIX}/graphql", include_in_schema=False)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import re
 import typing
 from collections.abc import Callable
@@ -43,6 +44,7 @@ __all__ = ["HTTP_METHODS", "FIXED", "id_field", "install", "is_list", "route_tab
 
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE")
 PAGING = ("offset", "limit", "sort", "filter")
+NOT_SERVED_TAG = "not served"  # rows not built yet or not available: they answer 501
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: arguments a route fixes because its path names them (the same function serves two rows)
@@ -57,6 +59,7 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/stats/v$system-event"): {"by": "event"},
 }
 SCALARS = (str, int, float, bool)
+log = logging.getLogger("ops_core.http")
 
 
 def id_field(op: Operation) -> str | None:
@@ -175,6 +178,18 @@ def _not_yet(op: Operation) -> Callable[..., Response]:
             f"{op.kind} {op.name} ({op.description}): {words}.",
             {"status": op.status, "catalog_section": op.section},
         )
+
+    params = [
+        inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
+        for p in re.findall(r"{(\w+)}", op.name)
+    ]
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _unmapped(op: Operation, reason: str) -> Callable[..., Response]:
+    def endpoint(**_: Any) -> Response:
+        raise ApiError(500, "not_mappable", f"{op.kind} {op.name}: {reason}")
 
     params = [
         inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
@@ -319,9 +334,11 @@ def _served(op: Operation, model_names: dict[str, int]) -> tuple[Callable[..., R
 
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     extra: dict[str, Any] = {}
-    if text:
-        extra["response_class"] = PlainTextResponse
-        extra["responses"] = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+    if text:  # errors stay JSON: only the 200 answer is text
+        extra["response_model"] = None
+        extra["responses"] = {
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text"}
+        }
     else:
         extra["response_model"] = op.response
         if paged:
@@ -343,16 +360,25 @@ def route_table() -> list[Operation]:
 def install(app: FastAPI, auth: Authenticator) -> None:
     router = APIRouter()
     model_names: dict[str, int] = {}
+    unmapped: list[str] = []
+    app.state.unmapped = unmapped
     for op in route_table():
         tag = op.section.split(":", 1)[-1].strip() or "catalog"
+        tags = [tag]
         responses = dict(ERROR_RESPONSES)
         if op.served:
-            endpoint, extra = _served(op, model_names)
+            try:
+                endpoint, extra = _served(op, model_names)
+            except Exception as exc:  # a signature HTTP cannot carry: said, not hidden
+                log.error("%s %s cannot be served over HTTP: %s", op.kind, op.name, exc)
+                unmapped.append(f"{op.kind} {op.name}: {exc}")
+                endpoint, extra = _unmapped(op, str(exc)), {}
             responses.update(extra.pop("responses", {}))
             summary = op.description
         else:
             endpoint, extra = _not_yet(op), {}
             summary = f"{op.description} ({op.status.split(':')[0]})"
+            tags = [tag, NOT_SERVED_TAG]
         public = op.name.startswith("/api/v1/health/") and op.name != "/api/v1/health/full"
         router.add_api_route(
             op.name,
@@ -360,7 +386,7 @@ def install(app: FastAPI, auth: Authenticator) -> None:
             methods=[op.kind],
             summary=summary,
             description=_doc(op),
-            tags=[tag],
+            tags=tags,
             responses=responses,
             dependencies=[] if public else [Depends(_auth_dependency(op, auth))],
             operation_id=_operation_id(op),
