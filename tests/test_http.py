@@ -402,12 +402,13 @@ def test_serve_command_with_tls_binds_loopback(http, tmp_path, opscore_env):
     try:
 
         def up():
+            assert proc.poll() is None, proc.communicate()[0]  # exited: say why
             try:
                 return httpx.get(f"https://127.0.0.1:{port}/api/v1/health/liveness", verify=False)
             except httpx.HTTPError:
                 return None
 
-        r = wait_until(up, timeout=WAIT_S, step=0.3, what="the API over TLS")
+        r = wait_until(up, timeout=3 * WAIT_S, step=0.3, what="the API over TLS")
         assert r.status_code == 200 and r.json()["verdict"] == "healthy"
         with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port is not served
             httpx.get(f"http://127.0.0.1:{port}/api/v1/health/liveness").raise_for_status()
