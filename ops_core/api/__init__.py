@@ -345,6 +345,16 @@ from .targets import (
     target_dsn,
     target_session,
 )
+from .tokens import (
+    API_ROLES,
+    ApiToken,
+    NewApiToken,
+    api_token_hash,
+    check_api_token,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
 from .tuning import (
     TunableParameter,
     TuningReport,
@@ -683,6 +693,14 @@ __all__ = [
     "v_lock",
     "v_parameter",
     "v_transaction",
+    "API_ROLES",
+    "ApiToken",
+    "NewApiToken",
+    "api_token_hash",
+    "check_api_token",
+    "create_api_token",
+    "list_api_tokens",
+    "revoke_api_token",
     "FaultSpec",
     "FaultInfo",
     "FaultRun",

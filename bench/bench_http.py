@@ -1,0 +1,180 @@
+"""Benchmark: the HTTP API on loopback over a repository holding a week of data (15-minute
+snapshots and 1 Hz ASH of one target, filled through the real write paths by
+bench/bench_app.py's loaders).
+
+`opscore api serve` runs in its own process (uvicorn, one worker); the client fires N
+concurrent requests (default 1,000) with httpx over loopback, each with a read token, round
+robin over read routes (snapshot list, load profile of the last day, top SQL of the last day,
+ASH top events of the last hour, alert rules, Prometheus metrics), then N/5 concurrent writes
+(create an alert rule, operate token). Prints p50/p95/p99 per kind and requests per second.
+The reference document asks p95 < 100 ms for reads and < 500 ms for writes.
+
+    python bench/bench_http.py                 # embedded PostgreSQL 18, 7 days
+    python bench/bench_http.py --days 1 --requests 500
+    python bench/bench_http.py --dsn "host=/var/run/postgresql port=5432 user=postgres"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_app  # noqa: E402
+import httpx  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def fire(base: str, token: str, requests: list[tuple[str, str, dict]]) -> tuple:
+    limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=100)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=300) as c:
+
+        async def one(method: str, path: str, kw: dict) -> tuple[float, int]:
+            t0 = time.perf_counter()
+            r = await c.request(method, path, **kw)
+            return time.perf_counter() - t0, r.status_code
+
+        t0 = time.perf_counter()
+        out = await asyncio.gather(*(one(m, p, kw) for m, p, kw in requests))
+        return out, time.perf_counter() - t0
+
+
+def report(kind: str, out: list[tuple[float, int]], wall: float) -> None:
+    ms = [d * 1000 for d, _ in out]
+    bad = sum(1 for _, s in out if s != 200)
+    print(
+        f"{kind:28} n={len(out):5}  p50 {pct(ms, 50):7.1f} ms  p95 {pct(ms, 95):7.1f} ms  "
+        f"p99 {pct(ms, 99):7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  "
+        f"{len(out) / wall:6.1f} req/s  non-200: {bad}"
+    )
+
+
+def run_schemathesis(base: str, token: str, examples: int) -> None:
+    """Property-based requests from the OpenAPI document on the served rows (the rows not
+    served answer 501 by design): no 5xx, every response conforming to its schema. An operate
+    token: destructive routes answer 403 (their documented refusal)."""
+    exe = Path(sys.executable).with_name("schemathesis")
+    cmd = [
+        str(exe), "run", f"{base}/api/v1/openapi.json",
+        "-H", f"Authorization: Bearer {token}",
+        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+        "response_headers_conformance,response_schema_conformance",
+        "--max-examples", str(examples), "--phases", "examples,fuzzing",
+        "--exclude-tag", "not served",  # they answer 501 by design (tests/test_http.py)
+        "--request-timeout", "300", "--workers", "1",
+        "--suppress-health-check", "all",
+    ]  # fmt: skip
+    print(
+        "schemathesis:", " ".join(c if not c.startswith("Authorization") else "-H ..." for c in cmd)
+    )
+    subprocess.run(cmd, check=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dsn", help="a PostgreSQL server for repository and target")
+    ap.add_argument("--days", type=float, default=7.0)
+    ap.add_argument("--every", type=int, default=15, help="minutes between snapshots")
+    ap.add_argument("--requests", type=int, default=1000, help="concurrent reads")
+    ap.add_argument(
+        "--schemathesis",
+        type=int,
+        metavar="N",
+        default=0,
+        help="then run schemathesis (N examples per operation, an operate token) on the server",
+    )
+    args = ap.parse_args()
+    target_dsn, cleanup = bench_app.setup_servers(args)
+    server = None
+    try:
+        from ops_core import api
+
+        api.add_target("bench", target_dsn)
+        end = datetime.now(UTC).replace(microsecond=0)
+        start = end - timedelta(days=args.days)
+        n = int(args.days * 24 * 60 / args.every) + 1
+        print(f"Filling: {n} snapshots every {args.every} min and 1 Hz ASH over {args.days} days")
+        bench_app.fill_snapshots("bench", target_dsn, start, n, timedelta(minutes=args.every))
+        pool = bench_app.sample_pool("bench", target_dsn)
+        rows, _ = bench_app.fill_ash("bench", pool, start, end)
+        print(f"  {n} snapshots, {rows:,} ASH rows")
+        tag = uuid.uuid4().hex[:6]
+        read = api.create_api_token(f"bench-read-{tag}", "read").secret
+        write = api.create_api_token(f"bench-op-{tag}", "operate").secret
+        day_ids = api.snapshot_bounds("bench", end - timedelta(days=1))
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ops_core", "api", "serve", "--port", str(port)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health/liveness", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        rng = {"target": "bench", "begin_id": day_ids[0], "end_id": day_ids[1]}
+        hour = {"target": "bench", "begin": (end - timedelta(hours=1)).isoformat(),
+                "end": end.isoformat()}  # fmt: skip
+        reads = [
+            ("GET", "/api/v1/workload/snapshots", {"params": {"target": "bench", "limit": 50}}),
+            ("GET", "/api/v1/performance/hub/summary", {"params": rng}),
+            ("GET", "/api/v1/performance/hub/sql-stats", {"params": {**rng, "limit": 20}}),
+            ("GET", "/api/v1/performance/hub/wait-events", {"params": hour}),
+            ("GET", "/api/v1/alerts/rules", {}),
+            ("GET", "/api/v1/metrics/prometheus", {"params": {"target": "bench"}}),
+        ]
+        for m, p, kw in reads:  # warm-up, and every route answers
+            r = httpx.request(m, base + p, headers={"Authorization": f"Bearer {read}"}, **kw)
+            assert r.status_code == 200, (p, r.text[:300])
+        batch = [reads[i % len(reads)] for i in range(args.requests)]
+        out, wall = asyncio.run(fire(base, read, batch))
+        report("reads", out, wall)
+        for _m, p, _kw in reads:  # the same run, per route (rate: the whole run's)
+            sub = [o for o, b in zip(out, batch, strict=True) if b[1] == p]
+            report(p.removeprefix("/api/v1/"), sub, wall * len(sub) / len(out))
+        writes = [
+            ("POST", "/api/v1/alerts/rules",
+             {"json": {"name": f"b{tag}{i}", "metric": "connections", "value": 1e9}})
+            for i in range(max(1, args.requests // 5))
+        ]  # fmt: skip
+        out, wall = asyncio.run(fire(base, write, writes))
+        report("writes", out, wall)
+        if args.schemathesis:
+            run_schemathesis(base, write, args.schemathesis)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

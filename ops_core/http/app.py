@@ -1,0 +1,113 @@
+"""The ASGI app and its server."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..api.registry import REGISTRY
+from ..errors import InvalidInput
+from . import errors, rest
+from .auth import Authenticator
+from .graphql import graphql_router
+
+__all__ = ["create_app", "serve", "PREFIX"]
+
+PREFIX = "/api/v1"
+log = logging.getLogger("ops_core.http")
+
+
+def create_app(*, cors_origins: Sequence[str] = (), token_ttl_s: float = 2.0) -> FastAPI:
+    """The app: every registry row as a REST route and GraphQL field. CORS is off unless
+    ``cors_origins`` lists the origins allowed."""
+    auth = Authenticator(ttl_s=token_ttl_s)
+    app = FastAPI(
+        title="opscore",
+        version=__version__,
+        summary="PostgreSQL operations intelligence: AWR, ASH, ADDM, backup/PITR, alerts.",
+        description=(
+            "Generated from the operation registry (ops_core.api.REGISTRY): one route per "
+            "catalog row. Rows not built yet answer 501 with the catalog's words. "
+            "Auth: `Authorization: Bearer <token>` (`opscore api token create`); roles "
+            "read < operate (writes) < admin (destructive). Errors: "
+            '`{"error": {"code", "message", "details"}}`.'
+        ),
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=f"{PREFIX}/redoc",
+    )
+    errors.install(app)
+
+    def _read(request: Request) -> None:
+        auth.allow(auth.check(auth.token_of(request.headers)), "read", "the catalog")
+
+    @app.get(
+        f"{PREFIX}/catalog",
+        summary="Every catalog row with its status (served / not available / not yet)",
+        tags=["catalog"],
+        dependencies=[Depends(_read)],
+        responses=errors.ERROR_RESPONSES,
+    )
+    def catalog() -> list[dict[str, Any]]:
+        return [op.as_dict() for op in REGISTRY]
+
+    rest.install(app, auth)
+    # GraphQL documents itself (introspection, GraphiQL): not part of the OpenAPI document
+    app.include_router(graphql_router(auth), prefix=f"{PREFIX}/graphql", include_in_schema=False)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=list(rest.HTTP_METHODS),
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Total-Count"],
+        )
+    return app
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    cors_origins: Sequence[str] = (),
+    log_level: str = "info",
+) -> None:
+    """Run the API with uvicorn until interrupted."""
+    import uvicorn
+
+    if bool(certfile) != bool(keyfile):
+        raise InvalidInput(
+            "TLS needs both a certificate and its key.", "Give --tls-cert and --tls-key together."
+        )
+    if not _loopback(host) and not certfile:
+        log.warning(
+            "serving on %s without TLS: tokens cross the network in clear; give --tls-cert "
+            "and --tls-key",
+            host,
+        )
+    uvicorn.run(
+        create_app(cors_origins=cors_origins),
+        host=host,
+        port=port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level=log_level,
+        ws="websockets-sansio",
+    )
