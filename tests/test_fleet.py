@@ -149,3 +149,43 @@ def test_shards_are_stable_and_cover_every_target(fleet):
     split = api.shard_targets(2)
     assert sorted(sum(split.values(), [])) == ["fa", "fb", "fc", "fdown"]
     assert set(split) == {"shard-0", "shard-1"}
+
+
+def test_shard_deployments_one_queue_per_shard(fleet):
+    from flows.serve import build_deployments, shard_deployments
+    from ops_core.config import Settings
+
+    planned = shard_deployments("pool-x", 2, None, Settings(ash_window_minutes=5))
+    assert [info.shard for info, _ in planned] == [
+        s for s, names in api.shard_targets(2).items() if names
+    ]
+    for info, deps in planned:
+        assert {d.work_queue_name for d in deps} == {info.shard}
+        assert {d.work_pool_name for d in deps} == {"pool-x"}
+        ash, snap = deps
+        assert ash.entrypoint == "flows.ash.ash_fleet_flow"
+        assert ash.parameters == {"targets": info.targets, "duration_s": 295}
+        assert snap.parameters == {"targets": info.targets}
+    with pytest.raises(InvalidInput):
+        shard_deployments(" ", 2)
+    served = {d.name: d for d in build_deployments(Settings(), fleet=True)}
+    assert "ash-fleet" in served and not any(
+        n.startswith("ash-f") and n != "ash-fleet" for n in served
+    )
+    assert served["ash-fleet"].parameters["targets"] is None  # every target, at run time
+
+
+@pytest.mark.slow
+def test_cli_ash_run_all_samples_every_target(fleet):
+    from .helpers import run_cli
+
+    res = run_cli("ash", "run", "--all", "--duration", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    import json
+
+    out = json.loads(res.stdout)
+    assert set(out["targets"]) == {"fa", "fb", "fc", "fdown"}
+    assert all(out["targets"][n]["samples"] >= 1 for n in ("fa", "fb", "fc"))
+    assert out["targets"]["fdown"]["errors"] >= 1
+    both = run_cli("ash", "run", "--all", "--target", "fa", "--duration", "1")
+    assert both.returncode != 0 and "not both" in both.stderr

@@ -93,6 +93,7 @@ class FleetStats:
     copies: int = 0
     rows_written: int = 0
     flush_errors: int = 0
+    rows_unwritten: int = 0  # still buffered when the run ended (the repository was down)
     last_flush_error: str | None = None
     elapsed_s: float = 0.0
     cpu_s: float = 0.0  # CPU of this process while the run lasted
@@ -126,6 +127,7 @@ class FleetStats:
             "rows_written": self.rows_written,
             "errors": self.errors,
             "flush_errors": self.flush_errors,
+            "rows_unwritten": self.rows_unwritten,
             "last_flush_error": self.last_flush_error,
             "elapsed_s": self.elapsed_s,
             "cpu_s": self.cpu_s,
@@ -249,6 +251,7 @@ class FleetSampler:
         self._lock = threading.Lock()  # buffers, stats
         self._flush_lock = threading.Lock()
         self._inflight: set[int] = set()
+        self._sql: dict[int, str] = {}  # server version -> sample query
         self._repo: psycopg.Connection | None = None
         self._stop = threading.Event()
 
@@ -321,7 +324,10 @@ class FleetSampler:
 
                     raise _classify(exc, t.dsn) from None
                 conns[t.target_id] = conn
-            query = sample_sql(conn.info.server_version)
+            version = conn.info.server_version
+            query = self._sql.get(version)
+            if query is None:
+                query = self._sql[version] = sample_sql(version)
             cur = await conn.execute(query, self.params, prepare=True)
             rows = await cur.fetchall()
         except (psycopg.Error, OpsCoreError) as exc:
@@ -544,6 +550,7 @@ class FleetSampler:
                         break
                 except KeyboardInterrupt:
                     self.stats.interrupted = True
+            self.stats.rows_unwritten = sum(len(b) for b in self._buffers.values())
             self.stats.elapsed_s = time.monotonic() - t0
             self.stats.cpu_s = time.process_time() - cpu0
             self.close()
