@@ -141,12 +141,16 @@ def ash_fleet_deployment(
     targets: list[str] | None, window_minutes: int, name: str = "ash-fleet", **kw: Any
 ) -> RunnerDeployment:
     """The ASH of many targets from one process, one window per run, restarted by its
-    schedule (the next window waits for the previous one's leases)."""
+    schedule (the next window waits for the previous one's leases). In one process
+    (``opscore serve``) a concurrency limit of 1 keeps windows apart; on a work pool
+    (``kw`` holds the pool) the leases alone do: a run whose worker died can stay "Running"
+    on the server and would hold a concurrency slot, stopping the shard's next windows."""
+    limit = None if kw.get("work_pool_name") else 1
     return ash_fleet_flow.to_deployment(
         name=name,
         interval=timedelta(minutes=window_minutes),
         parameters={"targets": targets, "duration_s": window_minutes * 60 - 5},
-        concurrency_limit=1,
+        concurrency_limit=limit,
         tags=["opscore", "ash"],
         description=f"ASH of {len(targets) if targets else 'every'} target(s) from one process, "
         f"restarted every {window_minutes} minutes",
@@ -219,7 +223,6 @@ def shard_deployments(
                 name=f"{prefix}snapshot-{shard}",
                 interval=timedelta(minutes=minutes),
                 parameters={"targets": names},
-                concurrency_limit=1,
                 tags=["opscore", "awr"],
                 description=f"AWR snapshot of the {len(names)} target(s) of {shard}",
                 **kw,

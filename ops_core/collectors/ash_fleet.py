@@ -97,15 +97,21 @@ class FleetStats:
     last_flush_error: str | None = None
     elapsed_s: float = 0.0
     cpu_s: float = 0.0  # CPU of this process while the run lasted
+    #: the sampling part of the run (ticks and periodic flushes, not the final flush)
+    sampling_s: float = 0.0
+    sampling_cpu_s: float = 0.0
     interrupted: bool = False
     skew_ms: deque = field(default_factory=lambda: deque(maxlen=200_000), repr=False)
+    #: how late this process started each tick (its own scheduling delay, part of the skew)
+    dispatch_ms: deque = field(default_factory=lambda: deque(maxlen=100_000), repr=False)
 
     def skew(self, q: float) -> float | None:
         """Quantile ``q`` of the sample-time skew in ms (sample time minus its tick)."""
-        if not self.skew_ms:
-            return None
-        s = sorted(self.skew_ms)
-        return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+        return _quantile(self.skew_ms, q)
+
+    def dispatch(self, q: float) -> float | None:
+        """Quantile ``q`` of the tick dispatch delay in ms."""
+        return _quantile(self.dispatch_ms, q)
 
     @property
     def samples(self) -> int:
@@ -131,10 +137,20 @@ class FleetStats:
             "last_flush_error": self.last_flush_error,
             "elapsed_s": self.elapsed_s,
             "cpu_s": self.cpu_s,
+            "sampling_s": self.sampling_s,
+            "sampling_cpu_s": self.sampling_cpu_s,
             "skew_p50_ms": self.skew(0.5),
             "skew_p99_ms": self.skew(0.99),
+            "dispatch_p99_ms": self.dispatch(0.99),
             "interrupted": self.interrupted,
         }
+
+
+def _quantile(values, q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
 def _async_kwargs() -> dict[str, Any]:
@@ -311,19 +327,23 @@ class FleetSampler:
                 s.retry_at = time.monotonic() + delay
 
     # ------------------------------------------------------------------ async mode
+    async def _connect_async(self, t: FleetTarget, conns: dict) -> psycopg.AsyncConnection:
+        conn = conns.get(t.target_id)
+        if conn is None or conn.closed:
+            conns.pop(t.target_id, None)
+            try:
+                parse_dsn(t.dsn)
+                conn = await psycopg.AsyncConnection.connect(t.dsn, **_async_kwargs())
+            except psycopg.OperationalError as exc:
+                from ..targets.connection import _classify
+
+                raise _classify(exc, t.dsn) from None
+            conns[t.target_id] = conn
+        return conn
+
     async def _sample_async(self, t: FleetTarget, conns: dict, tick: float) -> None:
         try:
-            conn = conns.get(t.target_id)
-            if conn is None or conn.closed:
-                conns.pop(t.target_id, None)
-                try:
-                    parse_dsn(t.dsn)
-                    conn = await psycopg.AsyncConnection.connect(t.dsn, **_async_kwargs())
-                except psycopg.OperationalError as exc:
-                    from ..targets.connection import _classify
-
-                    raise _classify(exc, t.dsn) from None
-                conns[t.target_id] = conn
+            conn = await self._connect_async(t, conns)
             version = conn.info.server_version
             query = self._sql.get(version)
             if query is None:
@@ -345,10 +365,23 @@ class FleetSampler:
             [AshRow(*r)._replace(query=scrub(r[_QUERY])) for r in rows if r[1] is not None],
         )
 
+    async def _connect_all(self, conns: dict) -> None:
+        """Open every target's connection before the first tick (a target that fails starts
+        in backoff), so the first samples are not late by the connection set-up."""
+
+        async def one(t: FleetTarget) -> None:
+            try:
+                await self._connect_async(t, conns)
+            except (psycopg.Error, OpsCoreError) as exc:
+                self._failed(t.target_id, "connect", exc)
+
+        await asyncio.gather(*(one(t) for t in self._active()))
+
     async def _run_async(self, stop: threading.Event, until: float | None) -> None:
         conns: dict[int, psycopg.AsyncConnection] = {}
         tasks: set[asyncio.Task] = set()
         try:
+            await self._connect_all(conns)
             while not stop.is_set():
                 tick = self._next_tick()
                 if until is not None and tick > until:
@@ -359,6 +392,7 @@ class FleetSampler:
                 if stop.is_set():
                     break
                 self.stats.ticks += 1
+                self.stats.dispatch_ms.append((time.time() - tick) * 1000.0)
                 for t in self._due(time.monotonic()):
                     self._inflight.add(t.target_id)
                     task = asyncio.ensure_future(self._sample_async(t, conns, tick))
@@ -394,7 +428,15 @@ class FleetSampler:
             for tid, t in self.targets.items()
         }
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ash-fleet")
+
+        def connect(t: FleetTarget) -> None:
+            try:
+                collectors[t.target_id].connect()
+            except (psycopg.Error, OpsCoreError) as exc:
+                self._failed(t.target_id, "connect", exc)
+
         try:
+            list(pool.map(connect, self._active()))  # before the first tick
             while not stop.is_set():
                 tick = self._next_tick()
                 if until is not None and tick > until:
@@ -402,6 +444,7 @@ class FleetSampler:
                 if stop.wait(max(0.0, tick - time.time())):
                     break
                 self.stats.ticks += 1
+                self.stats.dispatch_ms.append((time.time() - tick) * 1000.0)
                 for t in self._due(time.monotonic()):
                     self._inflight.add(t.target_id)
                     pool.submit(self._sample_sync, t, collectors, tick)
@@ -541,6 +584,8 @@ class FleetSampler:
         except KeyboardInterrupt:
             self.stats.interrupted = True
         finally:
+            self.stats.sampling_s = time.monotonic() - t0
+            self.stats.sampling_cpu_s = time.process_time() - cpu0
             flush_stop.set()
             flusher.join()
             for _ in range(2):
