@@ -3,8 +3,11 @@ the repository knew, delta computation, the write), on the workload of bench/sna
 (5,000 distinct statements over 1,000 tables, every statement run in every interval).
 
 Each phase of ``api.take_snapshot`` is timed by wrapping the functions it calls (this script
-only; the product is unchanged), for ``--rounds`` rounds; medians are printed, and with
-``--profile`` the top functions of one more round by cumulative time (cProfile).
+only; the product is unchanged), for ``--rounds`` rounds; medians are printed, wall time and
+CPU time (this process, and for the repository write the repository backend's too: on a
+machine shared with other work, CPU time is what compares), and with ``--profile`` the top
+functions of one more round by cumulative time (cProfile). To compare two versions of the
+code, run this script from each checkout (PYTHONPATH) on the same OPSCORE_HOME.
 
     python bench/snapshot_profile.py [--rounds 5] [--profile] [--dsn DSN_OF_TARGET_DB]
 
@@ -28,17 +31,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OPSCORE_HOME", "/tmp/snap-profile")
 
 TIMES: dict[str, list[float]] = defaultdict(list)
+CPU: dict[str, list[float]] = defaultdict(list)
 
 
-def timed(module, name: str, label: str) -> None:
+def backend_cpu_s(pid: int) -> float:
+    """CPU seconds a server backend has used (/proc/PID/schedstat, ns)."""
+    return int(open(f"/proc/{pid}/schedstat").read().split()[0]) / 1e9
+
+
+def timed(module, name: str, label: str, server: bool = False) -> None:
+    """Wall ms and CPU ms (this process; with ``server`` also the repository backend whose
+    connection is the first argument) of every call."""
     fn = getattr(module, name)
 
     def wrapper(*a, **kw):
-        t0 = time.perf_counter()
+        pid = a[0].info.backend_pid if server else None
+        b0 = backend_cpu_s(pid) if pid else 0.0
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return fn(*a, **kw)
         finally:
             TIMES[label].append((time.perf_counter() - t0) * 1000)
+            cpu = time.process_time() - c0 + ((backend_cpu_s(pid) - b0) if pid else 0.0)
+            CPU[label].append(cpu * 1000)
 
     setattr(module, name, wrapper)
 
@@ -88,7 +103,7 @@ def main() -> None:
     timed(snapshots, "_previous", "repository: previous state read")
     timed(deltas, "snapshot_deltas", "deltas (Python)")
     timed(snapshots, "_write", "repository: write")
-    timed(snapshots, "store", "repository: store (state read + deltas + write)")
+    timed(snapshots, "store", "repository: store (state read + deltas + write)", server=True)
     timed(snapshot_columnar, "roll_previous_day", "repository: daily rollup check")
     totals, target = [], []
     for r in range(args.rounds):
@@ -106,8 +121,9 @@ def main() -> None:
     med = statistics.median
     print(f"\n== medians over {args.rounds} rounds ({os.getloadavg()[0]:.1f} load average)")
     print(f"take_snapshot as called: {med(totals):.0f} ms; target side {med(target):.0f} ms")
+    print(f"  {'phase':50s} {'wall':>9s} {'CPU':>9s}  (CPU: this process, + backend for store)")
     for label, v in TIMES.items():
-        print(f"  {label:50s} {med(v):7.0f} ms")
+        print(f"  {label:50s} {med(v):6.0f} ms {med(CPU[label]):6.0f} ms")
     if args.profile:
         run_workload(dsn)
         prof = cProfile.Profile()

@@ -92,7 +92,7 @@ def _check(stats: api.FleetStats, conn: psycopg.Connection) -> None:
     assert conn.execute("SELECT count(*) FROM opscore.ash_sampler_lease").fetchone()[0] == 0
 
 
-def test_async_fleet_samples_every_target_isolates_the_down_one(fleet):
+def test_fleet_samples_every_target_isolates_the_down_one(fleet):
     stats = _run("async")
     with repository.session() as conn:
         _check(stats, conn)

@@ -230,8 +230,17 @@ def test_two_workers_collect_their_shards_and_a_restarted_one_resumes(
         wait_until(samplers_ended, timeout=300, step=2, what="the samplers to end")
     # the workers ran the runs: the flow runs of both shards completed on the server
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
 
+    completed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+    )
     with temporary_settings({PREFECT_API_URL: url}), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs()
-        done = {r.work_queue_name for r in runs if r.state and r.state.is_completed()}
+        runs = client.read_flow_runs(flow_run_filter=completed, limit=200)
+        done = {r.work_queue_name for r in runs}
     assert {"shard-0", "shard-1"} <= done, [(r.name, r.work_queue_name, r.state_name) for r in runs]

@@ -58,7 +58,9 @@ def run(
         "--all",
         help="Sample every registered target from this one process (one connection each).",
     ),
-    mode: str = typer.Option("async", "--mode", help="With --all: async (default) or threads."),
+    mode: str = typer.Option(
+        "async", "--mode", help="With --all: async (default) or threads (a pool of 8)."
+    ),
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
     interval: float = typer.Option(None, "--interval", help="Seconds between samples (def. 1)."),
     include_opscore: bool = typer.Option(
