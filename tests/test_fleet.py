@@ -189,3 +189,12 @@ def test_cli_ash_run_all_samples_every_target(fleet):
     assert out["targets"]["fdown"]["errors"] >= 1
     both = run_cli("ash", "run", "--all", "--target", "fa", "--duration", "1")
     assert both.returncode != 0 and "not both" in both.stderr
+
+
+def test_ash_fleet_flow_samples_every_target(prefect_harness, fleet):
+    from flows.ash import ash_fleet_flow
+
+    out = ash_fleet_flow(["fa", "fb", "fdown"], duration_s=3.0, interval_s=1.0)
+    assert out["targets"]["fa"]["samples"] >= 1 and out["targets"]["fb"]["samples"] >= 1
+    assert out["targets"]["fdown"]["state"] == "backoff" and out["rows_written"] > 0
+    assert api.last_ash_sample("fa") is not None
