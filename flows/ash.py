@@ -61,3 +61,63 @@ def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = 
         f"ASH window of {target}",
     )
     return stats.as_dict()
+
+
+@flow(
+    name="ash-fleet",
+    description="Sample pg_stat_activity of many targets (default: all) at 1 Hz from this one "
+    "process for a window (default 15 minutes); one connection per target, one COPY per flush.",
+)
+def ash_fleet_flow(
+    targets: list[str] | None = None,
+    duration_s: float = 900.0,
+    interval_s: float | None = None,
+    mode: str = "async",
+) -> dict:
+    logger = get_run_logger()
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def flushed(stats) -> None:
+        logger.info(
+            "ASH fleet: %s targets, %s samples, %s rows written in %s COPY, skew p99 %s ms",
+            len(stats.targets),
+            stats.samples,
+            stats.rows_written,
+            stats.copies,
+            None if stats.skew(0.99) is None else round(stats.skew(0.99)),
+        )
+
+    try:
+        # the previous window's sampler may still be flushing: wait for its leases a little
+        stats = api.run_ash_fleet(
+            targets or None,
+            duration_s=duration_s,
+            interval_s=interval_s,
+            mode=mode,
+            stop=stop,
+            on_flush=flushed,
+            lease_wait_s=60.0,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    lines = [
+        "| target | state | samples | rows | errors | last error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, t in stats.targets.items():
+        lines.append(
+            f"| {name} | {t.state} | {t.samples} | {t.rows_written} | {t.errors} | "
+            f"{t.last_error or ''} |"
+        )
+        if t.errors:
+            logger.warning("ASH %s: %s errors, last: %s", name, t.errors, t.last_error)
+    publish_markdown(
+        artifact_key("ash-fleet", *(sorted(stats.targets)[:1] or ["all"]), str(len(stats.targets))),
+        "\n".join(lines),
+        f"ASH window of {len(stats.targets)} targets from one process",
+    )
+    return stats.as_dict()

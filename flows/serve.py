@@ -3,7 +3,9 @@ before anything starts."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
 
@@ -13,7 +15,7 @@ from ops_core.config import Settings, get_settings
 from ops_core.errors import ConfigError, InvalidInput
 
 from .alerts import alerts_flow
-from .ash import ash_flow
+from .ash import ash_fleet_flow, ash_flow
 from .autonomous import healing_flow, tuning_flow
 from .backup import backup_deployments
 from .ml import ml_retrain_flow
@@ -51,10 +53,12 @@ def validate_minutes(value: int, setting: str) -> int:
 
 
 def build_deployments(
-    settings: Settings | None = None, targets: list[str] | None = None
+    settings: Settings | None = None, targets: list[str] | None = None, *, fleet: bool = False
 ) -> list[RunnerDeployment]:
     """Every deployment with its schedule. Raises ConfigError / UnknownTarget on bad input,
-    before anything is served."""
+    before anything is served. With ``fleet`` the targets' ASH is one ``ash-fleet`` run
+    sampling all of them from one process, instead of one run (one thread, two connections)
+    per target."""
     s = settings or get_settings()
     names = targets if targets is not None else s.serve_targets
     for name in names:
@@ -80,7 +84,9 @@ def build_deployments(
     )
 
     window = validate_minutes(s.ash_window_minutes, "ash_window_minutes")
-    for name in names:
+    if fleet:
+        deployments.append(ash_fleet_deployment(scoped, window))
+    for name in names if not fleet else []:
         deployments.append(
             ash_flow.to_deployment(
                 name=f"ash-{name}",
@@ -176,17 +182,129 @@ def build_deployments(
     return deployments
 
 
-def serve(settings: Settings | None = None, targets: list[str] | None = None) -> None:
+def ash_fleet_deployment(
+    targets: list[str] | None, window_minutes: int, name: str = "ash-fleet", **kw: Any
+) -> RunnerDeployment:
+    """The ASH of many targets from one process, one window per run, restarted by its
+    schedule (the next window waits for the previous one's leases). In one process
+    (``opscore serve``) a concurrency limit of 1 keeps windows apart; on a work pool
+    (``kw`` holds the pool) the leases alone do: a run whose worker died can stay "Running"
+    on the server and would hold a concurrency slot, stopping the shard's next windows."""
+    limit = None if kw.get("work_pool_name") else 1
+    return ash_fleet_flow.to_deployment(
+        name=name,
+        interval=timedelta(minutes=window_minutes),
+        parameters={"targets": targets, "duration_s": window_minutes * 60 - 5},
+        concurrency_limit=limit,
+        tags=["opscore", "ash"],
+        description=f"ASH of {len(targets) if targets else 'every'} target(s) from one process, "
+        f"restarted every {window_minutes} minutes",
+        **kw,
+    )
+
+
+def serve(
+    settings: Settings | None = None, targets: list[str] | None = None, *, fleet: bool = False
+) -> None:
     """Serve every deployment in this process until Ctrl-C (Prefect's `serve`)."""
     from prefect import serve as prefect_serve
 
-    deployments = build_deployments(settings, targets)
+    deployments = build_deployments(settings, targets, fleet=fleet)
     try:
         # schedules paused on shutdown: no run turns "Late" while nothing serves them (the
         # next `opscore serve` applies the deployments again, un-paused)
         prefect_serve(*deployments, pause_on_shutdown=True)
     finally:
         settle_runs([f"{d.flow_name}/{d.name}" for d in deployments])
+
+
+@dataclass
+class ShardDeployment:
+    """What `opscore deploy` created for one shard: its work queue and deployments."""
+
+    shard: str
+    work_queue: str
+    targets: list[str]
+    deployments: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def shard_deployments(
+    pool: str,
+    shards: int = 1,
+    targets: list[str] | None = None,
+    settings: Settings | None = None,
+    prefix: str = "",
+) -> list[tuple[ShardDeployment, list[RunnerDeployment]]]:
+    """The deployments of each shard on work pool ``pool``: per shard an ``ash-fleet`` window
+    and a ``snapshot`` of its targets, on the shard's own work queue (``prefect worker start
+    -p POOL -q shard-N`` runs that share; a worker without ``-q`` runs every shard). The
+    entrypoints are module paths (``flows.ash:...``): a worker runs them wherever opscore is
+    installed, in a process, Docker or Kubernetes pool alike."""
+    from prefect.types.entrypoint import EntrypointType
+
+    s = settings or get_settings()
+    if not pool or not pool.strip():
+        raise InvalidInput("The work pool name is empty.", "Give --pool NAME.")
+    if not 1 <= shards <= 1000:
+        raise InvalidInput(f"The number of shards must be from 1 to 1000, not {shards}.")
+    window = validate_minutes(s.ash_window_minutes, "ash_window_minutes")
+    minutes = validate_minutes(s.snapshot_interval_minutes, "snapshot_interval_minutes")
+    split = api.shard_targets(shards, targets)
+    out = []
+    for shard, names in split.items():
+        if not names:
+            continue
+        kw = {
+            "work_pool_name": pool,
+            "work_queue_name": shard,
+            "entrypoint_type": EntrypointType.MODULE_PATH,
+        }
+        deps = [
+            ash_fleet_deployment(names, window, name=f"{prefix}ash-{shard}", **kw),
+            snapshot_flow.to_deployment(
+                name=f"{prefix}snapshot-{shard}",
+                interval=timedelta(minutes=minutes),
+                parameters={"targets": names},
+                tags=["opscore", "awr"],
+                description=f"AWR snapshot of the {len(names)} target(s) of {shard}",
+                **kw,
+            ),
+        ]
+        info = ShardDeployment(shard, shard, names, [f"{d.flow_name}/{d.name}" for d in deps])
+        out.append((info, deps))
+    return out
+
+
+def deploy(
+    pool: str,
+    shards: int = 1,
+    targets: list[str] | None = None,
+    settings: Settings | None = None,
+    prefix: str = "",
+) -> list[ShardDeployment]:
+    """Create (or update) the shards' deployments on work pool ``pool`` of the Prefect API
+    (PREFECT_API_URL), creating the pool (type process) and its queues when missing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    planned = shard_deployments(pool, shards, targets, settings, prefix)
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        for info, deps in planned:
+            try:
+                client.read_work_queue_by_name(info.work_queue, work_pool_name=pool)
+            except ObjectNotFound:
+                client.create_work_queue(info.work_queue, work_pool_name=pool)
+            for d in deps:
+                d.apply(work_pool_name=pool)
+    return [info for info, _ in planned]
 
 
 def settle_runs(deployment_names: list[str], reason: str | None = None) -> list[str]:

@@ -1,4 +1,5 @@
-"""Snapshot capture for every registered target (or some), one task per target."""
+"""Snapshot capture for every registered target (or some), one task per target, several
+targets at a time (``concurrency``)."""
 
 from __future__ import annotations
 
@@ -43,18 +44,32 @@ def capture_target(target: str) -> dict:
 @flow(
     name="snapshot",
     description="Capture an AWR snapshot of every target (or the given "
-    "ones); one task per target so one target down does not stop the others.",
+    "ones); one task per target so one target down does not stop the others; at most "
+    "`concurrency` at once.",
 )
 def snapshot_flow(
-    targets: list[str] | None = None, retries: int = 2, analyze: bool = True
+    targets: list[str] | None = None,
+    retries: int = 2,
+    analyze: bool = True,
+    concurrency: int = 4,
 ) -> list[dict]:
     logger = get_run_logger()
     names = resolve_targets(targets)
     if not names:
         logger.warning("No targets registered: nothing to capture (opscore target add NAME DSN)")
         return []
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     job = capture_target.with_options(retries=retries)
-    futures = {name: job.submit(name) for name in names}
+    # at most `concurrency` captures at once (each holds a target and a repository
+    # connection): a new one starts as soon as the oldest running one is done
+    futures: dict = {}
+    running: list = []
+    for name in names:
+        if len(running) >= concurrency:
+            wait([running.pop(0)])
+        futures[name] = job.submit(name)
+        running.append(futures[name])
     wait(list(futures.values()))
     results: list[dict] = []
     failed: list[str] = []

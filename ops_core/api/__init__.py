@@ -174,6 +174,14 @@ from .demo import (
     injected_vs_found,
     prepare_demo_schema,
 )
+from .fleet import (
+    FleetSnapshot,
+    FleetStats,
+    run_ash_fleet,
+    shard_of,
+    shard_targets,
+    snapshot_fleet,
+)
 from .health import (
     HealthComponent,
     HealthReport,
@@ -391,6 +399,12 @@ from .workload import (
 )
 
 __all__ = [
+    "FleetSnapshot",
+    "FleetStats",
+    "run_ash_fleet",
+    "shard_of",
+    "shard_targets",
+    "snapshot_fleet",
     "JournalEntry",
     "ACTION_FEATURES",
     "action_journal",

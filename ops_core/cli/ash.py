@@ -48,10 +48,19 @@ def _fmt(v) -> str:
         "opscore ash run",
         "opscore ash run --target prod --duration 600",
         "opscore ash run --interval 0.5 --duration 60",
+        "opscore ash run --all --duration 10",
     )
 )
 def run(
     target: str = TargetOpt,
+    every_target: bool = typer.Option(
+        False,
+        "--all",
+        help="Sample every registered target from this one process (one connection each).",
+    ),
+    mode: str = typer.Option(
+        "async", "--mode", help="With --all: async (default) or threads (a pool of 8)."
+    ),
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
     interval: float = typer.Option(None, "--interval", help="Seconds between samples (def. 1)."),
     include_opscore: bool = typer.Option(
@@ -59,7 +68,12 @@ def run(
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Sample a target in the foreground; Ctrl-C flushes the buffered samples and exits."""
+    """Sample a target (or --all) in the foreground; Ctrl-C flushes the buffered samples."""
+    if every_target:
+        if target:
+            raise OpsCoreError("Give either --target or --all, not both.")
+        _run_fleet(duration, interval, mode, include_opscore, as_json)
+        return
     status = console.status("Starting the ASH sampler ...")
 
     def on_sample(st: api.AshRunStats) -> None:
@@ -96,6 +110,44 @@ def run(
     if st.rows_buffered:
         raise OpsCoreError(
             f"{st.rows_buffered} samples could not be written to the repository: {st.last_error}",
+            "Check the repository (`opscore db status`, OPSCORE_REPOSITORY_DSN).",
+        )
+
+
+def _run_fleet(
+    duration: float | None, interval: float | None, mode: str, include_opscore: bool, as_json: bool
+) -> None:
+    with console.status("ASH: sampling every target from this process (Ctrl-C to stop) ..."):
+        st = api.run_ash_fleet(
+            duration_s=duration,
+            interval_s=interval,
+            mode=mode,
+            include_opscore=include_opscore or None,
+        )
+    if as_json:
+        print_json(st.as_dict())
+        return
+    rows = [
+        [n, t.state, t.samples, t.rows_written, t.missed, t.errors, t.last_error or ""]
+        for n, t in st.targets.items()
+    ]
+    cols = ["target", "state", "samples", "rows written", "missed", "errors", "last error"]
+    console.print(table(f"ASH of {len(rows)} targets ({st.mode})", cols, rows))
+    p50, p99 = st.skew(0.5), st.skew(0.99)
+    skew = f"skew p50 {p50:.0f} ms, p99 {p99:.0f} ms" if p50 is not None else "no samples"
+    console.print(
+        f"{st.samples} samples in {st.elapsed_s:.1f} s, {st.rows_written} rows written in "
+        f"{st.copies} COPY, {skew}, CPU {st.cpu_s:.2f} s"
+        + (" (interrupted)" if st.interrupted else "")
+    )
+    if st.samples == 0:
+        raise OpsCoreError(
+            "No target could be sampled.", "Check them with `opscore target check NAME`."
+        )
+    if st.rows_unwritten:
+        raise OpsCoreError(
+            f"{st.rows_unwritten} samples could not be written to the repository: "
+            f"{st.last_flush_error}",
             "Check the repository (`opscore db status`, OPSCORE_REPOSITORY_DSN).",
         )
 

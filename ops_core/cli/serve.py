@@ -48,18 +48,72 @@ def register(root: typer.Typer) -> None:
         check: bool = typer.Option(
             False, "--check", help="Validate and list the deployments, then exit."
         ),
+        fleet: bool = typer.Option(
+            False,
+            "--fleet",
+            help="ASH of every target from one sampler run (one process), not one run each.",
+        ),
     ) -> None:
         """Run the snapshot, ASH, retention (and other) flows on their schedules in this
         process; watch them in the Prefect UI. Ctrl-C stops cleanly."""
         from flows.serve import build_deployments, serve
 
-        deployments = build_deployments(targets=target or None)
+        deployments = build_deployments(targets=target or None, fleet=fleet)
         for d in deployments:
             sched = ", ".join(describe_schedule(s.schedule) for s in d.schedules or [])
             console.print(f"  {d.flow_name}/{d.name}: {sched or 'no schedule'}", highlight=False)
         if check:
             return
         try:
-            serve(targets=target or None)
+            serve(targets=target or None, fleet=fleet)
         except KeyboardInterrupt:
             console.print("Stopped.")
+
+    @root.command(
+        "deploy",
+        epilog=example(
+            "opscore deploy --pool opscore --check",
+            "PREFECT_API_URL=http://prefect:4200/api opscore deploy --pool opscore --shards 4",
+            "prefect worker start -p opscore -q shard-0   # on each machine, its shard",
+        ),
+    )
+    def deploy(
+        pool: str = typer.Option(
+            ...,
+            "--pool",
+            help="Prefect work pool (created as a process "
+            "pool if missing; Docker/Kubernetes pools work the same).",
+        ),
+        shards: int = typer.Option(1, "--shards", help="Split the targets into K shards."),
+        target: list[str] = typer.Option(
+            None, "--target", "-t", help="Only these targets (repeatable); default all."
+        ),
+        check: bool = typer.Option(
+            False, "--check", help="Show the shards and deployments, create nothing."
+        ),
+    ) -> None:
+        """Create the ASH (one sampler process per shard) and snapshot deployments of every
+        target on a Prefect work pool, targets split into shards by a stable hash of their
+        name; each shard has its own work queue, run by `prefect worker start -p POOL -q
+        shard-N` on any machine."""
+        from flows.serve import deploy as do_deploy
+        from flows.serve import shard_deployments
+
+        if check:
+            planned = [info for info, _ in shard_deployments(pool, shards, target or None)]
+        else:
+            planned = do_deploy(pool, shards, target or None)
+        for info in planned:
+            console.print(
+                f"  {info.shard} (queue {info.work_queue}): {len(info.targets)} target(s): "
+                f"{', '.join(info.targets[:8])}{' ...' if len(info.targets) > 8 else ''}",
+                highlight=False,
+            )
+            for d in info.deployments:
+                console.print(f"    {d}", highlight=False)
+        if not check:
+            console.print(
+                f"Deployed on work pool {pool!r}. Start a worker per machine: "
+                f"prefect worker start -p {pool} -q shard-N (or without -q for every shard).",
+                highlight=False,
+            )

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .sources import HOST_SOURCE, SOURCES, Source
@@ -171,29 +173,71 @@ def _pgss_info(
     return False
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What compute() needs of a source, worked out once per source (not once per row)."""
+
+    keys: tuple[str, ...]
+    counters: tuple[str, ...]
+    since: str | None
+    decimals: tuple[int, ...]  # positions (in counters) of numeric counters
+    others: tuple[str, ...]  # columns stored as they are (keys, gauges, since)
+
+
+@cache
+def _shape(source: Source) -> _Shape:
+    counters = tuple(source.of_kind("counter"))
+    since = source.of_kind("since")
+    numeric = {c.name for c in source.columns if c.pgtype == "numeric"}
+    return _Shape(
+        keys=tuple(source.of_kind("key")),
+        counters=counters,
+        since=since[0] if since else None,
+        decimals=tuple(i for i, c in enumerate(counters) if c in numeric),
+        others=tuple(c for c in source.names if c not in set(counters)),
+    )
+
+
 def key_of(source: Source, row: dict[str, Any]) -> str:
-    return "|".join([str(row[k]) for k in source.of_kind("key")])
+    return "|".join([str(row[k]) for k in _shape(source).keys])
+
+
+def _keys(shape: _Shape, rows: list[dict[str, Any]]) -> list[str]:
+    ks = shape.keys
+    if len(ks) == 1:
+        k0 = ks[0]
+        return [str(r[k0]) for r in rows]
+    return ["|".join([str(r[k]) for k in ks]) for r in rows]
+
+
+def _getter(names: tuple[str, ...]):
+    """A C-level getter of several columns of a row, always returning a tuple."""
+    if len(names) == 1:
+        one = itemgetter(names[0])
+        return lambda r: (one(r),)
+    return itemgetter(*names) if names else (lambda r: ())
+
+
+def _all_values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """[since, counters...] of every row (numeric counters as floats)."""
+    get = _getter(shape.counters)
+    since = shape.since
+    out = []
+    for r in rows:
+        s = r[since] if since else None
+        vals = [s.isoformat() if s is not None else None, *get(r)]
+        for i in shape.decimals:
+            v = vals[i + 1]
+            if isinstance(v, Decimal):
+                vals[i + 1] = float(v)
+        out.append(vals)
+    return out
 
 
 def state(source: Source, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """What to remember of a capture for the next delta: key -> [since, counters...]."""
-    keys = source.of_kind("key")
-    counters = source.of_kind("counter")
-    since = source.of_kind("since")
-    decimals = [i for i, c in enumerate(counters) if _is_numeric(source, c)]
-    out: dict[str, Any] = {}
-    for r in rows:
-        s = r[since[0]] if since else None
-        vals = [s.isoformat() if s is not None else None] + [r[c] for c in counters]
-        for i in decimals:
-            v = vals[i + 1]
-            vals[i + 1] = float(v) if isinstance(v, Decimal) else v
-        out["|".join([str(r[k]) for k in keys])] = vals
-    return out
-
-
-def _is_numeric(source: Source, name: str) -> bool:
-    return any(c.name == name and c.pgtype == "numeric" for c in source.columns)
+    shape = _shape(source)
+    return dict(zip(_keys(shape, rows), _all_values(shape, rows), strict=True))
 
 
 def compute(
@@ -204,40 +248,47 @@ def compute(
     source_reset: bool = False,
 ) -> DeltaResult:
     """Deltas of ``rows`` (this capture) against ``last`` (previous state; None = baseline)."""
-    counters = source.of_kind("counter")
-    since = source.of_kind("since")
-    new_state = state(source, rows)
+    shape = _shape(source)
+    keys = _keys(shape, rows)
+    values = _all_values(shape, rows)
+    new_state = dict(zip(keys, values, strict=True))
     result = DeltaResult(rows=[], last=new_state)
     if last is None:
         return result
-    for r in rows:
-        k = key_of(source, r)
-        cur = new_state[k]
+    counters, others, has_since = shape.counters, shape.others, shape.since is not None
+    baseline_new = source.new_rows == "baseline" and not source_reset
+    only_changed = source.only_changed
+    out_rows = result.rows
+    kept = _getter(others)
+    for r, k, cur in zip(rows, keys, values, strict=True):
         prev = last.get(k)
+        now = cur[1:]
         if prev is None:
             result.new_rows += 1
-            if source.new_rows == "baseline" and not source_reset:
+            if baseline_new:
                 continue
-            deltas = cur[1:]
-        elif source_reset or (since and cur[0] is not None and cur[0] != prev[0]):
+            deltas = now
+        elif source_reset or (has_since and cur[0] is not None and cur[0] != prev[0]):
             result.reset_rows += 1
-            deltas = cur[1:]
-        elif any(
-            c is not None and p is not None and c < p
-            for c, p in zip(cur[1:], prev[1:], strict=True)
-        ):
-            result.reset_rows += 1
-            deltas = cur[1:]
+            deltas = now
         else:
-            deltas = [
-                None if c is None or p is None else c - p
-                for c, p in zip(cur[1:], prev[1:], strict=True)
-            ]
-        if source.only_changed and not any(deltas):
+            deltas = []
+            went_down = False
+            for c, p in zip(now, prev[1:], strict=True):
+                if c is None or p is None:
+                    deltas.append(None)
+                elif c < p:
+                    went_down = True
+                    break
+                else:
+                    deltas.append(c - p)
+            if went_down:
+                result.reset_rows += 1
+                deltas = now
+        if only_changed and not any(deltas):
             continue
-        out = {c: r[c] for c in source.names if c not in counters}
-        for c, d in zip(counters, deltas, strict=True):
-            # zero stored as NULL: free in a PostgreSQL row; readers COALESCE
-            out[c] = d if d else None
-        result.rows.append(out)
+        out = dict(zip(others, kept(r), strict=True))
+        # zero stored as NULL: free in a PostgreSQL row; readers COALESCE
+        out.update(zip(counters, [d if d else None for d in deltas], strict=True))
+        out_rows.append(out)
     return result
