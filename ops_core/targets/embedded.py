@@ -111,6 +111,10 @@ class ServerStatus:
         return asdict(self)
 
 
+#: installations whose binaries were made usable by the server's OS user in this process
+_BINS_CHECKED: set[Path] = set()
+
+
 class EmbeddedServer(WalArchiving):
     """Lifecycle of the embedded PostgreSQL under one OPSCORE_HOME."""
 
@@ -176,10 +180,13 @@ class EmbeddedServer(WalArchiving):
                 pass
 
     def _ensure_binaries_usable(self) -> None:
-        if not self.os_user or getattr(self, "_bins_checked", False):
-            return
-        self._bins_checked = True
+        # once per process and installation, not per instance: every repository connection on
+        # the embedded default makes an EmbeddedServer, and walking the install tree cost
+        # ~0.16 s of CPU each time (seen profiling the HTTP API)
         b = bin_dir()
+        if not self.os_user or b in _BINS_CHECKED:
+            return
+        _BINS_CHECKED.add(b)
         self._make_traversable(b / "postgres")
         for sub in ("bin", "lib", "share"):
             for dirpath, _dirs, files in os.walk(b.parent / sub):
