@@ -74,7 +74,7 @@ def _register_optional() -> None:
         ("locks", None),
         ("vviews", "v"),
         ("dashboard", "dashboard"),
-        ("api", "api"),
+        ("httpapi", "api"),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -1,5 +1,6 @@
 """`opscore api`: the HTTP API (REST + GraphQL, generated from the operation registry) and its
-tokens (create, list, revoke)."""
+tokens (create, list, revoke). Not named ``api.py``: importing ``ops_core.cli.api`` would set
+the package attribute ``api`` and shadow ``ops_core.api`` in ``ops_core/cli/__init__.py``."""
 
 from __future__ import annotations
 
