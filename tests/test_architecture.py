@@ -324,3 +324,18 @@ def test_surfaces_use_only_public_service_names():
                 if private:
                     offenders.append(f"{path.relative_to(ROOT)}: {private} from {mod}")
     assert not offenders, offenders
+
+
+def test_no_cli_module_shadows_a_name_the_cli_package_imports():
+    """A module ops_core/cli/X.py, once imported, becomes the attribute X of the package and
+    replaces whatever cli/__init__.py imported as X (cli/api.py once shadowed ops_core.api)."""
+    init = ROOT / "ops_core" / "cli" / "__init__.py"
+    imported = {
+        a.asname or a.name
+        for node in ast.walk(ast.parse(init.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level == 2
+        for a in node.names
+    }
+    clash = sorted(n for n in imported if (ROOT / "ops_core" / "cli" / f"{n}.py").exists())
+    assert not clash, clash
+    assert "api" in imported  # the rule looks at something
