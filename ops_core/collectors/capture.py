@@ -128,10 +128,13 @@ def _databases(conn: psycopg.Connection, opts: CaptureOptions, cap: Capture) -> 
     """Databases whose object statistics are captured, after the configured filters."""
     # the OID form of has_database_privilege: this transaction's snapshot can still list a
     # database another session has dropped since, and the by-name form raises "does not
-    # exist" (aborting the whole capture) where the OID form answers NULL
+    # exist" (aborting the whole capture) where the OID form answers NULL. datconnlimit = -2
+    # marks a database a DROP DATABASE was interrupted in (PostgreSQL 15.4+/16): nobody can
+    # connect to it, so it is not captured (it made every snapshot of the server partial)
     rows = conn.execute(
         "SELECT /* opscore */ datname::text FROM pg_database WHERE datallowconn "
-        "AND NOT datistemplate AND has_database_privilege(oid, 'CONNECT') IS TRUE ORDER BY 1"
+        "AND NOT datistemplate AND datconnlimit <> -2 "
+        "AND has_database_privilege(oid, 'CONNECT') IS TRUE ORDER BY 1"
     ).fetchall()
     available = [r[0] for r in rows]
     chosen = available

@@ -154,7 +154,7 @@ SELECT datname, age(datfrozenxid)::int8 AS xid_age, mxid_age(datminmxid)::int8 A
        current_setting('autovacuum_multixact_freeze_max_age')::int8 AS mxid_freeze_max_age,
        datname = current_database() AS is_current
 FROM pg_database
-WHERE datallowconn
+WHERE datallowconn AND datconnlimit <> -2
 ORDER BY age(datfrozenxid) DESC
 """,
     )
