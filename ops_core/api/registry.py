@@ -109,6 +109,10 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "capacity_alerts": ((R,), ()),
     "storage_growth": ((R,), ()),
     "maintenance_windows": ((R,), ()),
+    "ml_patterns": ((R,), ()),
+    "ml_classifications": ((R,), ()),
+    "ml_predictions": ((R,), ()),
+    "response_time_forecasts": ((R,), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason
