@@ -6,7 +6,8 @@ residual is scored as a robust z-score (median and MAD of all residuals). Short 
 each point is scored causally against the median and MAD of the values before it, and only
 once ``MIN_HISTORY`` of them exist (before that: not enough history, nothing is raised).
 Deviations smaller than a per-metric floor never alert; for rates over intervals shorter
-than a minute the floor grows with the counting noise (sqrt(60 s / interval)).
+than a minute the floor grows with the counting noise (sqrt(60 s / interval)), and an alert
+must last ``MIN_ALERT_S`` (a one-interval burst on snapshots seconds apart is a warning).
 Multivariate: an IsolationForest over the standardized load-profile columns, its score turned
 into the same robust z scale.
 
@@ -54,6 +55,9 @@ FLOOR_INTERVAL_S = 60.0
 #: and needs this many of them before it can raise anything ("not enough history" before)
 MIN_HISTORY = 10
 BASELINE_WINDOW = 60
+#: an alert lasts at least this long: on snapshots seconds apart a single interval's burst (a
+#: checkpoint's flush, one slow statement finishing) is a warning, not an incident
+MIN_ALERT_S = 6.0
 
 
 def floor_of(metric: str, step: pd.Timedelta | None = None) -> float:
@@ -342,6 +346,7 @@ def detect(
     det = Detection(step, fits, mv, [])
     score = det.score()
     flags = score >= warn_z
+    min_points = max(1, int(np.ceil(MIN_ALERT_S / max(step.total_seconds(), 1e-9) - 1e-9)))
     if since is not None:
         flags &= score.index >= since
     for a, b in _runs(flags):
@@ -368,12 +373,13 @@ def detect(
         if mv is not None and (not moved or mv.iloc[a : b + 1].max() > seg.max() - 1e-9):
             detector = "isolation_forest" if not moved else "per-metric+isolation_forest"
         top = float(seg.max())
+        lasting = int((seg >= warn_z).sum()) >= min_points
         det.incidents.append(
             Incident(
                 begin_at=score.index[a],
                 end_at=score.index[b] + step,
                 score=top,
-                severity="alert" if top >= alert_z else "warning",
+                severity="alert" if top >= alert_z and lasting else "warning",
                 detector=detector,
                 metrics=moved,
             )
