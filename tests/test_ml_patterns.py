@@ -76,6 +76,26 @@ def test_patterns_classes_and_predictions(phased):
     assert all((f.frame["lower"] <= f.frame["upper"]).all() for f in fc)
     with pytest.raises(InvalidInput):
         api.ml_predictions("mlpat", top=0)
+    # the app's Capacity page shows the clusters, classes and predictions
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    main = Path(__file__).resolve().parents[1] / "app" / "main.py"
+    st.cache_data.clear()
+    at = AppTest.from_file(str(main), default_timeout=180)
+    at.session_state["target"] = "mlpat"
+    at.run()
+    at.switch_page(str(main.parent / "views" / "capacity.py"))
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(
+        [str(e.value) for e in at.markdown]
+        + [str(e.value) for e in at.subheader]
+        + [df.value.to_string() for df in at.dataframe]
+    )
+    assert "Statement clusters" in text and "reporting: 3 intervals" in text, text[:2000]
     # the CLI shows the same
     r = run_cli("ml", "classify", "--target", "mlpat", "--json")
     assert r.returncode == 0, r.stderr
