@@ -9,6 +9,7 @@ import json
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from ops_core import api
 from ops_core.errors import InvalidInput
@@ -21,6 +22,8 @@ BULK = "INSERT INTO mlp_load SELECT g, g * 2 FROM generate_series(1, 5000) g"
 
 @pytest.fixture
 def phased(repo, target_db):
+    """(kind, snapshot id) per interval. Scored on the test's database: pg_stat_statements is
+    cluster-wide, and on the shared PostgreSQL 15 of CI other suites' statements are there."""
     api.add_target("mlpat", target_db)
     phases: list[tuple[str, int]] = []
     with psycopg.connect(target_db, autocommit=True) as conn:
@@ -47,19 +50,20 @@ def phased(repo, target_db):
             conn.execute("DROP INDEX mlp_t_v")
 
         interval("maintenance", maintenance)
-    return phases
+    return phases, conninfo_to_dict(target_db)["dbname"]
 
 
 def test_patterns_classes_and_predictions(phased):
-    classes = api.ml_classifications("mlpat")
+    phases, db = phased
+    classes = api.ml_classifications("mlpat", database=db)
     by_sid = {int(r["snapshot_id"]): r for r in classes.to_dict("records")}
-    for kind, sid in phased:
+    for kind, sid in phases:
         row = by_sid[sid]
         assert row["class"] == kind, (kind, row)
         ev = row["evidence"]
         assert ev["time_share"][kind] >= 0.6 and ev["top"][0]["kind"] == kind, ev
     # statements cluster by profile: the point lookup and the aggregate are apart
-    rep = api.ml_patterns("mlpat")
+    rep = api.ml_patterns("mlpat", database=db)
     members = {m["query"]: m for m in rep.members}
     lookup = next(m for q, m in members.items() if q.startswith("SELECT v FROM mlp_t WHERE"))
     report = next(m for q, m in members.items() if "GROUP BY" in q and "mlp_t" in q)
@@ -68,7 +72,7 @@ def test_patterns_classes_and_predictions(phased):
     assert lookup["rows_per_call"] == 1.0 and report["rows_per_call"] == 2000.0
     assert abs(sum(c["time_share"] for c in rep.clusters) - 1) < 0.01
     # predictions: the point lookup ran in 5 intervals; expected value inside its interval
-    pred = api.ml_predictions("mlpat", top=20)
+    pred = api.ml_predictions("mlpat", top=20, database=db)
     p = pred[pred["queryid"] == lookup["queryid"]].iloc[0]
     assert p["intervals"] == 5 and p["lower_ms"] <= p["expected_ms"] <= p["upper_ms"]
     fc = api.response_time_forecasts("mlpat", horizon_days=1, top=3)
@@ -95,12 +99,12 @@ def test_patterns_classes_and_predictions(phased):
         + [str(e.value) for e in at.subheader]
         + [df.value.to_string() for df in at.dataframe]
     )
-    assert "Statement clusters" in text and "reporting: 3 intervals" in text, text[:2000]
+    assert "Statement clusters" in text and "Workload class per interval" in text, text[:2000]
     # the CLI shows the same
-    r = run_cli("ml", "classify", "--target", "mlpat", "--json")
+    r = run_cli("ml", "classify", "--target", "mlpat", "--database", db, "--json")
     assert r.returncode == 0, r.stderr
     assert {c["class"] for c in json.loads(r.stdout)} >= {"oltp", "reporting", "maintenance"}
-    r = run_cli("ml", "patterns", "--target", "mlpat")
+    r = run_cli("ml", "patterns", "--target", "mlpat", "--database", db)
     assert r.returncode == 0 and "Statement clusters" in r.stdout, r.stdout + r.stderr
     r = run_cli("capacity", "response-time", "--target", "mlpat", "--horizon-days", "1")
     assert r.returncode == 0 and "Response time" in r.stdout, r.stdout + r.stderr

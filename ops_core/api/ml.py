@@ -426,19 +426,24 @@ class PatternReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _statement_intervals(target: str | None) -> tuple[Any, pd.DataFrame]:
+def _statement_intervals(
+    target: str | None, database: str | None = None
+) -> tuple[Any, pd.DataFrame]:
     t = resolve_target(target)
+    db = _database(t, database)
     with repository.session() as repo:
-        return t, repo_ml.statement_intervals(repo, t.target_id, opscore_shown(None))
+        return t, repo_ml.statement_intervals(repo, t.target_id, opscore_shown(None), db)
 
 
-def ml_patterns(target: str | None = None, *, max_clusters: int = 6) -> PatternReport:
+def ml_patterns(
+    target: str | None = None, *, max_clusters: int = 6, database: str | None = None
+) -> PatternReport:
     """Statements clustered by resource profile (time/call, rows/call, blocks/call, write
     share, temp blocks/call over the whole history; KMeans, the number of clusters chosen by
     silhouette), each cluster named by its median profile, each statement with its kind."""
     if not 1 <= max_clusters <= 12:
         raise InvalidInput(f"max_clusters={max_clusters} is out of range.", "Give 1 to 12.")
-    t, iv = _statement_intervals(target)
+    t, iv = _statement_intervals(target, database)
     if iv.empty:
         return PatternReport(
             t.name, 0, 0, [], [], ["no statement history: take snapshots of a running workload"]
@@ -478,13 +483,16 @@ def ml_classifications(
     target: str | None = None,
     begin: datetime | str | None = None,
     end: datetime | str | None = None,
+    *,
+    database: str | None = None,
 ) -> pd.DataFrame:
     """Each snapshot interval's workload class (oltp / reporting / batch / maintenance /
     mixed / idle), the share of statement time of that class, and the evidence (time share
-    per kind, statement time per second, calls/s, time and rows per call, top statements)."""
+    per kind, statement time per second, calls/s, time and rows per call, top statements).
+    ``database``: only that database's statements (pg_stat_statements is cluster-wide)."""
     b = utc_time(begin, "begin") if begin is not None else None
     e = utc_time(end, "end") if end is not None else None
-    _, iv = _statement_intervals(target)
+    _, iv = _statement_intervals(target, database)
     if not iv.empty:
         at = pd.to_datetime(iv["captured_at"], utc=True)
         keep = pd.Series(True, index=iv.index)
@@ -496,7 +504,13 @@ def ml_classifications(
     return pm.classify_intervals(iv)
 
 
-def ml_predictions(target: str | None = None, *, top: int = 10, level: float = 0.9) -> pd.DataFrame:
+def ml_predictions(
+    target: str | None = None,
+    *,
+    top: int = 10,
+    level: float = 0.9,
+    database: str | None = None,
+) -> pd.DataFrame:
     """Per top statement (by statement time): the expected mean time per call of the next
     interval with its prediction interval (``level``), the last interval's mean, whether it
     is outside the interval, and the past intervals far outside theirs."""
@@ -504,7 +518,7 @@ def ml_predictions(target: str | None = None, *, top: int = 10, level: float = 0
         raise InvalidInput(f"top={top} is out of range.", "Give 1 to 100 statements.")
     if not 0.5 <= level < 1:
         raise InvalidInput(f"level={level} is out of range.", "Give 0.5 to 0.99.")
-    _, iv = _statement_intervals(target)
+    _, iv = _statement_intervals(target, database)
     cols = [
         "queryid", "intervals", "expected_ms", "lower_ms", "upper_ms", "last_ms",
         "last_outside", "outliers", "note", "query",

@@ -126,10 +126,13 @@ def windows(
 def patterns(
     target: str | None = TargetOpt,
     max_clusters: int = typer.Option(6, "--max-clusters", help="At most this many (1-12)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Statements clustered by resource profile, each cluster with its median profile."""
-    rep = api.ml_patterns(target, max_clusters=max_clusters)
+    rep = api.ml_patterns(target, max_clusters=max_clusters, database=database)
     if as_json:
         print_json(rep)
         return
@@ -171,10 +174,13 @@ def patterns(
 def classify(
     target: str | None = TargetOpt,
     since: str | None = typer.Option(None, "--since", help="From this UTC time (ISO 8601)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Each interval's workload class (oltp/reporting/batch/maintenance/mixed) and why."""
-    df = api.ml_classifications(target, since)
+    df = api.ml_classifications(target, since, database=database)
     if as_json:
         print_json(df)
         return
@@ -202,10 +208,13 @@ def classify(
 def predict(
     target: str | None = TargetOpt,
     top: int = typer.Option(10, "--top", help="Statements, busiest first (1-100)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Expected mean time per call of the next interval, with a 90 % prediction interval."""
-    df = api.ml_predictions(target, top=top)
+    df = api.ml_predictions(target, top=top, database=database)
     if as_json:
         print_json(df)
         return

@@ -74,11 +74,11 @@ def database_series(conn: psycopg.Connection, target_id: int, datname: str) -> p
 
 
 def statement_intervals(
-    conn: psycopg.Connection, target_id: int, include_opscore: bool
+    conn: psycopg.Connection, target_id: int, include_opscore: bool, datname: str | None = None
 ) -> pd.DataFrame:
-    """Per snapshot interval and statement (queryid, all databases and users summed): calls,
-    exec_ms, rows, shared blocks hit/read/dirtied/written, temp blocks written, WAL bytes, and
-    one stored text of the statement."""
+    """Per snapshot interval and statement (queryid, all databases and users summed, or only
+    database ``datname``): calls, exec_ms, rows, shared blocks hit/read/dirtied/written, temp
+    blocks written, WAL bytes, and one stored text of the statement."""
     return _frame(
         conn,
         """
@@ -105,6 +105,7 @@ def statement_intervals(
               JOIN opscore.statements s ON s.stmt_id = u.stmt_id
              WHERE x.snapshot_id IN (SELECT snapshot_id FROM snaps)
                AND (%(own)s OR NOT s.own)
+               AND (%(d)s::text IS NULL OR s.datname = %(d)s)
              GROUP BY 1, 2),
         texts AS (
             SELECT DISTINCT ON (queryid) queryid, query FROM opscore.statements
@@ -117,7 +118,7 @@ def statement_intervals(
          WHERE per.calls > 0
          ORDER BY snaps.captured_at, per.queryid
         """,
-        {"t": target_id, "own": include_opscore},
+        {"t": target_id, "own": include_opscore, "d": datname},
     )
 
 
