@@ -218,6 +218,10 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     _call(called, "storage_growth", target=t)
     win = _call(called, "maintenance_windows", target=t)
     assert not win.enough_history and "not enough history" in win.note
+    assert _call(called, "ml_patterns", target=t).statements > 0
+    assert not _call(called, "ml_classifications", target=t).empty
+    _call(called, "ml_predictions", target=t)
+    _call(called, "response_time_forecasts", target=t, horizon_days=1)
     _call(called, "delete_addm", analysis_id=analysis.analysis_id)
     # alerts (a rule that holds on any server: connections >= 0), metrics, health
     rule = _call(called, "create_alert_rule", name="cov_rule", metric="connections", value=1e9)

@@ -142,21 +142,30 @@ def _paced_snapshots(target: str, n: int, every_s: float) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
-    reason="known miss (issue 15 open): on 2-second snapshots the healthy shop phase can raise "
-    "alerts (seen on PostgreSQL 15 alone: score 31.6 in the healthy phase against 15.5 for the "
-    "injected CPU hog, and upward alerts when another suite ran beside it); the detector needs "
-    "per-metric noise floors learned from longer healthy history before this holds",
+    reason="known miss under machine starvation (issue 15): with the causal detector it passed "
+    "3/3 on PostgreSQL 18 and 3 of 4 complete runs on PostgreSQL 15; the failing run had load "
+    "average ~35 on the 2-core machine, its 30 healthy 2-s snapshots took 108 s instead of "
+    "60 s, and the healthy phase raised one alert (score 10.9): the workload itself changed "
+    "under CPU starvation, which this run cannot tell from a fault",
 )
 def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
-    """A real shop workload on the embedded server with a snapshot every 2 s: the healthy run
-    raises no alert; a CPU hog injected into it is found, with DB time among the metrics
-    that moved, and linked to an ADDM analysis of its interval."""
+    """A real shop workload with a snapshot every 2 s: the healthy run raises no alert (its
+    first intervals are not judged: not enough history); a CPU hog injected into it is found,
+    with DB time among the metrics that moved, linked to an ADDM analysis of its interval,
+    and the return to normal raises nothing.
+
+    Scored on the workload's database (``database=``): on the shared PostgreSQL 15 server of
+    CI, the other suites' sessions and transactions are part of the cluster's figures (a
+    connection storm of another suite is a real change of the cluster, not of this run)."""
     import threading
     from datetime import UTC, datetime
+
+    from psycopg.conninfo import conninfo_to_dict
 
     from ops_core.workload.driver import run_shop
     from ops_core.workload.faults import CpuHog
 
+    db = conninfo_to_dict(target_db)["dbname"]
     api.add_target("mlcap", target_db)
     run_shop(target_db, duration_s=1, clients=1)  # builds the demo schema first
     stop = threading.Event()
@@ -165,16 +174,15 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     )
     load.start()
     try:
-        _paced_snapshots("mlcap", 30, 2.0)
-        healthy = api.ml_anomalies("mlcap")
-        # no alert of load going up in the healthy run. A drop may alert: on this shared
-        # 2-core machine another suite can starve the workload's client threads for a few
-        # seconds (seen once on PostgreSQL 15: DB time 1.9 -> ~0.6 AAS in one 2 s interval),
-        # which is a real change of the load profile, not a false one
+        _paced_snapshots("mlcap", 6, 2.0)
+        early = api.ml_anomalies("mlcap", database=db)
+        assert early.empty and "not enough history" in early.attrs["note"]
+        _paced_snapshots("mlcap", 24, 2.0)
+        healthy = api.ml_anomalies("mlcap", database=db)
         bad = healthy[healthy["severity"] == "alert"]
-        ups = [r for r in bad.to_dict("records") if any(m["z"] > 0 for m in r["metrics"])]
-        assert not ups, ups
-        assert len(bad) <= 1, bad.to_dict("records")
+        assert bad.empty, [
+            (r["begin_at"], r["end_at"], r["score"], r["metrics"]) for _, r in bad.iterrows()
+        ]
         fault_at = datetime.now(UTC)
         with CpuHog(target_db, sessions=2):
             _paced_snapshots("mlcap", 6, 2.0)
@@ -183,20 +191,25 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     finally:
         stop.set()
         load.join(timeout=60)
-    found = api.ml_anomalies("mlcap", fault_at)
+    found = api.ml_anomalies("mlcap", fault_at, database=db)
+    assert (found["datname"] == db).all()
     alerts = found[found["severity"] == "alert"]
     inside = alerts[
         (alerts["begin_at"] <= pd.Timestamp(fault_end))
         & (alerts["end_at"] >= pd.Timestamp(fault_at))
     ]
     assert len(inside) >= 1, found[["begin_at", "end_at", "severity", "metrics"]]
-    moved = {m["metric"] for m in inside.iloc[0]["metrics"]}
+    moved = {m["metric"]: m for m in inside.iloc[0]["metrics"]}
     assert "db_time_s_per_s" in moved, inside.iloc[0]["metrics"]
+    assert moved["db_time_s_per_s"]["value"] > moved["db_time_s_per_s"]["high"]
     assert inside["addm_analysis_id"].notna().any()
-    # outside the fault only the return to normal may alert (the causal baseline of a short
-    # history still holds the fault's level for a few snapshots)
+    # the return to normal is judged against the healthy values before the fault: no alert
     after = alerts.drop(inside.index)
-    assert (after["begin_at"] >= pd.Timestamp(fault_end)).all(), after[["begin_at", "metrics"]]
+    assert after.empty, after[["begin_at", "metrics"]]
+    # the cluster-wide anomalies are stored apart from the database's
+    assert api.ml_anomalies("mlcap", detect=False)["datname"].isna().all()
+    with pytest.raises(InvalidInput, match="not in the snapshots"):
+        api.ml_anomalies("mlcap", database="no_such_db_ml2")
 
 
 def test_capacity_page_renders_forecasts_anomalies_and_windows(history):

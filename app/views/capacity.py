@@ -1,4 +1,5 @@
-"""Capacity and workload ML: forecasts with their bands, anomalies on the series, maintenance
+"""Capacity and workload ML: forecasts with their bands, anomalies on the series, workload
+patterns (statement clusters, interval classes, response-time predictions), maintenance
 windows as an hour-of-week heatmap."""
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ target = c.current_target()
 if target is None:
     st.stop()
 
-tab_f, tab_a, tab_w = st.tabs(["Forecasts", "Anomalies", "Maintenance windows"])
+tab_f, tab_a, tab_p, tab_w = st.tabs(
+    ["Forecasts", "Anomalies", "Workload patterns", "Maintenance windows"]
+)
 
 with tab_f:
     horizon = st.slider("Horizon (days)", 1, 180, 30)
@@ -95,6 +98,35 @@ with tab_a:
             ].copy()
             view["metrics"] = [", ".join(m["metric"] for m in ms) for ms in found["metrics"]]
             st.dataframe(view, hide_index=True, width="stretch")
+
+with tab_p:
+    pat, perr = c.try_call(api.ml_patterns, target)
+    cls, cerr = c.try_call(api.ml_classifications, target)
+    pred, prerr = c.try_call(api.ml_predictions, target)
+    if perr or cerr or prerr:
+        st.error((perr or cerr or prerr).message)
+    elif not pat.statements:
+        st.info("No statement history yet.")
+    else:
+        st.subheader(f"Statement clusters ({pat.statements} statements)")
+        st.dataframe(pd.DataFrame(pat.clusters), hide_index=True, width="stretch")
+        for n in pat.notes:
+            st.caption(n)
+        st.subheader("Workload class per interval")
+        counts = cls["class"].value_counts()
+        st.write(", ".join(f"{k}: {v} intervals" for k, v in counts.items()))
+        view = cls[["captured_at", "class", "share"]].copy()
+        view["evidence"] = [
+            ", ".join(f"{k} {v:.0%}" for k, v in e.get("time_share", {}).items())
+            for e in cls["evidence"]
+        ]
+        st.dataframe(view, hide_index=True, width="stretch")
+        st.subheader("Next interval: expected mean time per call (90 % interval)")
+        st.dataframe(
+            pred.drop(columns=["outliers"]).assign(outliers=[len(o) for o in pred["outliers"]]),
+            hide_index=True,
+            width="stretch",
+        )
 
 with tab_w:
     w, werr = c.try_call(api.maintenance_windows, target)

@@ -295,6 +295,66 @@ def _addm(ctx: Context) -> Observation:
     )
 
 
+#: the capacity forecasts of a target (``ops_core.api.capacity`` registers its reader here
+#: when imported: the alert engine sits below the service layer and does not import it)
+ForecastReader = Callable[[Target], list[Any]]
+FORECAST_READER: list[ForecastReader] = []
+#: forecast rule metric -> forecast metric name (or prefix, for the sequences)
+FORECAST_METRICS = {
+    "days_until_disk_full": "database_size",
+    "days_until_connections_max": "connections",
+    "days_until_xid_wraparound": "xid_age",
+    "days_until_mxid_wraparound": "mxid_age",
+    "days_until_sequence_exhausted": "sequence:",
+}
+NOT_IN_SIGHT_DAYS = 5 * 365.0  # the forecasts' lookahead: "not in sight" reads as this
+
+
+def _forecast(metric: str) -> Callable[[Context], Observation]:
+    def fn(ctx: Context) -> Observation:
+        if not FORECAST_READER:
+            return Observation(unavailable="capacity forecasts are not loaded (ops_core.api)")
+        cache = ctx.__dict__.setdefault("_forecasts", None)
+        if cache is None:
+            try:
+                cache = FORECAST_READER[0](ctx.target)
+            except OpsCoreError as e:
+                return Observation(unavailable=f"no capacity forecast: {e.message}")
+            ctx.__dict__["_forecasts"] = cache
+        name = FORECAST_METRICS[metric]
+        fcs = [
+            f
+            for f in cache
+            if (f.metric.startswith(name) if name.endswith(":") else f.metric == name)
+        ]
+        if not fcs:
+            return Observation(unavailable=f"no {name.rstrip(':')} forecast: not captured yet")
+        with_limit = [f for f in fcs if f.limit is not None]
+        if not with_limit:
+            return Observation(unavailable="; ".join(fcs[0].notes) or "no limit known")
+        soonest = min(
+            with_limit,
+            key=lambda f: NOT_IN_SIGHT_DAYS if f.days_until is None else f.days_until,
+        )
+        days = NOT_IN_SIGHT_DAYS if soonest.days_until is None else float(soonest.days_until)
+        return Observation(
+            days,
+            detail={
+                "forecast": soonest.metric,
+                "method": soonest.method,
+                "last_value": soonest.last_value,
+                "limit": soonest.limit,
+                "limit_source": soonest.limit_source,
+                "days_until": soonest.days_until,
+                "days_until_upper": soonest.days_until_upper,
+                "in_sight": soonest.days_until is not None,
+                "notes": soonest.notes[:4],
+            },
+        )
+
+    return fn
+
+
 def _anomaly(ctx: Context) -> Observation:
     return Observation(
         unavailable="anomaly rules need the ML models (anomaly detection), not built yet"
@@ -332,6 +392,7 @@ OBSERVERS: dict[str, Callable[[Context], Observation]] = {
     "addm_impact_pct": _addm,
     "anomaly_score": _anomaly,
     "quota_used_pct": _quota,
+    **{m: _forecast(m) for m in FORECAST_METRICS},
 }
 
 

@@ -7,7 +7,9 @@ A rule watches one metric of a target (or of every target) and is one of
 - ``absence``: a collector behind its schedule (snapshots, the ASH sampler, backups): fires
   when its last data is older than the schedule allows plus ``value`` seconds of grace;
 - ``addm``: the newest ADDM analysis has a finding of at least ``value`` % of DB time;
-- ``anomaly``: kept as a rule type; it evaluates to "not available" until the ML models exist.
+- ``anomaly``: kept as a rule type; it evaluates to "not available" until the ML models exist;
+- ``forecast``: the capacity forecasts' days until a limit (disk, connections, transaction-ID /
+  multixact wraparound, sequences) compared with ``value`` (e.g. ``<`` 14 days).
 
 Every rule also has ``clear_for_s``: once firing, the condition must stay false this long
 before the alert resolves (flap damping).
@@ -23,7 +25,7 @@ from urllib.parse import urlparse
 
 from ..errors import InvalidInput
 
-KINDS = ("threshold", "rate", "absence", "addm", "anomaly")
+KINDS = ("threshold", "rate", "absence", "addm", "anomaly", "forecast")
 OPS = (">", ">=", "<", "<=")
 SEVERITIES = ("info", "warning", "critical")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
@@ -107,6 +109,36 @@ METRICS: dict[str, Metric] = {
             _T,
             "the target's quota nearest its soft limit (else its hard limit), measured by the "
             "quotas flow: 100 = at the limit",
+        ),
+        Metric(
+            "days_until_disk_full",
+            "days",
+            ("forecast",),
+            "forecast days until the databases fill the data directory's file system",
+        ),
+        Metric(
+            "days_until_connections_max",
+            "days",
+            ("forecast",),
+            "forecast days until connections reach max_connections minus the reserve",
+        ),
+        Metric(
+            "days_until_xid_wraparound",
+            "days",
+            ("forecast",),
+            "forecast days until the oldest transaction-ID age reaches the stop limit",
+        ),
+        Metric(
+            "days_until_mxid_wraparound",
+            "days",
+            ("forecast",),
+            "forecast days until the oldest multixact age reaches the stop limit",
+        ),
+        Metric(
+            "days_until_sequence_exhausted",
+            "days",
+            ("forecast",),
+            "forecast days until the first non-cycling sequence reaches its bound",
         ),
     )
 }
@@ -303,5 +335,33 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         kind="absence", metric="snapshot", op=">", value=900, for_s=0, clear_for_s=0,
         severity="warning",
         description="No good AWR snapshot for one interval plus 15 minutes.",
+    ),
+    "disk_full_forecast": dict(
+        kind="forecast", metric="days_until_disk_full", op="<", value=14, for_s=0,
+        clear_for_s=0, severity="warning",
+        description="At the forecast growth the databases fill the file system within 14 days.",
+    ),
+    "connections_exhausted_forecast": dict(
+        kind="forecast", metric="days_until_connections_max", op="<", value=7, for_s=0,
+        clear_for_s=0, severity="warning",
+        description="At the forecast trend connections reach max_connections within 7 days.",
+    ),
+    "xid_wraparound_forecast": dict(
+        kind="forecast", metric="days_until_xid_wraparound", op="<", value=30, for_s=0,
+        clear_for_s=0, severity="critical",
+        description="At the forecast consumption the transaction-ID age reaches the stop "
+        "limit within 30 days: VACUUM (FREEZE) the oldest database, find what holds it back.",
+    ),
+    "mxid_wraparound_forecast": dict(
+        kind="forecast", metric="days_until_mxid_wraparound", op="<", value=30, for_s=0,
+        clear_for_s=0, severity="critical",
+        description="At the forecast consumption the multixact age reaches the stop limit "
+        "within 30 days.",
+    ),
+    "sequence_exhausted_forecast": dict(
+        kind="forecast", metric="days_until_sequence_exhausted", op="<", value=30, for_s=0,
+        clear_for_s=0, severity="critical",
+        description="A sequence reaches its bound within 30 days at the forecast rate: "
+        "widen it (bigint) or plan the change.",
     ),
 }  # fmt: skip

@@ -29,6 +29,7 @@ from scipy import stats
 
 MAX_LOOKAHEAD_DAYS = 5 * 365
 MIN_POINTS = 12
+MAX_FUTURE = 2000  # forecast points at most (the horizon's grid is coarsened beyond)
 
 
 @dataclass
@@ -230,9 +231,24 @@ def forecast(
             f"short history ({len(y)} points): a linear trend is used until {MIN_POINTS} "
             "points exist; the interval is wide"
         )
+    fstep = step
+    if horizon / step > MAX_FUTURE:
+        # snapshots far denser than the horizon needs (seconds apart, a month ahead): the
+        # models step on a coarser grid (the history's means on it) when the history fills
+        # enough of its points, else a linear trend over time is extrapolated on that grid
+        fstep = horizon / MAX_FUTURE
+        coarse = frame["v"].resample(fstep).mean().interpolate(limit_direction="both")
+        if len(coarse) >= MIN_POINTS:
+            y, step = coarse, fstep
+        elif method is None:
+            method = "linear"
+            notes.append(
+                f"history spans {(y.index[-1] - y.index[0]).total_seconds():.0f} s, short "
+                f"for a {horizon.total_seconds() / 86400:g}-day horizon: linear trend"
+            )
     chosen, errors = (method, {}) if method else choose(y, step, level)
-    n_future = max(1, int(horizon / step))
-    future = pd.date_range(y.index[-1] + step, periods=n_future, freq=step)
+    n_future = max(1, int(horizon / fstep))
+    future = pd.date_range(y.index[-1] + fstep, periods=n_future, freq=fstep)
     try:
         mean, lo, hi = _fit_predict(y, future, chosen, level)
     except Exception as e:  # noqa: BLE001 - fall back to the always-fittable trend
@@ -272,3 +288,25 @@ def forecast(
         notes=notes,
         frame=pd.DataFrame({"at": future, "mean": mean, "lower": lo, "upper": hi}),
     )
+
+
+def days_to(f: Forecast, value: float) -> float | None:
+    """Days from the forecast's last point until its mean reaches ``value`` (within the
+    horizon, else on the recent linear trend up to ``MAX_LOOKAHEAD_DAYS``); 0 when already
+    there; None when not in sight."""
+    if f.last_value is None:
+        return None
+    if f.last_value >= value:
+        return 0.0
+    if not f.frame.empty:
+        now = pd.Timestamp(f.history_end)
+        d = _crossing(pd.DatetimeIndex(f.frame["at"]), f.frame["mean"].to_numpy(), value, now)
+        if d is not None:
+            return round(d, 2)
+        end = float(f.frame["mean"].iloc[-1])
+        if f.slope_per_day and f.slope_per_day > 0:
+            d = (value - end) / f.slope_per_day + (
+                pd.Timestamp(f.frame["at"].iloc[-1]) - now
+            ) / pd.Timedelta(days=1)
+            return round(d, 1) if d <= MAX_LOOKAHEAD_DAYS else None
+    return None

@@ -146,6 +146,7 @@ from .capacity import (
     CapacityReport,
     capacity_alerts,
     capacity_forecasts,
+    response_time_forecasts,
     storage_growth,
 )
 from .common import (
@@ -224,10 +225,14 @@ from .metrics import (
 )
 from .ml import (
     ModelInfo,
+    PatternReport,
     detect_anomalies,
     maintenance_windows,
     ml_anomalies,
+    ml_classifications,
     ml_models,
+    ml_patterns,
+    ml_predictions,
     train_ml,
     workload_series,
 )
@@ -526,6 +531,7 @@ __all__ = [
     "drop_clone",
     "CapacityReport",
     "capacity_forecasts",
+    "response_time_forecasts",
     "capacity_alerts",
     "storage_growth",
     "utc_time",
@@ -579,9 +585,13 @@ __all__ = [
     "prometheus_metrics",
     "prometheus_registry",
     "ModelInfo",
+    "PatternReport",
     "train_ml",
     "ml_models",
     "ml_anomalies",
+    "ml_patterns",
+    "ml_classifications",
+    "ml_predictions",
     "detect_anomalies",
     "maintenance_windows",
     "workload_series",

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .. import repository
+from ..alerts import metrics as alert_metrics
 from ..analysis import capacity as cap
 from ..analysis.ml.series import load_rates
 from ..errors import InvalidInput
@@ -16,14 +17,28 @@ from ..repository import ml as repo_ml
 from .common import opscore_shown
 from .targets import resolve_target
 
-__all__ = ["CapacityReport", "capacity_forecasts", "capacity_alerts", "storage_growth"]
-
-#: limits the snapshots do not capture yet (said in every report, nothing made up)
-NOT_CAPTURED = [
-    "transaction-ID and multixact age vs wraparound: age(datfrozenxid) / mxid_age are not in "
-    "the snapshots yet",
-    "sequences vs their max: sequence values are not in the snapshots yet",
+__all__ = [
+    "CapacityReport",
+    "capacity_forecasts",
+    "capacity_alerts",
+    "storage_growth",
+    "response_time_forecasts",
 ]
+
+#: PostgreSQL refuses new transaction IDs (and multixacts) 3 million before the 2^31
+#: wraparound horizon (xidStopLimit / multiStopLimit): the limit the forecasts count down to
+WRAP_STOP = float(2**31 - 3_000_000)
+NO_WRAP = (
+    "transaction-ID and multixact age vs wraparound: no snapshot of this target holds them "
+    "yet (age(datfrozenxid) and mxid_age(datminmxid) are captured with every snapshot since "
+    "opscore read them; take snapshots)"
+)
+NO_SEQ = (
+    "sequences vs their max: no snapshot of this target holds a sequence with a readable "
+    "last value (none exist, none called yet, or no SELECT/USAGE privilege on them)"
+)
+#: sequences forecast per report: the fullest ones (each forecast fits its candidates)
+MAX_SEQUENCES = 10
 
 
 @dataclass
@@ -40,6 +55,15 @@ class CapacityReport:
             "forecasts": [f.as_dict() for f in self.forecasts],
             "not_captured": self.not_captured,
         }
+
+
+def _forecasts_for_alerts(t: Any) -> list[cap.Forecast]:
+    """The alert engine's forecast rules read this (30-day horizon; days_until beyond it
+    from the trend)."""
+    return capacity_forecasts(t.name, horizon_days=30).forecasts
+
+
+alert_metrics.FORECAST_READER[:] = [_forecasts_for_alerts]
 
 
 def _horizon(days: float) -> pd.Timedelta:
@@ -129,7 +153,114 @@ def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -
         out.append(
             cap.forecast(rates["db_time_s_per_s"], metric="db_time", unit="AAS", horizon=horizon)
         )
-    return CapacityReport(t.name, horizon.total_seconds() / 86400, out, list(NOT_CAPTURED))
+    with repository.session() as repo:
+        wrap = repo_ml.wraparound_series(repo, t.target_id)
+        seqs = repo_ml.sequence_series(repo, t.target_id)
+    missing: list[str] = []
+    if wrap.empty:
+        missing.append(NO_WRAP)
+    else:
+        out.extend(_wraparound(wrap, horizon))
+    seq_fc = _sequences(seqs, horizon)
+    if seq_fc:
+        out.extend(seq_fc)
+    else:
+        missing.append(NO_SEQ)
+    return CapacityReport(t.name, horizon.total_seconds() / 86400, out, missing)
+
+
+def _when(days: float | None) -> str:
+    return "reached now" if days == 0 else "not in sight" if days is None else f"in {days} days"
+
+
+def _wraparound(w: pd.DataFrame, horizon: pd.Timedelta) -> list[cap.Forecast]:
+    """The oldest database's transaction-ID and multixact age against the stop limit, with the
+    autovacuum context: when anti-wraparound autovacuum is forced (autovacuum_freeze_max_age)
+    and when the vacuum failsafe engages (vacuum_failsafe_age)."""
+    out = []
+    for col, label, freeze, failsafe in (
+        ("xid_age", "xid_age", "freeze_max_age", "failsafe_age"),
+        ("mxid_age", "mxid_age", "mxid_freeze_max_age", "mxid_failsafe_age"),
+    ):
+        per = w.groupby("captured_at")[col].max()
+        s = pd.Series(per.to_numpy(dtype="float64"), index=pd.to_datetime(per.index, utc=True))
+        last = w[w["captured_at"] == w["captured_at"].max()]
+        oldest = last.sort_values(col, ascending=False).iloc[0]
+        f = cap.forecast(
+            s,
+            metric=label,
+            unit="transactions" if col == "xid_age" else "multixacts",
+            horizon=horizon,
+            limit=WRAP_STOP,
+            limit_source="2^31 - 3 million: where PostgreSQL stops assigning "
+            + ("transaction IDs" if col == "xid_age" else "multixact IDs"),
+        )
+        fz, fs = float(oldest[freeze]), float(oldest[failsafe])
+        f.notes.append(f"oldest database: {oldest['datname']}")
+        if not bool(oldest["autovacuum"]):
+            f.notes.append(
+                "autovacuum is off: only anti-wraparound autovacuum runs (it is forced even "
+                "so); schedule VACUUM (FREEZE)"
+            )
+        d_fz, d_fs = cap.days_to(f, fz), cap.days_to(f, fs)
+        f.notes.append(
+            f"anti-wraparound autovacuum is forced at age {fz:,.0f} (autovacuum_"
+            + ("" if col == "xid_age" else "multixact_")
+            + "freeze_max_age): "
+            + _when(d_fz)
+        )
+        f.notes.append(f"the vacuum failsafe engages at age {fs:,.0f}: " + _when(d_fs))
+        if d_fz == 0 and f.slope_per_day and f.slope_per_day > 0:
+            f.notes.append(
+                "the age keeps growing past the freeze age: vacuum is not keeping up, or "
+                "something holds the horizon back (long transactions, prepared transactions, "
+                "replication slots, standbys with hot_standby_feedback)"
+            )
+        out.append(f)
+    return out
+
+
+def _sequences(q: pd.DataFrame, horizon: pd.Timedelta) -> list[cap.Forecast]:
+    """Values used of the fullest non-cycling sequences against their range (ascending: last
+    value - min value of max - min; descending: the mirror)."""
+    q = q.dropna(subset=["last_value", "min_value", "max_value", "increment_by"])
+    if q.empty:
+        return []
+    q = q.assign(
+        used=lambda d: (d["last_value"] - d["min_value"]).where(
+            d["increment_by"] > 0, d["max_value"] - d["last_value"]
+        ),
+        span=lambda d: d["max_value"] - d["min_value"],
+    )
+    keys = ["datname", "schemaname", "sequencename"]
+    last = q.sort_values("captured_at").groupby(keys).tail(1)
+    last = last.assign(frac=last["used"] / last["span"].where(last["span"] > 0))
+    last = last.sort_values("frac", ascending=False).head(MAX_SEQUENCES)
+    out = []
+    for _, row in last.iterrows():
+        g = q[
+            (q["datname"] == row["datname"])
+            & (q["schemaname"] == row["schemaname"])
+            & (q["sequencename"] == row["sequencename"])
+        ]
+        s = pd.Series(g["used"].to_numpy(dtype="float64"), index=pd.to_datetime(g["captured_at"]))
+        name = f"sequence:{row['datname']}.{row['schemaname']}.{row['sequencename']}"
+        cycles = bool(row["cycle"])
+        f = cap.forecast(
+            s,
+            metric=name,
+            unit="values used",
+            horizon=horizon,
+            limit=None if cycles else float(row["span"]),
+            limit_source=None
+            if cycles
+            else f"{row['data_type']} sequence range (max_value - min_value)",
+        )
+        f.notes.append(f"{row['frac'] * 100:.4g} % of its range used")
+        if cycles:
+            f.notes.append("CYCLE: the sequence wraps to its start instead of failing")
+        out.append(f)
+    return out
 
 
 def capacity_alerts(target: str | None = None, *, within_days: float = 30) -> pd.DataFrame:
@@ -208,3 +339,33 @@ def storage_growth(target: str | None = None, *, horizon_days: float = 30) -> pd
         "history_points",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def response_time_forecasts(
+    target: str | None = None, *, horizon_days: float = 7, top: int = 5
+) -> list[cap.Forecast]:
+    """Mean time per call of the top statements (by statement time) forecast over the
+    horizon with a prediction interval (the method chosen by held-out error, as for every
+    capacity forecast); metric ``response_time:<queryid>``, unit ms, no limit."""
+    horizon = _horizon(horizon_days)
+    if not 1 <= top <= 50:
+        raise InvalidInput(f"top={top} is out of range.", "Give 1 to 50 statements.")
+    t = resolve_target(target)
+    with repository.session() as repo:
+        iv = repo_ml.statement_intervals(repo, t.target_id, opscore_shown(None))
+    if iv.empty:
+        return []
+    busiest = iv.groupby("queryid")["exec_ms"].sum().sort_values(ascending=False).head(top)
+    out = []
+    for qid in busiest.index:
+        g = iv[iv["queryid"] == qid]
+        s = pd.Series(
+            (g["exec_ms"] / g["calls"]).to_numpy(dtype="float64"),
+            index=pd.to_datetime(g["captured_at"], utc=True),
+        )
+        f = cap.forecast(s, metric=f"response_time:{int(qid)}", unit="ms", horizon=horizon)
+        text = g["query"].dropna()
+        if len(text):
+            f.notes.append(f"statement: {str(text.iloc[0])[:120]}")
+        out.append(f)
+    return out

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import repository
 from ..analysis.ml import anomaly as am
+from ..analysis.ml import patterns as pm
 from ..analysis.ml import windows as wm
 from ..analysis.ml.series import LOAD_PROFILE, load_rates, regular
 from ..config import get_settings
@@ -26,6 +27,10 @@ from .targets import resolve_target
 
 __all__ = [
     "ModelInfo",
+    "PatternReport",
+    "ml_patterns",
+    "ml_classifications",
+    "ml_predictions",
     "train_ml",
     "ml_models",
     "ml_anomalies",
@@ -38,20 +43,43 @@ log = logging.getLogger(__name__)
 KIND = "anomaly"
 
 
-def workload_series(target: str | None, *, include_ash: bool = True) -> pd.DataFrame:
+def _database(t: Any, database: str | None) -> str | None:
+    if database is None:
+        return None
+    with repository.session() as repo:
+        known = repo_ml.database_names(repo, t.target_id)
+    if database not in known:
+        raise InvalidInput(
+            f"Database {database!r} is not in the snapshots of target {t.name!r}.",
+            "Databases seen: " + (", ".join(known) or "none (take snapshots first)") + ".",
+        )
+    return database
+
+
+def workload_series(
+    target: str | None, *, include_ash: bool = True, database: str | None = None
+) -> pd.DataFrame:
     """The target's regular per-snapshot series: load-profile rates, backends, and (when ASH
     was sampled) average active sessions by wait class (``ash_<class>``). Indexed by UTC time;
-    ``attrs['step']`` is the step in seconds."""
+    ``attrs['step']`` is the step in seconds. ``database``: that database's load only (its
+    statements and pg_stat_database row; no WAL or ASH columns, which are cluster-wide)."""
     t = resolve_target(target)
+    db = _database(t, database)
     with repository.session() as repo:
-        trends = repo_ml.snapshot_series(repo, t.target_id, opscore_shown(None))
+        if db is None:
+            trends = repo_ml.snapshot_series(repo, t.target_id, opscore_shown(None))
+        else:
+            trends = repo_ml.database_series(repo, t.target_id, db)
     if trends.empty:
         frame = pd.DataFrame(columns=["captured_at"])
         out, step = regular(frame)
         out.attrs["step"] = step.total_seconds()
         return out
-    out, step = regular(load_rates(trends))
-    if include_ash and len(out) > 1:
+    rates = load_rates(trends)
+    if db is not None:
+        rates = rates.drop(columns=["wal_mb_per_s"])
+    out, step = regular(rates)
+    if include_ash and db is None and len(out) > 1:
         from .ash import ash_db_time
 
         bucket = "minute" if step < pd.Timedelta(hours=1) else "hour"
@@ -215,19 +243,23 @@ def detect_anomalies(
     alert_z: float = am.ALERT_Z,
     warn_z: float = am.WARN_Z,
     run_addm: bool = True,
+    database: str | None = None,
 ) -> pd.DataFrame:
     """Score the target's series with its active model (or, untrained, the defaults for its
     history) and store every incident at or after ``since`` (default: all history) with the
     metrics that moved, their expected range, and the ADDM analysis of its interval (an
     existing one covering it, else one is run for alerts when ``run_addm``). Returns the stored
-    anomalies of the period."""
+    anomalies of the period. ``database``: that database's load only (the trained model is
+    the cluster's: the defaults for the history are used)."""
     t = resolve_target(target)
-    frame = workload_series(t.name)
+    frame = workload_series(t.name, database=database)
     if len(frame) < 3:
-        return _anomaly_frame(t.target_id, None)
+        out = _anomaly_frame(t.target_id, None, database=database)
+        out.attrs["note"] = _too_short(len(frame))
+        return out
     step = pd.Timedelta(seconds=frame.attrs["step"])
     with repository.session() as repo:
-        active = repo_ml.active_model(repo, t.target_id, KIND)
+        active = None if database else repo_ml.active_model(repo, t.target_id, KIND)
     saved = _load_model(active["path"]) if active else None
     methods = None
     iforest = None
@@ -287,6 +319,7 @@ def detect_anomalies(
             except OpsCoreError as e:
                 log.warning("ADDM for the anomaly at %s failed: %s", inc.begin_at, e)
         a.update(
+            datname=database,
             model_id=model_id,
             begin_snapshot_id=b_id,
             end_snapshot_id=e_id,
@@ -297,15 +330,26 @@ def detect_anomalies(
                 m[k] = None if not np.isfinite(m[k]) else round(m[k], 6)
         with repository.session() as repo:
             repo_ml.store_anomaly(repo, t.target_id, a)
-    out = _anomaly_frame(t.target_id, start)
+    out = _anomaly_frame(t.target_id, start, database=database)
     out.attrs["methods"] = {c: f.method for c, f in det.fits.items()}
     out.attrs["model_version"] = active["version"] if active else None
+    if len(frame) <= am.MIN_HISTORY:
+        out.attrs["note"] = _too_short(len(frame))
     return out
 
 
-def _anomaly_frame(target_id: int, begin: Any, severity: str | None = None) -> pd.DataFrame:
+def _too_short(n: int) -> str:
+    return (
+        f"not enough history: {n} snapshot intervals; a point is judged against at least "
+        f"{am.MIN_HISTORY} intervals before it, nothing is raised before that"
+    )
+
+
+def _anomaly_frame(
+    target_id: int, begin: Any, severity: str | None = None, database: str | None = None
+) -> pd.DataFrame:
     with repository.session() as repo:
-        return repo_ml.anomalies(repo, target_id, begin, None, severity)
+        return repo_ml.anomalies(repo, target_id, begin, None, severity, database)
 
 
 def ml_anomalies(
@@ -315,20 +359,28 @@ def ml_anomalies(
     *,
     severity: str | None = None,
     detect: bool = True,
+    database: str | None = None,
 ) -> pd.DataFrame:
     """Detected anomalies of a target, newest first: begin_at, end_at, score (robust z),
     severity (alert / warning), detector, metrics (each: metric, value, expected, low, high,
     z, method), the snapshots around it and ``addm_analysis_id``. ``detect`` first scores the
-    series (storing what it finds) — without it only stored anomalies are read."""
+    series (storing what it finds) — without it only stored anomalies are read.
+    ``database``: anomalies of that database's load alone (a cluster shared by several
+    applications: the others' sessions and transactions left out)."""
     if severity is not None and severity not in ("alert", "warning"):
         raise InvalidInput(f"{severity!r} is not a severity.", "Use alert or warning.")
     t = resolve_target(target)
     b = utc_time(begin, "begin") if begin is not None else None
     e = utc_time(end, "end") if end is not None else None
+    attrs: dict[str, Any] = {}
     if detect:
-        detect_anomalies(t.name, b)
+        attrs = dict(detect_anomalies(t.name, b, database=database).attrs)
+    elif database is not None:
+        _database(t, database)
     with repository.session() as repo:
-        return repo_ml.anomalies(repo, t.target_id, b, e, severity)
+        out = repo_ml.anomalies(repo, t.target_id, b, e, severity, database)
+    out.attrs.update(attrs)
+    return out
 
 
 # ------------------------------------------------------------------------- windows
@@ -356,3 +408,152 @@ def maintenance_windows(target: str | None = None, *, hours: int = 1, top: int =
         )
         series = pd.Series(rates["db_time_s_per_s"].to_numpy(), index=mid)
     return wm.maintenance_windows(series, hours=hours, top=top)
+
+
+# ------------------------------------------------------------- patterns and classification
+
+
+@dataclass
+class PatternReport:
+    target: str
+    statements: int
+    intervals: int
+    clusters: list[dict[str, Any]]
+    members: list[dict[str, Any]]  # queryid, cluster, name, kind, profile, text
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _statement_intervals(
+    target: str | None, database: str | None = None
+) -> tuple[Any, pd.DataFrame]:
+    t = resolve_target(target)
+    db = _database(t, database)
+    with repository.session() as repo:
+        return t, repo_ml.statement_intervals(repo, t.target_id, opscore_shown(None), db)
+
+
+def ml_patterns(
+    target: str | None = None, *, max_clusters: int = 6, database: str | None = None
+) -> PatternReport:
+    """Statements clustered by resource profile (time/call, rows/call, blocks/call, write
+    share, temp blocks/call over the whole history; KMeans, the number of clusters chosen by
+    silhouette), each cluster named by its median profile, each statement with its kind."""
+    if not 1 <= max_clusters <= 12:
+        raise InvalidInput(f"max_clusters={max_clusters} is out of range.", "Give 1 to 12.")
+    t, iv = _statement_intervals(target, database)
+    if iv.empty:
+        return PatternReport(
+            t.name, 0, 0, [], [], ["no statement history: take snapshots of a running workload"]
+        )
+    prof = pm.statement_profiles(iv)
+    labels, summary = pm.cluster_statements(prof, max_k=max_clusters)
+    names = dict(zip(summary["cluster"], summary["name"], strict=True))
+    members = []
+    for qid, row in prof.iterrows():
+        p = {k: round(float(row[k]), 4) for k in pm.FEATURES}
+        members.append(
+            {
+                "queryid": int(qid),
+                "cluster": int(labels.loc[qid]),
+                "cluster_name": names[int(labels.loc[qid])],
+                "kind": pm.statement_kind(p, pm.statement_node(row["query"])),
+                "calls": float(row["calls"]),
+                "exec_ms": round(float(row["exec_ms"]), 3),
+                **p,
+                "query": (row["query"] or "")[:200],
+            }
+        )
+    notes = []
+    if len(prof) < 3:
+        notes.append(f"{len(prof)} statements: too few to cluster, one group")
+    return PatternReport(
+        t.name,
+        len(prof),
+        int(iv["snapshot_id"].nunique()),
+        summary.to_dict("records"),
+        members,
+        notes,
+    )
+
+
+def ml_classifications(
+    target: str | None = None,
+    begin: datetime | str | None = None,
+    end: datetime | str | None = None,
+    *,
+    database: str | None = None,
+) -> pd.DataFrame:
+    """Each snapshot interval's workload class (oltp / reporting / batch / maintenance /
+    mixed / idle), the share of statement time of that class, and the evidence (time share
+    per kind, statement time per second, calls/s, time and rows per call, top statements).
+    ``database``: only that database's statements (pg_stat_statements is cluster-wide)."""
+    b = utc_time(begin, "begin") if begin is not None else None
+    e = utc_time(end, "end") if end is not None else None
+    _, iv = _statement_intervals(target, database)
+    if not iv.empty:
+        at = pd.to_datetime(iv["captured_at"], utc=True)
+        keep = pd.Series(True, index=iv.index)
+        if b is not None:
+            keep &= at >= pd.Timestamp(b)
+        if e is not None:
+            keep &= at <= pd.Timestamp(e)
+        iv = iv[keep]
+    return pm.classify_intervals(iv)
+
+
+def ml_predictions(
+    target: str | None = None,
+    *,
+    top: int = 10,
+    level: float = 0.9,
+    database: str | None = None,
+) -> pd.DataFrame:
+    """Per top statement (by statement time): the expected mean time per call of the next
+    interval with its prediction interval (``level``), the last interval's mean, whether it
+    is outside the interval, and the past intervals far outside theirs."""
+    if not 1 <= top <= 100:
+        raise InvalidInput(f"top={top} is out of range.", "Give 1 to 100 statements.")
+    if not 0.5 <= level < 1:
+        raise InvalidInput(f"level={level} is out of range.", "Give 0.5 to 0.99.")
+    _, iv = _statement_intervals(target, database)
+    cols = [
+        "queryid", "intervals", "expected_ms", "lower_ms", "upper_ms", "last_ms",
+        "last_outside", "outliers", "note", "query",
+    ]  # fmt: skip
+    if iv.empty:
+        return pd.DataFrame(columns=cols)
+    prof = pm.statement_profiles(iv).head(top)
+    rows = []
+    for qid, row in prof.iterrows():
+        g = iv[iv["queryid"] == qid]
+        mean = pd.Series(
+            (g["exec_ms"] / g["calls"]).to_numpy(),
+            index=pd.to_datetime(g["captured_at"], utc=True),
+        )
+        # the last interval is judged against a prediction made without it
+        p = pm.predict_mean_time(mean.iloc[:-1], level=level) if len(mean) > 1 else None
+        nxt = pm.predict_mean_time(mean, level=level)
+        last = float(mean.iloc[-1])
+        outside = (
+            None
+            if p is None or p["lower_ms"] is None
+            else bool(last < p["lower_ms"] or last > p["upper_ms"])
+        )
+        rows.append(
+            {
+                "queryid": int(qid),
+                "intervals": nxt["intervals"],
+                "expected_ms": nxt["expected_ms"],
+                "lower_ms": nxt["lower_ms"],
+                "upper_ms": nxt["upper_ms"],
+                "last_ms": last,
+                "last_outside": outside,
+                "outliers": nxt["outliers"],
+                "note": nxt["note"],
+                "query": (row["query"] or "")[:200],
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)

@@ -163,6 +163,10 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "connection_stats": ((R, T), ()),
     "buffer_pool": ((R, T), ()),
     "io_stats": ((R, T), ()),
+    "ml_patterns": ((R,), ()),
+    "ml_classifications": ((R,), ()),
+    "ml_predictions": ((R,), ()),
+    "response_time_forecasts": ((R,), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -75,7 +75,9 @@ def rule_create(
     metric: str = typer.Option(..., "--metric", help="What to watch (see `alert rule metrics`)."),
     value: float = typer.Option(..., "--value", help="Threshold (absence: grace seconds)."),
     op: str = typer.Option(">", "--op", help="Comparison: > >= < <=."),
-    kind: str = typer.Option("threshold", "--kind", help="threshold|rate|absence|addm|anomaly."),
+    kind: str = typer.Option(
+        "threshold", "--kind", help="threshold|rate|absence|addm|anomaly|forecast."
+    ),
     target: str | None = typer.Option(None, "--target", "-t", help="Default: every target."),
     for_: str = typer.Option("0s", "--for", help="Condition must hold this long (30s, 5m)."),
     clear_for: str = typer.Option("0s", "--clear-for", help="Must be clear this long to resolve."),

@@ -69,10 +69,6 @@ def forecast(
         console.print(f"[dim]- not forecast: {n}[/]", highlight=False)
 
 
-def _band(mean: float | None, lo: float | None, hi: float | None, unit: str) -> str:
-    return f"{_num(mean, unit)} [{_num(lo, unit)}, {_num(hi, unit)}]"
-
-
 @app.command(epilog=example("opscore capacity alerts --target prod --within-days 14"))
 def alerts(
     target: str | None = TargetOpt,
@@ -88,10 +84,6 @@ def alerts(
         console.print(f"No limit is reached within {within_days:g} days.")
         return
     console.print(table("Exhaustion alerts", list(df.columns), df.itertuples(index=False)))
-
-
-def _band(mean: float | None, lo: float | None, hi: float | None, unit: str) -> str:
-    return f"{_num(mean, unit)} [{_num(lo, unit)}, {_num(hi, unit)}]"
 
 
 @app.command(epilog=example("opscore capacity storage --target prod"))
@@ -146,10 +138,6 @@ def show_windows(w: Any, as_json: bool) -> None:
         )
 
 
-def _band(mean: float | None, lo: float | None, hi: float | None, unit: str) -> str:
-    return f"{_num(mean, unit)} [{_num(lo, unit)}, {_num(hi, unit)}]"
-
-
 @app.command(epilog=example("opscore capacity windows --target prod --hours 2 --json"))
 def windows(
     target: str | None = TargetOpt,
@@ -159,3 +147,42 @@ def windows(
 ) -> None:
     """The recurring hour-of-week slots with least DB time, with a confidence."""
     show_windows(api.maintenance_windows(target, hours=hours, top=top), as_json)
+
+
+@app.command(
+    "response-time",
+    epilog=example("opscore capacity response-time --target prod --top 5 --horizon-days 7"),
+)
+def response_time(
+    target: str | None = TargetOpt,
+    horizon_days: float = typer.Option(7.0, "--horizon-days", help="Horizon in days (1-366)."),
+    top: int = typer.Option(5, "--top", help="Statements, busiest first (1-50)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mean time per call of the top statements, forecast with a 95 % interval."""
+    fcs = api.response_time_forecasts(target, horizon_days=horizon_days, top=top)
+    if as_json:
+        print_json(fcs)
+        return
+    if not fcs:
+        console.print("No statement history: take snapshots of a running workload.")
+        return
+    rows = []
+    for f in fcs:
+        end = f.frame.iloc[-1] if not f.frame.empty else None
+        rows.append(
+            (
+                f.metric.split(":", 1)[1],
+                _num(f.last_value),
+                "-" if end is None else _band(end["mean"], end["lower"], end["upper"], "ms"),
+                f.method,
+                "; ".join(f.notes),
+            )
+        )
+    console.print(
+        table(
+            f"Response time (ms per call), {horizon_days:g} days ahead",
+            ["queryid", "now", "at horizon", "method", "notes"],
+            rows,
+        )
+    )

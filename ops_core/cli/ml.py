@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from .. import api
@@ -51,10 +53,13 @@ def anomalies(
     since: str | None = typer.Option(None, "--since", help="From this UTC time (ISO 8601)."),
     severity: str | None = typer.Option(None, "--severity", help="alert or warning."),
     stored: bool = typer.Option(False, "--stored", help="Only read stored anomalies."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's load (a cluster shared by several apps)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Detect (unless --stored) and list the target's anomalies, newest first."""
-    df = api.ml_anomalies(target, since, severity=severity, detect=not stored)
+    df = api.ml_anomalies(target, since, severity=severity, detect=not stored, database=database)
     if as_json:
         print_json(df)
         return
@@ -115,3 +120,131 @@ def windows(
     from .capacity import show_windows
 
     show_windows(api.maintenance_windows(target, hours=hours), as_json)
+
+
+@app.command(epilog=example("opscore ml patterns --target prod", "opscore ml patterns --json"))
+def patterns(
+    target: str | None = TargetOpt,
+    max_clusters: int = typer.Option(6, "--max-clusters", help="At most this many (1-12)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Statements clustered by resource profile, each cluster with its median profile."""
+    rep = api.ml_patterns(target, max_clusters=max_clusters, database=database)
+    if as_json:
+        print_json(rep)
+        return
+    console.print(
+        table(
+            f"Statement clusters of {rep.target} ({rep.statements} statements)",
+            [
+                "cluster",
+                "name",
+                "statements",
+                "time share",
+                "ms/call",
+                "rows/call",
+                "blocks/call",
+                "write share",
+                "temp/call",
+            ],
+            [
+                (
+                    c["cluster"],
+                    c["name"],
+                    c["statements"],
+                    f"{c['time_share']:.1%}",
+                    f"{c['ms_per_call']:.3g}",
+                    f"{c['rows_per_call']:.3g}",
+                    f"{c['blks_per_call']:.3g}",
+                    f"{c['write_share']:.2f}",
+                    f"{c['temp_per_call']:.3g}",
+                )
+                for c in rep.clusters
+            ],
+        )  # fmt: skip
+    )
+    for n in rep.notes:
+        console.print(f"[yellow]- {n}[/]", highlight=False)
+
+
+@app.command(epilog=example("opscore ml classify --target prod --since 2026-12-01"))
+def classify(
+    target: str | None = TargetOpt,
+    since: str | None = typer.Option(None, "--since", help="From this UTC time (ISO 8601)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Each interval's workload class (oltp/reporting/batch/maintenance/mixed) and why."""
+    df = api.ml_classifications(target, since, database=database)
+    if as_json:
+        print_json(df)
+        return
+    if df.empty:
+        console.print("No statement history: take snapshots of a running workload.")
+        return
+    rows = []
+    for _, r in df.iterrows():
+        ev = r["evidence"]
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in ev.get("time_share", {}).items())
+        rows.append(
+            (f"{r['captured_at']:%Y-%m-%d %H:%M:%S}", r["class"], f"{r['share']:.0%}",
+             ev.get("calls_per_s"), ev.get("ms_per_call"), shares)
+        )  # fmt: skip
+    console.print(
+        table(
+            "Workload classes (UTC)",
+            ["interval end", "class", "share", "calls/s", "ms/call", "time share by kind"],
+            rows,
+        )  # fmt: skip
+    )
+
+
+@app.command(epilog=example("opscore ml predict --target prod --top 5 --json"))
+def predict(
+    target: str | None = TargetOpt,
+    top: int = typer.Option(10, "--top", help="Statements, busiest first (1-100)."),
+    database: str | None = typer.Option(
+        None, "--database", help="Only this database's statements."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Expected mean time per call of the next interval, with a 90 % prediction interval."""
+    df = api.ml_predictions(target, top=top, database=database)
+    if as_json:
+        print_json(df)
+        return
+    if df.empty:
+        console.print("No statement history: take snapshots of a running workload.")
+        return
+
+    def n(v: Any) -> str:
+        return "-" if v is None or v != v else f"{v:.3g}"
+
+    rows = [
+        (r["queryid"], r["intervals"], n(r["expected_ms"]),
+         f"{n(r['lower_ms'])}..{n(r['upper_ms'])}", n(r["last_ms"]),
+         {True: "OUTSIDE", False: "", None: "-"}[r["last_outside"]], len(r["outliers"]),
+         r["note"] or (r["query"] or "")[:60])
+        for _, r in df.iterrows()
+    ]  # fmt: skip
+    console.print(
+        table(
+            "Predicted mean time per call (ms)",
+            [
+                "queryid",
+                "intervals",
+                "expected",
+                "interval",
+                "last",
+                "last vs interval",
+                "past outliers",
+                "statement",
+            ],
+            rows,
+        )  # fmt: skip
+    )

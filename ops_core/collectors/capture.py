@@ -34,6 +34,7 @@ CLUSTER_SOURCES = [
     "replication",
     "replication_slots",
     "settings",
+    "wraparound",
 ]
 
 
@@ -116,7 +117,7 @@ def _object_params(opts: CaptureOptions, with_sizes: bool) -> dict[str, Any]:
 
 def _read_objects(reader: _Reader, datname: str, opts: CaptureOptions, cap: Capture) -> None:
     params = _object_params(opts, cap.with_sizes)
-    for src in ("tables", "indexes"):
+    for src in ("tables", "indexes", "sequences"):
         rows = reader.run(src, params, label=f"{src}@{datname}")
         if rows is not None:
             for r in rows:

@@ -213,6 +213,25 @@ SOURCES: dict[str, Source] = {
             description="replication slots and the WAL they hold",
         ),
         Source(
+            "wraparound",
+            columns(
+                "datname:text:key xid_age:int8:gauge mxid_age:int8:gauge "
+                "freeze_max_age:int8:gauge mxid_freeze_max_age:int8:gauge "
+                "failsafe_age:int8:gauge mxid_failsafe_age:int8:gauge autovacuum:bool:gauge"
+            ),
+            description="transaction-ID and multixact age of every database, with the "
+            "autovacuum freeze and failsafe ages",
+        ),
+        Source(
+            "sequences",
+            columns(
+                "schemaname:text:key sequencename:text:key data_type:text:gauge "
+                "last_value:int8:gauge min_value:int8:gauge max_value:int8:gauge "
+                "increment_by:int8:gauge cycle:bool:gauge"
+            ),
+            description="sequences of a database: last value against their bounds",
+        ),
+        Source(
             "settings",
             columns("name:text:key setting:text:gauge unit:text:gauge source:text:gauge"),
             description="settings changed from their defaults",

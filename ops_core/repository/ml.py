@@ -29,6 +29,110 @@ def snapshot_series(
     return perf_reads.trends(conn, target_id, 0, 2**62, include_opscore)
 
 
+def database_series(conn: psycopg.Connection, target_id: int, datname: str) -> pd.DataFrame:
+    """The columns of :func:`snapshot_series` for one database of the cluster: its statements
+    (pg_stat_statements rows of that database) and its pg_stat_database row; WAL is
+    cluster-wide and left out (NULL)."""
+    return _frame(
+        conn,
+        """
+        WITH snaps AS (
+            SELECT snapshot_id, captured_at, interval_s FROM opscore.snapshots
+             WHERE target_id = %(t)s AND status <> 'failed' AND prev_snapshot_id IS NOT NULL
+               AND interval_s > 0),
+        st AS (
+            SELECT x.snapshot_id, sum(u.total_exec_time)::float8 AS exec_ms,
+                   coalesce(sum(u.calls), 0)::int8 AS calls, coalesce(sum(u.rows), 0)::int8 AS rows
+              FROM opscore.snap_statements x
+             CROSS JOIN LATERAL unnest(x.stmt_id, x.calls, x.total_exec_time, x.rows)
+                   AS u(stmt_id, calls, total_exec_time, rows)
+              JOIN opscore.statements s ON s.stmt_id = u.stmt_id
+             WHERE x.snapshot_id IN (SELECT snapshot_id FROM snaps) AND s.datname = %(d)s
+               AND NOT s.own
+             GROUP BY 1),
+        db AS (
+            SELECT snapshot_id,
+                   sum(coalesce(xact_commit, 0) + coalesce(xact_rollback, 0))::int8 AS xacts,
+                   coalesce(sum(blks_read), 0)::int8 AS blks_read,
+                   coalesce(sum(blks_hit), 0)::int8 AS blks_hit,
+                   coalesce(sum(temp_bytes), 0)::int8 AS temp_bytes,
+                   coalesce(sum(numbackends), 0)::int8 AS backends
+              FROM opscore.snap_databases
+             WHERE snapshot_id IN (SELECT snapshot_id FROM snaps) AND datname = %(d)s
+             GROUP BY 1)
+        SELECT snaps.snapshot_id, snaps.captured_at, snaps.interval_s,
+               coalesce(st.exec_ms, 0) AS exec_ms, coalesce(st.calls, 0) AS calls,
+               coalesce(st.rows, 0) AS rows, coalesce(db.xacts, 0) AS xacts,
+               coalesce(db.blks_read, 0) AS blks_read, coalesce(db.blks_hit, 0) AS blks_hit,
+               coalesce(db.temp_bytes, 0) AS temp_bytes, db.backends,
+               NULL::float8 AS wal_bytes
+          FROM snaps LEFT JOIN st USING (snapshot_id) LEFT JOIN db USING (snapshot_id)
+         ORDER BY snaps.captured_at
+        """,
+        {"t": target_id, "d": datname},
+    )
+
+
+def statement_intervals(
+    conn: psycopg.Connection, target_id: int, include_opscore: bool, datname: str | None = None
+) -> pd.DataFrame:
+    """Per snapshot interval and statement (queryid, all databases and users summed, or only
+    database ``datname``): calls, exec_ms, rows, shared blocks hit/read/dirtied/written, temp
+    blocks written, WAL bytes, and one stored text of the statement."""
+    return _frame(
+        conn,
+        """
+        WITH snaps AS (
+            SELECT snapshot_id, captured_at, interval_s FROM opscore.snapshots
+             WHERE target_id = %(t)s AND status <> 'failed' AND prev_snapshot_id IS NOT NULL
+               AND interval_s > 0),
+        per AS (
+            SELECT x.snapshot_id, s.queryid, sum(u.calls)::float8 AS calls,
+                   sum(u.total_exec_time)::float8 AS exec_ms, sum(u.rows)::float8 AS rows,
+                   sum(u.shared_blks_hit)::float8 AS blks_hit,
+                   sum(u.shared_blks_read)::float8 AS blks_read,
+                   sum(u.shared_blks_dirtied)::float8 AS blks_dirtied,
+                   sum(u.shared_blks_written)::float8 AS blks_written,
+                   sum(u.temp_blks_written)::float8 AS temp_blks,
+                   sum(u.wal_bytes)::float8 AS wal_bytes
+              FROM opscore.snap_statements x
+             CROSS JOIN LATERAL unnest(x.stmt_id, x.calls, x.total_exec_time, x.rows,
+                   x.shared_blks_hit, x.shared_blks_read, x.shared_blks_dirtied,
+                   x.shared_blks_written, x.temp_blks_written, x.wal_bytes)
+                   AS u(stmt_id, calls, total_exec_time, rows, shared_blks_hit,
+                        shared_blks_read, shared_blks_dirtied, shared_blks_written,
+                        temp_blks_written, wal_bytes)
+              JOIN opscore.statements s ON s.stmt_id = u.stmt_id
+             WHERE x.snapshot_id IN (SELECT snapshot_id FROM snaps)
+               AND (%(own)s OR NOT s.own)
+               AND (%(d)s::text IS NULL OR s.datname = %(d)s)
+             GROUP BY 1, 2),
+        texts AS (
+            SELECT DISTINCT ON (queryid) queryid, query FROM opscore.statements
+             WHERE target_id = %(t)s AND query IS NOT NULL
+             ORDER BY queryid, first_seen DESC)
+        SELECT snaps.snapshot_id, snaps.captured_at, snaps.interval_s::float8 AS interval_s,
+               per.queryid, per.calls, per.exec_ms, per.rows, per.blks_hit, per.blks_read,
+               per.blks_dirtied, per.blks_written, per.temp_blks, per.wal_bytes, texts.query
+          FROM per JOIN snaps USING (snapshot_id) LEFT JOIN texts USING (queryid)
+         WHERE per.calls > 0
+         ORDER BY snaps.captured_at, per.queryid
+        """,
+        {"t": target_id, "own": include_opscore, "d": datname},
+    )
+
+
+def database_names(conn: psycopg.Connection, target_id: int) -> list[str]:
+    """Databases the target's snapshots have seen."""
+    rows = conn.execute(
+        "SELECT DISTINCT d.datname FROM opscore.snap_databases d "
+        "JOIN opscore.snapshots s USING (snapshot_id) WHERE s.target_id = %s "
+        "AND d.datname IS NOT NULL AND d.datid <> 0 ORDER BY 1",
+        (target_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def capacity_series(
     conn: psycopg.Connection, target_id: int, include_opscore: bool
 ) -> pd.DataFrame:
@@ -83,6 +187,43 @@ def database_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bo
          ORDER BY s.captured_at, d.datname
         """,
         {"t": target_id, "own": include_opscore},
+    )
+
+
+def wraparound_series(conn: psycopg.Connection, target_id: int) -> pd.DataFrame:
+    """Per snapshot and database: transaction-ID and multixact age, with the autovacuum
+    freeze and failsafe ages in force (snapshots taken since the wraparound capture)."""
+    return _frame(
+        conn,
+        """
+        SELECT s.captured_at, w.datname, w.xid_age::float8 AS xid_age,
+               w.mxid_age::float8 AS mxid_age, w.freeze_max_age::float8 AS freeze_max_age,
+               w.mxid_freeze_max_age::float8 AS mxid_freeze_max_age,
+               w.failsafe_age::float8 AS failsafe_age,
+               w.mxid_failsafe_age::float8 AS mxid_failsafe_age, w.autovacuum
+          FROM opscore.snapshots s JOIN opscore.snap_wraparound w USING (snapshot_id)
+         WHERE s.target_id = %(t)s AND s.status <> 'failed'
+         ORDER BY s.captured_at, w.datname
+        """,
+        {"t": target_id},
+    )
+
+
+def sequence_series(conn: psycopg.Connection, target_id: int) -> pd.DataFrame:
+    """Per snapshot and sequence: last value (NULL: never called or not readable) and
+    bounds."""
+    return _frame(
+        conn,
+        """
+        SELECT s.captured_at, q.datname, q.schemaname, q.sequencename, q.data_type,
+               q.last_value::float8 AS last_value, q.min_value::float8 AS min_value,
+               q.max_value::float8 AS max_value, q.increment_by::float8 AS increment_by,
+               q.cycle
+          FROM opscore.snapshots s JOIN opscore.snap_sequences q USING (snapshot_id)
+         WHERE s.target_id = %(t)s AND s.status <> 'failed'
+         ORDER BY q.datname, q.schemaname, q.sequencename, s.captured_at
+        """,
+        {"t": target_id},
     )
 
 
@@ -178,10 +319,10 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
     row = conn.execute(
         """
         INSERT INTO opscore.ml_anomalies (target_id, model_id, begin_at, end_at, score, severity,
-               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id)
+               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id, datname)
         VALUES (%(t)s, %(model_id)s, %(begin_at)s, %(end_at)s, %(score)s, %(severity)s,
-                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s)
-        ON CONFLICT (target_id, begin_at, detector) DO UPDATE
+                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s, %(d)s)
+        ON CONFLICT (target_id, (coalesce(datname, '')), begin_at, detector) DO UPDATE
            SET end_at = excluded.end_at, score = excluded.score, severity = excluded.severity,
                metrics = excluded.metrics, model_id = excluded.model_id,
                detected_at = now(),
@@ -201,6 +342,7 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
             "b": a.get("begin_snapshot_id"),
             "e": a.get("end_snapshot_id"),
             "addm": a.get("addm_analysis_id"),
+            "d": a.get("datname"),
         },
     ).fetchone()
     assert row is not None
@@ -227,18 +369,21 @@ def anomalies(
     begin: datetime | None = None,
     end: datetime | None = None,
     severity: str | None = None,
+    datname: str | None = None,
 ) -> pd.DataFrame:
+    """Stored anomalies of the whole cluster (``datname`` None) or of one database."""
     return _frame(
         conn,
         """
         SELECT anomaly_id, begin_at, end_at, score, severity, detector, metrics,
-               begin_snapshot_id, end_snapshot_id, addm_analysis_id, model_id, detected_at
+               begin_snapshot_id, end_snapshot_id, addm_analysis_id, model_id, detected_at,
+               datname
           FROM opscore.ml_anomalies
-         WHERE target_id = %(t)s
+         WHERE target_id = %(t)s AND datname IS NOT DISTINCT FROM %(d)s
            AND (%(b)s::timestamptz IS NULL OR end_at >= %(b)s)
            AND (%(e)s::timestamptz IS NULL OR begin_at <= %(e)s)
            AND (%(s)s::text IS NULL OR severity = %(s)s)
          ORDER BY begin_at DESC
         """,
-        {"t": target_id, "b": begin, "e": end, "s": severity},
+        {"t": target_id, "b": begin, "e": end, "s": severity, "d": datname},
     )

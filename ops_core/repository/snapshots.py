@@ -195,6 +195,7 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
                 "INSERT INTO opscore.snap_cluster (snapshot_id, source, data) VALUES (%s, %s, %s)",
                 (sid, name, _jsonb(data)),
             )
+    _write_limits(conn, cap, sid)
     # state for the next delta; a source that failed this time restarts from a baseline
     failed = [k for k, v in cap.sources.items() if v.startswith("error")]
     for key, st in new_states.items():
@@ -210,6 +211,20 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
             (cap.target_id, failed),
         )
     return sid
+
+
+WRAP_COLUMNS = [c.name for c in SOURCES["wraparound"].columns]
+SEQ_COLUMNS = ["datname"] + [c.name for c in SOURCES["sequences"].columns]
+
+
+def _write_limits(conn: psycopg.Connection, cap: Capture, sid: int) -> None:
+    """Gauges the capacity forecasts read (transaction-ID / multixact age, sequences)."""
+    if cap.rows.get("wraparound"):
+        rows = [[r.get(c) for c in WRAP_COLUMNS] for r in cap.rows["wraparound"]]
+        _copy(conn, "snap_wraparound", WRAP_COLUMNS, sid, rows)
+    if cap.rows.get("sequences"):
+        rows = [[r.get(c) for c in SEQ_COLUMNS] for r in cap.rows["sequences"]]
+        _copy(conn, "snap_sequences", SEQ_COLUMNS, sid, rows)
 
 
 def _copy(

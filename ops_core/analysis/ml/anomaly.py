@@ -1,9 +1,13 @@
 """Anomaly detection on regular metric series.
 
 Per metric: the expected value comes from a seasonal decomposition once enough history exists
-(robust STL with a daily period from two days, plus a weekly profile from two weeks),
-otherwise from the median of the preceding window (a causal baseline). The residual is scored as
-a robust z-score (median and MAD of all residuals, so incidents do not inflate the scale).
+(robust STL with a daily period from two days, plus a weekly profile from two weeks); its
+residual is scored as a robust z-score (median and MAD of all residuals). Short of two days,
+each point is scored causally against the median and MAD of the values before it, and only
+once ``MIN_HISTORY`` of them exist (before that: not enough history, nothing is raised).
+Deviations smaller than a per-metric floor never alert; for rates over intervals shorter
+than a minute the floor grows with the counting noise (sqrt(60 s / interval)), and an alert
+must last ``MIN_ALERT_S`` (a one-interval burst on snapshots seconds apart is a warning).
 Multivariate: an IsolationForest over the standardized load-profile columns, its score turned
 into the same robust z scale.
 
@@ -42,8 +46,30 @@ FLOORS = {
 }
 
 
-def floor_of(metric: str) -> float:
-    return next((v for k, v in FLOORS.items() if metric.startswith(k)), 0.0)
+#: gauges: a value as read, not a count over the interval (their floor does not depend on it)
+GAUGES = ("backends",)
+#: the interval the floors are stated for: a rate over a shorter interval counts fewer events
+#: and carries more counting noise (about sqrt(60 s / interval) times a minute's)
+FLOOR_INTERVAL_S = 60.0
+#: short history (no seasonal model): a point is scored against the preceding values only,
+#: and needs this many of them before it can raise anything ("not enough history" before)
+MIN_HISTORY = 10
+BASELINE_WINDOW = 60
+#: an alert lasts at least this long: on snapshots seconds apart a single interval's burst (a
+#: checkpoint's flush, one slow statement finishing) is a warning, not an incident
+MIN_ALERT_S = 6.0
+
+
+def floor_of(metric: str, step: pd.Timedelta | None = None) -> float:
+    """The smallest deviation that matters for ``metric`` at snapshot interval ``step``: the
+    per-minute floor, scaled up by sqrt(60 s / interval) for rates over shorter intervals."""
+    base = next((v for k, v in FLOORS.items() if metric.startswith(k)), 0.0)
+    if step is None or metric.startswith(GAUGES):
+        return base
+    secs = step.total_seconds()
+    if 0 < secs < FLOOR_INTERVAL_S:
+        base *= float(np.sqrt(FLOOR_INTERVAL_S / secs))
+    return base
 
 
 @dataclass
@@ -55,10 +81,12 @@ class MetricFit:
     z: pd.Series  # signed robust z of the residual
     offset: float | None = None  # scored as log(value + offset) when set (non-negative rates)
     center: pd.Series | None = None  # expected value on the scored scale
+    scale: pd.Series | None = None  # per-point scale (causal baseline), else ``sigma``
 
     def band(self, k: float = WARN_Z) -> tuple[pd.Series, pd.Series]:
         c = self.center if self.center is not None else self.expected
-        lo, hi = c - k * self.sigma, c + k * self.sigma
+        sd = self.scale if self.scale is not None else self.sigma
+        lo, hi = c - k * sd, c + k * sd
         if self.offset is not None:
             return np.exp(lo) - self.offset, np.exp(hi) - self.offset
         return lo, hi
@@ -129,10 +157,50 @@ def expected_values(
             left = (filled - expected).groupby(np.asarray(pos)).transform("median")
             expected = expected + left
         return expected.rename(y.name), method
-    window = int(min(max(5, len(y) // 8), 60))
-    base = filled.shift(1).rolling(window, min_periods=3).median()
+    base, _ = causal_baseline(filled)
+    # before MIN_HISTORY preceding points: the median so far (shown, never scored)
     base = base.fillna(filled.expanding(min_periods=1).median())
-    return base.rename(y.name), f"baseline-median({window})"
+    return base.rename(y.name), f"baseline-median({BASELINE_WINDOW})"
+
+
+def causal_baseline(
+    y: pd.Series, window: int = BASELINE_WINDOW, min_history: int = MIN_HISTORY
+) -> tuple[pd.Series, pd.Series]:
+    """Median and robust scale (1.4826 MAD) of the up to ``window`` values before each point
+    (NaN until ``min_history`` of them exist). Causal: an incident neither moves the baseline
+    it is compared with nor inflates the scale it is measured in, and the return to normal
+    is compared with the healthy values before the incident."""
+    prev = y.shift(1)
+    med = prev.rolling(window, min_periods=min_history).median()
+    mad = prev.rolling(window, min_periods=min_history).apply(
+        lambda a: np.nanmedian(np.abs(a - np.nanmedian(a))), raw=True
+    )
+    return med, MAD_K * mad
+
+
+def _fit_causal(y: pd.Series, step: pd.Timedelta) -> MetricFit:
+    """Short history: each point against the median and MAD of the values before it (see
+    :func:`causal_baseline`), the scale floored by 5 % of that median and by the metric's
+    floor at this interval; points with fewer than ``MIN_HISTORY`` values before them score
+    0 (not enough history to judge them)."""
+    filled = y.interpolate(limit_direction="both").fillna(0.0)
+    med, scale = causal_baseline(filled)
+    floor = floor_of(str(y.name), step)
+    scale = np.maximum(np.maximum(scale, 0.05 * med.abs()), max(floor, 1e-9))
+    z = ((filled - med) / scale).where(med.notna(), 0.0).where(y.notna(), 0.0)
+    center = med.fillna(filled.expanding(min_periods=1).median())
+    sigma_ser = scale.where(med.notna())
+    sigma = float(sigma_ser.median()) if sigma_ser.notna().any() else max(floor, 1e-9)
+    return MetricFit(
+        str(y.name),
+        f"baseline-median({BASELINE_WINDOW})",
+        center.rename(y.name),
+        sigma,
+        z.rename(y.name),
+        None,
+        center,
+        scale=sigma_ser.fillna(sigma),
+    )
 
 
 def _fit_on(
@@ -148,7 +216,7 @@ def _fit_on(
     z = (resid - shift) / sigma
     center = expected + shift
     exp_units = np.exp(center) - offset if offset is not None else center
-    floor = floor_of(str(y.name))
+    floor = floor_of(str(y.name), step)
     if floor > 0:  # a deviation too small to matter in the metric's units is capped
         cap = (y - exp_units).abs() / floor
         z = np.sign(z) * np.minimum(z.abs(), cap.fillna(0.0))
@@ -162,7 +230,12 @@ def fit_metric(y: pd.Series, step: pd.Timedelta, method: str | None = None) -> M
     correlation of |residual| and expected value above 0.3: load that varies
     multiplicatively, a busy hour noisier in absolute terms than a quiet one) and the metric
     is non-negative, it is scored on log(value + offset) instead (offset: 5 % of its median
-    level), so relative deviations are what is compared across the day."""
+    level), so relative deviations are what is compared across the day.
+
+    Without enough history for a seasonal model, each point is scored against the values
+    before it (:func:`_fit_causal`)."""
+    if (method or seasonal_method(len(y), step)).startswith("baseline"):
+        return _fit_causal(y, step)
     fit = _fit_on(y, step, method, None)
     vals = y.dropna()
     if len(vals) < 20 or float(vals.min()) < 0:
@@ -273,6 +346,7 @@ def detect(
     det = Detection(step, fits, mv, [])
     score = det.score()
     flags = score >= warn_z
+    min_points = max(1, int(np.ceil(MIN_ALERT_S / max(step.total_seconds(), 1e-9) - 1e-9)))
     if since is not None:
         flags &= score.index >= since
     for a, b in _runs(flags):
@@ -299,12 +373,13 @@ def detect(
         if mv is not None and (not moved or mv.iloc[a : b + 1].max() > seg.max() - 1e-9):
             detector = "isolation_forest" if not moved else "per-metric+isolation_forest"
         top = float(seg.max())
+        lasting = int((seg >= warn_z).sum()) >= min_points
         det.incidents.append(
             Incident(
                 begin_at=score.index[a],
                 end_at=score.index[b] + step,
                 score=top,
-                severity="alert" if top >= alert_z else "warning",
+                severity="alert" if top >= alert_z and lasting else "warning",
                 detector=detector,
                 metrics=moved,
             )
