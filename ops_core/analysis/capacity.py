@@ -268,7 +268,7 @@ def forecast(
             if d <= MAX_LOOKAHEAD_DAYS:
                 days_until = round(d, 1)
                 notes.append("days_until beyond the horizon: from the recent linear trend")
-        if float(y.iloc[-1]) >= limit:
+        if float(s.iloc[-1]) >= limit:
             days_until = days_upper = 0.0
             notes.append("already at or above the limit")
     return Forecast(
@@ -278,7 +278,9 @@ def forecast(
         history_points=len(y),
         history_begin=y.index[0].to_pydatetime(),
         history_end=now.to_pydatetime(),
-        last_value=float(y.iloc[-1]),
+        # the value last observed, not the model grid's mean around it (a coarse grid averages
+        # the newest points: 574 shown for a sequence at 599)
+        last_value=float(s.iloc[-1]),
         limit=limit,
         limit_source=limit_source,
         days_until=None if days_until is None else round(float(days_until), 2),
