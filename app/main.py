@@ -21,12 +21,14 @@ pages = {
         st.Page(HERE / "performance.py", title="Performance Hub", icon=":material/speed:"),
         st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
         st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),
+        st.Page(HERE / "sqlmon.py", title="SQL Monitor", icon=":material/timer:"),
         st.Page(HERE / "alerts.py", title="Alerts", icon=":material/notifications:"),
     ],
     "Diagnose": [
         st.Page(HERE / "workload.py", title="Workload repository", icon=":material/history:"),
         st.Page(HERE / "addm.py", title="ADDM", icon=":material/troubleshoot:"),
         st.Page(HERE / "capacity.py", title="Capacity", icon=":material/trending_up:"),
+        st.Page(HERE / "tuning.py", title="Tuning", icon=":material/tune:"),
     ],
     "Protect": [
         st.Page(HERE / "backup.py", title="Backup and recovery", icon=":material/backup:"),

@@ -142,3 +142,21 @@ def test_sql_monitor_bad_input(repo, target_db):
     with pytest.raises(NotFound):
         api.sql_execution(987654321)
     assert api.sql_monitor("mon2", min_elapsed_s=3600) == []
+
+
+def test_app_pages_render(repo, target_db):
+    from tests.test_app import _run
+
+    api.add_target("monapp", target_db)
+    with running_statement(target_db, "SELECT pg_sleep(600)", application_name="monapp-sleep"):
+        wait_until(
+            lambda: api.sql_monitor("monapp", min_elapsed_s=0.5), what="an execution to show"
+        )
+        at = _run("sqlmon.py", {"target": "monapp", "sqlmon_paused": True, "sqlmon_min": 0.5})
+        assert not at.exception, at.exception
+        assert at.title[0].value == "SQL Monitor"
+        shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+        assert "pg_sleep(600)" in shown
+    at = _run("tuning.py", {"target": "monapp"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "SQL Tuning Advisor"

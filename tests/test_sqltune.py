@@ -125,3 +125,17 @@ def test_bad_sql_gets_the_parser_message(repo, target_db):
     with pytest.raises(InvalidInput, match="exactly one"):
         api.create_tuning_task("tune2")
     assert api.list_tuning_tasks("tune2") == []
+
+
+def test_cli_tune_create_json_and_bad_sql(repo, target_db):
+    import json
+
+    from tests.helpers import run_cli
+
+    api.add_target("tunecli", target_db)
+    ok = run_cli("sql", "tune", "create", "SELECT 1 AS one", "--target", "tunecli", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["task_id"] > 0
+    bad = run_cli("sql", "tune", "create", "SELECT FROM WHERE", "--target", "tunecli")
+    assert bad.returncode != 0 and "syntax error" in (bad.stdout + bad.stderr)
+    assert "Traceback" not in bad.stderr
