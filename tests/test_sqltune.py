@@ -58,6 +58,7 @@ def test_tuning_task_end_to_end(tuned):
         tasks[key] = api.create_tuning_task("tune", text).task_id
     tasks["stale"] = api.create_tuning_task("tune", 'SELECT * FROM "Stale" WHERE k = 3').task_id
     tasks["delete"] = api.create_tuning_task("tune", DELETE).task_id
+    tasks["param"] = api.create_tuning_task("tune", LOOKUP.replace("42", "$1")).task_id
     for key, tid in tasks.items():
         t = api.execute_tuning_task(tid, runs=3)
         assert t.status == "done" and t.finished_at is not None, key
@@ -71,6 +72,13 @@ def test_tuning_task_end_to_end(tuned):
     else:
         assert idx[0].method is None and idx[0].measured_speedup is None
         assert "hypopg" in idx[0].why_not and "clone" in idx[0].why_not
+    # a parameterized statement: executed with a value from the column's statistics, said
+    f = api.get_tuning_task(tasks["param"]).statements[0]["findings"]
+    assert f["executed"] is True, f
+    used = f["parameters"]["$1"]
+    assert used["column"] == '"public"."Orders".customer' and used["source"]
+    assert f"customer = '{used['value']}'" in f["executed_sql"]
+    assert any(r.type == "index" for r in _recs(tasks["param"]))
     # the non-sargable predicate: a rewrite, the same rows, measured faster on the target
     rw = next(r for r in _recs(tasks["trunc"]) if r.type == "rewrite")
     assert rw.evidence["same_rows"] is True and rw.method == "target"

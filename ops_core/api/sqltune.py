@@ -291,6 +291,8 @@ def execute_tuning_task(
                     "why_not_executed": adv.why_not_executed,
                     "before_ms": adv.before_ms,
                     "misestimates": adv.misestimates,
+                    "parameters": adv.parameters,
+                    "executed_sql": adv.executed_sql if adv.executed else None,
                 }
                 recs = [r.as_dict() for r in adv.recommendations]
             except structure.ParseFailed as exc:

@@ -32,3 +32,15 @@ def has_extension(conn: psycopg.Connection, name: str) -> tuple[bool, str | None
         "SELECT /* opscore */ extversion FROM pg_extension WHERE extname = %s", (name,)
     ).fetchone()
     return (row is not None, row[0] if row else None)
+
+
+def column_values(conn: psycopg.Connection, pairs: list[tuple[str, str]]) -> dict:
+    """(table, column) -> (sample values as text, where they come from), from pg_stats."""
+    if not pairs:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            live_sql("sqltune_colstats", conn.info.server_version),  # type: ignore[arg-type]
+            {"rels": [p[0] for p in pairs], "cols": [p[1] for p in pairs]},
+        )
+        return {(r["rel"], r["col"]): (r["vals"] or [], r["source"]) for r in cur.fetchall()}

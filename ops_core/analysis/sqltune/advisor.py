@@ -6,7 +6,6 @@ why it was not measured."""
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,7 +22,6 @@ from . import structure
 MIN_TABLE_ROWS = 1000
 #: an estimate off by this factor or more is a misestimate
 MISESTIMATE = 10.0
-_PARAM = re.compile(r"\$\d+")
 
 
 @dataclass
@@ -54,6 +52,9 @@ class StatementAdvice:
     before_ms: float | None
     misestimates: list[dict[str, Any]]
     recommendations: list[Recommendation]
+    #: $n -> value, column and where the value came from, when parameters were bound
+    parameters: dict[str, Any] = field(default_factory=dict)
+    executed_sql: str | None = None  # the text executed (with the values bound)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -319,13 +320,22 @@ def advise(
     body = live.rewrite_typed_params(text.strip().rstrip(";").strip())
     p = live.plan(conn, body, fmt="json")
     ro = whatif.read_only_reason(body)
-    if ro is None and _PARAM.search(body):
-        ro = "it has parameter placeholders and no values were sampled for them"
+    params: dict[str, Any] = {}
+    if ro is None and structure.param_numbers(body):
+        bound, params, missing = _bind(conn, body)
+        if missing:
+            ro = (
+                "it has parameter placeholders with no sampled values ("
+                + ", ".join(f"${n}" for n in missing)
+                + ": not compared with a column that has statistics)"
+            )
+        else:
+            body = bound
     if ro is None and not execute:
         ro = "execution was not allowed for this task"
     if ro is None and p.plan is None:
         ro = f"it has no plan: {p.reason}"
-    adv = StatementAdvice(body, p.method, p.reason, False, ro, None, [], [])
+    adv = StatementAdvice(text, p.method, p.reason, False, ro, None, [], [], params, body)
     doc = None
     if ro is None:
         try:
@@ -347,3 +357,22 @@ def advise(
     if doc is not None:
         adv.recommendations += _settings(conn, body, doc, runs, timeout_ms)
     return adv
+
+
+def _bind(conn: psycopg.Connection, text: str) -> tuple[str, dict[str, Any], list[int]]:
+    """Values for the statement's ``$n`` from the planner's statistics of the column each is
+    compared with (a most common value, else the middle histogram bound): (the statement with
+    them bound, what was used, the parameters left without a value)."""
+    cols = structure.parameter_columns(text)
+    stats = sqltune_reads.column_values(conn, sorted(set(cols.values())))
+    chosen: dict[int, str] = {}
+    used: dict[str, Any] = {}
+    for n, key in cols.items():
+        vals, source = stats.get(key, ([], None))
+        if not vals:
+            continue
+        v = vals[-1] if source == "most common value" else vals[len(vals) // 2]
+        chosen[n] = v
+        used[f"${n}"] = {"value": v, "column": f"{key[0]}.{key[1]}", "source": source}
+    missing = sorted(structure.param_numbers(text) - set(chosen))
+    return (structure.bind_values(text, chosen) if not missing else text), used, missing

@@ -307,3 +307,76 @@ def check(text: str) -> tuple[list[StructureFinding], str | None]:
                 )
             )
     return found, (RawStream()(tree) if v.rewrote else None)
+
+
+def parameter_columns(text: str) -> dict[int, tuple[str, str]]:
+    """$n -> (table as written, schema-qualified and quoted; column) for parameters compared
+    with a column (``col = $1``, ``t.col < $2``, ``col IN ($3)``); a column of a join whose
+    table cannot be told is left out."""
+    stmt = parse(text)
+    tables: list[str] = []
+    aliases: dict[str, str] = {}
+    out: dict[int, tuple[str, str]] = {}
+
+    class V(Visitor):
+        def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
+            name = f'"{node.schemaname or "public"}"."{node.relname}"'
+            if name not in tables:
+                tables.append(name)
+            aliases[node.relname] = name
+            if node.alias is not None:
+                aliases[node.alias.aliasname] = name
+
+    V()(stmt)
+
+    class P(Visitor):
+        def visit_A_Expr(self, ancestors, node: ast.A_Expr) -> None:
+            sides = [(node.lexpr, node.rexpr), (node.rexpr, node.lexpr)]
+            for col, other in sides:
+                params = other if isinstance(other, tuple | list) else (other,)
+                if not isinstance(col, ast.ColumnRef):
+                    continue
+                names = [f.sval for f in col.fields if isinstance(f, ast.String)]
+                if not names:
+                    continue
+                if len(names) >= 2:
+                    table = aliases.get(names[-2])
+                elif len(tables) == 1:
+                    table = tables[0]
+                else:
+                    continue
+                for p in params:
+                    if isinstance(p, ast.TypeCast):
+                        p = p.arg
+                    if isinstance(p, ast.ParamRef) and table:
+                        out.setdefault(p.number, (table, names[-1]))
+
+    P()(stmt)
+    return out
+
+
+def bind_values(text: str, values: dict[int, str]) -> str:
+    """The statement with each ``$n`` of ``values`` replaced by that value as an untyped
+    literal (the server gives it the column's type)."""
+    stmt = copy.deepcopy(parse(text))
+
+    class R(Visitor):
+        def visit_ParamRef(self, ancestors, node: ast.ParamRef):
+            if node.number in values:
+                return ast.A_Const(val=ast.String(sval=values[node.number]))
+            return None
+
+    R()(stmt)
+    return RawStream()(stmt)
+
+
+def param_numbers(text: str) -> set[int]:
+    """The numbers of the ``$n`` parameters in a statement."""
+    found: set[int] = set()
+
+    class N(Visitor):
+        def visit_ParamRef(self, ancestors, node: ast.ParamRef) -> None:
+            found.add(node.number)
+
+    N()(parse(text))
+    return found
