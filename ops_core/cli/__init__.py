@@ -69,7 +69,7 @@ def _register_optional() -> None:
         ("health", None),
         ("ml", "ml"),
         ("capacity", "capacity"),
-        ("sql", "sql"),
+        ("sql", None),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

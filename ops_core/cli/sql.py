@@ -19,6 +19,15 @@ profile = typer.Typer(help="SQL profiles: verified planner settings per statemen
 app.add_typer(tune, name="tune")
 app.add_typer(profile, name="profile")
 
+
+def register(root: typer.Typer) -> None:
+    """`opscore sql ...`, and `opscore tune ...` / `opscore profile ...` as the issue names
+    them (the same commands)."""
+    root.add_typer(app, name="sql")
+    root.add_typer(tune, name="tune")
+    root.add_typer(profile, name="profile")
+
+
 TargetOpt = typer.Option(
     None, "--target", "-t", help="Target name (default: the only target, or 'demo')."
 )
