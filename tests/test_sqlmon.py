@@ -144,6 +144,7 @@ def test_sql_monitor_bad_input(repo, target_db):
     assert api.sql_monitor("mon2", min_elapsed_s=3600) == []
 
 
+@pytest.mark.slow
 def test_app_pages_render(repo, target_db):
     from tests.test_app import _run
 

@@ -135,6 +135,7 @@ def test_bad_sql_gets_the_parser_message(repo, target_db):
     assert api.list_tuning_tasks("tune2") == []
 
 
+@pytest.mark.slow
 def test_cli_tune_create_json_and_bad_sql(repo, target_db):
     import json
 
