@@ -21,6 +21,7 @@ pages = {
         st.Page(HERE / "performance.py", title="Performance Hub", icon=":material/speed:"),
         st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
         st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),
+        st.Page(HERE / "sqlmon.py", title="SQL Monitor", icon=":material/timer:"),
         st.Page(HERE / "alerts.py", title="Alerts", icon=":material/notifications:"),
         st.Page(HERE / "dashboards.py", title="Dashboards", icon=":material/space_dashboard:"),
         st.Page(HERE / "locks.py", title="Locks", icon=":material/lock:"),
@@ -32,6 +33,7 @@ pages = {
         st.Page(HERE / "capacity.py", title="Capacity", icon=":material/trending_up:"),
         st.Page(HERE / "logs.py", title="Logs", icon=":material/description:"),
         st.Page(HERE / "incidents.py", title="Incidents and dumps", icon=":material/emergency:"),
+        st.Page(HERE / "tuning.py", title="Tuning", icon=":material/tune:"),
     ],
     "Manage": [
         st.Page(HERE / "resources.py", title="Resources", icon=":material/tune:"),

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     snapshot_retention_days: int = Field(default=8, ge=1)
     ash_raw_retention_days: int = Field(default=3, ge=1)
     ash_history_retention_days: int = Field(default=30, ge=1)
+    # SQL Monitor: executions running at least this long are monitored, kept this many days
+    sqlmon_min_elapsed_s: float = Field(default=5.0, ge=0)
+    sqlmon_retention_days: int = Field(default=8, ge=1)
     include_opscore_activity: bool = False
     # schedules of `opscore serve` (Prefect): an interval in minutes or a cron expression
     snapshot_cron: str | None = Field(default=None, description="overrides the interval")

@@ -185,7 +185,7 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
         assert "cov-idle" in set(sessions["application_name"])
     _call(called, "live_summary", target=t)
     top = _call(called, "top_statements", target=t, begin_id=f.begin_id, end_id=f.end_id)
-    _call(called, "explain_statement", target=t, queryid=int(top.iloc[0]["queryid"]))
+    assert api.explain_statement(t, int(top.iloc[0]["queryid"])).query  # no row of its own now
     for fn in ("load_profile", "load_trends", "object_io"):
         _call(called, fn, target=t, begin_id=f.begin_id, end_id=f.end_id)
     rng = {"target": t, "begin": f.begin_at, "end": f.end_at}
@@ -290,6 +290,35 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     assert refused.status == "refused"  # self_tuning is off by default: nothing changed
     _call(called, "tuning_actions", target=t)
     _call(called, "tuning_report", target=t)
+    # SQL Monitor (the workload's sleeps and lock waits, sampled by ASH), tuning, plan cache
+    _call(called, "sql_monitor", target=t)
+    assert api.capture_sql_monitor(t, f.begin_at, f.end_at, min_elapsed_s=0.5) > 0
+    ex = api.list_sql_executions(t)[0].exec_id
+    for fn in ("sql_execution", "sql_execution_plan", "sql_execution_statistics"):
+        _call(called, fn, exec_id=ex)
+    _call(called, "sql_monitor_statistics", target=t)
+    assert _call(called, "slow_queries", target=t, limit=3)
+    task = _call(called, "create_tuning_task", target=t, sql="SELECT v FROM rpt_t WHERE id = 1")
+    _call(called, "execute_tuning_task", task_id=task.task_id, runs=1)
+    _call(called, "get_tuning_task", task_id=task.task_id)
+    _call(called, "list_tuning_tasks", target=t)
+    _call(called, "tuning_recommendations", task_id=task.task_id)
+    prof = _call(
+        called,
+        "create_sql_profile",
+        target=t,
+        sql="SELECT v FROM rpt_t WHERE id = 1",
+        settings={"work_mem": "64MB"},
+    )
+    _call(called, "list_sql_profiles", target=t)
+    _call(called, "set_sql_profile_enabled", profile_id=prof.profile_id, enabled=False)
+    _call(called, "drop_sql_profile", profile_id=prof.profile_id)
+    _call(called, "delete_tuning_task", task_id=task.task_id)
+    rng_ids = {"target": t, "begin_id": f.begin_id, "end_id": f.end_id}
+    assert _call(called, "plan_cache_statistics", **rng_ids)["calls"] > 0
+    _call(called, "plan_cache_entries", **rng_ids)
+    _call(called, "adaptive_statistics", target=t)
+    _call(called, "adaptive_suggestions", target=t)
     # every served non-backup operation was called
     want = {fn for fn in REGISTRY.functions() if _not_backup(fn)}
     assert want == set(called), want ^ set(called)

@@ -167,6 +167,29 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ml_classifications": ((R,), ()),
     "ml_predictions": ((R,), ()),
     "response_time_forecasts": ((R,), ()),
+    # SQL Monitor (the plan of an execution is read on the target)
+    "sql_monitor": ((T, R), (R,)),
+    "sql_execution": ((R, T), ()),
+    "sql_execution_plan": ((R, T), ()),
+    "sql_execution_statistics": ((R,), ()),
+    "sql_monitor_statistics": ((R,), ()),
+    "slow_queries": ((R,), ()),
+    # SQL Tuning Advisor and SQL profiles (execution on the target is read-only, rolled back)
+    "create_tuning_task": ((R,), (R,)),
+    "list_tuning_tasks": ((R,), ()),
+    "get_tuning_task": ((R,), ()),
+    "execute_tuning_task": ((R, T), (R,)),
+    "tuning_recommendations": ((R,), ()),
+    "delete_tuning_task": ((R,), (R,)),
+    "create_sql_profile": ((R,), (R,)),
+    "list_sql_profiles": ((R,), ()),
+    "drop_sql_profile": ((R,), (R,)),
+    "set_sql_profile_enabled": ((R,), (R,)),
+    # plan cache and optimizer misestimates
+    "plan_cache_statistics": ((R,), ()),
+    "plan_cache_entries": ((R,), ()),
+    "adaptive_statistics": ((R,), ()),
+    "adaptive_suggestions": ((R,), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

@@ -1,0 +1,150 @@
+"""SQL Tuning Advisor against a real server: a selective seq scan gets an index (costed with
+hypopg where the target has it, otherwise said), stale statistics get ANALYZE, a non-sargable
+predicate gets a rewrite that returns the same rows and is measured faster, a data-modifying
+statement is never executed (row count), bad SQL gets the parser's message, a spilling sort
+gets a measured work_mem setting that becomes a profile; accepting goes through the action
+policy. Tables have mixed-case names."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ops_core import api
+from ops_core.errors import InvalidInput, NotSupported
+from tests.addm_helpers import ensure_plan_role
+
+SCHEMA = [
+    'CREATE TABLE "Orders" (id int PRIMARY KEY, customer int, created timestamptz, note text)',
+    "INSERT INTO \"Orders\" SELECT g, g %% 5000, timestamptz '2026-01-01 00:00+00'"
+    " + g * interval '1 minute', md5(g::text) FROM generate_series(1, 60000) g",
+    'CREATE INDEX "Orders_created_idx" ON "Orders" (created)',
+    "SELECT pg_stat_force_next_flush()",  # the inserts counted before ANALYZE resets them
+    'ANALYZE "Orders"',
+    'CREATE TABLE "Stale" (id int, k int)',
+    'ALTER TABLE "Stale" SET (autovacuum_enabled = off)',
+    'INSERT INTO "Stale" SELECT g, g %% 10 FROM generate_series(1, 20000) g',
+]
+LOOKUP = 'SELECT id, note FROM "Orders" WHERE customer = 42'
+TRUNC = (
+    "SELECT count(*) FROM \"Orders\" WHERE date_trunc('day', created) = '2026-01-20 00:00:00+00'"
+)
+SPILL = 'SELECT note, id FROM "Orders" ORDER BY note DESC, id'
+DELETE = 'DELETE FROM "Orders" WHERE customer = 7'
+
+
+@pytest.fixture
+def tuned(repo, target_db, pg):
+    ensure_plan_role(pg)  # the README's set-up SQL: planning/executing as the least privilege
+    with psycopg.connect(target_db, autocommit=True) as c:
+        for stmt in SCHEMA:
+            c.execute(stmt.replace("%%", "%"))
+        hypopg = c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()
+        if hypopg:  # the DBA created it (opscore never creates extensions on a target)
+            c.execute("CREATE EXTENSION hypopg")
+    api.add_target("tune", target_db)
+    return target_db, bool(hypopg)
+
+
+def _recs(task_id):
+    return api.tuning_recommendations(task_id)
+
+
+@pytest.mark.slow
+def test_tuning_task_end_to_end(tuned):
+    dsn, hypopg = tuned
+    tasks = {}
+    for key, text in (("lookup", LOOKUP), ("trunc", TRUNC), ("spill", SPILL)):
+        tasks[key] = api.create_tuning_task("tune", text).task_id
+    tasks["stale"] = api.create_tuning_task("tune", 'SELECT * FROM "Stale" WHERE k = 3').task_id
+    tasks["delete"] = api.create_tuning_task("tune", DELETE).task_id
+    tasks["param"] = api.create_tuning_task("tune", LOOKUP.replace("42", "$1")).task_id
+    for key, tid in tasks.items():
+        t = api.execute_tuning_task(tid, runs=3)
+        assert t.status == "done" and t.finished_at is not None, key
+    # index for the selective seq scan: costed with hypopg where created, else said why not
+    idx = [r for r in _recs(tasks["lookup"]) if r.type == "index"]
+    assert idx and '"Orders"' in idx[0].sql and "customer" in idx[0].sql
+    assert idx[0].sql.startswith("CREATE INDEX CONCURRENTLY")
+    if hypopg:
+        assert idx[0].method == "hypopg" and idx[0].cost_after < idx[0].cost_before
+        assert idx[0].measured_speedup is None and "hypothetical" in idx[0].why_not
+    else:
+        assert idx[0].method is None and idx[0].measured_speedup is None
+        assert "hypopg" in idx[0].why_not and "clone" in idx[0].why_not
+    # a parameterized statement: executed with a value from the column's statistics, said
+    f = api.get_tuning_task(tasks["param"]).statements[0]["findings"]
+    assert f["executed"] is True, f
+    used = f["parameters"]["$1"]
+    assert used["column"] == '"public"."Orders".customer' and used["source"]
+    assert f"customer = '{used['value']}'" in f["executed_sql"]
+    assert any(r.type == "index" for r in _recs(tasks["param"]))
+    # the non-sargable predicate: a rewrite, the same rows, measured faster on the target
+    rw = next(r for r in _recs(tasks["trunc"]) if r.type == "rewrite")
+    assert rw.evidence["same_rows"] is True and rw.method == "target"
+    assert "created >=" in rw.sql and "date_trunc" not in rw.sql
+    with psycopg.connect(dsn) as c:
+        assert c.execute(TRUNC).fetchone() == c.execute(rw.sql).fetchone()
+    assert rw.before_ms > 0 and rw.after_ms > 0 and rw.measured_speedup > 1.0, rw
+    # stale statistics: ANALYZE, with the reason
+    st = next(r for r in _recs(tasks["stale"]) if r.type == "statistics")
+    assert st.sql == 'ANALYZE "public"."Stale";' and "never been analysed" in st.rationale
+    # the sort that spills: work_mem tried as SET LOCAL and measured
+    setting = next(r for r in _recs(tasks["spill"]) if r.type == "setting")
+    assert "work_mem" in setting.sql and setting.before_ms and setting.after_ms
+    # the DELETE was never executed: every row is still there; its findings say so
+    with psycopg.connect(dsn) as c:
+        assert c.execute('SELECT count(*) FROM "Orders" WHERE customer = 7').fetchone()[0] == 12
+    d = api.get_tuning_task(tasks["delete"])
+    assert d.statements[0]["findings"]["executed"] is False
+    assert "DELETE" in d.statements[0]["findings"]["why_not_executed"]
+    # accepting the index: through the action policy (report_only by default: journaled only)
+    acc = api.accept_recommendation(idx[0].rec_id)
+    assert acc.outcome == "reported" and acc.action_id
+    entry = api.get_action(acc.action_id)
+    assert "CREATE INDEX CONCURRENTLY" in entry.sql and '"Orders"' in entry.sql
+    with psycopg.connect(dsn) as c:  # nothing ran
+        assert not c.execute(
+            "SELECT 1 FROM pg_indexes WHERE tablename = 'Orders' AND indexdef LIKE '%%customer%%'"
+        ).fetchone()
+    # a setting becomes a profile; enable/disable; export
+    prof = api.accept_recommendation(setting.rec_id)
+    assert prof.outcome == "profile"
+    p = api.list_sql_profiles("tune")[0]
+    assert p.settings["work_mem"].endswith("MB") and p.measured_speedup == setting.measured_speedup
+    assert "SET LOCAL work_mem" in api.export_sql_profile(p.profile_id)
+    assert "every statement" in api.export_sql_profile(p.profile_id, "alter_database")
+    assert not api.set_sql_profile_enabled(p.profile_id, False).enabled
+    assert "[DISABLED]" in api.export_sql_profile(p.profile_id)
+    with pytest.raises(NotSupported):
+        api.export_sql_profile(p.profile_id, "hints")  # no pg_hint_plan here: said
+    api.drop_sql_profile(p.profile_id)
+    assert api.list_sql_profiles("tune") == []
+    listed = {t.task_id for t in api.list_tuning_tasks("tune")}
+    assert set(tasks.values()) <= listed
+    api.delete_tuning_task(tasks["delete"])
+    assert tasks["delete"] not in {t.task_id for t in api.list_tuning_tasks("tune")}
+
+
+def test_bad_sql_gets_the_parser_message(repo, target_db):
+    api.add_target("tune2", target_db)
+    with pytest.raises(InvalidInput, match="syntax error"):
+        api.create_tuning_task("tune2", "SELEC * FROM x")
+    with pytest.raises(InvalidInput, match="exactly one"):
+        api.create_tuning_task("tune2")
+    assert api.list_tuning_tasks("tune2") == []
+
+
+@pytest.mark.slow
+def test_cli_tune_create_json_and_bad_sql(repo, target_db):
+    import json
+
+    from tests.helpers import run_cli
+
+    api.add_target("tunecli", target_db)
+    ok = run_cli("sql", "tune", "create", "SELECT 1 AS one", "--target", "tunecli", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["task_id"] > 0
+    bad = run_cli("sql", "tune", "create", "SELECT FROM WHERE", "--target", "tunecli")
+    assert bad.returncode != 0 and "syntax error" in (bad.stdout + bad.stderr)
+    assert "Traceback" not in bad.stderr
