@@ -11,15 +11,13 @@ and cause-set F1.
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from ops_core import api
 from ops_core.workload import faults
 from ops_core.workload import faults_scenarios as fs
-from ops_core.workload.schema import setup_shop_schema
 
-from .addm_helpers import describe, ensure_plan_role, run_scenario
+from .addm_helpers import addm_shop, describe, run_scenario
 
 pytestmark = pytest.mark.slow
 TARGET = "addmwide"
@@ -42,22 +40,8 @@ LOADS = [
 
 @pytest.fixture(scope="module")
 def shop(pg, opscore_env):
-    from ops_core import repository
-
-    with repository.session() as repo:
-        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-        repository.migrate(repo)
-    ensure_plan_role(pg)
-    dsn = pg.create_database("addmw")
-    setup_shop_schema(dsn, 1)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("ANALYZE")
-    api.add_target(TARGET, dsn)
-    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    try:
-        yield dsn, db
-    finally:
-        pg.drop_database(dsn)
+    with addm_shop(pg, TARGET, "addmw") as s:
+        yield s
 
 
 def _stmts(f) -> str:
