@@ -24,6 +24,8 @@ SLOWER = 2.0
 #: blocks (shared hit + read) per call at least this many times the history's: more work per call
 MORE_WORK = 2.0
 COUNTERS = ("calls", "total_exec_time", "shared_blks_hit", "shared_blks_read", "rows")
+#: ``intervals``: in how many of the history's intervals the statement ran (snapshots keep
+#: only the statements whose counters moved)
 
 
 @dataclass
@@ -46,13 +48,14 @@ def history(inp: AddmInput, prof: pd.DataFrame) -> History:
     h = inp.history
     meta = inp.history_meta or {}
     if h is None or h.empty or "queryid" not in h.columns:
-        sums = pd.DataFrame(columns=list(COUNTERS))
+        sums = pd.DataFrame(columns=[*COUNTERS, "intervals"])
     else:
         h = h[h["queryid"].notna()].copy()
-        for c in COUNTERS:
+        for c in (*COUNTERS, "intervals"):
             h[c] = pd.to_numeric(h[c]).fillna(0.0) if c in h.columns else 0.0
         h["queryid"] = h["queryid"].astype("int64")
-        sums = h.groupby("queryid")[list(COUNTERS)].sum()
+        agg = {c: "sum" for c in COUNTERS} | {"intervals": "max"}  # per database row
+        sums = h.groupby("queryid").agg(agg)
     out = History(
         sums,
         int(meta.get("intervals") or 0),
@@ -78,7 +81,7 @@ def _row(h: History, queryid: Any) -> dict[str, float] | None:
         return None
     if qid not in h.sums.index:
         return None
-    return {c: float(h.sums.at[qid, c]) for c in COUNTERS}
+    return {c: float(h.sums.at[qid, c]) for c in (*COUNTERS, "intervals")}
 
 
 def judge(h: History, r: Any, elapsed_s: float) -> dict[str, Any]:
@@ -110,6 +113,17 @@ def judge(h: History, r: Any, elapsed_s: float) -> dict[str, Any]:
         ev["summary"] = (
             f"new: not run in the {h.intervals} earlier interval(s) of the history "
             f"({h.span.get('from')} .. {h.span.get('to')})"
+        )
+        return ev
+    seen = int(b.get("intervals") or 0)
+    if h.intervals >= 2 and 0 < seen <= 1:
+        # seen in one interval only: it started just before the range (the range caught it
+        # starting), or it is rare; either way it has no usual behaviour to compare with
+        ev["status"] = "new"
+        ev["history_calls"] = int(b["calls"])
+        ev["summary"] = (
+            f"new: ran in only {seen} of the {h.intervals} earlier intervals of the history "
+            f"({int(b['calls'])} calls)"
         )
         return ev
     bmean = b["total_exec_time"] / b["calls"]

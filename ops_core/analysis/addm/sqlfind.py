@@ -414,9 +414,10 @@ def _avoidable(inp: AddmInput, r: Any, tables: dict[str, Any]) -> list[str]:
 
 def _cpu_bound(inp, r, tables, total, load: CpuLoad, hist: History) -> Finding | None:
     """A statement on CPU is a problem only with evidence of one: it regressed against its
-    own history (or is new since it), it has an avoidable cost (spills, a selective filter
-    on a sequential scan of a large table), or the CPUs are saturated (more sessions on CPU
-    than CPUs). Using the CPU alone is not a problem: a busy healthy server does that."""
+    own history (or is new since it), or it has an avoidable cost (spills, a selective filter
+    on a sequential scan of a large table). Without any history: the CPUs saturated (more
+    sessions on CPU than CPUs) or the statement alone holding most of them. Using the CPU
+    alone is not a problem: a busy healthy server does that."""
     if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7:
         return None
     cpus = float(inp.cpu_count or 0)
@@ -427,21 +428,28 @@ def _cpu_bound(inp, r, tables, total, load: CpuLoad, hist: History) -> Finding |
     if not (load.saturated or heavy):
         return None
     hj = judge(hist, r, inp.elapsed_s)
-    why: list[str] = []
-    if hj["status"] in ("regressed", "new"):
-        why.append(hj["summary"])
-    if load.saturated:
-        why.append(f"{load.cpu_aas:.1f} sessions on CPU on average for {load.cpus} CPUs")
+    changed = hj["status"] in ("regressed", "new")
     avoid = _avoidable(inp, r, tables)
+    why: list[str] = [hj["summary"]] if changed else []
     why += avoid
+    sat = f"{load.cpu_aas:.1f} sessions on CPU on average for {load.cpus} CPUs"
+    if hj["status"] == "as_usual" and not avoid:
+        # as usual per call against its own history and nothing avoidable in it: legitimate
+        # work, even when the CPUs are saturated (then it is a victim of whatever else grew,
+        # which the other findings name, or the host is short of CPUs for its normal load)
+        return None
     if hj["status"] == "no_history" and not why:
-        if not (cpus > 0 and stmt_cpus >= NO_HISTORY_CPU_SHARE * cpus):
+        if load.saturated:
+            why.append(sat + " (no history to compare with)")
+        elif cpus > 0 and stmt_cpus >= NO_HISTORY_CPU_SHARE * cpus:
+            why.append(
+                f"alone it keeps {stmt_cpus:.1f} of {cpus:.0f} CPUs busy (no history to "
+                "compare with)"
+            )
+        else:
             return None
-        why.append(
-            f"alone it keeps {stmt_cpus:.1f} of {cpus:.0f} CPUs busy (no history to compare with)"
-        )
-    if not why:
-        return None  # as usual for this statement, with CPU to spare: legitimate work
+    elif load.saturated:
+        why.append(sat)
     mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
     if avoid:
         advice = "remove the avoidable cost: " + "; ".join(avoid)
