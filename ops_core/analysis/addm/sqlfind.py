@@ -433,6 +433,10 @@ def _cpu_bound(inp, r, tables, total, load: CpuLoad, hist: History) -> Finding |
     why: list[str] = [hj["summary"]] if changed else []
     why += avoid
     sat = f"{load.cpu_aas:.1f} sessions on CPU on average for {load.cpus} CPUs"
+    if hj["status"] == "new" and not (heavy or avoid):
+        # a new (or rarely seen) statement must be large by itself: on saturated CPUs a
+        # small one seen first in a short history is not the cause (seen in a healthy run)
+        return None
     if hj["status"] == "as_usual" and not avoid:
         # as usual per call against its own history and nothing avoidable in it: legitimate
         # work, even when the CPUs are saturated (then it is a victim of whatever else grew,
