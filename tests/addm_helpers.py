@@ -12,12 +12,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from ops_core import api
 from ops_core.collectors import live
 from ops_core.workload.driver import BackgroundShop
+from ops_core.workload.schema import setup_shop_schema
 
 HOLD_S = float(os.environ.get("OPSCORE_ADDM_HOLD_S", "6"))
 TABLE_FILE = Path(os.environ.get("OPSCORE_ADDM_TABLE", "/tmp/opscore-addm-confusion.jsonl"))
+
+
+@contextlib.contextmanager
+def addm_shop(pg, target: str, prefix: str, *, history_s: float = HOLD_S):
+    """A fresh repository, the shop schema in a new database registered as ``target``, and
+    one healthy range of shop load before any scenario (``history_s`` seconds between two
+    snapshots): the history a monitored server has, against which ADDM judges each statement.
+    Yields ``(dsn, database)``; drops the database at the end."""
+    from ops_core import repository
+
+    with repository.session() as repo:
+        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
+        repository.migrate(repo)
+    ensure_plan_role(pg)
+    dsn = pg.create_database(prefix)
+    setup_shop_schema(dsn, 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    api.add_target(target, dsn)
+    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    try:
+        if history_s > 0:
+            with BackgroundShop(dsn, clients=1):
+                api.take_snapshot(target)
+                time.sleep(history_s)
+                api.take_snapshot(target)
+        yield dsn, db
+    finally:
+        pg.drop_database(dsn)
 
 
 @dataclass

@@ -69,6 +69,10 @@ def test_without_ash_snapshot_only_findings_and_stored_analysis(target, opscore_
     top = a.findings[0]
     assert top.type == "missing_index" and top.snapshot_only
     assert "demo.orders.reference" in top.objects
+    # the target's first interval: no history to judge the statements against, and it says so
+    assert any("No earlier snapshots of this target" in n for n in a.notes), a.notes
+    hist = top.evidence["per_statement"][0]["history"]
+    assert hist["status"] == "no_history" and "no earlier snapshots" in hist["summary"]
     # the DB time is pg_stat_statements time of the range, and the finding's share of it
     assert a.db_time_s == pytest.approx(a.pgss_time_s)
     assert 0 < top.impact_pct <= 100

@@ -14,14 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from ops_core import api
 from ops_core.workload import faults
-from ops_core.workload.schema import setup_shop_schema
 
-from .addm_helpers import describe, ensure_plan_role, run_scenario
+from .addm_helpers import addm_shop, describe, run_scenario
 
 pytestmark = pytest.mark.slow  # scenario: each fault on a real workload, then ADDM
 
@@ -30,22 +27,8 @@ TARGET = "addmshop"
 
 @pytest.fixture(scope="module")
 def shop(pg, opscore_env):
-    from ops_core import repository
-
-    with repository.session() as repo:
-        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-        repository.migrate(repo)
-    ensure_plan_role(pg)
-    dsn = pg.create_database("addm")
-    setup_shop_schema(dsn, 1)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("ANALYZE")
-    api.add_target(TARGET, dsn)
-    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    try:
-        yield dsn, db
-    finally:
-        pg.drop_database(dsn)
+    with addm_shop(pg, TARGET, "addm") as s:
+        yield s
 
 
 def _stmts(f) -> str:

@@ -11,15 +11,13 @@ and cause-set F1.
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from ops_core import api
 from ops_core.workload import faults
 from ops_core.workload import faults_scenarios as fs
-from ops_core.workload.schema import setup_shop_schema
 
-from .addm_helpers import describe, ensure_plan_role, run_scenario
+from .addm_helpers import addm_shop, describe, run_scenario
 
 pytestmark = pytest.mark.slow
 TARGET = "addmwide"
@@ -42,22 +40,8 @@ LOADS = [
 
 @pytest.fixture(scope="module")
 def shop(pg, opscore_env):
-    from ops_core import repository
-
-    with repository.session() as repo:
-        repo.execute("DROP SCHEMA IF EXISTS opscore CASCADE")
-        repository.migrate(repo)
-    ensure_plan_role(pg)
-    dsn = pg.create_database("addmw")
-    setup_shop_schema(dsn, 1)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("ANALYZE")
-    api.add_target(TARGET, dsn)
-    db = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    try:
-        yield dsn, db
-    finally:
-        pg.drop_database(dsn)
+    with addm_shop(pg, TARGET, "addmw") as s:
+        yield s
 
 
 def _stmts(f) -> str:
@@ -177,21 +161,24 @@ def test_compound_extension_and_idle_blocker(shop, neighbour):
     assert f.sessions == [idle.holder_pid]
 
 
-@pytest.mark.xfail(
-    reason="known miss: the shop's legitimate report queries (50-200 ms each, CPU-heavy "
-    "aggregates over whole tables) cannot be told apart from an injected CPU-heavy "
-    "statement by one range's counters (CPU per block and per call overlap); telling them "
-    "apart needs each statement's own baseline from earlier ranges",
-    strict=False,
-)
 @pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
-    """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem."""
+    """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.
+    The shop's report queries are CPU-heavy aggregates; what tells them apart from an injected
+    CPU-heavy statement is their own history (the fixture's healthy range and the earlier
+    scenarios): as usual per call, more calls, nothing avoidable."""
     dsn, db = shop
     sc = run_scenario(
         "healthy_busy", "nothing_significant", TARGET, dsn, None,
         database=db, clients=4, neighbour=neighbour,
     )  # fmt: skip
+    # the CPU-heavy reports are legitimate work: as usual against their own history
+    assert "cpu_bound_sql" not in sc.found_set, describe(sc)
+    if sc.found_set == {"lock_contention"}:
+        # known miss (seen in 1 of 6 runs on PG18): four shop clients' own row-lock waits on
+        # demo.products just over the 5 % threshold; lock findings are not yet judged
+        # against history
+        pytest.xfail("shop's own row-lock waits over the threshold: " + describe(sc))
     assert not sc.found_set, describe(sc)
 
 

@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+#: how far back ADDM looks for each statement's history (the snapshots before the range)
+HISTORY_LOOKBACK_S = 7 * 86400.0
+
+
 @dataclass
 class AddmAnalysis:
     analysis_id: int
@@ -166,6 +170,9 @@ def run_addm(
             repo, t.target_id, agg.begin.captured_at, agg.end.captured_at
         )
         tables_begin = reads.tables_frame(repo, RangePlan.single(t.target_id, begin_id))
+        history, history_meta = repo_addm.statement_history(
+            repo, t.target_id, begin_id, HISTORY_LOOKBACK_S
+        )
         snap_settings = reads.cluster_values(repo, end_id, "settings")
         host = reads.cluster_values(repo, end_id, "host") or {}
     statements, tables, index_scans = agg.statements, agg.tables, agg.indexes
@@ -179,6 +186,8 @@ def run_addm(
             )
         samples = samples[samples["datname"] == database]
         statements = statements[statements["datname"] == database]
+        if not history.empty:
+            history = history[history["datname"] == database]
         tables_begin = (
             tables_begin[tables_begin["datname"] == database]
             if not tables_begin.empty
@@ -232,6 +241,8 @@ def run_addm(
             catalog_database=catalog_db,
             explain=explain,
             cpu_count=int(cpu) if cpu else None,
+            history=history.reset_index(drop=True),
+            history_meta=history_meta,
             min_impact_pct=min_pct,
             server_version_num=agg.end.server_version_num,
         )

@@ -9,8 +9,10 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ..analysis.addm import AddmResult, Finding, Recommendation
 from ..errors import NotFound
+from ..model.addm import AddmResult, Finding, Recommendation
+from . import snapshot_columnar as columnar
+from . import snapshot_reads as reads
 
 
 def last_two_snapshots(conn: psycopg.Connection, target_id: int) -> list[tuple[int]]:
@@ -20,6 +22,38 @@ def last_two_snapshots(conn: psycopg.Connection, target_id: int) -> list[tuple[i
         "ORDER BY captured_at DESC, snapshot_id DESC LIMIT 2",
         (target_id,),
     ).fetchall()
+
+
+def statement_history(
+    conn: psycopg.Connection, target_id: int, begin_id: int, lookback_s: float
+) -> tuple[Any, dict[str, Any]]:
+    """Per-statement sums (pg_stat_statements deltas already stored) over the target's
+    snapshots in the ``lookback_s`` seconds up to snapshot ``begin_id``: the history ADDM
+    judges each statement of a range against. Returns (frame of ``statements_frame`` columns,
+    {snapshots, intervals, elapsed_s, from, to}); an empty frame and ``intervals`` 0 when
+    the target has no earlier interval."""
+    rows = conn.execute(
+        "SELECT s.snapshot_id, s.captured_at, p.captured_at AS prev_at "
+        "FROM opscore.snapshots s "
+        "JOIN opscore.snapshots b ON b.snapshot_id = %(b)s "
+        "LEFT JOIN opscore.snapshots p ON p.snapshot_id = s.prev_snapshot_id "
+        "WHERE s.target_id = %(t)s AND s.status <> 'failed' AND s.snapshot_id <= %(b)s "
+        "AND s.captured_at <= b.captured_at "
+        "AND s.captured_at > b.captured_at - make_interval(secs => %(lb)s) "
+        "ORDER BY s.snapshot_id",
+        {"b": begin_id, "t": target_id, "lb": float(lookback_s)},
+    ).fetchall()
+    with_deltas = [r for r in rows if r[2] is not None]
+    meta: dict[str, Any] = {
+        "snapshots": len(rows),
+        "intervals": len(with_deltas),
+        "elapsed_s": round(sum((r[1] - r[2]).total_seconds() for r in with_deltas), 3),
+        "from": with_deltas[0][2].isoformat() if with_deltas else None,
+        "to": with_deltas[-1][1].isoformat() if with_deltas else None,
+    }
+    ids = [r[0] for r in with_deltas]
+    frame = reads.statements_frame(conn, columnar.plan(conn, target_id, ids), False)
+    return frame, meta
 
 
 def store(

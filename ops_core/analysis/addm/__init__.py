@@ -14,11 +14,12 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
 
 from __future__ import annotations
 
+from .baseline import history
 from .dbtime import background_samples, breakdown, db_samples, statement_profile
 from .model import CAUSES, PRIORITY, AddmInput, AddmResult, Finding, Recommendation
 from .server import bulk_writers, checkpoint_findings, commit_findings, wal_volume_findings
 from .sessions import connection_findings, lock_findings, vacuum_findings
-from .sqlfind import statement_findings, top_sql_findings
+from .sqlfind import CpuLoad, statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
 
 __all__ = [
@@ -104,14 +105,14 @@ def analyze(inp: AddmInput) -> AddmResult:
             f"Background processes (not DB time, see the background section): {bg_s:.1f} s "
             + ", ".join(f"{k} {v:.1f} s" for k, v in by.items())
         )
-    cpu_busy = False
+    load = CpuLoad(cpus=inp.cpu_count)
     if has_ash and inp.elapsed_s > 0:
         cpu_aas = (
             float(db_samples(inp.samples).query("wait_class == 'CPU'")["weight_s"].sum())
             / inp.elapsed_s
         )
+        load.cpu_aas = cpu_aas
         if inp.cpu_count:
-            cpu_busy = cpu_aas >= 0.8 * inp.cpu_count
             notes.append(f"Average sessions on CPU {cpu_aas:.2f} for {inp.cpu_count} CPUs.")
         else:
             notes.append("CPU count of the target host not known: CPU-bound findings need it.")
@@ -149,8 +150,21 @@ def analyze(inp: AddmInput) -> AddmResult:
         for s in f.statements
         if s.get("queryid") is not None
     }
+    hist = history(inp, prof)
+    notes.append(
+        f"Statements judged against their history: {hist.intervals} earlier interval(s) "
+        f"({hist.span.get('from')} .. {hist.span.get('to')}), {len(hist.sums)} statements"
+        + (
+            f"; the statements seen in both run {hist.slowdown:.2f}x their usual time per call"
+            if hist.slowdown
+            else ""
+        )
+        if hist.known
+        else "No earlier snapshots of this target: statements cannot be judged against their "
+        "history, so a statement's CPU use alone must be large to be reported."
+    )
     stmt = statement_findings(
-        inp, prof[~prof["queryid"].isin(taken_by_cause)], total, basis, cpu_busy
+        inp, prof[~prof["queryid"].isin(taken_by_cause)], total, basis, load, hist
     )
     findings += stmt
     taken = {s["queryid"] for f in findings for s in f.statements if s.get("queryid") is not None}

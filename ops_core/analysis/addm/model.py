@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from pglast import keywords
 from psycopg import sql
+
+# the records live in ops_core.model (the repository stores them without importing analysis)
+from ...model.addm import INFO_TYPES, AddmResult, Finding, Recommendation  # noqa: F401
 
 #: tie-break order (root causes before symptoms) and the problem types
 PRIORITY: tuple[str, ...] = (
@@ -30,21 +33,6 @@ PRIORITY: tuple[str, ...] = (
     "nothing_significant",
     "top_sql",
 )
-INFO_TYPES = frozenset({"top_sql", "nothing_significant"})
-
-
-@dataclass
-class Recommendation:
-    action_type: str  # sql | setting | session | application
-    action: str  # the exact action: SQL to run, setting to change, session to end
-    rationale: str
-    benefit_db_time_s: float | None = None
-    benefit_pct: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["sql"] = self.action if self.action_type == "sql" else None
-        return d
 
 
 #: (cause type, symptom type): a cause explains the symptom's DB time when they share objects
@@ -64,47 +52,6 @@ CAUSES: tuple[tuple[str, str], ...] = (
 
 
 @dataclass
-class Finding:
-    type: str
-    title: str
-    impact_db_time_s: float  # DB time the problem accounts for in the range
-    impact_pct: float  # share of total DB time
-    evidence: dict[str, Any] = field(default_factory=dict)
-    objects: list[str] = field(default_factory=list)
-    statements: list[dict[str, Any]] = field(default_factory=list)  # queryid, query
-    sessions: list[int] = field(default_factory=list)
-    recommendations: list[Recommendation] = field(default_factory=list)
-    basis: str = "ash"  # ash | snapshot (no ASH: pg_stat_statements time) | risk
-    risk_pct: float | None = None  # for risk findings (e.g. % of max_connections in use)
-    rank: int = 0
-
-    @property
-    def cause(self) -> int | None:
-        """Rank of the finding that causes this one (shown nested under it), if any."""
-        c = self.evidence.get("caused_by_rank")
-        return int(c) if c is not None else None
-
-    @property
-    def score(self) -> float:
-        return max(self.impact_pct, self.risk_pct or 0.0)
-
-    @property
-    def is_problem(self) -> bool:
-        return self.type not in INFO_TYPES
-
-    @property
-    def snapshot_only(self) -> bool:
-        return self.basis == "snapshot"
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["recommendations"] = [r.as_dict() for r in self.recommendations]
-        d["snapshot_only"] = self.snapshot_only
-        d["cause"] = self.cause
-        return d
-
-
-@dataclass
 class AddmInput:
     """Everything one analysis reads (frames from the repository and a few live catalog reads).
 
@@ -117,6 +64,8 @@ class AddmInput:
     ``index_scans``: the range's index deltas (``datname``, ``indexrelid``, ``idx_scan``).
     ``table_catalog``: table -> {options: reloptions, reltuples: the planner's row count,
     relpages: its page count}.
+    ``history`` / ``history_meta``: the statements of the lookback before the range, to judge
+    each statement against its own history (``baseline``).
     ``explain``: generic-plan EXPLAIN (JSON) of a
     statement text, or None when the server cannot (before 16).
     """
@@ -137,30 +86,11 @@ class AddmInput:
     explain: Callable[[str], dict | None] | None = None
     cpu_count: int | None = None
     min_impact_pct: float = 5.0
+    #: pg_stat_statements sums of the target's earlier snapshots (``statements_frame``
+    #: columns) and what they cover (intervals, elapsed_s, from, to): each statement's history
+    history: pd.DataFrame | None = None
+    history_meta: dict[str, Any] | None = None
     server_version_num: int | None = None
-
-
-@dataclass
-class AddmResult:
-    db_time_s: float
-    db_time_source: str  # ash | pg_stat_statements
-    ash_db_time_s: float | None
-    pgss_time_s: float
-    elapsed_s: float
-    ash_samples: int
-    breakdown: dict[str, list[dict[str, Any]]]
-    findings: list[Finding]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def aas(self) -> float:
-        return self.db_time_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "findings"}
-        d["aas"] = round(self.aas, 3)
-        d["findings"] = [f.as_dict() for f in self.findings]
-        return d
 
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")

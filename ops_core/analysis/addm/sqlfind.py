@@ -5,13 +5,28 @@ at most one problem (root cause first, in that order)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from .indexfind import missing_index
+from .baseline import History, judge
+from .indexfind import LARGE_TABLE_ROWS, SELECTIVE, _scans, _table_rows, missing_index
 from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
 from .sqlshape import shape
+
+
+@dataclass
+class CpuLoad:
+    """Sessions on CPU (ASH, average over the range) against the host's CPU count: saturated
+    when more sessions are runnable than there are CPUs."""
+
+    cpu_aas: float = 0.0
+    cpus: int | None = None
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.cpus) and self.cpu_aas > float(self.cpus or 0)
 
 
 def _s(r: Any) -> dict[str, Any]:
@@ -23,8 +38,16 @@ def _tables(inp: AddmInput) -> dict[str, Any]:
 
 
 def statement_findings(
-    inp: AddmInput, prof: pd.DataFrame, total: float, basis: str, cpu_busy: bool
+    inp: AddmInput,
+    prof: pd.DataFrame,
+    total: float,
+    basis: str,
+    load: CpuLoad,
+    hist: History,
 ) -> list[Finding]:
+    """``load``: sessions on CPU against the CPU count; ``hist``: the statements' history.
+    Every statement finding carries its statement's history judgement (evidence
+    ``history``)."""
     tables = _tables(inp)
     groups: dict[tuple[str, str], Finding] = {}
     out: list[Finding] = []
@@ -40,11 +63,12 @@ def statement_findings(
             or _temp(inp, r, total)
             or _index_overhead(inp, r, sh, total)
             or _io_bound(inp, r, sh, tables, total)
-            or _cpu_bound(inp, r, total, cpu_busy)
+            or _cpu_bound(inp, r, tables, total, load, hist)
         )
         if f is None:
             continue
         f.basis = basis
+        f.evidence.setdefault("history", judge(hist, r, inp.elapsed_s))
         key = (f.type, ",".join(f.objects) if f.type != "temp_spill" else "")
         if key in groups:  # one finding per cause: add this statement's time to it
             g = groups[key]
@@ -361,21 +385,88 @@ def _io_bound(inp, r, sh, tables, total) -> Finding | None:
     )
 
 
-def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
+#: without any history, a statement alone must keep this share of the CPUs busy (or show an
+#: avoidable cost, or the CPUs be saturated) to be a CPU-bound SQL problem
+NO_HISTORY_CPU_SHARE = 0.75
+
+
+def _avoidable(inp: AddmInput, r: Any, tables: dict[str, Any]) -> list[str]:
+    """Avoidable cost in the statement: temp spills, or a plan that scans a large table to
+    keep a small share of it (a selective filter on a sequential scan)."""
+    out = []
+    if float(r.temp_blks_written) > 0:
+        out.append(f"spills {fmt_bytes(float(r.temp_blks_written) * 8192)} to temporary files")
+    datname = getattr(r, "datname", None)
+    if inp.explain is None or (isinstance(datname, str) and datname != inp.catalog_database):
+        return out
+    p = inp.explain(r.query) if isinstance(r.query, str) else None
+    for node in _scans(p, []) if p else []:
+        table = f"{node.get('Schema') or 'public'}.{node.get('Relation Name')}"
+        rows = _table_rows(inp, table, tables.get(table), float(node.get("Plan Width") or 0))
+        est = float(node.get("Plan Rows") or 0)
+        if rows >= LARGE_TABLE_ROWS and est <= SELECTIVE * rows:
+            out.append(
+                f"its plan scans {table} (~{rows:,.0f} rows) to keep ~{est:,.0f} "
+                f"(filter {short(node.get('Filter'), 80)})"
+            )
+    return out
+
+
+def _cpu_bound(inp, r, tables, total, load: CpuLoad, hist: History) -> Finding | None:
+    """A statement on CPU is a problem only with evidence of one: it regressed against its
+    own history (or is new since it), or it has an avoidable cost (spills, a selective filter
+    on a sequential scan of a large table). Without any history: the CPUs saturated (more
+    sessions on CPU than CPUs) or the statement alone holding most of them. Using the CPU
+    alone is not a problem: a busy healthy server does that."""
     if r.ash_s <= 0 or r.ash_cpu_s / r.ash_s < 0.7:
         return None
-    # a problem when the CPUs are saturated, or when this statement alone keeps half of the
-    # host's CPUs busy on average (it takes the headroom whether or not others queue yet)
     cpus = float(inp.cpu_count or 0)
     stmt_cpus = float(r.ash_cpu_s) / inp.elapsed_s if inp.elapsed_s > 0 else 0.0
+    # large enough to matter: the CPUs are saturated, or this statement alone keeps half of
+    # the host's CPUs busy on average
     heavy = cpus > 0 and stmt_cpus >= 0.5 * cpus
-    if not (cpu_busy or heavy):
+    if not (load.saturated or heavy):
         return None
+    hj = judge(hist, r, inp.elapsed_s)
+    changed = hj["status"] in ("regressed", "new")
+    avoid = _avoidable(inp, r, tables)
+    why: list[str] = [hj["summary"]] if changed else []
+    why += avoid
+    sat = f"{load.cpu_aas:.1f} sessions on CPU on average for {load.cpus} CPUs"
+    if hj["status"] == "new" and not (heavy or avoid):
+        # a new (or rarely seen) statement must be large by itself: on saturated CPUs a
+        # small one seen first in a short history is not the cause (seen in a healthy run)
+        return None
+    if hj["status"] == "as_usual" and not avoid:
+        # as usual per call against its own history and nothing avoidable in it: legitimate
+        # work, even when the CPUs are saturated (then it is a victim of whatever else grew,
+        # which the other findings name, or the host is short of CPUs for its normal load)
+        return None
+    if hj["status"] == "no_history" and not why:
+        if load.saturated:
+            why.append(sat + " (no history to compare with)")
+        elif cpus > 0 and stmt_cpus >= NO_HISTORY_CPU_SHARE * cpus:
+            why.append(
+                f"alone it keeps {stmt_cpus:.1f} of {cpus:.0f} CPUs busy (no history to "
+                "compare with)"
+            )
+        else:
+            return None
+    elif load.saturated:
+        why.append(sat)
     mean_ms = float(r.total_exec_time) / max(float(r.calls), 1.0)
-    why = "while the CPUs are saturated" if cpu_busy else f"keeping {stmt_cpus:.1f} CPUs busy"
+    if avoid:
+        advice = "remove the avoidable cost: " + "; ".join(avoid)
+    elif hj["status"] == "regressed":
+        advice = (
+            "find what changed since its history (plan, data volume, parameters, an index "
+            "dropped): compare EXPLAIN (ANALYZE, BUFFERS) now with the plan it had"
+        )
+    else:
+        advice = "less work per call (fewer rows, cheaper expressions), fewer calls, or off-peak"
     return Finding(
         type="cpu_bound_sql",
-        title=f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time {why}",
+        title=f"CPU-bound SQL using {pct(r.db_time_s, total):.0f} % of DB time: {why[0]}",
         impact_db_time_s=float(r.db_time_s),
         impact_pct=pct(r.db_time_s, total),
         evidence={
@@ -385,16 +476,17 @@ def _cpu_bound(inp, r, total, cpu_busy) -> Finding | None:
             "cpu_share_pct": round(100 * r.ash_cpu_s / r.ash_s, 1),
             "cpus_used_avg": round(stmt_cpus, 2),
             "rows_per_call": round(float(r.rows) / max(float(r.calls), 1), 2),
+            "why_a_problem": why,
+            "history": hj,
         },
         objects=list(shape(r.query).tables),
         statements=[_s(r)],
         recommendations=[
             Recommendation(
                 "application",
-                f"Tune or throttle statement {int(r.queryid)} ({short(r.query, 80)}): "
-                "less work per "
-                "call (fewer rows, cheaper expressions), fewer calls, or run it off-peak.",
-                "It spends its time on CPU and competes with every other session for the cores.",
+                f"Statement {int(r.queryid)} ({short(r.query, 80)}): {advice}.",
+                "It spends its time on CPU and competes with every other session for the "
+                "cores; " + "; ".join(why) + ".",
                 float(r.db_time_s) * 0.5,
                 pct(float(r.db_time_s) * 0.5, total),
             )
