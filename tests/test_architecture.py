@@ -131,8 +131,7 @@ SQL_START = re.compile(
 DB_CALL = re.compile(r"\.(execute|executemany|cursor)\(")
 
 SURFACES = ("ops_core/api", "app", "flows", "ops_core/cli", "ops_core/http")
-# known exceptions while their owners move the SQL out (issue 20); the lead removes these
-# two lines at merge, when api/addm.py and api/backup.py no longer run SQL
+# files allowed SQL in a surface (none left)
 SQL_EXCEPTIONS: set[str] = set()
 
 
@@ -281,11 +280,9 @@ def test_target_writes_only_in_actions_and_fault_injectors():
 
 # ---------------------------------------------------------------------- layering
 
-#: repository modules that still import a layer above them, with why (issue 20, next steps)
-REPOSITORY_UPWARD = {
-    # Finding/Recommendation of ADDM move to ops_core/model with the ADDM work
-    "ops_core.repository.addm": {"ops_core.analysis.addm"},
-}
+#: repository modules allowed to import a layer above them (none left: ADDM's Finding and the
+#: snapshot records and delta rules live in ops_core/model)
+REPOSITORY_UPWARD: dict[str, set[str]] = {}
 
 
 def test_model_is_the_bottom_layer():
