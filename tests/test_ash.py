@@ -281,6 +281,9 @@ def test_stop_and_run_flush_buffered_samples(ash_target):
 
 def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
     begin = datetime.now(UTC) - timedelta(seconds=1)
+    # the module's earlier samplers ran the same sample query in this database: count from
+    # here, or the wait ends at once and Ctrl-C lands while the CLI is still starting
+    before = pgss(ash_target, "%sample_time%")
     with running_statement(ash_target, "SELECT pg_sleep(600)", application_name="ash-sleeper"):
         proc = subprocess.Popen(
             [sys.executable, "-m", "ops_core", "ash", "run", "--target", "ashdb"]
@@ -294,7 +297,7 @@ def test_cli_ctrl_c_flushes_and_exits_cleanly(ash_target, opscore_env):
             # 5 samples taken (each one a call of the sample query, counted by the target),
             # fewer than the 10 s flush interval holds: Ctrl-C must flush them
             wait_until(
-                lambda: proc.poll() is not None or pgss(ash_target, "%sample_time%") >= 5,
+                lambda: proc.poll() is not None or pgss(ash_target, "%sample_time%") >= before + 5,
                 timeout=300,  # the CLI imports pandas and more: a minute when busy
                 what="the sampler's first samples",
             )
