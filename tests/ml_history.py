@@ -49,12 +49,18 @@ def write_history(
     growth: float = 50e6,
     seed: int = 7,
 ) -> list[tuple[int, datetime]]:
-    """Register ``target`` (no server behind it) and store ``days`` of snapshots ending now;
-    (snapshot id, captured_at) of each snapshot."""
+    """Register ``target`` (no server behind it) and store ``days`` of snapshots ending at the
+    last Thursday noon (UTC); (snapshot id, captured_at) of each snapshot."""
     rng = random.Random(seed)
     t = api.add_target(target, "host=/nonexistent dbname=ml", verify=False)
     reset = datetime(2026, 1, 1, tzinfo=UTC)
-    start = (datetime.now(UTC) - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    # the history ends at the same point of the week whenever the suite runs (the last Thursday
+    # 12:00 UTC before now): its weekly edges then fall on the same hours of the model, so what
+    # the detector sees does not depend on the day and hour of the run (ending "now", the same
+    # test failed on a Saturday evening: its 04:00 drops alerted)
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    back = (noon.weekday() - 3) % 7 or (7 if noon > datetime.now(UTC) else 0)
+    start = noon - timedelta(days=back) - timedelta(days=days)
     steps = int(timedelta(days=days) / step)
     stmt = dict.fromkeys(SOURCES["pg_stat_statements"].of_kind("counter"), 0)
     db = dict.fromkeys(SOURCES["pg_stat_database"].of_kind("counter"), 0)
