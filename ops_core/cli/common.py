@@ -245,6 +245,17 @@ def report_error(exc: BaseException) -> int:
         else:
             err_console.print("Interrupted.")
         return 130
+    if isinstance(exc, BrokenPipeError):
+        # the reader went away (`opscore ... | head`): stop quietly, as Unix tools do; stdout is
+        # pointed at /dev/null so the interpreter's final flush does not fail again
+        import os
+        import sys
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
     kind = _code_name(exc)
     if isinstance(exc, OpsCoreError):
         message, hint, code = exc.message, exc.hint, exc.exit_code
