@@ -248,11 +248,11 @@ def report_error(exc: BaseException) -> int:
     if isinstance(exc, BrokenPipeError):
         # the reader went away (`opscore ... | head`): stop quietly, as Unix tools do; stdout is
         # pointed at /dev/null so the interpreter's final flush does not fail again
-        import os
-        import sys
+        import os as _os  # local names: report_error reads the module's `os` further down
+        import sys as _sys
 
         try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _os.dup2(_os.open(_os.devnull, _os.O_WRONLY), _sys.stdout.fileno())
         except OSError:
             pass
         return 141
