@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+
+from .rows import dict_rows
 
 __all__ = [
     "blockers",
@@ -30,12 +31,6 @@ __all__ = [
     "btree_check",
     "data_directory",
 ]
-
-
-def _rows(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return [dict(r) for r in cur.fetchall()]
 
 
 #: sessions of the target's database that hold up others now, one row per blocker: its state
@@ -68,13 +63,13 @@ ORDER BY p.waiters DESC, b.pid
 
 def blockers(conn: psycopg.Connection) -> list[dict]:
     """One live sample of the client sessions that other sessions wait for (see BLOCKERS)."""
-    return _rows(conn, BLOCKERS)
+    return dict_rows(conn, BLOCKERS)
 
 
 def invalid_indexes(conn: psycopg.Connection) -> list[dict]:
     """Indexes marked invalid (a failed CREATE INDEX CONCURRENTLY or REINDEX), except those a
     running CREATE INDEX / REINDEX is building right now (invalid until it finishes)."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -97,7 +92,7 @@ def index_health(conn: psycopg.Connection) -> list[dict]:
     """Every user index of the database: size, scans since the statistics reset, valid/ready,
     whether it backs a constraint, its key columns (attnums, opclasses, expressions, predicate
     as text) so duplicates and prefixes can be judged, and its definition."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -125,7 +120,7 @@ ORDER BY 1, 3, 2
 def table_bloat(conn: psycopg.Connection, min_rows: int) -> list[dict]:
     """Dead-tuple share of each table with at least ``min_rows`` dead tuples, from the
     statistics collector (``pg_stat_user_tables``: an estimate, labelled so by the caller)."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -145,7 +140,7 @@ ORDER BY n_dead_tup DESC
 def wraparound(conn: psycopg.Connection) -> list[dict]:
     """Per database: the age of its oldest unfrozen transaction id and multixact, beside
     autovacuum_freeze_max_age and autovacuum_multixact_freeze_max_age."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -162,7 +157,7 @@ ORDER BY age(datfrozenxid) DESC
 
 def oldest_tables(conn: psycopg.Connection, limit: int) -> list[dict]:
     """The tables of the current database holding back its frozen xid horizon."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -181,7 +176,7 @@ LIMIT %s
 def sequences(conn: psycopg.Connection) -> list[dict]:
     """Each sequence's last value against the end it counts toward (ascending: max_value,
     descending: min_value), as the share used. Sequences never called have no last value."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -200,7 +195,7 @@ ORDER BY used_fraction DESC NULLS LAST
 
 def inactive_slots(conn: psycopg.Connection) -> list[dict]:
     """Replication slots no client is using, with the WAL each keeps on the server."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -217,7 +212,7 @@ ORDER BY retained_bytes DESC NULLS LAST
 def stale_statistics(conn: psycopg.Connection, min_changes: int, fraction: float) -> list[dict]:
     """Tables changed since their last ANALYZE by more than ``fraction`` of their rows (and at
     least ``min_changes`` rows): the planner estimates from statistics that no longer hold."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -236,7 +231,7 @@ ORDER BY s.n_mod_since_analyze DESC
 def checksum_failures(conn: psycopg.Connection) -> dict[str, Any]:
     """Whether data checksums are on, and the failures each database counted."""
     on = conn.execute("/* opscore */ SELECT current_setting('data_checksums')").fetchone()
-    rows = _rows(
+    rows = dict_rows(
         conn,
         """
 /* opscore */

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+
+from .rows import dict_rows
 
 #: the comment that marks a role as an opscore resource group (shobj_description)
 GROUP_MARK = "opscore resource group"
@@ -62,15 +63,9 @@ def settings_dict(setconfig: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _rows(conn: psycopg.Connection, q: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(q, params)
-        return list(cur.fetchall())
-
-
 def groups(conn: psycopg.Connection, name: str | None = None) -> list[dict[str, Any]]:
     """opscore's resource groups (roles commented with :data:`GROUP_MARK`)."""
-    rows = _rows(conn, _GROUPS, {"mark": GROUP_MARK + "%", "name": name})
+    rows = dict_rows(conn, _GROUPS, {"mark": GROUP_MARK + "%", "name": name})
     for r in rows:
         r["settings"] = settings_dict(r["settings"])
     return rows
@@ -79,7 +74,7 @@ def groups(conn: psycopg.Connection, name: str | None = None) -> list[dict[str, 
 def roles(conn: psycopg.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
     """The roles that exist among ``names``: connection limit, login, settings, comment."""
     out = {}
-    for r in _rows(conn, _ROLES, {"names": names}):
+    for r in dict_rows(conn, _ROLES, {"names": names}):
         r["settings"] = settings_dict(r["settings"])
         out[r["name"]] = r
     return out
@@ -87,7 +82,7 @@ def roles(conn: psycopg.Connection, names: list[str]) -> dict[str, dict[str, Any
 
 def connections(conn: psycopg.Connection, names: list[str]) -> list[dict[str, Any]]:
     """Client sessions of these roles now, by state."""
-    return _rows(conn, _CONNECTIONS, {"names": names})
+    return dict_rows(conn, _CONNECTIONS, {"names": names})
 
 
 def pgss_available(conn: psycopg.Connection) -> bool:
@@ -101,7 +96,7 @@ def pgss_available(conn: psycopg.Connection) -> bool:
 
 def temp_by_role(conn: psycopg.Connection, names: list[str]) -> list[dict[str, Any]]:
     """Temp bytes written per role since pg_stat_statements was last reset (its counters)."""
-    return _rows(conn, _PGSS_TEMP, {"names": names})
+    return dict_rows(conn, _PGSS_TEMP, {"names": names})
 
 
 # ---------------------------------------------------------------------- quota measures

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from .live import live_sql
+from .rows import dict_rows
 
 __all__ = ["TUNABLE", "settings", "evidence", "database_setting"]
 
@@ -37,16 +37,10 @@ TUNABLE = (
 )
 
 
-def _rows(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return [dict(r) for r in cur.fetchall()]
-
-
 def settings(conn: psycopg.Connection) -> list[dict]:
     """The tunable parameters: value as shown, its raw setting and unit, context (postmaster:
     restart; sighup: reload; user/superuser: per session, database or role), source."""
-    return _rows(
+    return dict_rows(
         conn,
         """
 /* opscore */
@@ -60,7 +54,7 @@ FROM pg_settings WHERE name = ANY(%s) ORDER BY name
 
 def database_setting(conn: psycopg.Connection, name: str) -> str | None:
     """The value of ``name`` set for the current database (ALTER DATABASE ... SET), if any."""
-    rows = _rows(
+    rows = dict_rows(
         conn,
         """
 /* opscore */
@@ -76,7 +70,7 @@ WHERE d.datname = current_database() AND s.setrole = 0 AND cfg LIKE %s
 def evidence(conn: psycopg.Connection) -> dict[str, Any]:
     """Workload counters since the last statistics reset, for the current database and the
     server: temporary files, checkpoints by cause, buffer hits and reads, dead rows."""
-    db = _rows(
+    db = dict_rows(
         conn,
         """
 /* opscore */
@@ -86,8 +80,8 @@ SELECT temp_files, temp_bytes, blks_hit, blks_read, xact_commit, xact_rollback, 
 FROM pg_stat_database WHERE datname = current_database()
 """,
     )
-    ckpt = _rows(conn, live_sql("checkpointer", conn.info.server_version))
-    dead = _rows(
+    ckpt = dict_rows(conn, live_sql("checkpointer", conn.info.server_version))
+    dead = dict_rows(
         conn,
         """
 /* opscore */
@@ -98,7 +92,7 @@ SELECT coalesce(sum(n_dead_tup), 0)::int8 AS dead_rows, coalesce(sum(n_live_tup)
 FROM pg_stat_user_tables
 """,
     )
-    wal = _rows(conn, "/* opscore */ SELECT wal_bytes::int8 AS wal_bytes FROM pg_stat_wal")
+    wal = dict_rows(conn, "/* opscore */ SELECT wal_bytes::int8 AS wal_bytes FROM pg_stat_wal")
     out: dict[str, Any] = {**(db[0] if db else {}), **(dead[0] if dead else {})}
     out["wal_bytes"] = wal[0]["wal_bytes"] if wal else None
     if ckpt:
