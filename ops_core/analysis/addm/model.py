@@ -126,6 +126,8 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def short(text: str | None, n: int = 120) -> str:
-    t = " ".join((text or "").split())
+def short(text: object, n: int = 120) -> str:
+    # Root blockers seen only through their waiters' samples come out of pandas with
+    # NaN for text they never reported: treat any non-string as "no text".
+    t = " ".join(text.split()) if isinstance(text, str) else ""
     return t if len(t) <= n else t[: n - 1] + "…"

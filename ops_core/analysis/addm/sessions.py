@@ -291,7 +291,7 @@ def _lock_finding(
         )
     else:
         title = f"Lock contention ({what}) on {on}: {lock_time:.1f} s of DB time waiting"
-    if top_root is not None and kind != "extend":
+    if top_root is not None and kind != "extend" and short(top_root["query"], 100):
         advice += f" Root blocker statement: {short(top_root['query'], 100)}."
     return Finding(
         type="relation_extension" if kind == "extend" else "lock_contention",
@@ -307,7 +307,7 @@ def _lock_finding(
                 {
                     "pid": int(r.root_pid),
                     "blocked_time_s": round(float(r.blocked), 2),
-                    "state": r.state,
+                    "state": r.state if isinstance(r.state, str) else None,
                     "query": short(r.query, 200),
                 }
                 for r in roots.itertuples(index=False)
