@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ops_core import api
 from ops_core.errors import InvalidInput
+from ops_core.targets import pgpass
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -38,12 +39,9 @@ def bouncer(pg, target_db):
     db = conninfo_to_dict(target_db)["dbname"]
     server = f"host=127.0.0.1 port={port} user=postgres dbname={db}"
     if pg.embedded is not None:  # the embedded server wants its superuser's password
-        lines = [
-            ln for ln in Path(pg.embedded.passfile).read_text().splitlines() if ln.count(":") >= 4
-        ]
-        if not lines:  # seen once in a whole-suite run: the passfile held no entry any more
-            pytest.skip("the embedded server's passfile holds no password entry to give PgBouncer")
-        server += f" password={lines[0].rsplit(':', 1)[1]}"
+        password = pgpass.block_password(Path(pg.embedded.passfile), pgpass.EMBEDDED)
+        assert password, "the embedded server's passfile lost its block"
+        server += f" password={password}"
     home = Path(tempfile.mkdtemp(prefix="ops-pgb-"))
     lport = _free_port()
     ini = home / "pgb.ini"

@@ -237,3 +237,21 @@ def test_live_sessions_are_scrubbed(repo, target_db):
         assert SECRET not in texts[0] and REDACTED in texts[0]
     finally:
         t.join(10)
+
+
+def test_embedded_server_password_survives_targets_on_the_same_host(tmp_path: Path):
+    """The embedded server's line was an unmarked ``127.0.0.1:*:*:postgres`` line: a target on
+    127.0.0.1 as postgres without a port dropped it as an "older opscore line" (the suite lost
+    the embedded password mid-run). Now it is its own block naming its port, kept first."""
+    f = tmp_path / "pgpass"
+    f.write_text("127.0.0.1:*:*:postgres:legacy\n")  # what an older embedded server wrote
+    emb = {"host": "127.0.0.1", "port": "54321", "user": "postgres"}
+    pgpass.store(f, pgpass.EMBEDDED, emb, "emb", replaces=("127.0.0.1", "*", "postgres"))
+    assert "legacy" not in f.read_text()
+    pgpass.store(f, "local", {"host": "127.0.0.1", "user": "postgres"}, "tpw")  # no port
+    pgpass.store(f, "other", {"host": "127.0.0.1", "port": "5432", "user": "postgres"}, "o")
+    assert pgpass.block_password(f, pgpass.EMBEDDED) == "emb"
+    assert pgpass.lookup(f, "127.0.0.1", "54321", "any", "postgres") == "emb"  # not shadowed
+    assert pgpass.lookup(f, "127.0.0.1", "5432", "any", "postgres") == "o"  # nor shadowing
+    assert pgpass.remove(f, "local") and pgpass.remove(f, "other")
+    assert pgpass.block_password(f, pgpass.EMBEDDED) == "emb"

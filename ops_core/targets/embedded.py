@@ -337,10 +337,26 @@ class EmbeddedServer(WalArchiving):
             pwfile.unlink(missing_ok=True)
         with open(self.pgdata / "postgresql.conf", "a") as fh:
             fh.write("\ninclude_if_exists = 'opscore.conf'\n")
-        self._write_opscore_conf(_free_port())
-        # TCP connections use a password kept in a pgpass file, never in a URL or the repository
-        self.passfile.write_text(f"127.0.0.1:*:*:{SUPERUSER}:{password}\n")
-        self.passfile.chmod(0o600)
+        port = _free_port()
+        self._write_opscore_conf(port)
+        self._save_password(port, password)
+
+    def _save_password(self, port: int, password: str | None = None) -> None:
+        """TCP connections use a password kept in opscore's pgpass file (never in a URL or the
+        repository), in its own marked block naming the current port. Written through the
+        pgpass module, the file's one writer: a plain rewrite here once wiped the targets'
+        blocks, and targets' writes dropped this line as an "older unmarked" one."""
+        from . import pgpass
+
+        legacy = ("127.0.0.1", "*", SUPERUSER)  # the unmarked any-port line of older versions
+        if password is None:
+            password = pgpass.block_password(self.passfile, pgpass.EMBEDDED) or pgpass.lookup(
+                self.passfile, "127.0.0.1", str(port), "*", SUPERUSER
+            )
+            if password is None:
+                return  # nothing known to keep; TCP connections will say the password is missing
+        params = {"host": "127.0.0.1", "port": str(port), "user": SUPERUSER}
+        pgpass.store(self.passfile, pgpass.EMBEDDED, params, password, replaces=legacy)
 
     def start(self, timeout: float = 120) -> ServerStatus:
         """Start the server (initializing it on first use); reuse it if already running."""
@@ -358,6 +374,7 @@ class EmbeddedServer(WalArchiving):
             if not _port_free(port):
                 port = _free_port()
             self._write_opscore_conf(port)
+            self._save_password(port)
             self.socket_dir.mkdir(parents=True, exist_ok=True)
             self.chown_for_server(self.socket_dir)
             self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,10 @@ from pathlib import Path
 from ..errors import InvalidInput
 
 MARKER = "# opscore target: "
+# The block of the embedded PostgreSQL's own superuser password (not a target: no target name can
+# hold parentheses or spaces). It names the server's current port, so it never answers for
+# another server on 127.0.0.1, and the targets' blocks written before it never hide it.
+EMBEDDED = "(embedded server)"
 
 
 def escape(value: str) -> str:
@@ -101,8 +105,17 @@ def _write(path: Path, lines: list[str]) -> None:
         raise
 
 
-def store(path: Path, target: str, params: dict[str, str], password: str) -> Path:
-    """Write (or replace) the block of ``target`` first in the file; return the path."""
+def store(
+    path: Path,
+    target: str,
+    params: dict[str, str],
+    password: str,
+    *,
+    replaces: tuple[str, str, str] | None = None,
+) -> Path:
+    """Write (or replace) the block of ``target`` first in the file; return the path.
+    ``replaces``: (host, port, user) of an unmarked line an older opscore wrote for this owner,
+    dropped too."""
     new = entries_for(params, password)  # refuses a bad password before touching the file
     keys = {tuple(_split(e)[:2]) + (_split(e)[3],) for e in new}
     kept: list[str] = []
@@ -115,8 +128,16 @@ def store(path: Path, target: str, params: dict[str, str], password: str) -> Pat
                 continue  # an older opscore line for the same server and user
             if len(f) == 5 and (f[0], "*", f[3]) in keys:
                 continue
+            if len(f) == 5 and replaces and (f[0], f[1], f[3]) == replaces:
+                continue
         kept.extend(lines)
-    _write(path, [MARKER + target, *new, *kept])
+    first: list[str] = []
+    if target != EMBEDDED:  # port-specific, so it shadows no other server: it stays first
+        for owner, lines in _blocks(kept):
+            if owner == EMBEDDED:
+                first = lines
+        kept = [ln for ln in kept if ln not in first]
+    _write(path, [*first, MARKER + target, *new, *kept])
     return path
 
 
@@ -171,6 +192,16 @@ def upgrade_legacy(path: Path, targets: list[tuple[str, dict[str, str]]]) -> lis
                     done.append(name)
                     break
     return done
+
+
+def block_password(path: Path, owner: str) -> str | None:
+    """The password of ``owner``'s block (its first line), or None."""
+    for o, lines in _blocks(_read(path)):
+        if o == owner and len(lines) > 1:
+            f = _split(lines[1])
+            if len(f) == 5:
+                return f[4]
+    return None
 
 
 def lookup(path: Path, host: str, port: str, dbname: str, user: str) -> str | None:
