@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ops_core.model.formats import BLOCK, fmt_bytes, isnull
+from ops_core.model.formats import BLOCK, WITH_UNIT, fmt_bytes, isnull
 from ops_core.reports import spec
 
 from .times import fmt_time
@@ -214,12 +214,8 @@ def _evidence_value(key: str, v: Any) -> str:
     if isinstance(v, int | float) and unit in ("s", "ms", "pct"):
         v = float(v)
     if isinstance(v, float):
-        if unit == "s":
-            return f"{v:,.1f} s"
-        if unit == "ms":
-            return f"{v:,.1f} ms"
-        if unit == "pct":
-            return f"{v:.1f} %"
+        if unit in WITH_UNIT:
+            return WITH_UNIT[unit](v)
         return f"{v:,.0f}" if v.is_integer() else f"{v:,.3g}"
     if isinstance(v, int):
         return str(v) if _is_id(key) else f"{v:,}"

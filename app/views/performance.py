@@ -251,25 +251,21 @@ with tabs[4]:
             if ierr:
                 st.error(ierr.message)
             else:
-                st.markdown("**File I/O by backend type** (pg_stat_io)")
-                if io["io"] is None:
-                    st.caption("Not available: pg_stat_io needs PostgreSQL 16+.")
-                elif io["io"].empty:
-                    st.caption("No I/O in this range.")
-                else:
-                    c.spec_table(io["io"], spec.IO)
-                st.markdown("**Tables** (blocks read from disk or OS cache vs shared buffers)")
-                t = io["tables"]
-                if t.empty:
-                    st.caption("No table activity in this range.")
-                else:
-                    c.spec_table(t, spec.HUB_TABLES)
-                st.markdown("**Indexes**")
-                ix = io["indexes"]
-                if ix.empty:
-                    st.caption("No index activity in this range.")
-                else:
-                    c.spec_table(ix, spec.HUB_INDEXES)
+                for key, title, cols, nothing in (
+                    ("io", "**File I/O by backend type** (pg_stat_io)", spec.IO,
+                     "No I/O in this range."),
+                    ("tables", "**Tables** (blocks read from disk or OS cache vs shared buffers)",
+                     spec.HUB_TABLES, "No table activity in this range."),
+                    ("indexes", "**Indexes**", spec.HUB_INDEXES,
+                     "No index activity in this range."),
+                ):  # fmt: skip
+                    st.markdown(title)
+                    if io[key] is None:
+                        st.caption("Not available: pg_stat_io needs PostgreSQL 16+.")
+                    elif io[key].empty:
+                        st.caption(nothing)
+                    else:
+                        c.spec_table(io[key], cols)
 
 # ------------------------------------------------------------------------------ trends
 with tabs[5]:

@@ -26,6 +26,7 @@ FormatOpt = typer.Option(
 )
 JsonFlag = typer.Option(False, "--json", help="Same as --format json.")
 OutOpt = typer.Option(None, "--output-dir", "-o", help="Reports directory (default: reports/).")
+TopOpt = typer.Option(10, "--top", help="Rows per table (text/json).")
 
 
 def _target(name: str | None) -> str:
@@ -128,10 +129,18 @@ KINDS: dict[str, Kind] = {
 
 
 def _report(
-    kind: str, target: str | None, fmt: str, out: Path | None, top: int, **params: Any
+    kind: str,
+    target: str | None,
+    fmt: str,
+    as_json: bool,
+    out: Path | None,
+    top: int,
+    **params: Any,
 ) -> None:
     """The one path of every report command: HTML through the notebook, or the model as JSON
-    or as terminal text."""
+    or as terminal text. A stored analysis (``analysis``) needs no target."""
+    fmt = _format(fmt, as_json)
+    target = target if params.get("analysis") is not None else _target(target)
     if fmt == "html":
         _render(kind, target, out, **params)
         return
@@ -161,8 +170,7 @@ def awr(
     out: Path = OutOpt,
 ) -> None:
     """AWR report between two snapshots (default: the last two)."""
-    t, f = _target(target), _format(fmt, as_json)
-    _report("awr", t, f, out, top, begin=begin, end=end)
+    _report("awr", target, fmt, as_json, out, top, begin=begin, end=end)
 
 
 @app.command(
@@ -182,13 +190,12 @@ def ash(
     user: str = typer.Option(None, "--user", help="Only this user."),
     database: str = typer.Option(None, "--database", help="Only this database."),
     application: str = typer.Option(None, "--application", help="Only this application."),
-    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    top: int = TopOpt,
     fmt: str = FormatOpt,
     as_json: bool = JsonFlag,
     out: Path = OutOpt,
 ) -> None:
     """ASH report for a time range (default: the last hour), optionally filtered."""
-    t, f = _target(target), _format(fmt, as_json)
     if since is None and begin is None:
         since = "1h"
     flt = {
@@ -198,7 +205,7 @@ def ash(
         "database": database,
         "application": application,
     }
-    _report("ash", t, f, out, top, since=since, begin=begin, end=end, **flt)
+    _report("ash", target, fmt, as_json, out, top, since=since, begin=begin, end=end, **flt)
 
 
 @app.command(
@@ -222,9 +229,7 @@ def addm(
 ) -> None:
     """ADDM report: findings ranked by share of DB time, the DB time breakdown, evidence and
     recommendations. A range uses its stored analysis, or runs ADDM when there is none."""
-    f = _format(fmt, as_json)
-    t = target if analysis is not None else _target(target)
-    _report("addm", t, f, out, 0, begin=begin, end=end, analysis=analysis)
+    _report("addm", target, fmt, as_json, out, 0, begin=begin, end=end, analysis=analysis)
 
 
 @app.command(
@@ -240,14 +245,13 @@ def compare(
     begin2: int = typer.Option(None, "--begin2", help="Period 2 (reference): begin snapshot."),
     end2: int = typer.Option(None, "--end2", help="Period 2: end snapshot."),
     baseline: str = typer.Option(None, "--baseline", help="A baseline as period 2."),
-    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    top: int = TopOpt,
     fmt: str = FormatOpt,
     as_json: bool = JsonFlag,
     out: Path = OutOpt,
 ) -> None:
     """Compare two periods (or a period against a baseline), differences ranked."""
-    t, f = _target(target), _format(fmt, as_json)
     _report(
-        "compare", t, f, out, top, begin=begin, end=end, begin2=begin2, end2=end2,
-        baseline=baseline,
+        "compare", target, fmt, as_json, out, top, begin=begin, end=end, begin2=begin2,
+        end2=end2, baseline=baseline,
     )  # fmt: skip

@@ -112,20 +112,22 @@ def fmt_bytes(v: float | None) -> str:
     return "" if isnull(v) else human_bytes(float(v))
 
 
+def fmt_pct(v: float | None) -> str:
+    return "" if isnull(v) else f"{v:.1f} %"
+
+
+#: a value with its unit, by the unit suffix of its name (db_time_s, mean_ms, hit_pct)
+WITH_UNIT = {"s": fmt_s, "ms": fmt_ms, "pct": fmt_pct}
+
+
 def fmt_age(value: Any, now: datetime | None = None) -> str:
-    """How long ago a UTC time was: '12 s ago', '5 min ago', '3.5 h ago', '2.0 days ago'."""
+    """How long ago a UTC time was: '12.0 s ago', '5.0 min ago', '3.5 h ago', '2.0 days ago'."""
     if value is None:
         return "never"
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
     secs = ((now or datetime.now(UTC)) - ts.to_pydatetime()).total_seconds()
-    if secs < 90:
-        return f"{max(secs, 0):.0f} s ago"
-    if secs < 5400:
-        return f"{secs / 60:.0f} min ago"
-    if secs < 172800:
-        return f"{secs / 3600:.1f} h ago"
-    return f"{secs / 86400:.1f} days ago"
+    return f"{dur(max(secs, 0.0))} ago"
 
 
 __all__ = [
@@ -139,5 +141,7 @@ __all__ = [
     "fmt_s",
     "fmt_aas",
     "fmt_bytes",
+    "fmt_pct",
+    "WITH_UNIT",
     "fmt_age",
 ]
