@@ -56,3 +56,30 @@ def test_human_headers():
     assert c.human("pct_db_time") == "% DB time"
     assert c.human("usename") == "User" and c.human("datname") == "Database"
     assert c.human("wait_class") == "Wait class"
+
+
+def test_spec_tables_show_the_report_columns():
+    """A table the app draws from the report spec has the HTML report's columns, in its order,
+    under its headings and units (bytes shown in MB as there, identifiers whole)."""
+    from ops_core.reports import spec
+
+    df = pd.DataFrame(
+        {
+            "username": ["app"],
+            "queryid": [-7851924583224740102],
+            "total_ms": [1234.5],
+            "wal_bytes": [3 * 1048576.0],
+            "pct_db_time": [None],
+            "query": ["SELECT 1"],
+            "not_in_spec": [1],
+        }
+    )
+    view, cfg = c.spec_view(df, spec.HUB_TOP_SQL)
+    want = [col for col in spec.HUB_TOP_SQL if col.field in df.columns]
+    assert list(view.columns) == [col.field for col in want]
+    assert [_cfg(cfg, col.field)[0] for col in want] == [col.label for col in want]
+    assert view["wal_bytes"].iloc[0] == 3.0  # "WAL (MB)", as the HTML report shows it
+    assert list(view["queryid"]) == ["-7851924583224740102"]
+    assert _cfg(cfg, "total_ms")[0] == spec.labels(spec.TOP_SQL)["total_exec_time"]
+    shown, shown_cfg = c.table_view(view, cfg)  # a missing share is an empty cell
+    assert list(shown["pct_db_time"]) == [""]

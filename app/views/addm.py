@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import common as c
 from ops_core import api
+from ops_core.reports import spec
 
 st.title("ADDM")
 target = c.current_target()
@@ -48,27 +49,23 @@ if not runs:
 past = pd.DataFrame(
     [
         {
-            "analysis": r.analysis_id,
+            "analysis_id": r.analysis_id,
             "snapshots": f"{r.begin_snapshot_id}–{r.end_snapshot_id}",
-            "from": c.fmt_time(r.begin_at),
-            "to": c.fmt_time(r.end_at),
-            "DB time (s)": round(r.db_time_s, 1),
-            "ASH samples": r.ash_samples,
-            "top finding": r.top_finding or "nothing significant",
+            "begin_at": r.begin_at,
+            "end_at": r.end_at,
+            "db_time_s": r.db_time_s,
+            "ash_samples": r.ash_samples,
+            "top_finding": r.top_finding or "nothing significant",
         }
         for r in runs
     ]
 )
 st.subheader("Analyses")
-c.dataframe(past, hide_index=True, width="stretch")
+c.spec_table(past, spec.ADDM_RUNS)
+ids_shown = past["analysis_id"].tolist()
+picked = st.session_state.get("addm_id")
 choice = st.selectbox(
-    "Show analysis",
-    past["analysis"].tolist(),
-    index=0
-    if "addm_id" not in st.session_state
-    else max(0, past["analysis"].tolist().index(st.session_state["addm_id"]))
-    if st.session_state["addm_id"] in past["analysis"].tolist()
-    else 0,
+    "Show analysis", ids_shown, index=ids_shown.index(picked) if picked in ids_shown else 0
 )
 a, aerr = c.try_call(api.get_addm, int(choice))
 if aerr:
@@ -93,6 +90,14 @@ if not a.findings:
         "Nothing significant: no finding above the impact threshold "
         f"({a.min_impact_pct:.0f} % of DB time)."
     )
+with st.expander("DB time breakdown (as in the ADDM report)"):
+    for title, key, cols in spec.ADDM_BREAKDOWN:
+        rows = (a.breakdown or {}).get(key) or []
+        st.markdown(f"**{title}**")
+        if rows:
+            c.spec_table(pd.DataFrame(rows), cols, height=c.table_height(len(rows), 10))
+        else:
+            st.caption("None sampled.")
 for f in a.findings:
     with st.expander(
         f"#{f.rank}  {f.title}  —  {f.impact_pct:.1f} % of DB time", expanded=f.rank <= 2

@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import common as c
+from ops_core.reports import spec
 
 st.title("Active session history")
 target = c.current_target()
@@ -65,11 +66,12 @@ elif top.empty:
 else:
     top = top.copy()
     label_cols = [x for x in top.columns if x not in ("samples", "time_s", "db_time_s", "pct")]
-    if "backend_start" in top:
-        top["backend_start"] = c.to_local(top["backend_start"])
+    names = top[label_cols].copy()
+    if "backend_start" in names:
+        names["backend_start"] = c.to_local(names["backend_start"])
     top["label"] = [
         c.short(" · ".join("—" if pd.isna(v) else str(v) for v in row), 60)
-        for row in top[label_cols].itertuples(index=False)
+        for row in names.itertuples(index=False)
     ]
     left, right = st.columns([2, 3])
     bars = top.head(12).iloc[::-1]
@@ -83,23 +85,7 @@ else:
         bargap=0.35,
     )  # fmt: skip
     left.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-    c.dataframe(
-        top[[*label_cols, "db_time_s", "pct", "samples"]],
-        where=right,
-        hide_index=True,
-        width="stretch",
-        height=c.table_height(len(top), 12),
-        column_config={
-            "query_id": c.TXT("Query id", width="medium"),
-            "query": c.TXT("statement", width="large"),
-            "db_time_s": c.NUM("DB time (s)", format="%.1f"),
-            "pct": c.NUM("share", format="%.1f %%"),
-            "usename": "user",
-            "application_name": "application",
-            "datname": "database",
-            "backend_start": st.column_config.DatetimeColumn("connected at"),
-        },
-    )
+    c.spec_table(top, spec.ASH_TOP[by], where=right, height=c.table_height(len(top), 12))
 
 st.subheader("Blocking chains")
 chains, berr = None, None
@@ -118,8 +104,4 @@ if berr:
 elif chains is not None and chains.empty:
     st.caption("No session was blocked by another in this range.")
 elif chains is not None:
-    chains = chains.copy()
-    for col in chains.columns:
-        if str(chains[col].dtype).startswith("datetime64"):
-            chains[col] = c.to_local(chains[col])
-    c.dataframe(chains, hide_index=True, width="stretch")
+    c.spec_table(chains, spec.ASH_BLOCKING)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import common as c
 from ops_core import api
+from ops_core.reports import spec
 
 st.title("Performance Hub")
 target = c.current_target()
@@ -81,16 +82,8 @@ with tabs[0]:
                         st.plotly_chart(
                             c.activity_chart(act, height=230, slider=False), width="stretch"
                         )
-                    c.dataframe(
-                        c.profile_in_mb(lp),
-                        hide_index=True,
-                        width="stretch",
-                        height=c.table_height(len(lp)),
-                        column_config={
-                            "total": c.NUM(format="%,.1f"),
-                            "per_second": c.NUM("per second", format="%,.2f"),
-                            "per_transaction": c.NUM("per transaction", format="%,.3f"),
-                        },
+                    c.spec_table(
+                        c.profile_in_mb(lp), spec.LOAD_PROFILE, height=c.table_height(len(lp))
                     )
                 if len(names) == 1:
                     st.caption("No baseline yet: create one on the Workload repository page.")
@@ -99,22 +92,10 @@ with tabs[0]:
                 if cerr:
                     st.error(cerr.message)
                 else:
-                    lp = cmp.load_profile[
-                        ["metric", "per_second_1", "per_second_2", "change_pct", "total_1",
-                         "total_2"]
-                    ]  # fmt: skip
-                    c.dataframe(
-                        c.profile_in_mb(lp),
-                        hide_index=True,
-                        width="stretch",
-                        height=c.table_height(len(lp)),
-                        column_config={
-                            "per_second_1": c.NUM("now, per s", format="%,.2f"),
-                            "per_second_2": c.NUM(f"{base}, per s", format="%,.2f"),
-                            "change_pct": c.NUM("change", format="%+.1f %%"),
-                            "total_1": c.NUM("now, total", format="%,.1f"),
-                            "total_2": c.NUM(f"{base}, total", format="%,.1f"),
-                        },
+                    lp = cmp.load_profile
+                    st.caption(f"Period 1: this range; period 2: baseline {base}.")
+                    c.spec_table(
+                        c.profile_in_mb(lp), spec.COMPARE_LOAD, height=c.table_height(len(lp))
                     )
                     for n in cmp.notes:
                         st.caption(n)
@@ -135,34 +116,7 @@ with tabs[1]:
             elif top.empty:
                 st.info("No statements ran in this range (or pg_stat_statements is not installed).")
             else:
-                view = top[
-                    ["queryid", "query", "calls", "total_ms", "pct_db_time", "pct_sql_time",
-                     "mean_ms",
-                     "rows_per_call", "blks_per_call", "hit_pct", "read_ms",
-                     "temp_blks_written", "wal_bytes", "datname", "username"]
-                ].copy()  # fmt: skip
-                view["wal_bytes"] = view["wal_bytes"] / 1048576.0
-                c.dataframe(
-                    view,
-                    hide_index=True,
-                    width="stretch",
-                    column_config={
-                        "queryid": c.TXT("Query id", width="medium"),
-                        "query": c.TXT("statement", width="large"),
-                        "total_ms": c.NUM("total (ms)", format="%,.1f"),
-                        "pct_db_time": c.NUM("% DB time (ASH)", format="%.1f %%"),
-                        "pct_sql_time": c.NUM("% SQL time (cross-check)", format="%.1f %%"),
-                        "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
-                        "rows_per_call": c.NUM("rows/call", format="%,.1f"),
-                        "blks_per_call": c.NUM("blocks/call", format="%,.1f"),
-                        "hit_pct": c.NUM("cache hit", format="%.1f %%"),
-                        "read_ms": c.NUM("read wait (ms)", format="%,.1f"),
-                        "temp_blks_written": c.NUM("temp blocks", format="localized"),
-                        "wal_bytes": c.NUM("WAL (MB)", format="%,.2f"),
-                        "datname": "database",
-                        "username": "user",
-                    },
-                )
+                c.spec_table(top, spec.HUB_TOP_SQL)
                 st.subheader("Drill-down")
                 labels = {
                     int(r.queryid): f"{r.queryid} · {c.short(r.query, 100)}"
@@ -211,17 +165,7 @@ with tabs[1]:
                         else:
                             c.time_axis(fig)
                         st.plotly_chart(fig, width="stretch")
-                        c.dataframe(
-                            hist[["snapshot_id", "time", "calls", "calls_per_s", "total_exec_time",
-                                  "mean_ms", "rows", "shared_blks_read", "shared_blks_hit"]],
-                            hide_index=True,
-                            width="stretch",
-                            column_config={
-                                "calls_per_s": c.NUM("calls/s", format="%.2f"),
-                                "total_exec_time": c.NUM("total (ms)", format="%,.1f"),
-                                "mean_ms": c.NUM("per call (ms)", format="%,.3f"),
-                            },
-                        )  # fmt: skip
+                        c.spec_table(hist, spec.HUB_HISTORY)
                 with d2:
                     w, werr = c.try_call(
                         c.cached_ash_top, target, begin, end, "event", 15, queryid=int(qid)
@@ -234,15 +178,7 @@ with tabs[1]:
                             "the sampling interval, or the sampler was not running)."
                         )
                     else:
-                        c.dataframe(
-                            w[["wait_class", "event", "db_time_s", "pct", "samples"]],
-                            hide_index=True,
-                            width="stretch",
-                            column_config={
-                                "db_time_s": c.NUM("DB time (s)", format="%.1f"),
-                                "pct": c.NUM("share", format="%.1f %%"),
-                            },
-                        )
+                        c.spec_table(w, spec.ASH_EVENTS)
                 with d3:
                     st.caption(
                         "EXPLAIN without ANALYZE (nothing is executed) in a read-only monitoring "
@@ -282,15 +218,7 @@ with tabs[2]:
                 height=100 + 30 * len(w), margin=dict(l=10, r=10, t=10, b=10), bargap=0.35
             )
             st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-            c.dataframe(
-                w[["wait_class", "event", "db_time_s", "pct", "samples"]],
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "db_time_s": c.NUM("DB time (s)", format="%.1f"),
-                    "pct": c.NUM("share", format="%.1f %%"),
-                },
-            )
+            c.spec_table(w, spec.ASH_EVENTS)
         bg, bgerr = c.try_call(api.ash_background, target, begin, end)
         if not bgerr and bg is not None and not bg.empty:
             with st.expander(
@@ -300,12 +228,7 @@ with tabs[2]:
                     "Checkpointer, autovacuum, WAL writer... working or waiting: their time is "
                     "not DB time, so it is not in the shares above."
                 )
-                st.dataframe(
-                    bg,
-                    hide_index=True,
-                    width="stretch",
-                    column_config={"time_s": c.NUM("time (s)", format="%.1f")},
-                )
+                c.spec_table(bg, spec.BACKGROUND)
 
 # ------------------------------------------------------------------------------ sessions
 with tabs[3]:
@@ -316,21 +239,7 @@ with tabs[3]:
         elif s.empty:
             st.info("No ASH samples in this range: start the sampler or pick a longer range.")
         else:
-            s = s.copy()
-            s["backend_start"] = c.to_local(s["backend_start"])
-            c.dataframe(
-                s[["pid", "usename", "application_name", "backend_start", "db_time_s", "pct",
-                   "samples"]],
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "usename": "user",
-                    "application_name": "application",
-                    "backend_start": st.column_config.DatetimeColumn("connected at"),
-                    "db_time_s": c.NUM("DB time (s)", format="%.1f"),
-                    "pct": c.NUM("share", format="%.1f %%"),
-                },
-            )  # fmt: skip
+            c.spec_table(s, spec.ASH_SESSIONS)
 
 # ------------------------------------------------------------------------------ I/O
 with tabs[4]:
@@ -342,75 +251,21 @@ with tabs[4]:
             if ierr:
                 st.error(ierr.message)
             else:
-                st.markdown("**File I/O by backend type** (pg_stat_io)")
-                if io["io"] is None:
-                    st.caption("Not available: pg_stat_io needs PostgreSQL 16+.")
-                elif io["io"].empty:
-                    st.caption("No I/O in this range.")
-                else:
-                    f = io["io"].copy()
-                    f["read_bytes"] = f["read_bytes"] / 1048576.0
-                    f["write_bytes"] = f["write_bytes"] / 1048576.0
-                    c.dataframe(
-                        f,
-                        hide_index=True,
-                        width="stretch",
-                        column_config={
-                            "backend_type": "backend type",
-                            "read_bytes": c.NUM("read (MB)", format="%,.1f"),
-                            "write_bytes": c.NUM("written (MB)", format="%,.1f"),
-                            "read_time": c.NUM("read time (ms)", format="%,.1f"),
-                            "write_time": c.NUM("write time (ms)", format="%,.1f"),
-                        },
-                    )
-                st.markdown("**Tables** (blocks read from disk or OS cache vs shared buffers)")
-                t = io["tables"]
-                if t.empty:
-                    st.caption("No table activity in this range.")
-                else:
-                    t = t.copy()
-                    t["total_bytes"] = t["total_bytes"] / 1048576.0
-                    c.dataframe(
-                        t,
-                        hide_index=True,
-                        width="stretch",
-                        column_config={
-                            "datname": "database",
-                            "schemaname": "schema",
-                            "relname": "table",
-                            "seq_scan": c.NUM("seq scans", format="localized"),
-                            "idx_scan": c.NUM("index scans", format="localized"),
-                            "n_tup_ins": c.NUM("inserted", format="localized"),
-                            "n_tup_upd": c.NUM("updated", format="localized"),
-                            "n_tup_del": c.NUM("deleted", format="localized"),
-                            "blks_read": c.NUM("blocks read", format="localized"),
-                            "blks_hit": c.NUM("blocks hit", format="localized"),
-                            "hit_pct": c.NUM("cache hit", format="%.1f %%"),
-                            "total_bytes": c.NUM("size (MB)", format="%,.1f"),
-                        },
-                    )
-                st.markdown("**Indexes**")
-                ix = io["indexes"]
-                if ix.empty:
-                    st.caption("No index activity in this range.")
-                else:
-                    ix = ix.copy()
-                    ix["index_bytes"] = ix["index_bytes"] / 1048576.0
-                    c.dataframe(
-                        ix,
-                        hide_index=True,
-                        width="stretch",
-                        column_config={
-                            "datname": "database",
-                            "schemaname": "schema",
-                            "relname": "table",
-                            "indexrelname": "index",
-                            "idx_scan": c.NUM("scans", format="localized"),
-                            "idx_blks_read": c.NUM("blocks read", format="localized"),
-                            "idx_blks_hit": c.NUM("blocks hit", format="localized"),
-                            "index_bytes": c.NUM("size (MB)", format="%,.1f"),
-                        },
-                    )
+                for key, title, cols, nothing in (
+                    ("io", "**File I/O by backend type** (pg_stat_io)", spec.IO,
+                     "No I/O in this range."),
+                    ("tables", "**Tables** (blocks read from disk or OS cache vs shared buffers)",
+                     spec.HUB_TABLES, "No table activity in this range."),
+                    ("indexes", "**Indexes**", spec.HUB_INDEXES,
+                     "No index activity in this range."),
+                ):  # fmt: skip
+                    st.markdown(title)
+                    if io[key] is None:
+                        st.caption("Not available: pg_stat_io needs PostgreSQL 16+.")
+                    elif io[key].empty:
+                        st.caption(nothing)
+                    else:
+                        c.spec_table(io[key], cols)
 
 # ------------------------------------------------------------------------------ trends
 with tabs[5]:

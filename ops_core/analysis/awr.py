@@ -22,6 +22,7 @@ from .awr_highlights import addm_highlights, highlights
 from .awr_sections import _moved, checkpoints, indexes, tables, wal
 from .dbtime_check import DbTimeCheck
 from .dbtime_check import check as db_time_check
+from .sql_share import db_time_shares
 
 BLOCK = 8192  # PostgreSQL block size assumed for block -> bytes (the default build)
 
@@ -344,11 +345,11 @@ def top_sql(
     if st is not None and not st.empty:
         st = st[st["toplevel"].fillna(True)] if "toplevel" in st.columns else st
         st = _derived(st)
-    per_sql: dict[int, float] = {}
     total_db = ash.db_time_s if ash is not None and not ash.empty else 0.0
-    if ash is not None and ash.by_sql is not None and not ash.by_sql.empty and total_db > 0:
-        g = ash.by_sql.dropna(subset=["query_id"])
-        per_sql = {int(q): float(v) for q, v in zip(g["query_id"], g["db_time_s"], strict=True)}
+    if st is not None and not st.empty and "queryid" in st.columns:
+        st = st.assign(
+            pct_db_time=db_time_shares(st, ash.by_sql if ash is not None else None, total_db)
+        )
     for key, (col, _, _) in TOP_SQL.items():
         if st is None or st.empty:
             out[key] = pd.DataFrame(columns=["rank", *SQL_COLUMNS, "share_pct", "pct_db_time"])
@@ -358,13 +359,7 @@ def top_sql(
         pick = vals[vals > 0].sort_values(ascending=False).head(top).index
         df = st.loc[pick, SQL_COLUMNS].copy()
         df["share_pct"] = vals.loc[pick] / total * 100.0 if total > 0 else None
-        if total_db > 0 and "queryid" in df.columns:
-            df["pct_db_time"] = [
-                per_sql.get(int(q), 0.0) / total_db * 100.0 if pd.notna(q) else None
-                for q in df["queryid"]
-            ]
-        else:
-            df["pct_db_time"] = None
+        df["pct_db_time"] = st.loc[pick, "pct_db_time"] if "pct_db_time" in st else None
         df.insert(0, "rank", range(1, len(df) + 1))
         out[key] = df.reset_index(drop=True)
     return out

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from .. import repository
 from ..analysis import compare as compare_model
+from ..analysis import sql_share
 from ..collectors import live
 from ..collectors.scrub import scrub
 from ..config import get_settings
@@ -182,8 +183,9 @@ def top_statements(
     """Statements of a snapshot range with totals and per-call figures, largest first.
 
     Columns: queryid, datname, username, query, calls, total_ms, mean_ms, plan_ms, pct_db_time
-    (the statement's share of DB time: its ASH DB time over the range's, the figure the AWR
-    report and ADDM give; None without ASH samples), pct_sql_time (cross-check: its share of
+    (the row's share of DB time: the ASH DB time of its query id, database and user over the
+    range's, the figure the AWR report gives; the rows add up to at most 100 %; None without
+    ASH samples), pct_sql_time (cross-check: its share of
     pg_stat_statements execution time), rows, rows_per_call, shared_blks_read, shared_blks_hit,
     hit_pct, blks_per_call, read_ms (I/O wait reading), temp_blks_written, wal_bytes."""
     if limit < 1:
@@ -196,13 +198,8 @@ def top_statements(
         rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
         st = reads.statements_frame(repo, rr.plan, opscore_shown(include_opscore))
         b, e = rr.begin.captured_at, rr.end.captured_at
-        by_sql = ash_read.db_time(repo, t.target_id, b, e, ["query_id"])
+        by_sql = ash_read.db_time(repo, t.target_id, b, e, sql_share.ASH_KEYS)
     db_total = float(by_sql["db_time_s"].sum()) if len(by_sql) else 0.0
-    per_sql = {
-        int(q): float(v)
-        for q, v in zip(by_sql["query_id"], by_sql["db_time_s"], strict=True)
-        if pd.notna(q)
-    }
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
         "pct_db_time", "pct_sql_time", "rows", "rows_per_call", "shared_blks_read",
@@ -223,10 +220,7 @@ def top_statements(
             "total_ms": st["total_exec_time"].astype("float64"),
             "mean_ms": st["total_exec_time"].astype("float64") / calls,
             "plan_ms": st["total_plan_time"].astype("float64"),
-            "pct_db_time": [
-                per_sql.get(int(q), 0.0) / db_total * 100 if db_total > 0 and pd.notna(q) else None
-                for q in st["queryid"]
-            ],
+            "pct_db_time": sql_share.db_time_shares(st, by_sql, db_total),
             "pct_sql_time": st["total_exec_time"].astype("float64") / total * 100 if total else 0.0,
             "rows": st["rows"].astype("int64"),
             "rows_per_call": st["rows"].astype("float64") / calls,

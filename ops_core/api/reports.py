@@ -20,6 +20,7 @@ from ..analysis import ash_report as ash_model
 from ..analysis import awr as awr_model
 from ..analysis import compare as compare_model
 from ..analysis import compare_report as compare_rmodel
+from ..analysis import sql_share
 from ..analysis.ash_report import AshReport
 from ..analysis.awr import AwrReport
 from ..analysis.blocking import blocking_chains as _chains
@@ -81,7 +82,7 @@ def _ash_waits(
     session's first and last sample, for the DB-time cross-check."""
     by_class = ash_read.db_time(conn, target_id, begin, end, ["wait_class"])
     by_event = ash_read.db_time(conn, target_id, begin, end, ["wait_class", "event"])
-    by_sql = ash_read.db_time(conn, target_id, begin, end, ["query_id"])
+    by_sql = ash_read.db_time(conn, target_id, begin, end, sql_share.ASH_KEYS)
     background = ash_read.background_time(conn, target_id, begin, end)
     n, first, last = report_reads.ash_sample_count(conn, target_id, begin, end)
     sessions = None

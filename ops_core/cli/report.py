@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,6 +26,7 @@ FormatOpt = typer.Option(
 )
 JsonFlag = typer.Option(False, "--json", help="Same as --format json.")
 OutOpt = typer.Option(None, "--output-dir", "-o", help="Reports directory (default: reports/).")
+TopOpt = typer.Option(10, "--top", help="Rows per table (text/json).")
 
 
 def _target(name: str | None) -> str:
@@ -60,6 +64,95 @@ def _render(kind: str, target: str | None, out: Path | None, **kw) -> None:
     console.print(f"Executed notebook: {rendered.notebook}", soft_wrap=True)
 
 
+def _addm_model(target: str | None, begin: int | None, end: int | None, analysis: int | None):
+    if analysis is None:
+        return api.addm_for_range(target, begin, end)
+    if begin is not None or end is not None:
+        raise InvalidInput(
+            "Give an analysis id or a snapshot range, not both.",
+            "Use --analysis ID alone, or --begin A --end B.",
+        )
+    return api.get_addm(analysis)
+
+
+def _text(kind: str) -> Callable[[Any, int], None]:
+    def show(model: Any, top: int) -> None:
+        from ..reports import text
+
+        getattr(text, kind)(model, console, top)
+
+    return show
+
+
+def _addm_text(model: Any, top: int) -> None:
+    from .addm import _render as show
+
+    show(model)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one report kind is built for --format text/json (html goes to api.render_report
+    with the same parameters)."""
+
+    busy: str  # what the terminal says while the model is built
+    model: Callable[..., Any]  # (target, top, **params) -> a model with as_dict()
+    show: Callable[[Any, int], None]  # the terminal rendering
+
+
+KINDS: dict[str, Kind] = {
+    "awr": Kind(
+        "Building the AWR report",
+        lambda t, top, begin, end: api.awr_report(t, begin, end, top=top),
+        _text("awr"),
+    ),
+    "ash": Kind(
+        "Building the ASH report",
+        lambda t, top, since, begin, end, **flt: api.ash_report(
+            t, begin, end, since=since, top=top, **flt
+        ),
+        _text("ash"),
+    ),
+    "addm": Kind(
+        "Finding the ADDM analysis",
+        lambda t, top, begin, end, analysis: _addm_model(t, begin, end, analysis),
+        _addm_text,
+    ),
+    "compare": Kind(
+        "Building the comparison",
+        lambda t, top, begin, end, begin2, end2, baseline: api.compare_report(
+            t, begin, end, begin2, end2, baseline, top=top
+        ),
+        _text("compare"),
+    ),
+}
+
+
+def _report(
+    kind: str,
+    target: str | None,
+    fmt: str,
+    as_json: bool,
+    out: Path | None,
+    top: int,
+    **params: Any,
+) -> None:
+    """The one path of every report command: HTML through the notebook, or the model as JSON
+    or as terminal text. A stored analysis (``analysis``) needs no target."""
+    fmt = _format(fmt, as_json)
+    target = target if params.get("analysis") is not None else _target(target)
+    if fmt == "html":
+        _render(kind, target, out, **params)
+        return
+    k = KINDS[kind]
+    with console.status(f"{k.busy} ..."):
+        model = k.model(target, top, **params)
+    if fmt == "json":
+        print_json(model.as_dict())
+    else:
+        k.show(model, top)
+
+
 @app.command(
     epilog=example(
         "opscore report awr --target prod",
@@ -77,18 +170,7 @@ def awr(
     out: Path = OutOpt,
 ) -> None:
     """AWR report between two snapshots (default: the last two)."""
-    t, f = _target(target), _format(fmt, as_json)
-    if f == "html":
-        _render("awr", t, out, begin=begin, end=end)
-        return
-    with console.status("Building the AWR report ..."):
-        r = api.awr_report(t, begin, end, top=top)
-    if f == "json":
-        print_json(r.as_dict())
-    else:
-        from ..reports import text
-
-        text.awr(r, console, top)
+    _report("awr", target, fmt, as_json, out, top, begin=begin, end=end)
 
 
 @app.command(
@@ -108,13 +190,12 @@ def ash(
     user: str = typer.Option(None, "--user", help="Only this user."),
     database: str = typer.Option(None, "--database", help="Only this database."),
     application: str = typer.Option(None, "--application", help="Only this application."),
-    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    top: int = TopOpt,
     fmt: str = FormatOpt,
     as_json: bool = JsonFlag,
     out: Path = OutOpt,
 ) -> None:
     """ASH report for a time range (default: the last hour), optionally filtered."""
-    t, f = _target(target), _format(fmt, as_json)
     if since is None and begin is None:
         since = "1h"
     flt = {
@@ -124,17 +205,7 @@ def ash(
         "database": database,
         "application": application,
     }
-    if f == "html":
-        _render("ash", t, out, since=since, begin=begin, end=end, **flt)
-        return
-    with console.status("Building the ASH report ..."):
-        r = api.ash_report(t, begin, end, since=since, top=top, **flt)
-    if f == "json":
-        print_json(r.as_dict())
-    else:
-        from ..reports import text
-
-        text.ash(r, console, top)
+    _report("ash", target, fmt, as_json, out, top, since=since, begin=begin, end=end, **flt)
 
 
 @app.command(
@@ -158,27 +229,7 @@ def addm(
 ) -> None:
     """ADDM report: findings ranked by share of DB time, the DB time breakdown, evidence and
     recommendations. A range uses its stored analysis, or runs ADDM when there is none."""
-    f = _format(fmt, as_json)
-    t = target if analysis is not None else _target(target)
-    if f == "html":
-        _render("addm", t, out, begin=begin, end=end, analysis=analysis)
-        return
-    with console.status("Finding the ADDM analysis ..."):
-        if analysis is not None:
-            if begin is not None or end is not None:
-                raise InvalidInput(
-                    "Give an analysis id or a snapshot range, not both.",
-                    "Use --analysis ID alone, or --begin A --end B.",
-                )
-            a = api.get_addm(analysis)
-        else:
-            a = api.addm_for_range(t, begin, end)
-    if f == "json":
-        print_json(a.as_dict())
-    else:
-        from .addm import _render as show
-
-        show(a)
+    _report("addm", target, fmt, as_json, out, 0, begin=begin, end=end, analysis=analysis)
 
 
 @app.command(
@@ -194,23 +245,13 @@ def compare(
     begin2: int = typer.Option(None, "--begin2", help="Period 2 (reference): begin snapshot."),
     end2: int = typer.Option(None, "--end2", help="Period 2: end snapshot."),
     baseline: str = typer.Option(None, "--baseline", help="A baseline as period 2."),
-    top: int = typer.Option(10, "--top", help="Rows per table (text/json)."),
+    top: int = TopOpt,
     fmt: str = FormatOpt,
     as_json: bool = JsonFlag,
     out: Path = OutOpt,
 ) -> None:
     """Compare two periods (or a period against a baseline), differences ranked."""
-    t, f = _target(target), _format(fmt, as_json)
-    if f == "html":
-        _render(
-            "compare", t, out, begin=begin, end=end, begin2=begin2, end2=end2, baseline=baseline
-        )
-        return
-    with console.status("Building the comparison ..."):
-        r = api.compare_report(t, begin, end, begin2, end2, baseline, top=top)
-    if f == "json":
-        print_json(r.as_dict())
-    else:
-        from ..reports import text
-
-        text.compare(r, console, top)
+    _report(
+        "compare", target, fmt, as_json, out, top, begin=begin, end=end, begin2=begin2,
+        end2=end2, baseline=baseline,
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from . import spec
 from .display import (
     _layout,
     class_bar,
@@ -244,47 +245,24 @@ def _frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
     return pd.DataFrame(rows or [])
 
 
-SHARE = [("db_time_s", "DB time (s)", "s"), ("pct", "% of DB time", "pct")]
-
-
 def breakdown(a: AddmAnalysis) -> None:
     b = a.breakdown or {}
-    wc = _frame(b.get("wait_class"))
-    if wc.empty:
-        show_html(note("No DB time by wait class: ASH samples are needed for it.", "info"))
-    else:
-        show_fig(class_bar(wc, "DB time by wait class (ASH samples)"))
-        show_table(
-            wc, [("wait_class", "wait class", "text"), *SHARE, ("samples", "samples", "int")]
-        )
-    for title, key, cols in (
-        ("Wait events", "event",
-         [("wait_class", "wait class", "text"), ("event", "event", "text")]),
-        ("SQL", "sql", [("queryid", "query id", "text"), ("calls", "calls", "int")]),
-        ("Objects (a statement's time counts for each table it reads)", "object",
-         [("object", "object", "text")]),
-        ("Sessions", "session", [("pid", "pid", "text"), ("usename", "user", "text"),
-                                 ("application_name", "application", "text")]),
-    ):  # fmt: skip
+    for title, key, cols in spec.ADDM_BREAKDOWN:
         df = _frame(b.get(key))
+        if key == "wait_class":  # the chart, then its table (no heading of its own)
+            if df.empty:
+                show_html(note("No DB time by wait class: ASH samples are needed for it.", "info"))
+            else:
+                show_fig(class_bar(df, "DB time by wait class (ASH samples)"))
+                show_table(df, spec.html(cols))
+            continue
         show_html(f"<h4>{_e(title)}</h4>")
-        extra = [("query", "SQL text", "query")] if key == "sql" else []
-        show_table(df, [*cols, *SHARE, *extra], empty="None sampled.")
+        show_table(df, spec.html(cols), empty="None sampled.")
     bg = _frame(b.get("background"))
     if not bg.empty and "time_s" not in bg.columns and "db_time_s" in bg.columns:
         bg = bg.rename(columns={"db_time_s": "time_s"})  # analyses stored before the rename
     show_html("<h4>Background activity (not DB time)</h4>")
-    show_table(
-        bg,
-        [
-            ("backend_type", "process", "text"),
-            ("wait_class", "wait class", "text"),
-            ("event", "event", "text"),
-            ("time_s", "time (s)", "s"),
-            ("samples", "samples", "int"),
-        ],
-        empty="No background process was sampled working.",
-    )
+    show_table(bg, spec.html(spec.BACKGROUND), empty="No background process was sampled working.")
 
 
 def details(a: AddmAnalysis) -> None:

@@ -132,16 +132,17 @@ def ash_sessions(r: AshReport) -> None:
 
 
 def ash_dimensions(r: AshReport) -> None:
-    for title, df, col in (
-        ("Users", r.top_users, "usename"),
-        ("Applications", r.top_apps, "application_name"),
-        ("Databases", r.top_databases, "datname"),
+    for title, df, cols in (
+        ("Users", r.top_users, spec.ASH_USERS),
+        ("Applications", r.top_apps, spec.ASH_APPS),
+        ("Databases", r.top_databases, spec.ASH_DATABASES),
     ):
         show_html(f"<h4>{title}</h4>")
+        col = cols[0].field
         if df is not None and not df.empty:
             df = df.copy()
             df[col] = df[col].astype(object).where(df[col].notna(), "(none: background process)")
-        show_table(df, [(col, title[:-1].lower(), "text"), *SHARE], empty="None sampled.")
+        show_table(df, spec.html(cols), empty="None sampled.")
 
 
 def ash_blocking(r: AshReport) -> None:

@@ -10,79 +10,26 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from contextvars import ContextVar
-from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..analysis.ash_report import CLASS_COLORS
+from ..model.formats import BLOCK, dur, fmt, human_bytes, isnull, short
 
-BLOCK = 8192
-
-# column spec: (field, heading, format); formats below
+# column spec: (field, heading, format); formats: ops_core.model.formats.fmt
 Col = tuple[str, str, str]
-
-
-def _isnull(v: Any) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt(v: Any, kind: str) -> str:
-    """One cell as text. kinds: int, num, num1, ms, s, pct, bytes, mb, blocks_mb, time, text."""
-    if _isnull(v):
-        return ""
-    if kind == "int":
-        return f"{float(v):,.0f}"
-    if kind == "num":  # integral values without decimals (counts), others with two
-        x = float(v)
-        if x.is_integer():
-            return f"{x:,.0f}"
-        if abs(x) < 0.1:  # three significant digits, never in exponent notation
-            return np.format_float_positional(x, precision=3, unique=False, fractional=False)
-        return f"{x:,.2f}"
-    if kind == "num1":
-        return f"{float(v):,.1f}"
-    if kind == "ms":
-        x = float(v)
-        return f"{x:,.2f}" if abs(x) < 10 else f"{x:,.0f}"
-    if kind == "s":
-        return f"{float(v):,.2f}"
-    if kind == "pct":
-        return f"{float(v):.1f}"
-    if kind == "mb":
-        return f"{float(v) / 1048576:,.2f}"
-    if kind == "blocks_mb":
-        return f"{float(v) * BLOCK / 1048576:,.2f}"
-    if kind == "bytes":
-        return human_bytes(float(v))
-    if kind == "time":
-        return v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else str(v)
-    if kind == "clock":
-        return v.strftime("%H:%M:%S") if isinstance(v, datetime) else str(v)
-    if isinstance(v, list | tuple):
-        return ", ".join(map(str, v))
-    return str(v)
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n:,.0f} B"
+#: after the heading of a column of SQL texts (long ones are folded)
+QUERY_HINT = " (click ▸ for the full text)"
 
 
 def _query_cell(q: Any) -> str:
-    text = "" if _isnull(q) else str(q)
-    first = " ".join(text.split())
-    short = first if len(first) <= 90 else first[:89] + "…"
-    if short == first and "\n" not in text:
+    text = "" if isnull(q) else str(q)
+    cut = short(text, 90)
+    if cut == " ".join(text.split()) and "\n" not in text:
         return f'<td class="text query"><code>{html.escape(text)}</code></td>'
     return (
-        f'<td class="text query"><details><summary><code>{html.escape(short)}</code></summary>'
+        f'<td class="text query"><details><summary><code>{html.escape(cut)}</code></summary>'
         f"<pre>{html.escape(text)}</pre></details></td>"
     )
 
@@ -99,7 +46,7 @@ def table_html(
         return f'<p class="opscore-empty">{html.escape(empty)}</p>'
     use = [c for c in cols if c[0] in df.columns]
     head = "".join(
-        f'<th class="text">{html.escape(h)}</th>'
+        f'<th class="text">{html.escape(h)}{QUERY_HINT if k == "query" else ""}</th>'
         if k in ("text", "query", "time", "clock")
         else f'<th class="{"hl" if n == highlight else ""}">{html.escape(h)}</th>'
         for n, h, k in use
@@ -196,19 +143,6 @@ def kv_html(pairs: Sequence[tuple[str, Any]]) -> str:
         for k, v in pairs
     )
     return f'<table class="opscore kv"><tbody>{rows}</tbody></table>'
-
-
-def dur(s: Any) -> str:
-    if _isnull(s):
-        return ""
-    s = float(s)
-    if s < 120:
-        return f"{s:,.1f} s"
-    if s < 7200:
-        return f"{s / 60:,.1f} min"
-    if s < 172800:
-        return f"{s / 3600:,.1f} h"
-    return f"{s / 86400:,.1f} days"
 
 
 # ----------------------------------------------------------------------------- charts
@@ -308,6 +242,7 @@ def sql_bar(df: pd.DataFrame, value: str, unit: str, title: str) -> Any:
 
 
 __all__ = [
+    "BLOCK",
     "Col",
     "fmt",
     "human_bytes",

@@ -6,15 +6,16 @@ The notebook builder (``notebooks/build_notebooks.py``), the notebook views
 (``reports/*_view.py``: HTML), the terminal reports (``reports/text.py``: ``--format text``)
 and the app read these, so a label or unit is changed in one place.
 
-Display formats are those of :func:`ops_core.reports.display.fmt`: ``int``, ``num``, ``ms``,
+Display formats are those of :func:`ops_core.model.formats.fmt`: ``int``, ``num``, ``ms``,
 ``s``, ``pct``, ``mb`` (bytes shown in MB), ``blocks_mb`` (8 kB blocks shown in MB),
-``bytes``, ``time``, ``clock``, ``text``, ``query`` (SQL text, folded).
+``bytes``, ``time``, ``clock``, ``text``, ``query`` (SQL text, folded in HTML: its heading says
+how to unfold it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .display import Col
 
@@ -71,6 +72,11 @@ def pick(cols: Sequence[Column], *fields: str) -> list[Column]:
     """The columns named ``fields``, in that order."""
     by = {c.field: c for c in cols}
     return [by[f] for f in fields]
+
+
+def renamed(col: Column, field: str) -> Column:
+    """The same column (heading, format) over another model's field name."""
+    return replace(col, field=field)
 
 
 def labels(cols: Iterable[Column]) -> dict[str, str]:
@@ -155,7 +161,7 @@ TOP_SQL = [
     C("shared_blks_dirtied", "shared dirtied (blocks)", "int", "blks dirtied"),
     C("temp_blks_written", "temp written (MB)", "blocks_mb", "temp MB"),
     C("wal_bytes", "WAL (MB)", "mb", "WAL MB"),
-    C("query", "SQL text (click ▸ for the full text)", "query", "SQL"),
+    C("query", "SQL text", "query", "SQL"),
     C("datname", "database"),
     C("username", "user"),
     C("queryid", "query id"),
@@ -281,7 +287,7 @@ ASH_SQL = [
     C("query_id", "query id"),
     *SHARE,
     C("samples", "samples", "int"),
-    C("query", "SQL text (click for full text)", "query", "SQL"),
+    C("query", "SQL text", "query", "SQL"),
 ]
 ASH_SQL_PROFILE_HEAD = [
     C("query_id", "query id"),
@@ -296,6 +302,19 @@ ASH_SESSIONS = [
     C("backend_start", "backend start (UTC)", "time"),
     *SHARE,
 ]
+ASH_USERS = [C("usename", "user"), *SHARE]
+ASH_APPS = [C("application_name", "application"), *SHARE]
+ASH_DATABASES = [C("datname", "database"), *SHARE]
+#: the ASH report's table for each way DB time is ranked (api.ASH_TOP_DIMENSIONS; the app)
+ASH_TOP = {
+    "event": ASH_EVENTS,
+    "class": ASH_CLASSES,
+    "sql": ASH_SQL,
+    "session": ASH_SESSIONS,
+    "user": ASH_USERS,
+    "app": ASH_APPS,
+    "database": ASH_DATABASES,
+}
 ASH_BLOCKING = [
     C("root_pid", "blocker pid", short="blocker"),
     C("root_state", "blocker state", short="state"),
@@ -318,6 +337,76 @@ ADDM_SECTIONS: list[Section] = [
     Section("details", "Findings in detail: evidence and recommendations", "view.details(a)"),
     Section("notes", "Notes", "view.notes(a)"),
 ]
+
+ADDM_SHARE = [C("db_time_s", "DB time (s)", "s"), C("pct", "% of DB time", "pct")]
+#: DB time breakdown of an analysis: (heading, breakdown key, columns)
+ADDM_BREAKDOWN: list[tuple[str, str, list[Column]]] = [
+    ("Wait classes", "wait_class",
+     [C("wait_class", "wait class"), *ADDM_SHARE, C("samples", "samples", "int")]),
+    ("Wait events", "event", [C("wait_class", "wait class"), C("event", "event"), *ADDM_SHARE]),
+    ("SQL", "sql",
+     [C("queryid", "query id"), C("calls", "calls", "int"), *ADDM_SHARE,
+      C("query", "SQL text", "query")]),
+    ("Objects (a statement's time counts for each table it reads)", "object",
+     [C("object", "object"), *ADDM_SHARE]),
+    ("Sessions", "session",
+     [C("pid", "pid"), C("usename", "user"), C("application_name", "application"),
+      *ADDM_SHARE]),
+]  # fmt: skip
+#: the stored analyses of a target (api.list_addm; the app's list)
+ADDM_RUNS = [
+    C("analysis_id", "analysis"),
+    C("snapshots", "snapshots"),
+    C("begin_at", "from (UTC)", "time"),
+    C("end_at", "to (UTC)", "time"),
+    C("db_time_s", "DB time (s)", "s"),
+    C("ash_samples", "ASH samples", "int"),
+    C("top_finding", "top finding"),
+]
+
+# ============================================================================== Performance Hub
+_SQL = {c.field: c for c in TOP_SQL}
+#: api.top_statements (the hub's top SQL): the AWR report's columns under the api's names
+HUB_TOP_SQL = [
+    _SQL["queryid"],
+    renamed(_SQL["query"], "query"),
+    _SQL["calls"],
+    renamed(_SQL["total_exec_time"], "total_ms"),
+    _SQL["pct_db_time"],
+    C("pct_sql_time", "% of SQL time (cross-check)", "pct"),
+    renamed(_SQL["mean_exec_time"], "mean_ms"),
+    C("rows_per_call", "rows per call", "num1"),
+    C("blks_per_call", "blocks per call", "num1"),
+    C("hit_pct", "cache hit %", "pct"),
+    renamed(_SQL["io_time"], "read_ms"),
+    _SQL["temp_blks_written"],
+    _SQL["wal_bytes"],
+    _SQL["datname"],
+    _SQL["username"],
+]
+#: api.statement_history: one statement per snapshot interval
+HUB_HISTORY = [
+    C("snapshot_id", "snapshot"),
+    C("captured_at", "end of interval (UTC)", "time"),
+    _SQL["calls"],
+    C("calls_per_s", "calls per second", "num"),
+    _SQL["total_exec_time"],
+    C("mean_ms", "per call (ms)", "ms"),
+    _SQL["rows"],
+    _SQL["shared_blks_read"],
+    C("shared_blks_hit", "shared hit (blocks)", "int"),
+]
+#: api.object_io's tables
+HUB_TABLES = [
+    *pick(TABLE_ACTIVITY, "datname", "schemaname", "relname", "seq_scan", "idx_scan",
+          "n_tup_ins", "n_tup_upd", "n_tup_del"),
+    C("blks_read", "read (blocks)", "int"),
+    C("blks_hit", "hit (blocks)", "int"),
+    C("hit_pct", "cache hit %", "pct"),
+    C("total_bytes", "size (MB)", "mb"),
+]  # fmt: skip
+#: api.object_io's indexes
+HUB_INDEXES = [*INDEX_IO[:1], C("schemaname", "schema"), *INDEX_IO[1:]]
 
 # ============================================================================== compare
 COMPARE_SECTIONS: list[Section] = [
@@ -406,6 +495,8 @@ APP_FORMATS = {
     "ms": "%,.1f",
     "s": "%,.2f",
     "pct": "%.1f %%",
+    "mb": "%,.2f",
+    "blocks_mb": "%,.2f",
 }
 
 SECTIONS: dict[str, list[Section]] = {

@@ -6,7 +6,6 @@ The same models as the HTML notebooks; only the most useful sections, SQL text s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 from rich.console import Console, Group
@@ -16,13 +15,9 @@ from rich.table import Table
 from ..analysis.ash_report import AshReport
 from ..analysis.awr import TOP_SQL, AwrReport, interval_label
 from ..analysis.compare_report import CompareReport
+from ..model.formats import dur, fmt, short
 from . import spec
-from .display import Col, dur, fmt, metric_in_mb
-
-
-def _short(q: Any, n: int = 60) -> str:
-    s = " ".join(str(q or "").split())
-    return s if len(s) <= n else s[: n - 1] + "…"
+from .display import Col, metric_in_mb
 
 
 def _table(title: str, df: pd.DataFrame | None, cols: Sequence[Col], limit: int = 10) -> Table:
@@ -44,7 +39,7 @@ def _table(title: str, df: pd.DataFrame | None, cols: Sequence[Col], limit: int 
     for rec in df.head(limit).to_dict("records"):
         t.add_row(
             *[
-                _short(rec.get(name), 40) if kind == "query" else fmt(rec.get(name), kind)
+                short(rec.get(name), 40) if kind == "query" else fmt(rec.get(name), kind)
                 for name, _, kind in use
             ]
         )
@@ -81,7 +76,7 @@ def _addm(r: AwrReport, console: Console) -> None:
     t.add_column("first action")
     for f in a.findings:
         act = f.recommendations[0].action if f.recommendations else ""
-        t.add_row(str(f.rank), f"{f.score:.1f} %", f.title, _short(act, 90))
+        t.add_row(str(f.rank), f"{f.score:.1f} %", f.title, short(act, 90))
     console.print(t)
 
 
