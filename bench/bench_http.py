@@ -62,14 +62,25 @@ async def fire(base: str, token: str, requests: list[tuple[str, str, dict]]) -> 
         return out, time.perf_counter() - t0
 
 
-def report(kind: str, out: list[tuple[float, int]], wall: float) -> None:
+def report(
+    kind: str, out: list[tuple[float, int]], wall: float, base: dict | None = None
+) -> dict[str, float]:
+    """Print p50/p95/p99, mean and rate; with ``base`` (the baseline's figures from the same
+    run) also the ratios, which mean more than absolute figures on a shared, busy machine."""
     ms = [d * 1000 for d, _ in out]
     bad = sum(1 for _, s in out if s != 200)
-    print(
-        f"{kind:28} n={len(out):5}  p50 {pct(ms, 50):7.1f} ms  p95 {pct(ms, 95):7.1f} ms  "
-        f"p99 {pct(ms, 99):7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  "
-        f"{len(out) / wall:6.1f} req/s  non-200: {bad}"
+    figs = {"p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99)}
+    ratios = (
+        "  x baseline: " + " / ".join(f"{figs[k] / max(base[k], 1e-9):.2f}" for k in figs)
+        if base
+        else ""
     )
+    print(
+        f"{kind:32} n={len(out):5}  p50 {figs['p50']:7.1f} ms  p95 {figs['p95']:7.1f} ms  "
+        f"p99 {figs['p99']:7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  "
+        f"{len(out) / wall:6.1f} req/s  non-200: {bad}{ratios}"
+    )
+    return figs
 
 
 def run_schemathesis(base: str, token: str, examples: int) -> None:
@@ -143,7 +154,9 @@ def main() -> None:
         rng = {"target": "bench", "begin_id": day_ids[0], "end_id": day_ids[1]}
         hour = {"target": "bench", "begin": (end - timedelta(hours=1)).isoformat(),
                 "end": end.isoformat()}  # fmt: skip
+        baseline = "/api/v1/health/liveness"  # no repository or target work: the floor
         reads = [
+            ("GET", baseline, {}),
             ("GET", "/api/v1/workload/snapshots", {"params": {"target": "bench", "limit": 50}}),
             ("GET", "/api/v1/performance/hub/summary", {"params": rng}),
             ("GET", "/api/v1/performance/hub/sql-stats", {"params": {**rng, "limit": 20}}),
@@ -156,17 +169,20 @@ def main() -> None:
             assert r.status_code == 200, (p, r.text[:300])
         batch = [reads[i % len(reads)] for i in range(args.requests)]
         out, wall = asyncio.run(fire(base, read, batch))
-        report("reads", out, wall)
-        for _m, p, _kw in reads:  # the same run, per route (rate: the whole run's)
-            sub = [o for o, b in zip(out, batch, strict=True) if b[1] == p]
-            report(p.removeprefix("/api/v1/"), sub, wall * len(sub) / len(out))
+        print(f"{len(batch)} concurrent reads, round robin; ratios p50/p95/p99 over {baseline}")
+        report("reads (all routes)", out, wall)
+        per = {p: [o for o, b in zip(out, batch, strict=True) if b[1] == p] for _m, p, _kw in reads}
+        share = len(per[baseline]) / len(out)
+        floor = report(baseline.removeprefix("/api/v1/"), per[baseline], wall * share)
+        for _m, p, _kw in reads[1:]:  # the same run, per route (rate: its share of the run)
+            report(p.removeprefix("/api/v1/"), per[p], wall * len(per[p]) / len(out), floor)
         writes = [
             ("POST", "/api/v1/alerts/rules",
              {"json": {"name": f"b{tag}{i}", "metric": "connections", "value": 1e9}})
             for i in range(max(1, args.requests // 5))
         ]  # fmt: skip
         out, wall = asyncio.run(fire(base, write, writes))
-        report("writes", out, wall)
+        report("writes (create alert rule)", out, wall, floor)
         if args.schemathesis:
             run_schemathesis(base, write, args.schemathesis)
     finally:
