@@ -62,7 +62,8 @@ def http(opscore_env, pg) -> Iterator[Api]:
     reset_repository()
     tag = uuid.uuid4().hex[:6]
     tokens = {role: api.create_api_token(f"t{tag}-{role}", role).secret for role in api.API_ROLES}
-    with TestClient(create_app()) as client:
+    # a checked token is remembered 0.5 s here (2 s by default): the revocation test waits less
+    with TestClient(create_app(token_ttl_s=0.5)) as client:
         yield Api(client, tokens)
 
 
@@ -338,8 +339,21 @@ def test_graphql_cost_and_alias_limits(http):
 # ------------------------------------------------------- subscription on a real server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def seeded(http, pg) -> Iterator[tuple[str, str]]:
+    """One registered target (name, dsn) shared by the module's subscription tests."""
+    dsn = pg.create_database("httpsub")
+    name = f"sub{uuid.uuid4().hex[:6]}"
+    api.add_target(name, dsn)
+    try:
+        yield name, dsn
+    finally:
+        pg.drop_database(dsn)
+
+
+@pytest.fixture(scope="module")
 def uvicorn_server(http):
+    """One real uvicorn (in a thread, on a free port) for the module's WebSocket tests."""
     import uvicorn
 
     with socket.socket() as s:
@@ -359,11 +373,10 @@ def uvicorn_server(http):
         thread.join(timeout=30)
 
 
-def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_server, target_db):
+def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_server, seeded):
     from websockets.sync.client import connect
 
-    name = f"sub{uuid.uuid4().hex[:6]}"
-    api.add_target(name, target_db)
+    name, target_db = seeded
     marker = f"http_sub_{uuid.uuid4().hex[:8]}"
     with connect(
         f"ws://{uvicorn_server}/api/v1/graphql",
@@ -424,15 +437,12 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
             conn.close()
 
 
-def test_performance_events_stream_an_alert_fired_after_subscribing(
-    http, uvicorn_server, target_db
-):
+def test_performance_events_stream_an_alert_fired_after_subscribing(http, uvicorn_server, seeded):
     """performanceEvents over graphql-transport-ws: typed events, and an alert that fires
     after the client subscribed arrives in ``added``."""
     from websockets.sync.client import connect
 
-    name = f"pev{uuid.uuid4().hex[:6]}"
-    api.add_target(name, target_db)
+    name, _ = seeded
     rule = f"pev{uuid.uuid4().hex[:6]}"
     with connect(
         f"ws://{uvicorn_server}/api/v1/graphql",

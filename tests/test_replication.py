@@ -16,7 +16,16 @@ from ops_core import api
 from ops_core.collectors import replication as reads
 from ops_core.errors import InvalidInput
 from ops_core.targets.embedded import bin_dir
-from tests.helpers import run_cli, wait_until
+from tests.helpers import wait_until
+
+
+def _cli(*args: str):
+    """The real CLI in-process (typer's runner): the command's parsing, call and output."""
+    from typer.testing import CliRunner
+
+    from ops_core.cli import app
+
+    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +89,8 @@ def test_replication_status_and_topology_show_a_real_wal_receiver(streaming):
     )
     assert [n.name for n in api.cluster_nodes(name)][0] == name
 
-    r = run_cli("replication", "status", "--target", name, "--json")
-    assert r.returncode == 0, r.stderr
+    r = _cli("replication", "status", "--target", name, "--json")
+    assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["role"] == "primary" and any(x["slot_name"] == slot for x in out["slots"])
 
@@ -99,8 +108,8 @@ def test_storage_status_sizes_databases_tablespaces_and_wal(streaming, pg):
     assert st.total_database_bytes >= sizes[db]
     # the test role is a superuser: the WAL directory is listed, with real segment files
     assert st.wal.listed and st.wal.files >= 1 and st.wal.size_bytes > 0
-    r = run_cli("storage", "--target", name)
-    assert r.returncode == 0 and "pg_default" in r.stdout, r.stderr
+    r = _cli("storage", "--target", name)
+    assert r.exit_code == 0 and "pg_default" in r.stdout, r.output
 
 
 def test_storage_says_when_the_wal_directory_may_not_be_listed(streaming, pg):
