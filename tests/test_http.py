@@ -125,6 +125,30 @@ def test_revoked_token_is_refused_and_cli_manages_tokens(http):
     assert bad.exit_code != 0 and "read" in bad.output
 
 
+def test_a_burst_of_requests_checks_a_token_once(http, monkeypatch):
+    """Concurrent requests that find a token unchecked (or its check expired) wait for one
+    repository check instead of each running its own (a 1,000-request burst did 1,000)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ops_core.http.auth import Authenticator
+
+    checks = []
+    real = api.check_api_token
+
+    def counted(secret):
+        checks.append(1)
+        return real(secret)
+
+    monkeypatch.setattr(api, "check_api_token", counted)
+    auth = Authenticator(ttl_s=60)
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda _: auth.check(http.tokens["read"]).name, range(48)))
+    assert len(set(got)) == 1 and len(checks) == 1
+    with pytest.raises(Exception, match="Unknown or revoked"):
+        auth.check("opsc_not_a_token")
+    assert len(checks) == 2 and len(auth._checking) == 1  # nothing kept for a bad secret
+
+
 def test_token_value_never_logged(http, caplog):
     caplog.set_level(logging.DEBUG)
     http.get("/api/v1/alerts")
