@@ -5,8 +5,12 @@ bench/bench_app.py's loaders).
 `opscore api serve` runs in its own process (uvicorn, one worker); the client fires N
 concurrent requests (default 1,000) with httpx over loopback, each with a read token, round
 robin over read routes (snapshot list, load profile of the last day, top SQL of the last day,
-ASH top events of the last hour, alert rules, Prometheus metrics), then N/5 concurrent writes
-(create an alert rule, operate token). Prints p50/p95/p99 per kind and requests per second.
+ASH top events of the last hour, alert rules, Prometheus metrics, a typed GraphQL query), then
+N/5 concurrent writes (create an alert rule, operate token). Prints p50/p95/p99 per kind and
+requests per second, and each route's ratio over ``/health/liveness`` measured in the same
+batch (the machine is shared: ratios travel better than absolute figures). Before the
+concurrent batch, ``--serial`` requests per route one at a time give the service time
+without queueing.
 The reference document asks p95 < 100 ms for reads and < 500 ms for writes.
 
     python bench/bench_http.py                 # embedded PostgreSQL 18, 7 days
@@ -62,14 +66,40 @@ async def fire(base: str, token: str, requests: list[tuple[str, str, dict]]) -> 
         return out, time.perf_counter() - t0
 
 
-def report(kind: str, out: list[tuple[float, int]], wall: float) -> None:
+GQL_READ = "{ alerts(limit: 20) { alertId rule severity status firedAt } }"
+
+
+async def fire_serial(base: str, token: str, requests: list[tuple[str, str, dict]]) -> tuple:
+    headers = {"Authorization": f"Bearer {token}"}
+    out = []
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=300) as c:
+        t0 = time.perf_counter()
+        for method, path, kw in requests:
+            t1 = time.perf_counter()
+            r = await c.request(method, path, **kw)
+            out.append((time.perf_counter() - t1, r.status_code))
+        return out, time.perf_counter() - t0
+
+
+def report(
+    kind: str, out: list[tuple[float, int]], wall: float, base: dict | None = None
+) -> dict[str, float]:
+    """Print p50/p95/p99, mean and rate; with ``base`` (the baseline's figures from the same
+    run) also the ratios, which mean more than absolute figures on a shared, busy machine."""
     ms = [d * 1000 for d, _ in out]
     bad = sum(1 for _, s in out if s != 200)
-    print(
-        f"{kind:28} n={len(out):5}  p50 {pct(ms, 50):7.1f} ms  p95 {pct(ms, 95):7.1f} ms  "
-        f"p99 {pct(ms, 99):7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  "
-        f"{len(out) / wall:6.1f} req/s  non-200: {bad}"
+    figs = {"p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99)}
+    ratios = (
+        "  x baseline: " + " / ".join(f"{figs[k] / max(base[k], 1e-9):.2f}" for k in figs)
+        if base
+        else ""
     )
+    print(
+        f"{kind:32} n={len(out):5}  p50 {figs['p50']:7.1f} ms  p95 {figs['p95']:7.1f} ms  "
+        f"p99 {figs['p99']:7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  "
+        f"{len(out) / wall:6.1f} req/s  non-200: {bad}{ratios}"
+    )
+    return figs
 
 
 def run_schemathesis(base: str, token: str, examples: int) -> None:
@@ -99,6 +129,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--every", type=int, default=15, help="minutes between snapshots")
     ap.add_argument("--requests", type=int, default=1000, help="concurrent reads")
+    ap.add_argument("--serial", type=int, default=20, help="one-at-a-time requests per route")
     ap.add_argument(
         "--schemathesis",
         type=int,
@@ -143,30 +174,46 @@ def main() -> None:
         rng = {"target": "bench", "begin_id": day_ids[0], "end_id": day_ids[1]}
         hour = {"target": "bench", "begin": (end - timedelta(hours=1)).isoformat(),
                 "end": end.isoformat()}  # fmt: skip
+        baseline = "/api/v1/health/liveness"  # no repository or target work: the floor
         reads = [
+            ("GET", baseline, {}),
             ("GET", "/api/v1/workload/snapshots", {"params": {"target": "bench", "limit": 50}}),
             ("GET", "/api/v1/performance/hub/summary", {"params": rng}),
             ("GET", "/api/v1/performance/hub/sql-stats", {"params": {**rng, "limit": 20}}),
             ("GET", "/api/v1/performance/hub/wait-events", {"params": hour}),
             ("GET", "/api/v1/alerts/rules", {}),
             ("GET", "/api/v1/metrics/prometheus", {"params": {"target": "bench"}}),
+            ("POST", "/api/v1/graphql", {"json": {"query": GQL_READ}}),
         ]
         for m, p, kw in reads:  # warm-up, and every route answers
             r = httpx.request(m, base + p, headers={"Authorization": f"Bearer {read}"}, **kw)
-            assert r.status_code == 200, (p, r.text[:300])
+            assert r.status_code == 200 and "errors" not in r.text[:20], (p, r.text[:300])
+        # service time first: the same routes one request at a time (no queueing)
+        serial = [reads[i % len(reads)] for i in range(len(reads) * args.serial)]
+        print(f"{len(serial)} requests one at a time (service time, no queueing)")
+        sout, swall = asyncio.run(fire_serial(base, read, serial))
+        sper = {
+            p: [o for o, b in zip(sout, serial, strict=True) if b[1] == p] for _m, p, _kw in reads
+        }
+        sfloor = report(baseline.removeprefix("/api/v1/"), sper[baseline], swall / len(reads))
+        for _m, p, _kw in reads[1:]:
+            report(p.removeprefix("/api/v1/"), sper[p], swall / len(reads), sfloor)
         batch = [reads[i % len(reads)] for i in range(args.requests)]
         out, wall = asyncio.run(fire(base, read, batch))
-        report("reads", out, wall)
-        for _m, p, _kw in reads:  # the same run, per route (rate: the whole run's)
-            sub = [o for o, b in zip(out, batch, strict=True) if b[1] == p]
-            report(p.removeprefix("/api/v1/"), sub, wall * len(sub) / len(out))
+        print(f"{len(batch)} concurrent reads, round robin; ratios p50/p95/p99 over {baseline}")
+        report("reads (all routes)", out, wall)
+        per = {p: [o for o, b in zip(out, batch, strict=True) if b[1] == p] for _m, p, _kw in reads}
+        share = len(per[baseline]) / len(out)
+        floor = report(baseline.removeprefix("/api/v1/"), per[baseline], wall * share)
+        for _m, p, _kw in reads[1:]:  # the same run, per route (rate: its share of the run)
+            report(p.removeprefix("/api/v1/"), per[p], wall * len(per[p]) / len(out), floor)
         writes = [
             ("POST", "/api/v1/alerts/rules",
              {"json": {"name": f"b{tag}{i}", "metric": "connections", "value": 1e9}})
             for i in range(max(1, args.requests // 5))
         ]  # fmt: skip
         out, wall = asyncio.run(fire(base, write, writes))
-        report("writes", out, wall)
+        report("writes (create alert rule)", out, wall, floor)
         if args.schemathesis:
             run_schemathesis(base, write, args.schemathesis)
     finally:

@@ -249,6 +249,9 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     assert api.evaluate_quotas(t).quotas == 1
     _call(called, "list_quotas", target=t)
     _call(called, "live_locks", target=t)
+    for fn in ("replication_status", "cluster_topology", "cluster_nodes", "storage_status"):
+        _call(called, fn, target=t)
+    _call(called, "performance_events", target=t, hours=24)
     _call(called, "deadlocks", target=t)
     _call(called, "server_log", target=t, limit=5)
     for fn in ("v_session", "v_sql", "v_sysstat", "v_system_event", "v_sesstat", "v_transaction"):

@@ -4,23 +4,26 @@ REST row, GraphQL limits, and a GraphQL subscription over WebSocket on a real uv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
 import threading
 import time
+import typing
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from ops_core import api
 from ops_core.api.registry import REGISTRY
 from ops_core.http import create_app
 from ops_core.http.graphql import LIMITS, field_name
-from ops_core.http.rest import route_table
+from ops_core.http.rest import FIXED, id_field, route_table
 from tests.helpers import WAIT_S, reset_repository, wait_until
 
 
@@ -59,7 +62,8 @@ def http(opscore_env, pg) -> Iterator[Api]:
     reset_repository()
     tag = uuid.uuid4().hex[:6]
     tokens = {role: api.create_api_token(f"t{tag}-{role}", role).secret for role in api.API_ROLES}
-    with TestClient(create_app()) as client:
+    # a checked token is remembered 0.5 s here (2 s by default): the revocation test waits less
+    with TestClient(create_app(token_ttl_s=0.5)) as client:
         yield Api(client, tokens)
 
 
@@ -121,11 +125,35 @@ def test_revoked_token_is_refused_and_cli_manages_tokens(http):
     assert bad.exit_code != 0 and "read" in bad.output
 
 
+def test_a_burst_of_requests_checks_a_token_once(http, monkeypatch):
+    """Concurrent requests that find a token unchecked (or its check expired) wait for one
+    repository check instead of each running its own (a 1,000-request burst did 1,000)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ops_core.http.auth import Authenticator
+
+    checks = []
+    real = api.check_api_token
+
+    def counted(secret):
+        checks.append(1)
+        return real(secret)
+
+    monkeypatch.setattr(api, "check_api_token", counted)
+    auth = Authenticator(ttl_s=60)
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda _: auth.check(http.tokens["read"]).name, range(48)))
+    assert len(set(got)) == 1 and len(checks) == 1
+    with pytest.raises(Exception, match="Unknown or revoked"):
+        auth.check("opsc_not_a_token")
+    assert len(checks) == 2 and len(auth._checking) == 1  # nothing kept for a bad secret
+
+
 def test_token_value_never_logged(http, caplog):
     caplog.set_level(logging.DEBUG)
     http.get("/api/v1/alerts")
     http.client.get("/api/v1/alerts", headers={"Authorization": "Bearer opsc_wrong_value"})
-    http.gql("{ alerts }")
+    http.gql("{ alerts { alertId } }")
     assert caplog.records  # something was logged (httpx, the app): the check below can fail
     text = "\n".join(r.getMessage() for r in caplog.records)
     for secret in [*http.tokens.values(), "opsc_wrong_value"]:
@@ -211,6 +239,15 @@ def test_pagination_sort_and_filter(http):
 # ---------------------------------------------------------- OpenAPI, probes, Prometheus
 
 
+def _rich(annotation) -> bool:
+    """A dataclass, model, dict or list parameter (a query string cannot carry one)."""
+    if dataclasses.is_dataclass(annotation) or typing.get_origin(annotation) in (dict, list):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_rich(a) for a in typing.get_args(annotation))
+
+
 def test_openapi_has_every_rest_row(http):
     assert http.client.app.state.unmapped == []  # every served row's parameters map to HTTP
     spec = http.client.get("/api/v1/openapi.json").json()
@@ -221,6 +258,30 @@ def test_openapi_has_every_rest_row(http):
         entry = spec["paths"][op.name][op.kind.lower()]
         assert "400" in entry["responses"] and "501" in entry["responses"]
     assert "ErrorBody" in spec["components"]["schemas"]
+    # every served row has generated examples: its answer's validates against the response
+    # model, and its parameters' and body's against the request model
+    served = [op for op in rows if op.served]
+    for op in served:
+        entry = spec["paths"][op.name][op.kind.lower()]
+        ok = entry["responses"]["200"]["content"]
+        media = "text/plain" if "text/plain" in ok else "application/json"
+        assert "example" in ok[media], (op.kind, op.name)
+        if media == "application/json":
+            op.response.model_validate(ok[media]["example"])
+        fields = op.request.model_fields
+        args = {}
+        for p in entry.get("parameters", []):
+            assert "example" in p, (op.kind, op.name, p["name"])
+            name = id_field(op) if p["name"] == "id" else p["name"]
+            if name in fields and not _rich(fields[name].annotation):  # a query string's
+                args[name] = p["example"]
+        body = entry.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            assert "example" in body, (op.kind, op.name)
+            args.update(body["example"])
+        known = {k: v for k, v in args.items() if k in fields}
+        op.request.model_validate({**known, **FIXED.get((op.kind, op.name), {})})
+    assert len(served) > 100
     rows = http.get("/api/v1/catalog").json()  # the coverage: every row with its status
     assert len(rows) == len(REGISTRY)
     assert {r["status"].split(":")[0] for r in rows} == {"served", "not available", "not yet"}
@@ -248,38 +309,75 @@ def test_graphql_fields_follow_the_registry(http):
     schema = http.gql("{ __schema { queryType { fields { name } } } }")["data"]["__schema"]
     names = {f["name"] for f in schema["queryType"]["fields"]}
     assert {field_name(op) for op in gql_rows if op.kind == "query"} <= names
-    out = http.gql("{ alerts(limit: 5) }")
+    out = http.gql("{ alerts(limit: 5) { alertId status } }")
     assert "errors" not in out and isinstance(out["data"]["alerts"], list)
-    pending = next(op for op in gql_rows if op.kind == "query" and not op.served)
-    out = http.gql(f"{{ {field_name(pending)} }}")
-    assert out["errors"][0]["extensions"]["code"] == "NOT_IMPLEMENTED"
+    assert all(set(a) == {"alertId", "status"} for a in out["data"]["alerts"])
+    # every GraphQL row of the catalog has its operation now (a new "not yet" row would answer
+    # NOT_IMPLEMENTED through the same generated field)
+    assert all(op.served for op in gql_rows), [op.name for op in gql_rows if not op.served]
+    # typed answers, generated from the response models: 64-bit ids, nested object types
+    t = http.gql('{ __type(name: "Alert") { fields { name type { kind ofType { name } } } } }')
+    fields = {f["name"]: f["type"] for f in t["data"]["__type"]["fields"]}
+    assert fields["alertId"] == {"kind": "NON_NULL", "ofType": {"name": "Long"}}
+    assert fields["severity"]["ofType"]["name"] == "String"
+    t = http.gql('{ __type(name: "ReplicationStatus") { fields { name type { kind name '
+                 "ofType { kind name ofType { kind name ofType { name } } } } } } }")  # fmt: skip
+    fields = {f["name"]: f["type"] for f in t["data"]["__type"]["fields"]}
+    assert fields["standbys"]["ofType"]["ofType"]["ofType"]["name"] == "Standby"
+    assert fields["walReceiver"] == {"kind": "OBJECT", "name": "WalReceiver", "ofType": None}
     # a mutation with a read token: refused, and nothing acknowledged
-    out = http.gql("mutation { acknowledgeAlert(alertId: 1) }")
+    out = http.gql("mutation { acknowledgeAlert(alertId: 1) { status } }")
     assert out["errors"][0]["extensions"] == {"code": "FORBIDDEN", "status": 403}
-    r = http.client.post("/api/v1/graphql", json={"query": "{ alerts }"})
+    r = http.client.post("/api/v1/graphql", json={"query": "{ alerts { alertId } }"})
     assert r.json()["errors"][0]["extensions"]["status"] == 401
 
 
 def test_graphql_cost_and_alias_limits(http):
-    # every field answers a JSON leaf, so a query is at most one level deep (the depth limit
-    # guards nesting should typed results come); cost is the number of operation calls
-    many = "{ " + " ".join(f"a{i}: alerts" for i in range(LIMITS["calls"] + 1)) + " }"
+    # cost is the number of operation calls (root fields), fragments counted through
+    many = "{ " + " ".join(f"a{i}: alerts {{ alertId }}" for i in range(LIMITS["calls"] + 1))
+    many += " }"
     out = http.gql(many)
     assert "errors" in out and any("exceeds" in e["message"] for e in out["errors"])
-    frag = "fragment F on Query { " + " ".join(f"b{i}: alerts" for i in range(5)) + " }"
-    out = http.gql("{ ...F c: alerts d: alerts e: alerts f: alerts } " + frag)
-    assert "errors" in out  # counted through fragments
+    frag = "fragment F on Query { " + " ".join(f"b{i}: alerts {{ rule }}" for i in range(5))
+    out = http.gql(
+        "{ ...F c: alerts { rule } d: alerts { rule } e: alerts { rule } f: alerts { rule } } "
+        + frag
+        + "}"
+    )
+    assert any("exceeds" in e["message"] for e in out["errors"])  # counted through fragments
     aliases = "{ " + " ".join(f"x{i}: __typename" for i in range(LIMITS["aliases"] + 1)) + " }"
     assert "errors" in http.gql(aliases)
-    few = "{ " + " ".join(f"a{i}: alerts" for i in range(2)) + " }"
+    few = "{ " + " ".join(f"a{i}: alerts {{ alertId }}" for i in range(2)) + " }"
     assert "errors" not in http.gql(few)
+    # depth: nested selections past the limit are refused before anything runs
+    deep = (
+        "{ replicationStatus "
+        + "{ standbys " * LIMITS["depth"]
+        + "{ pid"
+        + " }" * (LIMITS["depth"] + 2)
+    )
+    out = http.gql(deep)
+    assert any("depth" in e["message"] for e in out["errors"]), out
 
 
 # ------------------------------------------------------- subscription on a real server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def seeded(http, pg) -> Iterator[tuple[str, str]]:
+    """One registered target (name, dsn) shared by the module's subscription tests."""
+    dsn = pg.create_database("httpsub")
+    name = f"sub{uuid.uuid4().hex[:6]}"
+    api.add_target(name, dsn)
+    try:
+        yield name, dsn
+    finally:
+        pg.drop_database(dsn)
+
+
+@pytest.fixture(scope="module")
 def uvicorn_server(http):
+    """One real uvicorn (in a thread, on a free port) for the module's WebSocket tests."""
     import uvicorn
 
     with socket.socket() as s:
@@ -299,11 +397,10 @@ def uvicorn_server(http):
         thread.join(timeout=30)
 
 
-def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_server, target_db):
+def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_server, seeded):
     from websockets.sync.client import connect
 
-    name = f"sub{uuid.uuid4().hex[:6]}"
-    api.add_target(name, target_db)
+    name, target_db = seeded
     marker = f"http_sub_{uuid.uuid4().hex[:8]}"
     with connect(
         f"ws://{uvicorn_server}/api/v1/graphql",
@@ -319,7 +416,10 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
             )
         )
         assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "connection_ack"
-        query = "subscription($t: String!) { activeQueriesStream(target: $t, interval: 0.5) }"
+        query = (
+            "subscription($t: String!) "
+            "{ activeQueriesStream(target: $t, interval: 0.5) { polledAt data added } }"
+        )
         ws.send(
             json.dumps(
                 {
@@ -359,6 +459,53 @@ def test_subscription_sees_a_statement_started_after_subscribing(http, uvicorn_s
                 )
             runner.join(timeout=30)
             conn.close()
+
+
+def test_performance_events_stream_an_alert_fired_after_subscribing(http, uvicorn_server, seeded):
+    """performanceEvents over graphql-transport-ws: typed events, and an alert that fires
+    after the client subscribed arrives in ``added``."""
+    from websockets.sync.client import connect
+
+    name, _ = seeded
+    rule = f"pev{uuid.uuid4().hex[:6]}"
+    with connect(
+        f"ws://{uvicorn_server}/api/v1/graphql",
+        subprotocols=["graphql-transport-ws"],
+        open_timeout=WAIT_S,
+    ) as ws:
+        auth = {"Authorization": http.h("read")["Authorization"]}
+        ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+        assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "connection_ack"
+        query = (
+            'subscription($t: String!) { performanceEvents(target: $t, kinds: ["alert"], '
+            "interval: 0.5) { polledAt added { kind target severity title refId } } }"
+        )
+        payload = {"query": query, "variables": {"t": name}}
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        first = json.loads(ws.recv(timeout=WAIT_S))
+        assert first["type"] == "next", first
+        assert first["payload"]["data"]["performanceEvents"]["added"] == []
+        api.create_alert_rule(name=rule, metric="connections", value=0, op=">=", target=name)
+        try:
+            assert api.evaluate_alerts(name).fired >= 1
+            [alert] = [a for a in api.list_alerts("all", name) if a.rule == rule]
+            deadline = time.monotonic() + WAIT_S
+            seen = None
+            while time.monotonic() < deadline and seen is None:
+                msg = json.loads(ws.recv(timeout=WAIT_S))
+                assert msg["type"] == "next", msg
+                added = msg["payload"]["data"]["performanceEvents"]["added"]
+                seen = next((e for e in added if e["refId"] == alert.alert_id), None)
+            assert seen == {
+                "kind": "alert",
+                "target": name,
+                "severity": alert.severity,
+                "title": alert.summary,
+                "refId": alert.alert_id,
+            }
+            ws.send(json.dumps({"id": "1", "type": "complete"}))
+        finally:
+            api.delete_alert_rule(rule)
 
 
 def test_websocket_without_a_token_is_rejected(http, uvicorn_server):

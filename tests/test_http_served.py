@@ -14,13 +14,14 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from strawberry.utils.str_converters import to_camel_case
+from strawberry.utils.str_converters import to_camel_case, to_snake_case
 
 from ops_core import api
 from ops_core.api.registry import REGISTRY, Operation
 from ops_core.http import create_app
-from ops_core.http.auth import required_role
-from ops_core.http.graphql import field_name
+from ops_core.http.auth import Authenticator, required_role
+from ops_core.http.gqltypes import selection
+from ops_core.http.graphql import build_schema, field_name
 from ops_core.http.rest import FIXED, id_field, route_table
 from tests import report_workload
 from tests.helpers import reset_repository
@@ -42,6 +43,17 @@ BACKUP_RUNS = {
 }
 
 
+def _snake_keys(v: Any) -> Any:
+    """A typed GraphQL answer with its field names back in snake case (the models' names) so
+    the response model validates it (keys inside JSON leaves change too: records and dicts
+    are typed ``dict[str, ...]``, so their keys do not matter to the model)."""
+    if isinstance(v, list):
+        return [_snake_keys(x) for x in v]
+    if isinstance(v, dict):
+        return {to_snake_case(k): _snake_keys(x) for k, x in v.items()}
+    return v
+
+
 def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
@@ -49,6 +61,7 @@ def _jsonable(v: Any) -> Any:
 class Walk:
     def __init__(self, client: TestClient, tokens: dict[str, str]):
         self.client, self.tokens = client, tokens
+        self.schema = build_schema(Authenticator())
         self.called: set[tuple[str, str]] = set()
         #: the functions this walk asked for (whether a REST row serves them or not)
         self.attempted: set[str] = set()
@@ -84,16 +97,17 @@ class Walk:
     def gql(self, kind: str, name: str, /, **args: Any) -> Any:
         op = next(o for o in REGISTRY if o.kind == kind and field_name(o) == name)
         lits = ", ".join(f"{to_camel_case(k)}: {json.dumps(_jsonable(v))}" for k, v in args.items())
-        text = (
-            f"{'mutation ' if kind == 'mutation' else ''}{{ {name}{f'({lits})' if lits else ''} }}"
-        )
+        fields = selection(self.schema, kind, name)  # every field of the typed answer
+        call = f"{name}{f'({lits})' if lits else ''} {fields}"
+        text = f"{'mutation ' if kind == 'mutation' else ''}{{ {call} }}"
         headers = {"Authorization": f"Bearer {self.tokens[required_role(op)]}"}
         r = self.client.post("/api/v1/graphql", json={"query": text}, headers=headers)
         out = r.json()
         assert r.status_code == 200 and "errors" not in out, (name, out)
-        op.response.model_validate(out["data"][name])
+        data = _snake_keys(out["data"][name])
+        op.response.model_validate(data)
         self.called.add((op.kind, op.name))
-        return out["data"][name]
+        return data
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +206,13 @@ def test_every_served_operation_over_http(walk):
     assert w.gql("query", "queryStats", **rng_ids)
     w.gql("query", "slowQueries", target=t, limit=3)
     w.gql("query", "locks", target=t)
+    repl = w.gql("query", "replicationStatus", target=t)
+    assert repl["role"] in ("primary", "standby") and repl["max_wal_senders"] >= 0
+    topo = w.gql("query", "clusterTopology", target=t)
+    assert topo["nodes"][0]["is_target"] and topo["nodes"][0]["name"] == t
+    assert w.gql("query", "clusterNodes", target=t)[0]["name"] == t
+    storage = w.gql("query", "storageStatus", target=t)
+    assert storage["total_database_bytes"] > 0 and storage["databases"]
     w.gql("query", "alerts", target=t)
     snap = w.gql("mutation", "captureAWRSnapshot", target=t)
     assert snap["snapshot_id"] > third["snapshot_id"]

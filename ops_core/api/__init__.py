@@ -175,6 +175,7 @@ from .demo import (
     injected_vs_found,
     prepare_demo_schema,
 )
+from .events import EVENT_KINDS, PerformanceEvent, performance_events
 from .fleet import (
     FleetSnapshot,
     FleetStats,
@@ -272,6 +273,23 @@ from .quotas import (
 from .registry import (
     REGISTRY,
     Operation,
+)
+from .replication import (
+    ClusterLink,
+    ClusterNode,
+    ClusterTopology,
+    DatabaseSize,
+    ReplicationSlot,
+    ReplicationStatus,
+    Standby,
+    StorageStatus,
+    TablespaceSize,
+    WalDirectory,
+    WalReceiver,
+    cluster_nodes,
+    cluster_topology,
+    replication_status,
+    storage_status,
 )
 from .reports import (
     REPORT_KINDS,
@@ -803,4 +821,23 @@ __all__ = [
     "plan_cache_entries",
     "adaptive_statistics",
     "adaptive_suggestions",
+    # replication, storage and performance events (HTTP helper, #17)
+    "EVENT_KINDS",
+    "PerformanceEvent",
+    "performance_events",
+    "ClusterLink",
+    "ClusterNode",
+    "ClusterTopology",
+    "DatabaseSize",
+    "ReplicationSlot",
+    "ReplicationStatus",
+    "Standby",
+    "StorageStatus",
+    "TablespaceSize",
+    "WalDirectory",
+    "WalReceiver",
+    "cluster_nodes",
+    "cluster_topology",
+    "replication_status",
+    "storage_status",
 ]

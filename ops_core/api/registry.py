@@ -134,6 +134,12 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "list_quotas": ((R,), ()),
     # live locks, deadlocks, server log (the log file: local, or pg_read_file on the target)
     "live_locks": ((R, T), ()),
+    # replication, storage (live, target) and performance events (repository)
+    "replication_status": ((R, T), ()),
+    "cluster_topology": ((R, T), ()),
+    "cluster_nodes": ((R, T), ()),
+    "storage_status": ((R, T), ()),
+    "performance_events": ((R,), ()),
     "deadlocks": ((R, T, F), ()),
     "server_log": ((R, T, F), ()),
     # V$ views (live; V$SYSTEM_EVENT and DB time from the repository's ASH)

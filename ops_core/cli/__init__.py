@@ -76,6 +76,7 @@ def _register_optional() -> None:
         ("dashboard", "dashboard"),
         ("httpapi", "api"),
         ("sql", None),
+        ("replication", None),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -15,6 +15,7 @@ from ..api.registry import REGISTRY
 from ..errors import InvalidInput
 from . import errors, rest
 from .auth import Authenticator
+from .examples import add_examples
 from .graphql import graphql_router
 
 __all__ = ["create_app", "serve", "PREFIX"]
@@ -60,6 +61,14 @@ def create_app(*, cors_origins: Sequence[str] = (), token_ttl_s: float = 2.0) ->
     rest.install(app, auth)
     # GraphQL documents itself (introspection, GraphiQL): not part of the OpenAPI document
     app.include_router(graphql_router(auth), prefix=f"{PREFIX}/graphql", include_in_schema=False)
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:  # the generated document, with generated examples
+        if app.openapi_schema is None:
+            app.openapi_schema = add_examples(generated())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -40,6 +40,7 @@ class Authenticator:
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, api.ApiToken]] = {}
         self._lock = threading.Lock()
+        self._checking: dict[str, threading.Lock] = {}  # token hash -> its check in progress
 
     def token_of(self, headers: Mapping[str, Any]) -> str | None:
         value = None
@@ -62,17 +63,33 @@ class Authenticator:
                 "(create one with `opscore api token create NAME --role read`).",
             )
         key = api.api_token_hash(secret)
-        now = time.monotonic()
+        hit = self._fresh(key)
+        if hit is not None:
+            return hit
+        # one repository check per token at a time: a burst of requests that all find the
+        # entry missing or expired waits for the first check instead of each running its own
+        with self._lock:
+            key_lock = self._checking.setdefault(key, threading.Lock())
+        with key_lock:
+            hit = self._fresh(key)
+            if hit is not None:
+                return hit
+            now = time.monotonic()
+            token = api.check_api_token(secret)
+            if token is None:
+                with self._lock:  # unknown secrets leave nothing behind
+                    self._checking.pop(key, None)
+                raise ApiError(401, "unauthorized", "Unknown or revoked API token.")
+            with self._lock:
+                self._cache[key] = (now, token)
+            return token
+
+    def _fresh(self, key: str) -> api.ApiToken | None:
         with self._lock:
             hit = self._cache.get(key)
-        if hit and now - hit[0] < self.ttl_s:
+        if hit and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
-        token = api.check_api_token(secret)
-        if token is None:
-            raise ApiError(401, "unauthorized", "Unknown or revoked API token.")
-        with self._lock:
-            self._cache[key] = (now, token)
-        return token
+        return None
 
     def allow(self, token: api.ApiToken, need: str, what: str) -> None:
         if RANK[token.role] < RANK[need]:

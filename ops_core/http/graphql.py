@@ -34,6 +34,7 @@ from strawberry.extensions import (
 )
 from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import create_type
 
@@ -42,6 +43,7 @@ from ..errors import OpsCoreError
 from ..model.serialize import to_jsonable
 from .auth import Authenticator, required_role
 from .errors import ApiError, status_of
+from .gqltypes import SCALAR_MAP, TypeBuilder, field_of, is_json
 
 __all__ = ["LIMITS", "build_schema", "graphql_router", "field_name"]
 
@@ -135,7 +137,7 @@ def _given(kw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not strawberry.UNSET}
 
 
-def _resolver(op: Operation, auth: _Auth) -> Callable[..., Any]:
+def _resolver(op: Operation, auth: _Auth, answer: Any) -> Callable[..., Any]:
     async def resolve(info: strawberry.Info, **kw: Any) -> Any:
         try:
             await auth.require(info, op)
@@ -150,7 +152,9 @@ def _resolver(op: Operation, auth: _Auth) -> Callable[..., Any]:
 
     resolve.__name__ = _snake(field_name(op))
     if op.served:
-        resolve.__signature__ = _signature(op)  # type: ignore[attr-defined]
+        resolve.__signature__ = _signature(op).replace(  # type: ignore[attr-defined]
+            return_annotation=answer
+        )
     else:
         resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [
@@ -172,10 +176,10 @@ def _row_key(row: Any) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
 
-def _subscriber(op: Operation, auth: _Auth) -> Callable[..., Any]:
+def _subscriber(op: Operation, auth: _Auth, event: Any) -> Callable[..., Any]:
     lo, default, hi = SUB_INTERVAL
 
-    async def subscribe(info: strawberry.Info, **kw: Any) -> AsyncGenerator[JSON, None]:
+    async def subscribe(info: strawberry.Info, **kw: Any) -> AsyncGenerator[Any, None]:
         try:
             await auth.require(info, op)
             if not op.served:
@@ -189,15 +193,13 @@ def _subscriber(op: Operation, auth: _Auth) -> Callable[..., Any]:
             while True:
                 result, _ = await to_thread.run_sync(lambda: op.call(**args))
                 data = to_jsonable(result)
-                rows = data if isinstance(data, list) else [data]
-                keys = {_row_key(r) for r in rows}
-                added = [] if previous is None else [r for r in rows if _row_key(r) not in previous]
+                items = data if isinstance(data, list) else [data]
+                keys = {_row_key(r) for r in items}
+                added = (
+                    [] if previous is None else [r for r in items if _row_key(r) not in previous]
+                )
                 previous = keys
-                yield {
-                    "polledAt": datetime.now(UTC).isoformat(),
-                    "data": data,
-                    "added": added,
-                }
+                yield {"polled_at": datetime.now(UTC).isoformat(), "data": data, "added": added}
                 await asyncio.sleep(interval)
         except GraphQLError:
             raise
@@ -223,7 +225,7 @@ def _subscriber(op: Operation, auth: _Auth) -> Callable[..., Any]:
             ]
         )
     subscribe.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        return_annotation=AsyncGenerator[JSON, None]
+        return_annotation=AsyncGenerator[event, None]
     )
     return subscribe
 
@@ -268,8 +270,27 @@ class _Schema(strawberry.Schema):
             super().process_errors(ours, execution_context)
 
 
+def _event_type(op: Operation, answer: Any, built: TypeBuilder) -> Any:
+    """``{Field}Event { polledAt data added }`` of a subscription: ``data`` the operation's
+    answer, ``added`` the rows (or the object) new since the previous poll."""
+    inner = [a for a in typing.get_args(answer) if a is not type(None)]
+    base = inner[0] if typing.get_origin(answer) is typing.Union and len(inner) == 1 else answer
+    row = typing.get_args(base)[0] if typing.get_origin(base) is list else base
+    name = field_name(op)[0].upper() + field_name(op)[1:] + "Event"
+    ns = {
+        "__annotations__": {
+            "polled_at": str,
+            "data": answer,
+            "added": list[row],  # type: ignore[valid-type]
+        },
+        "__module__": __name__,
+    }
+    return strawberry.type(type(name, (), ns), name=name, description=f"One poll of {op.name}.")
+
+
 def build_schema(auth: Authenticator) -> strawberry.Schema:
     guard = _Auth(auth)
+    built = TypeBuilder()
     by_kind: dict[str, list[Any]] = {"query": [], "mutation": [], "subscription": []}
     seen: set[tuple[str, str]] = set()
     for op in REGISTRY:
@@ -279,22 +300,26 @@ def build_schema(auth: Authenticator) -> strawberry.Schema:
         desc = f"{op.description} — {op.status}" + (
             f" (ops_core.api.{op.function}; role {required_role(op)})" if op.served else ""
         )
+        answer = built.response(op.response) if op.served else JSON
+        if not is_json(answer):
+            answer = typing.Optional[answer]  # noqa: UP045 (an error answers null)
         if op.kind == "subscription":
+            event = _event_type(op, answer, built) if op.served else JSON
             by_kind[op.kind].append(
                 strawberry.subscription(
-                    resolver=_subscriber(op, guard), name=field_name(op), description=desc
+                    resolver=_subscriber(op, guard, event), name=field_name(op), description=desc
                 )
             )
         elif op.kind == "mutation":
             by_kind[op.kind].append(
                 strawberry.mutation(
-                    resolver=_resolver(op, guard), name=field_name(op), description=desc
+                    resolver=_resolver(op, guard, answer), name=field_name(op), description=desc
                 )
             )
         else:
             by_kind[op.kind].append(
                 strawberry.field(
-                    resolver=_resolver(op, guard), name=field_name(op), description=desc
+                    resolver=_resolver(op, guard, answer), name=field_name(op), description=desc
                 )
             )
     types = {k: create_type(k.title(), v) if v else None for k, v in by_kind.items()}
@@ -302,6 +327,7 @@ def build_schema(auth: Authenticator) -> strawberry.Schema:
         query=types["query"],
         mutation=types["mutation"],
         subscription=types["subscription"],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP, default_resolver=field_of),
         extensions=[
             lambda: QueryDepthLimiter(max_depth=LIMITS["depth"]),
             lambda: MaxAliasesLimiter(max_alias_count=LIMITS["aliases"]),
