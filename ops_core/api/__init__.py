@@ -264,6 +264,12 @@ from .pools import (
     connection_pools,
     set_target_pooler,
 )
+from .queryprofile import (
+    QueryProfile,
+    QueryProfiles,
+    QueryWait,
+    query_profiles,
+)
 from .quotas import (
     QUOTA_KINDS,
     Quota,
@@ -807,4 +813,8 @@ __all__ = [
     "plan_cache_entries",
     "adaptive_statistics",
     "adaptive_suggestions",
+    "QueryWait",
+    "QueryProfile",
+    "QueryProfiles",
+    "query_profiles",
 ]

@@ -190,6 +190,7 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "plan_cache_entries": ((R,), ()),
     "adaptive_statistics": ((R,), ()),
     "adaptive_suggestions": ((R,), ()),
+    "query_profiles": ((R, T), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason
