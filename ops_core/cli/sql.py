@@ -144,6 +144,14 @@ def _print_plan(p: api.ExecutionPlan | None) -> None:
         console.print(escape(p.plan), highlight=False)
     else:
         console.print(f"[yellow]No plan:[/] {escape(p.reason or '')}")
+    if p.actual_plan:
+        console.print(
+            f"[bold]Actual plan[/] (auto_explain in the server log, "
+            f"{p.actual_plan_duration_ms:.0f} ms):"
+        )
+        console.print(escape(p.actual_plan), highlight=False)
+    elif p.actual_plan_reason:
+        console.print(f"[dim]No actual plan: {escape(p.actual_plan_reason)}[/]")
 
 
 @app.command(epilog=example("opscore sql plan 12"))
