@@ -165,3 +165,19 @@ def test_index_columns_equalities_then_range_or_order_by():
     assert indexcols.index_columns("(account = $1)", both) == ["account"]  # mixed directions
     assert indexcols.limit_params(top) == {2: "10"}
     assert indexcols.index_columns("(lower(email) = $1)", "SELECT 1") == []
+
+
+def test_an_index_led_by_a_wider_one_of_the_task_is_marked_covered():
+    from ops_core.api.sqltune import TuningRecommendation, _mark_covered
+
+    def rec(i, cols, table="t"):
+        ddl = f'CREATE INDEX CONCURRENTLY "i{i}" ON "public"."{table}" ({cols});'
+        return TuningRecommendation(i, 1, i, "index", ddl, "r", "hypopg", None, None, None, None,
+                                    None, None, {}, None, None)  # fmt: skip
+
+    recs = [rec(1, '"x"'), rec(2, '"x", "y"'), rec(3, '"x"', "u"), rec(4, '"x", "y"')]
+    _mark_covered(recs)
+    assert recs[0].evidence["covered_by"] == 2 and "covered by recommendation 2" in recs[0].why_not
+    assert "covered_by" not in recs[1].evidence  # the widest, first of its kind: built
+    assert "covered_by" not in recs[2].evidence  # another table
+    assert recs[3].evidence["covered_by"] == 2  # the same index again

@@ -259,7 +259,41 @@ def tuning_recommendations(task_id: int) -> list[TuningRecommendation]:
     before_ms, after_ms, measured_speedup (null when not measured, with why_not)."""
     get_tuning_task(task_id)
     with repository.session() as repo:
-        return [TuningRecommendation(**r) for r in store.recommendations(repo, int(task_id))]
+        recs = [TuningRecommendation(**r) for r in store.recommendations(repo, int(task_id))]
+    _mark_covered(recs)
+    return recs
+
+
+def _index_key(sql: str | None) -> tuple[str, str, tuple[str, ...]] | None:
+    try:
+        spec = structure.parse(sql or "")
+        rel = spec.relation
+        return rel.schemaname or "public", rel.relname, tuple(p.name for p in spec.indexParams)
+    except (structure.ParseFailed, AttributeError, TypeError):
+        return None
+
+
+def _mark_covered(recs: list[TuningRecommendation]) -> None:
+    """An index whose columns lead another index advised by the same task (two statements of
+    a top-N task), or repeat an earlier one, is served by that one: its
+    ``evidence['covered_by']`` names it and its ``why_not`` says so, so applying the task's
+    advice builds one index, not both."""
+    keys = {r.rec_id: _index_key(r.sql) for r in recs if r.type == "index"}
+
+    def covers(o: TuningRecommendation, k: tuple) -> bool:
+        ok = keys.get(o.rec_id)
+        if ok is None or ok[:2] != k[:2] or ok[2][: len(k[2])] != k[2]:
+            return False
+        return len(ok[2]) > len(k[2]) or o.rec_id < r.rec_id  # wider, or the same and earlier
+
+    for r in recs:
+        k = keys.get(r.rec_id)
+        wider = [o for o in recs if k is not None and o.rec_id != r.rec_id and covers(o, k)]
+        if wider:
+            by = wider[0]
+            r.evidence = {**r.evidence, "covered_by": by.rec_id}
+            note = f"covered by recommendation {by.rec_id} ({', '.join(keys[by.rec_id][2])})"
+            r.why_not = f"{r.why_not}; {note}" if r.why_not else note
 
 
 def delete_tuning_task(task_id: int) -> TuningTask:
