@@ -89,6 +89,12 @@ def test_demo_top20_each_has_a_plan_or_a_reason(shop, repo):
     r = run_cli("sql", "queries", "--target", "qprof", "--queryid", str(report.queryid))
     assert r.returncode == 0, r.stderr
     assert str(report.queryid) in r.stdout and "pg_sleep" in r.stdout
+    from tests.test_app import _run  # the Tuning page's query profiles
+
+    at = _run("tuning.py", {"target": "qprof", "tune_qprof": True})
+    assert not at.exception, at.exception
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert str(report.queryid) in shown
 
 
 def pg_major(dsn: str) -> int:
