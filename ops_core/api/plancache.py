@@ -11,16 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import psycopg
 
 from .. import repository
 from ..analysis.addm.indexfind import filter_columns
-from ..errors import InvalidInput, NotFound
+from ..analysis.sqltune import advisor
+from ..collectors import sqlmon_plans
+from ..errors import InvalidInput, NotFound, OpsCoreError
 from ..repository import snapshot_ranges as ranges
 from ..repository import snapshot_reads as reads
 from ..repository import sqltune as store
 from .common import opscore_shown
+from .logs import read_log_entries
 from .snapshots import list_snapshots
-from .targets import get_target
+from .targets import get_target, target_session
 
 __all__ = [
     "plan_cache_statistics",
@@ -111,17 +115,50 @@ def plan_cache_entries(
     return df.sort_values("plan_ms", ascending=False).head(limit).reset_index(drop=True)
 
 
+#: the log tail read for auto_explain plans
+AUTO_EXPLAIN_LOG_BYTES = 16 * 1024 * 1024
+
+
+def _logged_misestimates(t: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Misestimates in the actual plans auto_explain logged (log_analyze on), or why none."""
+    try:
+        with target_session(t) as conn:
+            off = sqlmon_plans.settings(conn).reason_off()
+        if off:
+            return [], off
+        src, entries, _ = read_log_entries(t, AUTO_EXPLAIN_LOG_BYTES)
+    except (OpsCoreError, psycopg.Error) as exc:
+        return [], f"the target's log could not be read: {getattr(exc, 'message', exc)}"
+    if src.path is None:
+        return [], f"the server log is not readable here: {src.reason}"
+    out = []
+    for p in sqlmon_plans.parse_entries(entries):
+        if p.document is None or not p.analyzed:
+            continue
+        for m in advisor.misestimates(p.document["Plan"]):
+            out.append({"source": "auto_explain", "logged_at": p.time, "task_id": None,
+                        "seq": None, "database": p.database, **m})  # fmt: skip
+    return out, None
+
+
 def adaptive_statistics(target: str) -> pd.DataFrame:
-    """Estimate-vs-actual misestimates (10x or more) per table and plan node, from the
-    EXPLAIN ANALYZE runs of the target's tuning tasks, worst first."""
+    """Estimate-vs-actual misestimates (10x or more) per table and plan node, worst first:
+    from the EXPLAIN ANALYZE runs of the target's tuning tasks, and from the actual plans
+    auto_explain logged (JSON with log_analyze, where the log is readable: ``attrs['note']``
+    says why not otherwise)."""
     t = get_target(target)
     with repository.session() as repo:
-        rows = store.all_misestimates(repo, t.target_id)
+        rows = [{"source": "tuning task", "logged_at": None, **r}
+                for r in store.all_misestimates(repo, t.target_id)]  # fmt: skip
+    logged, why = _logged_misestimates(t)
     cols = [
-        "task_id", "seq", "database", "schema", "table", "node", "filter", "estimated_rows",
-        "actual_rows", "factor",
+        "source", "logged_at", "task_id", "seq", "database", "schema", "table", "node", "filter",
+        "estimated_rows", "actual_rows", "factor",
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows + logged, columns=cols)
+    df = df.sort_values("factor", ascending=False, kind="stable").reset_index(drop=True)
+    df.attrs["note"] = f"No auto_explain plans: {why}" if why else None
+    return df
 
 
 def adaptive_suggestions(target: str) -> list[dict[str, Any]]:
@@ -133,7 +170,8 @@ def adaptive_suggestions(target: str) -> list[dict[str, Any]]:
     for (schema, table), g in df.groupby(["schema", "table"], dropna=False):
         worst = g.sort_values("factor", ascending=False).iloc[0]
         cols = sorted({c for f in g["filter"].dropna() for c in _filter_cols(str(f))})
-        ident = f'"{schema}"."{table}"'
+        # auto_explain plans name the schema only with log_verbose
+        ident = f'"{schema}"."{table}"' if isinstance(schema, str) else f'"{table}"'
         sugg = [f"ANALYZE {ident};"]
         if len(cols) >= 2:
             sugg.append(

@@ -78,6 +78,7 @@ class LoggedPlan:
     plan: str  # the text tree
     document: dict[str, Any] | None  # the JSON plan when logged as JSON
     analyzed: bool  # actual rows/loops present
+    database: str | None = None
 
 
 def _body(message: str, detail: str | None) -> tuple[float, str] | None:
@@ -113,7 +114,11 @@ def parse_entries(entries: list[dict[str, Any]]) -> list[LoggedPlan]:
                 query = lines.pop(0).removeprefix("Query Text:").strip()
             text = "\n".join(lines)
             analyzed = "actual" in text
-        out.append(LoggedPlan(e.get("time"), e.get("pid"), ms, query, text, doc, analyzed))
+        out.append(
+            LoggedPlan(
+                e.get("time"), e.get("pid"), ms, query, text, doc, analyzed, e.get("database")
+            )
+        )
     return out
 
 
