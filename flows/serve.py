@@ -23,6 +23,7 @@ from .quotas import quotas_flow
 from .reports import reports_flow
 from .retention import retention_flow
 from .snapshot import snapshot_flow
+from .sqltune import sqlmon_keep_flow, sqltune_top_flow
 
 
 def validate_cron(expr: str, setting: str) -> str:
@@ -177,6 +178,28 @@ def build_deployments(
             concurrency_limit=1,
             tags=["opscore", "autonomous"],
             description="Judge parameter trials (roll back what hurt), apply recommendations",
+        )
+    )
+    deployments.append(
+        sqltune_top_flow.to_deployment(
+            name="sqltune-top",
+            cron=validate_cron(s.sqltune_cron, "sqltune_cron"),
+            parameters={"targets": scoped, "top": s.sqltune_top},
+            concurrency_limit=1,
+            tags=["opscore", "sqltune"],
+            description=f"SQL Tuning Advisor on the top {s.sqltune_top} statements of the day",
+        )
+    )
+    deployments.append(
+        sqlmon_keep_flow.to_deployment(
+            name="sqlmon-keep",
+            interval=timedelta(
+                minutes=validate_minutes(s.sqlmon_keep_minutes, "sqlmon_keep_minutes")
+            ),
+            parameters={"targets": scoped},
+            concurrency_limit=1,
+            tags=["opscore", "sqlmon"],
+            description="Keep SQL Monitor executions sampled by ASH; apply their retention",
         )
     )
     return deployments

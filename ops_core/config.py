@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     healing_interval_minutes: int = Field(default=5, ge=1, description="self-healing checks")
     corruption_check_cron: str = Field(default="47 3 * * 0", description="weekly amcheck")
     tuning_cron: str = Field(default="23 * * * *", description="self-tuning: hourly")
+    sqltune_cron: str = Field(default="43 1 * * *", description="SQL Tuning Advisor: daily")
+    sqltune_top: int = Field(default=10, ge=1, le=100, description="statements it tunes")
+    sqlmon_keep_minutes: int = Field(default=10, ge=1, description="SQL Monitor from ASH")
     report_retention_days: int = Field(default=30, ge=1)
     serve_targets: list[str] = Field(default_factory=list, description="empty: all targets")
     # snapshots: object-level capture bounds and filters

@@ -320,6 +320,8 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     rng_ids = {"target": t, "begin_id": f.begin_id, "end_id": f.end_id}
     assert _call(called, "plan_cache_statistics", **rng_ids)["calls"] > 0
     _call(called, "plan_cache_entries", **rng_ids)
+    prof = _call(called, "query_profiles", **rng_ids, limit=5)
+    assert prof.profiles and all(bool(p.plan) != bool(p.plan_reason) for p in prof.profiles)
     _call(called, "adaptive_statistics", target=t)
     _call(called, "adaptive_suggestions", target=t)
     # every served non-backup operation was called

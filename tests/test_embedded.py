@@ -50,7 +50,7 @@ def test_start_twice_stop_twice_and_crash_recovery(server):
                 ),
             ).fetchall()
         )
-    assert settings["shared_preload_libraries"] == "pg_stat_statements"
+    assert settings["shared_preload_libraries"] == "pg_stat_statements,auto_explain"
     assert settings["compute_query_id"] == "on"
     assert settings["track_io_timing"] == "on"
     assert settings["track_wal_io_timing"] == "on"

@@ -11,7 +11,7 @@ import pytest
 
 from ops_core import api
 from ops_core.errors import InvalidInput, NotFound
-from tests.helpers import WAIT_S, running_statement, wait_until
+from tests.helpers import WAIT_S, cancel_backends, run_cli, running_statement, wait_until
 
 
 def _by_app(rows, app):
@@ -34,14 +34,19 @@ def test_sql_monitor_live_kept_and_detailed(repo, target_db):
     holder = psycopg.connect(target_db, application_name="mon-holder")
     holder.execute('LOCK TABLE "Orders" IN SHARE MODE')  # idle in transaction, holding it
     copy_rows: list[bytes] = []
+    copy_pid: list[int] = []
 
-    def copy_out() -> None:  # a COPY that reports progress while it runs
+    def copy_out() -> None:  # a COPY that reports progress while it runs (cancelled below)
         with psycopg.connect(target_db, autocommit=True, application_name="mon-copy") as c:
-            with c.cursor().copy(
-                "COPY (SELECT g, pg_sleep(0.2) FROM generate_series(1, 400) g) TO STDOUT"
-            ) as cp:
-                for data in cp:
-                    copy_rows.append(bytes(data))
+            copy_pid.append(c.info.backend_pid)
+            try:
+                with c.cursor().copy(
+                    "COPY (SELECT g, pg_sleep(0.2) FROM generate_series(1, 400) g) TO STDOUT"
+                ) as cp:
+                    for data in cp:
+                        copy_rows.append(bytes(data))
+            except psycopg.errors.QueryCanceled:
+                pass
 
     copier = threading.Thread(target=copy_out, daemon=True)
     try:
@@ -101,6 +106,8 @@ def test_sql_monitor_live_kept_and_detailed(repo, target_db):
     finally:
         holder.close()
         stop.set()
+        if copy_pid:  # its progress was seen: no need to wait its 80 s out
+            cancel_backends(target_db, copy_pid)
         sampler.join(WAIT_S)
         copier.join(WAIT_S)
     # after they finished: kept, with their ASH figures
@@ -161,3 +168,73 @@ def test_app_pages_render(repo, target_db):
     at = _run("tuning.py", {"target": "monapp"})
     assert not at.exception, at.exception
     assert at.title[0].value == "SQL Tuning Advisor"
+
+
+@pytest.mark.slow
+def test_actual_plan_from_auto_explain_or_why_not(repo, target_db, pg):
+    """A finished execution's actual plan comes from auto_explain in the server log where the
+    target logs it (the embedded server loads it); elsewhere the reason says what to enable,
+    and `target check` says how."""
+    api.add_target("ae", target_db)
+    with psycopg.connect(target_db, autocommit=True) as c:
+        c.execute('CREATE TABLE "AeT" (id int)')
+        c.execute('ALTER TABLE "AeT" SET (autovacuum_enabled = off)')  # never analysed
+        c.execute('INSERT INTO "AeT" SELECT g FROM generate_series(1, 20000) g')
+        loaded = c.execute(
+            "SELECT 1 FROM pg_settings WHERE name = 'auto_explain.log_min_duration'"
+        ).fetchone()
+        if loaded:  # log this database's executions from 200 ms (the server's threshold is 5 s)
+            db = c.info.dbname
+            c.execute(f'ALTER DATABASE "{db}" SET auto_explain.log_min_duration = 200')
+    holder = psycopg.connect(target_db, autocommit=True)  # closed below
+    holder.execute("SELECT pg_advisory_lock(4242)")  # the statement waits on it mid-execution
+    out: list = []
+    run = threading.Thread(
+        target=lambda: out.append(
+            psycopg.connect(target_db, autocommit=True, application_name="ae-run")
+            .execute(
+                'SELECT count(*) FROM "AeT" WHERE id % 7 = 0 '
+                "AND pg_advisory_lock_shared(4242) IS NOT NULL"
+            )
+            .fetchone()
+        ),
+        daemon=True,
+    )
+    run.start()
+    try:
+        e = wait_until(
+            lambda: _by_app(api.sql_monitor("ae", min_elapsed_s=0.3), "ae-run"),
+            what="the waiting statement in the SQL Monitor",
+        )
+        assert api.sql_execution_plan(e.exec_id).actual_plan_reason.startswith("Still running")
+    finally:
+        holder.close()  # releases the lock: the statement finishes
+        run.join(WAIT_S)
+    assert out == [(2857,)]
+    api.capture_sql_monitor("ae", min_elapsed_s=0.3)  # marks what no longer runs as done
+    assert [x.status for x in api.list_sql_executions("ae") if x.exec_id == e.exec_id] == ["done"]
+    check = {c.name: c for c in api.check_target("ae").capabilities.checks}["auto_explain"]
+    if pg.embedded is not None:  # auto_explain loaded, the log is the embedded server's file
+        p = wait_until(
+            lambda: (p := api.sql_execution_plan(e.exec_id)).actual_plan and p,
+            what="the auto_explain plan in the log",
+        )
+        assert '"AeT"' in p.actual_plan or "AeT" in p.actual_plan
+        assert "Seq Scan" in p.actual_plan and "actual rows=2857" in p.actual_plan
+        assert p.actual_plan_analyzed and p.actual_plan_duration_ms >= 300
+        assert "200ms" in check.value
+        # the never-analysed table's estimate (default selectivity of id % 7 = 0) is far off:
+        # the logged actual plan shows it as a misestimate, with what to do
+        mis = api.adaptive_statistics("ae")
+        row = mis[(mis["source"] == "auto_explain") & (mis["table"] == "AeT")].iloc[0]
+        assert row["actual_rows"] == 2857 and row["factor"] >= 10
+        sugg = [x for x in api.adaptive_suggestions("ae") if x["table"] == "AeT"]
+        assert sugg and sugg[0]["suggestions"][0] == 'ANALYZE "AeT";'
+        shown = run_cli("sql", "plan", str(e.exec_id))
+        assert shown.returncode == 0 and "Actual plan" in shown.stdout, shown.stderr
+    else:  # the machine's server: not loaded (or its log not readable here): said, with how
+        p = api.sql_execution_plan(e.exec_id)
+        assert p.actual_plan is None and "auto_explain" in p.actual_plan_reason, p
+        assert "shared_preload_libraries" in p.actual_plan_reason or "log" in p.actual_plan_reason
+        if not loaded:
+            assert check.status == "info" and "shared_preload_libraries" in check.hint

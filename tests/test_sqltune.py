@@ -148,3 +148,36 @@ def test_cli_tune_create_json_and_bad_sql(repo, target_db):
     bad = run_cli("sql", "tune", "create", "SELECT FROM WHERE", "--target", "tunecli")
     assert bad.returncode != 0 and "syntax error" in (bad.stdout + bad.stderr)
     assert "Traceback" not in bad.stderr
+
+
+def test_index_columns_equalities_then_range_or_order_by():
+    from ops_core.analysis.sqltune import indexcols
+
+    f = "((category = $1) AND (price < $2))"
+    assert indexcols.index_columns(f, "SELECT 1") == ["category", "price"]
+    rng = "((created_at >= '2024-03-01'::timestamptz) AND (created_at < $2))"
+    assert indexcols.index_columns(rng, "SELECT 1") == ["created_at"]
+    top = "SELECT id, at FROM events WHERE account = $1 ORDER BY at DESC LIMIT $2"
+    assert indexcols.index_columns("(account = $1)", top) == ["account", "at"]
+    mixed = "SELECT id FROM events WHERE account = $1 ORDER BY at DESC, id DESC LIMIT 5"
+    assert indexcols.index_columns("(account = $1)", mixed) == ["account", "at", "id"]
+    both = "SELECT id FROM events WHERE account = $1 ORDER BY at DESC, id ASC LIMIT 5"
+    assert indexcols.index_columns("(account = $1)", both) == ["account"]  # mixed directions
+    assert indexcols.limit_params(top) == {2: "10"}
+    assert indexcols.index_columns("(lower(email) = $1)", "SELECT 1") == []
+
+
+def test_an_index_led_by_a_wider_one_of_the_task_is_marked_covered():
+    from ops_core.api.sqltune import TuningRecommendation, _mark_covered
+
+    def rec(i, cols, table="t"):
+        ddl = f'CREATE INDEX CONCURRENTLY "i{i}" ON "public"."{table}" ({cols});'
+        return TuningRecommendation(i, 1, i, "index", ddl, "r", "hypopg", None, None, None, None,
+                                    None, None, {}, None, None)  # fmt: skip
+
+    recs = [rec(1, '"x"'), rec(2, '"x", "y"'), rec(3, '"x"', "u"), rec(4, '"x", "y"')]
+    _mark_covered(recs)
+    assert recs[0].evidence["covered_by"] == 2 and "covered by recommendation 2" in recs[0].why_not
+    assert "covered_by" not in recs[1].evidence  # the widest, first of its kind: built
+    assert "covered_by" not in recs[2].evidence  # another table
+    assert recs[3].evidence["covered_by"] == 2  # the same index again

@@ -27,7 +27,7 @@ def test_index_advice_measured_on_a_clone(repo, pg):
             c.execute('CREATE TABLE "Orders" (id int PRIMARY KEY, customer int, note text)')
             c.execute(
                 'INSERT INTO "Orders" SELECT g, g % 5000, md5(g::text) '
-                "FROM generate_series(1, 100000) g"
+                "FROM generate_series(1, 40000) g"
             )
             c.execute('ANALYZE "Orders"')
         api.take_full_backup(t.name)

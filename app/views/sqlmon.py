@@ -95,3 +95,10 @@ if pick:
             st.code(d.plan.plan)
         elif d.plan:
             st.warning(f"No plan: {d.plan.reason}")
+        if d.plan and d.plan.actual_plan:
+            st.markdown(
+                f"**Actual plan** (auto_explain, {d.plan.actual_plan_duration_ms:.0f} ms logged)"
+            )
+            st.code(d.plan.actual_plan)
+        elif d.plan and d.plan.actual_plan_reason:
+            st.caption(f"No actual plan: {d.plan.actual_plan_reason}")

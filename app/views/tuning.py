@@ -1,5 +1,6 @@
 """SQL Tuning Advisor tasks and SQL profiles: create a task for a statement, run it, read the
-recommendations with their measured benefit (or why not), profiles with their evidence."""
+recommendations with their measured benefit (or why not), profiles with their evidence; query
+profiles of the last snapshot range (deltas, ASH waits, a plan or why there is none)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,25 @@ if profiles:
     )
 else:
     st.info("No SQL profile: accept a measured setting recommendation to make one.")
+
+st.subheader("Query profiles (last two snapshots)")
+if st.toggle("Show query profiles", key="tune_qprof", help="Plans each statement (EXPLAIN)."):
+    qp, err = c.try_call(api.query_profiles, target, limit=20)
+    if err:
+        st.info(f"{err.message} {err.hint or ''}")
+    elif qp is not None:
+        st.dataframe(
+            pd.DataFrame(
+                [(p.queryid, p.calls, p.total_ms, p.mean_ms, p.db_time_s,
+                  ", ".join(f"{w.wait_class}/{w.event or '-'}" for w in p.waits[:2]),
+                  p.plan_method or p.plan_reason, p.query) for p in qp.profiles],
+                columns=["queryid", "calls", "total ms", "mean ms", "DB time s", "waits",
+                         "plan", "sql"],
+            ),
+            hide_index=True,
+        )  # fmt: skip
+        if qp.note:
+            st.caption(qp.note)
+        for p in qp.profiles[:5]:
+            with st.expander(f"Plan of {p.queryid}: {(p.query or '')[:80]}"):
+                st.code(p.plan or f"No plan: {p.plan_reason}")

@@ -254,10 +254,22 @@ from .performance import (
     targets_status,
     top_statements,
 )
+from .plancache import (
+    adaptive_statistics,
+    adaptive_suggestions,
+    plan_cache_entries,
+    plan_cache_statistics,
+)
 from .pools import (
     ConnectionPools,
     connection_pools,
     set_target_pooler,
+)
+from .queryprofile import (
+    QueryProfile,
+    QueryProfiles,
+    QueryWait,
+    query_profiles,
 )
 from .quotas import (
     QUOTA_KINDS,
@@ -364,26 +376,24 @@ from .sqlmon import (
     sql_monitor,
     sql_monitor_statistics,
 )
-from .sqltune import (
+from .sqlprofiles import (
     AcceptResult,
     SqlProfile,
+    accept_recommendation,
+    create_sql_profile,
+    drop_sql_profile,
+    export_sql_profile,
+    list_sql_profiles,
+    set_sql_profile_enabled,
+)
+from .sqltune import (
     TuningRecommendation,
     TuningTask,
-    accept_recommendation,
-    adaptive_statistics,
-    adaptive_suggestions,
-    create_sql_profile,
     create_tuning_task,
     delete_tuning_task,
-    drop_sql_profile,
     execute_tuning_task,
-    export_sql_profile,
     get_tuning_task,
-    list_sql_profiles,
     list_tuning_tasks,
-    plan_cache_entries,
-    plan_cache_statistics,
-    set_sql_profile_enabled,
     tuning_recommendations,
 )
 from .system import (
@@ -840,4 +850,8 @@ __all__ = [
     "cluster_topology",
     "replication_status",
     "storage_status",
+    "QueryWait",
+    "QueryProfile",
+    "QueryProfiles",
+    "query_profiles",
 ]

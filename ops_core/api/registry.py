@@ -194,8 +194,9 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # plan cache and optimizer misestimates
     "plan_cache_statistics": ((R,), ()),
     "plan_cache_entries": ((R,), ()),
-    "adaptive_statistics": ((R,), ()),
-    "adaptive_suggestions": ((R,), ()),
+    "adaptive_statistics": ((R, T), ()),
+    "adaptive_suggestions": ((R, T), ()),
+    "query_profiles": ((R, T), ()),
 }
 
 #: catalog rows that PostgreSQL itself cannot support, with the reason

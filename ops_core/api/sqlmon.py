@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from .. import repository
-from ..collectors import live, sqlmon
+from ..collectors import live, sqlmon, sqlmon_plans
 from ..collectors.scrub import scrub
 from ..config import get_settings
 from ..errors import InvalidInput, NotFound, OpsCoreError
@@ -26,6 +27,7 @@ from ..repository import sqlmon as store
 from ..repository import targets as repo_targets
 from ..targets import connection
 from .common import opscore_shown, utc_time
+from .logs import read_log_entries
 from .targets import get_target, target_dsn
 
 __all__ = [
@@ -87,8 +89,10 @@ class ExecutionPlan:
     plan: str | None
     method: str | None  # plain / generic_plan / prepare_generic
     reason: str | None  # why there is no plan
-    actual_plan: str | None = None
-    actual_plan_reason: str | None = None
+    actual_plan: str | None = None  # from auto_explain in the server log (finished only)
+    actual_plan_reason: str | None = None  # why there is no actual plan
+    actual_plan_duration_ms: float | None = None  # the duration auto_explain logged
+    actual_plan_analyzed: bool | None = None  # actual rows per node (log_analyze on)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,14 +281,13 @@ def _stored(exec_id: int) -> tuple[Any, dict[str, Any]]:
 def sql_execution_plan(exec_id: int) -> ExecutionPlan:
     """The plan of a monitored execution's statement: EXPLAIN without ANALYZE (nothing is
     executed) in a read-only session on its database, through the safe plan path (generic plan
-    for texts with placeholders: GENERIC_PLAN on 16+, PREPARE on 14-15), or why there is none."""
+    for texts with placeholders: GENERIC_PLAN on 16+, PREPARE on 14-15), or why there is none.
+    For a finished execution also its actual plan, logged by auto_explain in the server log,
+    or why there is none (auto_explain off, shorter than its threshold, log not readable)."""
     t, row = _stored(exec_id)
     res = ExecutionPlan(exec_id, row["query"], row["datname"], None, None, None)
-    res.actual_plan_reason = (
-        "The actual plan of a finished execution is in the server log only when auto_explain "
-        "logs it (auto_explain.log_min_duration); opscore does not read server logs yet."
-    )
     if not row["query"]:
+        _actual_plan(t, row, res)
         res.reason = "The execution's text was not captured."
         return res
     dsn = target_dsn(t)
@@ -295,7 +298,9 @@ def sql_execution_plan(exec_id: int) -> ExecutionPlan:
             p = live.plan(conn, row["query"], fmt="text")
     except Exception as exc:  # noqa: BLE001 - the database may be gone: an answer, not a crash
         res.reason = f"Could not connect to plan it: {str(exc).splitlines()[0]}"
+        res.actual_plan_reason = "The target could not be reached to read its log."
         return res
+    _actual_plan(t, row, res)
     res.plan, res.method, res.reason = p.plan, p.method, p.reason
     if res.reason and len(row["query"]) >= get_settings().ash_query_text_max:
         res.reason += (
@@ -303,6 +308,54 @@ def sql_execution_plan(exec_id: int) -> ExecutionPlan:
             "OPSCORE_ASH_QUERY_TEXT_MAX)"
         )
     return res
+
+
+#: the log tail read for actual plans (auto_explain entries of the last executions)
+ACTUAL_PLAN_LOG_BYTES = 16 * 1024 * 1024
+
+
+def _actual_plan(t: Any, row: dict[str, Any], res: ExecutionPlan) -> None:
+    """``res.actual_plan`` from auto_explain in the target's log, or the reason there is none."""
+    if row["status"] != "done":
+        res.actual_plan_reason = (
+            "Still running: auto_explain logs the actual plan when the execution finishes."
+        )
+        return
+    try:
+        with connection.monitoring_session(target_dsn(t)) as conn:
+            ae = sqlmon_plans.settings(conn)
+        off = ae.reason_off()
+        if off:
+            res.actual_plan_reason = off
+            return
+        src, entries, _ = read_log_entries(t, ACTUAL_PLAN_LOG_BYTES)
+    except (OpsCoreError, psycopg.Error) as exc:
+        msg = getattr(exc, "message", None) or str(exc).strip()
+        res.actual_plan_reason = f"The target's log could not be read: {msg}"
+        return
+    if src.path is None:
+        res.actual_plan_reason = (
+            f"auto_explain is on, but the server log is not readable here: {src.reason}"
+        )
+        return
+    found = sqlmon_plans.match(sqlmon_plans.parse_entries(entries), row["pid"], row["query_start"])
+    if found is not None:
+        res.actual_plan = found.plan
+        res.actual_plan_duration_ms = found.duration_ms
+        res.actual_plan_analyzed = found.analyzed
+        return
+    threshold = ae.min_duration_ms or 0
+    if row["elapsed_s"] * 1000 < threshold:
+        res.actual_plan_reason = (
+            f"The execution ({row['elapsed_s']:.1f} s) was shorter than "
+            f"auto_explain.log_min_duration ({threshold} ms): not logged."
+        )
+    else:
+        res.actual_plan_reason = (
+            f"No auto_explain entry of pid {row['pid']} at {row['query_start']:%Y-%m-%d %H:%M:%S} "
+            f"in the last {ACTUAL_PLAN_LOG_BYTES // 2**20} MB of {src.path} (rotated away, "
+            "or the execution ended in an error)."
+        )
 
 
 def sql_execution(exec_id: int, *, with_plan: bool = True) -> ExecutionDetail:

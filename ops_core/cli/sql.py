@@ -144,6 +144,14 @@ def _print_plan(p: api.ExecutionPlan | None) -> None:
         console.print(escape(p.plan), highlight=False)
     else:
         console.print(f"[yellow]No plan:[/] {escape(p.reason or '')}")
+    if p.actual_plan:
+        console.print(
+            f"[bold]Actual plan[/] (auto_explain in the server log, "
+            f"{p.actual_plan_duration_ms:.0f} ms):"
+        )
+        console.print(escape(p.actual_plan), highlight=False)
+    elif p.actual_plan_reason:
+        console.print(f"[dim]No actual plan: {escape(p.actual_plan_reason)}[/]")
 
 
 @app.command(epilog=example("opscore sql plan 12"))
@@ -243,6 +251,50 @@ def misestimates(
         return
     for row in data:
         console.print(row)
+
+
+@app.command(
+    epilog=example(
+        "opscore sql queries --target prod --limit 20",
+        "opscore sql queries --queryid 4242 --json",
+        "opscore sql queries --begin 10 --end 12 --order-by mean_ms --no-plan",
+    )
+)
+def queries(
+    target: str | None = TargetOpt,
+    begin: int | None = typer.Option(None, "--begin", help="First snapshot id."),
+    end: int | None = typer.Option(None, "--end", help="Last snapshot id."),
+    queryid: int | None = typer.Option(None, "--queryid", help="One statement."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many statements."),
+    order_by: str = typer.Option("total_ms", "--order-by", help="total_ms, mean_ms, calls..."),
+    plan: bool = typer.Option(True, "--plan/--no-plan", help="Plan each statement."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Query profiles: per statement its pg_stat_statements deltas, ASH waits and plan (or
+    why there is none), over a snapshot range (default the last two snapshots)."""
+    res = api.query_profiles(
+        _target(target), begin, end, queryid=queryid, limit=limit, order_by=order_by,
+        with_plan=plan,
+    )  # fmt: skip
+    if as_json:
+        print_json(res.as_dict())
+        return
+    rows = [
+        (
+            p.queryid, p.calls, f"{p.total_ms:.1f}", f"{p.mean_ms or 0:.2f}", f"{p.db_time_s:.1f}",
+            ", ".join(f"{w.wait_class}/{w.event or '-'} {w.pct or 0:.0f}%" for w in p.waits[:2]),
+            p.plan_method or _short(p.plan_reason, 40), _short(p.query, 50),
+        )
+        for p in res.profiles
+    ]  # fmt: skip
+    cols = ["queryid", "calls", "total ms", "mean ms", "DB time s", "top waits", "plan", "sql"]
+    title = f"Query profiles of {res.target}, snapshots {res.begin_id}-{res.end_id}"
+    console.print(table(title, cols, rows))
+    if res.note:
+        console.print(escape(res.note))
+    if queryid is not None and res.profiles:
+        p = res.profiles[0]
+        console.print(escape(p.plan or f"No plan: {p.plan_reason}"))
 
 
 # ------------------------------------------------------------------------------ tune

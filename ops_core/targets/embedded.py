@@ -44,7 +44,13 @@ MAJOR = 18
 # Settings opscore needs from its default server; given to initdb so the first start needs
 # no restart.
 SERVER_SETTINGS: dict[str, str] = {
-    "shared_preload_libraries": "pg_stat_statements",
+    "shared_preload_libraries": "pg_stat_statements,auto_explain",
+    # the SQL Monitor's actual plans: executions of 5 s or more (its threshold) are logged
+    # with actual rows per node (no per-node timing: little overhead), as JSON
+    "auto_explain.log_min_duration": "5s",
+    "auto_explain.log_analyze": "on",
+    "auto_explain.log_timing": "off",
+    "auto_explain.log_format": "json",
     "compute_query_id": "on",
     "track_io_timing": "on",
     "track_wal_io_timing": "on",

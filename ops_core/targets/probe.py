@@ -68,7 +68,23 @@ TRACKED_SETTINGS = [
     "archive_mode",
     "pg_stat_statements.max",
     "pg_stat_statements.track",
+    "session_preload_libraries",
+    "auto_explain.log_min_duration",
+    "auto_explain.log_analyze",
+    "auto_explain.log_format",
+    "logging_collector",
+    "log_destination",
 ]
+
+#: how to let the SQL Monitor show actual plans of finished executions (auto_explain)
+AUTO_EXPLAIN_HOW = (
+    "Load auto_explain on the target: shared_preload_libraries = "
+    "'pg_stat_statements,auto_explain' (restart), or session_preload_libraries = "
+    "'auto_explain' (new sessions), and set auto_explain.log_min_duration = '5s' (the SQL "
+    "Monitor threshold); auto_explain.log_analyze = on with log_timing = off gives actual rows "
+    "at little cost; auto_explain.log_format = json and log_destination csvlog or jsonlog "
+    "(logging_collector = on) keep the plan readable from the log."
+)
 
 
 def probe(conn: psycopg.Connection) -> Capabilities:
@@ -218,6 +234,7 @@ def _checks(c: Capabilities) -> list[Check]:
         out.append(
             Check(f"setting {name}", "ok" if ok else "warn", value or "?", "" if ok else hint)
         )
+    out.append(_auto_explain(c))
     size = c.settings.get("track_activity_query_size", "1024B").rstrip("B")
     try:
         nbytes = int(size)
@@ -235,3 +252,30 @@ def _checks(c: Capabilities) -> list[Check]:
         )
     )
     return out
+
+
+def _auto_explain(c: Capabilities) -> Check:
+    """auto_explain gives the SQL Monitor the actual plans of finished slow executions (read
+    from the server log): informational, opscore works without it."""
+    libs = ",".join(
+        c.settings.get(k, "") for k in ("shared_preload_libraries", "session_preload_libraries")
+    )
+    dur = c.settings.get("auto_explain.log_min_duration")
+    loaded = "auto_explain" in [x.strip() for x in libs.split(",")]
+    if not loaded:
+        return Check("auto_explain", "info", "not loaded", AUTO_EXPLAIN_HOW)
+    if dur is None or dur.startswith("-1"):
+        return Check("auto_explain", "info", "loaded, log_min_duration -1 (off)", AUTO_EXPLAIN_HOW)
+    value = f"logs executions over {dur}"
+    if c.settings.get("auto_explain.log_analyze") != "on":
+        value += ", estimates only (log_analyze off)"
+    if c.settings.get("logging_collector") != "on":
+        return Check(
+            "auto_explain",
+            "info",
+            value + "; logging_collector off",
+            "The log goes to the server's standard error: opscore reads it only from the "
+            "embedded server it runs. Turn logging_collector on (log_destination csvlog or "
+            "jsonlog) for the SQL Monitor to read actual plans.",
+        )
+    return Check("auto_explain", "ok", value)

@@ -14,9 +14,8 @@ import psycopg
 
 from ...collectors import live, sqltune_reads
 from .. import whatif
-from ..addm.indexfind import filter_columns
 from ..addm.sqlshape import shape
-from . import structure
+from . import indexcols, structure
 
 #: a sequential scan of a table with fewer rows than this is not worth an index
 MIN_TABLE_ROWS = 1000
@@ -144,13 +143,13 @@ def _statistics(conn: psycopg.Connection, text: str, mis: list[dict]) -> list[Re
     return out
 
 
-def _index_candidates(conn: psycopg.Connection, plan: dict[str, Any]) -> list[tuple]:
+def _index_candidates(conn: psycopg.Connection, text: str, plan: dict[str, Any]) -> list[tuple]:
     out = []
     for n in _walk(plan):
         if n.get("Node Type") != "Seq Scan" or not n.get("Filter"):
             continue
         schema, table = n.get("Schema") or "public", n["Relation Name"]
-        cols = [c for c in filter_columns(n["Filter"]) if c]
+        cols = indexcols.index_columns(n["Filter"], text)
         if not cols:
             continue
         rows = sqltune_reads.tables(conn, [f'"{schema}"."{table}"'])
@@ -177,14 +176,15 @@ def _index(
     timeout_ms: int,
 ) -> list[Recommendation]:
     out = []
-    for spec, node, total in _index_candidates(conn, plan):
+    for spec, node, total in _index_candidates(conn, text, plan):
         hypo = whatif.hypothetical(conn, text, spec)
         rec = Recommendation(
             "index",
             spec.ddl(name=f"{spec.table}_{'_'.join(spec.columns)}_idx"[:63]),
             f"Seq Scan on {spec.schema}.{spec.table} ({total:.0f} rows) filtering "
             f"{node['Filter']} (estimated {node.get('Plan Rows')} rows kept): no valid index "
-            f"leads with {spec.columns[0]}",
+            f"leads with {spec.columns[0]} (index columns: equalities, then a range or the "
+            "ORDER BY of a LIMIT)",
             evidence={"filter": node["Filter"], "table_rows": total},
         )
         if hypo.method == "hypopg" and hypo.cost_before is not None:
@@ -374,5 +374,9 @@ def _bind(conn: psycopg.Connection, text: str) -> tuple[str, dict[str, Any], lis
         v = vals[-1] if source == "most common value" else vals[len(vals) // 2]
         chosen[n] = v
         used[f"${n}"] = {"value": v, "column": f"{key[0]}.{key[1]}", "source": source}
+    for n, v in indexcols.limit_params(text).items():
+        if n not in chosen:
+            chosen[n] = v
+            used[f"${n}"] = {"value": v, "column": None, "source": "LIMIT/OFFSET (no statistics)"}
     missing = sorted(structure.param_numbers(text) - set(chosen))
     return (structure.bind_values(text, chosen) if not missing else text), used, missing
