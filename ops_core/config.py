@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     healing_interval_minutes: int = Field(default=5, ge=1, description="self-healing checks")
     corruption_check_cron: str = Field(default="47 3 * * 0", description="weekly amcheck")
     tuning_cron: str = Field(default="23 * * * *", description="self-tuning: hourly")
+    indexing_cron: str = Field(default="41 * * * *", description="auto-indexing cycle: hourly")
     report_retention_days: int = Field(default=30, ge=1)
     serve_targets: list[str] = Field(default_factory=list, description="empty: all targets")
     # snapshots: object-level capture bounds and filters

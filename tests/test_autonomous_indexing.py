@@ -8,6 +8,8 @@ from the plan where not (the embedded PG18)."""
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -82,6 +84,7 @@ def _by_cols(cands, table: str, columns: list[str]):
     return [c for c in cands.candidates if c.table_name == table and c.columns == columns]
 
 
+@pytest.mark.slow
 def test_candidates_found_prefix_never_and_write_heavy_not_chosen(world, repo):
     dsn, hypopg = world
     api.add_target(TARGET, dsn)
@@ -101,6 +104,25 @@ def test_candidates_found_prefix_never_and_write_heavy_not_chosen(world, repo):
     assert events.write_ms > events.saved_ms, (events.write_ms, events.saved_ms)
     assert "write overhead" in events.verdict or "planner would not" in events.verdict
     assert [c.table_name for c in cands.chosen] == ["Orders"]
+    # the CLI shows the same answer (in-process: no interpreter start-up)
+    from typer.testing import CliRunner
+
+    from ops_core.cli import app
+
+    r = CliRunner().invoke(app, ["autonomous", "indexing", "candidates", "-t", TARGET, "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    assert [c["columns"] for c in got["candidates"] if c["chosen"]] == [["customer_id"]]
+    r = CliRunner().invoke(app, ["autonomous", "indexing", "config", "set", "-t", TARGET,
+                                 "--mode", "sometimes"])  # fmt: skip
+    assert r.exit_code != 0 and api.indexing_config(TARGET).mode == "off"
+    # the app's Autonomous page: the candidates with their verdicts
+    from .test_app import _run, _tables
+
+    at = _run("autonomous.py")
+    assert not at.exception, at.exception
+    shown = _tables(at)
+    assert "Orders (customer_id)" in shown and "write overhead" in shown
 
 
 @pytest.mark.slow
@@ -167,6 +189,15 @@ def test_cycle_off_report_implement_verify_and_drop_unused(world, repo):
     assert report.config.mode == "implement" and report.counts["unused"] == 1
     assert any(h["index"] == "dba_amount_idx" and not h["auto_indexing"]
                for h in report.index_health)  # fmt: skip
+
+
+def test_serve_schedules_the_auto_indexing_flow():
+    from flows.serve import build_deployments
+    from ops_core.config import Settings
+
+    deps = {d.name: d for d in build_deployments(Settings(indexing_cron="5 * * * *"))}
+    assert deps["auto-indexing"].flow_name == "auto-indexing"
+    assert deps["auto-indexing"].schedules[0].schedule.cron == "5 * * * *"
 
 
 def test_bad_config_is_refused(world, repo):
