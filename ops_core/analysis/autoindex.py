@@ -99,11 +99,25 @@ def _fields(node) -> list[str] | None:
 
 
 def _is_value(node) -> bool:
+    """A parameter, a constant, or an expression of them with no column and no subquery
+    (``now() - $1::interval``): one value per execution, what an index can be searched by."""
     if isinstance(node, tuple | list):
         return bool(node) and all(_is_value(n) for n in node)
-    if isinstance(node, ast.TypeCast):
-        return _is_value(node.arg)
-    return isinstance(node, ast.ParamRef | ast.A_Const)
+    if isinstance(node, ast.ParamRef | ast.A_Const):
+        return True
+    if not isinstance(node, ast.TypeCast | ast.A_Expr | ast.FuncCall):
+        return False
+    found: list[bool] = []
+
+    class C(Visitor):
+        def visit_ColumnRef(self, ancestors, n) -> None:
+            found.append(True)
+
+        def visit_SubLink(self, ancestors, n) -> None:
+            found.append(True)
+
+    C()(node)
+    return not found
 
 
 def statement_columns(text: str) -> StatementColumns:
@@ -419,10 +433,13 @@ def choose(
         for net, gain, c in scored:
             base = sum(float(s.get("total_ms") or 0) for s in c.statements) or 1.0
             if gain <= 0:
+                whys = [s["why"] for s in c.statements if s.get("why")]
                 c.verdict = (
-                    "the planner would not use it"
-                    if not any(s.get("used") for s in c.statements)
-                    else "saves nothing over the indexes already chosen"
+                    "saves nothing over the indexes already chosen"
+                    if any(s.get("used") for s in c.statements)
+                    else f"not costed: {whys[0]}"
+                    if whys and len(whys) == len(c.statements)
+                    else "the planner would not use it"
                 )
             elif net <= 0:
                 c.verdict = f"write overhead {c.write_ms:.1f} ms exceeds the {gain:.1f} ms it saves"

@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg
 
+from ..collectors import live
+from ..targets.index_actions import index_ddl
 from . import whatif
 from .autoindex import (
     DEFAULT_RANGE_SEL,
@@ -34,7 +36,7 @@ from .autoindex import (
     statement_columns,
 )
 
-__all__ = ["cost_candidate", "estimate_scan", "filter_columns"]
+__all__ = ["cost_candidate", "estimate_scan", "filter_columns", "generic_hypothetical"]
 
 BLOCK = 8192.0
 
@@ -107,6 +109,34 @@ def estimate_scan(
     )
 
 
+def generic_hypothetical(
+    conn: psycopg.Connection, text: str, spec: whatif.IndexSpec
+) -> tuple[float | None, float | None, bool, str | None]:
+    """(cost before, cost after, used, why not) of a statement with parameters that have no
+    sampled value, from its *generic* plan (``live.plan``: GENERIC_PLAN on 16+, a prepared
+    statement on 14-15) without and with a hypothetical index (hypopg keeps it in the session
+    until ``hypopg_reset``; nothing is built or executed)."""
+    before = live.plan(conn, text, fmt="json")
+    if not isinstance(before.plan, dict):
+        return None, None, False, before.reason
+    conn.execute("BEGIN /* opscore */ READ ONLY")
+    try:
+        made = conn.execute(
+            "SELECT /* opscore */ indexname FROM hypopg_create_index(%s)",
+            (index_ddl(spec.schema, spec.table, spec.columns).as_string(conn),),
+        ).fetchone()
+    finally:
+        conn.execute("ROLLBACK /* opscore */")  # hypopg's index outlives the transaction
+    try:
+        after = live.plan(conn, text, fmt="json")
+    finally:
+        conn.execute("SELECT /* opscore */ hypopg_reset()")
+    if not isinstance(after.plan, dict):
+        return None, None, False, after.reason
+    used = whatif.uses_index(after.plan, spec.table, spec.columns, made[0] if made else "")
+    return float(before.plan["Total Cost"]), float(after.plan["Total Cost"]), used, None
+
+
 def cost_candidate(
     conn: psycopg.Connection,
     cand: IndexCandidate,
@@ -134,10 +164,17 @@ def cost_candidate(
         }
         cand.statements.append(row)
         text = st.get("bound")
-        if not text:
-            row["why"] = st.get("why") or "no values to cost it with"
-            continue
-        if hypopg:
+        if not text and not (hypopg and st.get("generic")):
+            if plans.get(int(st["queryid"])) is None:
+                row["why"] = st.get("why") or "no values to cost it with"
+                continue
+        if hypopg and not text:
+            before, after, used, why = generic_hypothetical(conn, st["generic"], spec)
+            if before is None or after is None:
+                row["why"] = why
+                continue
+            row.update(cost_before=before, cost_after=after, used=used, plan="generic")
+        elif hypopg:
             w = whatif.hypothetical(conn, text, spec)
             if w.cost_before is None or w.cost_after is None:
                 row["why"] = w.why_not

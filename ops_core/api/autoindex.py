@@ -261,10 +261,11 @@ def _candidates(
                 text, missing = None, [str(exc)[:200]]
             why_not = None
             if missing:
-                text, why_not = None, f"no sampled values for parameters {missing}"
-            bound[q] = {**r, "bound": text, "why": why_not}
-            if text and not hyp:
-                p = live.plan(conn, text, fmt="json")
+                text, why_not = None, f"no sampled values for parameters {missing}: costed "
+                "on its generic plan, not executed"
+            bound[q] = {**r, "bound": text, "why": why_not, "generic": body}
+            if not hyp:
+                p = live.plan(conn, text or body, fmt="json")
                 plans[q] = p.plan if isinstance(p.plan, dict) else None
                 if plans[q] is None:
                     bound[q]["why"] = p.reason
@@ -394,9 +395,14 @@ def _build(
     rid = store.record(repo, **row, status="verifying", created=True, action_id=aid,
                            created_at=now, last_used_at=now, verification=verification,
                            idx_scan=(use or {}).get("idx_scan"))  # fmt: skip
+    ran = [s for s in after.get("statements", []) if "ms" in s]
     if not use or not use["valid"]:
         reason, status = "the build left an invalid index", "failed"
-    elif not any(s.get("used") for s in after["statements"]):
+    elif not ran:
+        return IndexingStep("create", c.name, label, mode, "done", aid,
+                            "no statement it serves could be executed with values: judged on "
+                            "the snapshots only")  # fmt: skip
+    elif not any(s.get("used") for s in ran):
         reason, status = "no statement's plan uses it", "unused"
     elif after["ms_per_call"] >= before["ms_per_call"]:
         reason, status = (
