@@ -216,3 +216,64 @@ def test_bad_config_is_refused(world, repo):
     assert (
         api.indexing_config(TARGET).budget_mb == 1024 and api.indexing_config(TARGET).mode == "off"
     )
+
+
+# ------------------------------------------------------------- the pure part, no server
+def test_statement_columns_and_candidate_order():
+    from ops_core.analysis import autoindex as ai
+
+    sh = ai.statement_columns(
+        'SELECT o.id FROM "Orders" o JOIN items i ON i.order_id = o.id '
+        "WHERE o.status = $1 AND o.customer_id = $2 AND o.created_at > now() - $3::interval "
+        "ORDER BY o.created_at"
+    )
+    t = "public.Orders"
+    assert sh.on(t)["eq"] == ["status", "customer_id"] and sh.on(t)["range"] == ["created_at"]
+    assert ("public.items", "order_id") in sh.join and sh.on(t)["order"] == ["created_at"]
+    upd = ai.statement_columns('UPDATE "Orders" SET status = $1 WHERE id = $2')
+    assert upd.kind == "update" and upd.on(t)["set"] == ["status"]
+    assert not ai.statement_columns("SELEKT nonsense").parsed
+    stats = {(t, "status"): {"n_distinct": 3}, (t, "customer_id"): {"n_distinct": -0.1}}
+    cands, skipped = ai.candidates_for(
+        [{"queryid": 1, "calls": 10, "total_ms": 100.0}], {1: sh},
+        {t: {"reltuples": 100000.0}}, stats, {t: [["status", "created_at", "id"]]},
+    )  # fmt: skip
+    cols = [c.columns for c in cands]
+    # equality columns most selective first (customer_id: 10,000 values; status: 3)
+    assert ["customer_id", "status"] in cols and ["status", "customer_id"] not in cols
+    assert ["customer_id", "status", "created_at"] in cols
+    # (status) and (status, created_at) are prefixes of the existing index: left out, said why
+    assert ["status"] not in cols and any(s["columns"] == ["status"] for s in skipped)
+    assert all(c.ddl.startswith('CREATE INDEX CONCURRENTLY "ai_orders_') for c in cands)
+
+
+def test_write_overhead_and_greedy_against_exact():
+    from ops_core.analysis import autoindex as ai
+
+    table = {"n_indexes": 1, "n_tup_upd": 100.0, "n_tup_hot_upd": 90.0}
+    writes = [{"queryid": 1, "kind": "insert", "calls": 1000, "total_ms": 100.0},
+              {"queryid": 2, "kind": "update", "calls": 10, "total_ms": 40.0,
+               "set_columns": ["v"]},
+              {"queryid": 3, "kind": "delete", "calls": 10, "total_ms": 40.0}]  # fmt: skip
+    ms, _ = ai.write_overhead(["k"], writes, table)
+    assert ms == pytest.approx(100 / 2 + 40 / 2 * 0.1)  # update of another column: non-HOT
+    ms_v, _ = ai.write_overhead(["v"], writes, table)
+    assert ms_v == pytest.approx(100 / 2 + 40 / 2)  # it sets an indexed column
+
+    def cand(name, saved: dict[int, float], write, size):
+        c = ai.IndexCandidate("public", "t", [name], name, "")
+        c.method, c.write_ms, c.est_bytes = "hypopg", write, size
+        c.statements = [{"queryid": q, "total_ms": 100.0, "saved_ms": v, "used": True}
+                        for q, v in saved.items()]  # fmt: skip
+        c.saved_ms = sum(saved.values())
+        return c
+
+    pool = [cand("a", {1: 90, 2: 50}, 10, 100), cand("b", {1: 80}, 5, 60),
+            cand("c", {2: 60, 3: 70}, 20, 80), cand("w", {4: 5}, 30, 10)]  # fmt: skip
+    chosen = ai.choose(pool, budget_bytes=180, min_gain_pct=5)
+    greedy = ai.net_of(chosen)
+    best, exact = ai.choose_exact(pool, 180)
+    assert sum(c.est_bytes for c in chosen) <= 180 and greedy <= exact
+    assert not next(c for c in pool if c.name == "w").chosen  # writes cost more than it saves
+    assert "write overhead" in next(c for c in pool if c.name == "w").verdict
+    assert greedy >= 0.8 * exact, (greedy, exact, [c.name for c in best])

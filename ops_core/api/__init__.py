@@ -70,17 +70,15 @@ from .autoindex import (
     IndexingCandidates,
     IndexingConfig,
     IndexingReport,
-    IndexingRun,
-    IndexingStep,
     indexing_candidates,
     indexing_config,
     indexing_created,
     indexing_dropped,
     indexing_recommendations,
     indexing_report,
-    run_indexing,
     set_indexing_config,
 )
+from .autoindex_cycle import IndexingRun, IndexingStep, run_indexing
 from .autonomous import (
     AutonomousConfig,
     CorruptionCheck,
