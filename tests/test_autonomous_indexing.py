@@ -202,9 +202,8 @@ def test_serve_schedules_the_auto_indexing_flow():
     assert deps["auto-indexing"].schedules[0].schedule.cron == "5 * * * *"
 
 
-def test_bad_config_is_refused(world, repo):
-    dsn, _ = world
-    api.add_target(TARGET, dsn)
+def test_bad_config_is_refused(target_db, repo):
+    api.add_target(TARGET, target_db)
     from ops_core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="budget_mb"):
