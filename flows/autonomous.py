@@ -82,3 +82,42 @@ def tuning_flow(targets: list[str] | None = None, tolerance_pct: float = 10.0) -
                         tr.reason)  # fmt: skip
         out[name] = {"mode": mode, "new_trials": len(new)}
     return out
+
+
+@flow(
+    name="auto-indexing",
+    description="One auto-indexing cycle per target whose mode is not off: judge the indexes "
+    "it built (drop what regressed or is unused), then candidates from the workload, costed, "
+    "a set chosen under the budget and built (implement) or journaled (report-only).",
+)
+def indexing_flow(targets: list[str] | None = None, hours: float = 24.0) -> dict:
+    logger = get_run_logger()
+    out: dict[str, dict] = {}
+    for name in resolve_targets(targets):
+        if api.indexing_config(name).mode == "off":
+            logger.info("%s: auto-indexing is off, skipped", name)
+            out[name] = {"mode": "off"}
+            continue
+        run = api.run_indexing(name, hours)
+        for s in run.steps:
+            (logger.warning if s.outcome in ("regressed", "failed", "unused") else logger.info)(
+                "%s: %s %s on %s: %s %s", name, s.action, s.index, s.table, s.outcome, s.detail
+            )
+        logger.info("%s: %s", name, run.summary)
+        publish_table(
+            artifact_key("auto-indexing", name),
+            [
+                {
+                    "action": s.action,
+                    "index": s.index,
+                    "table": s.table,
+                    "outcome": s.outcome,
+                    "detail": s.detail,
+                }
+                for s in run.steps
+            ],  # fmt: skip
+            f"Auto-indexing of {name} ({run.mode}): {run.summary}",
+        )
+        out[name] = {"mode": run.mode, "chosen": len(run.candidates.chosen),
+                     "done": sum(1 for s in run.steps if s.outcome == "done")}  # fmt: skip
+    return out

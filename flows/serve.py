@@ -16,7 +16,7 @@ from ops_core.errors import ConfigError, InvalidInput
 
 from .alerts import alerts_flow
 from .ash import ash_fleet_flow, ash_flow
-from .autonomous import healing_flow, tuning_flow
+from .autonomous import healing_flow, indexing_flow, tuning_flow
 from .backup import backup_deployments
 from .ml import ml_retrain_flow
 from .quotas import quotas_flow
@@ -200,6 +200,16 @@ def build_deployments(
             concurrency_limit=1,
             tags=["opscore", "sqlmon"],
             description="Keep SQL Monitor executions sampled by ASH; apply their retention",
+        )
+    )
+    deployments.append(
+        indexing_flow.to_deployment(
+            name="auto-indexing",
+            cron=validate_cron(s.indexing_cron, "indexing_cron"),
+            parameters={"targets": scoped},
+            concurrency_limit=1,
+            tags=["opscore", "autonomous"],
+            description="Auto-indexing cycle: verify/drop own indexes, choose and build new ones",
         )
     )
     return deployments

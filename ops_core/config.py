@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     sqltune_cron: str = Field(default="43 1 * * *", description="SQL Tuning Advisor: daily")
     sqltune_top: int = Field(default=10, ge=1, le=100, description="statements it tunes")
     sqlmon_keep_minutes: int = Field(default=10, ge=1, description="SQL Monitor from ASH")
+    indexing_cron: str = Field(default="41 * * * *", description="auto-indexing cycle: hourly")
     report_retention_days: int = Field(default=30, ge=1)
     serve_targets: list[str] = Field(default_factory=list, description="empty: all targets")
     # snapshots: object-level capture bounds and filters

@@ -293,6 +293,12 @@ def test_every_served_operation_answers_with_its_model(world, tmp_path):
     assert refused.status == "refused"  # self_tuning is off by default: nothing changed
     _call(called, "tuning_actions", target=t)
     _call(called, "tuning_report", target=t)
+    # auto-indexing (off by default: candidates are read-only, listings empty)
+    _call(called, "set_indexing_config", target=t, budget_mb=256)
+    assert _call(called, "indexing_config", target=t).mode == "off"
+    _call(called, "indexing_candidates", target=t)
+    for fn in ("indexing_recommendations", "indexing_created", "indexing_dropped"):
+        assert _call(called, fn, target=t) == []
     # SQL Monitor (the workload's sleeps and lock waits, sampled by ASH), tuning, plan cache
     _call(called, "sql_monitor", target=t)
     assert api.capture_sql_monitor(t, f.begin_at, f.end_at, min_elapsed_s=0.5) > 0

@@ -1,5 +1,6 @@
 """Autonomous database: the mode of each feature per target, self-healing issues found now,
-the actions it took (the journal, with evidence), index health and corruption checks."""
+the actions it took (the journal, with evidence), index health and corruption checks,
+self-tuning, and auto-indexing (candidates, its indexes, a cycle)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,10 @@ c.confirmed_write(
     done=lambda r: f"{feature} is {mode} on {r.target}.", failed="Could not set the mode",
 )  # fmt: skip
 
-tab_i, tab_a, tab_x, tab_c, tab_t = st.tabs(
-    ["Self-healing issues", "Actions taken", "Index health", "Corruption", "Self-tuning"]
-)
+tab_i, tab_a, tab_x, tab_c, tab_t, tab_ai = st.tabs(
+    ["Self-healing issues", "Actions taken", "Index health", "Corruption", "Self-tuning",
+     "Auto-indexing"]
+)  # fmt: skip
 _COLOR = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
 with tab_i:
@@ -223,4 +225,74 @@ with tab_t:
         "auto_eval", f"Judge the trials of {target} (rolling back what hurt)?",
         api.evaluate_tuning, target,
         done=lambda r: "Trials judged.", failed="Could not evaluate",
+    )  # fmt: skip
+
+with tab_ai:
+    icfg, ierr = c.try_call(api.indexing_config, target)
+    if ierr:
+        st.error(ierr.message)
+    else:
+        window = (f"{icfg.window_start_hour}-{icfg.window_end_hour} h UTC"
+                  if icfg.window_start_hour is not None else "any time")  # fmt: skip
+        st.caption(
+            f"auto-indexing {icfg.mode} · budget {icfg.budget_mb:g} MB · {icfg.max_builds} "
+            f"build(s) per cycle · window {window} · validation {icfg.validation_hours:g} h · "
+            f"unused after {icfg.unused_days:g} days (`opscore autonomous indexing config set`)"
+        )
+    cands, cerr2 = c.try_call(api.indexing_candidates, target)
+    if cerr2:
+        st.error(cerr2.message)
+    elif not cands.candidates:
+        st.info("No index candidate. " + " ".join(cands.notes))
+    else:
+        st.markdown(f"**Candidates** (snapshots {cands.begin_id}-{cands.end_id}, costed by "
+                    f"{cands.method})")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "chosen": "yes" if x.chosen else "",
+                        "index": f"{x.schema_name}.{x.table_name} ({', '.join(x.columns)})",
+                        "saved ms": round(x.saved_ms, 1),
+                        "writes ms": round(x.write_ms, 1),
+                        "size": c.fmt_bytes(x.est_bytes),
+                        "verdict": x.verdict,
+                        "SQL": x.ddl,
+                    }
+                    for x in cands.candidates
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        for n in cands.notes:
+            st.caption(n)
+    for title, fn in (("Recommended (report-only)", api.indexing_recommendations),
+                      ("Created by auto-indexing", api.indexing_created)):  # fmt: skip
+        rows, rerr = c.try_call(fn, target)
+        if rows:
+            st.markdown(f"**{title}**")
+            st.dataframe(
+                pd.DataFrame([r.as_dict() for r in rows])[
+                    [
+                        "autoindex_id",
+                        "status",
+                        "index_name",
+                        "table_name",
+                        "columns",
+                        "created_at",
+                        "dropped_at",
+                        "note",
+                    ]
+                ],  # fmt: skip
+                hide_index=True,
+                width="stretch",
+            )
+    if st.button("Run an auto-indexing cycle"):
+        st.session_state["auto_index"] = True
+    c.confirmed_write(
+        "auto_index",
+        f"Run auto-indexing on {target} (mode {cfg.modes['auto_indexing']})?",
+        api.run_indexing, target,
+        done=lambda r: r.summary, failed="Auto-indexing failed", busy="Costing candidates…",
     )  # fmt: skip

@@ -116,8 +116,8 @@ def autonomous_config(target: str) -> AutonomousConfig:
             for f, ks in FEATURE_ACTIONS.items()
         }
     notes = [
-        "auto_indexing: candidates and verification come with the SQL tuning advisor's "
-        "what-if costing (issue 13); its mode is kept, nothing acts on it yet",
+        "auto_indexing: settings (budget, window, validation) with `opscore autonomous "
+        "indexing config`",
     ]
     return AutonomousConfig(t.name, modes, kinds, HealingRules().as_dict(), notes)
 

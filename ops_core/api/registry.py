@@ -81,6 +81,13 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "healing_actions": ((R,), ()),
     "corruption_results": ((R,), ()),
     "index_health": ((T,), ()),
+    # autonomous: auto-indexing
+    "indexing_config": ((R,), ()),
+    "set_indexing_config": ((R,), (R,)),
+    "indexing_candidates": ((R, T), ()),
+    "indexing_recommendations": ((R,), ()),
+    "indexing_created": ((R,), ()),
+    "indexing_dropped": ((R,), ()),
     # autonomous: self-tuning
     "tuning_report": ((R, T), ()),
     "tuning_parameters": ((R, T), ()),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from .. import api
+from .autoindex import indexing_app
 from .common import JsonOpt, console, example, print_json, table
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ config_app = typer.Typer(help="The mode of each autonomous feature.", no_args_is
 healing_app = typer.Typer(help="Self-healing: checks, cycle, actions.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(healing_app, name="healing")
+app.add_typer(indexing_app, name="indexing")
 
 TargetOpt = typer.Option(
     None, "--target", "-t", help="Target name (default: the only target, or the embedded one)."

@@ -20,9 +20,7 @@ are the one other place where statements that change a server run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -31,6 +29,8 @@ from psycopg import sql
 from ..errors import InvalidInput, OpsCoreError
 from ..repository import actions as journal
 from . import connection
+from .action_model import Action
+from .index_actions import create_index, drop_index, index_ddl, trial_index_on_clone
 
 __all__ = [
     "MODES",
@@ -56,8 +56,10 @@ __all__ = [
     "effective_mode",
     "AUTONOMOUS",
     "role_statements",
+    # built in index_actions, run by perform() like every other action
     "index_ddl",
     "create_index",
+    "drop_index",
     "trial_index_on_clone",
 ]
 
@@ -124,28 +126,6 @@ AUTONOMOUS = ("self_healing", "self_tuning", "auto_indexing")
 
 class ActionRefused(OpsCoreError):
     """The policy of this target does not allow the action."""
-
-
-@dataclass(frozen=True)
-class Action:
-    """One change to a target: a single statement with its values bound apart."""
-
-    feature: str
-    what: str  # one line: "restore point 'before-upgrade'"
-    sql: str | sql.Composable
-    params: tuple[Any, ...] = ()
-    why: str = ""
-    requested_by: str = "opscore"
-    evidence: dict[str, Any] = field(default_factory=dict)
-    #: a read-only query whose rows are the state before and after (None: not recorded)
-    state_sql: str | sql.Composable | None = None
-    state_params: tuple[Any, ...] = ()
-    undo_sql: str | None = None  # the way back, when there is one
-    #: VACUUM, CREATE INDEX CONCURRENTLY and friends cannot run inside a transaction block
-    autocommit: bool = True
-
-    def sql_text(self) -> str:
-        return self.sql if isinstance(self.sql, str) else self.sql.as_string()
 
 
 @dataclass(frozen=True)
@@ -578,72 +558,3 @@ def role_statements(
         state_params=state_params,
         undo_sql=undo_text,
     )
-
-
-def index_ddl(
-    schema: str,
-    table: str,
-    columns: tuple[str, ...] | list[str],
-    *,
-    name: str | None = None,
-    concurrently: bool = False,
-) -> sql.Composed:
-    """``CREATE INDEX [CONCURRENTLY] [name] ON schema.table (columns)``, identifiers quoted (the
-    one place that composes it: actions below, hypopg's hypothetical indexes, clone trials)."""
-    return sql.SQL("CREATE INDEX {conc}{name}ON {table} ({cols})").format(
-        conc=sql.SQL("CONCURRENTLY " if concurrently else ""),
-        name=sql.SQL("{} ").format(sql.Identifier(name)) if name else sql.SQL(""),
-        table=sql.Identifier(schema, table),
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-    )
-
-
-def create_index(
-    schema: str,
-    table: str,
-    columns: tuple[str, ...] | list[str],
-    *,
-    name: str,
-    why: str,
-    evidence: dict[str, Any],
-    requested_by: str = "opscore",
-) -> Action:
-    """``CREATE INDEX CONCURRENTLY name ON schema.table (columns)`` (no lock that stops
-    writes); the way back is ``DROP INDEX CONCURRENTLY``. State: the table's indexes."""
-    return Action(
-        feature="create_index",
-        what=f"create index {name} on {schema}.{table} ({', '.join(columns)})",
-        sql=index_ddl(schema, table, columns, name=name, concurrently=True),
-        why=why,
-        evidence=evidence,
-        requested_by=requested_by,
-        state_sql="SELECT /* opscore */ indexrelid::regclass::text AS index, indisvalid "
-        "FROM pg_index WHERE indrelid = to_regclass(%s)",
-        state_params=(sql.Identifier(schema, table).as_string(),),
-        undo_sql=sql.SQL("DROP INDEX CONCURRENTLY {};")
-        .format(sql.Identifier(schema, name))
-        .as_string(),
-    )
-
-
-@contextmanager
-def trial_index_on_clone(
-    clone_dsn: str, schema: str, table: str, columns: tuple[str, ...] | list[str]
-) -> Iterator[psycopg.Connection]:
-    """A connection to a clone (a server opscore restored from its own backup, never a
-    monitored target) in an open transaction that has built the index for real; the index is
-    visible to this connection only and is rolled back when the block ends. The transaction is
-    read-only after the build: what runs in the block cannot write."""
-    conn = connection.connect(
-        clone_dsn, read_only=False, autocommit=True, application_name="opscore-trial"
-    )
-    try:
-        conn.execute("BEGIN /* opscore */")
-        conn.execute(index_ddl(schema, table, columns))
-        conn.execute("SET /* opscore */ TRANSACTION READ ONLY")
-        yield conn
-    finally:
-        try:
-            conn.execute("ROLLBACK /* opscore */")
-        finally:
-            conn.close()

@@ -322,7 +322,7 @@ def advise(
     ro = whatif.read_only_reason(body)
     params: dict[str, Any] = {}
     if ro is None and structure.param_numbers(body):
-        bound, params, missing = _bind(conn, body)
+        bound, params, missing = bind_parameters(conn, body)
         if missing:
             ro = (
                 "it has parameter placeholders with no sampled values ("
@@ -359,7 +359,7 @@ def advise(
     return adv
 
 
-def _bind(conn: psycopg.Connection, text: str) -> tuple[str, dict[str, Any], list[int]]:
+def bind_parameters(conn: psycopg.Connection, text: str) -> tuple[str, dict[str, Any], list[int]]:
     """Values for the statement's ``$n`` from the planner's statistics of the column each is
     compared with (a most common value, else the middle histogram bound): (the statement with
     them bound, what was used, the parameters left without a value)."""
