@@ -90,7 +90,7 @@ def test_service_layer_over_stored_history(history):
     # training: 15 days: daily STL plus the weekly profile
     m1 = api.train_ml("mlhist")
     assert m1.version == 1 and m1.status == "active" and m1.points > 300
-    assert m1.methods["db_time_s_per_s"] == "stl(daily)+weekly" and m1.enough_history
+    assert m1.methods["stmt_time_s_per_s"] == "stl(daily)+weekly" and m1.enough_history
     assert m1.validation["alert_rate"] < 0.02
     m2 = api.train_ml("mlhist")
     models = {m.version: m.status for m in api.ml_models("mlhist")}
@@ -107,8 +107,8 @@ def test_service_layer_over_stored_history(history):
     assert len(others) <= 3, others[["begin_at", "score", "metrics"]]
     assert others.empty or hit.iloc[0]["score"] >= 3 * others["score"].max()
     metrics = {m["metric"]: m for m in hit.iloc[0]["metrics"]}
-    assert "db_time_s_per_s" in metrics
-    assert metrics["db_time_s_per_s"]["value"] > metrics["db_time_s_per_s"]["high"]
+    assert "stmt_time_s_per_s" in metrics
+    assert metrics["stmt_time_s_per_s"]["value"] > metrics["stmt_time_s_per_s"]["high"]
     # capacity: size grows 50 MB/h; no host figures for this target: days_until is null
     rep = api.capacity_forecasts("mlhist", horizon_days=7)
     size = next(f for f in rep.forecasts if f.metric == "database_size")
@@ -200,8 +200,8 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     ]
     assert len(inside) >= 1, found[["begin_at", "end_at", "severity", "metrics"]]
     moved = {m["metric"]: m for m in inside.iloc[0]["metrics"]}
-    assert "db_time_s_per_s" in moved, inside.iloc[0]["metrics"]
-    assert moved["db_time_s_per_s"]["value"] > moved["db_time_s_per_s"]["high"]
+    assert "stmt_time_s_per_s" in moved, inside.iloc[0]["metrics"]
+    assert moved["stmt_time_s_per_s"]["value"] > moved["stmt_time_s_per_s"]["high"]
     assert inside["addm_analysis_id"].notna().any()
     # the return to normal is judged against the healthy values before the fault: no alert
     after = alerts.drop(inside.index)

@@ -154,8 +154,12 @@ def install_default_alert_rules(
             if name in existing:
                 out.append(repo.get_rule(conn, name))
                 continue
+            # a rule disabled by default (workload_anomaly: until the history is enough)
+            # stays disabled: its description says when to enable it
+            fields = dict(fields)
+            on = enabled and fields.pop("enabled", True)
             values = validate_rule(
-                {"name": name, **fields, "channels": channels or [], "enabled": enabled}
+                {"name": name, **fields, "channels": channels or [], "enabled": on}
             )
             values["builtin"] = True
             out.append(repo.insert_rule(conn, values))
