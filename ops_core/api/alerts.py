@@ -146,7 +146,9 @@ def install_default_alert_rules(
 ) -> list[AlertRule]:
     """The default rule set (every target): replication lag, connections near max, wraparound
     risk, idle in transaction, blocked sessions, disk nearly full, WAL not archived, backup
-    overdue, sampler stopped, snapshots stopped. Existing ones are left as they are."""
+    overdue, sampler stopped, snapshots stopped, the capacity forecasts, and the workload
+    anomaly rule (installed disabled: it needs two days of snapshots, its description says
+    so). Existing ones are left as they are."""
     out = []
     with repository.session() as conn:
         existing = {r.name for r in repo.list_rules(conn)}
