@@ -308,7 +308,7 @@ def run_short_history(seed: int, runs: int = 200) -> list[dict]:
         if fault:
             faults += 1
             y[30:36] += 2.0 * rng.uniform(0.8, 1.2)
-        s = pd.Series(y, idx, name="db_time_s_per_s")
+        s = pd.Series(y, idx, name="stmt_time_s_per_s")
         det = anomaly.detect(s.to_frame(), step)
         new = np.zeros(40, dtype=bool)
         for inc in det.incidents:

@@ -40,6 +40,135 @@ def aas_at(at: datetime, rng: random.Random) -> float:
     return day * rng.uniform(0.9, 1.1)
 
 
+class History:
+    """A synthetic server's snapshot history, written step by step through the repository's
+    write path; its counters carry over, so :meth:`append` continues it (a later interval,
+    another incident, a flat or growing size)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        start: datetime,
+        step: timedelta = timedelta(hours=1),
+        growth: float = 50e6,
+        seed: int = 7,
+        max_connections: int | None = 100,
+        dsn: str = "host=/nonexistent dbname=ml",
+    ):
+        self.rng = random.Random(seed)
+        self.t = api.add_target(target, dsn, verify=False)
+        self.reset = datetime(2026, 1, 1, tzinfo=UTC)
+        self.start, self.step, self.growth = start, step, growth
+        #: None: snapshots taken before opscore captured the connection limits
+        self.max_connections = max_connections
+        self.i = 0
+        self.stmt = dict.fromkeys(SOURCES["pg_stat_statements"].of_kind("counter"), 0)
+        self.db = dict.fromkeys(SOURCES["pg_stat_database"].of_kind("counter"), 0)
+        self.wal = dict.fromkeys(SOURCES["pg_stat_wal"].of_kind("counter"), 0)
+        self.size = 5e9
+        self.connections = 10.0  # added to the load-driven sessions (grow it: a leak)
+
+    def append(
+        self, steps: int, spikes: dict[int, float] | None = None
+    ) -> list[tuple[int, datetime]]:
+        """``steps`` more snapshots (the very first one is the baseline); ``spikes``: {step
+        number (counted from the history's start): factor on the statement time}."""
+        ids = []
+        with repository.session() as repo:
+            for _ in range(steps):
+                ids.append(self._one(repo, (spikes or {}).get(self.i, 1.0)))
+                self.i += 1
+        return ids
+
+    def _one(self, repo: Any, factor: float) -> tuple[int, datetime]:
+        rng, step, i = self.rng, self.step, self.i
+        stmt, db, wal = self.stmt, self.db, self.wal
+        at = self.start + i * step
+        secs = step.total_seconds()
+        if i:
+            aas = aas_at(at - step / 2, rng) * factor
+            calls = int(aas * secs * 200)
+            stmt["calls"] += calls
+            stmt["total_exec_time"] += aas * secs * 1000.0
+            stmt["rows"] += calls * 3
+            stmt["shared_blks_hit"] += calls * 10
+            stmt["shared_blks_read"] += calls // 20
+            db["xact_commit"] += calls
+            db["blks_hit"] += calls * 10
+            db["blks_read"] += calls // 20
+            wal["wal_bytes"] += int(calls * 300)
+            wal["wal_records"] += calls
+            self.size += self.growth * secs / 3600 * rng.uniform(0.8, 1.2)
+        cap = Capture(
+            target_id=self.t.target_id,
+            captured_at=at,
+            server_version_num=180001,
+            postmaster_start=self.reset,
+            datname="ml",
+            with_sizes=True,
+        )
+        cap.rows["pg_stat_statements_info"] = [{"dealloc": 0, "stats_reset": self.reset}]
+        cap.rows["pg_stat_statements"] = [
+            _row(
+                "pg_stat_statements",
+                userid=10,
+                dbid=16384,
+                toplevel=True,
+                queryid=42,
+                stats_since=self.reset,
+                **stmt,
+            )
+        ]
+        if i == 0:
+            cap.texts = [
+                {
+                    "queryid": 42,
+                    "dbid": 16384,
+                    "userid": 10,
+                    "toplevel": True,
+                    "datname": "ml",
+                    "username": "app",
+                    "query": "SELECT * FROM orders WHERE id = $1",
+                }
+            ]
+        cap.rows["pg_stat_database"] = [
+            _row(
+                "pg_stat_database",
+                datid=16384,
+                datname="ml",
+                numbackends=int(self.connections + 10 * aas_at(at, rng)),
+                size_bytes=int(self.size),
+                stats_reset=self.reset,
+                **db,
+            )
+        ]
+        cap.rows["pg_stat_wal"] = [_row("pg_stat_wal", stats_reset=self.reset, **wal)]
+        cap.rows["settings"] = []  # every setting at its default
+        if self.max_connections is not None:
+            cap.rows["limits"] = [
+                {
+                    "max_connections": self.max_connections,
+                    "superuser_reserved_connections": 3,
+                    "reserved_connections": 0,
+                }
+            ]
+        cap.sources = {k: "ok" for k in cap.rows}
+        sid, _ = writes.store(repo, cap)
+        return sid, at
+
+
+def history_start(days: float) -> datetime:
+    """Where ``days`` of history start so that they end at the last Thursday noon (UTC)."""
+    # the history ends at the same point of the week whenever the suite runs (the last Thursday
+    # 12:00 UTC before now): its weekly edges then fall on the same hours of the model, so what
+    # the detector sees does not depend on the day and hour of the run (ending "now", the same
+    # test failed on a Saturday evening: its 04:00 drops alerted)
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    back = (noon.weekday() - 3) % 7 or (7 if noon > datetime.now(UTC) else 0)
+    return noon - timedelta(days=back) - timedelta(days=days)
+
+
 def write_history(
     target: str,
     *,
@@ -51,93 +180,5 @@ def write_history(
 ) -> list[tuple[int, datetime]]:
     """Register ``target`` (no server behind it) and store ``days`` of snapshots ending at the
     last Thursday noon (UTC); (snapshot id, captured_at) of each snapshot."""
-    rng = random.Random(seed)
-    t = api.add_target(target, "host=/nonexistent dbname=ml", verify=False)
-    reset = datetime(2026, 1, 1, tzinfo=UTC)
-    # the history ends at the same point of the week whenever the suite runs (the last Thursday
-    # 12:00 UTC before now): its weekly edges then fall on the same hours of the model, so what
-    # the detector sees does not depend on the day and hour of the run (ending "now", the same
-    # test failed on a Saturday evening: its 04:00 drops alerted)
-    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    back = (noon.weekday() - 3) % 7 or (7 if noon > datetime.now(UTC) else 0)
-    start = noon - timedelta(days=back) - timedelta(days=days)
-    steps = int(timedelta(days=days) / step)
-    stmt = dict.fromkeys(SOURCES["pg_stat_statements"].of_kind("counter"), 0)
-    db = dict.fromkeys(SOURCES["pg_stat_database"].of_kind("counter"), 0)
-    wal = dict.fromkeys(SOURCES["pg_stat_wal"].of_kind("counter"), 0)
-    size = 5e9
-    ids = []
-    with repository.session() as repo:
-        for i in range(steps + 1):
-            at = start + i * step
-            secs = step.total_seconds()
-            if i:
-                aas = aas_at(at - step / 2, rng) * (spikes or {}).get(i, 1.0)
-                calls = int(aas * secs * 200)
-                stmt["calls"] += calls
-                stmt["total_exec_time"] += aas * secs * 1000.0
-                stmt["rows"] += calls * 3
-                stmt["shared_blks_hit"] += calls * 10
-                stmt["shared_blks_read"] += calls // 20
-                db["xact_commit"] += calls
-                db["blks_hit"] += calls * 10
-                db["blks_read"] += calls // 20
-                wal["wal_bytes"] += int(calls * 300)
-                wal["wal_records"] += calls
-                size += growth * secs / 3600 * rng.uniform(0.8, 1.2)
-            cap = Capture(
-                target_id=t.target_id,
-                captured_at=at,
-                server_version_num=180001,
-                postmaster_start=reset,
-                datname="ml",
-                with_sizes=True,
-            )
-            cap.rows["pg_stat_statements_info"] = [{"dealloc": 0, "stats_reset": reset}]
-            cap.rows["pg_stat_statements"] = [
-                _row(
-                    "pg_stat_statements",
-                    userid=10,
-                    dbid=16384,
-                    toplevel=True,
-                    queryid=42,
-                    stats_since=reset,
-                    **stmt,
-                )
-            ]
-            if i == 0:
-                cap.texts = [
-                    {
-                        "queryid": 42,
-                        "dbid": 16384,
-                        "userid": 10,
-                        "toplevel": True,
-                        "datname": "ml",
-                        "username": "app",
-                        "query": "SELECT * FROM orders WHERE id = $1",
-                    }
-                ]
-            cap.rows["pg_stat_database"] = [
-                _row(
-                    "pg_stat_database",
-                    datid=16384,
-                    datname="ml",
-                    numbackends=int(10 + 10 * aas_at(at, rng)),
-                    size_bytes=int(size),
-                    stats_reset=reset,
-                    **db,
-                )
-            ]
-            cap.rows["pg_stat_wal"] = [_row("pg_stat_wal", stats_reset=reset, **wal)]
-            cap.rows["settings"] = [
-                {
-                    "name": "max_connections",
-                    "setting": "100",
-                    "unit": None,
-                    "source": "configuration file",
-                },
-            ]
-            cap.sources = {k: "ok" for k in cap.rows}
-            sid, _ = writes.store(repo, cap)
-            ids.append((sid, at))
-    return ids
+    h = History(target, start=history_start(days), step=step, growth=growth, seed=seed)
+    return h.append(int(timedelta(days=days) / step) + 1, spikes)

@@ -96,3 +96,39 @@ def test_forecast_rules_without_history_say_why(repo, target_db):
     )
     (res,) = api.evaluate_alerts("capnone").results
     assert res.status == "not available" and "xid_age" in res.message
+
+
+def test_connection_limit_is_captured_or_read_or_said_unknown(repo, target_db, pg):
+    """The connections forecast compares with max_connections minus the reserved
+    connections: as the snapshots captured them, else as the target has them now (history
+    from before the capture), else unknown, said so, never a default assumed."""
+    from tests.ml_history import History, history_start
+
+    with pg.admin() as conn:
+        server_max = int(conn.execute("SHOW max_connections").fetchone()[0])
+        su = int(conn.execute("SHOW superuser_reserved_connections").fetchone()[0])
+        version = conn.info.server_version
+        extra = (
+            int(conn.execute("SHOW reserved_connections").fetchone()[0]) if version >= 160000 else 0
+        )
+    usable = float(server_max - su - extra)
+    api.add_target("caplim", target_db)
+    api.take_snapshot("caplim")
+    conns = _connections_forecast("caplim")
+    assert conns.limit == usable and "captured with the snapshots" in conns.limit_source
+    # snapshots without the limits (taken before opscore captured them): read now
+    h = History("caplimold", start=history_start(1), max_connections=None, dsn=target_db)
+    h.append(3)
+    conns = _connections_forecast("caplimold")
+    assert conns.limit == usable and "read from the target now" in conns.limit_source
+    # ... and when the target cannot be read either: unknown, with the reason
+    h = History("caplimnone", start=history_start(1), max_connections=None)
+    h.append(3)
+    conns = _connections_forecast("caplimnone")
+    assert conns.limit is None and conns.days_until is None
+    assert any("max_connections unknown" in n and "cannot be read" in n for n in conns.notes)
+
+
+def _connections_forecast(target: str):
+    rep = api.capacity_forecasts(target, horizon_days=7)
+    return next(f for f in rep.forecasts if f.metric == "connections")

@@ -90,7 +90,7 @@ def test_service_layer_over_stored_history(history):
     # training: 15 days: daily STL plus the weekly profile
     m1 = api.train_ml("mlhist")
     assert m1.version == 1 and m1.status == "active" and m1.points > 300
-    assert m1.methods["db_time_s_per_s"] == "stl(daily)+weekly" and m1.enough_history
+    assert m1.methods["stmt_time_s_per_s"] == "stl(daily)+weekly" and m1.enough_history
     assert m1.validation["alert_rate"] < 0.02
     m2 = api.train_ml("mlhist")
     models = {m.version: m.status for m in api.ml_models("mlhist")}
@@ -107,8 +107,8 @@ def test_service_layer_over_stored_history(history):
     assert len(others) <= 3, others[["begin_at", "score", "metrics"]]
     assert others.empty or hit.iloc[0]["score"] >= 3 * others["score"].max()
     metrics = {m["metric"]: m for m in hit.iloc[0]["metrics"]}
-    assert "db_time_s_per_s" in metrics
-    assert metrics["db_time_s_per_s"]["value"] > metrics["db_time_s_per_s"]["high"]
+    assert "stmt_time_s_per_s" in metrics
+    assert metrics["stmt_time_s_per_s"]["value"] > metrics["stmt_time_s_per_s"]["high"]
     # capacity: size grows 50 MB/h; no host figures for this target: days_until is null
     rep = api.capacity_forecasts("mlhist", horizon_days=7)
     size = next(f for f in rep.forecasts if f.metric == "database_size")
@@ -142,16 +142,17 @@ def _paced_snapshots(target: str, n: int, every_s: float) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
-    reason="known miss under machine starvation (issue 15): with the causal detector it passed "
-    "3/3 on PostgreSQL 18 and 3 of 4 complete runs on PostgreSQL 15; the failing run had load "
-    "average ~35 on the 2-core machine, its 30 healthy 2-s snapshots took 108 s instead of "
-    "60 s, and the healthy phase raised one alert (score 10.9): the workload itself changed "
-    "under CPU starvation, which this run cannot tell from a fault",
+    reason="known miss under machine starvation (issue 15): the healthy closed-loop workload's "
+    "throughput moves with the CPU other processes leave it, which a short causal baseline "
+    "cannot tell from a fault. Measured with this test (30 snapshots of 2 s) at load average "
+    "13-16 on the 2-core machine: PostgreSQL 18 3/3 passed; PostgreSQL 15 2/3 (the failing "
+    "run: one healthy-phase alert, score 7.4, two throughput rates 25 % above their range for "
+    "21 s). Before (40 snapshots): 3/3 and 3 of 4 (score 10.9 at load ~35)",
 )
 def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     """A real shop workload with a snapshot every 2 s: the healthy run raises no alert (its
     first intervals are not judged: not enough history); a CPU hog injected into it is found,
-    with DB time among the metrics that moved, linked to an ADDM analysis of its interval,
+    with statement time among the metrics that moved, linked to an ADDM analysis of its interval,
     and the return to normal raises nothing.
 
     Scored on the workload's database (``database=``): on the shared PostgreSQL 15 server of
@@ -177,7 +178,7 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
         _paced_snapshots("mlcap", 6, 2.0)
         early = api.ml_anomalies("mlcap", database=db)
         assert early.empty and "not enough history" in early.attrs["note"]
-        _paced_snapshots("mlcap", 24, 2.0)
+        _paced_snapshots("mlcap", 16, 2.0)  # 21 intervals: the last 11 judged
         healthy = api.ml_anomalies("mlcap", database=db)
         bad = healthy[healthy["severity"] == "alert"]
         assert bad.empty, [
@@ -185,9 +186,9 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
         ]
         fault_at = datetime.now(UTC)
         with CpuHog(target_db, sessions=2):
-            _paced_snapshots("mlcap", 6, 2.0)
+            _paced_snapshots("mlcap", 5, 2.0)  # an alert must last 6 s: 3 intervals of 2 s
         fault_end = datetime.now(UTC)
-        _paced_snapshots("mlcap", 4, 2.0)
+        _paced_snapshots("mlcap", 3, 2.0)
     finally:
         stop.set()
         load.join(timeout=60)
@@ -200,8 +201,8 @@ def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     ]
     assert len(inside) >= 1, found[["begin_at", "end_at", "severity", "metrics"]]
     moved = {m["metric"]: m for m in inside.iloc[0]["metrics"]}
-    assert "db_time_s_per_s" in moved, inside.iloc[0]["metrics"]
-    assert moved["db_time_s_per_s"]["value"] > moved["db_time_s_per_s"]["high"]
+    assert "stmt_time_s_per_s" in moved, inside.iloc[0]["metrics"]
+    assert moved["stmt_time_s_per_s"]["value"] > moved["stmt_time_s_per_s"]["high"]
     assert inside["addm_analysis_id"].notna().any()
     # the return to normal is judged against the healthy values before the fault: no alert
     after = alerts.drop(inside.index)
@@ -239,8 +240,13 @@ def test_capacity_page_renders_forecasts_anomalies_and_windows(history):
 
 
 def test_cli_over_stored_history(history):
+    """The real `opscore` entry point once (a subprocess), the other commands in process
+    (the same typer app; each subprocess paid the CLI's imports again)."""
     import json
 
+    from typer.testing import CliRunner
+
+    from ops_core.cli import app
     from tests.helpers import run_cli
 
     r = run_cli("capacity", "forecast", "--target", "mlhist", "--horizon-days", "7", "--json")
@@ -248,19 +254,34 @@ def test_cli_over_stored_history(history):
     rep = json.loads(r.stdout)
     size = next(f for f in rep["forecasts"] if f["metric"] == "database_size")
     assert size["days_until"] is None and len(size["frame"]) == 7 * 24
-    r = run_cli("capacity", "windows", "--target", "mlhist")
-    assert r.returncode == 0 and "Wed 03:00-04:00 UTC" in r.stdout, r.stdout + r.stderr
-    r = run_cli("ml", "train", "--target", "mlhist")
-    assert r.returncode == 0 and "Model v1" in r.stdout, r.stdout + r.stderr
-    r = run_cli("ml", "anomalies", "--target", "mlhist", "--severity", "alert", "--json")
-    assert r.returncode == 0, r.stderr
+    cli = CliRunner()
+
+    def run(*args: str):
+        res = cli.invoke(app, list(args))
+        res.err = res.stderr if res.stderr_bytes is not None else ""
+        return res
+
+    r = run("capacity", "windows", "--target", "mlhist")
+    assert r.exit_code == 0 and "Wed 03:00-04:00 UTC" in r.stdout, r.stdout + r.err
+    r = run("ml", "train", "--target", "mlhist")
+    assert r.exit_code == 0 and "Model v1" in r.stdout, r.stdout + r.err
+    r = run("ml", "anomalies", "--target", "mlhist", "--severity", "alert", "--json")
+    assert r.exit_code == 0, r.err
     assert any(a["severity"] == "alert" for a in json.loads(r.stdout))
-    bad = run_cli("capacity", "windows", "--target", "mlhist", "--hours", "99")
-    assert bad.returncode != 0 and "hours=99" in bad.stderr
+    bad = run("capacity", "windows", "--target", "mlhist", "--hours", "99")
+    assert bad.exit_code != 0 and "hours=99" in bad.err
+
+
+@pytest.fixture
+def short_history(repo):
+    """Three days of hourly history: enough for the daily seasonal model."""
+    from tests.ml_history import write_history
+
+    return write_history("mlhist", days=3)
 
 
 @pytest.mark.slow
-def test_retrain_flow_and_its_schedule(prefect_harness, history):
+def test_retrain_flow_and_its_schedule(prefect_harness, short_history):
     from flows.ml import ml_retrain_flow
     from flows.serve import build_deployments
     from ops_core.config import Settings

@@ -68,13 +68,15 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-def _summary(rule: repo.Rule, target: str, value: float, limit: float) -> str:
+def _summary(
+    rule: repo.Rule, target: str, value: float, limit: float, note: str | None = None
+) -> str:
     unit = METRICS[rule.metric].unit
     what = f"{rule.metric} {'rate ' if rule.kind == 'rate' else ''}"
     suffix = "/s" if rule.kind == "rate" else ""
     return (
         f"{rule.name} on {target}: {what}= {_fmt(value)} {unit}{suffix} "
-        f"({rule.op} {_fmt(limit)}). {rule.description}".strip()
+        f"({rule.op} {_fmt(limit)}). {note + ' ' if note else ''}{rule.description}".strip()
     )
 
 
@@ -159,7 +161,7 @@ def _one(conn, rule: repo.Rule, t: Target, ctx: Context, s: Settings) -> RuleRes
     limit = rule.value if obs.limit is None else obs.limit + rule.value
     res.limit = limit
     breach = compare(value, rule.op, limit)
-    summary = _summary(rule, t.name, value, limit)
+    summary = _summary(rule, t.name, value, limit, obs.note)
     details = to_jsonable({"metric": rule.metric, "kind": rule.kind, **obs.detail})
     to_send: tuple[str, int] | None = None
     with conn.transaction():

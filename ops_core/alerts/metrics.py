@@ -35,6 +35,7 @@ class Observation:
     unavailable: str | None = None  # why there is no value
     limit: float | None = None  # absence rules: the limit the schedule allows
     detail: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # said in the alert's summary after the comparison (what moved)
 
 
 @dataclass
@@ -337,11 +338,35 @@ def _forecast(metric: str) -> Callable[[Context], Observation]:
             key=lambda f: NOT_IN_SIGHT_DAYS if f.days_until is None else f.days_until,
         )
         days = NOT_IN_SIGHT_DAYS if soonest.days_until is None else float(soonest.days_until)
+        level = getattr(soonest, "level", None)
+        horizon = getattr(soonest, "horizon_days", None)
+        interval = f"{level * 100:g} %" if level else None
+        note = (
+            f"Forecast of {soonest.metric}: {soonest.method} (chosen by held-out error) on "
+            f"{soonest.history_points} points, {horizon:g}-day horizon, {interval} prediction "
+            f"interval; limit {soonest.limit:.6g} ({soonest.limit_source}); pessimistic "
+            f"(interval's upper edge): "
+            + (
+                "not in sight"
+                if soonest.days_until_upper is None
+                else f"{soonest.days_until_upper:g} days"
+            )
+            + "."
+            if horizon is not None
+            else None
+        )
         return Observation(
             days,
+            note=note,
             detail={
                 "forecast": soonest.metric,
                 "method": soonest.method,
+                "horizon_days": horizon,
+                "interval": interval,
+                "history_points": soonest.history_points,
+                "history_begin": soonest.history_begin,
+                "history_end": soonest.history_end,
+                "holdout_mape": soonest.holdout,
                 "last_value": soonest.last_value,
                 "limit": soonest.limit,
                 "limit_source": soonest.limit_source,
@@ -355,10 +380,34 @@ def _forecast(metric: str) -> Callable[[Context], Observation]:
     return fn
 
 
-def _anomaly(ctx: Context) -> Observation:
-    return Observation(
-        unavailable="anomaly rules need the ML models (anomaly detection), not built yet"
+#: the anomaly detector's score of a target's latest snapshot interval (``ops_core.api``
+#: registers ``ml_alerts.latest_interval_anomaly`` here when imported): (target, score at which
+#: an ADDM analysis is run for the anomaly) -> {"score", "detail"} or {"unavailable"}
+AnomalyReader = Callable[[Target, float], dict[str, Any]]
+ANOMALY_READER: list[AnomalyReader] = []
+
+
+def _anomaly(ctx: Context, value: float) -> Observation:
+    if not ANOMALY_READER:
+        return Observation(unavailable="anomaly detection is not loaded (ops_core.api)")
+    cache = ctx.__dict__.setdefault("_anomaly", {})
+    if value not in cache:
+        try:
+            cache[value] = ANOMALY_READER[0](ctx.target, value)
+        except OpsCoreError as e:
+            cache[value] = {"unavailable": f"no anomaly score: {e.message}"}
+    got = cache[value]
+    if got.get("unavailable"):
+        return Observation(unavailable=got["unavailable"])
+    d = got["detail"]
+    moved = ", ".join(
+        f"{m['metric']} {m['value']:.4g} (expected {m['low']:.4g}-{m['high']:.4g})"
+        for m in d["metrics"][:3]
     )
+    note = f"Latest interval (ending {d['interval_end']:%Y-%m-%d %H:%M:%S} UTC): {moved}." + (
+        f" ADDM analysis {d['addm_analysis_id']}." if d.get("addm_analysis_id") else ""
+    )
+    return Observation(float(got["score"]), detail=d, note=note)
 
 
 def _quota(ctx: Context) -> Observation:
@@ -390,7 +439,6 @@ OBSERVERS: dict[str, Callable[[Context], Observation]] = {
     "snapshot": _snapshot,
     "ash_sampler": _ash,
     "addm_impact_pct": _addm,
-    "anomaly_score": _anomaly,
     "quota_used_pct": _quota,
     **{m: _forecast(m) for m in FORECAST_METRICS},
 }
@@ -401,4 +449,6 @@ def observe(metric: str, ctx: Context, value: float = 0.0) -> Observation:
     grace)."""
     if metric == "backup":
         return _backup(ctx, value)
+    if metric == "anomaly_score":
+        return _anomaly(ctx, value)
     return OBSERVERS[metric](ctx)

@@ -7,7 +7,10 @@ A rule watches one metric of a target (or of every target) and is one of
 - ``absence``: a collector behind its schedule (snapshots, the ASH sampler, backups): fires
   when its last data is older than the schedule allows plus ``value`` seconds of grace;
 - ``addm``: the newest ADDM analysis has a finding of at least ``value`` % of DB time;
-- ``anomaly``: kept as a rule type; it evaluates to "not available" until the ML models exist;
+- ``anomaly``: the anomaly detector's score of the target's latest snapshot interval (robust z,
+  ``ops_core.api.ml_alerts``) compared with ``value`` for ``for_s``; the alert carries the
+  metrics that moved with their expected range and the ADDM analysis of the anomaly; "not
+  available" while the history is too short to judge;
 - ``forecast``: the capacity forecasts' days until a limit (disk, connections, transaction-ID /
   multixact wraparound, sequences) compared with ``value`` (e.g. ``<`` 14 days).
 
@@ -102,7 +105,13 @@ METRICS: dict[str, Metric] = {
             ("addm",),
             "largest finding of the newest ADDM analysis, % of DB time",
         ),
-        Metric("anomaly_score", "score", ("anomaly",), "anomaly detector (needs the ML models)"),
+        Metric(
+            "anomaly_score",
+            "score",
+            ("anomaly",),
+            "the anomaly detector's score of the latest snapshot interval (robust z: the "
+            "largest over the load-profile metrics and the multivariate detector)",
+        ),
         Metric(
             "quota_used_pct",
             "%",
@@ -357,6 +366,15 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         clear_for_s=0, severity="critical",
         description="At the forecast consumption the multixact age reaches the stop limit "
         "within 30 days.",
+    ),
+    "workload_anomaly": dict(
+        kind="anomaly", metric="anomaly_score", op=">=", value=6, for_s=120,
+        clear_for_s=300, severity="warning", enabled=False,
+        description="The anomaly detector scores the latest snapshot interval at 6 robust "
+        "sigmas or more for 2 minutes; the alert lists the metrics that moved with their "
+        "expected range and the ADDM analysis of the anomaly. Disabled by default: enable it "
+        "once the target has two days of snapshots (the daily profile; `opscore ml train` "
+        "says whether the history is enough); with less it says 'not enough history'.",
     ),
     "sequence_exhausted_forecast": dict(
         kind="forecast", metric="days_until_sequence_exhausted", op="<", value=30, for_s=0,

@@ -49,6 +49,8 @@ class Forecast:
     holdout: dict[str, float]
     notes: list[str] = field(default_factory=list)
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # at, mean, lower, upper
+    level: float = 0.95  # of the prediction interval (lower, upper)
+    horizon_days: float | None = None  # how far ahead the frame goes
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -289,6 +291,8 @@ def forecast(
         holdout=errors,
         notes=notes,
         frame=pd.DataFrame({"at": future, "mean": mean, "lower": lo, "upper": hi}),
+        level=level,
+        horizon_days=round(horizon / pd.Timedelta(days=1), 3),
     )
 
 

@@ -252,6 +252,7 @@ from .ml import (
     train_ml,
     workload_series,
 )
+from .ml_alerts import __all__ as _ml_alerts  # noqa: F401 - registers the anomaly_score reader
 from .performance import (
     TOP_SQL_ORDER,
     ExplainResult,

@@ -146,7 +146,9 @@ def install_default_alert_rules(
 ) -> list[AlertRule]:
     """The default rule set (every target): replication lag, connections near max, wraparound
     risk, idle in transaction, blocked sessions, disk nearly full, WAL not archived, backup
-    overdue, sampler stopped, snapshots stopped. Existing ones are left as they are."""
+    overdue, sampler stopped, snapshots stopped, the capacity forecasts, and the workload
+    anomaly rule (installed disabled: it needs two days of snapshots, its description says
+    so). Existing ones are left as they are."""
     out = []
     with repository.session() as conn:
         existing = {r.name for r in repo.list_rules(conn)}
@@ -154,8 +156,12 @@ def install_default_alert_rules(
             if name in existing:
                 out.append(repo.get_rule(conn, name))
                 continue
+            # a rule disabled by default (workload_anomaly: until the history is enough)
+            # stays disabled: its description says when to enable it
+            fields = dict(fields)
+            on = enabled and fields.pop("enabled", True)
             values = validate_rule(
-                {"name": name, **fields, "channels": channels or [], "enabled": enabled}
+                {"name": name, **fields, "channels": channels or [], "enabled": on}
             )
             values["builtin"] = True
             out.append(repo.insert_rule(conn, values))

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import psycopg
 
 from .. import repository
 from ..alerts import metrics as alert_metrics
 from ..analysis import capacity as cap
 from ..analysis.ml.series import load_rates
-from ..errors import InvalidInput
+from ..collectors.limits import read_limits
+from ..errors import InvalidInput, OpsCoreError
 from ..repository import ml as repo_ml
 from .common import opscore_shown
-from .targets import resolve_target
+from .targets import resolve_target, target_session
 
 __all__ = [
     "CapacityReport",
@@ -57,10 +59,23 @@ class CapacityReport:
         }
 
 
+#: target (id, name, registered at) -> (newest snapshot id, its forecasts): the alert engine
+#: evaluates every minute, the forecasts change only with a new snapshot
+_ALERT_CACHE: dict[tuple[Any, ...], tuple[int | None, list[cap.Forecast]]] = {}
+
+
 def _forecasts_for_alerts(t: Any) -> list[cap.Forecast]:
     """The alert engine's forecast rules read this (30-day horizon; days_until beyond it
-    from the trend)."""
-    return capacity_forecasts(t.name, horizon_days=30).forecasts
+    from the trend), computed again only when the target has a new snapshot."""
+    with repository.session() as repo:
+        newest = repo_ml.newest_snapshot(repo, t.target_id)
+    who = (t.target_id, t.name, t.created_at)
+    hit = _ALERT_CACHE.get(who)
+    if hit is not None and newest is not None and hit[0] == newest:
+        return hit[1]
+    out = _report(t, pd.Timedelta(days=30), with_rates=False).forecasts
+    _ALERT_CACHE[who] = (newest, out)
+    return out
 
 
 alert_metrics.FORECAST_READER[:] = [_forecasts_for_alerts]
@@ -83,14 +98,19 @@ def _series(df: pd.DataFrame, col: str) -> pd.Series:
 def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -> CapacityReport:
     """Forecasts of total database size (limit: its size plus the filesystem's free space,
     known for a target on this host), connections (limit: max_connections minus the
-    superuser reserve, when the settings capture holds them), WAL generation and DB time; each
-    with its method (chosen by held-out error), prediction interval and ``days_until``."""
-    horizon = _horizon(horizon_days)
-    t = resolve_target(target)
+    reserved connections, as captured, else read from the target, else unknown), WAL
+    generation and statement time; each with its method (chosen by held-out error),
+    prediction interval and ``days_until``."""
+    return _report(resolve_target(target), _horizon(horizon_days))
+
+
+def _report(t: Any, horizon: pd.Timedelta, with_rates: bool = True) -> CapacityReport:
+    """The capacity report; without ``with_rates`` only the forecasts that have a limit (what
+    the alert rules compare: WAL generation and statement time have none)."""
     own = opscore_shown(None)
     with repository.session() as repo:
         c = repo_ml.capacity_series(repo, t.target_id, own)
-        trends = repo_ml.snapshot_series(repo, t.target_id, own)
+        trends = repo_ml.snapshot_series(repo, t.target_id, own) if with_rates else None
     out: list[cap.Forecast] = []
     # database size vs the filesystem
     size = _series(c, "db_size_bytes") if not c.empty else pd.Series(dtype="float64")
@@ -120,12 +140,7 @@ def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -
     out.append(f)
     # connections vs max_connections
     conns = _series(c, "connections") if not c.empty else pd.Series(dtype="float64")
-    limit = source = None
-    if not c.empty and c["max_connections"].notna().any():
-        row = c.dropna(subset=["max_connections"]).iloc[-1]
-        reserved = float(row["reserved"]) if pd.notna(row["reserved"]) else 3.0
-        limit = float(row["max_connections"]) - reserved
-        source = "max_connections - superuser_reserved_connections"
+    limit, source, lim_note = _connection_limit(t, c)
     f = cap.forecast(
         conns,
         metric="connections",
@@ -134,13 +149,10 @@ def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -
         limit=limit,
         limit_source=source,
     )
-    if limit is None:
-        f.notes.append(
-            "max_connections not in the captured settings (it is at its default "
-            "or settings were not captured): days_until is null"
-        )
+    if lim_note:
+        f.notes.append(lim_note)
     out.append(f)
-    if not trends.empty:
+    if trends is not None and not trends.empty:
         rates = load_rates(trends).set_index("captured_at")
         out.append(
             cap.forecast(
@@ -151,7 +163,12 @@ def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -
             )
         )
         out.append(
-            cap.forecast(rates["db_time_s_per_s"], metric="db_time", unit="AAS", horizon=horizon)
+            cap.forecast(
+                rates["stmt_time_s_per_s"],
+                metric="stmt_time",
+                unit="s/s (statement time per second)",
+                horizon=horizon,
+            )
         )
     with repository.session() as repo:
         wrap = repo_ml.wraparound_series(repo, t.target_id)
@@ -167,6 +184,50 @@ def capacity_forecasts(target: str | None = None, *, horizon_days: float = 30) -
     else:
         missing.append(NO_SEQ)
     return CapacityReport(t.name, horizon.total_seconds() / 86400, out, missing)
+
+
+def _connection_limit(t: Any, c: pd.DataFrame) -> tuple[float | None, str | None, str | None]:
+    """Connections usable by clients: max_connections minus superuser_reserved_connections
+    (and reserved_connections from PostgreSQL 16) as the newest snapshot captured them; for a
+    history captured before opscore read them, as the target has them now; else unknown
+    (never a default assumed). Returns (limit, where it comes from, a note)."""
+    captured = c.dropna(subset=["max_connections", "reserved"]) if not c.empty else c
+    if not captured.empty:
+        row = captured.iloc[-1]
+        extra = row["reserved_conn"] if pd.notna(row["reserved_conn"]) else 0.0
+        how = (
+            "captured with the snapshots"
+            if row["limits_from"] == "limits"
+            else "from the non-default settings captured with the snapshots"
+        )
+        return (
+            float(row["max_connections"]) - float(row["reserved"]) - float(extra),
+            f"max_connections {row['max_connections']:.0f} - superuser_reserved_connections "
+            f"{row['reserved']:.0f}"
+            + (f" - reserved_connections {extra:.0f}" if extra else "")
+            + f" ({how}, {pd.Timestamp(row['captured_at']):%Y-%m-%d %H:%M} UTC)",
+            None,
+        )
+    try:
+        with target_session(t) as conn:
+            now = read_limits(conn)
+    except (OpsCoreError, psycopg.Error) as e:
+        reason = getattr(e, "message", None) or str(e).strip().splitlines()[0]
+        return (
+            None,
+            None,
+            "max_connections unknown: no snapshot of this target captured the connection "
+            f"limits and the target cannot be read now ({reason}); days_until is null",
+        )
+    extra = float(now.get("reserved_connections") or 0)
+    return (
+        float(now["max_connections"]) - float(now["superuser_reserved_connections"]) - extra,
+        f"max_connections {now['max_connections']} - superuser_reserved_connections "
+        f"{now['superuser_reserved_connections']}"
+        + (f" - reserved_connections {extra:.0f}" if extra else "")
+        + " (read from the target now: the snapshots did not capture them)",
+        None,
+    )
 
 
 def _when(days: float | None) -> str:

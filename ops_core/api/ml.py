@@ -17,7 +17,7 @@ from .. import repository
 from ..analysis.ml import anomaly as am
 from ..analysis.ml import patterns as pm
 from ..analysis.ml import windows as wm
-from ..analysis.ml.series import LOAD_PROFILE, load_rates, regular
+from ..analysis.ml.series import LOAD_PROFILE, OLD_NAMES, load_rates, regular
 from ..config import get_settings
 from ..errors import InvalidInput, OpsCoreError
 from ..repository import ml as repo_ml
@@ -230,7 +230,11 @@ def ml_models(target: str | None = None) -> list[ModelInfo]:
 def _load_model(path: str | None) -> dict[str, Any] | None:
     if not path or not Path(path).exists():
         return None
-    return joblib.load(path)
+    saved = joblib.load(path)
+    # a model stored before the statement-time rate got its own name (migration 0027)
+    saved["methods"] = {OLD_NAMES.get(k, k): v for k, v in saved.get("methods", {}).items()}
+    saved["columns"] = [OLD_NAMES.get(c, c) for c in saved.get("columns", [])]
+    return saved
 
 
 # ------------------------------------------------------------------------------- anomalies
@@ -258,6 +262,35 @@ def detect_anomalies(
         out.attrs["note"] = _too_short(len(frame))
         return out
     step = pd.Timedelta(seconds=frame.attrs["step"])
+    start = pd.Timestamp(utc_time(since, "since")) if since is not None else None
+    det, active = score_frame(
+        t, frame, alert_z=alert_z, warn_z=warn_z, since=start, database=database
+    )
+    model_id = active["model_id"] if active else None
+    for inc in det.incidents:
+        store_incident(
+            t, inc, step, model_id, database, run_addm=run_addm and inc.severity == "alert"
+        )
+    out = _anomaly_frame(t.target_id, start, database=database)
+    out.attrs["methods"] = {c: f.method for c, f in det.fits.items()}
+    out.attrs["model_version"] = active["version"] if active else None
+    if len(frame) <= am.MIN_HISTORY:
+        out.attrs["note"] = _too_short(len(frame))
+    return out
+
+
+def score_frame(
+    t: Any,
+    frame: pd.DataFrame,
+    *,
+    alert_z: float = am.ALERT_Z,
+    warn_z: float = am.WARN_Z,
+    since: pd.Timestamp | None = None,
+    database: str | None = None,
+) -> tuple[am.Detection, dict[str, Any] | None]:
+    """Score ``frame`` with the target's active model (the cluster's; ``database`` scores
+    with the defaults for the history); the detection and the active model's row."""
+    step = pd.Timedelta(seconds=frame.attrs["step"])
     with repository.session() as repo:
         active = None if database else repo_ml.active_model(repo, t.target_id, KIND)
     saved = _load_model(active["path"]) if active else None
@@ -272,70 +305,53 @@ def detect_anomalies(
         }
         iforest = saved.get("iforest")
     cols = [c for c in LOAD_PROFILE if c in frame.columns]
-    start = pd.Timestamp(utc_time(since, "since")) if since is not None else None
+    kw = dict(multivariate=cols, alert_z=alert_z, warn_z=warn_z, methods=methods, since=since)
     try:
-        det = am.detect(
-            frame,
-            step,
-            multivariate=cols,
-            alert_z=alert_z,
-            warn_z=warn_z,
-            methods=methods,
-            iforest=iforest,
-            since=start,
-        )
+        det = am.detect(frame, step, iforest=iforest, **kw)  # type: ignore[arg-type]
     except ValueError:  # a model fitted on other columns: score without it
-        det = am.detect(
-            frame,
-            step,
-            multivariate=cols,
-            alert_z=alert_z,
-            warn_z=warn_z,
-            methods=methods,
-            since=start,
-        )
-    model_id = active["model_id"] if active else None
-    for inc in det.incidents:
-        a = inc.as_dict()
-        with repository.session() as repo:
-            b_id, e_id = repo_ml.snapshots_around(
-                repo, t.target_id, (inc.begin_at - step).to_pydatetime(), inc.end_at.to_pydatetime()
-            )
-            addm_id = None
-            if b_id is not None and e_id is not None and b_id < e_id:
-                addm_id = repo_ml.addm_covering(repo, t.target_id, b_id, e_id)
-        if (
-            addm_id is None
-            and run_addm
-            and inc.severity == "alert"
-            and b_id
-            and e_id
-            and b_id < e_id
-        ):
-            from .addm import run_addm as _run
+        det = am.detect(frame, step, **kw)  # type: ignore[arg-type]
+    return det, active
 
-            try:
-                addm_id = _run(t.name, b_id, e_id).analysis_id
-            except OpsCoreError as e:
-                log.warning("ADDM for the anomaly at %s failed: %s", inc.begin_at, e)
-        a.update(
-            datname=database,
-            model_id=model_id,
-            begin_snapshot_id=b_id,
-            end_snapshot_id=e_id,
-            addm_analysis_id=addm_id,
+
+def store_incident(
+    t: Any,
+    inc: am.Incident,
+    step: pd.Timedelta,
+    model_id: int | None,
+    database: str | None,
+    *,
+    run_addm: bool,
+) -> dict[str, Any]:
+    """Store one incident with the snapshots around it and the ADDM analysis of its interval
+    (an existing one covering it, else one run now when ``run_addm``); the stored fields."""
+    a = inc.as_dict()
+    with repository.session() as repo:
+        b_id, e_id = repo_ml.snapshots_around(
+            repo, t.target_id, (inc.begin_at - step).to_pydatetime(), inc.end_at.to_pydatetime()
         )
-        for m in a["metrics"]:
-            for k in ("value", "expected", "low", "high"):
-                m[k] = None if not np.isfinite(m[k]) else round(m[k], 6)
-        with repository.session() as repo:
-            repo_ml.store_anomaly(repo, t.target_id, a)
-    out = _anomaly_frame(t.target_id, start, database=database)
-    out.attrs["methods"] = {c: f.method for c, f in det.fits.items()}
-    out.attrs["model_version"] = active["version"] if active else None
-    if len(frame) <= am.MIN_HISTORY:
-        out.attrs["note"] = _too_short(len(frame))
-    return out
+        addm_id = None
+        if b_id is not None and e_id is not None and b_id < e_id:
+            addm_id = repo_ml.addm_covering(repo, t.target_id, b_id, e_id)
+    if addm_id is None and run_addm and b_id and e_id and b_id < e_id:
+        from .addm import run_addm as _run
+
+        try:
+            addm_id = _run(t.name, b_id, e_id).analysis_id
+        except OpsCoreError as e:
+            log.warning("ADDM for the anomaly at %s failed: %s", inc.begin_at, e)
+    a.update(
+        datname=database,
+        model_id=model_id,
+        begin_snapshot_id=b_id,
+        end_snapshot_id=e_id,
+        addm_analysis_id=addm_id,
+    )
+    for m in a["metrics"]:
+        for k in ("value", "expected", "low", "high"):
+            m[k] = None if not np.isfinite(m[k]) else round(m[k], 6)
+    with repository.session() as repo:
+        a["anomaly_id"] = repo_ml.store_anomaly(repo, t.target_id, a)
+    return a
 
 
 def _too_short(n: int) -> str:
@@ -406,7 +422,7 @@ def maintenance_windows(target: str | None = None, *, hours: int = 1, top: int =
         mid = rates["captured_at"] - pd.to_timedelta(
             trends["interval_s"].astype("float64") / 2, unit="s"
         )
-        series = pd.Series(rates["db_time_s_per_s"].to_numpy(), index=mid)
+        series = pd.Series(rates["stmt_time_s_per_s"].to_numpy(), index=mid)
     return wm.maintenance_windows(series, hours=hours, top=top)
 
 

@@ -35,6 +35,7 @@ CLUSTER_SOURCES = [
     "replication_slots",
     "settings",
     "wraparound",
+    "limits",
 ]
 
 

@@ -232,6 +232,16 @@ SOURCES: dict[str, Source] = {
             description="sequences of a database: last value against their bounds",
         ),
         Source(
+            "limits",
+            columns(
+                "max_connections:int4:gauge superuser_reserved_connections:int4:gauge "
+                "reserved_connections:int4:gauge"
+            ),
+            description="connection limits in force, whatever their source (the settings "
+            "capture keeps only non-default ones): the capacity forecasts compare with them; "
+            "reserved_connections from PostgreSQL 16 (NULL before)",
+        ),
+        Source(
             "settings",
             columns("name:text:key setting:text:gauge unit:text:gauge source:text:gauge"),
             description="settings changed from their defaults",

@@ -133,12 +133,24 @@ def database_names(conn: psycopg.Connection, target_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def newest_snapshot(conn: psycopg.Connection, target_id: int) -> int | None:
+    """The id of the target's newest snapshot that did not fail (None: no snapshot)."""
+    row = conn.execute(
+        "SELECT max(snapshot_id) FROM opscore.snapshots WHERE target_id = %s "
+        "AND status <> 'failed'",
+        (target_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def capacity_series(
     conn: psycopg.Connection, target_id: int, include_opscore: bool
 ) -> pd.DataFrame:
     """Per snapshot: total database size (when sizes were read), connections, host data disk
-    total/used (same-host targets), and max_connections / superuser_reserved_connections
-    when the settings capture holds them."""
+    total/used (same-host targets), and the connection limits: from the ``limits`` capture
+    (``limits_from`` 'limits'; ``reserved_conn`` NULL before PostgreSQL 16), else from the
+    non-default settings of older snapshots ('settings': ``reserved`` NULL when
+    superuser_reserved_connections was at its default there)."""
     return _frame(
         conn,
         """
@@ -154,6 +166,13 @@ def capacity_series(
                         (data -> 'values' ->> 'data_disk_used')::float8 AS disk_used_bytes
                    FROM opscore.snap_cluster
                   WHERE source = 'host' AND snapshot_id IN (SELECT snapshot_id FROM s)),
+        lim AS (SELECT snapshot_id,
+                       (data -> 'values' ->> 'max_connections')::float8 AS max_connections,
+                       (data -> 'values' ->> 'superuser_reserved_connections')::float8
+                           AS superuser_reserved,
+                       (data -> 'values' ->> 'reserved_connections')::float8 AS reserved_conn
+                  FROM opscore.snap_cluster
+                 WHERE source = 'limits' AND snapshot_id IN (SELECT snapshot_id FROM s)),
         st AS (SELECT snapshot_id,
                       (SELECT (e ->> 'setting')::float8
                          FROM jsonb_array_elements(data -> 'values') e
@@ -166,9 +185,14 @@ def capacity_series(
         SELECT s.snapshot_id, s.captured_at,
                CASE WHEN db.sized > 0 THEN db.db_size_bytes END AS db_size_bytes,
                db.connections, host.disk_total_bytes, host.disk_used_bytes,
-               st.max_connections, st.reserved
+               coalesce(lim.max_connections, st.max_connections) AS max_connections,
+               CASE WHEN lim.snapshot_id IS NOT NULL THEN lim.superuser_reserved
+                    ELSE st.reserved END AS reserved,
+               lim.reserved_conn,
+               CASE WHEN lim.snapshot_id IS NOT NULL THEN 'limits'
+                    WHEN st.max_connections IS NOT NULL THEN 'settings' END AS limits_from
           FROM s LEFT JOIN db USING (snapshot_id) LEFT JOIN host USING (snapshot_id)
-          LEFT JOIN st USING (snapshot_id)
+          LEFT JOIN st USING (snapshot_id) LEFT JOIN lim USING (snapshot_id)
          ORDER BY s.captured_at
         """,
         {"t": target_id, "own": include_opscore},

@@ -218,7 +218,13 @@ SEQ_COLUMNS = ["datname"] + [c.name for c in SOURCES["sequences"].columns]
 
 
 def _write_limits(conn: psycopg.Connection, cap: Capture, sid: int) -> None:
-    """Gauges the capacity forecasts read (transaction-ID / multixact age, sequences)."""
+    """Gauges the capacity forecasts read (transaction-ID / multixact age, sequences, the
+    connection limits in force)."""
+    if cap.rows.get("limits"):
+        conn.execute(
+            "INSERT INTO opscore.snap_cluster (snapshot_id, source, data) VALUES (%s, %s, %s)",
+            (sid, "limits", _jsonb({"values": cap.rows["limits"][0]})),
+        )
     if cap.rows.get("wraparound"):
         rows = [[r.get(c) for c in WRAP_COLUMNS] for r in cap.rows["wraparound"]]
         _copy(conn, "snap_wraparound", WRAP_COLUMNS, sid, rows)

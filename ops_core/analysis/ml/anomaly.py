@@ -34,7 +34,8 @@ LOG_SIGMA_FLOOR = 0.05  # on the log scale: a 5 % change is never more than one 
 #: the smallest deviation that matters, in the metric's units (by name prefix): a move
 #: smaller than alert_z times this never alerts, however flat the metric was before
 FLOORS = {
-    "db_time": 0.02,  # average active sessions
+    "stmt_time": 0.02,  # statement time per second (average statements executing)
+    "db_time": 0.02,  # average active sessions (generated series of bench/ml_bench.py)
     "ash_": 0.02,
     "calls": 1.0,  # per second
     "xacts": 1.0,

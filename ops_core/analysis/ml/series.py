@@ -33,13 +33,15 @@ def steps_per(step: pd.Timedelta, span: pd.Timedelta) -> int:
 
 def load_rates(trends: pd.DataFrame) -> pd.DataFrame:
     """Per-snapshot rates from the repository's per-interval deltas (perf_reads.trends):
-    captured_at + db_time_s_per_s (average active statements), calls_per_s, xacts_per_s,
-    rows_per_s, blks_read_per_s, temp_mb_per_s, wal_mb_per_s, backends."""
+    captured_at + stmt_time_s_per_s (statement execution time per second, from
+    pg_stat_statements: the average number of statements executing; not ASH DB time, which
+    counts sessions), calls_per_s, xacts_per_s, rows_per_s, blks_read_per_s, temp_mb_per_s,
+    wal_mb_per_s, backends."""
     iv = trends["interval_s"].astype("float64")
     return pd.DataFrame(
         {
             "captured_at": pd.to_datetime(trends["captured_at"], utc=True),
-            "db_time_s_per_s": trends["exec_ms"].astype("float64") / 1000.0 / iv,
+            "stmt_time_s_per_s": trends["exec_ms"].astype("float64") / 1000.0 / iv,
             "calls_per_s": trends["calls"].astype("float64") / iv,
             "xacts_per_s": trends["xacts"].astype("float64") / iv,
             "rows_per_s": trends["rows"].astype("float64") / iv,
@@ -51,9 +53,12 @@ def load_rates(trends: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: the name the statement-time rate had before migration 0027 (models stored then use it)
+OLD_NAMES = {"db_time_s_per_s": "stmt_time_s_per_s"}
+
 #: the load-profile columns the multivariate detector looks at together
 LOAD_PROFILE = [
-    "db_time_s_per_s",
+    "stmt_time_s_per_s",
     "calls_per_s",
     "xacts_per_s",
     "rows_per_s",
