@@ -42,6 +42,9 @@ def db_time_shares(
             continue
         k = _key(q, rec.get("datname"), rec.get("usename")) if per_user else (int(q),)
         ash[k] += float(rec["db_time_s"])
+    # ASH's grouped sums can exceed the range's total by a rounding (float4 sample weights):
+    # the larger is the 100 %, so the shares never add up past it
+    total_db_s = max(total_db_s, sum(ash.values()))
     keys = [
         _key(q, d, u) if per_user else (None if pd.isna(q) else (int(q),))
         for q, d, u in zip(
