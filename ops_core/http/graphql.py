@@ -61,12 +61,19 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _scalar_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list and typing.get_args(annotation)[:1] in [
+        (t,) for t in SCALARS
+    ]
+
+
 def _arg_type(annotation: Any) -> Any:
-    """A GraphQL-able argument type: scalars as they are, anything richer as JSON."""
-    if annotation in SCALARS:
+    """A GraphQL-able argument type: scalars and lists of them as they are, anything richer
+    as JSON."""
+    if annotation in SCALARS or _scalar_list(annotation):
         return annotation
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if len(args) == 1 and args[0] in SCALARS:
+    if len(args) == 1 and (args[0] in SCALARS or _scalar_list(args[0])):
         return args[0]
     if args and all(a in (int, str) for a in args):
         return str
