@@ -37,6 +37,37 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300):
     )
 
 
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_CLI_COMMAND: Any = None
+
+
+def invoke_cli(*args: str) -> CliResult:
+    """The `opscore` CLI run in this process (click's CliRunner over the same command tree):
+    what :func:`run_cli` checks (exit code, stdout, stderr) without a Python start and the
+    imports per call, which cost seconds each on a busy machine. Uses this process's
+    environment and settings. An exception that escapes the command is raised here (the real
+    CLI would print a traceback). Keep at least one :func:`run_cli` per test for the real
+    entry point."""
+    global _CLI_COMMAND
+    import typer
+    from click.testing import CliRunner
+
+    from ops_core.cli import app
+
+    if _CLI_COMMAND is None:
+        _CLI_COMMAND = typer.main.get_command(app)
+    res = CliRunner().invoke(_CLI_COMMAND, list(args), prog_name="opscore")
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return CliResult(res.exit_code, res.stdout, res.stderr)
+
+
 def wait_until(
     check: Callable[[], Any], *, timeout: float = WAIT_S, step: float = 0.2, what: str = ""
 ) -> Any:

@@ -276,9 +276,10 @@ def test_serve_schedules_the_alerts_flow_every_minute(repo, target_db):
 def test_alert_cli(repo, target_db):
     import json
 
-    from tests.helpers import run_cli
+    from tests.helpers import invoke_cli, run_cli
 
     api.add_target("cli", target_db)
+    # two real `opscore` processes (a success and an error), the rest in this process
     r = run_cli(
         "alert", "rule", "create", "--target", "cli", "--name", "conn", "--metric",
         "connections", "--op", ">=", "--value", "0", "--for", "0s", "--severity", "critical",
@@ -290,25 +291,25 @@ def test_alert_cli(repo, target_db):
     bad = run_cli("alert", "rule", "create", "--name", "x", "--metric", "nope", "--value", "1")
     assert bad.returncode != 0 and "Unknown metric 'nope'" in bad.stderr
     assert "What to do" in bad.stderr
-    r = run_cli("alert", "evaluate", "--json")
+    r = invoke_cli("alert", "evaluate", "--json")
     assert r.returncode == 0, r.stderr
     run = json.loads(r.stdout)
     assert run["fired"] == 1 and run["results"][0]["status"] == "firing"
-    listed = json.loads(run_cli("alert", "list", "--json").stdout)
+    listed = json.loads(invoke_cli("alert", "list", "--json").stdout)
     assert [a["rule"] for a in listed] == ["conn"]
     alert_id = str(listed[0]["alert_id"])
-    r = run_cli("alert", "ack", alert_id)
+    r = invoke_cli("alert", "ack", alert_id)
     assert r.returncode == 0 and "acknowledged" in r.stdout
-    again = run_cli("alert", "ack", alert_id)
+    again = invoke_cli("alert", "ack", alert_id)
     assert again.returncode != 0 and "cannot become acknowledged" in again.stderr
-    r = run_cli("alert", "resolve", alert_id, "--json")
+    r = invoke_cli("alert", "resolve", alert_id, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["status"] == "resolved"
-    assert json.loads(run_cli("alert", "list", "--json").stdout) == []
-    text = run_cli("alert", "rule", "list")
+    assert json.loads(invoke_cli("alert", "list", "--json").stdout) == []
+    text = invoke_cli("alert", "rule", "list")
     assert text.returncode == 0 and "conn" in text.stdout
-    assert run_cli("alert", "rule", "update", "conn", "--disable").returncode == 0
+    assert invoke_cli("alert", "rule", "update", "conn", "--disable").returncode == 0
     assert api.get_alert_rule("conn").enabled is False
-    assert run_cli("alert", "rule", "delete", "conn").returncode == 0
+    assert invoke_cli("alert", "rule", "delete", "conn").returncode == 0
     assert api.list_alert_rules() == []
 
 

@@ -195,3 +195,67 @@ def test_clone_started_queried_stopped_and_dropped(bk, pg):
     # the production target never saw the clone's write
     with psycopg.connect(bk.dsn) as c:
         assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 50
+
+
+def test_clone_from_a_backup_in_its_window_listed_dropped_and_refused_outside_it(bk, pg):
+    from ops_core.config import get_settings
+    from ops_core.errors import InvalidInput, OpsCoreError
+
+    bk.write(1, 60, "a")
+    full = api.take_full_backup(bk.name)
+    bk.write(61, 120, "b")
+    with psycopg.connect(bk.dsn) as c:
+        mid = c.execute("SELECT clock_timestamp()").fetchone()[0]
+    bk.write(121, 180, "c")  # a commit after `mid`: recovery can tell it reached it
+    api.receive_wal(bk.name, slot=bk.slot)
+    clones_dir = get_settings().home_dir / "clones"
+
+    def nothing_left(name: str) -> None:
+        assert name not in [c.clone for c in api.list_clones()]
+        assert not (clones_dir / name).exists()
+
+    # bad input: refused with the reason, nothing made
+    before = full.started_at.replace(year=full.started_at.year - 1)
+    for when in (before, mid.replace(year=mid.year + 1)):
+        with pytest.raises(InvalidInput) as err:
+            api.clone_backup(full.backup_id, name="bk_out", time=when)
+        msg = err.value.message
+        assert "outside the recoverable window of backup " + full.backup_id in msg, msg
+        assert full.stop_lsn in msg and full.finished_at.isoformat() in msg, msg
+        nothing_left("bk_out")
+    with pytest.raises(NotFound):
+        api.clone_backup("20000101T000000-F0000", name="bk_out")
+    with pytest.raises(OpsCoreError):  # pg_basebackup refuses the rate: a failed record
+        api.take_full_backup(bk.name, max_rate="1")
+    (failed,) = [b for b in api.list_backups(bk.name) if b.status == "failed"]
+    with pytest.raises(InvalidInput, match="only a finished backup"):
+        api.clone_backup(failed.backup_id, name="bk_out")
+    nothing_left("bk_out")
+    from .test_app import _run
+
+    at = _run("backup.py", {"target": bk.name, "bk": "Restore"})  # the page's clone action
+    at.selectbox(key="cb_bid").set_value(full.backup_id).run()
+    at.text_input(key="cb_time").input(before.isoformat()).run()
+    at.button(key="cb_go").click().run()
+    at.button(key="cb_pending_yes").click().run()
+    assert not at.exception, at.exception
+    assert any("outside the recoverable window" in e.value for e in at.error), at.error
+    assert full.backup_id not in [c.backup_id for c in api.list_clones()]
+
+    # a clone at a time inside the window (the subprocess path of the CLI)
+    res = run_cli("backup", "clone", full.backup_id, "--time", mid.isoformat(),
+                  "--clone", "bk_tclone", "--json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    try:
+        assert out["clone"] == "bk_tclone" and out["backup_id"] == full.backup_id
+        assert out["restore"]["proof"]["reached_target"] is True
+        assert out["window"]["from"]["lsn"] == full.stop_lsn
+        with psycopg.connect(out["url"].replace("/postgres?", f"/{bk.dbname}?")) as c:
+            assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 120
+        (listed,) = [c for c in api.list_clones() if c.clone == "bk_tclone"]
+        assert listed.running and listed.port == out["port"]
+        assert listed.backup_id == full.backup_id and listed.data_dir == out["data_dir"]
+    finally:
+        api.drop_clone("bk_tclone")
+    nothing_left("bk_tclone")

@@ -17,7 +17,7 @@ from .backup_helpers import (
     make_target,
     new_dir,
 )
-from .helpers import run_cli
+from .helpers import invoke_cli, run_cli
 
 pytestmark = pytest.mark.usefixtures("fast_backups")
 
@@ -32,7 +32,8 @@ def bk(repo, pg):
 
 
 def cli_json(*args: str):
-    res = run_cli(*args, "--json")
+    """A command's JSON answer, run in this process (each test keeps real `opscore` runs)."""
+    res = invoke_cli(*args, "--json")
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -52,7 +53,7 @@ def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
     assert [p["name"] for p in cli_json("restore-point", "list", "--target", bk.name)] == [
         "cli_point"
     ]
-    dup = run_cli("restore-point", "create", "--target", bk.name, "cli_point")
+    dup = invoke_cli("restore-point", "create", "--target", bk.name, "cli_point")
     assert dup.returncode != 0 and "already has a restore point" in dup.stderr
 
     (rep,) = cli_json("backup", "report", "--target", bk.name)
@@ -63,7 +64,7 @@ def test_cli_backup_list_show_report_restore_points_delete(bk, pg):
     bad = run_cli("backup", "show", "20000101T000000-F0000")
     assert bad.returncode != 0 and "no backup with id" in bad.stderr
     assert "Traceback" not in bad.stderr
-    busy = run_cli("backup", "restore", "--target", bk.name, "--to", str(bk.store))
+    busy = invoke_cli("backup", "restore", "--target", bk.name, "--to", str(bk.store))
     assert busy.returncode != 0 and "not empty" in busy.stderr
     dest = new_dir()
     done = run_cli("backup", "restore", "--target", bk.name, "--to", str(dest))

@@ -4,6 +4,7 @@ server mode), every file checked by checksum after upload, and a restore that re
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 
@@ -20,7 +21,7 @@ from .backup_helpers import (
     new_dir,
     restored_ids,
 )
-from .helpers import run_cli
+from .helpers import invoke_cli, run_cli
 
 moto_server = pytest.importorskip("moto.server")
 s3fs = pytest.importorskip("s3fs")
@@ -67,8 +68,8 @@ def test_upload_to_s3_and_restore_from_there_with_checksums(bk, pg, s3):
     with pytest.raises(InvalidInput) as err:
         api.upload_wal(bk.name)
     assert "no object store" in err.value.message
-    res = run_cli("backup", "remote", "--target", bk.name, "s3://opscore-backups/bk",
-                  "--option", f"endpoint_url={endpoint}")  # fmt: skip
+    res = invoke_cli("backup", "remote", "--target", bk.name, "s3://opscore-backups/bk",
+                     "--option", f"endpoint_url={endpoint}")  # fmt: skip
     assert res.returncode == 0, res.stderr
 
     bk.write(1, 100, "a")
@@ -82,7 +83,7 @@ def test_upload_to_s3_and_restore_from_there_with_checksums(bk, pg, s3):
     assert up.files > 100 and up.verified == up.files and up.bytes > 1_000_000
     assert fs.exists(f"opscore-backups/bk/base/{full.backup_id}/opscore-upload.json")
     assert "upload" in [c.kind for c in api.get_backup(full.backup_id).checks]
-    w = run_cli("backup", "wal", "upload", "--target", bk.name, "--json")
+    w = run_cli("backup", "wal", "upload", "--target", bk.name, "--json")  # a real process
     assert w.returncode == 0, w.stderr
     assert '"verified"' in w.stdout
     again = api.upload_wal(bk.name)
@@ -110,11 +111,16 @@ def test_upload_to_s3_and_restore_from_there_with_checksums(bk, pg, s3):
     assert restored_ids(dest, pg.major, bk.dbname, res.os_user) == list(range(1, 301))
     shutil.rmtree(dest.parent, ignore_errors=True)
 
-    # a damaged object in the store: the download check refuses it, nothing written
-    victim = next(
-        p for p in fs.find(f"opscore-backups/bk/base/{full.backup_id}") if p.endswith("PG_VERSION")
-    )
-    fs.pipe(victim, b"99\n")
+    # a damaged object in the store: the download check refuses it, nothing written (small
+    # files travel in bundles: PG_VERSION's bytes are overwritten inside its bundle)
+    root = f"opscore-backups/bk/base/{full.backup_id}"
+    manifest = json.loads(fs.cat(f"{root}/opscore-upload.json"))
+    meta = next(m for r, m in manifest["files"].items() if r.endswith("PG_VERSION"))
+    blob = bytearray(fs.cat(f"{root}/{meta['bundle']}"))
+    start = meta["offset"]
+    assert blob[start : start + meta["size"]].strip().isdigit()
+    blob[start : start + meta["size"]] = b"99\n"[: meta["size"]].ljust(meta["size"], b"\n")
+    fs.pipe(f"{root}/{meta['bundle']}", bytes(blob))
     dest = new_dir()
     with pytest.raises(OpsCoreError) as err:
         api.restore_backup(bk.name, dest, backup_id=full.backup_id, from_remote=True)

@@ -345,6 +345,12 @@ def test_every_served_backup_operation_answers_with_its_model(repo, pg):
         _call(called, "get_backup_schedule", target=bk.name)
         full = _call(called, "take_full_backup", target=bk.name)
         bk.write(101, 200)
+        cl = _call(called, "clone_backup", backup_id=full.backup_id, name="cov_clone")
+        try:  # the clone holds the rows as of the backup
+            with psycopg.connect(cl.url.replace("/postgres?", f"/{bk.dbname}?")) as c:
+                assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 100
+        finally:
+            api.drop_clone("cov_clone")
         _call(called, "create_restore_point", target=bk.name, name="cov_point")
         _call(called, "list_restore_points", target=bk.name)
         if pg.major >= 17:

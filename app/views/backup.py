@@ -251,6 +251,22 @@ with tabs[2]:
                     if not rr.clone else f"Clone {rr.clone['clone']} running: {rr.clone['url']}",
                     failed="Restore refused or failed", busy="Restoring…",
                 )  # fmt: skip
+                st.markdown("**A clone of a backup** (restored and kept running on a free port)")
+                cl_bid = st.selectbox("Backup to clone", physical["backup_id"].tolist(),
+                                      key="cb_bid")  # fmt: skip
+                cl_time = st.text_input("At a time inside its window (optional, ISO 8601)",
+                                        key="cb_time")  # fmt: skip
+                if st.button("Start a clone", key="cb_go"):
+                    st.session_state["cb_pending"] = True
+                c.confirmed_write(
+                    "cb_pending",
+                    f"Restore {cl_bid} into a new clone and start it? Nothing is written on "
+                    f"{target}.",
+                    api.clone_backup, cl_bid, time=cl_time or None,
+                    done=lambda cb: f"Clone {cb.clone} running: {cb.url} "
+                    f"(recovered to {cb.recovery_target}).",
+                    failed="Clone not started", busy="Restoring and starting the clone…",
+                )  # fmt: skip
             clones = api.list_clones()
             if clones:
                 st.markdown("**Clones** (restored servers opscore keeps running)")

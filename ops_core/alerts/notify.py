@@ -11,8 +11,6 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from ..config import Settings
 from ..model.serialize import to_jsonable
 
@@ -53,6 +51,8 @@ def _webhook(ch: dict[str, Any], body: dict[str, Any], s: Settings) -> str:
         url = os.environ.get(ch["url_env"])
         if not url:
             raise RuntimeError(f"environment variable {ch['url_env']} (webhook URL) is not set")
+    import httpx  # here, not at start-up: every opscore command would pay its import
+
     r = httpx.post(url, content=json.dumps(body), headers=headers, timeout=s.alert_notify_timeout_s)
     if r.status_code >= 300:
         raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 MAX_LOOKAHEAD_DAYS = 5 * 365
 MIN_POINTS = 12
@@ -106,6 +105,8 @@ def _fit_predict(
         dof = max(n - 2, 1)
         s = float(np.sqrt((resid**2).sum() / dof))
         sxx = max(((t - t.mean()) ** 2).sum(), 1e-9)
+        from scipy import stats  # imported here: scipy.stats costs a second at start-up
+
         half = stats.t.ppf(1 - alpha / 2, dof) * s * np.sqrt(1 + 1 / n + (tf - t.mean()) ** 2 / sxx)
         return mean, mean - half, mean + half
     steps = len(future)

@@ -119,6 +119,7 @@ from .backup import (
     take_logical_backup,
     verify_backup,
 )
+from .backup_clone import BackupClone, clone_backup
 from .backup_policy import (
     BACKUP_JOBS,
     DEFAULT_BACKUP_SCHEDULE,
@@ -593,6 +594,8 @@ __all__ = [
     "verify_backup",
     "restore_backup",
     "restore_logical_backup",
+    "BackupClone",
+    "clone_backup",
     "receive_wal",
     "wal_status",
     "create_wal_slot",

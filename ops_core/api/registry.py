@@ -109,6 +109,8 @@ EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "backup_report": ((R, F), ()),
     "cloud_providers": ((), ()),
     "upload_backup": ((R, F), (R, F)),
+    # restores into $OPSCORE_HOME/clones, records the clone, starts a server process
+    "clone_backup": ((R, F), (R, F)),
     # alerts, metrics, health
     "create_alert_rule": ((R,), (R,)),
     "list_alert_rules": ((R,), ()),

@@ -241,6 +241,35 @@ def restore(
 
 
 @app.command(
+    epilog=example(
+        "opscore backup clone 20261125T172100-F3a9c",
+        "opscore backup clone 20261125T172100-F3a9c --time '2026-11-25 17:30:00+00' "
+        "--clone before_fix --json",
+    )
+)
+def clone(
+    backup_id: str = typer.Argument(..., help="Backup id (see `opscore backup list`)."),
+    clone_name: str = typer.Option(None, "--clone", help="Clone name (default: target + time)."),
+    time: str = typer.Option(None, "--time", help="Recover to this time (ISO 8601)."),
+    lsn: str = typer.Option(None, "--lsn", help="Recover to this LSN."),
+    name: str = typer.Option(None, "--name", help="Recover to this restore point."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start a clone from a backup (optionally at a time, LSN or restore point inside its
+    recoverable window) on a free port; see `opscore clone list|stop|drop`."""
+    with console.status(f"Restoring {backup_id} and starting the clone ..."):
+        c = api.clone_backup(backup_id, name=clone_name, time=time, lsn=lsn, restore_point=name)
+    if as_json:
+        print_json(c.as_dict())
+        return
+    console.print(
+        f"[green]✓[/] clone [bold]{c.clone}[/] of backup {c.backup_id} running: {c.url} "
+        f"(recovered to {c.recovery_target}; `opscore clone stop|drop {c.clone}`)",
+        highlight=False,
+    )
+
+
+@app.command(
     "restore-dump",
     epilog=example(
         "opscore backup restore-dump 20261125T172100-L1b2c --database shop_restored",
