@@ -182,7 +182,9 @@ from .fleet import (
     shard_of,
     shard_targets,
     snapshot_fleet,
+    tag_target,
 )
+from .fleet_overview import FleetTargetState, fleet_overview
 from .health import (
     HealthComponent,
     HealthReport,
@@ -447,6 +449,9 @@ __all__ = [
     "shard_of",
     "shard_targets",
     "snapshot_fleet",
+    "tag_target",
+    "FleetTargetState",
+    "fleet_overview",
     "JournalEntry",
     "ACTION_FEATURES",
     "action_journal",
