@@ -55,15 +55,23 @@ class AsyncLoop:
             conns[t.target_id] = conn
         return conn
 
+    def _query(self, conn: psycopg.AsyncConnection) -> str:
+        """The sample query of the server's version with this run's parameters bound in as
+        literals by psycopg (once per version): each tick then sends a prepared statement
+        without converting parameters, ~200 times a second at 200 targets."""
+        version = conn.info.server_version
+        query = self._sql.get(version)
+        if query is None:
+            bound = psycopg.AsyncClientCursor(conn).mogrify(sample_sql(version), self.params)
+            query = self._sql[version] = bound
+        return query
+
     async def _sample_async(self, t: FleetTarget, conns: dict, tick: float) -> None:
         try:
             conn = await self._connect_async(t, conns)
-            version = conn.info.server_version
-            query = self._sql.get(version)
-            if query is None:
-                query = self._sql[version] = sample_sql(version)
+            query = self._query(conn)
             self.stats.send_ms.append((time.time() - tick) * 1000.0)
-            cur = await conn.execute(query, self.params, prepare=True)
+            cur = await conn.execute(query, prepare=True)
             rows = await cur.fetchall()
         except (psycopg.Error, OpsCoreError) as exc:
             bad = conns.pop(t.target_id, None)
