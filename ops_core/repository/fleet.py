@@ -11,7 +11,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..model.waits import is_db_time_sql, wait_class_sql
-from .ash_tiers import tiers_sql
+from .ash_tiers import decoding, tiers_sql
 
 __all__ = ["overview", "set_tags"]
 
@@ -65,7 +65,7 @@ def overview(conn: psycopg.Connection, window_s: float) -> tuple[datetime, list[
     query = sql.SQL(_OVERVIEW).format(
         cls=_CLS, dbt=_DBT, tiers=tiers_sql(include_history=False, target=None)
     )
-    with conn.transaction():
+    with decoding(conn):  # hash joins to the ASH dictionaries (3-5x faster over an hour)
         end = conn.execute("SELECT now()").fetchone()[0]
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, {"begin": end - timedelta(seconds=window_s), "end": end})
