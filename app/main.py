@@ -18,6 +18,7 @@ HERE = Path(__file__).parent / "views"
 pages = {
     "Monitor": [
         st.Page(HERE / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(HERE / "fleet.py", title="Fleet", icon=":material/lan:"),
         st.Page(HERE / "performance.py", title="Performance Hub", icon=":material/speed:"),
         st.Page(HERE / "ash.py", title="ASH", icon=":material/stacked_line_chart:"),
         st.Page(HERE / "live.py", title="Live", icon=":material/sensors:"),

@@ -67,6 +67,7 @@ def child(mode: str, names: list[str], seconds: float) -> None:
         out["rows_written"] = sum(s.rows_written for s in stats)
         out["errors"] = sum(s.errors for s in stats)
         out["skew_p50_ms"] = out["skew_p99_ms"] = out["dispatch_p99_ms"] = None
+        out["send_p50_ms"] = out["send_p99_ms"] = None
         out["missed"] = None
     else:
         st = api.run_ash_fleet(names, duration_s=seconds, interval_s=1.0, mode=mode)
@@ -75,6 +76,7 @@ def child(mode: str, names: list[str], seconds: float) -> None:
         out["errors"] = st.errors
         out["skew_p50_ms"], out["skew_p99_ms"] = st.skew(0.5), st.skew(0.99)
         out["dispatch_p99_ms"] = st.dispatch(0.99)
+        out["send_p50_ms"], out["send_p99_ms"] = st.send(0.5), st.send(0.99)
         out["missed"] = sum(t.missed for t in st.targets.values())
         out["copies"], out["flushes"] = st.copies, st.flushes
         out["cpu_s"], out["elapsed_s"] = st.sampling_cpu_s, st.sampling_s
@@ -240,7 +242,8 @@ def main() -> None:
             results.append(r)
             sk = (
                 f"skew p50 {r['skew_p50_ms']:.0f} / p99 {r['skew_p99_ms']:.0f} ms (tick "
-                f"dispatch p99 {r['dispatch_p99_ms']:.0f} ms)"
+                f"dispatch p99 {r['dispatch_p99_ms']:.0f} ms, query sent p50 "
+                f"{r['send_p50_ms']:.0f} / p99 {r['send_p99_ms']:.0f} ms after the tick)"
                 if r["skew_p50_ms"] is not None
                 else "skew n/a (not tick-aligned)"
             )

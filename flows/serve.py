@@ -259,6 +259,8 @@ class ShardDeployment:
     work_queue: str
     targets: list[str]
     deployments: list[str] = field(default_factory=list)
+    #: a shard of an earlier deploy left without targets: its deployments were removed
+    removed: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -270,12 +272,15 @@ def shard_deployments(
     targets: list[str] | None = None,
     settings: Settings | None = None,
     prefix: str = "",
+    *,
+    by_tag: str | None = None,
 ) -> list[tuple[ShardDeployment, list[RunnerDeployment]]]:
     """The deployments of each shard on work pool ``pool``: per shard an ``ash-fleet`` window
     and a ``snapshot`` of its targets, on the shard's own work queue (``prefect worker start
     -p POOL -q shard-N`` runs that share; a worker without ``-q`` runs every shard). The
     entrypoints are module paths (``flows.ash:...``): a worker runs them wherever opscore is
-    installed, in a process, Docker or Kubernetes pool alike."""
+    installed, in a process, Docker or Kubernetes pool alike. With ``by_tag`` the shards are
+    the values of that target tag (``env-prod`` ...) instead of a hash of the name."""
     from prefect.types.entrypoint import EntrypointType
 
     s = settings or get_settings()
@@ -285,7 +290,7 @@ def shard_deployments(
         raise InvalidInput(f"The number of shards must be from 1 to 1000, not {shards}.")
     window = validate_minutes(s.ash_window_minutes, "ash_window_minutes")
     minutes = validate_minutes(s.snapshot_interval_minutes, "snapshot_interval_minutes")
-    split = api.shard_targets(shards, targets)
+    split = api.shard_targets(shards, targets, by_tag=by_tag)
     out = []
     for shard, names in split.items():
         if not names:
@@ -317,14 +322,19 @@ def deploy(
     targets: list[str] | None = None,
     settings: Settings | None = None,
     prefix: str = "",
+    *,
+    by_tag: str | None = None,
 ) -> list[ShardDeployment]:
     """Create (or update) the shards' deployments on work pool ``pool`` of the Prefect API
-    (PREFECT_API_URL), creating the pool (type process) and its queues when missing."""
+    (PREFECT_API_URL), creating the pool (type process) and its queues when missing. The
+    shard deployments of an earlier deploy (same ``prefix``) whose shard has no target now
+    (retagged, removed, fewer shards) are deleted, so no worker samples a target twice or a
+    target that moved; they are returned with ``removed`` set."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
-    planned = shard_deployments(pool, shards, targets, settings, prefix)
+    planned = shard_deployments(pool, shards, targets, settings, prefix, by_tag=by_tag)
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(pool)
@@ -337,7 +347,35 @@ def deploy(
                 client.create_work_queue(info.work_queue, work_pool_name=pool)
             for d in deps:
                 d.apply(work_pool_name=pool)
-    return [info for info, _ in planned]
+        keep = {name for info, _ in planned for name in info.deployments}
+        removed = _remove_stale_shards(client, pool, prefix, keep)
+    return [info for info, _ in planned] + removed
+
+
+def _remove_stale_shards(client: Any, pool: str, prefix: str, keep: set[str]) -> list:
+    """Delete this deploy's shard deployments on ``pool`` (flows ash-fleet and snapshot, names
+    ``{prefix}ash-*`` / ``{prefix}snapshot-*``) that are not in ``keep``."""
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
+    found = client.read_deployments(
+        work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
+    )
+    flows: dict = {}
+    stale: dict[str, list[str]] = {}
+    for dep in found:
+        if dep.flow_id not in flows:
+            flows[dep.flow_id] = client.read_flow(dep.flow_id).name
+        flow = flows[dep.flow_id]
+        for kind, flow_name in (("ash-", "ash-fleet"), ("snapshot-", "snapshot")):
+            if flow == flow_name and dep.name.startswith(prefix + kind):
+                full = f"{flow}/{dep.name}"
+                if full not in keep:
+                    client.delete_deployment(dep.id)
+                    stale.setdefault(dep.name[len(prefix + kind) :], []).append(full)
+    return [
+        ShardDeployment(shard, shard, [], sorted(names), removed=True)
+        for shard, names in sorted(stale.items())
+    ]
 
 
 def settle_runs(deployment_names: list[str], reason: str | None = None) -> list[str]:

@@ -199,7 +199,9 @@ from .fleet import (
     shard_of,
     shard_targets,
     snapshot_fleet,
+    tag_target,
 )
+from .fleet_overview import FleetTargetState, fleet_overview
 from .health import (
     HealthComponent,
     HealthReport,
@@ -492,6 +494,9 @@ __all__ = [
     "shard_of",
     "shard_targets",
     "snapshot_fleet",
+    "tag_target",
+    "FleetTargetState",
+    "fleet_overview",
     "JournalEntry",
     "ACTION_FEATURES",
     "action_journal",

@@ -4,15 +4,19 @@ parallel (bounded), and the stable split of targets into shards for Prefect work
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from .. import repository
 from ..collectors.ash import MIN_INTERVAL_S
 from ..collectors.ash_fleet import MODES, FleetSampler, FleetStats, FleetTarget
 from ..config import get_settings
 from ..errors import InvalidInput, OpsCoreError
+from ..model.target import Target
+from ..repository import fleet as repo_fleet
 from .snapshots import take_snapshot
 from .targets import get_target, list_targets, target_dsn
 
@@ -23,7 +27,13 @@ __all__ = [
     "snapshot_fleet",
     "shard_of",
     "shard_targets",
+    "tag_target",
 ]
+
+_TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,30}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}")
+#: the shard of the targets without the tag a fleet is split by: ``KEY-untagged``
+UNTAGGED = "untagged"
 
 
 def _targets(names: list[str] | None) -> list:
@@ -140,11 +150,62 @@ def shard_of(name: str, shards: int) -> int:
     return int.from_bytes(digest, "big") % shards
 
 
-def shard_targets(shards: int, targets: list[str] | None = None) -> dict[str, list[str]]:
-    """Targets (default: every registered one) split into ``shard-0`` .. ``shard-{K-1}`` by
-    :func:`shard_of`."""
-    names = [t.name for t in _targets(targets)]
-    out: dict[str, list[str]] = {f"shard-{i}": [] for i in range(shards)}
-    for n in names:
-        out[f"shard-{shard_of(n, shards)}"].append(n)
-    return out
+def shard_targets(
+    shards: int = 1, targets: list[str] | None = None, *, by_tag: str | None = None
+) -> dict[str, list[str]]:
+    """Targets (default: every registered one) split into shards: ``shard-0`` ..
+    ``shard-{K-1}`` by :func:`shard_of`, or with ``by_tag`` one shard per value of that tag
+    (``env-prod``, ``env-test``; targets without the tag in ``env-untagged``), so a target
+    moves to another shard when its tag changes and to no other otherwise."""
+    found = _targets(targets)
+    if by_tag is None:
+        out: dict[str, list[str]] = {f"shard-{i}": [] for i in range(shards)}
+        for t in found:
+            out[f"shard-{shard_of(t.name, shards)}"].append(t.name)
+        return out
+    _check_key(by_tag)
+    if shards != 1:
+        raise InvalidInput(
+            f"Shard either by tag {by_tag!r} or into {shards} shards by hash, not both.",
+            "Give --shard-tag KEY alone (one shard per value), or --shards K alone.",
+        )
+    by_value: dict[str, list[str]] = {}
+    for t in found:
+        by_value.setdefault(f"{by_tag}-{t.tags.get(by_tag, UNTAGGED)}", []).append(t.name)
+    return dict(sorted(by_value.items()))
+
+
+def _check_key(key: str) -> None:
+    if not _TAG_KEY.fullmatch(key or ""):
+        raise InvalidInput(
+            f"{key!r} is not a tag key.",
+            "A key is a letter then up to 30 letters, digits, '_' or '.', e.g. env or region.",
+        )
+
+
+def tag_target(
+    name: str, tags: dict[str, str] | None = None, remove: list[str] | None = None
+) -> Target:
+    """Set the ``tags`` (key -> value) of a target and remove the keys in ``remove``; the other
+    tags stay. Sharding by tag (``opscore deploy --shard-tag KEY``) follows the new values on
+    the next deploy."""
+    tags, remove = dict(tags or {}), list(remove or [])
+    if not tags and not remove:
+        raise InvalidInput("No tag to set or remove.", "Give KEY=VALUE pairs or --remove KEY.")
+    for key, value in tags.items():
+        _check_key(key)
+        if not _TAG_VALUE.fullmatch(value or "") or value == UNTAGGED:
+            raise InvalidInput(
+                f"{value!r} is not a value for tag {key!r}.",
+                "A value is a letter or digit then up to 40 letters, digits, '_', '.' or '-' "
+                f"(not {UNTAGGED!r}, the shard of targets without the tag).",
+            )
+    for key in remove:
+        _check_key(key)
+    both = set(tags) & set(remove)
+    if both:
+        raise InvalidInput(f"Tag {sorted(both)[0]!r} is both set and removed.", "Pick one.")
+    target = get_target(name)
+    with repository.session() as conn:
+        target.tags = repo_fleet.set_tags(conn, target.target_id, tags, remove)
+    return target

@@ -45,6 +45,9 @@ R, T, F = "repository", "target", "filesystem"
 EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # workload repository (AWR)
     "take_snapshot": ((T, R), (R,)),
+    # fleet
+    "fleet_overview": ((R,), ()),
+    "tag_target": ((R,), (R,)),
     "list_snapshots": ((R,), ()),
     "get_snapshot": ((R,), ()),
     "compare_periods": ((R,), ()),

@@ -75,6 +75,7 @@ def register(root: typer.Typer) -> None:
             "opscore deploy --pool opscore --check",
             "PREFECT_API_URL=http://prefect:4200/api opscore deploy --pool opscore --shards 4",
             "prefect worker start -p opscore -q shard-0   # on each machine, its shard",
+            "opscore deploy --pool opscore --shard-tag env   # one shard per env tag value",
         ),
     )
     def deploy(
@@ -85,6 +86,12 @@ def register(root: typer.Typer) -> None:
             "pool if missing; Docker/Kubernetes pools work the same).",
         ),
         shards: int = typer.Option(1, "--shards", help="Split the targets into K shards."),
+        shard_tag: str = typer.Option(
+            None,
+            "--shard-tag",
+            help="One shard per value of this target tag (e.g. env: env-prod, env-test; "
+            "targets without it in env-untagged). See `opscore target tag`.",
+        ),
         target: list[str] = typer.Option(
             None, "--target", "-t", help="Only these targets (repeatable); default all."
         ),
@@ -94,16 +101,27 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """Create the ASH (one sampler process per shard) and snapshot deployments of every
         target on a Prefect work pool, targets split into shards by a stable hash of their
-        name; each shard has its own work queue, run by `prefect worker start -p POOL -q
-        shard-N` on any machine."""
+        name (or by the value of a tag); each shard has its own work queue, run by `prefect
+        worker start -p POOL -q SHARD` on any machine. A shard left without targets (a target
+        retagged or removed) has its deployments removed."""
         from flows.serve import deploy as do_deploy
         from flows.serve import shard_deployments
 
         if check:
-            planned = [info for info, _ in shard_deployments(pool, shards, target or None)]
+            planned = [
+                info
+                for info, _ in shard_deployments(pool, shards, target or None, by_tag=shard_tag)
+            ]
         else:
-            planned = do_deploy(pool, shards, target or None)
+            planned = do_deploy(pool, shards, target or None, by_tag=shard_tag)
         for info in planned:
+            if info.removed:
+                console.print(
+                    f"  {info.shard}: no target left, deployments removed: "
+                    f"{', '.join(info.deployments)}",
+                    highlight=False,
+                )
+                continue
             console.print(
                 f"  {info.shard} (queue {info.work_queue}): {len(info.targets)} target(s): "
                 f"{', '.join(info.targets[:8])}{' ...' if len(info.targets) > 8 else ''}",

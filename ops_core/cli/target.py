@@ -53,18 +53,51 @@ def list_(as_json: bool = JsonOpt) -> None:
     console.print(
         table(
             "Targets",
-            ["name", "connects as", "password", "added"],
+            ["name", "connects as", "password", "tags", "added"],
             [
                 (
                     t.name,
                     describe(t.dsn),
                     t.password_source,
+                    _tags(t.tags),
                     t.created_at.strftime("%Y-%m-%d %H:%M"),
                 )
                 for t in targets
             ],
         )
     )
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+@app.command(
+    epilog=example(
+        "opscore target tag prod env=prod region=eu",
+        "opscore target tag prod --remove region",
+        "opscore deploy --pool opscore --shard-tag env   # one shard per env",
+    )
+)
+def tag(
+    name: str = typer.Argument(..., help="Target name."),
+    pairs: list[str] = typer.Argument(None, help="KEY=VALUE tags to set."),
+    remove: list[str] = typer.Option(None, "--remove", help="Tag key to remove (repeatable)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Set or remove tags (key=value labels) of a target; the other tags stay. `opscore deploy
+    --shard-tag KEY` gives each value of KEY its own shard."""
+    tags: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. env=prod).")
+        tags[key] = value
+    t = api.tag_target(name, tags, remove or [])
+    if as_json:
+        print_json({"target": t.name, "tags": t.tags})
+    else:
+        console.print(f"{t.name}: {_tags(t.tags) or 'no tags'}", highlight=False)
 
 
 @app.command(epilog=example("opscore target remove prod"))

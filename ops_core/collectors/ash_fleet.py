@@ -29,205 +29,30 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 
 from .. import repository
 from ..errors import OpsCoreError
-from ..repository import ash_batch, ash_chunks, ash_summary
-from ..repository.ash import SUMMARY_BUCKET_S, AshRow
+from ..repository import ash_batch
+from ..repository.ash import AshRow
 from ..repository.ash_lease import SamplerBusy
-from ..targets.connection import APPLICATION_NAME, SessionLimits, parse_dsn
-from .ash import AshCollector, sample_sql
-from .scrub import scrub, scrub_message
+from .ash_fleet_async import AsyncLoop
+from .ash_fleet_stats import FleetStats, FleetTarget, TargetStats
+from .ash_fleet_threads import ThreadLoop
+from .ash_fleet_upkeep import Upkeep
+from .scrub import scrub_message
 
 log = logging.getLogger("opscore.ash.fleet")
 
 __all__ = ["FleetSampler", "FleetStats", "FleetTarget", "TargetStats", "MODES"]
 
 MODES = ("async", "threads")
-_QUERY = AshRow._fields.index("query")
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class FleetTarget:
-    target_id: int
-    name: str
-    dsn: str
-
-
-@dataclass
-class TargetStats:
-    """One target's share of a fleet run."""
-
-    target: str
-    samples: int = 0
-    rows_sampled: int = 0
-    rows_written: int = 0
-    rows_dropped: int = 0
-    missed: int = 0  # ticks skipped: the previous sample had not answered yet
-    errors: int = 0
-    last_error: str | None = None
-    last_sample_time: datetime | None = None
-    state: str = "starting"  # sampling | backoff | busy (another sampler) | lost
-    failures: int = 0  # consecutive
-    retry_at: float = 0.0  # monotonic time of the next attempt while in backoff
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "retry_at"}
-        return d
-
-
-@dataclass
-class FleetStats:
-    """What a fleet run did, in total and per target, with the sample-time skew."""
-
-    mode: str
-    interval_s: float
-    targets: dict[str, TargetStats] = field(default_factory=dict)
-    ticks: int = 0
-    flushes: int = 0
-    copies: int = 0
-    rows_written: int = 0
-    flush_errors: int = 0
-    rows_unwritten: int = 0  # still buffered when the run ended (the repository was down)
-    last_flush_error: str | None = None
-    elapsed_s: float = 0.0
-    cpu_s: float = 0.0  # CPU of this process while the run lasted
-    #: the sampling part of the run (ticks and periodic flushes, not the final flush)
-    sampling_s: float = 0.0
-    sampling_cpu_s: float = 0.0
-    interrupted: bool = False
-    skew_ms: deque = field(default_factory=lambda: deque(maxlen=200_000), repr=False)
-    #: how late this process started each tick (its own scheduling delay, part of the skew)
-    dispatch_ms: deque = field(default_factory=lambda: deque(maxlen=100_000), repr=False)
-
-    def skew(self, q: float) -> float | None:
-        """Quantile ``q`` of the sample-time skew in ms (sample time minus its tick)."""
-        return _quantile(self.skew_ms, q)
-
-    def dispatch(self, q: float) -> float | None:
-        """Quantile ``q`` of the tick dispatch delay in ms."""
-        return _quantile(self.dispatch_ms, q)
-
-    @property
-    def samples(self) -> int:
-        return sum(t.samples for t in self.targets.values())
-
-    @property
-    def errors(self) -> int:
-        return sum(t.errors for t in self.targets.values()) + self.flush_errors
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "interval_s": self.interval_s,
-            "targets": {k: v.as_dict() for k, v in self.targets.items()},
-            "ticks": self.ticks,
-            "samples": self.samples,
-            "flushes": self.flushes,
-            "copies": self.copies,
-            "rows_written": self.rows_written,
-            "errors": self.errors,
-            "flush_errors": self.flush_errors,
-            "rows_unwritten": self.rows_unwritten,
-            "last_flush_error": self.last_flush_error,
-            "elapsed_s": self.elapsed_s,
-            "cpu_s": self.cpu_s,
-            "sampling_s": self.sampling_s,
-            "sampling_cpu_s": self.sampling_cpu_s,
-            "skew_p50_ms": self.skew(0.5),
-            "skew_p99_ms": self.skew(0.99),
-            "dispatch_p99_ms": self.dispatch(0.99),
-            "interrupted": self.interrupted,
-        }
-
-
-def _quantile(values, q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
-
-
-def _async_kwargs() -> dict[str, Any]:
-    """The monitoring session of ``targets.connection.connect``, for an async connection."""
-    lim = SessionLimits.from_settings()
-    return {
-        "application_name": APPLICATION_NAME,
-        "connect_timeout": lim.connect_timeout_s,
-        "autocommit": True,
-        "options": (
-            f"-c statement_timeout={lim.statement_timeout_ms} "
-            f"-c lock_timeout={lim.lock_timeout_ms} "
-            "-c idle_in_transaction_session_timeout=60000 -c default_transaction_read_only=on"
-        ),
-    }
-
-
-class _Upkeep:
-    """A target's 5-minute summary and compaction after its rows are written (the same rules
-    as ``collectors.ash.AshSampler``: complete buckets only, never waiting for a purge)."""
-
-    def __init__(self, target_id: int):
-        self.target_id = target_id
-        self.summarized_until: datetime | None = None
-        self.compacted_until: datetime | None = None
-        self.last_written: datetime | None = None
-        self.partial = False
-
-    def after_write(
-        self, conn: psycopg.Connection, first: datetime | None, last: datetime | None, final: bool
-    ) -> None:
-        if first is not None and last is not None:
-            self.last_written = last
-            self._summarize(conn, first, last, final)
-        elif final and self.partial and self.last_written is not None:
-            self._summarize(conn, self.last_written, self.last_written, final)
-        if last is not None:
-            self._compact(conn, first or last, last)
-
-    def _summarize(
-        self, conn: psycopg.Connection, first: datetime, last: datetime, final: bool
-    ) -> None:
-        start = min(self.summarized_until or first, first)
-        bucket = SUMMARY_BUCKET_S
-        last_bucket = _EPOCH + timedelta(
-            seconds=((last - _EPOCH).total_seconds() // bucket) * bucket
-        )
-        end = last + timedelta(microseconds=1) if final else last_bucket
-        if end <= start:
-            self.partial = True
-            return
-        if ash_summary.summarize(conn, self.target_id, start, end, wait=False) is None:
-            self.partial = True
-            return
-        self.summarized_until = last_bucket
-        self.partial = not final
-
-    def _compact(self, conn: psycopg.Connection, first: datetime, last: datetime) -> None:
-        cutoff = ash_chunks.bucket_floor(last, ash_chunks.RAW_CHUNK_S)
-        if self.compacted_until is None:
-            earlier = ash_chunks.bucket_floor(first, ash_chunks.RAW_CHUNK_S)
-            if (
-                ash_chunks.compact(conn, self.target_id, earlier, wait=False, summarize=True)
-                is None
-            ):
-                return
-            self.compacted_until = earlier
-        if cutoff > self.compacted_until:
-            if ash_chunks.compact(conn, self.target_id, cutoff, wait=False) is not None:
-                self.compacted_until = cutoff
-
-
-class FleetSampler:
+class FleetSampler(AsyncLoop, ThreadLoop):
     """The ASH sampler of many targets in one process (see the module docstring)."""
 
     def __init__(
@@ -265,7 +90,7 @@ class FleetSampler:
             self.st[t.target_id] = self.stats.targets[t.name] = TargetStats(t.name)
         self.lease = ash_batch.FleetLease(holder)
         self.writer = ash_batch.FleetWriter()
-        self.upkeep = {t.target_id: _Upkeep(t.target_id) for t in targets}
+        self.upkeep = {t.target_id: Upkeep(t.target_id) for t in targets}
         self._buffers: dict[int, list[AshRow]] = {t.target_id: [] for t in targets}
         self._unreported: set[int] = set()
         self._lock = threading.Lock()  # buffers, stats
@@ -329,133 +154,6 @@ class FleetSampler:
                 s.state = "backoff"
                 delay = min(self.max_backoff_s, self.interval_s * 2 ** (s.failures - 1))
                 s.retry_at = time.monotonic() + delay
-
-    # ------------------------------------------------------------------ async mode
-    async def _connect_async(self, t: FleetTarget, conns: dict) -> psycopg.AsyncConnection:
-        conn = conns.get(t.target_id)
-        if conn is None or conn.closed:
-            conns.pop(t.target_id, None)
-            try:
-                parse_dsn(t.dsn)
-                conn = await psycopg.AsyncConnection.connect(t.dsn, **_async_kwargs())
-            except psycopg.OperationalError as exc:
-                from ..targets.connection import _classify
-
-                raise _classify(exc, t.dsn) from None
-            conns[t.target_id] = conn
-        return conn
-
-    async def _sample_async(self, t: FleetTarget, conns: dict, tick: float) -> None:
-        try:
-            conn = await self._connect_async(t, conns)
-            version = conn.info.server_version
-            query = self._sql.get(version)
-            if query is None:
-                query = self._sql[version] = sample_sql(version)
-            cur = await conn.execute(query, self.params, prepare=True)
-            rows = await cur.fetchall()
-        except (psycopg.Error, OpsCoreError) as exc:
-            bad = conns.pop(t.target_id, None)
-            if bad is not None:
-                await bad.close()
-            self._failed(t.target_id, "sample", exc)
-            return
-        finally:
-            self._inflight.discard(t.target_id)
-        self._took(
-            t.target_id,
-            tick,
-            rows[0][0],
-            [AshRow(*r)._replace(query=scrub(r[_QUERY])) for r in rows if r[1] is not None],
-        )
-
-    async def _connect_all(self, conns: dict) -> None:
-        """Open every target's connection before the first tick (a target that fails starts
-        in backoff), so the first samples are not late by the connection set-up."""
-
-        async def one(t: FleetTarget) -> None:
-            try:
-                await self._connect_async(t, conns)
-            except (psycopg.Error, OpsCoreError) as exc:
-                self._failed(t.target_id, "connect", exc)
-
-        await asyncio.gather(*(one(t) for t in self._active()))
-
-    async def _run_async(self, stop: threading.Event, until: float | None) -> None:
-        conns: dict[int, psycopg.AsyncConnection] = {}
-        tasks: set[asyncio.Task] = set()
-        try:
-            await self._connect_all(conns)
-            while not stop.is_set():
-                tick = self._next_tick()
-                if until is not None and tick > until:
-                    break
-                delay = tick - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if stop.is_set():
-                    break
-                self.stats.ticks += 1
-                self.stats.dispatch_ms.append((time.time() - tick) * 1000.0)
-                for t in self._due(time.monotonic()):
-                    self._inflight.add(t.target_id)
-                    task = asyncio.ensure_future(self._sample_async(t, conns, tick))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-            if tasks:  # the last tick's samples: wait for them (bounded by statement_timeout)
-                await asyncio.wait(tasks, timeout=max(5.0, 2 * self.interval_s))
-        finally:
-            for task in tasks:
-                task.cancel()
-            for c in conns.values():
-                try:
-                    await c.close()
-                except psycopg.Error:
-                    pass
-
-    # ------------------------------------------------------------------ thread mode
-    def _sample_sync(self, t: FleetTarget, collectors: dict[int, AshCollector], tick: float):
-        col = collectors[t.target_id]
-        try:
-            sample_time, rows = col.sample()
-        except (psycopg.Error, OpsCoreError) as exc:
-            col.close()
-            self._failed(t.target_id, "sample", exc)
-            return
-        finally:
-            self._inflight.discard(t.target_id)
-        self._took(t.target_id, tick, sample_time, rows)
-
-    def _run_threads(self, stop: threading.Event, until: float | None) -> None:
-        collectors = {
-            tid: AshCollector(t.dsn, **self.params)  # type: ignore[arg-type]
-            for tid, t in self.targets.items()
-        }
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ash-fleet")
-
-        def connect(t: FleetTarget) -> None:
-            try:
-                collectors[t.target_id].connect()
-            except (psycopg.Error, OpsCoreError) as exc:
-                self._failed(t.target_id, "connect", exc)
-
-        try:
-            list(pool.map(connect, self._active()))  # before the first tick
-            while not stop.is_set():
-                tick = self._next_tick()
-                if until is not None and tick > until:
-                    break
-                if stop.wait(max(0.0, tick - time.time())):
-                    break
-                self.stats.ticks += 1
-                self.stats.dispatch_ms.append((time.time() - tick) * 1000.0)
-                for t in self._due(time.monotonic()):
-                    self._inflight.add(t.target_id)
-                    pool.submit(self._sample_sync, t, collectors, tick)
-        finally:
-            pool.shutdown(wait=True)
-            for c in collectors.values():
-                c.close()
 
     # ------------------------------------------------------------------ flushing
     def _next_tick(self) -> float:

@@ -17,6 +17,7 @@ class Target:
     embedded: bool
     created_at: datetime
     options: dict = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # key -> value labels (sharding)
 
     def as_dict(self) -> dict:
         d = asdict(self)

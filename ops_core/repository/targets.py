@@ -13,7 +13,7 @@ from ..model.target import Target
 __all__ = ["Target", "insert", "all_targets", "get", "get_by_id", "set_dsn", "delete"]
 
 
-_COLS = "target_id, name, dsn, password_source, embedded, created_at, options"
+_COLS = "target_id, name, dsn, password_source, embedded, created_at, options, tags"
 
 
 def insert(
