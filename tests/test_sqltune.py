@@ -181,3 +181,37 @@ def test_an_index_led_by_a_wider_one_of_the_task_is_marked_covered():
     assert "covered_by" not in recs[1].evidence  # the widest, first of its kind: built
     assert "covered_by" not in recs[2].evidence  # another table
     assert recs[3].evidence["covered_by"] == 2  # the same index again
+
+
+def test_plan_alternatives_are_chosen_from_what_the_plan_shows(target_db):
+    """Settings tried as SET LOCAL follow evidence in the actual plan: a scan that discards
+    almost all it reads tries random_page_cost, a misestimated hash build side tries the other
+    join methods, a merge join over a disk sort tries without it; a plain plan tries nothing."""
+    from ops_core.analysis.sqltune.advisor import _settings_to_try
+
+    with psycopg.connect(target_db, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS alt_scan; CREATE TABLE alt_scan AS "
+                  "SELECT g AS id, g % 1000 AS v FROM generate_series(1, 20000) g; "
+                  "ANALYZE alt_scan")  # fmt: skip
+        doc = c.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM alt_scan WHERE v = 7"
+        ).fetchone()[0][0]
+        small = c.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM alt_scan WHERE id < 100000"
+        ).fetchone()[0][0]
+        c.execute("DROP TABLE alt_scan")
+    tried = [s for s, _ in _settings_to_try(doc)]
+    assert {"random_page_cost": "1.1"} in tried
+    assert _settings_to_try(small) == []  # keeps every row it reads: nothing to try
+
+    hash_off = {"Plan": {"Node Type": "Hash Join", "Plans": [
+        {"Node Type": "Seq Scan", "Actual Rows": 10, "Plan Rows": 10},
+        {"Node Type": "Hash", "Plan Rows": 50, "Actual Rows": 90000, "Actual Loops": 1},
+    ]}}  # fmt: skip
+    assert [s for s, _ in _settings_to_try(hash_off)] == [{"enable_hashjoin": "off"}]
+    merge = {"Plan": {"Node Type": "Merge Join", "Plans": [
+        {"Node Type": "Sort", "Sort Space Type": "Disk", "Sort Space Used": 9000},
+        {"Node Type": "Index Scan"},
+    ]}}  # fmt: skip
+    tried = [s for s, _ in _settings_to_try(merge)]
+    assert {"enable_mergejoin": "off"} in tried and any("work_mem" in s for s in tried)
