@@ -6,6 +6,7 @@ at any PostgreSQL 14+.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,12 +32,19 @@ class Migration:
 
 
 def migrations() -> list[Migration]:
+    return list(_migrations())
+
+
+@functools.cache
+def _migrations() -> tuple[Migration, ...]:
+    # package data, fixed for the life of the process: read once (every repository session
+    # checks the schema against it; reading ~30 files each time cost more than the check)
     out = []
     for entry in resources.files("ops_core.repository").joinpath("migrations").iterdir():
         m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
         if m:
             out.append(Migration(int(m.group(1)), m.group(2), entry.read_text()))
-    return sorted(out, key=lambda m: m.version)
+    return tuple(sorted(out, key=lambda m: m.version))
 
 
 def repository_dsn(settings: Settings | None = None, *, start: bool = True) -> str:
@@ -71,13 +79,32 @@ def connect(
 ) -> psycopg.Connection:
     """A repository connection (``start=False``: never start the embedded server, e.g. for a
     health check that must not change what it observes)."""
-    dsn = repository_dsn(settings, start=start)
+    s = settings or get_settings()
+    if not s.repository_dsn:
+        # Fast path on the embedded default: the server is usually up and the database there,
+        # so connect first and only on failure take the full path (start it, create the
+        # database). That path cost a lock, a second connection and the server's status on
+        # every repository session (~50 ms each under the HTTP API's load).
+        from ..targets.embedded import EmbeddedServer
+
+        server = EmbeddedServer(s.home_dir)
+        if server.initialized and server.configured_port():
+            try:
+                return psycopg.connect(
+                    server.conninfo(s.repository_database),
+                    autocommit=autocommit,
+                    application_name=APPLICATION_NAME,
+                    connect_timeout=s.connect_timeout_s,
+                )
+            except psycopg.OperationalError:
+                pass  # not running, or the database is gone: the full path says which
+    dsn = repository_dsn(s, start=start)
     try:
         return psycopg.connect(
             dsn,
             autocommit=autocommit,
             application_name=APPLICATION_NAME,
-            connect_timeout=(settings or get_settings()).connect_timeout_s,
+            connect_timeout=s.connect_timeout_s,
         )
     except psycopg.OperationalError as exc:
         err = _classify(exc, dsn)
