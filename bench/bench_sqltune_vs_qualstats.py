@@ -182,7 +182,9 @@ def apply_and_measure(
             # named by the bench so it can drop them (the advisors' own names may clash)
             name = f"bench_{o.advisor}_{i}"
             on = d.split(" ON ", 1)[1]
-            c.execute(f"CREATE INDEX {name} ON {on}")  # the bench's own database
+            # the name quoted as an identifier; the rest is the advisor's DDL tail as it gave
+            # it, run on the bench's own database
+            c.execute(sql.SQL("CREATE INDEX {} ON ").format(sql.Identifier(name)) + sql.SQL(on))
             names.append(name)
         c.execute("ANALYZE")
     try:

@@ -32,6 +32,7 @@ from pglast import ast, enums
 from pglast.visitors import Visitor
 
 from ..targets.index_actions import index_ddl
+from .addm.sqlshape import statement_kind
 
 __all__ = [
     "StatementColumns",
@@ -131,12 +132,7 @@ def statement_columns(text: str) -> StatementColumns:
     if len(tree) != 1:
         return StatementColumns(False)
     stmt = tree[0].stmt
-    kind = {
-        ast.SelectStmt: "select",
-        ast.UpdateStmt: "update",
-        ast.DeleteStmt: "delete",
-        ast.InsertStmt: "insert",
-    }.get(type(stmt), "other")
+    kind = statement_kind(stmt)
     tables: list[str] = []
     aliases: dict[str, str] = {}
     raw: list[tuple[str, list[str]]] = []  # (kind, column names as written)

@@ -41,10 +41,7 @@ __all__ = ["cost_candidate", "estimate_scan", "filter_columns", "generic_hypothe
 BLOCK = 8192.0
 
 
-def _walk(node: dict[str, Any]):
-    yield node
-    for c in node.get("Plans", []):
-        yield from _walk(c)
+_walk = whatif.plan_nodes
 
 
 def filter_columns(node: dict[str, Any]) -> StatementColumns:

@@ -20,6 +20,7 @@ UPDATE, parsed with pglast) are never executed: :func:`read_only_reason` says wh
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -86,6 +87,13 @@ class WhatIf:
 
 
 # ------------------------------------------------------------------------- plan helpers
+def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first, the node itself first."""
+    yield node
+    for c in node.get("Plans", []):
+        yield from plan_nodes(c)
+
+
 def plan_cost(plan: dict[str, Any] | None) -> float | None:
     return float(plan["Total Cost"]) if plan else None
 

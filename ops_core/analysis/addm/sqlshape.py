@@ -78,6 +78,16 @@ def _is_value(node) -> bool:
     return isinstance(node, ast.ParamRef | ast.A_Const | ast.TypeCast)
 
 
+def statement_kind(stmt: object) -> str:
+    """select / update / delete / insert / other, from a pglast statement node."""
+    return {
+        ast.SelectStmt: "select",
+        ast.UpdateStmt: "update",
+        ast.DeleteStmt: "delete",
+        ast.InsertStmt: "insert",
+    }.get(type(stmt), "other")
+
+
 @lru_cache(maxsize=4096)
 def shape(text: str | None) -> SqlShape:
     if not text:
@@ -89,12 +99,7 @@ def shape(text: str | None) -> SqlShape:
     if not tree:
         return SqlShape(False)
     stmt = tree[0].stmt
-    kind = {
-        ast.SelectStmt: "select",
-        ast.UpdateStmt: "update",
-        ast.DeleteStmt: "delete",
-        ast.InsertStmt: "insert",
-    }.get(type(stmt), "other")
+    kind = statement_kind(stmt)
     v = _Collect()
     v(tree[0])
     cols: list[tuple[str, str]] = []

@@ -67,10 +67,7 @@ def _ratio(b: float | None, a: float | None) -> float | None:
     return round(b / a, 2) if b and a and a > 0 else None
 
 
-def _walk(node: dict[str, Any]):
-    yield node
-    for c in node.get("Plans", []):
-        yield from _walk(c)
+_walk = whatif.plan_nodes
 
 
 def misestimates(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -283,9 +280,7 @@ def _settings_to_try(doc: dict[str, Any]) -> list[tuple[dict[str, str], str]]:
         out.append(({"enable_nestloop": "off"}, "a nested loop ran its inner side 1000+ times"))
     # A hash join built on an input estimated 10x too small: the planner chose it on a wrong
     # size, so the other join methods are worth measuring.
-    if any(n.get("Node Type") == "Hash" and _off_by(n) >= 10 for n in _walk(plan)) and not any(
-        "enable_hashjoin" in s for s, _ in out
-    ):
+    if any(n.get("Node Type") == "Hash" and _off_by(n) >= 10 for n in _walk(plan)):
         out.append(({"enable_hashjoin": "off"}, "a hash join's build side was misestimated 10x+"))
     # A merge join fed by a sort that went to disk: the sort is the price of the method.
     for n in _walk(plan):
