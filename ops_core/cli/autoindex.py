@@ -128,8 +128,10 @@ def candidates(
 
 @indexing_app.command("run", epilog=example("opscore autonomous indexing run -t prod"))
 def run(target: str | None = TargetOpt, hours: float = HoursOpt, as_json: bool = JsonOpt) -> None:
-    """One cycle as the target's auto-indexing mode allows (off: nothing; report-only:
-    journaled; implement: built, verified, dropped when it does not help)."""
+    """One cycle as the target's auto-indexing mode allows.
+
+    off: nothing; report-only: journaled; implement: built, verified, dropped when it does not
+    help."""
     r = api.run_indexing(_target(target), hours)
     if as_json:
         print_json(r)
@@ -193,8 +195,9 @@ _listing("dropped", api.indexing_dropped, "Indexes auto-indexing dropped")
 
 @indexing_app.command("report", epilog=example("opscore autonomous indexing report -t prod"))
 def report(target: str | None = TargetOpt, as_json: bool = JsonOpt) -> None:
-    """Mode and settings, its indexes by status, and every index's health (others' indexes are
-    reported only, never dropped)."""
+    """Mode and settings, its indexes by status, and every index's health.
+
+    Indexes opscore did not build are reported only, never dropped."""
     r = api.indexing_report(_target(target))
     if as_json:
         print_json(r)
