@@ -3,6 +3,7 @@ own section), and never opscore's own statements (issue 22 pts 5 and 6)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -10,6 +11,8 @@ import psycopg
 
 from ops_core import api
 from ops_core.analysis.addm import AddmInput, analyze
+from ops_core.model.serialize import to_jsonable
+from ops_core.repository import _json_dumps
 from ops_core.repository.ash_read import SAMPLE_COLUMNS
 
 from .addm_helpers import ensure_plan_role
@@ -148,3 +151,7 @@ def test_root_blocker_without_sampled_text_is_reported_without_it():
     root = lock.evidence["root_blockers"][0]
     assert root["pid"] == 10 and root["query"] == "" and "not sampled" in root["state"]
     assert all("Root blocker statement: ." not in r.action for r in lock.recommendations)
+    # and nothing NaN reaches the stored JSON (the demo stopped on '"query": NaN' under load)
+    assert all(isinstance(st["query"], str) or st["query"] is None for st in lock.statements)
+    assert "NaN" not in json.dumps(to_jsonable([f.statements for f in res.findings]))
+    assert _json_dumps({"query": float("nan")}) == '{"query": null}'

@@ -7,6 +7,7 @@ at any PostgreSQL 14+.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +16,27 @@ from importlib import resources
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import set_json_dumps
 
 from ..config import Settings, get_settings
 from ..errors import ConnectionFailed, RepositoryError, SchemaTooNew
 from ..targets.connection import _classify, parse_dsn
 
 APPLICATION_NAME = "opscore-repository"
+
+
+def _json_dumps(value: object) -> str:
+    """Every jsonb value opscore writes goes through the one serializer: NaN/inf (pandas' missing
+    values: a statement sampled with no text) become null instead of a JSON token PostgreSQL
+    refuses, numpy scalars become numbers, timestamps ISO 8601 (seen: an ADDM analysis under load
+    failed to store on ``"query": NaN`` and the demo stopped). Imported here: the serializer
+    loads pandas, which a repository session alone must not pay for."""
+    from ..model.serialize import to_jsonable
+
+    return json.dumps(to_jsonable(value), allow_nan=False)
+
+
+set_json_dumps(_json_dumps)
 MIGRATION_LOCK = 0x6F7073636F7265  # "opscore": serialises concurrent `opscore init`
 
 

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from ..errors import NotFound
 from ..model.addm import AddmResult, Finding, Recommendation
+from ..model.serialize import to_jsonable
 from . import snapshot_columnar as columnar
 from . import snapshot_reads as reads
 
@@ -84,7 +85,7 @@ def store(
                 result.pgss_time_s,
                 result.ash_samples,
                 min_impact_pct,
-                Jsonb(_jsonable(result.breakdown)),
+                Jsonb(to_jsonable(result.breakdown)),
                 Jsonb(result.notes),
             ),
         ).fetchone()
@@ -104,9 +105,9 @@ def store(
                     f.impact_pct,
                     f.risk_pct,
                     f.basis,
-                    Jsonb(_jsonable(f.evidence)),
+                    Jsonb(to_jsonable(f.evidence)),
                     list(f.objects),
-                    Jsonb(_jsonable(f.statements)),
+                    Jsonb(to_jsonable(f.statements)),
                     [int(s) for s in f.sessions],
                 ),
             )
@@ -127,22 +128,6 @@ def store(
                     ),
                 )
     return aid
-
-
-def _jsonable(v: Any) -> Any:
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    return str(v)
 
 
 _COLS = (

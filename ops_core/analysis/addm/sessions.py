@@ -267,7 +267,8 @@ def _lock_finding(
     stmts = [_stmt(prof, q) for q in by_q.index[:3]]
     if kind != "extend":
         for q in roots["query"].head(2):
-            if all(short(q) != short(st["query"]) for st in stmts):
+            # a root blocker never sampled itself has no text (NaN in the frame): nothing to add
+            if isinstance(q, str) and q and all(short(q) != short(st["query"]) for st in stmts):
                 stmts.append({"queryid": None, "query": q})
     tables: list[str] = []
     for st in stmts:
