@@ -175,6 +175,19 @@ def test_numbers_and_identifiers_never_wrap(prepared, opscore_env, columns):
     ids = re.findall(r"^│ *(-?\d{6,}) *│", res.stdout, re.M)
     assert ids, res.stdout  # the queryids sampled, each whole in its cell
 
+    # V$ views have twenty columns: a narrow terminal leaves whole columns out (named in the
+    # caption) instead of squeezing pids and query ids into "179…" or a zero-width column
+    for view in ("session", "sql"):
+        res = run_cli("v", view, "--target", TARGET, env=env)
+        assert res.returncode == 0, res.stderr
+        _keep(f"cli-v-{view}-{columns}.txt", res.stdout)
+        _tables_fit(res.stdout, width)
+        rows = json.loads(run_cli("v", view, "--target", TARGET, "--json", env=env).stdout)["rows"]
+        key = "SID" if view == "session" else "SQL_ID"
+        shown = set(re.findall(r"^│ *(-?\d+) *│", res.stdout, re.M))
+        # live views: sessions come and go between the two calls, the long-lived ones stay
+        assert shown & {str(r[key]) for r in rows}, res.stdout
+
 
 def test_sql_only_prints_a_script(prepared, opscore_env):
     _, _, a = prepared

@@ -65,13 +65,14 @@ FREE_TEXT = {
     "detail",
     "notes",
     "statement",
+    "sql_text",
     "text",
     "connects as",
 }
 
 
 #: free text shown on one line, cut with an ellipsis (a statement's text in a table)
-ONE_LINE = {"query", "statement"}
+ONE_LINE = {"query", "statement", "sql_text"}
 #: the narrowest a free-text column gets before lower-priority columns are dropped
 TEXT_MIN = 16
 
@@ -98,11 +99,18 @@ def table(
     data = [["" if v is None else str(v) for v in r] for r in rows]
     width = width or console.width
     keep = list(range(len(cols)))
+    # prose wraps at words: the named free-text columns, and any column holding long text with
+    # spaces (a log message, a reason) — never a figure or an identifier
+    text_cols = {
+        i
+        for i, c in enumerate(cols)
+        if c.lower() in FREE_TEXT or any(len(r[i]) > 40 and " " in r[i].strip() for r in data)
+    }
 
     def need(idx: list[int]) -> int:
         total = 1 + 3 * len(idx)
         for i in idx:
-            if cols[i].lower() in FREE_TEXT:
+            if i in text_cols:
                 total += TEXT_MIN
             else:
                 total += max([len(cols[i])] + [_cell_width(r[i]) for r in data])
@@ -115,6 +123,11 @@ def table(
         if name in cols and cols.index(name) in keep:
             keep.remove(cols.index(name))
             dropped.append(name)
+    # still too wide (a view with twenty columns, a caller without a drop list): leave out
+    # columns from the right rather than let rich squeeze figures and identifiers into "12…"
+    # or a zero-width column; the first column (the row's identity) always stays
+    while need(keep) > width and len(keep) > 1:
+        dropped.append(cols[keep.pop()])
     caption = f"(narrow terminal: {', '.join(dropped)} not shown)" if dropped else None
     t = Table(
         title=title,
@@ -130,7 +143,7 @@ def table(
     each = max(TEXT_MIN, room // len(one_line)) if one_line else 0
     for i in keep:
         c = cols[i]
-        text = c.lower() in FREE_TEXT
+        text = i in text_cols
         if i in one_line:
             longest = max([len(c)] + [_cell_width(r[i]) for r in data])
             t.add_column(c, overflow="ellipsis", no_wrap=True, max_width=min(each, longest))
@@ -143,7 +156,8 @@ def table(
             min_width=TEXT_MIN if text else None,
         )
     for r in data:
-        t.add_row(*[r[i] for i in keep])
+        # a one-line column shows a multi-line statement on one line (whitespace collapsed)
+        t.add_row(*[" ".join(r[i].split()) if i in one_line else r[i] for i in keep])
     return t
 
 

@@ -3,13 +3,41 @@ sesstat, lock, parameter, transaction), live."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import typer
 
 from .. import api
+from ..model.formats import isnull
 from .common import JsonOpt, console, example, print_json, table
 
 app = typer.Typer(help="Oracle V$ views over PostgreSQL: V$SESSION, V$SQL, V$SYSSTAT, ...")
 TargetOpt = typer.Option(None, "--target", "-t", help="Target name (default: the only one).")
+
+
+#: what a narrow terminal leaves out first (lowest priority first); every column stays in --json
+DROP_FIRST = {
+    "V$SESSION": [
+        "XACT_START", "BACKEND_TYPE", "STATE", "LOGON_TIME", "SQL_EXEC_START", "PORT",
+        "MACHINE", "SERIAL#", "TYPE", "SCHEMANAME", "PROGRAM", "SECONDS_IN_STATE",
+    ],
+    "V$SQL": [
+        "REDO_SIZE", "DIRECT_WRITES", "PARSE_CALLS", "TEMP_BLKS_WRITTEN", "PARSING_SCHEMA_NAME",
+        "DISK_READS", "PARSING_USER_NAME", "ROWS_PROCESSED", "BUFFER_GETS",
+    ],
+}  # fmt: skip
+
+
+def _cell(x: object) -> str:
+    """Ids and counts as plain integers (a pid is never '11,349' nor '11349.0'), other figures
+    with two decimals, times to the second; the exact values are in --json."""
+    if isnull(x):
+        return ""
+    if isinstance(x, float):
+        return str(int(x)) if x.is_integer() else f"{x:.2f}"
+    if isinstance(x, datetime):
+        return x.strftime("%Y-%m-%d %H:%M:%S")
+    return str(x)
 
 
 def _show(v, as_json: bool, limit: int = 200) -> None:
@@ -19,8 +47,9 @@ def _show(v, as_json: bool, limit: int = 200) -> None:
     console.print(f"[bold]{v.view}[/] on {v.target} from {v.sources}")
     console.print(f"[dim]{v.mapping}[/]")
     rows = v.rows.head(limit)
-    cells = [["" if x is None or x != x else x for x in r] for r in rows.itertuples(index=False)]
-    console.print(table(None, [str(c) for c in rows.columns], cells))
+    cells = [[_cell(x) for x in r] for r in rows.itertuples(index=False)]
+    cols = [str(c) for c in rows.columns]
+    console.print(table(None, cols, cells, drop=DROP_FIRST.get(v.view, ())))
     if len(v.rows) > limit:
         console.print(f"[dim]{len(v.rows) - limit} more rows (--json for all)[/]")
     for n in v.notes:
