@@ -174,7 +174,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--counts", default="10,50,100,200")
     ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--modes", default="async,threads,per-target")
+    ap.add_argument("--modes", default="burst,async,threads,per-target")
     ap.add_argument("--servers", type=int, default=3)
     ap.add_argument("--home", default="/tmp/opscore-fleet-bench")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "NAMES"))

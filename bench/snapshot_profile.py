@@ -69,7 +69,7 @@ def main() -> None:
 
     from ops_core import api, repository
     from ops_core.api import snapshots as api_snap
-    from ops_core.collectors import deltas
+    from ops_core.model import deltas  # where the repository calls it from
     from ops_core.repository import snapshot_columnar, snapshots
 
     api.init_repository()

@@ -72,7 +72,7 @@ def ash_fleet_flow(
     targets: list[str] | None = None,
     duration_s: float = 900.0,
     interval_s: float | None = None,
-    mode: str = "async",
+    mode: str = "burst",
 ) -> dict:
     logger = get_run_logger()
     stop = threading.Event()

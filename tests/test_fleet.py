@@ -11,7 +11,7 @@ import pytest
 from ops_core import api, repository
 from ops_core.errors import InvalidInput
 
-from .helpers import cancel_backends
+from .helpers import cancel_backends, wait_until
 
 
 class _Sleeper(threading.Thread):
@@ -93,7 +93,7 @@ def _check(stats: api.FleetStats, conn: psycopg.Connection) -> None:
 
 
 def test_fleet_samples_every_target_isolates_the_down_one(fleet):
-    stats = _run("async")
+    stats = _run("burst")
     with repository.session() as conn:
         _check(stats, conn)
     # a down target costs the others nothing: they got a sample at (almost) every tick
@@ -104,6 +104,58 @@ def test_fleet_samples_every_target_isolates_the_down_one(fleet):
 def test_thread_pool_fleet_does_the_same(fleet):
     with repository.session() as conn:
         _check(_run("threads"), conn)
+
+
+def test_event_loop_fleet_does_the_same(fleet):
+    stats = _run("async")
+    with repository.session() as conn:
+        _check(stats, conn)
+
+
+def test_burst_fleet_reconnects_a_target_whose_session_was_ended(fleet):
+    """The burst mode (every query sent before any answer is read): a monitoring session
+    ended under it is an error for its target, which connects again and samples on."""
+    got: dict[str, api.FleetStats] = {}
+    stop = threading.Event()
+    run = threading.Thread(
+        target=lambda: got.setdefault(
+            "stats",
+            api.run_ash_fleet(
+                ["fa", "fb"],
+                interval_s=1.0,
+                flush_interval_s=1.0,
+                mode="burst",
+                stop=stop,
+                on_flush=lambda st: got.setdefault("live", st),
+            ),
+        ),
+        daemon=True,
+    )
+    run.start()
+    try:
+        live = wait_until(lambda: got.get("live"), what="a first flush")
+        wait_until(lambda: min(live.targets[n].samples for n in ("fa", "fb")) >= 1)
+        with psycopg.connect(fleet, autocommit=True) as c:
+            ended = c.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'opscore' AND datname = current_database() "
+                "AND pid <> pg_backend_pid()) x"
+            ).fetchone()[0]
+        assert ended == 2  # one monitoring session per target
+        before = {n: live.targets[n].samples for n in ("fa", "fb")}
+        wait_until(
+            lambda: all(
+                live.targets[n].errors >= 1 and live.targets[n].samples >= before[n] + 2
+                for n in ("fa", "fb")
+            ),
+            what="both targets failing once, then sampling again",
+        )
+    finally:
+        stop.set()
+        run.join(60)
+    stats = got["stats"]
+    assert all(stats.targets[n].state == "sampling" for n in ("fa", "fb")), stats.targets
+    assert stats.rows_written == sum(t.rows_sampled for t in stats.targets.values())
 
 
 def test_fleet_leaves_out_a_target_another_sampler_holds(fleet):

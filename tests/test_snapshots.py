@@ -433,3 +433,40 @@ def test_database_dropped_during_a_capture_does_not_abort_it(target_db, pg):
     cap = capture(0, target_db, CaptureOptions(databases=[_dbname(target_db), name]))
     assert cap.failed is None
     assert cap.sources[f"tables@{name}"].startswith("error: database not found")
+
+
+def test_columnar_write_keeps_every_value_in_row_order(repo):
+    """The columnar write (``_insert_arrays``): rows of one shape go through a C-level getter,
+    a row missing a column falls back to NULL for it, groups split by their value; the stored
+    arrays are every row's values in row order either way."""
+    from ops_core.repository import snapshot_columnar as columnar
+    from ops_core.repository import snapshots as repo_snap
+
+    spec = columnar.Columnar(
+        "t_columnar_check", ("datname",), ("k",), ("c1", "c2"), ("g",),
+        {"k": "int8", "c1": "int8", "c2": "float8", "g": "text"},
+    )  # fmt: skip
+    repo.execute(
+        "CREATE TABLE opscore.t_columnar_check (snapshot_id int, datname text, k int8[], "
+        "c1 int8[], c2 float8[], g text[])"
+    )
+    same = [
+        {"datname": f"db{i % 2}", "k": i, "c1": i * 10, "c2": i / 4, "g": f"v{i}"} for i in range(7)
+    ]
+    mixed = [dict(r) for r in same]
+    del mixed[3]["c2"]  # another shape: its c2 is NULL, the rest as given
+    with repo.transaction():
+        repo_snap._insert_arrays(repo, spec, 1, same, group="datname")
+        repo_snap._insert_arrays(repo, spec, 2, mixed, group="datname")
+    got = {
+        (sid, db): (k, c1, c2, g)
+        for sid, db, k, c1, c2, g in repo.execute(
+            "SELECT snapshot_id, datname, k, c1, c2, g FROM opscore.t_columnar_check"
+        ).fetchall()
+    }
+    for sid, rows in ((1, same), (2, mixed)):
+        for db in ("db0", "db1"):
+            mine = [r for r in rows if r["datname"] == db]
+            want = tuple([r.get(c) for r in mine] for c in ("k", "c1", "c2", "g"))
+            assert got[(sid, db)] == want
+    assert got[(2, "db1")][2][1] is None  # row 3 (db1's second) kept its other values

@@ -54,7 +54,7 @@ def run_ash_fleet(
     *,
     duration_s: float | None = None,
     interval_s: float | None = None,
-    mode: str = "async",
+    mode: str = "burst",
     stop: threading.Event | None = None,
     on_flush: Callable[[FleetStats], None] | None = None,
     flush_interval_s: float | None = None,

@@ -77,6 +77,7 @@ def _register_optional() -> None:
         ("httpapi", "api"),
         ("sql", None),
         ("replication", None),
+        ("fleet", None),
     ]:
         m = importlib.import_module(f"ops_core.cli.{mod}")
         m.register(app) if name is None else app.add_typer(m.app, name=name)

@@ -59,7 +59,9 @@ def run(
         help="Sample every registered target from this one process (one connection each).",
     ),
     mode: str = typer.Option(
-        "async", "--mode", help="With --all: async (default) or threads (a pool of 8)."
+        "burst",
+        "--mode",
+        help="With --all: burst (default: all queries sent, then answers read), async or threads.",
     ),
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
     interval: float = typer.Option(None, "--interval", help="Seconds between samples (def. 1)."),

@@ -1,13 +1,19 @@
 """One ASH sampler process for many targets.
 
 :class:`FleetSampler` samples pg_stat_activity of N targets every ``interval_s`` from one
-process: one monitoring connection per target, driven by one asyncio event loop with psycopg's
-async connections (``mode="async"``, the default) or by a small thread pool over blocking
-connections (``mode="threads"``). ``bench/fleet_bench.py`` measures both: on this 2-core
-machine (shared, load average 26-36) the thread pool used less CPU per target (0.044 against
-0.097 % of a core at 10 targets, 0.022 against 0.030 at 200) and had the lower skew up to 100
-targets, but at 200 its 8 workers could not keep up (695 ticks missed in 20 s, against 7 for
-the event loop), which is the scale this sampler is for; so the event loop is the default.
+process, one monitoring connection per target, in one of three modes that
+``bench/fleet_bench.py`` measures side by side:
+
+- ``burst`` (the default): one thread sends the prepared sample query to every due target
+  (libpq's asynchronous send, nothing read in between), then reads the answers as they arrive
+  (``ash_fleet_burst.py``). At 200 targets, in one run at load 29-38 on this 2-core machine:
+  CPU 3.5 % of a core against 8.7 % for the event loop, skew p50/p99 88/431 ms against
+  182/989 ms (the last query of a tick left p99 409 against 969 ms after it); 10 targets 3/10
+  against 7/44 ms.
+- ``async``: one asyncio event loop with psycopg's async connections, a task per sample.
+- ``threads``: a small thread pool over blocking connections (at 200 targets its 8 workers
+  could not keep up: 695 ticks missed in 20 s).
+
 Ticks fall on whole multiples of the interval of the wall clock, so sample times stay on the
 second; the skew (target's ``now()`` minus the tick) is recorded.
 
@@ -40,6 +46,7 @@ from ..repository import ash_batch
 from ..repository.ash import AshRow
 from ..repository.ash_lease import SamplerBusy
 from .ash_fleet_async import AsyncLoop
+from .ash_fleet_burst import BurstLoop
 from .ash_fleet_stats import FleetStats, FleetTarget, TargetStats
 from .ash_fleet_threads import ThreadLoop
 from .ash_fleet_upkeep import Upkeep
@@ -49,10 +56,10 @@ log = logging.getLogger("opscore.ash.fleet")
 
 __all__ = ["FleetSampler", "FleetStats", "FleetTarget", "TargetStats", "MODES"]
 
-MODES = ("async", "threads")
+MODES = ("async", "threads", "burst")
 
 
-class FleetSampler(AsyncLoop, ThreadLoop):
+class FleetSampler(AsyncLoop, ThreadLoop, BurstLoop):
     """The ASH sampler of many targets in one process (see the module docstring)."""
 
     def __init__(
@@ -61,7 +68,7 @@ class FleetSampler(AsyncLoop, ThreadLoop):
         *,
         interval_s: float = 1.0,
         flush_interval_s: float = 10.0,
-        mode: str = "async",
+        mode: str = "burst",
         workers: int = 8,
         include_opscore: bool = False,
         text_max: int = 2048,
@@ -235,7 +242,16 @@ class FleetSampler(AsyncLoop, ThreadLoop):
             return total
 
     def _flusher(self, stop: threading.Event) -> None:
-        while not stop.wait(self.flush_interval_s):
+        """Flush every ``flush_interval_s``, started a third of an interval after a tick: the
+        flush's Python work (COPY rows, status, summaries) then runs while the samples of the
+        tick are answered, not while the next tick's queries are being sent (the flusher
+        shares the interpreter with the sampling loop)."""
+        while True:
+            at = time.time() + self.flush_interval_s
+            i = self.interval_s
+            at = (math.floor(at / i) + (1.0 / 3.0)) * i if i <= self.flush_interval_s else at
+            if stop.wait(max(0.0, at - time.time())):
+                return
             self.flush()
 
     # ------------------------------------------------------------------ the run
@@ -281,6 +297,8 @@ class FleetSampler(AsyncLoop, ThreadLoop):
         try:
             if self.mode == "async":
                 asyncio.run(self._run_async(stop, until))
+            elif self.mode == "burst":
+                self._run_burst(stop, until)
             else:
                 self._run_threads(stop, until)
         except KeyboardInterrupt:

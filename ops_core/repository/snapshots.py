@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -265,9 +266,19 @@ def _insert_arrays(
     )
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({defs}) ON COMMIT DELETE ROWS")
     names = ["ord", *extra, *cols]
+    fields = [*extra, *cols]
+    get = None
+    if len(fields) > 1 and all(x in rows[0] for x in fields):
+        get = itemgetter(*fields)  # rows of one shape (compute's): a C-level getter
     with conn.cursor() as cur, cur.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN") as cp:
         for i, r in enumerate(rows):
-            cp.write_row([i, *(r[g] for g in extra), *(r.get(x) for x in cols)])
+            try:
+                values = get(r) if get is not None else None
+            except KeyError:  # a row of another shape
+                values = None
+            if values is None:
+                values = (*(r[g] for g in extra), *(r.get(x) for x in cols))
+            cp.write_row((i, *values))
     aggs = ", ".join(f"array_agg({x} ORDER BY ord)" for x in cols)
     conn.execute(
         f"INSERT INTO opscore.{c.table} (snapshot_id, {''.join(g + ', ' for g in extra)}"
