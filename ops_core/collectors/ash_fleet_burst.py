@@ -131,6 +131,8 @@ class BurstLoop:
                 if not fut.done():
                     continue
                 del connecting[tid]
+                if fut.cancelled():  # the run ended first (shutdown cancels pending connects)
+                    continue
                 try:
                     conns[tid] = fut.result()
                 except (psycopg.Error, OpsCoreError) as exc:
