@@ -83,7 +83,12 @@ def _indexes(dsn: str) -> list[tuple[str, str]]:
 
 
 def _by_cols(cands, table: str, columns: list[str]):
-    return [c for c in cands.candidates if c.table_name == table and c.columns == columns]
+    """The plain candidate(s) on these key columns (no INCLUDE, not partial)."""
+    return [
+        c
+        for c in cands.candidates
+        if c.table_name == table and c.columns == columns and not c.include and not c.predicate
+    ]
 
 
 @pytest.mark.slow
@@ -276,3 +281,79 @@ def test_write_overhead_and_greedy_against_exact():
     assert not next(c for c in pool if c.name == "w").chosen  # writes cost more than it saves
     assert "write overhead" in next(c for c in pool if c.name == "w").verdict
     assert greedy >= 0.8 * exact, (greedy, exact, [c.name for c in best])
+
+
+# ------------------------------------------------- partial and INCLUDE candidates, built
+PENDING = 'SELECT id, created_at FROM "Tickets" WHERE status = %s ORDER BY created_at LIMIT 20'
+REGION = 'SELECT sum(amount) FROM "Tickets" WHERE region = %s'
+
+
+@pytest.fixture(scope="module")
+def tickets(pg):
+    """ "Tickets" (60k rows, vacuumed: all-visible): status 'pending' on 2 % of the rows (a
+    queue read oldest first), 20 regions of 5 % each scattered over the table (a sum of one
+    region's amounts: a plain index on region still visits most heap pages)."""
+    dsn = pg.create_database("aixp")
+    with pg.admin() as a:
+        live.create_plan_role(a)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        if c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
+            c.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        c.execute(
+            'CREATE TABLE "Tickets" (id bigint PRIMARY KEY, status text, region int, '
+            "created_at timestamptz, amount numeric, note text)"
+        )
+        c.execute(
+            "INSERT INTO \"Tickets\" SELECT g, CASE WHEN g % 50 = 0 THEN 'pending' "
+            "WHEN g % 5 < 2 THEN 'open' ELSE 'closed' END, (g * 7919) % 20, "
+            "now() - g * interval '1 minute', g % 997, md5(g::text) "
+            "FROM generate_series(1, 60000) g"
+        )
+        c.execute('VACUUM (ANALYZE) "Tickets"')
+    yield dsn
+    pg.drop_database(dsn)
+
+
+@pytest.mark.slow
+def test_partial_and_include_candidates_chosen_and_built(tickets, repo):
+    dsn = tickets
+    api.add_target("aixp", dsn)
+    api.take_snapshot("aixp")
+    with psycopg.connect(dsn, autocommit=True, application_name="aixp-app") as c:
+        for i in range(40):
+            c.execute(PENDING, ("pending",)).fetchall()
+            c.execute(REGION, (i % 20,)).fetchall()
+    api.take_snapshot("aixp")
+    cands = api.indexing_candidates("aixp")
+    for x in cands.candidates:
+        print(f"{x.label}: {x.verdict}; saves {x.saved_ms:.1f} ms, {x.est_bytes / 1024:.0f} kB")
+    chosen = {(tuple(x.columns), tuple(x.include), bool(x.predicate)): x for x in cands.chosen}
+    # the queue read: a partial index on its sort column, only the pending 2 % of the rows
+    [queue] = [x for x in cands.chosen if x.predicate]
+    assert queue.columns == ["created_at"] and queue.predicate["column"] == "status"
+    assert queue.predicate["value"] == "pending" and queue.predicate["freq"] < 0.05
+    assert """WHERE "status" = 'pending'""" in queue.ddl and "CONCURRENTLY" in queue.ddl
+    plain = [x for x in cands.candidates if x.columns == ["status", "created_at"]]
+    assert plain and all(queue.est_bytes < 0.2 * p.est_bytes for p in plain)
+    # the regional sum: (region) INCLUDE (amount) for an index-only scan; the plain (region)
+    # alternative is not chosen (it reads most heap pages)
+    assert (("region",), ("amount",), False) in chosen, chosen.keys()
+    inc = chosen[("region",), ("amount",), False]
+    assert 'INCLUDE ("amount")' in inc.ddl
+    assert (("region",), (), False) not in chosen
+    # built concurrently through the actions module, verified faster by execution
+    api.set_indexing_config("aixp", mode="implement")
+    run = api.run_indexing("aixp")
+    assert sorted(s.outcome for s in run.steps) == ["done", "done"], run.steps
+    defs = dict(_indexes(dsn))
+    assert "WHERE (status = 'pending'::text)" in defs[queue.name], defs
+    assert "INCLUDE (amount)" in defs[inc.name], defs
+    made = {r.index_name: r for r in api.indexing_created("aixp")}
+    assert made[queue.name].predicate["value"] == "pending" and made[inc.name].include == ["amount"]
+    for r in made.values():
+        v = r.verification
+        assert v["after"]["ms_per_call"] < v["before"]["ms_per_call"], (r.index_name, v)
+        assert all(s["used"] for s in v["after"]["statements"]), v
+    # the same index is not proposed again while it is verifying
+    again = api.run_indexing("aixp")
+    assert not [s for s in again.steps if s.action == "create"], again.steps
