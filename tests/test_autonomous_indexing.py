@@ -357,3 +357,95 @@ def test_partial_and_include_candidates_chosen_and_built(tickets, repo):
     # the same index is not proposed again while it is verifying
     again = api.run_indexing("aixp")
     assert not [s for s in again.steps if s.action == "create"], again.steps
+
+
+# ----------------------------------------------- regressed on the snapshots -> dropped
+LOOKUP_V = 'SELECT id FROM "Accounts" WHERE v = %s'
+UPDATE_V = 'UPDATE "Accounts" SET v = %s WHERE id = %s'
+
+
+@pytest.fixture(scope="module")
+def accounts(pg):
+    """The table "Accounts" (60k rows, fillfactor 50: its updates of v are HOT while v is not
+    indexed) with six indexes on text columns: once v is indexed, every update of v is no
+    longer HOT and inserts into all eight indexes, not just the new one (what the
+    write-overhead estimate, one index's share of the update's time, does not see)."""
+    dsn = pg.create_database("aixr")
+    with pg.admin() as a:
+        live.create_plan_role(a)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        if c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
+            c.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        c.execute(
+            'CREATE TABLE "Accounts" (id int PRIMARY KEY, v int, a text, b text, c text, d text, '
+            "e text, f text) WITH (fillfactor = 50, autovacuum_enabled = false)"
+        )
+        c.execute(
+            'INSERT INTO "Accounts" SELECT g, g, md5(g::text), md5((g + 1)::text), '
+            "md5((g + 2)::text), md5((g + 3)::text), md5((g + 4)::text), md5((g + 5)::text) "
+            "FROM generate_series(1, 60000) g"
+        )
+        for col in "abcdef":
+            c.execute(f'CREATE INDEX "Accounts_{col}" ON "Accounts" ({col})')
+        c.execute('VACUUM (ANALYZE) "Accounts"')
+    yield dsn
+    pg.drop_database(dsn)
+
+
+def _write_heavy(dsn: str, round_: int) -> None:
+    """3 lookups by v (a scan of the table each without an index on v) and 10,000 updates of
+    v (different rows each round), one transaction for the updates: the lookups are about a
+    third of the updates' time, enough for the estimate to choose the index."""
+    with psycopg.connect(dsn, autocommit=True, application_name="aixr-app") as c:
+        for i in range(3):
+            c.execute(LOOKUP_V, (1000 + i,)).fetchall()
+    with psycopg.connect(dsn, application_name="aixr-app") as c:
+        with c.cursor() as cur:
+            base = round_ * 30000
+            cur.executemany(UPDATE_V, [(-i, base + i * 3 + 1) for i in range(10000)])
+
+
+@pytest.mark.slow
+def test_index_that_slowed_the_writes_is_dropped_and_never_proposed_again(accounts, repo):
+    dsn = accounts
+    api.add_target("aixr", dsn)
+    api.take_snapshot("aixr")
+    _write_heavy(dsn, 0)
+    api.take_snapshot("aixr")
+    with psycopg.connect(dsn) as c:
+        hot, upd = c.execute(
+            "SELECT n_tup_hot_upd, n_tup_upd FROM pg_stat_user_tables WHERE relname = 'Accounts'"
+        ).fetchone()
+    assert upd >= 10000 and hot >= 0.9 * upd, (hot, upd)  # HOT while v is not indexed
+    api.set_indexing_config("aixr", mode="implement", validation_hours=0)
+    run = api.run_indexing("aixr")
+    [step] = [s for s in run.steps if s.action == "create"]
+    assert step.outcome == "done", step  # the lookups got faster by execution
+    [made] = api.indexing_created("aixr")
+    cand = made.evidence["candidate"]
+    print("chosen:", [(s["total_ms"], s["saved_ms"]) for s in cand["statements"]],
+          [(w["total_ms"], w["overhead_ms"]) for w in cand["column_stats"]["writes"]])  # fmt: skip
+    assert made.columns == ["v"] and made.status == "verifying"
+    writes = made.evidence["candidate"]["column_stats"]["writes"]
+    assert [w["kind"] for w in writes] == ["update"] and made.est_write_ms > 0
+    # the same work after the build, on the snapshots: the updates are no longer HOT
+    api.take_snapshot("aixr")
+    _write_heavy(dsn, 1)
+    api.take_snapshot("aixr")
+    run = api.run_indexing("aixr")
+    assert ("drop", "done") in [(s.action, s.outcome) for s in run.steps], run.steps
+    [gone] = api.indexing_dropped("aixr")
+    snap = gone.verification["snapshots"]
+    print("regressed:", gone.note, snap["before_ms_per_call"], snap["after_ms_per_call"])
+    assert gone.status == "regressed" and snap["after_ms_per_call"] > snap["before_ms_per_call"]
+    assert made.index_name not in [n for n, _ in _indexes(dsn)]
+    drop = next(e for e in api.action_journal("aixr", "drop_index"))
+    assert drop.mode == "implement" and made.index_name in drop.sql
+    # never proposed again for this workload: left out with why, nothing built
+    cands = api.indexing_candidates("aixr")
+    assert not [c for c in cands.chosen if c.key == gone.key]
+    assert any(s["columns"] == ["v"] and "regressed before" in s["why"] for s in cands.skipped), (
+        cands.skipped
+    )
+    run = api.run_indexing("aixr")
+    assert not [s for s in run.steps if s.action == "create" and s.outcome == "done"], run.steps

@@ -8,7 +8,9 @@ loop (build, verify, drop) in ``ops_core.api.autoindex``.
 Column order of a candidate: equality columns first, the most selective first (pg_stats
 n_distinct), then one range column, or the ORDER BY columns when every other predicate is an
 equality (the index then returns the rows in order). A candidate is never a duplicate or a
-prefix of a valid index of the table, nor one that regressed before on the same table.
+prefix of a valid index of the table, nor one on the same table and key columns as an index
+that regressed before (its INCLUDE and partial alternatives maintain the same key on the same
+writes: they are not proposed again either).
 
 The choice (:func:`choose`) is greedy by net benefit per byte: each round takes the
 candidate whose *marginal* net saving (DB time its statements would save over the indexes
@@ -411,11 +413,12 @@ def candidates_for(
     column_stats: dict[tuple[str, str], dict[str, Any]],
     existing: dict[str, list[list[str]]],
     *,
-    regressed: set[tuple[str, str, tuple[str, ...]]] = frozenset(),  # type: ignore[assignment]
+    regressed: set[tuple] = frozenset(),  # type: ignore[assignment]
     min_rows: float = 1000,
 ) -> tuple[list[IndexCandidate], list[dict[str, Any]]]:
     """Candidates from the read statements (rows: queryid, calls, total_ms, query), and the
     ones left out with why (covered by an existing index, regressed before, small table).
+    ``regressed``: keys (:func:`row_key`) of indexes that regressed; their key columns block.
 
     ``shapes``: queryid -> :func:`statement_columns`; ``tables``: schema.table -> reltuples
     etc.; ``column_stats``: (schema.table, column) -> pg_stats figures; ``existing``:
@@ -466,7 +469,7 @@ def candidates_for(
                 key = row_key(schema, name, columns, include, pred)
                 probe = ([pred["column"]] if pred else []) + columns + include
                 cover = is_covered(probe, existing.get(table, []))
-                if cover is not None or key in regressed:
+                if cover is not None or key[:3] in {r[:3] for r in regressed}:
                     if key not in seen_skip:
                         seen_skip.add(key)
                         skipped.append({
