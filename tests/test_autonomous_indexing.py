@@ -9,12 +9,17 @@ from the plan where not (the embedded PG18)."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from ops_core import api
 from ops_core.collectors import live
+from ops_core.errors import NotFound
+from tests.backup_helpers import drop_slot, fast_backups, new_dir  # noqa: F401
 
 TARGET = "aix"
 
@@ -449,3 +454,58 @@ def test_index_that_slowed_the_writes_is_dropped_and_never_proposed_again(accoun
     )
     run = api.run_indexing("aixr")
     assert not [s for s in run.steps if s.action == "create" and s.outcome == "done"], run.steps
+
+
+# ------------------------------------------------- costing on a clone without hypopg
+@pytest.mark.slow
+@pytest.mark.usefixtures("fast_backups")
+def test_candidates_costed_on_a_clone_when_there_is_no_hypopg(repo, pg):
+    """No hypopg in the target database: with a clone configured, each candidate is built on
+    the clone inside a rolled-back transaction and the statements planned with it (the
+    planner's costs, not the estimate); the target never gets an index."""
+    dsn = pg.create_database("aixc")
+    with pg.admin() as a:
+        live.create_plan_role(a)
+    store = Path(tempfile.mkdtemp(prefix="ops-store-", dir=tempfile.gettempdir()))
+    name, clone = "aixc", f"aic_{dsn.split('dbname=')[1].split()[0][-8:]}"
+    slot = f"opscore_test_{clone}"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute('CREATE TABLE "Orders" (id int PRIMARY KEY, customer int, note text)')
+            c.execute(
+                'INSERT INTO "Orders" SELECT g, g % 5000, md5(g::text) '
+                "FROM generate_series(1, 40000) g"
+            )
+            c.execute('ANALYZE "Orders"')
+        api.add_target(name, dsn)
+        api.set_backup_store(name, store)
+        api.create_wal_slot(name, slot)
+        api.take_full_backup(name)
+        api.restore_backup(name, new_dir(), start=True, clone=clone)
+        with pytest.raises(NotFound):
+            api.set_indexing_config(name, clone="no-such-clone")
+        assert api.set_indexing_config(name, clone=clone).clone == clone
+        catalog = _indexes(dsn)
+        api.take_snapshot(name)
+        with psycopg.connect(dsn, autocommit=True, application_name="aixc-app") as c:
+            for i in range(30):
+                c.execute('SELECT id, note FROM "Orders" WHERE customer = %s', (i,)).fetchall()
+        api.take_snapshot(name)
+        cands = api.indexing_candidates(name)
+        assert cands.method == "clone" and any(clone in n for n in cands.notes), cands.notes
+        [pick] = cands.chosen
+        assert pick.columns == ["customer"] and pick.method == "clone"
+        [st] = pick.statements
+        print(f"on clone {clone}: cost {st['cost_before']} -> {st['cost_after']}")
+        assert st["used"] and st["cost_after"] < 0.1 * st["cost_before"] and "estimate" not in st
+        assert _indexes(dsn) == catalog  # the target never got an index
+        # a clone that is not running is not used: the estimate, said why
+        api.stop_clone(clone)
+        again = api.indexing_candidates(name)
+        assert again.method == "estimate" and any("not running" in n for n in again.notes)
+    finally:
+        if clone in [c.clone for c in api.list_clones()]:
+            api.drop_clone(clone)
+        drop_slot(pg, slot)
+        shutil.rmtree(store, ignore_errors=True)
+        pg.drop_database(dsn)
