@@ -170,7 +170,7 @@ def _print_rows(title: str, rows: list[api.AutoIndex]) -> None:
                     r.status,
                     r.index_name,
                     f"{r.schema_name}.{r.table_name}",
-                    ", ".join(r.columns),
+                    _columns(r),
                     f"{r.est_saved_ms or 0:.1f}",
                     f"{r.est_write_ms or 0:.1f}",
                     r.note,
@@ -179,6 +179,17 @@ def _print_rows(title: str, rows: list[api.AutoIndex]) -> None:
             ],
         )
     )
+
+
+def _columns(r: api.AutoIndex) -> str:
+    """Key columns, INCLUDE columns and a partial index's predicate."""
+    out = ", ".join(r.columns)
+    if r.include:
+        out += f" INCLUDE ({', '.join(r.include)})"
+    if r.predicate:
+        v = r.predicate["value"]
+        out += f" WHERE {r.predicate['column']} " + ("IS NULL" if v is None else f"= {v!r}")
+    return out
 
 
 def _listing(name: str, fn, title: str) -> None:
