@@ -103,16 +103,22 @@ def test_candidates_found_prefix_never_and_write_heavy_not_chosen(world, repo):
     _interval(dsn)
     cands = api.indexing_candidates(TARGET)
     assert cands.method == ("hypopg" if hypopg else "estimate")
-    [orders] = _by_cols(cands, "Orders", ["customer_id"])
-    assert orders.chosen, orders.verdict
+    # the lookup by customer_id: plain or (customer_id) INCLUDE (id, amount), whichever saves
+    # more (hypopg sees the index-only scan; the estimate within 5 %: the smaller)
+    family = [
+        c for c in cands.candidates if c.table_name == "Orders" and c.columns == ["customer_id"]
+    ]
+    [orders] = [c for c in family if c.chosen]
+    assert orders.include in ([], ["id", "amount"]), orders.include
     assert orders.saved_ms > 0 and any(s["used"] for s in orders.statements)
     assert '"public"."Orders"' in orders.ddl and "CONCURRENTLY" in orders.ddl
     # (status) is a prefix of the DBA's (status, created_at): never proposed, said why
     assert not _by_cols(cands, "Orders", ["status"])
     assert any(s["columns"] == ["status"] and "covered" in s["why"] for s in cands.skipped)
     # "Events": 10,000 inserts for 1 lookup: the index would cost more than it saves
-    [events] = _by_cols(cands, "Events", ["ref"])
-    assert not events.chosen
+    events_all = [c for c in cands.candidates if c.table_name == "Events" and c.columns == ["ref"]]
+    assert events_all and not any(c.chosen for c in events_all)
+    [events] = [c for c in events_all if "does the same" not in c.verdict]
     assert events.write_ms > events.saved_ms, (events.write_ms, events.saved_ms)
     assert "write overhead" in events.verdict or "planner would not" in events.verdict
     assert [c.table_name for c in cands.chosen] == ["Orders"]
