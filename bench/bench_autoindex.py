@@ -248,15 +248,12 @@ def main() -> None:
                 _reset(dsn, events_max)
         med = {k: _median(v) for k, v in results.items()}
         print(f"opscore chose {len(cands.chosen)} of {len(cands.candidates)} candidates "
-              f"({cands.method}): " + ", ".join(f"{c.table_name}({', '.join(c.columns)})"
+              f"({cands.method}): " + ", ".join(c.label
                                                  for c in cands.chosen))  # fmt: skip
-        print("  not chosen: " + "; ".join(f"{c.table_name}({', '.join(c.columns)}): {c.verdict}"
+        print("  not chosen: " + "; ".join(f"{c.label}: {c.verdict}"
                                            for c in cands.candidates if not c.chosen))  # fmt: skip
         print("  steps: " + "; ".join(f"{s.action} {s.index} {s.outcome}" for s in run.steps))
-        print(
-            f"Dexter-style chose {len(dexter)}: "
-            + ", ".join(f"{c.table_name}({', '.join(c.columns)})" for c in dexter.values())
-        )
+        print(f"Dexter-style chose {len(dexter)}: " + ", ".join(c.label for c in dexter.values()))
         print(f"measured: median of {args.rounds} alternated rounds per configuration")
         for name in sets:
             print(_line(name, med[name], med["before"], sizes[name]))

@@ -163,6 +163,11 @@ def test_dba_policy_on_a_kind_makes_the_feature_stricter(heal):
 
 def test_invalid_index_stale_statistics_bloat_and_sequences(heal):
     with psycopg.connect(heal, autocommit=True) as c:
+        measured = c.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pgstattuple'"
+        ).fetchone()
+        if measured:  # the DBA's step: bloat measured with pgstattuple_approx
+            c.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         c.execute(
             'CREATE TABLE "Orders" (id int, "Customer" int, note text) '
             "WITH (autovacuum_enabled = false)"
@@ -192,6 +197,12 @@ def test_invalid_index_stale_statistics_bloat_and_sequences(heal):
         return issues if want <= kinds else None
 
     issues = wait_until(found, what="all four conditions (statistics flush)")
+    bloat = next(i for i in issues if i.kind == "table_bloat")
+    if measured:  # counted on the pages: 4000 dead of 6001 rows (the deleted duplicate too)
+        assert bloat.evidence["measured"] and "pgstattuple_approx" in bloat.summary, bloat
+        assert 4000 <= bloat.evidence["dead_rows"] <= 4001 and bloat.evidence["dead_pct"] > 60
+    else:
+        assert "estimate" in bloat.summary, bloat
     seq = next(i for i in issues if i.kind == "sequence_exhaustion")
     assert seq.severity == "critical" and seq.action is None  # a DBA's decision: alert only
     # index health: invalid, duplicate and redundant prefix, named by their real names

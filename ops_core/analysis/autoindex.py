@@ -8,7 +8,9 @@ loop (build, verify, drop) in ``ops_core.api.autoindex``.
 Column order of a candidate: equality columns first, the most selective first (pg_stats
 n_distinct), then one range column, or the ORDER BY columns when every other predicate is an
 equality (the index then returns the rows in order). A candidate is never a duplicate or a
-prefix of a valid index of the table, nor one that regressed before on the same table.
+prefix of a valid index of the table, nor one on the same table and key columns as an index
+that regressed before (its INCLUDE and partial alternatives maintain the same key on the same
+writes: they are not proposed again either).
 
 The choice (:func:`choose`) is greedy by net benefit per byte: each round takes the
 candidate whose *marginal* net saving (DB time its statements would save over the indexes
@@ -30,14 +32,17 @@ from typing import Any
 import pglast
 from pglast import ast, enums
 from pglast.visitors import Visitor
+from psycopg import sql
 
-from ..targets.index_actions import index_ddl
+from ..targets.index_actions import index_ddl, predicate_sql
 from .addm.sqlshape import statement_kind
 
 __all__ = [
     "StatementColumns",
     "IndexCandidate",
     "statement_columns",
+    "row_key",
+    "partial_predicate",
     "selectivity",
     "candidates_for",
     "is_covered",
@@ -54,6 +59,9 @@ _RANGE_OPS = {"<", ">", "<=", ">="}
 DEFAULT_EQ_SEL = 0.005
 DEFAULT_RANGE_SEL = 1 / 3
 MAX_COLUMNS = 3
+MAX_INCLUDE = 2  # at most this many INCLUDE columns (a few extra columns read)
+PARTIAL_MAX_FREQ = 0.1  # a partial index's predicate keeps at most this share of the rows
+LOW_CARDINALITY = 50  # a column with at most this many distinct values (partial predicates)
 
 
 @dataclass
@@ -68,6 +76,13 @@ class StatementColumns:
     join: list[tuple[str, str]] = field(default_factory=list)
     order: list[tuple[str, str]] = field(default_factory=list)
     set_columns: list[tuple[str, str]] = field(default_factory=list)  # UPDATE ... SET col
+    nulls: list[tuple[str, str]] = field(default_factory=list)  # col IS NULL (also in eq)
+    #: (table, column) -> the constant it is compared with for equality, as text (a text
+    #: with literals; pg_stat_statements' texts have $n instead)
+    consts: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: every column the statement reads of each table (select list, predicates, sorts...)
+    refs: list[tuple[str, str]] = field(default_factory=list)
+    star: bool = False  # SELECT * / t.*: every column read (no index-only scan)
 
     def on(self, table: str) -> dict[str, list[str]]:
         pick = {
@@ -76,6 +91,8 @@ class StatementColumns:
             "join": self.join,
             "order": self.order,
             "set": self.set_columns,
+            "nulls": self.nulls,
+            "refs": self.refs,
         }
         out = {}
         for k, pairs in pick.items():
@@ -136,6 +153,8 @@ def statement_columns(text: str) -> StatementColumns:
     tables: list[str] = []
     aliases: dict[str, str] = {}
     raw: list[tuple[str, list[str]]] = []  # (kind, column names as written)
+    consts: list[tuple[list[str], str]] = []
+    star: list[bool] = []
 
     class V(Visitor):
         def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
@@ -163,11 +182,29 @@ def statement_columns(text: str) -> StatementColumns:
                     k == enums.A_Expr_Kind.AEXPR_IN and op == "="
                 ):
                     raw.append(("eq", col))
+                    value = _const(other) if k == enums.A_Expr_Kind.AEXPR_OP else None
+                    if value is not None:
+                        consts.append((col, value))
                 elif (k == enums.A_Expr_Kind.AEXPR_OP and op in _RANGE_OPS) or k in (
                     enums.A_Expr_Kind.AEXPR_BETWEEN,
                     enums.A_Expr_Kind.AEXPR_LIKE,
                 ):
                     raw.append(("range", col))
+
+        def visit_NullTest(self, ancestors, node: ast.NullTest) -> None:
+            col = _fields(node.arg)
+            if (
+                col
+                and node.nulltesttype == enums.NullTestType.IS_NULL
+                and {"whereClause", "quals"} & _members(ancestors)
+            ):
+                raw.extend([("eq", col), ("nulls", col)])
+
+        def visit_ColumnRef(self, ancestors, node: ast.ColumnRef) -> None:
+            if any(isinstance(f, ast.A_Star) for f in node.fields):
+                star.append(True)
+            elif names := _fields(node):
+                raw.append(("refs", names))
 
         def visit_SortBy(self, ancestors, node: ast.SortBy) -> None:
             col = _fields(node.node)
@@ -183,22 +220,46 @@ def statement_columns(text: str) -> StatementColumns:
                 raw.append(("set", [node.name]))
 
     V()(tree[0])
-    out = StatementColumns(True, kind, tables)
+    out = StatementColumns(True, kind, tables, star=bool(star))
     where = {"eq": out.eq, "range": out.range, "join": out.join, "order": out.order,
-             "set": out.set_columns}  # fmt: skip
-    for k, names in raw:
+             "set": out.set_columns, "nulls": out.nulls, "refs": out.refs}  # fmt: skip
+
+    def table_of(k: str, names: list[str]) -> str | None:
         if k == "set" or len(names) == 1:
-            table = tables[0] if len(tables) == 1 else None
-        else:
-            table = aliases.get(names[-2])
+            return tables[0] if len(tables) == 1 else None
+        return aliases.get(names[-2])
+
+    for k, names in raw:
+        table = table_of(k, names)
         if table and (table, names[-1]) not in where[k]:
             where[k].append((table, names[-1]))
+    for names, value in consts:
+        if table := table_of("eq", names):
+            out.consts[(table, names[-1])] = value
     return out
 
 
-def selectivity(stats: dict[str, Any] | None, rows: float) -> float:
-    """The fraction of rows an equality on the column keeps (pg_stats n_distinct: positive a
+def _const(node) -> str | None:
+    """The value of a string or number constant (under casts), as text; else None."""
+    while isinstance(node, ast.TypeCast):
+        node = node.arg
+    if not isinstance(node, ast.A_Const) or node.isnull:
+        return None
+    v = node.val
+    for attr in ("sval", "ival", "fval", "boolval"):
+        if hasattr(v, attr):
+            got = getattr(v, attr)
+            return str(got).lower() if attr == "boolval" else str(got)
+    return None
+
+
+def selectivity(stats: dict[str, Any] | None, rows: float, value: str | None = None) -> float:
+    """The fraction of rows an equality on the column keeps: the value's frequency when it is
+    one of pg_stats' most common values, else 1 / distinct values (n_distinct: positive a
     count, negative a fraction of the rows); PostgreSQL's default without statistics."""
+    mcv, mcf = list((stats or {}).get("mcv") or []), list((stats or {}).get("mcf") or [])
+    if value is not None and value in mcv and len(mcv) == len(mcf):
+        return float(mcf[mcv.index(value)])
     nd = (stats or {}).get("n_distinct")
     if nd is None or nd == 0:
         return DEFAULT_EQ_SEL
@@ -224,19 +285,87 @@ class IndexCandidate:
     column_stats: dict[str, Any] = field(default_factory=dict)
     verdict: str = ""  # chosen / not chosen: the reason
     chosen: bool = False
+    #: INCLUDE columns (stored in the leaves, not searched: an index-only scan)
+    include: list[str] = field(default_factory=list)
+    #: partial index: {"column", "value" (None: IS NULL), "freq" (of the rows), "source"}
+    predicate: dict[str, Any] | None = None
 
     @property
     def net_ms(self) -> float:
         return self.saved_ms - self.write_ms
 
     @property
-    def key(self) -> tuple[str, str, tuple[str, ...]]:
-        return (self.schema_name, self.table_name, tuple(self.columns))
+    def key(self) -> tuple:
+        return row_key(self.schema_name, self.table_name, self.columns, self.include,
+                       self.predicate)  # fmt: skip
+
+    @property
+    def where(self) -> sql.Composed | None:
+        p = self.predicate
+        return predicate_sql(p["column"], p["value"]) if p else None
+
+    @property
+    def label(self) -> str:
+        out = f"{self.table_name} ({', '.join(self.columns)})"
+        if self.include:
+            out += f" INCLUDE ({', '.join(self.include)})"
+        if self.predicate:
+            out += f" WHERE {self.where.as_string()}"  # type: ignore[union-attr]
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["net_ms"] = round(self.net_ms, 3)
         return d
+
+
+def row_key(
+    schema: str,
+    table: str,
+    columns: list[str],
+    include: list[str] | None = None,
+    predicate: dict[str, Any] | None = None,
+) -> tuple:
+    """What makes two indexes the same one: table, key columns, INCLUDE columns, predicate."""
+    pred = (predicate["column"], predicate["value"]) if predicate else None
+    return (schema, table, tuple(columns), tuple(include or ()), pred)
+
+
+def partial_predicate(
+    table: str, column: str, sh: StatementColumns, stats: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A partial index's predicate for the statement's equality (or IS NULL) on ``column`` when
+    it keeps a rare part of the table (at most ``PARTIAL_MAX_FREQ`` of the rows by pg_stats):
+    ``IS NULL`` with a small null fraction; ``= value`` on a low-cardinality column (at most
+    ``LOW_CARDINALITY`` distinct values) whose value is a rare most common value. The value is
+    the statement's constant when its text has one; pg_stat_statements' texts have ``$n``
+    instead, so it is then the rarest most common value, the one the costing binds and the
+    verification executes (the snapshots after the build judge whether the workload uses it)."""
+    st = stats or {}
+    if (table, column) in sh.nulls:
+        frac = float(st.get("null_frac") or 0.0)
+        if 0 < frac <= PARTIAL_MAX_FREQ:
+            return {"column": column, "value": None, "freq": frac,
+                    "source": "IS NULL in the statement, pg_stats null_frac"}  # fmt: skip
+        return None
+    nd = float(st.get("n_distinct") or 0.0)
+    mcv, mcf = list(st.get("mcv") or []), list(st.get("mcf") or [])
+    if not (0 < nd <= LOW_CARDINALITY) or not mcv or len(mcv) != len(mcf):
+        return None
+    value = sh.consts.get((table, column))
+    source = "the statement's constant, pg_stats frequency"
+    if value is None:
+        value = mcv[-1]
+        source = (
+            "the rarest most common value of pg_stats (pg_stat_statements keeps no "
+            "constants): costed and verified with it"
+        )
+    if value not in mcv:
+        return None
+    frac = float(mcf[mcv.index(value)])
+    if frac > PARTIAL_MAX_FREQ:
+        return None
+    return {"column": column, "value": value, "freq": frac, "source": source}
 
 
 def is_covered(columns: list[str], existing: list[list[str]]) -> list[str] | None:
@@ -247,9 +376,10 @@ def is_covered(columns: list[str], existing: list[list[str]]) -> list[str] | Non
     return None
 
 
-def index_name(table: str, columns: list[str]) -> str:
-    """``ai_<table>_<cols>_<hash>``: recognisable, at most 63 bytes, stable for the same key."""
-    digest = hashlib.sha1(f"{table}\0{'|'.join(columns)}".encode()).hexdigest()[:6]
+def index_name(table: str, columns: list[str], extra: str = "") -> str:
+    """``ai_<table>_<cols>_<hash>``: recognisable, at most 63 bytes, stable for the same key
+    (``extra``: its INCLUDE columns and predicate, in the hash)."""
+    digest = hashlib.sha1(f"{table}\0{'|'.join(columns)}{extra}".encode()).hexdigest()[:6]
     base = f"ai_{table}_{'_'.join(columns)}".lower()
     return f"{base[:52]}_{digest}"
 
@@ -283,11 +413,12 @@ def candidates_for(
     column_stats: dict[tuple[str, str], dict[str, Any]],
     existing: dict[str, list[list[str]]],
     *,
-    regressed: set[tuple[str, str, tuple[str, ...]]] = frozenset(),  # type: ignore[assignment]
+    regressed: set[tuple] = frozenset(),  # type: ignore[assignment]
     min_rows: float = 1000,
 ) -> tuple[list[IndexCandidate], list[dict[str, Any]]]:
     """Candidates from the read statements (rows: queryid, calls, total_ms, query), and the
     ones left out with why (covered by an existing index, regressed before, small table).
+    ``regressed``: keys (:func:`row_key`) of indexes that regressed; their key columns block.
 
     ``shapes``: queryid -> :func:`statement_columns`; ``tables``: schema.table -> reltuples
     etc.; ``column_stats``: (schema.table, column) -> pg_stats figures; ``existing``:
@@ -314,10 +445,31 @@ def candidates_for(
                                     "why": f"{rows:.0f} rows: a scan is cheap enough"})  # fmt: skip
                 continue
             sel = {c: selectivity(column_stats.get((table, c)), rows) for c in cols["eq"]}
-            for columns, why in _orders(cols, sel):
-                key = (schema, name, tuple(columns))
-                cover = is_covered(columns, existing.get(table, []))
-                if cover is not None or key in regressed:
+            variants: list[tuple[list[str], str, list[str], dict | None]] = [
+                (columns, why, [], None) for columns, why in _orders(cols, sel)
+            ]
+            for pcol in cols["eq"]:
+                pred = partial_predicate(table, pcol, sh, column_stats.get((table, pcol)))
+                if pred is None:
+                    continue
+                rest = {**cols, "eq": [c for c in cols["eq"] if c != pcol]}
+                test = "IS NULL" if pred["value"] is None else f"= {pred['value']!r}"
+                for columns, why in _orders(rest, sel):
+                    why = f"{why}, partial: {pcol} {test} keeps {100 * pred['freq']:.1f} % of rows"
+                    variants.append((columns, why, [], pred))
+            if len(sh.tables) == 1 and not sh.star:
+                for columns, why, _, pred in list(variants):
+                    skip = {pred["column"]} if pred else set()
+                    extra = [c for c in cols["refs"] if c not in columns and c not in skip]
+                    if 1 <= len(extra) <= MAX_INCLUDE:
+                        variants.append((columns, f"{why}; INCLUDE ({', '.join(extra)}): every "
+                                         "column it reads in the index (an index-only scan)",
+                                         extra, pred))  # fmt: skip
+            for columns, why, include, pred in variants:
+                key = row_key(schema, name, columns, include, pred)
+                probe = ([pred["column"]] if pred else []) + columns + include
+                cover = is_covered(probe, existing.get(table, []))
+                if cover is not None or key[:3] in {r[:3] for r in regressed}:
                     if key not in seen_skip:
                         seen_skip.add(key)
                         skipped.append({
@@ -329,14 +481,18 @@ def candidates_for(
                     continue
                 c = found.get(key)
                 if c is None:
-                    iname = index_name(name, columns)
+                    where_ = predicate_sql(pred["column"], pred["value"]) if pred else None
+                    extra = "|".join(include) + (where_.as_string() if where_ else "")
+                    iname = index_name(name, columns, extra)
                     c = IndexCandidate(
                         schema, name, list(columns), iname,
-                        index_ddl(schema, name, columns, name=iname, concurrently=True)
-                        .as_string() + ";",
+                        index_ddl(schema, name, columns, name=iname, concurrently=True,
+                                  include=include, where=where_).as_string() + ";",
                         column_stats={
-                            col: column_stats.get((table, col)) or {} for col in columns
+                            col: column_stats.get((table, col)) or {}
+                            for col in columns + include + ([pred["column"]] if pred else [])
                         },
+                        include=list(include), predicate=pred,
                     )  # fmt: skip
                     found[key] = c
                 c.reasons.append(f"query {st['queryid']}: {why}")
@@ -411,7 +567,7 @@ def choose(
     and returns the chosen ones in the order taken."""
     taken: list[IndexCandidate] = []
     left = budget_bytes
-    pool = [c for c in candidates if c.method is not None]
+    pool = _one_per_family([c for c in candidates if c.method is not None])
     for c in candidates:
         if c.method is None:
             c.verdict = c.verdict or "not costed"
@@ -459,6 +615,25 @@ def choose(
         left -= pick.est_bytes
         pool.remove(pick)
     return taken
+
+
+def _one_per_family(pool: list[IndexCandidate]) -> list[IndexCandidate]:
+    """Alternatives on the same key columns of a table (plain, INCLUDE, partial) serve the same
+    statements: only one competes, the one with the most net saving, or the smallest of those
+    within 5 % of it; the others are told which one. The rest of the pool as it was."""
+    fam: dict[tuple, list[IndexCandidate]] = {}
+    for c in pool:
+        fam.setdefault((c.schema_name, c.table_name, tuple(c.columns)), []).append(c)
+    keep: set[int] = set()
+    for group in fam.values():
+        best = max(c.net_ms for c in group)
+        near = [c for c in group if c.net_ms >= best - 0.05 * abs(best)]
+        pick = min(near, key=lambda c: c.est_bytes)
+        keep.add(id(pick))
+        for c in group:
+            if c is not pick:
+                c.verdict = f"{pick.label} does the same for more net saving or less space"
+    return [c for c in pool if id(c) in keep]
 
 
 def choose_exact(

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from .. import repository
 from ..analysis import autoindex as ai
@@ -38,11 +39,12 @@ from ..analysis.autoindex_whatif import cost_candidate
 from ..analysis.sqltune.advisor import MIN_TABLE_ROWS, bind_parameters
 from ..collectors import autoindex as reads
 from ..collectors import live, sqltune_reads
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..repository import autoindex as store
 from ..repository.autoindex import AutoIndex, IndexingConfig
 from ..targets import actions, connection
 from .autonomous import index_health, set_autonomous_config
+from .backup_remote import list_clones
 from .performance import top_statements
 from .snapshots import list_snapshots
 from .targets import get_target, target_dsn
@@ -85,10 +87,13 @@ def set_indexing_config(
     validation_hours: float | None = None,
     unused_days: float | None = None,
     min_gain_pct: float | None = None,
+    clone: str | None = None,
+    clear_clone: bool = False,
     by: str = "opscore",
 ) -> IndexingConfig:
     """Change auto-indexing's mode (off / report-only / implement) and settings on a target;
-    what is not given stays. Nothing changes on the server."""
+    what is not given stays. ``clone``: a clone of the target (``opscore clone list``) to cost
+    candidates on when the target has no hypopg. Nothing changes on the server."""
     t = get_target(target)
     cfg = indexing_config(t.name)
     checks = [
@@ -108,13 +113,17 @@ def set_indexing_config(
             "A maintenance window needs both its start and end hour.",
             "Give --window-start and --window-end (UTC hours), or --no-window.",
         )
+    if clone is not None and clone not in [c.clone for c in list_clones()]:
+        raise NotFound(f"No clone {clone!r}.", "See `opscore clone list`.")
     for name in ("budget_mb", "max_builds", "validation_hours", "unused_days", "min_gain_pct",
-                 "window_start_hour", "window_end_hour"):  # fmt: skip
+                 "window_start_hour", "window_end_hour", "clone"):  # fmt: skip
         v = locals()[name]
         if v is not None:
             setattr(cfg, name, v)
     if clear_window:
         cfg.window_start_hour = cfg.window_end_hour = None
+    if clear_clone:
+        cfg.clone = None
     if mode is not None:
         set_autonomous_config(t.name, "indexing", mode, by)
     with repository.session() as repo:
@@ -198,10 +207,7 @@ def candidates_with_texts(
         )
         return out, {}
     with repository.session() as repo:
-        regressed = {
-            (r.schema_name, r.table_name, tuple(r.columns))
-            for r in store.indexes(repo, t.target_id, ("regressed",), limit=10000)
-        }
+        regressed = {r.key for r in store.indexes(repo, t.target_id, ("regressed",), limit=10000)}
     with connection.monitoring_session(target_dsn(t)) as conn:
         rows = _statements(t, b, e, conn.info.dbname)
         shapes = {int(r["queryid"]): ai.statement_columns(r["query"] or "") for r in rows}
@@ -211,7 +217,7 @@ def candidates_with_texts(
         tables = {n: trows[q] for n, q in quoted.items() if q in trows}
         pairs = sorted(
             {(quoted[tb], c) for s in shapes.values() if s.parsed
-             for tb, c in s.eq + s.range + s.join + s.order if tb in quoted}
+             for tb, c in s.eq + s.range + s.join + s.order + s.refs if tb in quoted}
         )  # fmt: skip
         raw_stats = reads.columns(conn, pairs)
         by_name = {q: n for n, q in quoted.items()}
@@ -226,8 +232,14 @@ def candidates_with_texts(
             reads_, shapes, tables, stats, existing, regressed=regressed, min_rows=MIN_TABLE_ROWS
         )
         hyp, why = whatif.hypopg_status(conn)
-        out.method = "hypopg" if hyp else "estimate"
-        if not hyp:
+        clone_dsn = None if hyp else _clone_dsn(cfg.clone, conn.info.dbname, out.notes)
+        out.method = "hypopg" if hyp else "clone" if clone_dsn else "estimate"
+        if clone_dsn:
+            out.notes.append(
+                f"{why}: each candidate is built on clone {cfg.clone} in a rolled-back "
+                "transaction and the statements planned with it (the planner's costs)"
+            )
+        elif not hyp:
             out.notes.append(
                 f"{why}: costs are estimates from each statement's plan and pg_stats (see "
                 "analysis/autoindex_whatif); builds are verified by execution either way"
@@ -247,7 +259,7 @@ def candidates_with_texts(
                 text, why_not = None, f"no sampled values for parameters {missing}: costed "
                 "on its generic plan, not executed"
             bound[q] = {**r, "bound": text, "why": why_not, "generic": body}
-            if not hyp:
+            if out.method == "estimate":
                 p = live.plan(conn, text or body, fmt="json")
                 plans[q] = p.plan if isinstance(p.plan, dict) else None
                 if plans[q] is None:
@@ -263,22 +275,45 @@ def candidates_with_texts(
             affected = [
                 bound[int(r["queryid"])]
                 for r in reads_
-                if c.columns[0] in sum(shapes[int(r["queryid"])].on(table).values(), [])
-                and table in shapes[int(r["queryid"])].tables
+                if table in shapes[int(r["queryid"])].tables
+                and _serves(c, shapes[int(r["queryid"])].on(table))
             ]
             cost_candidate(conn, c, affected, hypopg=hyp, plans=plans, table=tables[table],
-                           costs=costs)  # fmt: skip
+                           costs=costs, clone_dsn=clone_dsn)  # fmt: skip
             c.write_ms, detail = ai.write_overhead(
                 c.columns, [w for w in writes if w["table"] == table], tables[table]
             )
             c.column_stats["writes"] = detail
             widths = [float((stats.get((table, col)) or {}).get("avg_width") or 8)
-                      for col in c.columns]  # fmt: skip
-            c.est_bytes = ai.estimate_bytes(float(tables[table]["reltuples"]), widths)
+                      for col in c.columns + c.include]  # fmt: skip
+            frac = float(c.predicate["freq"]) if c.predicate else 1.0
+            c.est_bytes = ai.estimate_bytes(float(tables[table]["reltuples"]) * frac, widths)
     ai.choose(cands, cfg.budget_mb * 2**20, cfg.min_gain_pct)
     cands.sort(key=lambda c: (not c.chosen, -c.net_ms))
     out.candidates = cands
     return out, bound
+
+
+def _serves(c: IndexCandidate, cols: dict[str, list[str]]) -> bool:
+    """Whether a statement's use of the table (``StatementColumns.on``) may be served by the
+    candidate: it filters, joins or sorts on its leading column, and (a partial index) tests
+    its predicate's column."""
+    used = cols["eq"] + cols["range"] + cols["join"] + cols["order"]
+    if c.predicate and c.predicate["column"] not in cols["eq"]:
+        return False
+    return c.columns[0] in used
+
+
+def _clone_dsn(clone: str | None, dbname: str, notes: list[str]) -> str | None:
+    """The clone's connection string (the target's database on it) when one is configured and
+    running; else None, with a note saying why."""
+    if not clone:
+        return None
+    found = [c for c in list_clones() if c.clone == clone]
+    if not found or not found[0].running:
+        notes.append(f"clone {clone} is {'not running' if found else 'gone'}: not used")
+        return None
+    return make_conninfo(found[0].url, dbname=dbname)
 
 
 # ------------------------------------------------------------------------------ listings

@@ -106,13 +106,14 @@ def _build(
     evidence = {"candidate": c.as_dict(), "range": list(rng)}
     act = actions.create_index(
         c.schema_name, c.table_name, c.columns, name=c.name, requested_by=INDEXER,
-        evidence=evidence,
+        evidence=evidence, include=c.include, where=c.where,
         why=f"auto-indexing: saves ~{c.saved_ms:.1f} ms of its statements, costs "
             f"~{c.write_ms:.1f} ms of writes ({c.method}); " + "; ".join(c.reasons[:3]),
     )  # fmt: skip
     row = {"target_id": t.target_id, "schema_name": c.schema_name, "table_name": c.table_name,
            "index_name": c.name, "columns": c.columns, "ddl": c.ddl, "est_saved_ms": c.saved_ms,
-           "est_write_ms": c.write_ms, "est_bytes": c.est_bytes, "evidence": evidence}  # fmt: skip
+           "est_write_ms": c.write_ms, "est_bytes": c.est_bytes, "evidence": evidence,
+           "include": c.include, "predicate": c.predicate}  # fmt: skip
     label = f"{c.schema_name}.{c.table_name}"
     dsn = target_dsn(t)
     with connection.monitoring_session(dsn) as conn:
@@ -274,10 +275,12 @@ def run_indexing(
         live_statuses = ("verifying", "kept") + (("recommended",) if cfg.mode != "implement"
                                                  else ())  # fmt: skip
         open_rows = store.indexes(repo, t.target_id, live_statuses, dropped=False, limit=10000)
-        open_keys = {(r.schema_name, r.table_name, tuple(r.columns)) for r in open_rows}
+        # one index per table and key columns at a time: a partial or INCLUDE alternative of
+        # an index being verified waits for its verdict (it would be costed against it)
+        open_keys = {r.key[:3] for r in open_rows}
         builds = 0
         for c in cands.chosen:
-            if c.key in open_keys:
+            if c.key[:3] in open_keys:
                 continue
             affected = [texts[int(s["queryid"])] for s in c.statements if s.get("used")]
             if cfg.mode == "implement":

@@ -180,11 +180,8 @@ def healing_issues(
             blocker_samples.append(reads.blockers(conn))
         issues = judge.judge_blockers(blocker_samples, r)
         issues += judge.judge_invalid_indexes(reads.invalid_indexes(conn))
-        issues += judge.judge_bloat(
-            reads.table_bloat(conn, r.bloat_min_dead_rows),
-            r,
-            "estimate from pg_stat_user_tables dead-row counts",
-        )
+        bloat, measured_by = reads.table_bloat_measured(conn, r.bloat_min_dead_rows)
+        issues += judge.judge_bloat(bloat, r, measured_by)
         issues += judge.judge_wraparound(reads.wraparound(conn), reads.oldest_tables(conn, 5), r)
         issues += judge.judge_sequences(reads.sequences(conn), r)
         own = {default_slot(t.name)}

@@ -36,7 +36,8 @@ def _print_config(c: api.IndexingConfig) -> None:
         f"[bold]{c.target}[/]: auto-indexing {c.mode}; budget {c.budget_mb:g} MB, "
         f"{c.max_builds} build(s) per cycle, window {window}, validation "
         f"{c.validation_hours:g} h, unused after {c.unused_days:g} days, minimum gain "
-        f"{c.min_gain_pct:g} %",
+        f"{c.min_gain_pct:g} %, costing on "
+        + (f"clone {c.clone} (without hypopg)" if c.clone else "hypopg or an estimate"),
         highlight=False,
     )
 
@@ -69,6 +70,10 @@ def config_set(
     validation_hours: float | None = typer.Option(None, "--validation-hours"),
     unused_days: float | None = typer.Option(None, "--unused-days"),
     min_gain_pct: float | None = typer.Option(None, "--min-gain-pct"),
+    clone: str | None = typer.Option(
+        None, "--clone", help="Clone to cost candidates on when there is no hypopg."
+    ),
+    no_clone: bool = typer.Option(False, "--no-clone", help="Estimate without hypopg."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Change the mode or settings (what is not given stays)."""
@@ -76,7 +81,7 @@ def config_set(
         _target(target), mode=mode, budget_mb=budget_mb, max_builds=max_builds,
         window_start_hour=window_start, window_end_hour=window_end, clear_window=no_window,
         validation_hours=validation_hours, unused_days=unused_days, min_gain_pct=min_gain_pct,
-        by="cli",
+        clone=clone, clear_clone=no_clone, by="cli",
     )  # fmt: skip
     if as_json:
         print_json(c)
@@ -93,7 +98,7 @@ def _print_candidates(c: api.IndexingCandidates) -> None:
             [
                 [
                     "yes" if x.chosen else "",
-                    f"{x.schema_name}.{x.table_name} ({', '.join(x.columns)})",
+                    f"{x.schema_name}.{x.label}",
                     f"{x.saved_ms:.1f}",
                     f"{x.write_ms:.1f}",
                     f"{x.est_bytes / 2**20:.1f}",
@@ -165,7 +170,7 @@ def _print_rows(title: str, rows: list[api.AutoIndex]) -> None:
                     r.status,
                     r.index_name,
                     f"{r.schema_name}.{r.table_name}",
-                    ", ".join(r.columns),
+                    _columns(r),
                     f"{r.est_saved_ms or 0:.1f}",
                     f"{r.est_write_ms or 0:.1f}",
                     r.note,
@@ -174,6 +179,17 @@ def _print_rows(title: str, rows: list[api.AutoIndex]) -> None:
             ],
         )
     )
+
+
+def _columns(r: api.AutoIndex) -> str:
+    """Key columns, INCLUDE columns and a partial index's predicate."""
+    out = ", ".join(r.columns)
+    if r.include:
+        out += f" INCLUDE ({', '.join(r.include)})"
+    if r.predicate:
+        v = r.predicate["value"]
+        out += f" WHERE {r.predicate['column']} " + ("IS NULL" if v is None else f"= {v!r}")
+    return out
 
 
 def _listing(name: str, fn, title: str) -> None:

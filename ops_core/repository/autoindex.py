@@ -1,5 +1,5 @@
 """Repository side of auto-indexing: its configuration per target and every index it
-recommended, created, kept or dropped (migration 0025)."""
+recommended, created, kept or dropped (migrations 0025, 0026: INCLUDE, partial, clone)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class IndexingConfig:
     unused_days: float = 14.0
     #: a candidate must save at least this % of its statements' time (net of write overhead)
     min_gain_pct: float = 10.0
+    #: the clone (``opscore clone list``) candidates are costed on when there is no hypopg
+    clone: str | None = None
     updated_by: str = "opscore"
     updated_at: datetime | None = None
     #: the target's auto_indexing mode (off / report_only / implement; kept with the policies)
@@ -64,6 +66,13 @@ class AutoIndex:
     evidence: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    include: list[str] = field(default_factory=list)
+    predicate: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple:
+        pred = (self.predicate["column"], self.predicate["value"]) if self.predicate else None
+        return (self.schema_name, self.table_name, tuple(self.columns), tuple(self.include), pred)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +86,7 @@ _CFG = [
     "validation_hours",
     "unused_days",
     "min_gain_pct",
+    "clone",
 ]
 
 
@@ -103,12 +113,12 @@ def set_config(conn: psycopg.Connection, target_id: int, cfg: IndexingConfig, by
         )
 
 
-_JSON = ("evidence", "verification")
+_JSON = ("evidence", "verification", "predicate")
 
 
 def record(conn: psycopg.Connection, **row: Any) -> int:
     cols = list(row)
-    vals = [Jsonb(row[c]) if c in _JSON else row[c] for c in cols]
+    vals = [Jsonb(row[c]) if c in _JSON and row[c] is not None else row[c] for c in cols]
     with conn.transaction():
         got = conn.execute(
             "INSERT INTO opscore.autoindex_indexes ("
@@ -124,7 +134,7 @@ def record(conn: psycopg.Connection, **row: Any) -> int:
 
 def update(conn: psycopg.Connection, autoindex_id: int, **values: Any) -> None:
     cols = list(values)
-    vals = [Jsonb(values[c]) if c in _JSON else values[c] for c in cols]
+    vals = [Jsonb(values[c]) if c in _JSON and values[c] is not None else values[c] for c in cols]
     with conn.transaction():
         conn.execute(
             "UPDATE opscore.autoindex_indexes SET "

@@ -16,7 +16,14 @@ from psycopg import sql
 from . import connection
 from .action_model import Action
 
-__all__ = ["index_ddl", "create_index", "drop_index", "trial_index_on_clone", "INDEX_STATE"]
+__all__ = [
+    "index_ddl",
+    "predicate_sql",
+    "create_index",
+    "drop_index",
+    "trial_index_on_clone",
+    "INDEX_STATE",
+]
 
 #: the indexes of one table with their validity and size (the state before and after)
 INDEX_STATE = (
@@ -26,6 +33,14 @@ INDEX_STATE = (
 )
 
 
+def predicate_sql(column: str, value: str | None) -> sql.Composed:
+    """A partial index's predicate: ``column = 'value'`` (the value a literal, typed by the
+    column), or ``column IS NULL`` when ``value`` is None."""
+    if value is None:
+        return sql.SQL("{} IS NULL").format(sql.Identifier(column))
+    return sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
+
+
 def index_ddl(
     schema: str,
     table: str,
@@ -33,14 +48,21 @@ def index_ddl(
     *,
     name: str | None = None,
     concurrently: bool = False,
+    include: tuple[str, ...] | list[str] = (),
+    where: sql.Composable | None = None,
 ) -> sql.Composed:
-    """``CREATE INDEX [CONCURRENTLY] [name] ON schema.table (columns)``, identifiers quoted (the
-    one place that composes it: actions below, hypopg's hypothetical indexes, clone trials)."""
-    return sql.SQL("CREATE INDEX {conc}{name}ON {table} ({cols})").format(
+    """``CREATE INDEX [CONCURRENTLY] [name] ON schema.table (columns) [INCLUDE (columns)]
+    [WHERE predicate]``, identifiers quoted, values literals (the one place that composes it:
+    actions below, hypopg's hypothetical indexes, clone trials)."""
+    return sql.SQL("CREATE INDEX {conc}{name}ON {table} ({cols}){incl}{where}").format(
         conc=sql.SQL("CONCURRENTLY " if concurrently else ""),
         name=sql.SQL("{} ").format(sql.Identifier(name)) if name else sql.SQL(""),
         table=sql.Identifier(schema, table),
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        incl=sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in include))
+        if include
+        else sql.SQL(""),
+        where=sql.SQL(" WHERE {}").format(where) if where is not None else sql.SQL(""),
     )
 
 
@@ -53,13 +75,21 @@ def create_index(
     why: str,
     evidence: dict[str, Any],
     requested_by: str = "opscore",
+    include: tuple[str, ...] | list[str] = (),
+    where: sql.Composable | None = None,
 ) -> Action:
-    """``CREATE INDEX CONCURRENTLY name ON schema.table (columns)`` (no lock that stops
-    writes); the way back is ``DROP INDEX CONCURRENTLY``. State: the table's indexes."""
+    """``CREATE INDEX CONCURRENTLY name ON schema.table (columns) [INCLUDE (...)] [WHERE ...]``
+    (no lock that stops writes); the way back is ``DROP INDEX CONCURRENTLY``. State: the
+    table's indexes."""
+    extra = (f" include ({', '.join(include)})" if include else "") + (
+        f" where {where.as_string()}" if where is not None else ""
+    )
     return Action(
         feature="create_index",
-        what=f"create index {name} on {schema}.{table} ({', '.join(columns)})",
-        sql=index_ddl(schema, table, columns, name=name, concurrently=True),
+        what=f"create index {name} on {schema}.{table} ({', '.join(columns)}){extra}",
+        sql=index_ddl(
+            schema, table, columns, name=name, concurrently=True, include=include, where=where
+        ),
         why=why,
         evidence=evidence,
         requested_by=requested_by,
@@ -98,7 +128,14 @@ def drop_index(
 
 @contextmanager
 def trial_index_on_clone(
-    clone_dsn: str, schema: str, table: str, columns: tuple[str, ...] | list[str]
+    clone_dsn: str,
+    schema: str,
+    table: str,
+    columns: tuple[str, ...] | list[str],
+    *,
+    include: tuple[str, ...] | list[str] = (),
+    where: sql.Composable | None = None,
+    name: str | None = None,
 ) -> Iterator[psycopg.Connection]:
     """A connection to a clone (a server opscore restored from its own backup, never a
     monitored target) in an open transaction that has built the index for real; the index is
@@ -109,7 +146,7 @@ def trial_index_on_clone(
     )
     try:
         conn.execute("BEGIN /* opscore */")
-        conn.execute(index_ddl(schema, table, columns))
+        conn.execute(index_ddl(schema, table, columns, include=include, where=where, name=name))
         conn.execute("SET /* opscore */ TRANSACTION READ ONLY")
         yield conn
     finally:
