@@ -219,3 +219,44 @@ def test_new_ash_samples_invalidate_a_time_range(two_targets):
         sampler.stop()
         sampler.close()
     assert db_time("rc-b") == 0.0  # same range, other target: its own (empty) answer
+
+
+# ------------------------------------------------------------------ the repository pool
+
+
+def test_repository_pool_reuses_connections_and_resets_them(opscore_env):
+    from ops_core import repository
+    from ops_core.repository import pool
+
+    fresh_repository()
+    api.use_repository_pool(min_size=1, max_size=2)
+    try:
+        pids = set()
+        for i in range(6):
+            with repository.session() as c:
+                pids.add(c.info.backend_pid)
+                c.execute("SET work_mem = '77MB'")
+                c.execute(f"CREATE TEMP TABLE leftover_{i} (x int)")
+                c.autocommit = False  # a borrower that changed its connection's mode
+        assert 1 <= len(pids) <= 2
+        with repository.session() as c:
+            assert c.autocommit and c.execute("SHOW work_mem").fetchone()[0] != "77MB"
+            assert c.execute("SELECT to_regclass('pg_temp.leftover_5')").fetchone()[0] is None
+        # threads at once: never more connections than the bound, each read right
+        answers: list = []
+
+        def read() -> None:
+            with repository.session() as c:
+                answers.append((c.info.backend_pid, c.execute("SELECT 41 + 1").fetchone()[0]))
+
+        threads = [threading.Thread(target=read) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [a for _, a in answers] == [42] * 12 and len({p for p, _ in answers}) <= 2
+        assert api.list_alert_rules() is not None  # the service layer over the pool
+    finally:
+        pool.disable()
+    with repository.session() as c:  # off again: a connection of its own
+        assert c.info.backend_pid not in pids

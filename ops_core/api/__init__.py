@@ -162,6 +162,7 @@ from .cache import (
     cached_read,
     clear_result_cache,
     result_cache_stats,
+    use_repository_pool,
 )
 from .capacity import (
     CapacityReport,
@@ -902,4 +903,5 @@ __all__ = [
     "cached_read",
     "clear_result_cache",
     "result_cache_stats",
+    "use_repository_pool",
 ]

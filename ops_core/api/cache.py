@@ -6,6 +6,8 @@ target's data version (``repository.data_version``: its snapshots and newest ASH
 a repeated read costs one index lookup until a new snapshot or sample lands; concurrent
 identical reads compute once. Bounds: ``OPSCORE_RESULT_CACHE_MB`` (default 64, 0 turns it off)
 and ``OPSCORE_RESULT_CACHE_TTL_S`` (default 600): see ``ops_core.model.cache``.
+
+Also the repository connection pool such a process opts into (:func:`use_repository_pool`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .. import repository
 from ..model.cache import RESULTS
 from ..repository.data_version import target_version
 
-__all__ = ["cached_read", "result_cache_stats", "clear_result_cache"]
+__all__ = ["cached_read", "result_cache_stats", "clear_result_cache", "use_repository_pool"]
 
 T = TypeVar("T")
 
@@ -48,3 +51,9 @@ def result_cache_stats() -> dict[str, Any]:
 
 def clear_result_cache() -> None:
     RESULTS.clear()
+
+
+def use_repository_pool(*, min_size: int = 2, max_size: int = 20) -> None:
+    """From now on this process borrows repository connections from a pool (a long-lived
+    server opening many short sessions: the HTTP API); see ``ops_core.repository.pool``."""
+    repository.use_pool(min_size=min_size, max_size=max_size)
