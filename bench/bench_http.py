@@ -134,6 +134,7 @@ def start_server(workers: int, src: Path | None = None) -> subprocess.Popen:
     server = subprocess.Popen(
         cmd if src else [*cmd, "--workers", str(workers)],
         env={**os.environ, "PYTHONPATH": str(src or ROOT)},
+        cwd=src or ROOT,  # `python -m` puts the working directory first on sys.path
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
