@@ -34,7 +34,7 @@ def serve(
         None, "--cors", help="An origin allowed by CORS (repeat; off by default)."
     ),
     workers: int | None = typer.Option(
-        None, "--workers", "-w", min=1, max=64, help="Server processes (default: one per core)."
+        None, "--workers", "-w", min=1, max=64, help="Server processes (default 1)."
     ),
 ) -> None:
     """Serve the HTTP API with uvicorn until interrupted (docs at /api/v1/docs)."""

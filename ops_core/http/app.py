@@ -34,9 +34,11 @@ POOL_MAX = 2 * THREADS
 
 
 def default_workers() -> int:
-    """Worker processes for `opscore api serve`: one per core (Python runs one request's
-    work at a time per process), at least 1, at most 8."""
-    return max(1, min(8, os.cpu_count() or 1))
+    """Worker processes for `opscore api serve` when not given: one. Measured on 2 shared
+    cores (bench/bench_http.py, 1,000 concurrent reads, load ~20): 2 workers 20.8 req/s vs 1
+    worker 20.3 req/s, while starting took 151 s vs 54 s and each worker keeps its own result
+    cache; more cores than a busy 2 may well differ: `--workers N`."""
+    return 1
 
 
 def served_app() -> FastAPI:
@@ -135,8 +137,8 @@ def serve(
     log_level: str = "info",
     workers: int | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted (``workers`` processes; default: one per
-    core)."""
+    """Run the API with uvicorn until interrupted (``workers`` processes; default
+    :func:`default_workers`)."""
     import uvicorn
 
     if bool(certfile) != bool(keyfile):
