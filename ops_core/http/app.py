@@ -27,9 +27,9 @@ PREFIX = "/api/v1"
 log = logging.getLogger("ops_core.http")
 #: what `serve` hands its worker processes (they build the app from the environment)
 CORS_ENV = "OPSCORE_API_CORS_ORIGINS"
-#: threads per worker running the (synchronous) operations; each holds at most a couple of
-#: repository connections, so the pool's bound follows
-THREADS = 16
+#: threads per worker running the (synchronous) operations (``OPSCORE_API_THREADS``); each
+#: holds at most a couple of repository connections, so the pool's bound follows
+THREADS = int(os.environ.get("OPSCORE_API_THREADS") or 16)
 POOL_MAX = 2 * THREADS
 
 
