@@ -2,7 +2,9 @@
 snapshots and 1 Hz ASH of one target, filled through the real write paths by
 bench/bench_app.py's loaders).
 
-`opscore api serve` runs in its own process (uvicorn, one worker); the client fires N
+`opscore api serve` runs in its own process (uvicorn, ``--workers``: one run per count given;
+``--baseline-src``: first a run of another source tree's server on the same data, for a
+before/after at the same load); the client fires N
 concurrent requests (default 1,000) with httpx over loopback, each with a read token, round
 robin over read routes (snapshot list, load profile of the last day, top SQL of the last day,
 ASH top events of the last hour, alert rules, Prometheus metrics, a typed GraphQL query), then
@@ -15,6 +17,7 @@ The reference document asks p95 < 100 ms for reads and < 500 ms for writes.
 
     python bench/bench_http.py                 # embedded PostgreSQL 18, 7 days
     python bench/bench_http.py --days 1 --requests 500
+    python bench/bench_http.py --days 1 --workers 1,2 --baseline-src /tmp/opscore-main
     python bench/bench_http.py --dsn "host=/var/run/postgresql port=5432 user=postgres"
 """
 
@@ -123,6 +126,81 @@ def run_schemathesis(base: str, token: str, examples: int) -> None:
     subprocess.run(cmd, check=False)
 
 
+def start_server(workers: int, src: Path | None = None) -> subprocess.Popen:
+    """`opscore api serve` in its own process, ready (liveness answers); ``src``: another
+    opscore source tree (an earlier commit) serving with its own defaults."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "ops_core", "api", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        cmd if src else [*cmd, "--workers", str(workers)],
+        env={**os.environ, "PYTHONPATH": str(src or ROOT)},
+        cwd=src or ROOT,  # `python -m` puts the working directory first on sys.path
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server.base = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{server.base}/api/v1/health/liveness", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    print(f"server ready in {time.perf_counter() - t0:.1f} s ({src or f'{workers} worker(s)'})")
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=60)
+
+
+def burst(args, base: str, read: str, write: str, tag: str, end, day_ids, round_: int) -> None:
+    """Serial service times, then the concurrent reads, then the concurrent writes."""
+    rng = {"target": "bench", "begin_id": day_ids[0], "end_id": day_ids[1]}
+    hour = {"target": "bench", "begin": (end - timedelta(hours=1)).isoformat(),
+            "end": end.isoformat()}  # fmt: skip
+    baseline = "/api/v1/health/liveness"  # no repository or target work: the floor
+    reads = [
+        ("GET", baseline, {}),
+        ("GET", "/api/v1/workload/snapshots", {"params": {"target": "bench", "limit": 50}}),
+        ("GET", "/api/v1/performance/hub/summary", {"params": rng}),
+        ("GET", "/api/v1/performance/hub/sql-stats", {"params": {**rng, "limit": 20}}),
+        ("GET", "/api/v1/performance/hub/wait-events", {"params": hour}),
+        ("GET", "/api/v1/alerts/rules", {}),
+        ("GET", "/api/v1/metrics/prometheus", {"params": {"target": "bench"}}),
+        ("POST", "/api/v1/graphql", {"json": {"query": GQL_READ}}),
+    ]
+    for m, p, kw in reads:  # warm-up, and every route answers
+        r = httpx.request(m, base + p, headers={"Authorization": f"Bearer {read}"}, **kw)
+        assert r.status_code == 200 and "errors" not in r.text[:20], (p, r.text[:300])
+    # service time first: the same routes one request at a time (no queueing)
+    serial = [reads[i % len(reads)] for i in range(len(reads) * args.serial)]
+    print(f"{len(serial)} requests one at a time (service time, no queueing)")
+    sout, swall = asyncio.run(fire_serial(base, read, serial))
+    sper = {p: [o for o, b in zip(sout, serial, strict=True) if b[1] == p] for _m, p, _kw in reads}
+    sfloor = report(baseline.removeprefix("/api/v1/"), sper[baseline], swall / len(reads))
+    for _m, p, _kw in reads[1:]:
+        report(p.removeprefix("/api/v1/"), sper[p], swall / len(reads), sfloor)
+    batch = [reads[i % len(reads)] for i in range(args.requests)]
+    out, wall = asyncio.run(fire(base, read, batch))
+    print(f"{len(batch)} concurrent reads, round robin; ratios p50/p95/p99 over {baseline}")
+    report("reads (all routes)", out, wall)
+    per = {p: [o for o, b in zip(out, batch, strict=True) if b[1] == p] for _m, p, _kw in reads}
+    share = len(per[baseline]) / len(out)
+    floor = report(baseline.removeprefix("/api/v1/"), per[baseline], wall * share)
+    for _m, p, _kw in reads[1:]:  # the same run, per route (rate: its share of the run)
+        report(p.removeprefix("/api/v1/"), per[p], wall * len(per[p]) / len(out), floor)
+    writes = [
+        ("POST", "/api/v1/alerts/rules",
+         {"json": {"name": f"b{tag}w{round_}n{i}", "metric": "connections", "value": 1e9}})
+        for i in range(max(1, args.requests // 5))
+    ]  # fmt: skip
+    out, wall = asyncio.run(fire(base, write, writes))
+    report("writes (create alert rule)", out, wall, floor)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dsn", help="a PostgreSQL server for repository and target")
@@ -130,6 +208,18 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=15, help="minutes between snapshots")
     ap.add_argument("--requests", type=int, default=1000, help="concurrent reads")
     ap.add_argument("--serial", type=int, default=20, help="one-at-a-time requests per route")
+    ap.add_argument(
+        "--workers",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[2],
+        help="server processes; a list (1,2) runs the burst against each in turn, same data",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="first, the same burst against `opscore api serve` from this source tree (e.g. "
+        "`git archive <commit>` unpacked): before/after on the same data, back to back",
+    )
     ap.add_argument(
         "--schemathesis",
         type=int,
@@ -156,70 +246,21 @@ def main() -> None:
         read = api.create_api_token(f"bench-read-{tag}", "read").secret
         write = api.create_api_token(f"bench-op-{tag}", "operate").secret
         day_ids = api.snapshot_bounds("bench", end - timedelta(days=1))
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ops_core", "api", "serve", "--port", str(port)],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+        runs = [(0, args.baseline_src)] if args.baseline_src else []
+        for workers, src in [*runs, *((w, None) for w in args.workers)]:
+            print("\n== opscore api serve " + (f"from {src}" if src else f"--workers {workers}"))
+            server = start_server(workers, src)
             try:
-                if httpx.get(f"{base}/api/v1/health/liveness", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        rng = {"target": "bench", "begin_id": day_ids[0], "end_id": day_ids[1]}
-        hour = {"target": "bench", "begin": (end - timedelta(hours=1)).isoformat(),
-                "end": end.isoformat()}  # fmt: skip
-        baseline = "/api/v1/health/liveness"  # no repository or target work: the floor
-        reads = [
-            ("GET", baseline, {}),
-            ("GET", "/api/v1/workload/snapshots", {"params": {"target": "bench", "limit": 50}}),
-            ("GET", "/api/v1/performance/hub/summary", {"params": rng}),
-            ("GET", "/api/v1/performance/hub/sql-stats", {"params": {**rng, "limit": 20}}),
-            ("GET", "/api/v1/performance/hub/wait-events", {"params": hour}),
-            ("GET", "/api/v1/alerts/rules", {}),
-            ("GET", "/api/v1/metrics/prometheus", {"params": {"target": "bench"}}),
-            ("POST", "/api/v1/graphql", {"json": {"query": GQL_READ}}),
-        ]
-        for m, p, kw in reads:  # warm-up, and every route answers
-            r = httpx.request(m, base + p, headers={"Authorization": f"Bearer {read}"}, **kw)
-            assert r.status_code == 200 and "errors" not in r.text[:20], (p, r.text[:300])
-        # service time first: the same routes one request at a time (no queueing)
-        serial = [reads[i % len(reads)] for i in range(len(reads) * args.serial)]
-        print(f"{len(serial)} requests one at a time (service time, no queueing)")
-        sout, swall = asyncio.run(fire_serial(base, read, serial))
-        sper = {
-            p: [o for o, b in zip(sout, serial, strict=True) if b[1] == p] for _m, p, _kw in reads
-        }
-        sfloor = report(baseline.removeprefix("/api/v1/"), sper[baseline], swall / len(reads))
-        for _m, p, _kw in reads[1:]:
-            report(p.removeprefix("/api/v1/"), sper[p], swall / len(reads), sfloor)
-        batch = [reads[i % len(reads)] for i in range(args.requests)]
-        out, wall = asyncio.run(fire(base, read, batch))
-        print(f"{len(batch)} concurrent reads, round robin; ratios p50/p95/p99 over {baseline}")
-        report("reads (all routes)", out, wall)
-        per = {p: [o for o, b in zip(out, batch, strict=True) if b[1] == p] for _m, p, _kw in reads}
-        share = len(per[baseline]) / len(out)
-        floor = report(baseline.removeprefix("/api/v1/"), per[baseline], wall * share)
-        for _m, p, _kw in reads[1:]:  # the same run, per route (rate: its share of the run)
-            report(p.removeprefix("/api/v1/"), per[p], wall * len(per[p]) / len(out), floor)
-        writes = [
-            ("POST", "/api/v1/alerts/rules",
-             {"json": {"name": f"b{tag}{i}", "metric": "connections", "value": 1e9}})
-            for i in range(max(1, args.requests // 5))
-        ]  # fmt: skip
-        out, wall = asyncio.run(fire(base, write, writes))
-        report("writes (create alert rule)", out, wall, floor)
+                burst(args, server.base, read, write, tag, end, day_ids, round_=workers)
+            finally:
+                stop_server(server)
+            server = None
         if args.schemathesis:
-            run_schemathesis(base, write, args.schemathesis)
+            server = start_server(args.workers[-1])
+            run_schemathesis(server.base, write, args.schemathesis)
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=60)
+            stop_server(server)
         cleanup()
 
 

@@ -570,3 +570,41 @@ def test_serve_command_with_tls_binds_loopback(http, tmp_path, opscore_env):
     assert "127.0.0.1" in out and "https" in out
     for secret in http.tokens.values():
         assert secret not in out  # the access log has paths, never the token
+
+
+@pytest.mark.slow
+def test_serve_command_with_two_workers(http, opscore_env):
+    """`opscore api serve --workers 2`: worker processes built by the factory (pool, threads,
+    OpenAPI at start-up) answer authenticated reads."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops_core", "api", "serve", "--port", str(port), "--workers", "2"],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+
+        def up():
+            assert proc.poll() is None, proc.communicate()[0]  # exited: say why
+            try:
+                return httpx.get(f"{base}/health/liveness")
+            except httpx.HTTPError:
+                return None
+
+        assert wait_until(up, timeout=4 * WAIT_S, step=0.3, what="the API").status_code == 200
+        for _ in range(6):  # new connections: both workers get some
+            r = httpx.get(f"{base}/alerts/rules", headers=http.h("read"))
+            assert r.status_code == 200 and isinstance(r.json(), list)
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "opscore"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert "Started parent process" in out or out.count("Started server process") >= 2, out

@@ -158,6 +158,12 @@ from .backup_wal import (
     wal_archiving_warning,
     wal_status,
 )
+from .cache import (
+    cached_read,
+    clear_result_cache,
+    result_cache_stats,
+    use_repository_pool,
+)
 from .capacity import (
     CapacityReport,
     capacity_alerts,
@@ -893,4 +899,9 @@ __all__ = [
     "QueryProfile",
     "QueryProfiles",
     "query_profiles",
+    # the result cache of the expensive reads (#17)
+    "cached_read",
+    "clear_result_cache",
+    "result_cache_stats",
+    "use_repository_pool",
 ]

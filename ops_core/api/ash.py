@@ -20,6 +20,7 @@ from ..config import get_settings
 from ..errors import InvalidInput
 from ..repository import ash as repo_ash
 from ..repository import ash_read, ash_retention, ash_summary, ash_tiers
+from .cache import cached_read
 from .common import time_range, utc_time
 from .targets import resolve_target, target_dsn
 
@@ -226,7 +227,8 @@ def ash_db_time(
         and ash_read.summary_grouping(dims, flt) is not None
     )
     t = resolve_target(target)
-    with repository.session() as repo:
+
+    def compute() -> pd.DataFrame:
         df = ash_read.db_time(
             repo,
             t.target_id,
@@ -237,11 +239,15 @@ def ash_db_time(
             use_summary=use_summary,
             **flt,
         )
-    total = float(df["db_time_s"].sum()) if len(df) else 0.0
-    df["pct"] = (df["db_time_s"] / total * 100.0).round(2) if total > 0 else 0.0
-    df.attrs["source"] = "summary" if use_summary else "samples"
-    df.attrs["db_time_s"] = total
-    return df
+        total = float(df["db_time_s"].sum()) if len(df) else 0.0
+        df["pct"] = (df["db_time_s"] / total * 100.0).round(2) if total > 0 else 0.0
+        df.attrs["source"] = "summary" if use_summary else "samples"
+        df.attrs["db_time_s"] = total
+        return df
+
+    args = (b, e, tuple(dims), tuple(sorted(flt.items())), include_history, use_summary)
+    with repository.session() as repo:
+        return cached_read(repo, "ash_db_time", t.target_id, args, compute)
 
 
 def ash_background(

@@ -29,6 +29,7 @@ from ..repository import snapshot_reads as reads
 from ..repository import targets as repo_targets
 from ..targets import connection
 from .ash import WAIT_CLASSES, ash_db_time
+from .cache import cached_read
 from .common import opscore_shown, time_range
 from .targets import get_target, target_dsn
 
@@ -193,12 +194,24 @@ def top_statements(
     valid = set(TOP_SQL_ORDER.values())
     if order_by not in valid:
         raise InvalidInput(f"{order_by!r} is not a top SQL ordering.", "Use " + ", ".join(valid))
+    own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
-        st = reads.statements_frame(repo, rr.plan, opscore_shown(include_opscore))
-        b, e = rr.begin.captured_at, rr.end.captured_at
-        by_sql = ash_read.db_time(repo, t.target_id, b, e, sql_share.ASH_KEYS)
+        return cached_read(
+            repo,
+            "top_statements",
+            t.target_id,
+            (begin_id, end_id, order_by, limit, own),
+            lambda: _top_statements(repo, t, begin_id, end_id, order_by, limit, own),
+        )
+
+
+def _top_statements(repo, t, begin_id: int, end_id: int, order_by: str, limit: int, own: bool):
+    """top_statements' work, in its repository session (cached by it)."""
+    rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
+    st = reads.statements_frame(repo, rr.plan, own)
+    b, e = rr.begin.captured_at, rr.end.captured_at
+    by_sql = ash_read.db_time(repo, t.target_id, b, e, sql_share.ASH_KEYS)
     db_total = float(by_sql["db_time_s"].sum()) if len(by_sql) else 0.0
     cols = [
         "queryid", "datname", "username", "query", "calls", "total_ms", "mean_ms", "plan_ms",
@@ -313,15 +326,26 @@ def load_profile(
     own = opscore_shown(include_opscore)
     with repository.session() as repo:
         t = repo_targets.get(repo, target)
-        rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
-        period = SimpleNamespace(  # what compare.load_profile reads of a range aggregate
-            elapsed_s=(rr.end.captured_at - rr.begin.captured_at).total_seconds(),
-            statements=reads.statements_frame(repo, rr.plan, own),
-            databases=reads.databases_frame(repo, rr.ids, own),
-            cluster=reads.cluster_sums(repo, rr.ids),
+        return cached_read(
+            repo,
+            "load_profile",
+            t.target_id,
+            (begin_id, end_id, own),
+            lambda: _load_profile(repo, t, begin_id, end_id, own),
         )
-        b, e = rr.begin.captured_at, rr.end.captured_at
-        n = ash_read.db_time(repo, t.target_id, b, e, [])
+
+
+def _load_profile(repo, t, begin_id: int, end_id: int, own: bool) -> pd.DataFrame:
+    """load_profile's work, in its repository session (cached by it)."""
+    rr = ranges.range_read(repo, t.target_id, t.name, begin_id, end_id)
+    period = SimpleNamespace(  # what compare.load_profile reads of a range aggregate
+        elapsed_s=(rr.end.captured_at - rr.begin.captured_at).total_seconds(),
+        statements=reads.statements_frame(repo, rr.plan, own),
+        databases=reads.databases_frame(repo, rr.ids, own),
+        cluster=reads.cluster_sums(repo, rr.ids),
+    )
+    b, e = rr.begin.captured_at, rr.end.captured_at
+    n = ash_read.db_time(repo, t.target_id, b, e, [])
     lp = compare_model.load_profile(period)  # type: ignore[arg-type]
     samples = int(n["samples"].iloc[0]) if len(n) else 0
     dbt = float(n["db_time_s"].iloc[0]) if samples else None

@@ -33,13 +33,23 @@ def serve(
     cors: list[str] | None = typer.Option(
         None, "--cors", help="An origin allowed by CORS (repeat; off by default)."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", min=1, max=64, help="Server processes (default 1)."
+    ),
 ) -> None:
     """Serve the HTTP API with uvicorn until interrupted (docs at /api/v1/docs)."""
     from ..http import serve as run
 
     scheme = "https" if tls_cert else "http"
     console.print(f"opscore API on {scheme}://{host}:{port}/api/v1 (docs: /api/v1/docs)")
-    run(host, port, certfile=tls_cert, keyfile=tls_key, cors_origins=cors or ())
+    run(
+        host,
+        port,
+        certfile=tls_cert,
+        keyfile=tls_key,
+        cors_origins=cors or (),
+        workers=workers,
+    )
 
 
 @token_app.command(

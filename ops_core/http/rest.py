@@ -318,10 +318,9 @@ def _served(op: Operation, model_names: dict[str, int]) -> tuple[Callable[..., R
             args.update(body.model_dump(exclude_unset=True))
         if paged and fn_has_limit and kw.get("limit") is not None:
             args["limit"] = kw["offset"] + kw["limit"]
-        result, _ = op.call(**args)
+        result, data = _call(op, args)
         if text:
             return PlainTextResponse(result, media_type=PROMETHEUS_TYPE)
-        data = to_jsonable(result)
         status = 200
         if probe and getattr(result, "ok", True) is False:
             status = 503
@@ -348,6 +347,18 @@ def _served(op: Operation, model_names: dict[str, int]) -> tuple[Callable[..., R
         if probe:
             extra["responses"] = {503: {"model": op.response, "description": "failing"}}
     return endpoint, extra
+
+
+def _call(op: Operation, args: dict[str, Any]) -> tuple[Any, Any]:
+    """``Operation.call`` serializing the result once: (the result, its JSON form, validated
+    against the response model). The answer is this JSON form, so FastAPI does not validate
+    it again (to_jsonable twice was a quarter of a cached read's time under the burst)."""
+    assert op.request is not None and op.response is not None
+    req = op.request.model_validate(args)
+    result = op.fn(**{k: getattr(req, k) for k in req.model_fields_set})
+    data = to_jsonable(result)
+    op.response.model_validate(data)
+    return result, data
 
 
 def route_table() -> list[Operation]:

@@ -21,6 +21,7 @@ from psycopg.types.json import set_json_dumps
 from ..config import Settings, get_settings
 from ..errors import ConnectionFailed, RepositoryError, SchemaTooNew
 from ..targets.connection import _classify, parse_dsn
+from . import pool as _pool
 
 APPLICATION_NAME = "opscore-repository"
 
@@ -138,12 +139,37 @@ def session(settings: Settings | None = None) -> Iterator[psycopg.Connection]:
     Autocommit: every multi-statement write runs in an explicit ``conn.transaction()`` block,
     so a crash mid-way leaves nothing half-written.
     """
+    if _pool.enabled():
+        s = settings or get_settings()
+        with _pool.borrow(_pool_key(s)) as conn:
+            if conn is not None:
+                yield conn  # schema checked when the pool opened
+                return
     conn = connect(settings)
     try:
         check_schema(conn)
         yield conn
     finally:
         conn.close()
+
+
+def _pool_key(s: Settings) -> tuple:
+    return (s.repository_dsn, s.home, s.repository_database)
+
+
+def use_pool(*, min_size: int = 2, max_size: int = 20, settings: Settings | None = None) -> None:
+    """Borrow repository connections from a pool in this process from now on (a long-lived
+    server: the HTTP API); the schema is made current once, now. See ``repository.pool``."""
+    s = settings or get_settings()
+    with session(s):  # starts the embedded server if needed, makes the schema current
+        pass
+    _pool.enable(
+        _pool_key(s),
+        repository_dsn(s),
+        min_size=min_size,
+        max_size=max_size,
+        application_name=APPLICATION_NAME,
+    )
 
 
 def applied_versions(conn: psycopg.Connection) -> set[int]:
