@@ -71,6 +71,7 @@ def _steps(prepared):
     return next_steps(DemoResult(TARGET, begin_snapshot=begin, end_snapshot=end, addm=a))
 
 
+@pytest.mark.slow  # end to end: each suggested command a real `opscore` process, the app started
 def test_every_command_the_demo_suggests_runs_as_printed(prepared, opscore_env):
     steps = _steps(prepared)
     commands = [c for c, _ in steps if c.startswith("opscore ")]
