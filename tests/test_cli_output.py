@@ -139,6 +139,7 @@ def _lines_keep(out: str, tokens: list[str]) -> None:
     assert not missing, f"split or lost: {missing}\n{out}"
 
 
+@pytest.mark.slow  # CLI end to end: eight real `opscore` processes (the width comes from COLUMNS)
 @pytest.mark.parametrize("columns", ["80", "120"])
 def test_numbers_and_identifiers_never_wrap(prepared, opscore_env, columns):
     begin, end, a = prepared
