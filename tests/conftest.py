@@ -23,11 +23,14 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 # One temporary root for the whole session, removed at exit (below): set before pytest picks
 # its basetemp and before anything imports prefect. Traversable like /tmp itself, since the
@@ -36,8 +39,13 @@ _SESSION_TMP = Path(tempfile.mkdtemp(prefix="opscore-tests-", dir="/tmp"))
 _SESSION_TMP.chmod(0o755)
 os.environ["TMPDIR"] = str(_SESSION_TMP)
 tempfile.tempdir = str(_SESSION_TMP)
-# Prefect must not touch the user's ~/.prefect
-os.environ.setdefault("PREFECT_HOME", str(_SESSION_TMP / "prefect"))
+# Prefect must not touch the user's ~/.prefect. Under pytest-xdist (``-n 2``) each worker is a
+# process of its own with its own temporary root, test servers and Prefect home: a worker
+# inherits the controller's environment, so a home the tests chose (marked) is replaced, one the
+# user set is kept.
+if os.environ.get("PREFECT_HOME", "") in ("", os.environ.get("OPSCORE_TEST_PREFECT_HOME")):
+    os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")
+    os.environ["OPSCORE_TEST_PREFECT_HOME"] = os.environ["PREFECT_HOME"]
 # the ADDM scenarios' confusion table: a test artifact kept beside the app's screenshots
 _ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
 _ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -46,9 +54,60 @@ os.environ.setdefault("OPSCORE_ADDM_TABLE", str(_ARTIFACTS / "addm-confusion.jso
 
 def _remove_session_tmp() -> None:
     if os.environ.get("OPSCORE_TEST_KEEP_TMP"):
+        (_SESSION_TMP / _OWNER).unlink(missing_ok=True)  # kept on purpose: never reaped
         print(f"opscore tests: temporary files kept in {_SESSION_TMP}")
         return
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
+# A run that is killed (SIGKILL, a CI timeout, pytest-xdist workers when the run is
+# interrupted) neither tears down its fixtures nor runs atexit: its test servers keep running
+# and its root stays in /tmp. Each root names the process that owns it (pid and start time);
+# a later run stops the servers of roots whose owner is gone and removes them. Roots without
+# the file (kept ones, other checkouts' runs) are left alone.
+_OWNER = ".opscore-tests-owner"
+
+
+def _process_token(pid: int) -> str:
+    return f"{pid} {psutil.Process(pid).create_time():.2f}"
+
+
+def _reap_orphaned_roots() -> None:
+    for root in Path("/tmp").glob("opscore-tests-*"):
+        try:
+            pid, _ = token = (root / _OWNER).read_text().split()
+            alive = _process_token(int(pid)) == " ".join(token)
+        except (OSError, ValueError):
+            continue  # no owner file: not ours to judge
+        except psutil.Error:
+            alive = False
+        if alive:
+            continue
+        postmasters = []
+        for pidfile in root.glob("**/postmaster.pid"):
+            try:
+                proc = psutil.Process(int(pidfile.read_text().split()[0]))
+                if "postgres" in proc.name():
+                    proc.send_signal(signal.SIGINT)  # fast shutdown
+                    postmasters.append(proc)
+            except (OSError, ValueError, IndexError, psutil.Error):
+                pass
+        psutil.wait_procs(postmasters, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _terminated(signum, frame) -> None:
+    # SIGTERM (a CI step's timeout, `kill`) ends the run as Ctrl-C does: pytest tears down the
+    # session's fixtures (the test servers stop) and atexit removes the root
+    raise KeyboardInterrupt
+
+
+_reap_orphaned_roots()
+(_SESSION_TMP / _OWNER).write_text(_process_token(os.getpid()))
+try:
+    signal.signal(signal.SIGTERM, _terminated)
+except ValueError:  # not the main thread: leave the default
+    pass
 
 
 # at exit, registered first so it runs last: after Prefect's test harness removed its own

@@ -110,7 +110,8 @@ def test_schedule_api_and_cli_validate(bk):
     s = api.set_backup_schedule(bk.name, {"wal": None}, defaults=True)
     assert s.jobs["incremental"] and "wal" not in s.jobs and s.next_runs()["full"]
 
-    res = run_cli("backup", "schedule", "--target", bk.name, "--full", "0 25 * * *")
+    # in this process: the real `opscore backup` processes are in the slow CLI test above
+    res = invoke_cli("backup", "schedule", "--target", bk.name, "--full", "0 25 * * *")
     assert res.returncode != 0 and "not a valid cron" in res.stderr
     got = cli_json("backup", "schedule", "--target", bk.name, "--incremental", "every 1d")
     assert got["jobs"]["incremental"] == "every 1d" and got["next_runs"]["incremental"]

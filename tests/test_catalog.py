@@ -86,7 +86,7 @@ def test_api_exports_are_explicit():
 
 
 def test_catalog_command_lists_the_registry():
-    from tests.helpers import run_cli
+    from tests.helpers import invoke_cli, run_cli
 
     r = run_cli("catalog", "--json")
     assert r.returncode == 0, r.stderr
@@ -104,7 +104,7 @@ def test_catalog_command_lists_the_registry():
         x for x in rows if x["name"] == "/api/v1/workload/snapshots" and x["kind"] == "POST"
     )
     assert snap["function"] == "take_snapshot" and snap["writes"] == ["repository"]
-    text = run_cli("catalog")
+    text = invoke_cli("catalog")
     assert text.returncode == 0 and "take_snapshot" in text.stdout
 
 

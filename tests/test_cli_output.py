@@ -22,7 +22,7 @@ from ops_core.workload import faults
 from ops_core.workload.driver import BackgroundShop
 from ops_core.workload.schema import setup_shop_schema
 
-from .helpers import run_cli
+from .helpers import invoke_cli, run_cli
 
 TARGET = "uxcli"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "reports" / "test-artifacts"
@@ -71,6 +71,7 @@ def _steps(prepared):
     return next_steps(DemoResult(TARGET, begin_snapshot=begin, end_snapshot=end, addm=a))
 
 
+@pytest.mark.slow  # end to end: each suggested command a real `opscore` process, the app started
 def test_every_command_the_demo_suggests_runs_as_printed(prepared, opscore_env):
     steps = _steps(prepared)
     commands = [c for c, _ in steps if c.startswith("opscore ")]
@@ -138,6 +139,7 @@ def _lines_keep(out: str, tokens: list[str]) -> None:
     assert not missing, f"split or lost: {missing}\n{out}"
 
 
+@pytest.mark.slow  # CLI end to end: eight real `opscore` processes (the width comes from COLUMNS)
 @pytest.mark.parametrize("columns", ["80", "120"])
 def test_numbers_and_identifiers_never_wrap(prepared, opscore_env, columns):
     begin, end, a = prepared
@@ -191,7 +193,7 @@ def test_numbers_and_identifiers_never_wrap(prepared, opscore_env, columns):
 
 def test_sql_only_prints_a_script(prepared, opscore_env):
     _, _, a = prepared
-    res = run_cli("addm", "recommendations", str(a.analysis_id), "--sql-only", env=opscore_env)
+    res = invoke_cli("addm", "recommendations", str(a.analysis_id), "--sql-only")
     assert res.returncode == 0, res.stderr
     sql = [r["action"] for r in api.addm_recommendations(a.analysis_id)]
     sql = [s for s in sql if s.rstrip().endswith(";")]
@@ -201,19 +203,20 @@ def test_sql_only_prints_a_script(prepared, opscore_env):
 
 
 def test_json_errors_are_json_with_the_same_exit_code(prepared, opscore_env):
+    # the first through a real `opscore` process, the rest in this process
     text = run_cli("addm", "show", "987654", env=opscore_env)
-    js = run_cli("addm", "show", "987654", "--json", env=opscore_env)
+    js = invoke_cli("addm", "show", "987654", "--json")
     assert text.returncode == js.returncode != 0
     err = json.loads(js.stdout)["error"]
     assert err["code"] == "not_found" and "987654" in err["message"] and err["hint"]
     # a usage error too, and a bad value (exit code 2 as without --json)
     for argv in (["snapshot", "show", "abc"], ["snapshot", "compare", "-t", TARGET, "--nope"]):
-        text = run_cli(*argv, env=opscore_env)
-        js = run_cli(*argv, "--json", env=opscore_env)
+        text = invoke_cli(*argv)
+        js = invoke_cli(*argv, "--json")
         assert text.returncode == js.returncode == 2, js.stderr
         assert json.loads(js.stdout)["error"]["code"] == "usage_error"
     # secrets stay scrubbed in the JSON form
-    js = run_cli("target", "add", "x y", "postgresql://u:s3cret@h/db", "--json", env=opscore_env)
+    js = invoke_cli("target", "add", "x y", "postgresql://u:s3cret@h/db", "--json")
     assert js.returncode != 0 and "s3cret" not in js.stdout + js.stderr
 
 
@@ -224,12 +227,12 @@ def test_snapshot_compare_shares_report_compare_option_names(prepared, opscore_e
         ["snapshot", "compare", "-t", TARGET, "--begin1", str(begin), "--end1", str(end)],
         ["report", "compare", "-t", TARGET, "--begin", str(begin), "--end", str(end)],
     ):
-        res = run_cli(*argv, "--begin2", str(begin), "--end2", str(end), "--json", env=opscore_env)
+        res = invoke_cli(*argv, "--begin2", str(begin), "--end2", str(end), "--json")
         assert res.returncode == 0, (argv, res.stdout, res.stderr)
 
 
 def test_serve_check_says_every_15_min(prepared, opscore_env):
-    res = run_cli("serve", "--check", env=opscore_env)
+    res = invoke_cli("serve", "--check")
     assert res.returncode == 0, res.stderr
     assert "every " in res.stdout and not re.search(r"\b\d+:\d\d:\d\d\b", res.stdout)
     from ops_core.cli.serve import every

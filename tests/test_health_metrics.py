@@ -10,7 +10,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops_core import api
-from tests.helpers import run_cli
+from tests.helpers import invoke_cli, run_cli
 
 
 def _families(text: str) -> dict:
@@ -64,11 +64,11 @@ def test_prometheus_exposition_parses_with_real_figures(repo, target_db):
     m = api.target_metrics("prom")[0]
     assert "replication_lag_s" in m.unavailable
 
-    # the CLI prints the same exposition
+    # the CLI prints the same exposition (one real `opscore` process, the error in this one)
     r = run_cli("metrics", "prometheus", "--target", "prom")
     assert r.returncode == 0, r.stderr
     assert "opscore_target_up" in _families(r.stdout)
-    bad = run_cli("metrics", "prometheus", "--target", "nope")
+    bad = invoke_cli("metrics", "prometheus", "--target", "nope")
     assert bad.returncode != 0 and "nope" in bad.stderr
 
 
@@ -124,7 +124,7 @@ def test_health_checks_and_verdicts(repo, target_db):
     data = json.loads(r.stdout)
     assert data["verdict"] == "failing" and data["check"] == "full"
     api.remove_target("gone")
-    r = run_cli("health", "--check", "liveness")
+    r = invoke_cli("health", "--check", "liveness")  # the real process: `health --json`
     assert r.returncode == 0 and "healthy" in r.stdout
 
 
@@ -180,7 +180,7 @@ def test_health_with_the_repository_down(repo, monkeypatch):
             assert report.verdict == "failing" and not report.ok
             (comp,) = report.components
             assert comp.name == "repository" and "unreachable" in comp.reason.lower()
-        r = run_cli("health", "--check", "readiness")
+        r = invoke_cli("health", "--check", "readiness")
         assert r.returncode == 1 and "failing" in r.stdout
     finally:
         monkeypatch.undo()

@@ -23,7 +23,7 @@ from ops_core.repository import snapshot_ranges
 
 from . import report_workload as wl
 from .app_workload import fresh_repository
-from .helpers import WAIT_S, run_cli, wait_until
+from .helpers import WAIT_S, invoke_cli, run_cli, wait_until
 
 TARGET = "rpt"
 
@@ -224,6 +224,7 @@ def test_each_notebook_renders_with_the_workload(workload, tmp_path):
 
 def test_cli_text_and_json(workload, opscore_env):
     f = workload["facts"]
+    # one real `opscore` process, the rest in this process
     res = run_cli(
         "report", "awr", "-t", TARGET, "--begin", str(f.begin_id), "--end", str(f.end_id),
         "--format", "text", env={"COLUMNS": "160"},
@@ -231,7 +232,7 @@ def test_cli_text_and_json(workload, opscore_env):
     assert res.returncode == 0, res.stderr
     assert "AWR report" in res.stdout and "rpt_sleeper" in res.stdout
     assert "What stands out" in res.stdout
-    res = run_cli(
+    res = invoke_cli(
         "report", "ash", "-t", TARGET, "--begin", f.begin_at.isoformat(),
         "--end", f.end_at.isoformat(), "--json",
     )  # fmt: skip
@@ -239,7 +240,7 @@ def test_cli_text_and_json(workload, opscore_env):
     data = json.loads(res.stdout)
     assert data["blocking"][0]["root_pid"] in (f.blocker_pid, data["blocking"][0]["root_pid"])
     assert any(b["root_pid"] == f.blocker_pid for b in data["blocking"])
-    res = run_cli("report", "awr", "-t", "no-such-target", "--format", "text")
+    res = invoke_cli("report", "awr", "-t", "no-such-target", "--format", "text")
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "no-such-target" in res.stderr
 
@@ -318,7 +319,7 @@ def test_restart_inside_the_interval_is_explained(workload):
 
 
 def test_report_cli_help():
-    res = run_cli("report", "--help")
+    res = invoke_cli("report", "--help")
     assert res.returncode == 0 and "awr" in res.stdout and "compare" in res.stdout
 
 
@@ -458,10 +459,10 @@ def test_addm_report_renders_and_refuses_bad_input(workload, tmp_path):
     with pytest.raises(InvalidInput, match="is of target 'rpt'"):
         api.render_report("addm", "rpt-addm-other", analysis=a.analysis_id)
     # the CLI: text and JSON without papermill
-    res = run_cli("report", "addm", "--analysis", str(a.analysis_id), "--json")
+    res = invoke_cli("report", "addm", "--analysis", str(a.analysis_id), "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["analysis_id"] == a.analysis_id
-    res = run_cli("report", "addm", "--analysis", "999999")
+    res = invoke_cli("report", "addm", "--analysis", "999999")
     assert res.returncode != 0 and "no ADDM analysis 999999" in res.stderr
 
 

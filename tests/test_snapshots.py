@@ -173,7 +173,8 @@ def test_unreachable_target_is_a_recorded_failure(repo, target_db, only_dbs):
         assert repo.execute(f"SELECT count(*) FROM opscore.{t}").fetchone()[0] == n, t
     with pytest.raises(InvalidInput, match="failed capture"):
         api.snapshot_range("down", snaps[0].snapshot_id, snaps[0].snapshot_id + 1)
-    res = run_cli("snapshot", "take", "--target", "down")
+    # in this process: the real `opscore snapshot` process is in the CLI test below
+    res = invoke_cli("snapshot", "take", "--target", "down")
     assert res.returncode != 0 and "failed" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -257,7 +258,7 @@ def test_bad_input_gives_clear_errors(repo, target_db, only_dbs):
         api.compare_periods("b", b1.snapshot_id, b1.snapshot_id + 1, baseline="bl")
     with pytest.raises(InvalidInput):
         api.purge_snapshots(0)
-    res = run_cli("snapshot", "show", "987654")
+    res = invoke_cli("snapshot", "show", "987654")
     assert res.returncode != 0 and "no snapshot 987654" in res.stderr
     assert "Traceback" not in res.stderr
 
