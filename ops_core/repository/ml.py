@@ -199,6 +199,27 @@ def capacity_series(
     )
 
 
+def newest_limits(conn: psycopg.Connection, target_id: int) -> dict[str, Any] | None:
+    """The connection limits the newest snapshot captured (the ``limits`` source):
+    max_connections, superuser_reserved_connections, reserved_connections (NULL before
+    PostgreSQL 16) and captured_at; None when no snapshot of the target captured them."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT s.captured_at,
+                   (c.data -> 'values' ->> 'max_connections')::int AS max_connections,
+                   (c.data -> 'values' ->> 'superuser_reserved_connections')::int
+                       AS superuser_reserved_connections,
+                   (c.data -> 'values' ->> 'reserved_connections')::int AS reserved_connections
+              FROM opscore.snap_cluster c JOIN opscore.snapshots s USING (snapshot_id)
+             WHERE s.target_id = %s AND c.source = 'limits' AND s.status <> 'failed'
+             ORDER BY s.captured_at DESC LIMIT 1
+            """,
+            (target_id,),
+        )
+        return cur.fetchone()
+
+
 def database_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bool) -> pd.DataFrame:
     """captured_at, datname, size_bytes of every sized snapshot."""
     return _frame(
