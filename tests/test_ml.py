@@ -46,6 +46,23 @@ def test_short_history_uses_the_preceding_median():
     assert any(i.severity == "alert" and i.begin_at == s.index[100] for i in det.incidents)
 
 
+def test_statsmodels_warnings_are_recorded_with_the_forecast_not_printed():
+    """A fit that does not converge (statsmodels' ConvergenceWarning) is evidence about the
+    model: it is in the forecast's notes, and nothing reaches the warnings machinery (pytest's
+    summary, the CLI's stderr)."""
+    import warnings
+
+    idx = pd.date_range("2026-03-02", periods=200, freq="h", tz="UTC")
+    rng = np.random.default_rng(0)
+    y = pd.Series(np.where(np.arange(200) % 50 < 3, 1000.0, 0.0) + rng.normal(0, 1, 200) ** 3, idx)
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        f = capacity.forecast(y, metric="bursty", horizon=pd.Timedelta(days=2))
+    assert not leaked, [str(w.message) for w in leaked]
+    said = [n for n in f.notes if "warned" in n]
+    assert any("ConvergenceWarning" in n for n in said), f.notes
+
+
 def test_forecast_chooses_by_holdout_and_finds_days_until():
     idx = pd.date_range("2026-03-02", periods=24 * 20, freq="h", tz="UTC")
     y = pd.Series(

@@ -17,13 +17,13 @@ lists the metrics that moved with their value and expected range.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .fitting import caught
 from .series import DAY, WEEK, steps_per
 
 ALERT_Z = 6.0
@@ -144,8 +144,7 @@ def expected_values(
         return joined.reindex(y.index).rename(y.name), used + "@5min"
     if method.startswith("stl"):
         period = steps_per(step, DAY)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught():  # robust STL's loess warns on flat stretches: nothing to record
             res = STL(filled, period=period, robust=True).fit(outer_iter=3)
         expected = res.trend + res.seasonal
         if method.endswith("+weekly"):
@@ -241,8 +240,7 @@ def fit_metric(y: pd.Series, step: pd.Timedelta, method: str | None = None) -> M
     vals = y.dropna()
     if len(vals) < 20 or float(vals.min()) < 0:
         return fit
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a constant series has no correlation: kept linear
+    with caught():  # a constant series has no correlation: kept linear
         rho = pd.Series(fit.z.abs().to_numpy()).corr(
             pd.Series(fit.expected.to_numpy()), method="spearman"
         )
