@@ -364,13 +364,14 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
     row = conn.execute(
         """
         INSERT INTO opscore.ml_anomalies (target_id, model_id, begin_at, end_at, score, severity,
-               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id, datname)
+               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id, datname,
+               note)
         VALUES (%(t)s, %(model_id)s, %(begin_at)s, %(end_at)s, %(score)s, %(severity)s,
-                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s, %(d)s)
+                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s, %(d)s, %(note)s)
         ON CONFLICT (target_id, (coalesce(datname, '')), begin_at, detector) DO UPDATE
            SET end_at = excluded.end_at, score = excluded.score, severity = excluded.severity,
                metrics = excluded.metrics, model_id = excluded.model_id,
-               detected_at = now(),
+               note = excluded.note, detected_at = now(),
                addm_analysis_id = coalesce(excluded.addm_analysis_id,
                                            opscore.ml_anomalies.addm_analysis_id)
         RETURNING anomaly_id
@@ -388,6 +389,7 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
             "e": a.get("end_snapshot_id"),
             "addm": a.get("addm_analysis_id"),
             "d": a.get("datname"),
+            "note": a.get("note"),
         },
     ).fetchone()
     assert row is not None
@@ -422,7 +424,7 @@ def anomalies(
         """
         SELECT anomaly_id, begin_at, end_at, score, severity, detector, metrics,
                begin_snapshot_id, end_snapshot_id, addm_analysis_id, model_id, detected_at,
-               datname
+               datname, note
           FROM opscore.ml_anomalies
          WHERE target_id = %(t)s AND datname IS NOT DISTINCT FROM %(d)s
            AND (%(b)s::timestamptz IS NULL OR end_at >= %(b)s)
