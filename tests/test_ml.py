@@ -93,6 +93,21 @@ def test_throughput_alone_moving_is_the_same_work_at_another_speed(seed):
     assert inc.severity == "alert"
 
 
+def test_the_speed_note_is_stored_with_the_anomaly(repo):
+    """Migration 0031: the reason a score at the alert level is only a warning is stored and
+    read back with the anomaly."""
+    from ops_core.api.ml import store_incident
+    from ops_core.api.targets import resolve_target
+
+    api.add_target("mlnote", "host=/nonexistent dbname=ml", verify=False)
+    det = anomaly.detect(_closed_loop(2, 2.0, 1.0), pd.Timedelta("2s"))
+    (inc,) = [i for i in det.incidents if i.note]
+    store_incident(resolve_target("mlnote"), inc, det.step, None, None, run_addm=False)
+    stored = api.ml_anomalies("mlnote", detect=False)
+    assert list(stored["severity"]) == ["warning"]
+    assert stored["note"].iloc[0].startswith("same work at another speed")
+
+
 def test_statsmodels_warnings_are_recorded_with_the_forecast_not_printed():
     """A fit that does not converge (statsmodels' ConvergenceWarning) is evidence about the
     model: it is in the forecast's notes, and nothing reaches the warnings machinery (pytest's
