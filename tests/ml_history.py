@@ -55,6 +55,7 @@ class History:
         seed: int = 7,
         max_connections: int | None = 100,
         dsn: str = "host=/nonexistent dbname=ml",
+        reserved_connections: int = 0,
     ):
         self.rng = random.Random(seed)
         self.t = api.add_target(target, dsn, verify=False)
@@ -62,6 +63,7 @@ class History:
         self.start, self.step, self.growth = start, step, growth
         #: None: snapshots taken before opscore captured the connection limits
         self.max_connections = max_connections
+        self.reserved_connections = reserved_connections  # PostgreSQL 16+ (for pg_use_...)
         self.i = 0
         self.stmt = dict.fromkeys(SOURCES["pg_stat_statements"].of_kind("counter"), 0)
         self.db = dict.fromkeys(SOURCES["pg_stat_database"].of_kind("counter"), 0)
@@ -150,7 +152,7 @@ class History:
                 {
                     "max_connections": self.max_connections,
                     "superuser_reserved_connections": 3,
-                    "reserved_connections": 0,
+                    "reserved_connections": self.reserved_connections,
                 }
             ]
         cap.sources = {k: "ok" for k in cap.rows}

@@ -132,3 +132,45 @@ def test_connection_limit_is_captured_or_read_or_said_unknown(repo, target_db, p
 def _connections_forecast(target: str):
     rep = api.capacity_forecasts(target, horizon_days=7)
     return next(f for f in rep.forecasts if f.metric == "connections")
+
+
+def test_connections_pct_is_of_the_connections_an_application_can_open(repo, target_db, pg):
+    """The connections_pct alert metric divides by max_connections minus
+    superuser_reserved_connections minus (PostgreSQL 16+) reserved_connections, the last as
+    the newest snapshot's ``limits`` capture has it (the live row does not read it)."""
+    from ops_core.alerts.metrics import Context, observe
+    from ops_core.collectors.health_reads import server_reading
+    from ops_core.config import get_settings
+    from tests.ml_history import History, history_start
+
+    with pg.admin() as conn:
+        server_max = int(conn.execute("SHOW max_connections").fetchone()[0])
+        su = int(conn.execute("SHOW superuser_reserved_connections").fetchone()[0])
+        v16 = conn.info.server_version >= 160000
+        extra = int(conn.execute("SHOW reserved_connections").fetchone()[0]) if v16 else 0
+
+    def pct(target: str):
+        t = api.get_target(target)
+        with psycopg.connect(target_db) as tconn:
+            r = server_reading(tconn)
+        obs = observe("connections_pct", Context(t, repo, get_settings(), False, reading=r))
+        return obs, r
+
+    api.add_target("connpct", target_db)
+    obs, r = pct("connpct")  # no snapshot yet: reserved_connections unknown, said so
+    if v16:
+        assert "not captured yet" in obs.detail["reserved_connections_from"]
+    else:
+        assert "reserved_connections_from" not in obs.detail
+    api.take_snapshot("connpct")
+    obs, r = pct("connpct")
+    assert obs.detail["usable"] == server_max - su - extra
+    assert obs.value == pytest.approx(100.0 * r["client_connections"] / (server_max - su - extra))
+    if v16:
+        assert "snapshot of" in obs.detail["reserved_connections_from"]
+    # a server whose snapshots captured reserved_connections = 5 (PostgreSQL 16+ only: the
+    # setting does not exist before, a captured NULL or value is not counted there)
+    History("connres", start=history_start(1), dsn=target_db, reserved_connections=5).append(2)
+    obs, r = pct("connres")
+    assert obs.detail["usable"] == server_max - su - (5 if v16 else 0)
+    assert obs.detail["reserved_connections"] == (5 if v16 else 0)

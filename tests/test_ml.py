@@ -46,6 +46,85 @@ def test_short_history_uses_the_preceding_median():
     assert any(i.severity == "alert" and i.begin_at == s.index[100] for i in det.incidents)
 
 
+def _closed_loop(seed: int, throughput: float, in_flight: float) -> pd.DataFrame:
+    """30 snapshots 2 s apart of closed-loop sessions (each sends its next call when the last
+    returns), as captured on a busy machine: the statements in flight noisy (log sd 0.3), the
+    rates less so (10 %). For intervals 22-24 the rates are ``throughput`` times and the
+    statements in flight ``in_flight`` times their usual level."""
+    n, at = 30, 22
+    idx = pd.date_range("2026-03-02", periods=n, freq="2s", tz="UTC")
+    rng = np.random.default_rng(seed)
+    burst = (np.arange(n) >= at) & (np.arange(n) < at + 3)
+    k = np.where(burst, throughput, 1.0)
+    flight = 0.8 * np.exp(rng.normal(0, 0.3, n))
+    flight[burst] = 0.8 * in_flight
+    return pd.DataFrame(
+        {
+            "stmt_time_s_per_s": flight,
+            "calls_per_s": 250 * k * rng.normal(1, 0.1, n),
+            "xacts_per_s": 120 * k * rng.normal(1, 0.1, n),
+            "rows_per_s": 400 * k * rng.normal(1, 0.1, n),
+            "backends": np.full(n, 3.0),
+        },
+        idx,
+    )
+
+
+@pytest.mark.parametrize("seed", range(2, 8))
+def test_throughput_alone_moving_is_the_same_work_at_another_speed(seed):
+    """Twice the calls with the same statements in flight, a time per call inside the spread
+    it had: the server ran faster for everyone (a warning that says so). Twice the calls with
+    twice the statements in flight is more work arriving (Little's law), five times the calls
+    with the same in flight a time per call never seen before: alerts."""
+    step = pd.Timedelta("2s")
+
+    def strong(frame: pd.DataFrame) -> list[anomaly.Incident]:
+        return [i for i in anomaly.detect(frame, step).incidents if i.score >= anomaly.ALERT_Z]
+
+    (inc,) = strong(_closed_loop(seed, 2.0, 1.0))
+    assert inc.severity == "warning" and "same work at another speed" in inc.note
+    assert "calls_per_s" in {m["metric"] for m in inc.metrics}
+    (inc,) = strong(_closed_loop(seed, 2.0, 2.0))
+    assert inc.severity == "alert" and inc.note is None
+    (inc,) = strong(_closed_loop(seed, 5.0, 1.0))
+    assert inc.severity == "alert" and inc.note is None
+    # without the statements in flight among the metrics nothing can be explained
+    (inc,) = strong(_closed_loop(seed, 2.0, 1.0).drop(columns="stmt_time_s_per_s"))
+    assert inc.severity == "alert"
+
+
+def test_the_speed_note_is_stored_with_the_anomaly(repo):
+    """Migration 0031: the reason a score at the alert level is only a warning is stored and
+    read back with the anomaly."""
+    from ops_core.api.ml import store_incident
+    from ops_core.api.targets import resolve_target
+
+    api.add_target("mlnote", "host=/nonexistent dbname=ml", verify=False)
+    det = anomaly.detect(_closed_loop(2, 2.0, 1.0), pd.Timedelta("2s"))
+    (inc,) = [i for i in det.incidents if i.note]
+    store_incident(resolve_target("mlnote"), inc, det.step, None, None, run_addm=False)
+    stored = api.ml_anomalies("mlnote", detect=False)
+    assert list(stored["severity"]) == ["warning"]
+    assert stored["note"].iloc[0].startswith("same work at another speed")
+
+
+def test_statsmodels_warnings_are_recorded_with_the_forecast_not_printed():
+    """A fit that does not converge (statsmodels' ConvergenceWarning) is evidence about the
+    model: it is in the forecast's notes, and nothing reaches the warnings machinery (pytest's
+    summary, the CLI's stderr)."""
+    import warnings
+
+    idx = pd.date_range("2026-03-02", periods=200, freq="h", tz="UTC")
+    rng = np.random.default_rng(0)
+    y = pd.Series(np.where(np.arange(200) % 50 < 3, 1000.0, 0.0) + rng.normal(0, 1, 200) ** 3, idx)
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        f = capacity.forecast(y, metric="bursty", horizon=pd.Timedelta(days=2))
+    assert not leaked, [str(w.message) for w in leaked]
+    said = [n for n in f.notes if "warned" in n]
+    assert any("ConvergenceWarning" in n for n in said), f.notes
+
+
 def test_forecast_chooses_by_holdout_and_finds_days_until():
     idx = pd.date_range("2026-03-02", periods=24 * 20, freq="h", tz="UTC")
     y = pd.Series(
@@ -140,20 +219,16 @@ def _paced_snapshots(target: str, n: int, every_s: float) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known miss under machine starvation (issue 15): the healthy closed-loop workload's "
-    "throughput moves with the CPU other processes leave it, which a short causal baseline "
-    "cannot tell from a fault. Measured with this test (30 snapshots of 2 s) at load average "
-    "13-16 on the 2-core machine: PostgreSQL 18 3/3 passed; PostgreSQL 15 2/3 (the failing "
-    "run: one healthy-phase alert, score 7.4, two throughput rates 25 % above their range for "
-    "21 s). Before (40 snapshots): 3/3 and 3 of 4 (score 10.9 at load ~35)",
-)
 def test_detector_on_captured_snapshots_healthy_then_fault(repo, target_db):
     """A real shop workload with a snapshot every 2 s: the healthy run raises no alert (its
     first intervals are not judged: not enough history); a CPU hog injected into it is found,
     with statement time among the metrics that moved, linked to an ADDM analysis of its interval,
     and the return to normal raises nothing.
+
+    On this busy 2-core machine the healthy closed-loop workload's throughput swings with the
+    CPU other processes leave it (2.6 times its median for one interval at load 15-20): the
+    same statements in flight completing more calls is the same work at another speed, a
+    warning that says so (``anomaly.speed_only``), not an alert.
 
     Scored on the workload's database (``database=``): on the shared PostgreSQL 15 server of
     CI, the other suites' sessions and transactions are part of the cluster's figures (a

@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import OpsCoreError
 from ..model.target import Target
 from ..repository import alerts as repo
+from ..repository import ml as repo_ml
 from ..repository import quotas as repo_quotas
 from ..targets.connection import parse_dsn
 
@@ -80,7 +81,12 @@ def _connections(r, ctx):
 
 @_live
 def _connections_pct(r, ctx):
-    usable = max(1, r["max_connections"] - r["reserved_connections"])
+    """Client connections as a share of those an application can open: max_connections
+    minus superuser_reserved_connections (live) minus reserved_connections (PostgreSQL 16+,
+    for roles with pg_use_reserved_connections; the live row does not read it: as the newest
+    snapshot's ``limits`` capture has it), or of a database's CONNECTION LIMIT when fuller."""
+    extra, said = _reserved_connections(r, ctx)
+    usable = max(1, r["max_connections"] - r["reserved_connections"] - extra)
     server = 100.0 * r["client_connections"] / usable
     db = r.get("fullest_db_pct")
     if db is not None and db > server:
@@ -88,10 +94,33 @@ def _connections_pct(r, ctx):
             float(db),
             detail={"database": r["fullest_limited_db"], "of": "the database's CONNECTION LIMIT"},
         )
-    return Observation(
-        server,
-        detail={"connections": r["client_connections"], "usable": usable, "of": "max_connections"},
-    )
+    detail = {
+        "connections": r["client_connections"],
+        "usable": usable,
+        "of": "max_connections - superuser_reserved_connections"
+        + (" - reserved_connections" if extra else ""),
+        "max_connections": r["max_connections"],
+        "superuser_reserved_connections": r["reserved_connections"],
+        "reserved_connections": extra,
+    }
+    if said:
+        detail["reserved_connections_from"] = said
+    return Observation(server, detail=detail)
+
+
+def _reserved_connections(r: dict[str, Any], ctx: Context) -> tuple[int, str | None]:
+    """reserved_connections of the target (0 before PostgreSQL 16, where it does not exist)
+    and where it comes from: the newest snapshot that captured the limits; unknown (no such
+    snapshot yet) counts 0 and says so, the share then being of at most that many."""
+    if (r.get("version_num") or 0) < 160000:
+        return 0, None
+    lim = repo_ml.newest_limits(ctx.repo, ctx.target.target_id)
+    if lim is None or lim["reserved_connections"] is None:
+        return 0, (
+            "not captured yet (no snapshot of this target holds the limits): counted as 0, "
+            "the share may be understated until a snapshot is taken"
+        )
+    return int(lim["reserved_connections"]), f"snapshot of {lim['captured_at']:%Y-%m-%d %H:%M} UTC"
 
 
 def _simple(col: str):

@@ -19,12 +19,13 @@ the forecast mean reaches the limit (within the horizon, else on the fitted tren
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .ml.fitting import caught
 
 MAX_LOOKAHEAD_DAYS = 5 * 365
 MIN_POINTS = 12
@@ -66,9 +67,15 @@ def _profile_key(index: pd.DatetimeIndex, kind: str) -> np.ndarray:
 
 
 def _fit_predict(
-    y: pd.Series, future: pd.DatetimeIndex, method: str, level: float
+    y: pd.Series,
+    future: pd.DatetimeIndex,
+    method: str,
+    level: float,
+    warned: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """mean, lower, upper at ``future`` from a model of ``y`` (regular, no NaN)."""
+    """mean, lower, upper at ``future`` from a model of ``y`` (regular, no NaN); what the
+    statsmodels fit warned (a maximum-likelihood fit that did not converge) is appended to
+    ``warned`` instead of reaching the output."""
     origin = y.index[0]
     t = _t_days(y.index, origin)
     tf = _t_days(future, origin)
@@ -110,8 +117,7 @@ def _fit_predict(
         half = stats.t.ppf(1 - alpha / 2, dof) * s * np.sqrt(1 + 1 / n + (tf - t.mean()) ** 2 / sxx)
         return mean, mean - half, mean + half
     steps = len(future)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with caught(warned):
         if method.startswith("ets"):
             from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -163,8 +169,14 @@ def _mape(actual: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.abs(actual - pred) / denom) * 100)
 
 
-def choose(y: pd.Series, step: pd.Timedelta, level: float = 0.95) -> tuple[str, dict[str, float]]:
-    """The candidate with the least MAPE on the held-out tail, and every candidate's MAPE."""
+def choose(
+    y: pd.Series,
+    step: pd.Timedelta,
+    level: float = 0.95,
+    warned: dict[str, list[str]] | None = None,
+) -> tuple[str, dict[str, float]]:
+    """The candidate with the least MAPE on the held-out tail, and every candidate's MAPE;
+    what each candidate's held-out fit warned goes to ``warned`` (by candidate)."""
     names = candidates(y, step)
     if len(names) == 1:
         return names[0], {}
@@ -172,12 +184,16 @@ def choose(y: pd.Series, step: pd.Timedelta, level: float = 0.95) -> tuple[str, 
     train, test = y.iloc[:-hold], y.iloc[-hold:]
     errors: dict[str, float] = {}
     for name in names:
+        said: list[str] = []
         try:
-            mean, _, _ = _fit_predict(train, test.index, name, level)
+            mean, _, _ = _fit_predict(train, test.index, name, level, said)
             if np.all(np.isfinite(mean)):
                 errors[name] = round(_mape(test.to_numpy(), mean), 3)
         except Exception:  # noqa: BLE001 - a candidate that cannot fit this series is skipped
             continue
+        finally:
+            if said and warned is not None:
+                warned[name] = said
     best = min(errors, key=lambda k: errors[k]) if errors else "linear"
     return best, errors
 
@@ -249,15 +265,22 @@ def forecast(
                 f"history spans {(y.index[-1] - y.index[0]).total_seconds():.0f} s, short "
                 f"for a {horizon.total_seconds() / 86400:g}-day horizon: linear trend"
             )
-    chosen, errors = (method, {}) if method else choose(y, step, level)
+    held: dict[str, list[str]] = {}
+    chosen, errors = (method, {}) if method else choose(y, step, level, held)
     n_future = max(1, int(horizon / fstep))
     future = pd.date_range(y.index[-1] + fstep, periods=n_future, freq=fstep)
+    said: list[str] = []
     try:
-        mean, lo, hi = _fit_predict(y, future, chosen, level)
+        mean, lo, hi = _fit_predict(y, future, chosen, level, said)
     except Exception as e:  # noqa: BLE001 - fall back to the always-fittable trend
         notes.append(f"{chosen} failed to fit ({e}); linear trend used")
         chosen = "linear"
+        said = []
         mean, lo, hi = _fit_predict(y, future, chosen, level)
+    for line in said:
+        notes.append(f"{chosen} fit on the whole history warned: {line}")
+    for name, lines in held.items():
+        notes.append(f"{name} fit on the held-out split warned: {'; '.join(lines)}")
     now = y.index[-1]
     t = _t_days(y.index, y.index[0])
     tail = max(len(y) // 2, 2)

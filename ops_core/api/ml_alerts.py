@@ -94,6 +94,14 @@ def latest_interval_anomaly(t: Any, addm_at: float = am.ALERT_Z) -> dict[str, An
             "no trained model: scored with the defaults for this history (opscore ml train)"
         )
     inc = det.incidents[-1] if det.incidents else None
+    if inc is not None and inc.end_at > last and inc.note:
+        # the same work at another speed (throughput alone moved): the score is that of the
+        # metrics the explanation leaves, the full one kept beside it
+        detail.update(score_with_throughput=round(score, 2), note=inc.note)
+        score = max(
+            (abs(float(f.z.loc[last])) for n, f in det.fits.items() if n not in am.THROUGHPUT),
+            default=0.0,
+        )
     if inc is not None and inc.end_at > last:  # the latest interval is part of an incident
         stored = store_incident(
             t,

@@ -73,6 +73,9 @@ def anomalies(
             for m in r["metrics"][:3]
             if m["value"] is not None and m["low"] is not None
         )
+        note = r.get("note")
+        if isinstance(note, str) and note:  # why a score at the alert level is a warning
+            moved += f" [{note.split(':')[0]}]"
         rows.append(
             (
                 r["anomaly_id"],

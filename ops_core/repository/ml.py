@@ -199,6 +199,27 @@ def capacity_series(
     )
 
 
+def newest_limits(conn: psycopg.Connection, target_id: int) -> dict[str, Any] | None:
+    """The connection limits the newest snapshot captured (the ``limits`` source):
+    max_connections, superuser_reserved_connections, reserved_connections (NULL before
+    PostgreSQL 16) and captured_at; None when no snapshot of the target captured them."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT s.captured_at,
+                   (c.data -> 'values' ->> 'max_connections')::int AS max_connections,
+                   (c.data -> 'values' ->> 'superuser_reserved_connections')::int
+                       AS superuser_reserved_connections,
+                   (c.data -> 'values' ->> 'reserved_connections')::int AS reserved_connections
+              FROM opscore.snap_cluster c JOIN opscore.snapshots s USING (snapshot_id)
+             WHERE s.target_id = %s AND c.source = 'limits' AND s.status <> 'failed'
+             ORDER BY s.captured_at DESC LIMIT 1
+            """,
+            (target_id,),
+        )
+        return cur.fetchone()
+
+
 def database_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bool) -> pd.DataFrame:
     """captured_at, datname, size_bytes of every sized snapshot."""
     return _frame(
@@ -343,13 +364,14 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
     row = conn.execute(
         """
         INSERT INTO opscore.ml_anomalies (target_id, model_id, begin_at, end_at, score, severity,
-               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id, datname)
+               detector, metrics, begin_snapshot_id, end_snapshot_id, addm_analysis_id, datname,
+               note)
         VALUES (%(t)s, %(model_id)s, %(begin_at)s, %(end_at)s, %(score)s, %(severity)s,
-                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s, %(d)s)
+                %(detector)s, %(metrics)s, %(b)s, %(e)s, %(addm)s, %(d)s, %(note)s)
         ON CONFLICT (target_id, (coalesce(datname, '')), begin_at, detector) DO UPDATE
            SET end_at = excluded.end_at, score = excluded.score, severity = excluded.severity,
                metrics = excluded.metrics, model_id = excluded.model_id,
-               detected_at = now(),
+               note = excluded.note, detected_at = now(),
                addm_analysis_id = coalesce(excluded.addm_analysis_id,
                                            opscore.ml_anomalies.addm_analysis_id)
         RETURNING anomaly_id
@@ -367,6 +389,7 @@ def store_anomaly(conn: psycopg.Connection, target_id: int, a: dict[str, Any]) -
             "e": a.get("end_snapshot_id"),
             "addm": a.get("addm_analysis_id"),
             "d": a.get("datname"),
+            "note": a.get("note"),
         },
     ).fetchone()
     assert row is not None
@@ -401,7 +424,7 @@ def anomalies(
         """
         SELECT anomaly_id, begin_at, end_at, score, severity, detector, metrics,
                begin_snapshot_id, end_snapshot_id, addm_analysis_id, model_id, detected_at,
-               datname
+               datname, note
           FROM opscore.ml_anomalies
          WHERE target_id = %(t)s AND datname IS NOT DISTINCT FROM %(d)s
            AND (%(b)s::timestamptz IS NULL OR end_at >= %(b)s)

@@ -17,13 +17,13 @@ lists the metrics that moved with their value and expected range.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .fitting import caught
 from .series import DAY, WEEK, steps_per
 
 ALERT_Z = 6.0
@@ -59,6 +59,18 @@ BASELINE_WINDOW = 60
 #: an alert lasts at least this long: on snapshots seconds apart a single interval's burst (a
 #: checkpoint's flush, one slow statement finishing) is a warning, not an incident
 MIN_ALERT_S = 6.0
+#: throughput rates: how much work got done per second. The same sessions doing the same
+#: work get more or less of it done as the server (or the host under it) runs faster or
+#: slower for everyone
+THROUGHPUT = ("calls_per_s", "xacts_per_s", "rows_per_s", "blks_read_per_s", "wal_mb_per_s")
+#: the work in flight: statement time per second (the average number of statements
+#: executing). More work arriving raises it with the throughput; the same work at another
+#: speed moves the throughput and not it (``db_time``: average active sessions, the generated
+#: series of bench/ml_bench.py)
+IN_FLIGHT = ("stmt_time_s_per_s", "db_time")
+#: a throughput move is "the same work at another speed" when the work in flight stays
+#: inside its warning band and moved (log scale) less than this share of the throughput's move
+SPEED_SHARE = 0.5
 
 
 def floor_of(metric: str, step: pd.Timedelta | None = None) -> float:
@@ -144,8 +156,7 @@ def expected_values(
         return joined.reindex(y.index).rename(y.name), used + "@5min"
     if method.startswith("stl"):
         period = steps_per(step, DAY)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught():  # what STL warns is not kept: its fit is judged by the residuals
             res = STL(filled, period=period, robust=True).fit(outer_iter=3)
         expected = res.trend + res.seasonal
         if method.endswith("+weekly"):
@@ -241,8 +252,7 @@ def fit_metric(y: pd.Series, step: pd.Timedelta, method: str | None = None) -> M
     vals = y.dropna()
     if len(vals) < 20 or float(vals.min()) < 0:
         return fit
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a constant series has no correlation: kept linear
+    with caught():  # a constant series has no correlation: kept linear
         rho = pd.Series(fit.z.abs().to_numpy()).corr(
             pd.Series(fit.expected.to_numpy()), method="spearman"
         )
@@ -283,6 +293,7 @@ class Incident:
     severity: str  # alert / warning
     detector: str
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None  # why an incident that reached the alert level is only a warning
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -292,6 +303,7 @@ class Incident:
             "severity": self.severity,
             "detector": self.detector,
             "metrics": self.metrics,
+            "note": self.note,
         }
 
 
@@ -375,14 +387,104 @@ def detect(
             detector = "isolation_forest" if not moved else "per-metric+isolation_forest"
         top = float(seg.max())
         lasting = int((seg >= warn_z).sum()) >= min_points
+        note = None
+        if top >= alert_z and lasting:
+            note = speed_only(frame, fits, a, b, alert_z=alert_z, warn_z=warn_z)
         det.incidents.append(
             Incident(
                 begin_at=score.index[a],
                 end_at=score.index[b] + step,
                 score=top,
-                severity="alert" if top >= alert_z and lasting else "warning",
+                severity="alert" if top >= alert_z and lasting and note is None else "warning",
                 detector=detector,
                 metrics=moved,
+                note=note,
             )
         )
     return det
+
+
+def _log_ratio(value: float, expected: float, floor: float) -> float:
+    """|log| of value over expected, both floored (a rate near zero is not infinitely moved)."""
+    v, e = max(value, floor, 1e-9), max(expected, floor, 1e-9)
+    return abs(float(np.log(v / e)))
+
+
+def speed_only(
+    frame: pd.DataFrame,
+    fits: dict[str, MetricFit],
+    a: int,
+    b: int,
+    *,
+    alert_z: float = ALERT_Z,
+    warn_z: float = WARN_Z,
+) -> str | None:
+    """Why the incident over points ``a``..``b`` is the same work at another speed, else None.
+
+    It is when only throughput rates reach the alert level (no statement time, wait class,
+    sessions, temp), and at each point where one does, the work in flight (statement time
+    per second) stays inside its warning band and moved, on the log scale, less than
+    ``SPEED_SHARE`` of the largest throughput move, and the time in flight per unit of that
+    throughput stays within ``warn_z`` robust sigmas of its values before (a speed the
+    history has already shown). Closed-loop sessions (an application's
+    connection pool, a batch) complete more or fewer calls per second as the server runs
+    faster or slower, with their statements in flight unchanged; more work arriving raises
+    the statements in flight with the throughput (Little's law: in flight = throughput x
+    time per call), and a fault that slows statements down raises it too. Needs the work in
+    flight among the scored metrics; the multivariate score alone never qualifies."""
+    flight_name = next((n for n in IN_FLIGHT if n in fits), None)
+    if flight_name is None:
+        return None
+    fl = fits[flight_name]
+    others = [
+        n
+        for n, f in fits.items()
+        if n not in THROUGHPUT and f.z.iloc[a : b + 1].abs().max() >= alert_z
+    ]
+    thr = [n for n in THROUGHPUT if n in fits]
+    if others or not thr:
+        return None
+    z = pd.DataFrame({n: fits[n].z.iloc[a : b + 1].abs() for n in thr})
+    hot = z.max(axis=1) >= alert_z
+    if not hot.any():  # the multivariate detector alone: not explained here
+        return None
+    worst = 0.0
+    per_unit: dict[str, pd.Series] = {}
+    for at in z.index[hot.to_numpy()]:
+        if abs(float(fl.z.loc[at])) >= warn_z:
+            return None
+        hot_here = [n for n in thr if z.loc[at, n] >= alert_z]
+        moved = max(
+            _log_ratio(float(frame[n].loc[at]), float(fits[n].expected.loc[at]), floor_of(n))
+            for n in hot_here
+        )
+        flight = _log_ratio(
+            float(frame[flight_name].loc[at]), float(fl.expected.loc[at]), floor_of(flight_name)
+        )
+        if flight > SPEED_SHARE * moved:
+            return None
+        for n in hot_here:
+            if n not in per_unit:
+                per_unit[n] = _per_unit_z(frame[flight_name], frame[n], flight_name, n)
+            if not abs(float(per_unit[n].loc[at])) < warn_z:  # NaN: no history to compare
+                return None
+        worst = max(worst, moved)
+    names = sorted({n for n in thr if z[n].max() >= alert_z})
+    return (
+        f"same work at another speed: {', '.join(names)} moved (by up to a factor of "
+        f"{np.exp(worst):.2f} from the expected value) while the statements in flight "
+        f"({flight_name}) stayed in their range and the time per unit of work stayed inside "
+        "the spread it had before: the sessions completed more or fewer calls as the server "
+        "ran faster or slower for everyone, not a change of the workload"
+    )
+
+
+def _per_unit_z(flight: pd.Series, rate: pd.Series, flight_name: str, name: str) -> pd.Series:
+    """Robust z of log(time in flight per unit of work) against the values before each point
+    (:func:`causal_baseline`): how unusual the speed a throughput move implies is."""
+    r = np.log(
+        np.maximum(flight, max(floor_of(flight_name), 1e-9))
+        / np.maximum(rate, max(floor_of(name), 1e-9))
+    )
+    med, scale = causal_baseline(r)
+    return (r - med) / np.maximum(scale, LOG_SIGMA_FLOOR)
