@@ -252,7 +252,7 @@ with tab_ai:
                 [
                     {
                         "chosen": "yes" if x.chosen else "",
-                        "index": f"{x.schema_name}.{x.table_name} ({', '.join(x.columns)})",
+                        "index": f"{x.schema_name}.{x.label}",  # INCLUDE / WHERE shown
                         "saved ms": round(x.saved_ms, 1),
                         "writes ms": round(x.write_ms, 1),
                         "size": c.fmt_bytes(x.est_bytes),
