@@ -299,17 +299,23 @@ PENDING = 'SELECT id, created_at FROM "Tickets" WHERE status = %s ORDER BY creat
 REGION = 'SELECT sum(amount) FROM "Tickets" WHERE region = %s'
 
 
+def _plan_role_and_hypopg(pg, dsn: str) -> None:
+    """The read-only plan role on the server, hypopg in the database where it is installed."""
+    with pg.admin() as a:
+        live.create_plan_role(a)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        if c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
+            c.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+
+
 @pytest.fixture(scope="module")
 def tickets(pg):
     """ "Tickets" (60k rows, vacuumed: all-visible): status 'pending' on 2 % of the rows (a
     queue read oldest first), 20 regions of 5 % each scattered over the table (a sum of one
     region's amounts: a plain index on region still visits most heap pages)."""
     dsn = pg.create_database("aixp")
-    with pg.admin() as a:
-        live.create_plan_role(a)
+    _plan_role_and_hypopg(pg, dsn)
     with psycopg.connect(dsn, autocommit=True) as c:
-        if c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
-            c.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
         c.execute(
             'CREATE TABLE "Tickets" (id bigint PRIMARY KEY, status text, region int, '
             "created_at timestamptz, amount numeric, note text)"
@@ -382,11 +388,8 @@ def accounts(pg):
     longer HOT and inserts into all eight indexes, not just the new one (what the
     write-overhead estimate, one index's share of the update's time, does not see)."""
     dsn = pg.create_database("aixr")
-    with pg.admin() as a:
-        live.create_plan_role(a)
+    _plan_role_and_hypopg(pg, dsn)
     with psycopg.connect(dsn, autocommit=True) as c:
-        if c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone():
-            c.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
         c.execute(
             'CREATE TABLE "Accounts" (id int PRIMARY KEY, v int, a text, b text, c text, d text, '
             "e text, f text) WITH (fillfactor = 50, autovacuum_enabled = false)"
