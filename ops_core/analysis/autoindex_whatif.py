@@ -29,7 +29,6 @@ import math
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ..collectors import live
 from ..targets import connection, index_actions
@@ -213,14 +212,12 @@ def clone_costs(
             opts = "GENERIC_PLAN, FORMAT JSON" if generic else "FORMAT JSON"
             built.execute("SAVEPOINT /* opscore */ plan")
             try:
-                row = built.execute(
-                    sql.SQL(f"EXPLAIN /* opscore */ ({opts}) ") + sql.SQL(text)  # type: ignore[arg-type]
-                ).fetchone()
+                doc = whatif.explain_json(built, text, opts)
             except psycopg.Error as exc:
                 built.execute("ROLLBACK /* opscore */ TO SAVEPOINT plan")
                 out[q] = (cost, None, False, f"the clone could not plan it: {str(exc)[:200]}")
                 continue
-            plan = row[0][0]["Plan"] if row else {}
+            plan = doc["Plan"]
             out[q] = (cost, float(plan["Total Cost"]),
                       whatif.uses_index(plan, cand.table_name, (), cand.name), None)  # fmt: skip
     return out

@@ -162,11 +162,21 @@ def _role(conn: psycopg.Connection) -> None:
         )
 
 
-def _explain(conn: psycopg.Connection, text: str, *, analyze: bool) -> dict[str, Any]:
-    opts = "ANALYZE, TIMING OFF, FORMAT JSON" if analyze else "FORMAT JSON"
-    row = conn.execute(sql.SQL(f"EXPLAIN /* opscore */ ({opts}) ") + sql.SQL(text)).fetchone()  # type: ignore[arg-type]
+def explain_json(
+    conn: psycopg.Connection, text: str, options: str = "FORMAT JSON"
+) -> dict[str, Any]:
+    """The JSON plan of ``text`` with EXPLAIN ``options`` (one of this module's fixed option
+    lists, never user input); the statement text is what the caller chose to plan."""
+    stmt = sql.SQL("EXPLAIN /* opscore */ ({}) {}").format(sql.SQL(options), sql.SQL(text))  # type: ignore[arg-type]
+    row = conn.execute(stmt).fetchone()
     assert row is not None
     return row[0][0]
+
+
+def _explain(conn: psycopg.Connection, text: str, *, analyze: bool) -> dict[str, Any]:
+    return explain_json(
+        conn, text, "ANALYZE, TIMING OFF, FORMAT JSON" if analyze else "FORMAT JSON"
+    )
 
 
 # ------------------------------------------------------------------------------ hypopg
