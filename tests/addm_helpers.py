@@ -157,6 +157,16 @@ def record(sc: Scenario) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
+def ash_event_pct(sc: Scenario, event: str) -> float:
+    """Share (%) of the range's ASH DB time spent in wait ``event``, read from the stored
+    samples (the ground truth a scenario judges ADDM's claim against)."""
+    a = sc.analysis
+    df = api.ash_db_time(a.target, a.begin_at, a.end_at, ("event",), source="samples")
+    total = float(df["db_time_s"].sum()) if len(df) else 0.0
+    hit = float(df.loc[df["event"] == event, "db_time_s"].sum()) if len(df) else 0.0
+    return 100.0 * hit / total if total > 0 else 0.0
+
+
 def describe(sc: Scenario) -> str:
     return (
         "\n".join(

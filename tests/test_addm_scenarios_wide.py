@@ -17,7 +17,7 @@ from ops_core import api
 from ops_core.workload import faults
 from ops_core.workload import faults_scenarios as fs
 
-from .addm_helpers import addm_shop, describe, run_scenario
+from .addm_helpers import addm_shop, ash_event_pct, describe, run_scenario
 
 pytestmark = pytest.mark.slow
 TARGET = "addmwide"
@@ -86,13 +86,23 @@ def test_concurrent_bulk_inserts_are_extension_contention(shop, neighbour):
         "bulk_insert_extension", "relation_extension", TARGET, dsn, fault,
         database=db, neighbour=neighbour,
     )  # fmt: skip
-    # named with its lock type and table. The same load's WAL volume, and the checkpoints it
-    # requests, may outrank it: all three are faces of the bulk load (the confusion table
-    # records which came first; relation_extension is the one counted as right)
-    assert "relation_extension" in sc.found_set, describe(sc)
-    ext = next(f for f in sc.analysis.findings if f.type == "relation_extension")
-    assert fault.table in ext.objects and ext.evidence["lock_type"] == "extend"
+    # How long concurrent inserts wait to extend a table depends on the storage: on a disk that
+    # extends fast (seen in CI: 126 MB/s of WAL, extension waits 4.4 % of DB time) the waits
+    # are no cause and ADDM must not invent one. The truth is read from the raw ASH samples of
+    # the range, not from ADDM: above the threshold (with a point of margin for the two DB-time
+    # totals) the extension finding must be there, with its lock type and table.
+    ext_pct = ash_event_pct(sc, "extend")
+    if ext_pct >= sc.analysis.min_impact_pct + 1:
+        assert "relation_extension" in sc.found_set, f"extend {ext_pct:.1f}%\n" + describe(sc)
+        ext = next(f for f in sc.analysis.findings if f.type == "relation_extension")
+        assert fault.table in ext.objects and ext.evidence["lock_type"] == "extend"
+    elif ext_pct < sc.analysis.min_impact_pct - 1:
+        assert "relation_extension" not in sc.found_set, f"extend {ext_pct:.1f}%\n" + describe(sc)
+    # the same load's WAL volume, and the checkpoints it requests, may outrank the extension
+    # waits: all three are faces of the bulk load; the WAL finding names the loaded table
     assert sc.top.type in BULK_FACES, describe(sc)
+    if sc.top.type == "wal_volume":
+        assert fault.table in sc.top.objects, describe(sc)
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
