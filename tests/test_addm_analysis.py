@@ -101,3 +101,19 @@ def test_cause_nests_its_symptom_and_ranks_by_what_it_explains():
     assert out[1].evidence["_cause"] is idx and "_cause" not in out[2].evidence
     d = idx.as_dict()
     assert d["recommendations"][0]["sql"].startswith("CREATE INDEX") and d["cause"] is None
+
+
+def test_missing_index_claims_only_the_scans_own_time():
+    """A statement that sleeps (pg_sleep: a Timeout wait) or waits on locks beside its seq scan
+    keeps those waits with an index: the finding claims the CPU, I/O and buffer-LWLock time
+    ASH sampled, not the statement's whole DB time (a pg_sleep lookup once claimed 97.5 %)."""
+    from types import SimpleNamespace
+
+    from ops_core.analysis.addm.indexfind import scan_time_s
+
+    sleepy = SimpleNamespace(
+        db_time_s=10.0, ash_s=10.0, ash_cpu_s=0.2, ash_io_s=0.05, ash_lwlock_s=0.05
+    )
+    assert abs(scan_time_s(sleepy) - 0.3) < 1e-9
+    # snapshot basis (no ASH): the execution time is all there is to claim
+    assert scan_time_s(SimpleNamespace(db_time_s=4.0, ash_s=0.0)) == 4.0

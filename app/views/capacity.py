@@ -10,14 +10,15 @@ import streamlit as st
 
 from app import common as c
 from ops_core import api
+from ops_core.model.formats import fmt_bytes
 
 st.title("Capacity and anomalies")
 target = c.current_target()
 if target is None:
     st.stop()
 
-tab_f, tab_a, tab_p, tab_w = st.tabs(
-    ["Forecasts", "Anomalies", "Workload patterns", "Maintenance windows"]
+tab_f, tab_s, tab_a, tab_p, tab_w = st.tabs(
+    ["Forecasts", "Storage growth", "Anomalies", "Workload patterns", "Maintenance windows"]
 )
 
 with tab_f:
@@ -65,6 +66,44 @@ with tab_f:
             if f.limit is not None:
                 fig.add_hline(y=f.limit, line_dash="dash", annotation_text="limit")
             fig.update_layout(title=f"{f.metric} ({f.unit})", height=280, margin={"t": 40, "b": 10})
+            st.plotly_chart(fig, width="stretch")
+
+with tab_s:
+    s_horizon = st.slider("Horizon (days)", 1, 180, 30, key="storage_horizon")
+    for by, label in (("database", "Databases"), ("table", "Fastest-growing tables")):
+        g, gerr = c.try_call(api.storage_growth, target, horizon_days=s_horizon, by=by)
+        if gerr:
+            st.error(gerr.message)
+            break
+        st.subheader(label)
+        if g.attrs.get("note"):
+            st.caption(g.attrs["note"])
+        elif by == "database":
+            st.caption(
+                f"Free space of the data directory's filesystem: {fmt_bytes(g.attrs['free_bytes'])}"
+            )
+        if g.empty:
+            st.info(
+                "No sized snapshot yet (sizes are read once per snapshot_sizes_interval_minutes)."
+            )
+            continue
+        view = g.copy()
+        for col in ("size_bytes", "growth_bytes_per_day", "forecast_bytes"):
+            view[col] = view[col].map(fmt_bytes)
+        name = ["datname"] + (["schemaname", "relname"] if by == "table" else [])
+        st.dataframe(
+            view[[*name, "size_bytes", "growth_bytes_per_day", "share_of_growth_pct",
+                  "forecast_bytes", "days_until_full", "method"]],
+            hide_index=True,
+            width="stretch",
+        )  # fmt: skip
+        if by == "table" and g["growth_bytes_per_day"].fillna(0).gt(0).any():
+            labels = g["schemaname"] + "." + g["relname"]
+            fig = go.Figure(go.Bar(x=g["growth_bytes_per_day"] / 2**20, y=labels, orientation="h"))
+            fig.update_layout(
+                xaxis_title="growth (MB/day)", yaxis={"autorange": "reversed"},
+                height=80 + 24 * len(g), margin={"t": 10, "b": 10},
+            )  # fmt: skip
             st.plotly_chart(fig, width="stretch")
 
 with tab_a:

@@ -39,6 +39,10 @@ NO_SEQ = (
     "sequences vs their max: no snapshot of this target holds a sequence with a readable "
     "last value (none exist, none called yet, or no SELECT/USAGE privilege on them)"
 )
+NO_DISK = (
+    "filesystem free space unknown: host figures are captured only for a target on "
+    "opscore's host; days_until is null"
+)
 #: sequences forecast per report: the fullest ones (each forecast fits its candidates)
 MAX_SEQUENCES = 10
 
@@ -116,17 +120,13 @@ def _report(t: Any, horizon: pd.Timedelta, with_rates: bool = True) -> CapacityR
     size = _series(c, "db_size_bytes") if not c.empty else pd.Series(dtype="float64")
     limit = source = None
     disk_note = None
-    if not c.empty and c["disk_total_bytes"].notna().any():
-        last = c.dropna(subset=["disk_total_bytes", "disk_used_bytes"]).iloc[-1]
-        free = float(last["disk_total_bytes"]) - float(last["disk_used_bytes"])
+    free = _free_bytes(c)
+    if free is not None:
         if len(size):
             limit = float(size.iloc[-1]) + free
             source = "database size now + free space of the data directory's filesystem"
     else:
-        disk_note = (
-            "filesystem free space unknown: host figures are captured only for a target on "
-            "opscore's host; days_until is null"
-        )
+        disk_note = NO_DISK
     f = cap.forecast(
         size,
         metric="database_size",
@@ -184,6 +184,15 @@ def _report(t: Any, horizon: pd.Timedelta, with_rates: bool = True) -> CapacityR
     else:
         missing.append(NO_SEQ)
     return CapacityReport(t.name, horizon.total_seconds() / 86400, out, missing)
+
+
+def _free_bytes(c: pd.DataFrame) -> float | None:
+    """Free space of the data directory's filesystem at the newest snapshot that read it
+    (host figures: targets on opscore's host), else None."""
+    if c.empty or not c["disk_total_bytes"].notna().any():
+        return None
+    last = c.dropna(subset=["disk_total_bytes", "disk_used_bytes"]).iloc[-1]
+    return float(last["disk_total_bytes"]) - float(last["disk_used_bytes"])
 
 
 def _connection_limit(t: Any, c: pd.DataFrame) -> tuple[float | None, str | None, str | None]:
@@ -365,41 +374,123 @@ def capacity_alerts(target: str | None = None, *, within_days: float = 30) -> pd
     return pd.DataFrame(rows, columns=cols)
 
 
-def storage_growth(target: str | None = None, *, horizon_days: float = 30) -> pd.DataFrame:
-    """Per database: size now, growth per day (recent trend), forecast size at the horizon
-    with its interval, and the method."""
+STORAGE_BY = ("database", "table")
+
+
+def storage_growth(
+    target: str | None = None,
+    *,
+    horizon_days: float = 30,
+    by: str = "database",
+    limit: int = 10,
+) -> pd.DataFrame:
+    """Storage growth with the forecast size at the horizon, per database (``by='database'``)
+    or for the ``limit`` fastest-growing tables (``by='table'``: heap + indexes + TOAST, from
+    the sized snapshots). Each row's ``days_until_full``: days until its growth alone would
+    fill the free space of the data directory's filesystem (the forecast's trend against
+    size now + free space; null when the free space is unknown — targets not on opscore's
+    host — or the size does not grow); ``share_of_growth_pct``: its part of the growth of all
+    rows of its kind."""
     horizon = _horizon(horizon_days)
+    key = (by or "").strip().lower()
+    if key not in STORAGE_BY:
+        raise InvalidInput(f"{by!r} is not a storage grouping.", "Use database or table.")
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit={limit} is out of range.", "Give 1 to 1000.")
     t = resolve_target(target)
+    own = opscore_shown(None)
     with repository.session() as repo:
-        df = repo_ml.database_sizes(repo, t.target_id, opscore_shown(None))
-    rows = []
-    for datname, g in df.groupby("datname", sort=True):
-        s = pd.Series(g["size_bytes"].to_numpy(), index=pd.to_datetime(g["captured_at"], utc=True))
-        f = cap.forecast(s, metric=f"database_size:{datname}", unit="bytes", horizon=horizon)
-        end = f.frame.iloc[-1] if not f.frame.empty else None
-        rows.append(
-            {
-                "datname": datname,
-                "size_bytes": f.last_value,
-                "growth_bytes_per_day": f.slope_per_day,
-                "forecast_bytes": None if end is None else float(end["mean"]),
-                "forecast_lower": None if end is None else float(end["lower"]),
-                "forecast_upper": None if end is None else float(end["upper"]),
-                "method": f.method,
-                "history_points": f.history_points,
+        free = _free_bytes(repo_ml.capacity_series(repo, t.target_id, own))
+        if key == "database":
+            df = repo_ml.database_sizes(repo, t.target_id, own)
+            series = {
+                (str(d),): pd.Series(
+                    g["size_bytes"].to_numpy(), index=pd.to_datetime(g["captured_at"], utc=True)
+                )
+                for d, g in df.groupby("datname", sort=True)
             }
+        else:
+            series = _table_series(
+                repo_ml.table_sizes(repo, t.target_id, own),
+                repo_ml.sized_snapshot_times(repo, t.target_id),
+                limit,
+            )
+    rows = []
+    for who, s in series.items():
+        name = who[0] if key == "database" else f"{who[1]}.{who[2]}"
+        f = cap.forecast(
+            s,
+            metric=f"{key}_size:{name}",
+            unit="bytes",
+            horizon=horizon,
+            limit=None if free is None or s.empty else float(s.iloc[-1]) + free,
+            limit_source=None if free is None else "size now + free space of the filesystem",
         )
-    cols = [
-        "datname",
+        end = f.frame.iloc[-1] if not f.frame.empty else None
+        row = {"datname": who[0]}
+        if key == "table":
+            row.update(schemaname=who[1], relname=who[2])
+        row.update(
+            size_bytes=f.last_value,
+            growth_bytes_per_day=f.slope_per_day,
+            forecast_bytes=None if end is None else float(end["mean"]),
+            forecast_lower=None if end is None else float(end["lower"]),
+            forecast_upper=None if end is None else float(end["upper"]),
+            days_until_full=f.days_until,
+            method=f.method,
+            history_points=f.history_points,
+        )
+        rows.append(row)
+    cols = (["datname"] + (["schemaname", "relname"] if key == "table" else [])) + [
         "size_bytes",
         "growth_bytes_per_day",
+        "share_of_growth_pct",
         "forecast_bytes",
         "forecast_lower",
         "forecast_upper",
+        "days_until_full",
+        "free_bytes",
         "method",
         "history_points",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows).reindex(columns=cols)  # share and free space filled below
+    grow = pd.to_numeric(out["growth_bytes_per_day"], errors="coerce").clip(lower=0)
+    total = float(grow.sum()) if len(out) else 0.0
+    out["share_of_growth_pct"] = (grow / total * 100).round(1) if total > 0 else None
+    out["free_bytes"] = free
+    if key == "table":
+        out = out.sort_values("growth_bytes_per_day", ascending=False, na_position="last")
+    out = out.reset_index(drop=True)
+    out.attrs["free_bytes"] = free
+    out.attrs["note"] = None if free is not None else NO_DISK
+    return out
+
+
+def _table_series(
+    df: pd.DataFrame, sized: pd.DataFrame, limit: int
+) -> dict[tuple[str, str, str], pd.Series]:
+    """Per table (datname, schema, name): its size at every sized snapshot since it was
+    first stored, the last stored size carried forward over the snapshots where it did not
+    change (stored only when its counters moved). The ``limit`` tables whose size grew most
+    per day (first to last stored size) are returned, fastest first; forecasting every table
+    of a large schema would take longer than the report is worth."""
+    if df.empty:
+        return {}
+    at = pd.DatetimeIndex(pd.to_datetime(sized["captured_at"], utc=True)).unique()
+    df = df.assign(captured_at=pd.to_datetime(df["captured_at"], utc=True))
+    names = df.groupby(["datname", "relid"])[["schemaname", "relname"]].last()
+    wide = df.pivot_table(
+        index="captured_at", columns=["datname", "relid"], values="total_bytes", aggfunc="last"
+    )
+    wide = wide.reindex(wide.index.union(at)).ffill()
+    span = (wide.index[-1] - wide.index[0]) / pd.Timedelta(days=1) if len(wide) > 1 else 0.0
+    first = wide.apply(lambda c: c.dropna().iloc[0] if c.notna().any() else float("nan"))
+    rate = (wide.iloc[-1] - first) / span if span > 0 else wide.iloc[-1] * 0
+    out: dict[tuple[str, str, str], pd.Series] = {}
+    for col in rate.sort_values(ascending=False, na_position="last").index[:limit]:
+        schema, rel = names.loc[col]
+        out[(str(col[0]), str(schema), str(rel))] = wide[col].dropna()
+    return out
 
 
 def response_time_forecasts(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import typer
 
 from .. import api
+from ..model.formats import fmt_bytes
 from .common import JsonOpt, console, example, print_json, table
 
 app = typer.Typer(
@@ -86,32 +88,64 @@ def alerts(
     console.print(table("Exhaustion alerts", list(df.columns), df.itertuples(index=False)))
 
 
-@app.command(epilog=example("opscore capacity storage --target prod"))
+@app.command(
+    epilog=example(
+        "opscore capacity storage --target prod",
+        "opscore capacity storage --by table --limit 20",
+    )
+)
 def storage(
-    target: str | None = TargetOpt, horizon_days: float = HorizonOpt, as_json: bool = JsonOpt
+    target: str | None = TargetOpt,
+    horizon_days: float = HorizonOpt,
+    by: str = typer.Option(
+        "database", "--by", help="database, or table (the fastest-growing tables)."
+    ),
+    limit: int = typer.Option(10, "--limit", help="Tables shown with --by table (1-1000)."),
+    as_json: bool = JsonOpt,
 ) -> None:
-    """Storage growth per database with the forecast size at the horizon."""
-    df = api.storage_growth(target, horizon_days=horizon_days)
+    """Storage growth per database or table, the forecast size at the horizon, and the days
+    until that growth alone fills the filesystem's free space."""
+    df = api.storage_growth(target, horizon_days=horizon_days, by=by, limit=limit)
     if as_json:
         print_json(df)
         return
+    tables = "relname" in df.columns
     rows = [
         (
-            r.datname,
-            _num(r.size_bytes, "bytes"),
-            _num(r.growth_bytes_per_day, "bytes"),
-            _band(r.forecast_bytes, r.forecast_lower, r.forecast_upper, "bytes"),
+            f"{r.datname}: {r.schemaname}.{r.relname}" if tables else r.datname,
+            fmt_bytes(r.size_bytes),
+            fmt_bytes(r.growth_bytes_per_day),
+            "-" if pd.isna(r.share_of_growth_pct) else f"{r.share_of_growth_pct:.0f} %",
+            " ".join(fmt_bytes(v) for v in (r.forecast_bytes, r.forecast_lower, r.forecast_upper)),
+            "-" if pd.isna(r.days_until_full) else f"{r.days_until_full:,.0f}",
             r.method,
         )
         for r in df.itertuples()
     ]
+    free = df.attrs.get("free_bytes")
+    caption = (
+        f"free space of the data directory's filesystem: {fmt_bytes(free)}"
+        if free is not None
+        else df.attrs.get("note")
+    )
     console.print(
         table(
-            f"Storage growth, {horizon_days:g} days ahead",
-            ["database", "size", "growth/day", "forecast", "method"],
+            f"Storage growth by {'table' if tables else 'database'}, {horizon_days:g} days ahead",
+            [
+                "table" if tables else "database",
+                "size",
+                "growth/day",
+                "share",
+                "forecast [95 % interval]",
+                "days until full",
+                "method",
+            ],
             rows,
+            drop=["method", "forecast [95 % interval]", "share"],
         )
     )
+    if caption:
+        console.print(caption)
 
 
 def show_windows(w: Any, as_json: bool) -> None:

@@ -235,6 +235,39 @@ def database_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bo
     )
 
 
+def table_sizes(conn: psycopg.Connection, target_id: int, include_opscore: bool) -> pd.DataFrame:
+    """captured_at, datname, relid, schemaname, relname, total_bytes (heap + indexes + TOAST)
+    of every table a sized snapshot stored. A table stored only when its counters moved is
+    absent from the sized snapshots where it did not change; the caller carries its last size
+    forward over those (its size cannot change without a write or a vacuum, both counted)."""
+    return _frame(
+        conn,
+        """
+        SELECT s.captured_at, t.datname, u.relid::int8 AS relid, u.schemaname, u.relname,
+               u.total_bytes::float8 AS total_bytes
+          FROM opscore.snapshots s
+          JOIN opscore.snap_tables t USING (snapshot_id)
+         CROSS JOIN LATERAL unnest(t.relid, t.schemaname, t.relname, t.total_bytes)
+               AS u(relid, schemaname, relname, total_bytes)
+         WHERE s.target_id = %(t)s AND s.status <> 'failed' AND s.with_sizes
+           AND u.total_bytes IS NOT NULL
+           AND (%(own)s OR t.datname IS DISTINCT FROM s.own_datname)
+         ORDER BY s.captured_at
+        """,
+        {"t": target_id, "own": include_opscore},
+    )
+
+
+def sized_snapshot_times(conn: psycopg.Connection, target_id: int) -> pd.DataFrame:
+    """captured_at of every sized snapshot of the target, oldest first."""
+    return _frame(
+        conn,
+        "SELECT captured_at FROM opscore.snapshots WHERE target_id = %(t)s "
+        "AND status <> 'failed' AND with_sizes ORDER BY captured_at",
+        {"t": target_id},
+    )
+
+
 def wraparound_series(conn: psycopg.Connection, target_id: int) -> pd.DataFrame:
     """Per snapshot and database: transaction-ID and multixact age, with the autovacuum
     freeze and failsafe ages in force (snapshots taken since the wraparound capture)."""
