@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -191,6 +192,40 @@ def test_same_capture_twice_is_stored_once(repo, target_db, only_dbs):
         "SELECT count(*) FROM opscore.snapshots WHERE target_id = %s", (t.target_id,)
     ).fetchone()[0]
     assert n == 2
+
+
+def test_state_kept_in_memory_is_the_state_stored(repo, target_db, only_dbs):
+    """The delta state a capture keeps in memory for the next one is the one it stored: read
+    back from opscore.snapshot_state it is equal, source by source; an entry from another
+    snapshot (id or capture time) is never used."""
+    only_dbs(_dbname(target_db))
+    t = api.add_target("mem", target_db)
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE mem_t (id int, v numeric)")
+        api.take_snapshot("mem")
+        conn.execute("INSERT INTO mem_t SELECT g, g / 3.0 FROM generate_series(1, 500) g")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        s2 = api.take_snapshot("mem")
+    key = writes._StateCache.key(repo, t.target_id)
+    cached = writes.STATE_CACHE.get(key, s2.snapshot_id, s2.captured_at)
+    assert cached and "pg_stat_statements" in cached and any(k.startswith("tables") for k in cached)
+    writes.STATE_CACHE.drop(key)
+    stored = writes._previous(repo, t.target_id)
+    assert stored is not None and stored.snapshot_id == s2.snapshot_id
+    assert stored.states == cached
+    # another snapshot's entry, or the same id at another time (a repository created again)
+    writes.STATE_CACHE.put(key, s2.snapshot_id, s2.captured_at, cached, 1)
+    assert writes.STATE_CACHE.get(key, s2.snapshot_id + 1, s2.captured_at) is None
+    later = s2.captured_at + timedelta(microseconds=1)
+    assert writes.STATE_CACHE.get(key, s2.snapshot_id, later) is None
+    # and deltas after it are exact, as with the stored state
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO mem_t SELECT g, 1 FROM generate_series(1, 70) g")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    s3 = api.take_snapshot("mem")
+    tables = api.get_snapshot(s3.snapshot_id).tables
+    row = tables[tables["relname"] == "mem_t"]
+    assert int(row["n_tup_ins"].iloc[0]) == 70
 
 
 def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, monkeypatch):

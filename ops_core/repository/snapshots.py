@@ -9,6 +9,7 @@ captures of one target serialise); this module reads that state and writes.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from operator import itemgetter
 from typing import Any
@@ -110,6 +111,60 @@ def store(conn: psycopg.Connection, cap: Capture, started: float | None = None) 
         return sid, True
 
 
+class _StateCache:
+    """The delta state this process wrote with its last capture of each target, so the next
+    capture (a collector snapshots its targets every few minutes, in one process) does not
+    read its own state back: ~1 MB of JSON for 5,000 statements, read and parsed per snapshot.
+
+    An entry is used only when the snapshot it was written with is still the target's newest
+    usable one, matched by id AND capture time (a capture by another process, a deleted
+    snapshot, or a repository or schema created again, whose ids restart, make it a miss and
+    the state is read from ``opscore.snapshot_state`` as before). The states are plain JSON
+    values (strings, numbers, lists), the same as read back. Bounded by the size of their
+    JSON (oldest entries dropped first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: dict[tuple[Any, ...], tuple[int, Any, dict[str, Any], int]] = {}
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def key(conn: psycopg.Connection, target_id: int) -> tuple[Any, ...]:
+        info = conn.info
+        return (info.host, info.port, info.dbname, target_id)
+
+    def get(self, key: tuple[Any, ...], snapshot_id: int, captured_at: Any) -> dict | None:
+        with self.lock:
+            hit = self.entries.get(key)
+        if hit is None or hit[0] != snapshot_id or hit[1] != captured_at:
+            return None
+        return hit[2]
+
+    def put(self, key, snapshot_id: int, captured_at: Any, states: dict, size: int) -> None:
+        with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[3]
+            if size > self.max_bytes:
+                return
+            while self.entries and self.bytes + size > self.max_bytes:
+                oldest = next(iter(self.entries))  # dicts keep insertion order
+                self.bytes -= self.entries.pop(oldest)[3]
+            self.entries[key] = (snapshot_id, captured_at, states, size)
+            self.bytes += size
+
+    def drop(self, key: tuple[Any, ...]) -> None:
+        with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[3]
+
+
+#: 64 MB of state JSON: about 60 targets of 5,000 statements, or hundreds of small ones
+STATE_CACHE = _StateCache(64 << 20)
+
+
 def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | None:
     """The previous usable snapshot and its states. A state is the base of the next delta only
     if it is the previous snapshot's (after that snapshot was deleted, or the source failed
@@ -121,6 +176,9 @@ def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | Non
     ).fetchone()
     if prev is None:
         return None
+    cached = STATE_CACHE.get(_StateCache.key(conn, target_id), prev[0], prev[1])
+    if cached:
+        return deltas.Previous(prev[0], prev[1], prev[2], cached)
     # read as text and parsed by orjson (psycopg's jsonb loader is the json module)
     states = {
         source: orjson.loads(text)
@@ -199,18 +257,28 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
     _write_limits(conn, cap, sid)
     # state for the next delta; a source that failed this time restarts from a baseline
     failed = [k for k, v in cap.sources.items() if v.startswith("error")]
+    size = 0
     for key, st in new_states.items():
+        text = _state_json(st)
+        size += len(text)
         conn.execute(
             "INSERT INTO opscore.snapshot_state (target_id, source, snapshot_id, state) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (target_id, source) DO UPDATE "
             "SET snapshot_id = excluded.snapshot_id, state = excluded.state",
-            (cap.target_id, key, sid, _state_json(st)),
+            (cap.target_id, key, sid, text),
         )
     if failed:
         conn.execute(
             "DELETE FROM opscore.snapshot_state WHERE target_id = %s AND source = ANY(%s)",
             (cap.target_id, failed),
         )
+    # what the next capture would read back: the states written with this snapshot
+    kept = {k: v for k, v in new_states.items() if k not in failed}
+    cache_key = _StateCache.key(conn, cap.target_id)
+    if kept:
+        STATE_CACHE.put(cache_key, sid, cap.captured_at, kept, size)
+    else:
+        STATE_CACHE.drop(cache_key)
     return sid
 
 
