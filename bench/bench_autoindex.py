@@ -193,6 +193,7 @@ def main() -> None:
     os.environ.setdefault("OPSCORE_HOME", tempfile.mkdtemp(prefix="aixbench-"))
     from ops_core import api
     from ops_core.analysis import autoindex as ai
+    from ops_core.analysis import autoindex_choice as choice
     from ops_core.collectors import live
 
     try:
@@ -218,9 +219,9 @@ def main() -> None:
         cycle_s = time.monotonic() - t0
         cands = run.candidates
         est_saved = sum(c.saved_ms for c in cands.chosen)
-        greedy = ai.net_of(cands.chosen)
+        greedy = choice.net_of(cands.chosen)
         try:
-            _, exact = ai.choose_exact(cands.candidates, cands.budget_mb * 2**20)
+            _, exact = choice.choose_exact(cands.candidates, cands.budget_mb * 2**20)
             gap = f"{100 * (exact - greedy) / exact:.1f} %" if exact > 0 else "n/a"
         except ValueError as exc:
             exact, gap = float("nan"), str(exc)

@@ -264,15 +264,16 @@ def test_statement_columns_and_candidate_order():
 
 def test_write_overhead_and_greedy_against_exact():
     from ops_core.analysis import autoindex as ai
+    from ops_core.analysis import autoindex_choice as choice
 
     table = {"n_indexes": 1, "n_tup_upd": 100.0, "n_tup_hot_upd": 90.0}
     writes = [{"queryid": 1, "kind": "insert", "calls": 1000, "total_ms": 100.0},
               {"queryid": 2, "kind": "update", "calls": 10, "total_ms": 40.0,
                "set_columns": ["v"]},
               {"queryid": 3, "kind": "delete", "calls": 10, "total_ms": 40.0}]  # fmt: skip
-    ms, _ = ai.write_overhead(["k"], writes, table)
+    ms, _ = choice.write_overhead(["k"], writes, table)
     assert ms == pytest.approx(100 / 2 + 40 / 2 * 0.1)  # update of another column: non-HOT
-    ms_v, _ = ai.write_overhead(["v"], writes, table)
+    ms_v, _ = choice.write_overhead(["v"], writes, table)
     assert ms_v == pytest.approx(100 / 2 + 40 / 2)  # it sets an indexed column
 
     def cand(name, saved: dict[int, float], write, size):
@@ -285,9 +286,9 @@ def test_write_overhead_and_greedy_against_exact():
 
     pool = [cand("a", {1: 90, 2: 50}, 10, 100), cand("b", {1: 80}, 5, 60),
             cand("c", {2: 60, 3: 70}, 20, 80), cand("w", {4: 5}, 30, 10)]  # fmt: skip
-    chosen = ai.choose(pool, budget_bytes=180, min_gain_pct=5)
-    greedy = ai.net_of(chosen)
-    best, exact = ai.choose_exact(pool, 180)
+    chosen = choice.choose(pool, budget_bytes=180, min_gain_pct=5)
+    greedy = choice.net_of(chosen)
+    best, exact = choice.choose_exact(pool, 180)
     assert sum(c.est_bytes for c in chosen) <= 180 and greedy <= exact
     assert not next(c for c in pool if c.name == "w").chosen  # writes cost more than it saves
     assert "write overhead" in next(c for c in pool if c.name == "w").verdict

@@ -38,10 +38,10 @@ from .autoindex import (
     DEFAULT_RANGE_SEL,
     IndexCandidate,
     StatementColumns,
-    estimate_bytes,
     selectivity,
     statement_columns,
 )
+from .autoindex_choice import estimate_bytes
 
 __all__ = ["cost_candidate", "estimate_scan", "filter_columns", "hypothetical_plan", "clone_costs"]
 

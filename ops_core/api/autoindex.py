@@ -33,6 +33,7 @@ from psycopg.conninfo import make_conninfo
 
 from .. import repository
 from ..analysis import autoindex as ai
+from ..analysis import autoindex_choice as choice
 from ..analysis import whatif
 from ..analysis.autoindex import IndexCandidate
 from ..analysis.autoindex_whatif import cost_candidate
@@ -280,15 +281,15 @@ def candidates_with_texts(
             ]
             cost_candidate(conn, c, affected, hypopg=hyp, plans=plans, table=tables[table],
                            costs=costs, clone_dsn=clone_dsn)  # fmt: skip
-            c.write_ms, detail = ai.write_overhead(
+            c.write_ms, detail = choice.write_overhead(
                 c.columns, [w for w in writes if w["table"] == table], tables[table]
             )
             c.column_stats["writes"] = detail
             widths = [float((stats.get((table, col)) or {}).get("avg_width") or 8)
                       for col in c.columns + c.include]  # fmt: skip
             frac = float(c.predicate["freq"]) if c.predicate else 1.0
-            c.est_bytes = ai.estimate_bytes(float(tables[table]["reltuples"]) * frac, widths)
-    ai.choose(cands, cfg.budget_mb * 2**20, cfg.min_gain_pct)
+            c.est_bytes = choice.estimate_bytes(float(tables[table]["reltuples"]) * frac, widths)
+    choice.choose(cands, cfg.budget_mb * 2**20, cfg.min_gain_pct)
     cands.sort(key=lambda c: (not c.chosen, -c.net_ms))
     out.candidates = cands
     return out, bound
