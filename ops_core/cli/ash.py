@@ -10,7 +10,7 @@ import typer
 from .. import api
 from ..errors import OpsCoreError
 from ..model.serialize import to_jsonable
-from .common import JsonOpt, console, example, print_json, table
+from .common import JsonOpt, console, ctrl_c_stops, example, print_json, table
 
 app = typer.Typer(
     help="Active session history: sample pg_stat_activity at 1 Hz, query it, rank DB time.",
@@ -85,14 +85,16 @@ def run(
             "(Ctrl-C to stop)"
         )
 
-    with status:
+    with ctrl_c_stops() as stop, status:
         st = api.run_ash(
             target,
             duration_s=duration,
             interval_s=interval,
+            stop=stop,
             on_sample=on_sample,
             include_opscore=include_opscore or None,
         )
+        st.interrupted = st.interrupted or stop.is_set()
     if as_json:
         print_json(st.as_dict())
     else:
@@ -119,13 +121,16 @@ def run(
 def _run_fleet(
     duration: float | None, interval: float | None, mode: str, include_opscore: bool, as_json: bool
 ) -> None:
-    with console.status("ASH: sampling every target from this process (Ctrl-C to stop) ..."):
+    status = console.status("ASH: sampling every target from this process (Ctrl-C to stop) ...")
+    with ctrl_c_stops() as stop, status:
         st = api.run_ash_fleet(
             duration_s=duration,
             interval_s=interval,
             mode=mode,
+            stop=stop,
             include_opscore=include_opscore or None,
         )
+        st.interrupted = st.interrupted or stop.is_set()
     if as_json:
         print_json(st.as_dict())
         return

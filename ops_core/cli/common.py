@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -340,3 +343,30 @@ class OpsCoreGroup(TyperGroup):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             raise typer.Exit(report_error(exc)) from None
+
+
+@contextlib.contextmanager
+def ctrl_c_stops() -> Iterator[threading.Event]:
+    """Ctrl-C (SIGINT) or a plain ``kill`` (SIGTERM) sets the yielded event instead of raising
+    KeyboardInterrupt wherever the main thread happens to be: a KeyboardInterrupt raised
+    between a lock's acquire and its ``with`` block (rich's live status takes one on every
+    update) leaves the lock held, and the process hung at exit (seen under load: ``ash run``
+    never exited after Ctrl-C). A loop that waits on the event stops at its next tick and
+    flushes; a second Ctrl-C raises KeyboardInterrupt as usual. Outside the main thread (no
+    signal handlers there) the event is never set by a signal."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
