@@ -115,5 +115,10 @@ def test_missing_index_claims_only_the_scans_own_time():
         db_time_s=10.0, ash_s=10.0, ash_cpu_s=0.2, ash_io_s=0.05, ash_lwlock_s=0.05
     )
     assert abs(scan_time_s(sleepy) - 0.3) < 1e-9
+    # a parallel seq scan: the leader's IPC waits on its workers go away with the scan
+    parallel = SimpleNamespace(
+        db_time_s=6.0, ash_s=6.0, ash_cpu_s=3.5, ash_io_s=0.5, ash_lwlock_s=0.0, ash_ipc_s=2.0
+    )
+    assert scan_time_s(parallel) == 6.0
     # snapshot basis (no ASH): the execution time is all there is to claim
     assert scan_time_s(SimpleNamespace(db_time_s=4.0, ash_s=0.0)) == 4.0

@@ -228,12 +228,15 @@ def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total
 
 
 def scan_time_s(r: Any) -> float:
-    """The part of a statement's DB time an index takes away: the scan's own work (CPU, I/O
-    reads, buffer LWLocks) when ASH sampled it. Waits on locks, clients, timers (pg_sleep) or
-    IPC stay with an index, so they are not claimed. Without samples, its execution time."""
+    """The part of a statement's DB time an index takes away: the scan's own work when ASH
+    sampled it: CPU, I/O reads, buffer LWLocks, and IPC (a parallel scan's leader waits on its
+    workers: the index takes that away with the scan). Waits on locks, clients or timers
+    (pg_sleep) stay with an index, so they are not claimed. Without samples, its execution
+    time."""
     if float(getattr(r, "ash_s", 0.0) or 0.0) <= 0:
         return float(r.db_time_s)
-    return sum(float(getattr(r, c, 0.0) or 0.0) for c in ("ash_cpu_s", "ash_io_s", "ash_lwlock_s"))
+    cols = ("ash_cpu_s", "ash_io_s", "ash_lwlock_s", "ash_ipc_s")
+    return sum(float(getattr(r, c, 0.0) or 0.0) for c in cols)
 
 
 def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, total, inp=None):
