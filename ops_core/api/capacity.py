@@ -431,7 +431,9 @@ def storage_growth(
         if key == "table":
             row.update(schemaname=who[1], relname=who[2])
         row.update(
-            size_bytes=f.last_value,
+            # the size last read, not the forecaster's resampled bucket (a mean when two
+            # snapshots fall into one step)
+            size_bytes=None if s.empty else float(s.iloc[-1]),
             growth_bytes_per_day=f.slope_per_day,
             forecast_bytes=None if end is None else float(end["mean"]),
             forecast_lower=None if end is None else float(end["lower"]),
