@@ -99,3 +99,4 @@ def test_storage_growth_refuses_bad_input(repo, target_db):
         api.storage_growth("capt2", by="table", limit=0)
     empty = api.storage_growth("capt2", by="table")  # no sized snapshot yet: empty, not an error
     assert empty.empty and "relname" in empty.columns
+    assert "baseline" in empty.attrs["empty_note"]  # the CLI and the app print it

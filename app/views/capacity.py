@@ -83,9 +83,7 @@ with tab_s:
                 f"Free space of the data directory's filesystem: {fmt_bytes(g.attrs['free_bytes'])}"
             )
         if g.empty:
-            st.info(
-                "No sized snapshot yet (sizes are read once per snapshot_sizes_interval_minutes)."
-            )
+            st.info(g.attrs["empty_note"])
             continue
         view = g.copy()
         for col in ("size_bytes", "growth_bytes_per_day", "forecast_bytes"):

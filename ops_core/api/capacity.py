@@ -43,6 +43,11 @@ NO_DISK = (
     "filesystem free space unknown: host figures are captured only for a target on "
     "opscore's host; days_until is null"
 )
+NO_SIZE_HISTORY = (
+    "No size history yet: sizes are read by a snapshot every snapshot_sizes_interval_minutes "
+    "(default 60), and a target's first snapshot is its baseline (nothing stored per database "
+    "or table). Take snapshots over time (`opscore serve` schedules them)."
+)
 #: sequences forecast per report: the fullest ones (each forecast fits its candidates)
 MAX_SEQUENCES = 10
 
@@ -465,6 +470,7 @@ def storage_growth(
     out = out.reset_index(drop=True)
     out.attrs["free_bytes"] = free
     out.attrs["note"] = None if free is not None else NO_DISK
+    out.attrs["empty_note"] = NO_SIZE_HISTORY if out.empty else None
     return out
 
 
@@ -486,7 +492,7 @@ def _table_series(
     )
     wide = wide.reindex(wide.index.union(at)).ffill()
     span = (wide.index[-1] - wide.index[0]) / pd.Timedelta(days=1) if len(wide) > 1 else 0.0
-    first = wide.apply(lambda c: c.dropna().iloc[0] if c.notna().any() else float("nan"))
+    first = wide.bfill().iloc[0]  # each table's first stored size
     rate = (wide.iloc[-1] - first) / span if span > 0 else wide.iloc[-1] * 0
     out: dict[tuple[str, str, str], pd.Series] = {}
     for col in rate.sort_values(ascending=False, na_position="last").index[:limit]:

@@ -111,12 +111,7 @@ def storage(
         return
     tables = "relname" in df.columns
     if df.empty:
-        console.print(
-            "No size history yet: sizes are read by a snapshot every "
-            "snapshot_sizes_interval_minutes (default 60), and a target's first snapshot is its "
-            "baseline (nothing stored per database or table). Take snapshots over time "
-            "(`opscore serve` schedules them)."
-        )
+        console.print(df.attrs["empty_note"])
         return
     rows = [
         (
