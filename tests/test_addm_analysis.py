@@ -21,7 +21,7 @@ def _input(stmts: list[dict], **kw) -> AddmInput:
     )  # fmt: skip
     return AddmInput(
         elapsed_s=60,
-        samples=pd.DataFrame(columns=SAMPLE_COLUMNS),
+        samples=kw.pop("samples", pd.DataFrame(columns=SAMPLE_COLUMNS)),
         statements=pd.DataFrame([{**base, **s} for s in stmts]),
         tables=tables,
         tables_begin=tables,
@@ -122,3 +122,115 @@ def test_missing_index_claims_only_the_scans_own_time():
     assert scan_time_s(parallel) == 6.0
     # snapshot basis (no ASH): the execution time is all there is to claim
     assert scan_time_s(SimpleNamespace(db_time_s=4.0, ash_s=0.0)) == 4.0
+
+
+def _samples(rows: list[dict], seconds: int = 60) -> pd.DataFrame:
+    """ASH samples (1 s apart) of foreground sessions: each dict gives pid, wait_class, event,
+    query_id, query and how many seconds it was seen so."""
+    t0 = pd.Timestamp("2026-12-06 10:00:00", tz="UTC")
+    out = []
+    for r in rows:
+        for i in range(r.pop("n")):
+            out.append(
+                {c: None for c in SAMPLE_COLUMNS}
+                | {"sample_time": t0 + pd.Timedelta(seconds=i % seconds), "weight_s": 1.0,
+                   "backend_type": "client backend", "state": "active", "db_time": True,
+                   "datname": "shop", "usename": "app", "application_name": "shop-api",
+                   "wait_event_type": None if r["wait_class"] == "CPU" else r["wait_class"],
+                   "wait_event": None if r["wait_class"] == "CPU" else r["event"]}
+                | r
+            )  # fmt: skip
+    return pd.DataFrame(out, columns=SAMPLE_COLUMNS)
+
+
+SAVEPOINTS = "UPDATE demo.orders SET total = total + $1 WHERE id = $2"
+REPORT = "SELECT count(*) FROM demo.orders WHERE total > $1"
+
+
+def test_unexplained_wait_event_gets_a_finding_of_its_own():
+    """A wait no specific finding models (subtransaction SLRU from overflowed savepoints) is
+    named with its meaning, statements and sessions, instead of 'nothing significant'."""
+    stmts = [
+        {"queryid": 11, "query": SAVEPOINTS, "calls": 500, "rows": 500, "total_exec_time": 20000},
+        {"queryid": 12, "query": REPORT, "calls": 100, "rows": 100, "total_exec_time": 9000},
+    ]
+    samples = _samples(
+        [
+            {"pid": 101, "wait_class": "LWLock", "event": "SubtransSLRU", "query_id": 12,
+             "query": REPORT, "n": 30},
+            {"pid": 102, "wait_class": "LWLock", "event": "SubtransSLRU", "query_id": 12,
+             "query": REPORT, "n": 20},
+            {"pid": 103, "wait_class": "CPU", "event": "CPU", "query_id": 11,
+             "query": SAVEPOINTS, "n": 40},
+            # a parallel query's own coordination and the application's sleep are no cause
+            {"pid": 104, "wait_class": "IPC", "event": "ExecuteGather", "query_id": 12,
+             "query": REPORT, "n": 20},
+            {"pid": 105, "wait_class": "Timeout", "event": "PgSleep", "query_id": None,
+             "query": "SELECT pg_sleep(1)", "n": 20},
+        ]
+    )  # fmt: skip
+    res = analyze(_input(stmts, samples=samples, cpu_count=4, min_impact_pct=5))
+    top = res.findings[0]
+    assert top.type == "wait_event", [f.title for f in res.findings]
+    assert top.evidence["event"] == "SubtransSLRU" and top.evidence["known_event"]
+    assert top.impact_db_time_s == 50.0 and top.impact_pct == round(100 * 50 / 130, 2)
+    assert "SubtransSLRU (subtransaction SLRU)" in top.title and "demo.orders" in top.title
+    assert "SAVEPOINT" in top.recommendations[0].action
+    assert top.statements[0]["queryid"] == 12 and top.sessions[:2] == [101, 102]
+    events = {f.evidence.get("event") for f in res.findings if f.type == "wait_event"}
+    assert events == {"SubtransSLRU"}  # not ExecuteGather, not PgSleep
+
+
+def test_wait_event_is_not_counted_twice_nor_below_the_bar():
+    """Lock waits are the lock findings'; an unknown event is named plainly; a few samples
+    (chance) or a small share make no finding; WAL LWLocks belong to a WAL finding when one
+    exists."""
+    stmts = [{"queryid": 12, "query": REPORT, "calls": 100, "rows": 100, "total_exec_time": 9000}]
+    samples = _samples(
+        [
+            {"pid": 101, "wait_class": "Lock", "event": "transactionid", "query_id": 12,
+             "query": REPORT, "n": 40},
+            {"pid": 102, "wait_class": "LWLock", "event": "SomeNewLWLock", "query_id": 12,
+             "query": REPORT, "n": 30},
+            {"pid": 103, "wait_class": "BufferPin", "event": "BufferPin", "query_id": 12,
+             "query": REPORT, "n": 6},  # under 8 samples: could be chance
+            {"pid": 104, "wait_class": "CPU", "event": "CPU", "query_id": 12,
+             "query": REPORT, "n": 60},
+        ]
+    )  # fmt: skip
+    dbs = pd.DataFrame([{"datname": "shop", "numbackends": 5, "deadlocks": 3}])
+    res = analyze(_input(stmts, samples=samples, cpu_count=8, min_impact_pct=5, databases=dbs))
+    waits = [f for f in res.findings if f.type == "wait_event"]
+    assert [f.evidence["event"] for f in waits] == ["SomeNewLWLock"], [f.title for f in waits]
+    assert not waits[0].evidence["known_event"] and "SomeNewLWLock" in waits[0].title
+    # the range's deadlocks (pg_stat_database) are named with the lock waits
+    [lock] = [f for f in res.findings if f.type == "lock_contention"]
+    assert lock.evidence["deadlocks"] == 3 and "3 deadlock(s)" in lock.title
+    assert "consistent order" in lock.recommendations[0].action
+
+
+def test_bloat_with_autovacuum_disabled_names_it():
+    """Dead rows growing with nothing holding them back are autovacuum's ordinary work -
+    unless autovacuum is disabled on the table (or server-wide) and no vacuum ran."""
+    stmts = [{"queryid": 12, "query": REPORT, "calls": 100, "rows": 100, "total_exec_time": 9000}]
+    samples = _samples(
+        [{"pid": 104, "wait_class": "CPU", "event": "CPU", "query_id": 12, "query": REPORT,
+          "n": 60}]
+    )  # fmt: skip
+
+    def run(options, settings=None):
+        inp = _input(stmts, samples=samples, cpu_count=8, min_impact_pct=5,
+                     table_catalog={"demo.orders": {"options": options, "reltuples": 50_000}},
+                     **({"settings": settings} if settings else {}))  # fmt: skip
+        begin = inp.tables.assign(n_dead_tup=1_000)
+        inp.tables_begin = begin
+        inp.tables = inp.tables.assign(n_dead_tup=60_000)
+        return [f for f in analyze(inp).findings if f.type == "vacuum_blocked"]
+
+    assert run([]) == []  # autovacuum on: its next round cleans them
+    [f] = run(["autovacuum_enabled=false", "fillfactor=90"])
+    assert "autovacuum disabled on the table" in f.title
+    assert f.recommendations[0].action == "ALTER TABLE demo.orders RESET (autovacuum_enabled);"
+    assert f.evidence["tables"][0]["autovacuum"] == "disabled on the table"
+    [f] = run([], {"max_connections": 100, "autovacuum": "off"})
+    assert "disabled server-wide" in f.title and "autovacuum = on" in f.recommendations[0].action

@@ -172,6 +172,39 @@ def test_compound_extension_and_idle_blocker(shop, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
+def test_vacuum_waiting_on_a_pinned_page_is_named_by_its_wait(shop, neighbour):
+    """A wait no specific finding models (BufferPin): ADDM's safety net names the event, what
+    it means and the statement that waited, instead of 'nothing significant'."""
+    dsn, db = shop
+    fault = fs.PinnedPageVacuum(dsn)
+    sc = run_scenario(
+        "pinned_page_vacuum", "wait_event", TARGET, dsn, fault, database=db, neighbour=neighbour
+    )
+    top = sc.top
+    assert top.type == "wait_event" and top.evidence["event"] == "BufferPin", describe(sc)
+    assert top.evidence["known_event"] and "buffer pin" in top.title, describe(sc)
+    assert set(top.sessions) <= set(fault.info.roles["vacuum"]), describe(sc)
+    assert "idle_in_transaction" not in sc.found_set, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+def test_dead_rows_with_autovacuum_disabled(shop, neighbour):
+    """Dead rows growing on a table whose autovacuum is off: the bloat and its cause (the
+    table's setting, with the statement that resets it), not only the stale statistics."""
+    dsn, db = shop
+    fault = fs.DeadRowsAutovacuumOff(dsn)
+    sc = run_scenario(
+        "dead_rows_autovacuum_off", "vacuum_blocked", TARGET, dsn, fault,
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    assert "vacuum_blocked" in sc.found_set, describe(sc)
+    f = next(f for f in sc.analysis.findings if f.type == "vacuum_blocked")
+    assert fault.table in f.objects and "autovacuum disabled on the table" in f.title
+    assert f.recommendations[0].action == f"ALTER TABLE {fault.table} RESET (autovacuum_enabled);"
+    assert sc.top.type in ("vacuum_blocked", "stale_statistics"), describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
     """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.
     The shop's report queries are CPU-heavy aggregates; what tells them apart from an injected

@@ -19,6 +19,9 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`BulkLoadWal` - one session bulk-loading wide rows (INSERT ... SELECT) in big
   transactions: WAL volume, not many small commits.
 - :class:`CpuHeavyNoSpill` - a CPU-heavy join/aggregate that fits in work_mem (no temp).
+- :class:`PinnedPageVacuum` - a VACUUM (FREEZE) waiting on a page an open cursor keeps pinned:
+  a wait (BufferPin) that no specific finding models, for ADDM's safety net.
+- :class:`DeadRowsAutovacuumOff` - dead rows piling up on a table with autovacuum disabled.
 """
 
 from __future__ import annotations
@@ -298,6 +301,86 @@ class CpuHeavyNoSpill(Fault):
             )
 
 
+class PinnedPageVacuum(Fault):
+    """A session keeps a cursor open on a table (its scan keeps the current page pinned) and
+    sits idle in its transaction; a VACUUM (FREEZE) of that table needs a cleanup lock on the
+    page and waits for the pin to go (wait event BufferPin). No lock wait: the cursor's
+    ACCESS SHARE and VACUUM's SHARE UPDATE EXCLUSIVE do not conflict."""
+
+    name = "pinned_page_vacuum"
+    description = "VACUUM (FREEZE) waiting for a page an open cursor keeps pinned"
+
+    def __init__(self, dsn: str, *, vacuums: int = 2, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.vacuums = vacuums
+        self.table = f"public.{_name('ledger')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(self.table, sql.SQL("CREATE TABLE {} (id int, note text)").format(ident))
+        self.sql_admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, md5(g::text) FROM generate_series(1, 5000) g").format(
+                ident
+            )
+        )
+        holder = self.session("holder", autocommit=False)
+        holder.execute(sql.SQL("DECLARE pin CURSOR FOR SELECT * FROM {}").format(ident))
+        holder.execute("FETCH 1 FROM pin").fetchall()
+        vacuum = sql.SQL("VACUUM (FREEZE) {}").format(ident)
+        self.info.statements.append(vacuum.as_string(None))
+        self.info.objects.append(self.table)
+        for _ in range(self.vacuums):
+            self.loop("vacuum", self.session("vacuum"), lambda c: c.execute(vacuum))
+        self.wait_for(
+            "a VACUUM waiting for a buffer pin",
+            lambda: any(a["wait_event_type"] == "BufferPin" for a in self.activity()),
+        )
+
+
+class DeadRowsAutovacuumOff(Fault):
+    """Whole-table updates on a table whose autovacuum is disabled (``autovacuum_enabled =
+    false``, as someone set it during a bulk load and forgot), read by sequential scans that
+    wade through the growing dead rows."""
+
+    name = "dead_rows_autovacuum_off"
+    description = "dead rows piling up on a table with autovacuum disabled"
+
+    def __init__(self, dsn: str, *, rows: int = 100_000, readers: int = 1, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.rows, self.readers = rows, readers
+        self.table = f"public.{_name('balances')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL(
+                "CREATE TABLE {} (id int PRIMARY KEY, amount numeric NOT NULL, kind int) "
+                "WITH (autovacuum_enabled = false)"
+            ).format(ident),
+        )
+        self.sql_admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, 0, g %% 10 FROM generate_series(1, %s) g").format(
+                ident
+            ),
+            (self.rows,),
+        )
+        self.sql_admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        upd = sql.SQL("UPDATE {} SET amount = amount + 1 WHERE kind = %s").format(ident)
+        read = sql.SQL("SELECT kind, sum(amount) FROM {} GROUP BY kind").format(ident)
+        self.info.statements += [upd.as_string(None), read.as_string(None)]
+        self.info.objects.append(self.table)
+        state = {"k": 0}
+
+        def update(c: psycopg.Connection) -> None:
+            state["k"] = (state["k"] + 1) % 10
+            c.execute(upd, (state["k"],))
+
+        self.loop("updater", self.session("updater"), update)
+        for _ in range(self.readers):
+            self.loop("reader", self.session("reader"), lambda c: c.execute(read).fetchall())
+
+
 SCENARIO_FAULTS: dict[str, type[Fault]] = {
     cls.name: cls
     for cls in (
@@ -307,5 +390,7 @@ SCENARIO_FAULTS: dict[str, type[Fault]] = {
         OverIndexedWrites,
         BulkLoadWal,
         CpuHeavyNoSpill,
+        PinnedPageVacuum,
+        DeadRowsAutovacuumOff,
     )
 }

@@ -9,7 +9,8 @@ findings that snapshots can support are made (``basis='snapshot'``).
 Modules: :mod:`.sqlshape` (statement text -> tables, predicate columns), :mod:`.dbtime`
 (totals, breakdowns, per-statement profile), :mod:`.sessions` (locks, idle in transaction,
 vacuum blocked, connections), :mod:`.sqlfind` (missing index, stale statistics, temp spills,
-I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits).
+I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits), :mod:`.waitfind`
+(any other wait event taking a significant share of DB time that no finding explains).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .server import bulk_writers, checkpoint_findings, commit_findings, wal_volu
 from .sessions import connection_findings, lock_findings, vacuum_findings
 from .sqlfind import CpuLoad, statement_findings, top_sql_findings
 from .sqlshape import SqlShape, shape
+from .waitfind import wait_findings
 
 __all__ = [
     "AddmInput",
@@ -42,6 +44,9 @@ def _related(cause: Finding, symptom: Finding) -> bool:
     if cause.type == "idle_in_transaction":  # the idle holder is among the waiters' blockers
         roots = {b["pid"] for b in symptom.evidence.get("root_blockers", [])}
         return bool(set(cause.sessions) & roots) or bool(set(cause.objects) & set(symptom.objects))
+    if cause.type == "wait_event":  # the lock's root blocker is itself stuck in that wait
+        roots = {b["pid"] for b in symptom.evidence.get("root_blockers", [])}
+        return bool(set(cause.sessions) & roots)
     if cause.type == "wal_volume" and symptom.type == "commit_waits":
         return True
     if cause.type == "wal_volume" and symptom.type == "checkpoint_pressure":
@@ -167,6 +172,9 @@ def analyze(inp: AddmInput) -> AddmResult:
         inp, prof[~prof["queryid"].isin(taken_by_cause)], total, basis, load, hist
     )
     findings += stmt
+    if has_ash:  # the safety net: a wait no finding above explains
+        above = [f for f in findings if f.score >= inp.min_impact_pct]
+        findings += wait_findings(inp.samples, prof, total, inp.min_impact_pct, above)
     taken = {s["queryid"] for f in findings for s in f.statements if s.get("queryid") is not None}
     problems = [f for f in findings if f.score >= inp.min_impact_pct]
     omitted = [f for f in findings if f.score < inp.min_impact_pct]

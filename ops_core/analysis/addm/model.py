@@ -30,6 +30,7 @@ PRIORITY: tuple[str, ...] = (
     "io_bound_sql",
     "cpu_bound_sql",
     "connection_saturation",
+    "wait_event",
     "nothing_significant",
     "top_sql",
 )
@@ -45,6 +46,7 @@ CAUSES: tuple[tuple[str, str], ...] = (
     ("vacuum_blocked", "io_bound_sql"),
     ("vacuum_blocked", "cpu_bound_sql"),
     ("idle_in_transaction", "lock_contention"),
+    ("wait_event", "lock_contention"),
     ("relation_extension", "wal_volume"),
     ("wal_volume", "commit_waits"),
     ("wal_volume", "checkpoint_pressure"),

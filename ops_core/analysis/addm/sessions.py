@@ -191,8 +191,36 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
     for kind in ("extend", "other"):
         w = waiters[kinds == kind]
         if not w.empty and float(w["weight_s"].sum()) > 0:
-            out.append(_lock_finding(kind, w, rest, prof, total))
+            f = _lock_finding(kind, w, rest, prof, total)
+            n = _deadlocks(inp) if kind == "other" else 0
+            if n:
+                # the waits ended by the deadlock detector (deadlock_timeout each) are in them
+                f.title += f"; {n} deadlock(s) in the range"
+                f.evidence["deadlocks"] = n
+                f.recommendations.insert(
+                    0,
+                    Recommendation(
+                        "application",
+                        "Take row and table locks in one consistent order in every transaction "
+                        "(e.g. update rows sorted by key, lock the parent before the child); "
+                        "the server log's 'deadlock detected' entries (opscore deadlocks) name "
+                        "the statements.",
+                        f"{n} transaction(s) were rolled back by the deadlock detector after "
+                        "waiting deadlock_timeout.",
+                        None,
+                        None,
+                    ),
+                )
+            out.append(f)
     return out
+
+
+def _deadlocks(inp: AddmInput) -> int:
+    """Deadlocks counted in the range (pg_stat_database deltas)."""
+    db = inp.databases
+    if db is None or db.empty or "deadlocks" not in db.columns:
+        return 0
+    return int(pd.to_numeric(db["deadlocks"], errors="coerce").fillna(0).sum())
 
 
 #: lock type (the ``wait_event`` of a Lock wait) -> what is locked, and what to do about it
@@ -387,8 +415,19 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
                 g = g.sort_values(["open_s", "xmin_age"], ascending=False)
                 holder = g.iloc[0]
                 holder_pid = int(g.index[0][0])
+    av_off: dict[str, str] = {}
     if s.empty is False and holder is None:
-        return []  # dead rows grew but nothing held them back: autovacuum's ordinary work
+        # dead rows grew and nothing held them back: autovacuum's ordinary work, unless
+        # autovacuum cannot run there (disabled on the table or server-wide) and no vacuum ran
+        for x in bloat:
+            why = _autovacuum_off(inp, x["table"])
+            if why and x["vacuums_in_range"] == 0:
+                av_off[x["table"]] = why
+        if not av_off:
+            return []
+        bloat = [x for x in bloat if x["table"] in av_off]
+        for x in bloat:
+            x["autovacuum"] = av_off[x["table"]]
     names = {x["table"] for x in bloat}
     stmts = [
         {"queryid": int(r.queryid), "query": r.query, "db_time_s": round(float(r.db_time_s), 3)}
@@ -419,6 +458,19 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
                 None,
             )
         )
+    for table, why in sorted(av_off.items()):
+        recs.append(
+            Recommendation(
+                "sql",
+                f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);"
+                if why == "disabled on the table"
+                else "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();",
+                f"Autovacuum is {why}: nothing removes the dead rows of {table} as they "
+                "accumulate, so every scan reads them.",
+                impact,
+                pct(impact, total),
+            )
+        )
     recs.append(
         Recommendation(
             "sql",
@@ -430,6 +482,9 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
         )
     )
     who = f" held back by session {holder_pid}" if holder is not None else ""
+    if av_off:
+        kinds = sorted(set(av_off.values()))
+        who = f": autovacuum {' / '.join(kinds)}, no vacuum in the range"
     return [
         Finding(
             type="vacuum_blocked",
@@ -457,6 +512,22 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             basis="ash" if not s.empty else "snapshot",
         )
     ]
+
+
+#: how a boolean setting or reloption can be written off
+OFF_VALUES = frozenset({"off", "false", "f", "no", "n", "0"})
+
+
+def _autovacuum_off(inp: AddmInput, table: str) -> str | None:
+    """Why autovacuum cannot clean ``table`` (schema.name), or None."""
+    opts = (inp.table_catalog.get(table) or {}).get("options") or []
+    for o in opts:
+        name, _, value = str(o).lower().partition("=")
+        if name.strip() == "autovacuum_enabled" and value.strip() in OFF_VALUES:
+            return "disabled on the table"
+    if str(inp.settings.get("autovacuum", "on")).lower() in OFF_VALUES:
+        return "disabled server-wide"
+    return None
 
 
 def connection_findings(inp: AddmInput, total: float) -> list[Finding]:
