@@ -7,6 +7,7 @@ import json
 import time
 from datetime import timedelta
 
+import orjson
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -228,6 +229,46 @@ def test_state_kept_in_memory_is_the_state_stored(repo, target_db, only_dbs):
     assert int(row["n_tup_ins"].iloc[0]) == 70
 
 
+def test_migration_0032_keeps_the_stored_state_as_bytes(repo, target_db, only_dbs):
+    """Migration 0032 turns the JSON state stored before it into bytes (re-applied here on a
+    column of the old shape): the same values, stored uncompressed, and the next snapshot
+    takes its deltas against them instead of starting a new baseline."""
+    from importlib import resources
+
+    only_dbs(_dbname(target_db))
+    t = api.add_target("mig32", target_db)
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE mig_t (id int)")
+        s1 = api.take_snapshot("mig32")
+        writes.STATE_CACHE.drop(writes._StateCache.key(repo, t.target_id))
+        repo.execute(
+            "ALTER TABLE opscore.snapshot_state ALTER COLUMN state TYPE json "
+            "USING convert_from(state, 'UTF8')::json"
+        )
+        before = dict(repo.execute("SELECT source, state::text FROM opscore.snapshot_state"))
+        sql = (
+            resources.files("ops_core.repository")
+            .joinpath("migrations", "0032_snapshot_state_bytes.sql")
+            .read_text()
+        )
+        repo.execute(sql)
+        after = dict(repo.execute("SELECT source, state FROM opscore.snapshot_state"))
+        assert before and {k: orjson.loads(v) for k, v in after.items()} == {
+            k: json.loads(v) for k, v in before.items()
+        }
+        (storage,) = repo.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = "
+            "'opscore.snapshot_state'::regclass AND attname = 'state'"
+        ).fetchone()
+        assert storage == "e"  # external: not compressed by the repository
+        conn.execute("INSERT INTO mig_t SELECT generate_series(1, 33)")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    s2 = api.take_snapshot("mig32")
+    tables = api.get_snapshot(s2.snapshot_id).tables
+    assert int(tables.loc[tables["relname"] == "mig_t", "n_tup_ins"].iloc[0]) == 33
+    assert s2.snapshot_id > s1.snapshot_id
+
+
 def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, monkeypatch):
     other = pg.create_database("tgt2", pgss=False)
     try:
@@ -248,7 +289,7 @@ def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, m
             "SELECT state FROM opscore.snapshot_state WHERE source = %s",
             (f"tables@{_dbname(other)}",),
         ).fetchone()
-        assert len(rows[0]) == 2  # top-N: 2 of the 3 tables
+        assert len(orjson.loads(rows[0])) == 2  # top-N: 2 of the 3 tables
         monkeypatch.setenv("OPSCORE_SNAPSHOT_EXCLUDE_DATABASES", json.dumps([_dbname(other)]))
         reset_settings_cache()
         s2 = api.take_snapshot("m")
