@@ -133,3 +133,19 @@ def short(text: object, n: int = 120) -> str:
     # NaN for text they never reported: treat any non-string as "no text".
     t = " ".join(text.split()) if isinstance(text, str) else ""
     return t if len(t) <= n else t[: n - 1] + "…"
+
+
+#: how a boolean setting or reloption can be written off
+OFF_VALUES = frozenset({"off", "false", "f", "no", "n", "0"})
+
+
+def autovacuum_off(inp: AddmInput, table: str) -> str | None:
+    """Why autovacuum cannot clean ``table`` (schema.name), or None."""
+    opts = (inp.table_catalog.get(table) or {}).get("options") or []
+    for o in opts:
+        name, _, value = str(o).lower().partition("=")
+        if name.strip() == "autovacuum_enabled" and value.strip() in OFF_VALUES:
+            return "disabled on the table"
+    if str(inp.settings.get("autovacuum", "on")).lower() in OFF_VALUES:
+        return "disabled server-wide"
+    return None

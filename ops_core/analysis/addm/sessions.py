@@ -9,7 +9,16 @@ import pandas as pd
 
 from .. import blocking
 from .dbtime import db_samples
-from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
+from .model import (
+    AddmInput,
+    Finding,
+    Recommendation,
+    autovacuum_off,
+    fmt_bytes,
+    pct,
+    qtable,
+    short,
+)
 from .sqlshape import shape
 
 IDLE_TX = ("idle in transaction", "idle in transaction (aborted)")
@@ -420,7 +429,7 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
         # dead rows grew and nothing held them back: autovacuum's ordinary work, unless
         # autovacuum cannot run there (disabled on the table or server-wide) and no vacuum ran
         for x in bloat:
-            why = _autovacuum_off(inp, x["table"])
+            why = autovacuum_off(inp, x["table"])
             if why and x["vacuums_in_range"] == 0:
                 av_off[x["table"]] = why
         if not av_off:
@@ -512,22 +521,6 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             basis="ash" if not s.empty else "snapshot",
         )
     ]
-
-
-#: how a boolean setting or reloption can be written off
-OFF_VALUES = frozenset({"off", "false", "f", "no", "n", "0"})
-
-
-def _autovacuum_off(inp: AddmInput, table: str) -> str | None:
-    """Why autovacuum cannot clean ``table`` (schema.name), or None."""
-    opts = (inp.table_catalog.get(table) or {}).get("options") or []
-    for o in opts:
-        name, _, value = str(o).lower().partition("=")
-        if name.strip() == "autovacuum_enabled" and value.strip() in OFF_VALUES:
-            return "disabled on the table"
-    if str(inp.settings.get("autovacuum", "on")).lower() in OFF_VALUES:
-        return "disabled server-wide"
-    return None
 
 
 def connection_findings(inp: AddmInput, total: float) -> list[Finding]:

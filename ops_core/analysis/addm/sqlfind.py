@@ -12,7 +12,16 @@ import pandas as pd
 
 from .baseline import History, judge
 from .indexfind import LARGE_TABLE_ROWS, SELECTIVE, _scans, _table_rows, missing_index
-from .model import AddmInput, Finding, Recommendation, fmt_bytes, pct, qtable, short
+from .model import (
+    AddmInput,
+    Finding,
+    Recommendation,
+    autovacuum_off,
+    fmt_bytes,
+    pct,
+    qtable,
+    short,
+)
 from .sqlshape import shape
 
 
@@ -126,9 +135,7 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         # table or server-wide, or the table stayed over the threshold with no analyze for
         # longer than two autovacuum rounds. (A short range right after a bulk load is
         # autovacuum's next job, not a finding.)
-        av_off = any(o.startswith("autovacuum_enabled=f") for o in opts) or (
-            str(inp.settings.get("autovacuum", "on")).lower() in ("off", "false")
-        )
+        av_off = autovacuum_off(inp, table) is not None
         naptime = float(inp.settings.get("autovacuum_naptime") or 60)
         analyzed = int((t.analyze_count or 0) + (t.autoanalyze_count or 0))
         mod0 = _begin_value(inp, t, "n_mod_since_analyze")
