@@ -35,8 +35,6 @@ PARALLEL_PREFIXES = ("bgworker", "executegather", "parallel", "hash", "messagequ
 #: findings whose statements are the waiters of a lock: they explain those statements' Lock
 #: waits only (judged elsewhere anyway), not their other waits
 WAITERS_ONLY = frozenset({"lock_contention", "relation_extension", "idle_in_transaction"})
-#: findings that explain WAL waits
-WAL_FINDINGS = frozenset({"wal_volume", "commit_waits", "checkpoint_pressure"})
 
 
 def _norm(event: Any) -> str:
@@ -139,7 +137,7 @@ for _alias, _of in (
     EVENTS[_alias] = EVENTS[_of]
 
 
-def _judged_elsewhere(wait_class: Any, event: Any, wal_explained: bool) -> bool:
+def _judged_elsewhere(wait_class: Any, event: Any) -> bool:
     if wait_class in JUDGED_ELSEWHERE:
         return True
     e = _norm(event)
@@ -147,8 +145,9 @@ def _judged_elsewhere(wait_class: Any, event: Any, wal_explained: bool) -> bool:
         return True
     if wait_class == "IPC" and e.startswith(PARALLEL_PREFIXES):
         return True
-    # WAL insert/write contention: the WAL findings judge it when they exist
-    return wal_explained and (e in WAL_EVENTS or e in WAL_LWLOCKS)
+    # WAL insert/write waits: the commit-wait and WAL-volume findings judge them with their
+    # own bars (a commit's flush under 5 ms on average is the normal price of durability)
+    return e in WAL_EVENTS or e in WAL_LWLOCKS
 
 
 def wait_findings(
@@ -170,12 +169,11 @@ def wait_findings(
         for s in f.statements
         if s.get("queryid") is not None and not pd.isna(s.get("queryid"))
     }
-    wal_explained = any(f.type in WAL_FINDINGS for f in others)
     qid = pd.to_numeric(ds["query_id"], errors="coerce")
     free = ds[~qid.isin(claimed)] if claimed else ds
     out: list[Finding] = []
     for (cls, event), g in free.groupby(["wait_class", "event"], dropna=True):
-        if _judged_elsewhere(cls, event, wal_explained):
+        if _judged_elsewhere(cls, event):
             continue
         t = float(g["weight_s"].sum())
         if len(g) < MIN_SAMPLES or pct(t, total) < min_pct:
