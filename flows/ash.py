@@ -3,12 +3,10 @@ next window (so a sampler that dies is restarted by the schedule)."""
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from prefect import flow, get_run_logger
 
 from ops_core import api
+from ops_core.signals import stop_on_signals
 
 from .common import artifact_key, publish_markdown
 
@@ -21,11 +19,6 @@ from .common import artifact_key, publish_markdown
 def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = None) -> dict:
     logger = get_run_logger()
     api.get_target(target)
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # cancellation of a served run arrives as SIGTERM: stop sampling and flush first
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def flushed(stats) -> None:
         logger.info(
@@ -36,7 +29,8 @@ def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = 
             stats.last_sample_time,
         )
 
-    try:
+    # a cancelled run (SIGTERM) or a worker shutting down (SIGINT): stop, flush, release
+    with stop_on_signals() as stop:
         # the previous window's sampler may still be flushing: wait for its lease a little
         stats = api.run_ash(
             target,
@@ -46,9 +40,6 @@ def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = 
             on_flush=flushed,
             lease_wait_s=60.0,
         )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     if stats.errors:
         logger.warning(
             "ASH %s: %s sampling errors, last: %s", target, stats.errors, stats.last_error
@@ -75,10 +66,6 @@ def ash_fleet_flow(
     mode: str = "burst",
 ) -> dict:
     logger = get_run_logger()
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def flushed(stats) -> None:
         logger.info(
@@ -90,7 +77,9 @@ def ash_fleet_flow(
             None if stats.skew(0.99) is None else round(stats.skew(0.99)),
         )
 
-    try:
+    # a cancelled run (SIGTERM) or its worker shutting down (SIGINT, forwarded by `prefect
+    # worker start`): stop at the next tick, flush and release the leases
+    with stop_on_signals() as stop:
         # the previous window's sampler may still be flushing: wait for its leases a little
         stats = api.run_ash_fleet(
             targets or None,
@@ -101,9 +90,6 @@ def ash_fleet_flow(
             on_flush=flushed,
             lease_wait_s=60.0,
         )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     lines = [
         "| target | state | samples | rows | errors | last error |",
         "|---|---|---|---|---|---|",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +18,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from ..model.serialize import to_jsonable
+from ..signals import stop_on_signals
 
 
 def _width() -> int | None:
@@ -345,28 +343,5 @@ class OpsCoreGroup(TyperGroup):
             raise typer.Exit(report_error(exc)) from None
 
 
-@contextlib.contextmanager
-def ctrl_c_stops() -> Iterator[threading.Event]:
-    """Ctrl-C (SIGINT) or a plain ``kill`` (SIGTERM) sets the yielded event instead of raising
-    KeyboardInterrupt wherever the main thread happens to be: a KeyboardInterrupt raised
-    between a lock's acquire and its ``with`` block (rich's live status takes one on every
-    update) leaves the lock held, and the process hung at exit (seen under load: ``ash run``
-    never exited after Ctrl-C). A loop that waits on the event stops at its next tick and
-    flushes; a second Ctrl-C raises KeyboardInterrupt as usual. Outside the main thread (no
-    signal handlers there) the event is never set by a signal."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+#: Ctrl-C or SIGTERM set an event the sampler loop waits on (one helper with the flows)
+ctrl_c_stops = stop_on_signals
