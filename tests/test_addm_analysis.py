@@ -200,7 +200,12 @@ def test_wait_event_is_not_counted_twice_nor_below_the_bar():
              "query": REPORT, "n": 60},
         ]
     )  # fmt: skip
-    dbs = pd.DataFrame([{"datname": "shop", "numbackends": 5, "deadlocks": 3}])
+    dbs = pd.DataFrame(
+        [
+            {"datname": "shop", "numbackends": 5, "deadlocks": 3},
+            {"datname": "other", "numbackends": 1, "deadlocks": 5},  # not these waiters'
+        ]
+    )
     res = analyze(_input(stmts, samples=samples, cpu_count=8, min_impact_pct=5, databases=dbs))
     waits = [f for f in res.findings if f.type == "wait_event"]
     assert [f.evidence["event"] for f in waits] == ["SomeNewLWLock"], [f.title for f in waits]

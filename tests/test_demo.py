@@ -47,7 +47,8 @@ def test_demo_quick_runs_the_flows_and_names_both_injected_problems():
         # the analysis notes say what was omitted under the threshold and why: kept with the
         # findings in every failure message (a miss seen once in a loaded suite run had none)
         shown = run_cli("addm", "show", str(aid), "--json", env=env)
-        described.append(("notes", json.loads(shown.stdout).get("notes") if shown.stdout else None))
+        notes = json.loads(shown.stdout).get("notes") if shown.returncode == 0 else shown.stderr
+        described.append(("notes", notes))
         idle = [f for f in findings if f["type"] == "idle_in_transaction"]
         assert idle and idle[0]["sessions"] == [holder], described
         assert "demo.customers" in idle[0]["objects"]

@@ -10,7 +10,8 @@ import typer
 from .. import api
 from ..errors import OpsCoreError
 from ..model.serialize import to_jsonable
-from .common import JsonOpt, console, ctrl_c_stops, example, print_json, table
+from ..signals import stop_on_signals
+from .common import JsonOpt, console, example, print_json, table
 
 app = typer.Typer(
     help="Active session history: sample pg_stat_activity at 1 Hz, query it, rank DB time.",
@@ -85,7 +86,7 @@ def run(
             "(Ctrl-C to stop)"
         )
 
-    with ctrl_c_stops() as stop, status:
+    with stop_on_signals() as stop, status:
         st = api.run_ash(
             target,
             duration_s=duration,
@@ -122,7 +123,7 @@ def _run_fleet(
     duration: float | None, interval: float | None, mode: str, include_opscore: bool, as_json: bool
 ) -> None:
     status = console.status("ASH: sampling every target from this process (Ctrl-C to stop) ...")
-    with ctrl_c_stops() as stop, status:
+    with stop_on_signals() as stop, status:
         st = api.run_ash_fleet(
             duration_s=duration,
             interval_s=interval,

@@ -18,7 +18,6 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from ..model.serialize import to_jsonable
-from ..signals import stop_on_signals
 
 
 def _width() -> int | None:
@@ -341,7 +340,3 @@ class OpsCoreGroup(TyperGroup):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             raise typer.Exit(report_error(exc)) from None
-
-
-#: Ctrl-C or SIGTERM set an event the sampler loop waits on (one helper with the flows)
-ctrl_c_stops = stop_on_signals

@@ -149,3 +149,19 @@ def autovacuum_off(inp: AddmInput, table: str) -> str | None:
     if str(inp.settings.get("autovacuum", "on")).lower() in OFF_VALUES:
         return "disabled server-wide"
     return None
+
+
+def enable_autovacuum(
+    table: str,
+    reason: str,
+    rationale: str,
+    benefit_s: float | None = None,
+    benefit_pct: float | None = None,
+) -> Recommendation:
+    """The statement that lets autovacuum (and auto-analyze) work on ``table`` again, for the
+    ``reason`` :func:`autovacuum_off` gave (the table's reloption, or the server's setting)."""
+    if reason == "disabled on the table":
+        action = f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);"
+    else:
+        action = "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();"
+    return Recommendation("sql", action, rationale, benefit_s, benefit_pct)

@@ -14,6 +14,7 @@ from .model import (
     Finding,
     Recommendation,
     autovacuum_off,
+    enable_autovacuum,
     fmt_bytes,
     pct,
     qtable,
@@ -201,7 +202,7 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
         w = waiters[kinds == kind]
         if not w.empty and float(w["weight_s"].sum()) > 0:
             f = _lock_finding(kind, w, rest, prof, total)
-            n = _deadlocks(inp) if kind == "other" else 0
+            n = _deadlocks(inp, set(w["datname"].dropna())) if kind == "other" else 0
             if n:
                 # the waits ended by the deadlock detector (deadlock_timeout each) are in them
                 f.title += f"; {n} deadlock(s) in the range"
@@ -224,11 +225,15 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
     return out
 
 
-def _deadlocks(inp: AddmInput) -> int:
-    """Deadlocks counted in the range (pg_stat_database deltas)."""
+def _deadlocks(inp: AddmInput, databases: set[str]) -> int:
+    """Deadlocks counted in the range (pg_stat_database deltas) in the waiters' databases
+    (all of them when the samples name none): another database's deadlocks are not these
+    waits'."""
     db = inp.databases
     if db is None or db.empty or "deadlocks" not in db.columns:
         return 0
+    if databases and "datname" in db.columns:
+        db = db[db["datname"].isin(databases)]
     return int(pd.to_numeric(db["deadlocks"], errors="coerce").fillna(0).sum())
 
 
@@ -469,11 +474,9 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
         )
     for table, why in sorted(av_off.items()):
         recs.append(
-            Recommendation(
-                "sql",
-                f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);"
-                if why == "disabled on the table"
-                else "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();",
+            enable_autovacuum(
+                table,
+                why,
                 f"Autovacuum is {why}: nothing removes the dead rows of {table} as they "
                 "accumulate, so every scan reads them.",
                 impact,

@@ -17,6 +17,7 @@ from .model import (
     Finding,
     Recommendation,
     autovacuum_off,
+    enable_autovacuum,
     fmt_bytes,
     pct,
     qtable,
@@ -135,7 +136,8 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
         # table or server-wide, or the table stayed over the threshold with no analyze for
         # longer than two autovacuum rounds. (A short range right after a bulk load is
         # autovacuum's next job, not a finding.)
-        av_off = autovacuum_off(inp, table) is not None
+        av_why = autovacuum_off(inp, table)
+        av_off = av_why is not None
         naptime = float(inp.settings.get("autovacuum_naptime") or 60)
         analyzed = int((t.analyze_count or 0) + (t.autoanalyze_count or 0))
         mod0 = _begin_value(inp, t, "n_mod_since_analyze")
@@ -176,14 +178,12 @@ def _stale(inp, r, sh, tables, total) -> Finding | None:
                 pct(0.5 * float(r.db_time_s), total),
             )
         ]
-        if av_off:
+        if av_why is not None:
             recs.append(
-                Recommendation(
-                    "sql",
-                    f"ALTER TABLE {qtable(table)} RESET (autovacuum_enabled);",
-                    "Auto-analyze is disabled on this table, so its statistics never refresh.",
-                    None,
-                    None,
+                enable_autovacuum(
+                    table,
+                    av_why,
+                    f"Auto-analyze is {av_why}, so the statistics of {table} never refresh.",
                 )
             )
         return Finding(

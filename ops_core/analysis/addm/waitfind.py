@@ -197,7 +197,7 @@ def _finding(
     for q, secs in by_q.head(3).items():
         text = texts.get(q)
         row = prof[prof["queryid"] == int(q)] if len(prof) else prof
-        if isinstance(text, float) or text is None:
+        if not isinstance(text, str):  # no text sampled (NaN): the statement statistics'
             text = row["query"].iloc[0] if len(row) else None
         stmts.append(
             {
