@@ -11,7 +11,11 @@ statistics of the target database, pg_stat_io, WAL, checkpointer, archiver, repl
 settings), so the figures compare what each costs for what it keeps, not identical work.
 
 Rounds alternate which tool snapshots first (order flipped every round to cancel drift); the
-medians and ranges are printed with the ratio opscore/PoWA.
+medians and ranges are printed with the ratio opscore/PoWA. Besides wall time, each snapshot's
+CPU (every process of the PostgreSQL cluster: backends, including the ones that exit, as their
+time accrues to the postmaster, and background writers; plus this process for opscore, whose
+delta computation runs here) and WAL written (pg_current_wal_insert_lsn before and after): on a
+machine shared with other work, CPU is the figure that compares.
 
 Set-up of the PoWA side (Debian packages, run as root once; `bench/powa-setup` does it):
 postgresql-15-powa, -pg-qualstats, -pg-stat-kcache, -hypopg, -pg-wait-sampling;
@@ -59,6 +63,44 @@ def powa_aggregate(conn: psycopg.Connection) -> int:
         conn.execute(psycopg.sql.SQL("SELECT {}(0)").format(psycopg.sql.Identifier(fn)))
     conn.execute("VACUUM FULL")
     return powa_bytes(conn)
+
+
+class ClusterCPU:
+    """CPU seconds used so far by every process of one PostgreSQL cluster: the live ones
+    (/proc/PID/schedstat, ns) plus what exited children left in the postmaster's cutime +
+    cstime (clock ticks), so a backend that exits during the measurement (opscore's target
+    connection) still counts."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        with open(os.path.join(data_dir, "postmaster.pid")) as f:
+            self.pm = int(f.readline())
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _stat(pid: int) -> list[str]:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()  # fields from 3 (state) on
+
+    def seconds(self) -> float:
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            try:
+                if pid != self.pm and int(self._stat(pid)[1]) != self.pm:
+                    continue
+                with open(f"/proc/{pid}/schedstat") as f:
+                    total += int(f.read().split()[0]) / 1e9
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue  # exited meanwhile: its time is in the postmaster's cutime
+        st = self._stat(self.pm)
+        return total + (int(st[13]) + int(st[14])) / self.tick  # cutime + cstime
+
+
+def wal_lsn(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'").fetchone()[0])
 
 
 def create_db(admin: str, name: str) -> None:
@@ -123,28 +165,40 @@ def main() -> None:
         ops0 = sum(v for t, v in ops_before.items() if t != "snapshot_state")
         powa0 = powa_aggregate(pconn)  # start aggregated and compacted
         ops_target, ops_total, powa_ms, ratios = [], [], [], []
+        cpu: dict[str, list[float]] = {"opscore": [], "powa": []}
+        wal: dict[str, list[int]] = {"opscore": [], "powa": []}
+        meter = psycopg.connect(admin, autocommit=True)
+        server_cpu = ClusterCPU(meter)
         for r in range(args.rounds):
             run_workload(target_dsn)
             order = ["opscore", "powa"] if r % 2 == 0 else ["powa", "opscore"]
             got: dict[str, float] = {}
             for tool in order:
+                lsn0, s0, c0 = wal_lsn(meter), server_cpu.seconds(), time.process_time()
                 if tool == "opscore":
                     info = api.take_snapshot(TARGET)
                     ops_target.append(info.target_ms)
                     ops_total.append(info.total_ms)
                     got[tool] = info.total_ms
+                    here = time.process_time() - c0
                 else:
                     t0 = time.perf_counter()
                     pconn.execute("SELECT powa_take_snapshot(0)")
                     got[tool] = (time.perf_counter() - t0) * 1000
                     powa_ms.append(got[tool])
+                    here = 0.0  # PoWA runs entirely in its backend
+                cpu[tool].append((server_cpu.seconds() - s0 + here) * 1000)
+                wal[tool].append(wal_lsn(meter) - lsn0)
             ratios.append(got["opscore"] / got["powa"])
             print(
                 f"round {r + 1}: opscore {got['opscore']:7.0f} ms (target side "
-                f"{ops_target[-1]:.0f} ms)   PoWA {got['powa']:7.0f} ms   ratio "
+                f"{ops_target[-1]:.0f} ms; CPU {cpu['opscore'][-1]:.0f} ms, WAL "
+                f"{wal['opscore'][-1] / 1024:,.0f} kB)   PoWA {got['powa']:7.0f} ms (CPU "
+                f"{cpu['powa'][-1]:.0f} ms, WAL {wal['powa'][-1] / 1024:,.0f} kB)   ratio "
                 f"{ratios[-1]:.2f}",
                 flush=True,
             )
+        meter.close()
         with repository.session() as repo:
             ops_after = repo_bytes(repo)
             state_live = repo.execute(
@@ -176,6 +230,16 @@ def main() -> None:
         f"powa_take_snapshot(0) median {med(powa_ms):.0f} ms (range {min(powa_ms):.0f}.."
         f"{max(powa_ms):.0f}); median per-round ratio opscore/PoWA {med(ratios):.2f} "
         f"(range {min(ratios):.2f}..{max(ratios):.2f})"
+    )
+    cpu_ratio = [o / p for o, p in zip(cpu["opscore"], cpu["powa"], strict=True) if p > 0]
+    print(
+        f"snapshot CPU (the cluster's processes, plus this process for opscore): opscore "
+        f"median {med(cpu['opscore']):.0f} ms, PoWA {med(cpu['powa']):.0f} ms; median "
+        f"per-round ratio {med(cpu_ratio):.2f} (range {min(cpu_ratio):.2f}..{max(cpu_ratio):.2f})"
+    )
+    print(
+        f"WAL per snapshot: opscore median {med(wal['opscore']) / 1024:,.0f} kB, PoWA "
+        f"{med(wal['powa']) / 1024:,.0f} kB"
     )
     print(
         f"repository bytes per snapshot: opscore {ops_snap:,.0f} "

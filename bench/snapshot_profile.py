@@ -98,6 +98,9 @@ def main() -> None:
     api.take_snapshot("profile")  # texts of every statement stored: not a steady interval
 
     timed(api_snap, "capture", "target read (capture)")
+    from ops_core.collectors import capture as capture_mod
+
+    timed(capture_mod, "_main_transaction", "target: main transaction (+ target backend)", True)
     timed(snapshots, "known_statements", "repository: statements known")
     timed(snapshots, "sizes_due", "repository: sizes due")
     timed(snapshots, "_previous", "repository: previous state read")

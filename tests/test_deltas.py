@@ -140,3 +140,20 @@ def test_tables_are_per_database():
     assert rows["a"]["seq_scan"] == 5
     assert rows["b"]["seq_scan"] == 90  # went down in b: counted from zero there only
     assert [r.source for r in d.resets] == ["tables@b"]
+
+
+def test_previous_without_state_is_a_reported_baseline():
+    """The previous snapshot's state is gone (the unlogged table after a repository crash):
+    every source is a baseline, no interval, and the reset says why."""
+    first = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_database=[_db(160, 50)],
+        pg_stat_statements=[_stmt(1, 14, 9.5)],
+    )
+    prev = Previous(7, first.captured_at, first.postmaster_start, {})
+    d = snapshot_deltas(prev, second)
+    assert d.interval_s is None and all(r.rows == [] for r in d.results.values())
+    assert [r.source for r in d.resets] == ["delta state"]
+    assert "snapshot 7" in d.resets[0].reason and "new baseline" in d.resets[0].reason
+    assert set(d.states) == {"pg_stat_database", "pg_stat_statements"}  # the next one has deltas

@@ -269,6 +269,38 @@ def test_migration_0032_keeps_the_stored_state_as_bytes(repo, target_db, only_db
     assert s2.snapshot_id > s1.snapshot_id
 
 
+def test_delta_state_is_unlogged_and_its_loss_is_a_reported_baseline(repo, target_db, only_dbs):
+    """snapshot_state is not WAL-logged (migration 0033): a repository crash empties it. The
+    next capture is then a baseline that says why (not a silent one, not an interval of zeros
+    taken against nothing), and the capture after it has exact deltas again."""
+    only_dbs(_dbname(target_db))
+    (persistence,) = repo.execute(
+        "SELECT relpersistence FROM pg_class WHERE oid = 'opscore.snapshot_state'::regclass"
+    ).fetchone()
+    assert persistence == "u"
+    t = api.add_target("lost", target_db)
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE lost_t (id int)")
+        api.take_snapshot("lost")
+        api.take_snapshot("lost")
+        # what a crash leaves: the unlogged table empty, no process memory
+        repo.execute("DELETE FROM opscore.snapshot_state WHERE target_id = %s", (t.target_id,))
+        writes.STATE_CACHE.drop(writes._StateCache.key(repo, t.target_id))
+        conn.execute("INSERT INTO lost_t SELECT generate_series(1, 10)")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        s3 = api.take_snapshot("lost")
+        assert s3.is_baseline and s3.interval_s is None
+        lost = [r for r in s3.resets if r["source"] == "delta state"]
+        assert lost and "new baseline" in lost[0]["reason"], s3.resets
+        assert api.get_snapshot(s3.snapshot_id).statements.empty  # no deltas invented
+        conn.execute("INSERT INTO lost_t SELECT generate_series(1, 21)")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    s4 = api.take_snapshot("lost")
+    assert not s4.is_baseline and s4.prev_snapshot_id == s3.snapshot_id
+    tables = api.get_snapshot(s4.snapshot_id).tables
+    assert int(tables.loc[tables["relname"] == "lost_t", "n_tup_ins"].iloc[0]) == 21
+
+
 def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, monkeypatch):
     other = pg.create_database("tgt2", pgss=False)
     try:

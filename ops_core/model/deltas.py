@@ -96,6 +96,17 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
         and previous.postmaster_start != cap.postmaster_start
     ):
         resets.append(Reset("server", f"restarted at {cap.postmaster_start.isoformat()}"))
+    if previous and not previous.states:
+        # snapshot_state is unlogged: a repository crash empties it (or the snapshot the state
+        # was kept for was deleted): every source starts a new baseline, said so
+        resets.append(
+            Reset(
+                "delta state",
+                f"no counters kept from snapshot {previous.snapshot_id} (the repository "
+                "restarted after a crash, or the snapshot they were kept for was deleted): "
+                "this capture is a new baseline, the next one has deltas again",
+            )
+        )
     new_states: dict[str, Any] = {}
     results: dict[str, DeltaResult] = {}
 
@@ -139,8 +150,8 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
         results[name] = merged
     interval = (
         (cap.captured_at - previous.captured_at).total_seconds()
-        if previous and cap.captured_at
-        else None
+        if previous and previous.states and cap.captured_at
+        else None  # a baseline: nothing to take deltas against
     )
     return SnapshotDeltas(previous, results, resets, new_states, interval)
 

@@ -190,8 +190,7 @@ def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | Non
             (target_id, prev[0]),
         ).fetchall()
     }
-    if not states:
-        return None  # nothing to take deltas against: this capture is a new baseline
+    # no states (lost in a crash: the table is unlogged): a new baseline, reported as such
     return deltas.Previous(prev[0], prev[1], prev[2], states)
 
 
@@ -209,7 +208,7 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
             cap.target_id,
             cap.captured_at,
             status,
-            prev.snapshot_id if prev else None,
+            prev.snapshot_id if prev and prev.states else None,  # else a baseline
             d.interval_s,
             cap.server_version_num,
             cap.postmaster_start,
