@@ -157,3 +157,28 @@ def test_previous_without_state_is_a_reported_baseline():
     assert [r.source for r in d.resets] == ["delta state"]
     assert "snapshot 7" in d.resets[0].reason and "new baseline" in d.resets[0].reason
     assert set(d.states) == {"pg_stat_database", "pg_stat_statements"}  # the next one has deltas
+
+
+def test_statements_that_did_not_move_are_not_stored_unless_reset():
+    first = _capture(
+        T0,
+        pg_stat_statements=[_stmt(1, 10, 5.0), _stmt(2, 7, 1.0)],
+        pg_stat_statements_info=_info(START),
+    )
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_statements=[_stmt(1, 10, 5.0), _stmt(2, 9, 1.5)],
+        pg_stat_statements_info=_info(START),
+    )
+    d = snapshot_deltas(_after(first), second)
+    assert [r["queryid"] for r in d.results["pg_stat_statements"].rows] == [2]
+    assert set(d.states["pg_stat_statements"]) == {"10|5|True|1", "10|5|True|2"}
+    # the same values after a pg_stat_statements_reset(): counted from the reset, stored
+    later = START + timedelta(hours=1)
+    third = _capture(
+        T0 + timedelta(minutes=30),
+        pg_stat_statements=[_stmt(1, 10, 5.0), _stmt(2, 9, 1.5)],
+        pg_stat_statements_info=_info(later),
+    )
+    d3 = snapshot_deltas(Previous(2, second.captured_at, START, d.states), third)
+    assert sorted(r["calls"] for r in d3.results["pg_stat_statements"].rows) == [9, 10]

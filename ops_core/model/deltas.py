@@ -271,8 +271,11 @@ def compute(
     only_changed = source.only_changed
     out_rows = result.rows
     kept = _getter(others)
+    skip_same = only_changed and not source_reset
     for r, k, cur in zip(rows, keys, values, strict=True):
         prev = last.get(k)
+        if skip_same and cur == prev:
+            continue  # nothing moved (most statements of a real interval): one C comparison
         now = cur[1:]
         if prev is None:
             result.new_rows += 1
