@@ -241,3 +241,51 @@ def test_bloat_with_autovacuum_disabled_names_it():
     assert f.evidence["tables"][0]["autovacuum"] == "disabled on the table"
     [f] = run([], {"max_connections": 100, "autovacuum": "off"})
     assert "disabled server-wide" in f.title and "autovacuum = on" in f.recommendations[0].action
+
+
+FK_DELETE = 'DELETE FROM "Orders" WHERE id = $1'
+
+
+def _fk_input(child_seq_scans: int, child_indexes: list[list[str]]) -> AddmInput:
+    """A DELETE by primary key on public."Orders", referenced by public."order_Lines"
+    ("OrderId") (200,000 rows): the deletes removed 400 rows."""
+    inp = _input(
+        [{"queryid": 21, "query": FK_DELETE, "calls": 400, "rows": 400,
+          "total_exec_time": 30_000}]
+    )  # fmt: skip
+    child = {"datname": "shop", "relid": 2, "schemaname": "public", "relname": "order_Lines",
+             "seq_scan": child_seq_scans, "seq_tup_read": child_seq_scans * 200_000,
+             "n_live_tup": 200_000, "n_dead_tup": 0, "n_mod_since_analyze": 0,
+             "vacuum_count": 0, "autovacuum_count": 0, "analyze_count": 0,
+             "autoanalyze_count": 0, "last_analyze": None, "last_autoanalyze": None,
+             "table_bytes": 1e7}  # fmt: skip
+    inp.tables = pd.concat([inp.tables, pd.DataFrame([child])], ignore_index=True)
+    inp.indexes |= {"public.Orders": [["id"]], "public.order_Lines": child_indexes}
+    inp.table_catalog = {
+        "public.Orders": {"reltuples": 100_000, "relpages": 600, "referenced_by": [
+            {"table": "public.order_Lines", "constraint": "order_Lines_OrderId_fkey",
+             "columns": ["OrderId"], "ref_columns": ["id"], "on_delete": "NO ACTION"}]},
+        "public.order_Lines": {"reltuples": 200_000, "relpages": 1200},
+    }  # fmt: skip
+    return inp
+
+
+def test_delete_checking_an_unindexed_foreign_key_names_the_referencing_table():
+    """The DELETE's plan is an index lookup on its own table; its time is the foreign-key
+    checks, each a scan of the referencing table: the index to create is there, on the
+    referencing (mixed-case, quoted) column."""
+    top = analyze(_fk_input(400, [["id"]])).findings[0]
+    assert top.type == "missing_index", top.title
+    assert top.objects == ["public.order_Lines", "public.order_Lines.OrderId"]
+    assert "order_Lines_OrderId_fkey" in top.title and "public.Orders" in top.title
+    assert top.recommendations[0].action == (
+        'CREATE INDEX CONCURRENTLY ON public."order_Lines" ("OrderId");'
+    )
+    ev = top.evidence["per_statement"][0]
+    assert ev["rows_deleted"] == 400 and ev["table_seq_scans"] == 400
+    # an index leading with the column: the checks are lookups, nothing to create
+    indexed = analyze(_fk_input(400, [["id"], ["OrderId", "qty"]]))
+    assert all(f.type != "missing_index" for f in indexed.findings)
+    # the referencing table was hardly scanned in the range: the DELETEs' time is elsewhere
+    other = analyze(_fk_input(20, [["id"]]))
+    assert all(f.type != "missing_index" for f in other.findings)

@@ -1,7 +1,8 @@
 """ADDM on faults shaped after everyday incidents rather than after the analysis (issue 22):
 hot rows updated by short transactions, a plain table without its index (analysed before the
 range, created inside it, mostly dead rows), concurrent bulk inserts, an over-indexed table,
-a bulk load, CPU-heavy SQL without spills, two faults at once, and healthy-but-busy runs.
+a bulk load, CPU-heavy SQL without spills, deletes checking an unindexed foreign key, two faults
+at once, and healthy-but-busy runs.
 Each runs at the machine's load and again beside two CPU-burning processes.
 
 The confusion table (expected cause vs top finding, expected vs found cause sets) is appended
@@ -202,6 +203,28 @@ def test_dead_rows_with_autovacuum_disabled(shop, neighbour):
     assert fault.table in f.objects and "autovacuum disabled on the table" in f.title
     assert f.recommendations[0].action == f"ALTER TABLE {fault.table} RESET (autovacuum_enabled);"
     assert sc.top.type in ("vacuum_blocked", "stale_statistics"), describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("cascade", [False, True], ids=["no_action", "cascade"])
+def test_unindexed_foreign_key_is_named_on_the_referencing_table(shop, cascade, neighbour):
+    """Deletes by primary key whose foreign-key checks (or cascades) scan a referencing table
+    without an index on its column: the index to create is on that table, mixed-case names
+    quoted, although the DELETE's own plan is an index lookup."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.UnindexedForeignKey(dsn, cascade=cascade)
+    sc = run_scenario(
+        f"unindexed_fk_{'cascade' if cascade else 'no_action'}", "missing_index", TARGET, dsn,
+        fault, database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects[:2] == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
+    assert top.recommendations[0].action == (
+        f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("{fault.column}");'
+    )
 
 
 @pytest.mark.parametrize("neighbour", LOADS)

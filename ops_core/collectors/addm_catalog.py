@@ -1,5 +1,6 @@
 """Live catalog reads of a target for ADDM (read-only monitoring SQL): the settings ADDM reads,
-and every user table with its options, planner counts, current size and indexes."""
+and every user table with its options, planner counts, current size, indexes and the foreign
+keys that reference it."""
 
 from __future__ import annotations
 
@@ -50,6 +51,29 @@ CATALOG_SQL = """SELECT /* opscore */
 """
 
 
+#: foreign keys by referenced table: deleting (or re-keying) a row of it makes PostgreSQL check
+#: each referencing table, a scan of it when no index leads with the referencing columns
+FK_SQL = """SELECT /* opscore */
+       pn.nspname || '.' || p.relname AS parent, cn.nspname || '.' || c.relname AS child,
+       con.conname::text,
+       array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+              ORDER BY k.ord) AS cols,
+       array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+              ORDER BY k.ord) AS ref_cols,
+       con.confdeltype::text AS on_delete
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+  JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+ WHERE con.contype = 'f' AND con.conparentid = 0
+   AND pn.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+
+#: pg_constraint.confdeltype
+ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
 def num(v: Any) -> Any:
     """A pg_settings value as int or float when it is one, else the text."""
     try:
@@ -88,5 +112,17 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
             "reltuples": float(reltuples),
             "relpages": int(relpages),
             "pages_now": int(pages_now or 0),
+            "referenced_by": [],
         }
+    for parent, child, conname, cols, ref_cols, on_delete in conn.execute(FK_SQL):
+        if parent in cat.tables:
+            cat.tables[parent]["referenced_by"].append(
+                {
+                    "table": child,
+                    "constraint": conname,
+                    "columns": list(cols),
+                    "ref_columns": list(ref_cols),
+                    "on_delete": ON_DELETE.get(on_delete, on_delete),
+                }
+            )
     return cat

@@ -22,6 +22,10 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`PinnedPageVacuum` - a VACUUM (FREEZE) waiting on a page an open cursor keeps pinned:
   a wait (BufferPin) that no specific finding models, for ADDM's safety net.
 - :class:`DeadRowsAutovacuumOff` - dead rows piling up on a table with autovacuum disabled.
+- :class:`UnindexedForeignKey` - deletes by primary key on a parent table (mixed-case, quoted
+  names) whose referencing table has no index on its foreign-key column: every deleted row's
+  foreign-key check (or cascade) scans the referencing table, which no plan and, with
+  pg_stat_statements.track = top, no statement shows.
 """
 
 from __future__ import annotations
@@ -394,3 +398,66 @@ SCENARIO_FAULTS: dict[str, type[Fault]] = {
         DeadRowsAutovacuumOff,
     )
 }
+
+
+class UnindexedForeignKey(Fault):
+    name = "unindexed_foreign_key"
+    description = "deletes on a parent table whose referencing table has no index on its FK"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        sessions: int = 3,
+        parents: int = 200_000,
+        lines: int = 300_000,
+        cascade: bool = False,
+        **kw: Any,
+    ):
+        super().__init__(dsn, **kw)
+        self.sessions, self.parents, self.lines, self.cascade = sessions, parents, lines, cascade
+        tag = uuid.uuid4().hex[:6]
+        self.parent = f"public.Orders_{tag}"  # mixed case: quoted everywhere
+        self.table = f"public.order_Lines_{tag}"
+        self.column = "OrderId"
+
+    def start(self) -> None:
+        parent = sql.Identifier(*self.parent.split("."))
+        child = sql.Identifier(*self.table.split("."))
+        col = sql.Identifier(self.column)
+        self.own_table(
+            self.parent,
+            sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, note text)").format(parent),
+        )
+        self.own_table(
+            self.table,
+            sql.SQL(
+                "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                "{} int NOT NULL REFERENCES {} (id){}, qty int)"
+            ).format(child, col, parent, sql.SQL(" ON DELETE CASCADE" if self.cascade else "")),
+        )
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, md5(g::text) FROM generate_series(1, %s) g").format(
+                parent
+            ),
+            (self.parents,),
+        )
+        with_lines = self.parents // 10  # the first tenth of the orders have lines
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}, qty) SELECT 1 + g %% %s, g %% 7 FROM generate_series(1, %s) g"
+            ).format(child, col),
+            (with_lines, self.lines),
+        )
+        admin.execute(sql.SQL("ANALYZE {}").format(parent))
+        admin.execute(sql.SQL("ANALYZE {}").format(child))
+        stmt = sql.SQL("DELETE FROM {} WHERE id = %s").format(parent)
+        self.info.objects += [self.table, f"{self.table}.{self.column}", self.parent]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            # each session deletes its own orders without lines, each once: every DELETE
+            # removes a row, so every one runs the foreign-key check
+            ids = iter(range(with_lines + 1 + i, self.parents + 1, self.sessions))
+            conn = self.session("worker")
+            self.loop("worker", conn, lambda c, it=ids: c.execute(stmt, (next(it, 0),)))

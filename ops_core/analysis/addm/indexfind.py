@@ -185,10 +185,95 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
 
 def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
     """A missing-index finding for statement profile row ``r`` (shape ``sh``), or None: from
-    the statement's plan where there is one, else from the range's table counters."""
+    the statement's plan where there is one, else from the range's table counters, else a
+    foreign key its DELETE checks by scanning the referencing table."""
     f = plan_missing_index(inp, r, sh, tables, total)
-    if f is not None:
-        return f
+    if f is None:
+        f = _counters_missing_index(inp, r, sh, tables, total)
+    return f if f is not None else foreign_key_missing_index(inp, r, sh, tables, total)
+
+
+#: the referencing table's sequential scans in the range against the rows the DELETEs removed
+#: (one foreign-key check per removed row): at least this share, or the scans were not theirs
+FK_SCANS_PER_ROW = 0.5
+
+
+def foreign_key_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total):
+    """A DELETE on a table that other tables reference by foreign key: PostgreSQL checks (or
+    cascades to) each referencing table for every row removed, with a query on the referencing
+    columns; without an index leading with them, each check scans the whole table. The
+    statement's own plan shows an index lookup on its table (the checks run in triggers, not
+    in the plan, and with pg_stat_statements.track = top nor in the statements): the evidence
+    is the referencing table's sequential scans in the range, as many as the rows deleted."""
+    if not sh.parsed or sh.kind != "delete" or r.calls <= 0 or not sh.tables:
+        return None
+    datname = getattr(r, "datname", None)
+    if datname is not None and not pd.isna(datname) and datname != inp.catalog_database:
+        return None
+    parent = sh.tables[0]
+    removed = float(r.rows or 0)
+    for fk in (inp.table_catalog.get(parent) or {}).get("referenced_by") or []:
+        child, cols = fk["table"], fk["columns"]
+        st = index_state(inp, inp.catalog_database, child, cols[0])
+        if st is None or not st.missing:
+            continue
+        t = tables.get(child)
+        rows = _table_rows(inp, child, t)
+        scans = int(t.seq_scan or 0) if t is not None and not pd.isna(t.seq_scan) else 0
+        if rows < LARGE_TABLE_ROWS or removed <= 0 or scans < FK_SCANS_PER_ROW * removed:
+            continue
+        impact = scan_time_s(r)
+        benefit = 0.95 * impact
+        ev: dict[str, Any] = {
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "rows_deleted": int(removed),
+            "foreign_key": fk["constraint"],
+            "referencing_table": child,
+            "referencing_columns": cols,
+            "referenced_table": parent,
+            "referenced_columns": fk["ref_columns"],
+            "on_delete": fk["on_delete"],
+            "table_rows": round(rows),
+            "table_seq_scans": scans,
+            "predicate": " AND ".join(f"{c} = $n" for c in cols),
+            "scan_time_s": round(impact, 3),
+            "db_time_s": round(float(r.db_time_s), 3),
+        }
+        col_list = ", ".join(qident(c) for c in cols)
+        what = "cascades to" if fk["on_delete"] == "CASCADE" else "checks"
+        return Finding(
+            type="missing_index",
+            title=(
+                f"Missing index on {child} ({', '.join(cols)}): every row deleted from {parent} "
+                f"scans it for foreign key {fk['constraint']}"
+            ),
+            impact_db_time_s=impact,
+            impact_pct=pct(impact, total),
+            evidence=ev,
+            objects=[child, *(f"{child}.{c}" for c in cols)],
+            statements=[{"queryid": int(r.queryid), "query": r.query}],
+            recommendations=[
+                Recommendation(
+                    "sql",
+                    f"CREATE INDEX CONCURRENTLY ON {qtable(child)} ({col_list});",
+                    f"For each of the ~{removed:,.0f} rows deleted from {parent} in this range, "
+                    f"PostgreSQL {what} {child} on {', '.join(cols)} (foreign key "
+                    f"{fk['constraint']}, ON DELETE {fk['on_delete']}); with no index leading "
+                    f"with {cols[0]} each check read the whole table (~{rows:,.0f} rows; "
+                    f"{scans:,} sequential scans of it in the range). An index makes each "
+                    "check a lookup: most of the DELETE's time goes away.",
+                    benefit,
+                    pct(benefit, total),
+                )
+            ],
+        )
+    return None
+
+
+def _counters_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total):
+    """Missing index from the range's table counters (no plan): selective equality lookups
+    whose table's sequential scans read many rows each."""
     if not sh.parsed or sh.aggregates or r.calls <= 0:
         return None
     for table, column in sh.eq_columns:
