@@ -289,3 +289,55 @@ def test_delete_checking_an_unindexed_foreign_key_names_the_referencing_table():
     # the referencing table was hardly scanned in the range: the DELETEs' time is elsewhere
     other = analyze(_fk_input(20, [["id"]]))
     assert all(f.type != "missing_index" for f in other.findings)
+
+
+LOWER_LOOKUP = "SELECT id FROM demo.orders o WHERE lower(o.reference) = lower($1)"
+
+
+def test_expression_predicates_are_shaped_for_an_index_on_the_expression():
+    from ops_core.analysis.addm.sqlshape import canonical_expr, leading_index_expr, shape
+
+    assert shape(LOWER_LOOKUP).eq_exprs == (
+        ("demo.orders", "reference", "lower(reference)", "function"),
+    )
+    assert shape('SELECT * FROM "Accounts" WHERE id::text = $1').eq_exprs == (
+        ("public.Accounts", "id", "CAST(id AS text)", "cast"),
+    )
+    assert shape("SELECT * FROM t WHERE x = $1").eq_exprs == ()
+    # an index as pg_get_expr prints it (implicit casts written out) is the same expression
+    assert leading_index_expr("lower((reference)::text), upper(x)") == canonical_expr(
+        "lower(reference)", casts=False
+    )
+
+
+def _lookup_plan(query: str) -> dict:
+    return {
+        "Node Type": "Seq Scan",
+        "Relation Name": "orders",
+        "Schema": "demo",
+        "Filter": "(lower(reference) = lower($1))",
+        "Plan Rows": 5,
+        "Plan Width": 40,
+    }
+
+
+def test_lookup_by_a_function_of_an_indexed_column_wants_an_expression_index():
+    stmts = [{"queryid": 31, "query": LOWER_LOOKUP, "calls": 1000, "rows": 1000,
+              "total_exec_time": 20_000}]  # fmt: skip
+    plain = [{"name": "demo.orders_reference_idx", "oid": 7, "columns": ["reference"]}]
+    inp = _input(stmts, explain=_lookup_plan)
+    inp.index_catalog = {"demo.orders": plain}
+    inp.indexes = {"demo.orders": [["reference"]]}
+    top = analyze(inp).findings[0]
+    assert top.type == "missing_index" and top.objects == ["demo.orders", "demo.orders.reference"]
+    assert "demo.orders_reference_idx on reference cannot serve them" in top.title
+    assert top.recommendations[0].action == (
+        "CREATE INDEX CONCURRENTLY ON demo.orders ((lower(reference)));"
+    )
+    # the expression index exists (pg_get_expr's spelling, casts included): nothing to create
+    inp2 = _input(stmts, explain=_lookup_plan)
+    inp2.index_catalog = {"demo.orders": [
+        *plain, {"name": "demo.orders_lower_idx", "oid": 8, "columns": [],
+                 "exprs": "lower((reference)::text)"}]}  # fmt: skip
+    inp2.indexes = {"demo.orders": [["reference"], []]}
+    assert all(f.type != "missing_index" for f in analyze(inp2).findings)

@@ -228,6 +228,33 @@ def test_unindexed_foreign_key_is_named_on_the_referencing_table(shop, cascade, 
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("cast", [False, True], ids=["lower", "cast"])
+def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
+    """lower("Email") = lower($1) with an index on "Email" only, or id::text = $1 with the
+    primary key on id: a missing index on the expression (a lower() index, quoted), or, for the
+    cast, the advice to compare the column with a value of its own type."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.ExpressionLookup(dsn, cast=cast)
+    sc = run_scenario(
+        f"expression_lookup_{'cast' if cast else 'lower'}", "missing_index", TARGET, dsn,
+        fault, database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
+    rec = top.recommendations[0]
+    if cast:
+        assert rec.action_type == "application" and "cast the parameter" in rec.action, describe(sc)
+        assert "cannot serve" in top.title  # the primary key on id is named as no use
+    else:
+        want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ((lower("Email")));'
+        assert rec.action == want, describe(sc)
+        assert "cannot serve" in top.title, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
     """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.
     The shop's report queries are CPU-heavy aggregates; what tells them apart from an injected

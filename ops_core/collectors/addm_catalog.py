@@ -41,7 +41,11 @@ CATALOG_SQL = """SELECT /* opscore */
        coalesce(array_agg(i.indisvalid ORDER BY i.indexrelid)
                 FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_valid,
        coalesce(array_agg(i.indisunique OR i.indisprimary ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_unique
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_unique,
+       -- an index whose first key is an expression: its expressions (the first one leads)
+       coalesce(array_agg(CASE WHEN i.indkey[0] = 0 THEN pg_get_expr(i.indexprs, i.indrelid)
+                          END ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_exprs
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_index i ON i.indrelid = c.oid
   LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -98,14 +102,14 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
     columns, name, oid, valid) as the target's catalog has them now."""
     cat = Catalog()
     cat.settings = {name: num(v) for name, v in conn.execute(SETTINGS_SQL, (list(ADDM_SETTINGS),))}
-    for tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq in conn.execute(
-        CATALOG_SQL
-    ):
+    for row in conn.execute(CATALOG_SQL):
+        tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq, exprs = row
         cols = [s.split(",") if s else [] for s in idx]
         cat.indexes[tbl] = cols
         cat.index_defs[tbl] = [
             {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok), "unique": bool(u)}
-            for c, nm, oid, ok, u in zip(cols, names, oids, valid, uniq, strict=True)
+            | ({"exprs": ex} if ex else {})  # pg_get_expr of an index led by an expression
+            for c, nm, oid, ok, u, ex in zip(cols, names, oids, valid, uniq, exprs, strict=True)
         ]
         cat.tables[tbl] = {
             "options": list(opts),

@@ -26,6 +26,8 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
   names) whose referencing table has no index on its foreign-key column: every deleted row's
   foreign-key check (or cascade) scans the referencing table, which no plan and, with
   pg_stat_statements.track = top, no statement shows.
+- :class:`ExpressionLookup` - case-insensitive lookups ``WHERE lower("Email") = lower($1)`` (or
+  ``WHERE id::text = $1``) on a table whose plain index on the column cannot serve them.
 """
 
 from __future__ import annotations
@@ -461,3 +463,48 @@ class UnindexedForeignKey(Fault):
             ids = iter(range(with_lines + 1 + i, self.parents + 1, self.sessions))
             conn = self.session("worker")
             self.loop("worker", conn, lambda c, it=ids: c.execute(stmt, (next(it, 0),)))
+
+
+class ExpressionLookup(Fault):
+    name = "expression_lookup"
+    description = "lookups by a function (or cast) of an indexed column: the index is no use"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, rows: int = 300_000, cast: bool = False,
+                 **kw: Any):  # fmt: skip
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows, self.cast = sessions, rows, cast
+        self.table = f"public.Accounts_{uuid.uuid4().hex[:6]}"
+        self.column = "id" if cast else "Email"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL(
+                'CREATE TABLE {} (id int PRIMARY KEY, "Email" text NOT NULL, name text)'
+            ).format(ident),
+        )
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, 'User' || g || '@Example.com', md5(g::text) "
+                "FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        admin.execute(sql.SQL('CREATE INDEX ON {} ("Email")').format(ident))
+        admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        if self.cast:
+            stmt = sql.SQL("SELECT * FROM {} WHERE id::text = %s").format(ident)
+        else:
+            stmt = sql.SQL('SELECT * FROM {} WHERE lower("Email") = lower(%s)').format(ident)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                n = r.randint(1, self.rows)
+                c.execute(stmt, (str(n) if self.cast else f"user{n}@example.com",)).fetchall()
+
+            self.loop("worker", self.session("worker"), body)

@@ -180,7 +180,110 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
                 "db_time_s": round(float(r.db_time_s), 3),
             }
             return _finding(r, table, column, rows, per_call, ev, st, total)
+        for tb, column, expr, how in sh.eq_exprs:
+            # parameters inside (substr(code, $1, $2)): pg_stat_statements hid the constants
+            # an index on the expression would need
+            if tb != table or "$" in expr or _expr_indexed(inp, table, expr):
+                continue
+            ev = {
+                "queryid": int(r.queryid),
+                "calls": int(r.calls),
+                "rows_per_call": round(per_call, 2),
+                "table_rows": round(rows),
+                "predicate": node["Filter"],
+                "expression": expr,
+                "plan": {"node": node.get("Node Type"), "filter": node["Filter"],
+                         "estimated_rows": est, "method": "plan"},
+                "db_time_s": round(float(r.db_time_s), 3),
+            }  # fmt: skip
+            return _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total)
     return None
+
+
+#: functions an index expression may use as they are (IMMUTABLE in PostgreSQL, one column in):
+#: others (date() of a timestamptz, to_char, unaccent...) are not, or not always, so the
+#: advice is to compare the column itself
+IMMUTABLE_FUNCTIONS = frozenset(
+    "lower upper btrim ltrim rtrim md5 abs length char_length character_length octet_length "
+    "reverse initcap sha224 sha256 sha384 sha512 floor ceil ceiling round trunc sign".split()
+)
+
+
+def _expr_indexed(inp: AddmInput, table: str, expr: str) -> bool:
+    """A valid index of ``table`` leads with ``expr`` (compared without casts)."""
+    from .sqlshape import canonical_expr, leading_index_expr
+
+    want = canonical_expr(expr, casts=False)
+    for d in inp.index_catalog.get(table) or []:
+        if d.get("valid", True) and d.get("exprs") and leading_index_expr(d["exprs"]) == want:
+            return True
+    return False
+
+
+def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -> Finding:
+    """Selective lookups by a function or cast of a column: an index on the column (if any)
+    cannot serve them; an index on the expression, or comparing the column itself, can."""
+    impact = scan_time_s(r)
+    ev["scan_time_s"] = round(impact, 3)
+    benefit = 0.95 * impact
+    st = index_state(inp, inp.catalog_database, table, column)
+    on_col = [d.get("name") or f"the index on {column}" for d in (st.valid if st else [])]
+    ev["column_indexes"] = on_col
+    title = f"Missing index on {table} ({expr}): lookups by {expr} scan the whole table"
+    if on_col:
+        title += f" ({on_col[0]} on {column} cannot serve them)"
+    lead = (
+        f"Each call reads ~{rows:,.0f} rows to return ~{per_call:.1f}: the predicate compares "
+        f"{expr}, not {column} itself, so "
+        + (f"{on_col[0]} on {column} is of no use to it" if on_col else "no index serves it")
+    )
+    fn = expr.split("(", 1)[0].strip().lower() if how == "function" else ""
+    col = qident(column)
+    if how == "function" and fn in IMMUTABLE_FUNCTIONS:
+        recs = [
+            Recommendation(
+                "sql",
+                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} (({expr}));",
+                lead + f"; an index on the expression makes each lookup read a few pages (or "
+                f"compare {column} itself, if the application can).",
+                benefit,
+                pct(benefit, total),
+            )
+        ]
+    elif how == "cast":
+        recs = [
+            Recommendation(
+                "application",
+                f"Compare {col} with a value of its own type: cast the parameter, not the "
+                f"column (WHERE {col} = $1::<type of {column}>).",
+                lead + f"; cast that way, the lookup can use an index on {column} (create one "
+                "if there is none). An index on the cast expression would also serve it.",
+                benefit,
+                pct(benefit, total),
+            )
+        ]
+    else:
+        recs = [
+            Recommendation(
+                "application",
+                f"Rewrite the predicate on {expr} so that {col} is compared itself (e.g. "
+                f"date(ts) = $1 as ts >= $1 AND ts < $1 + 1 day), then index {col}.",
+                lead + f"; an index on ({expr}) also serves it when {fn or 'the expression'} "
+                "is IMMUTABLE (PostgreSQL refuses the index otherwise).",
+                benefit,
+                pct(benefit, total),
+            )
+        ]
+    return Finding(
+        type="missing_index",
+        title=title,
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence=ev,
+        objects=[table, f"{table}.{column}"],
+        statements=[{"queryid": int(r.queryid), "query": r.query}],
+        recommendations=recs,
+    )
 
 
 def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):

@@ -23,6 +23,11 @@ class SqlShape:
     eq_columns: tuple[tuple[str, str], ...] = ()  # (table, column) = $n / constant / IN list
     aggregates: bool = False  # GROUP BY or an aggregate: rows per call say nothing of the filter
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: (table, column, expression, kind) compared for equality with a value where the column
+    #: is inside a function ("function": lower(email)) or a cast ("cast": id::text): an index
+    #: on the column cannot serve it. The expression is canonical (:func:`canonical_expr`),
+    #: its columns unqualified, as an index on it is written.
+    eq_exprs: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class _Collect(Visitor):
@@ -31,6 +36,7 @@ class _Collect(Visitor):
         self.tables: list[str] = []
         self.aliases: dict[str, str] = {}
         self.eq: list[tuple[list[str], ast.Node]] = []
+        self.eq_expr: list[tuple[list[str], ast.Node, str]] = []  # (column fields, expr, kind)
         self.agg = False
 
     def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
@@ -61,6 +67,76 @@ class _Collect(Visitor):
         for col, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
             if isinstance(col, ast.ColumnRef) and _is_value(other):
                 self.eq.append(([f.sval for f in col.fields if isinstance(f, ast.String)], col))
+            elif _is_value(other) or _is_value_expr(other):
+                wrapped = _wrapped_column(col)
+                if wrapped is not None:
+                    self.eq_expr.append(wrapped)
+
+
+def _fields(col: ast.ColumnRef) -> list[str]:
+    return [f.sval for f in col.fields if isinstance(f, ast.String)]
+
+
+def _wrapped_column(node) -> tuple[list[str], ast.Node, str] | None:
+    """A function of one column and values (``lower(email)``, ``substr(code, 1, 3)``) or a
+    cast of a column (``id::text``): (the column's fields, the expression, its kind)."""
+    if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.ColumnRef):
+        return _fields(node.arg), node, "cast"
+    if isinstance(node, ast.FuncCall) and node.args and node.over is None and not node.agg_star:
+        cols = [a for a in node.args if isinstance(a, ast.ColumnRef)]
+        others = [a for a in node.args if not isinstance(a, ast.ColumnRef)]
+        if len(cols) == 1 and all(_is_value(a) or _is_value_expr(a) for a in others):
+            return _fields(cols[0]), node, "function"
+    return None
+
+
+def _is_value_expr(node) -> bool:
+    """A function of values only (``lower($1)``): a value for the comparison."""
+    return (
+        isinstance(node, ast.FuncCall)
+        and node.over is None
+        and all(_is_value(a) or _is_value_expr(a) for a in node.args or ())
+    )
+
+
+def _unqualified(node: ast.Node) -> ast.Node:
+    import copy
+
+    from pglast.visitors import Visitor as _V
+
+    out = copy.deepcopy(node)
+
+    class _Strip(_V):
+        def visit_ColumnRef(self, ancestors, col: ast.ColumnRef) -> None:
+            col.fields = col.fields[-1:]
+
+    _Strip()(out)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def canonical_expr(text: str, casts: bool = True) -> str | None:
+    """An expression as pglast prints it (``(id)::text`` and ``CAST(id AS text)`` alike), to
+    compare a predicate's expression with an index's (``pg_get_expr``); None if not one.
+    ``casts=False`` drops every cast first: pg_get_expr writes the implicit ones
+    (``lower(("Email")::text)`` for a varchar column) that the statement does not."""
+    from pglast.stream import RawStream
+    from pglast.visitors import Visitor as _V
+
+    try:
+        node = pglast.parse_sql(f"SELECT {text}")[0].stmt.targetList[0].val
+    except Exception:  # noqa: BLE001 - not an expression: nothing to compare
+        return None
+    if not casts:
+        if isinstance(node, ast.TypeCast):
+            node = node.arg
+
+        class _Drop(_V):
+            def visit_TypeCast(self, ancestors, cast: ast.TypeCast):
+                return cast.arg
+
+        _Drop()(node)
+    return RawStream()(node)
 
 
 def _members(ancestors) -> list:
@@ -112,4 +188,28 @@ def shape(text: str | None) -> SqlShape:
             table = None  # unqualified column in a join: which table is unknown
         if table and (table, fields[-1]) not in cols:
             cols.append((table, fields[-1]))
-    return SqlShape(True, kind, tuple(v.tables), tuple(cols), v.agg)
+    exprs: list[tuple[str, str, str, str]] = []
+    for fields, node, how in v.eq_expr:
+        if len(fields) >= 2:
+            table = v.aliases.get(fields[-2])
+        else:
+            table = v.tables[0] if len(v.tables) == 1 else None
+        if table and fields:
+            from pglast.stream import RawStream
+
+            expr = canonical_expr(RawStream()(_unqualified(node)))
+            if expr and (table, fields[-1], expr, how) not in exprs:
+                exprs.append((table, fields[-1], expr, how))
+    return SqlShape(True, kind, tuple(v.tables), tuple(cols), v.agg, eq_exprs=tuple(exprs))
+
+
+def leading_index_expr(exprs: str) -> str | None:
+    """The first of an index's expressions (``pg_get_expr`` lists them comma-separated),
+    canonical and without casts, to compare with a predicate's expression."""
+    from pglast.stream import RawStream
+
+    try:
+        first = pglast.parse_sql(f"SELECT {exprs}")[0].stmt.targetList[0].val
+    except Exception:  # noqa: BLE001 - not parsable here: unknown, never a wrong match
+        return None
+    return canonical_expr(RawStream()(first), casts=False)
