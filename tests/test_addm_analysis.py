@@ -341,3 +341,35 @@ def test_lookup_by_a_function_of_an_indexed_column_wants_an_expression_index():
                  "exprs": "lower((reference)::text)"}]}  # fmt: skip
     inp2.indexes = {"demo.orders": [["reference"], []]}
     assert all(f.type != "missing_index" for f in analyze(inp2).findings)
+
+
+def test_a_waiting_ddl_that_queues_the_others_is_named():
+    """Reads queue behind an ALTER TABLE's lock request while the ALTER waits for a long
+    report: the lock finding's first action cancels the ALTER, the report stays the root."""
+    from ops_core.analysis.addm.sqlshape import strong_lock_command
+
+    assert strong_lock_command("ALTER TABLE t ADD COLUMN x int") == "ALTER TABLE"
+    assert strong_lock_command("VACUUM FULL t") == "VACUUM FULL"
+    assert strong_lock_command("CREATE INDEX CONCURRENTLY ON t (a)") is None
+    assert strong_lock_command("VACUUM t") is None
+    report = "SELECT count(*), pg_sleep($1) FROM demo.orders"
+    alter = "ALTER TABLE demo.orders ADD COLUMN note text"
+    read = "SELECT total FROM demo.orders WHERE id = $1"
+    rows = [
+        {"pid": 200, "wait_class": "Timeout", "event": "PgSleep", "query_id": 1, "query": report,
+         "n": 40},
+        {"pid": 201, "wait_class": "Lock", "event": "relation", "query_id": 2, "query": alter,
+         "blocking_pids": [200], "n": 40},
+        {"pid": 202, "wait_class": "Lock", "event": "relation", "query_id": 3, "query": read,
+         "blocking_pids": [201], "n": 40},
+        {"pid": 203, "wait_class": "Lock", "event": "relation", "query_id": 3, "query": read,
+         "blocking_pids": [201], "n": 40},
+    ]  # fmt: skip
+    stmts = [{"queryid": 3, "query": read, "calls": 10, "rows": 10, "total_exec_time": 1000}]
+    top = analyze(_input(stmts, samples=_samples(rows), cpu_count=4)).findings[0]
+    assert top.type == "lock_contention", top.title
+    assert top.evidence["root_blockers"][0]["pid"] == 200
+    q = top.evidence["queued_ddl"]
+    assert (q["pid"], q["command"], q["waiting_for"]) == (201, "ALTER TABLE", [200])
+    assert q["queued_behind_s"] == 80.0 and "queued behind ALTER TABLE (pid 201)" in top.title
+    assert top.recommendations[0].action == "SELECT pg_cancel_backend(201);"

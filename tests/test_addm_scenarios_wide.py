@@ -255,6 +255,29 @@ def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
+def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
+    """A migration's ALTER TABLE waits for a long report's lock and the application's reads
+    queue behind the ALTER: the lock finding's root blocker is the report (not the DDL, which
+    holds nothing), and the queued DDL is named."""
+    dsn, db = shop
+    fault = fs.DdlLockQueue(dsn)
+    sc = run_scenario(
+        "ddl_lock_queue", "lock_contention", TARGET, dsn, fault, database=db, neighbour=neighbour
+    )
+    top = sc.top
+    assert top.type == "lock_contention", describe(sc)
+    (report,) = fault.info.roles["reporter"]
+    (migration,) = fault.info.roles["migration"]
+    assert top.evidence["root_blockers"][0]["pid"] == report, describe(sc)
+    queued = top.evidence["queued_ddl"]
+    assert queued["pid"] == migration and queued["command"] == "ALTER TABLE", describe(sc)
+    assert report in queued["waiting_for"], describe(sc)
+    assert f"ALTER TABLE (pid {migration})" in top.title, describe(sc)
+    assert top.recommendations[0].action == f"SELECT pg_cancel_backend({migration});"
+    assert "Catalog read failed" not in " ".join(sc.analysis.notes), describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
     """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.
     The shop's report queries are CPU-heavy aggregates; what tells them apart from an injected

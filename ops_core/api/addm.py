@@ -222,6 +222,7 @@ def run_addm(
                 cat = read_catalog(conn)
                 catalog_db = conn.info.dbname
                 notes.append(f"Catalog and plan reads from database {catalog_db}.")
+                notes += cat.notes
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
             explain = live.Planner(conn)

@@ -27,7 +27,12 @@ SETTINGS_SQL = "SELECT /* opscore */ name, setting FROM pg_settings WHERE name =
 CATALOG_SQL = """SELECT /* opscore */
        n.nspname || '.' || c.relname AS tbl, coalesce(c.reloptions, '{}')::text[] AS opts,
        c.reltuples, c.relpages,
-       (pg_relation_size(c.oid) / current_setting('block_size')::int)::int8 AS pages_now,
+       -- pg_relation_size takes an ACCESS SHARE lock: never on a table an ACCESS EXCLUSIVE
+       -- lock is held or requested on (an ALTER TABLE queued behind a long query), where it
+       -- would queue like every other query (and end in lock_timeout)
+       CASE WHEN %(sizes)s AND c.oid <> ALL (%(locked)s::oid[])
+            THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::int8
+       END AS pages_now,
        coalesce(array_agg(
          array_to_string(array(SELECT a.attname::text FROM unnest(i.indkey)
                                WITH ORDINALITY k(attnum, ord)
@@ -78,6 +83,12 @@ FK_SQL = """SELECT /* opscore */
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
 
+#: tables with an ACCESS EXCLUSIVE lock held or requested, in this database
+LOCKED_SQL = """SELECT /* opscore */ coalesce(array_agg(DISTINCT relation), '{}') FROM pg_locks
+ WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+
+
 def num(v: Any) -> Any:
     """A pg_settings value as int or float when it is one, else the text."""
     try:
@@ -95,6 +106,7 @@ class Catalog:
     indexes: dict[str, list[list[str]]] = field(default_factory=dict)
     index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def read_catalog(conn: psycopg.Connection) -> Catalog:
@@ -102,7 +114,24 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
     columns, name, oid, valid) as the target's catalog has them now."""
     cat = Catalog()
     cat.settings = {name: num(v) for name, v in conn.execute(SETTINGS_SQL, (list(ADDM_SETTINGS),))}
-    for row in conn.execute(CATALOG_SQL):
+    locked = conn.execute(LOCKED_SQL).fetchone()[0]  # type: ignore[index]
+    try:
+        rows = conn.execute(CATALOG_SQL, {"sizes": True, "locked": locked}).fetchall()
+    except psycopg.errors.LockNotAvailable:
+        # a table locked since: the catalog without current sizes (relpages stands in)
+        if not conn.autocommit:
+            conn.rollback()
+        rows = conn.execute(CATALOG_SQL, {"sizes": False, "locked": []}).fetchall()
+        cat.notes.append(
+            "Current table sizes not read: a table lock queue made the size read wait "
+            "(lock_timeout); the planner's page counts stand in."
+        )
+    if locked:
+        cat.notes.append(
+            f"Current size not read for {len(locked)} table(s) under an ACCESS EXCLUSIVE lock "
+            "(held or requested): reading it would queue behind that lock."
+        )
+    for row in rows:
         tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq, exprs = row
         cols = [s.split(",") if s else [] for s in idx]
         cat.indexes[tbl] = cols

@@ -26,6 +26,9 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
   names) whose referencing table has no index on its foreign-key column: every deleted row's
   foreign-key check (or cascade) scans the referencing table, which no plan and, with
   pg_stat_statements.track = top, no statement shows.
+- :class:`DdlLockQueue` - a migration's ``ALTER TABLE`` waits for a long report query's
+  ACCESS SHARE lock, and every application query on the table queues behind the ALTER: the
+  waiters' blocker is the DDL, the root is the report.
 - :class:`ExpressionLookup` - case-insensitive lookups ``WHERE lower("Email") = lower($1)`` (or
   ``WHERE id::text = $1``) on a table whose plain index on the column cannot serve them.
 """
@@ -33,6 +36,7 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from typing import Any
 
@@ -508,3 +512,52 @@ class ExpressionLookup(Fault):
                 c.execute(stmt, (str(n) if self.cast else f"user{n}@example.com",)).fetchall()
 
             self.loop("worker", self.session("worker"), body)
+
+
+class DdlLockQueue(Fault):
+    name = "ddl_lock_queue"
+    description = "ALTER TABLE queued behind a long query, application queries queued behind it"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions = sessions
+        self.table = f"public.{_name('inventory')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table, sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, qty int)").format(ident)
+        )
+        self.sql_admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, 100 FROM generate_series(1, 10000) g").format(ident)
+        )
+        report = sql.SQL("SELECT count(*), pg_sleep(3600) FROM {}").format(ident)
+        alter = sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS reserved int").format(ident)
+        read = sql.SQL("SELECT qty FROM {} WHERE id = %s").format(ident)
+        self.info.statements += [report.as_string(None), alter.as_string(None)]
+        self.info.objects.append(self.table)
+        reporter = self.session("reporter")
+        threading.Thread(target=self._quietly, args=(reporter, report), daemon=True).start()
+        self.wait_for(
+            "the report query running",
+            lambda: any(a["pid"] in self.info.roles["reporter"] and a["state"] == "active"
+                        for a in self.activity()),
+        )  # fmt: skip
+        self.loop("migration", self.session("migration"), lambda c: c.execute(alter))
+        self.wait_for(
+            "the ALTER TABLE waiting for its lock",
+            lambda: any(a["pid"] in self.info.roles["migration"] and a["wait_event_type"] == "Lock"
+                        for a in self.activity()),
+        )  # fmt: skip
+        for i in range(self.sessions):
+            rng = random.Random(i)
+            self.loop(
+                "app", self.session("app"), lambda c, r=rng: c.execute(read, (r.randint(1, 10000),))
+            )
+
+    def _quietly(self, conn: psycopg.Connection, stmt: sql.Composed) -> None:
+        """The report runs until the fault ends (its session is terminated then)."""
+        try:
+            conn.execute(stmt)
+        except psycopg.Error:
+            pass

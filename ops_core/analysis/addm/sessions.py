@@ -20,7 +20,7 @@ from .model import (
     qtable,
     short,
 )
-from .sqlshape import shape
+from .sqlshape import shape, strong_lock_command
 
 IDLE_TX = ("idle in transaction", "idle in transaction (aborted)")
 
@@ -336,6 +336,43 @@ def _lock_finding(
         title = f"Lock contention ({what}) on {on}: {lock_time:.1f} s of DB time waiting"
     if top_root is not None and kind != "extend" and short(top_root["query"], 100):
         advice += f" Root blocker statement: {short(top_root['query'], 100)}."
+    queued = _queued_ddl(waiters) if kind != "extend" else None
+    recs = [
+        Recommendation(
+            "application",
+            advice,
+            f"The waits are on a {what}; less time holding it is less waiting.",
+            lock_time,
+            pct(lock_time, total),
+        ),
+        Recommendation(
+            "setting",
+            "SET lock_timeout = '2s';  -- in the application's sessions",
+            "Bound the wait: a waiter fails fast and can retry instead of queueing.",
+            None,
+            None,
+        ),
+    ]
+    if queued is not None and queued["queued_behind_s"] >= QUEUED_DDL_SHARE * lock_time:
+        held_by = ", ".join(str(p) for p in queued["waiting_for"]) or "another session"
+        title += (
+            f", queued behind {queued['command']} (pid {queued['pid']}) waiting for pid {held_by}"
+        )
+        behind = queued["queued_behind_s"]
+        recs.insert(
+            0,
+            Recommendation(
+                "session",
+                f"SELECT pg_cancel_backend({queued['pid']});",
+                f"{queued['command']} (pid {queued['pid']}: {short(queued['query'], 100)}) "
+                f"waits for a lock pid {held_by} holds, and every query on the table queues "
+                f"behind its request ({behind:.1f} s of the waits): cancelling it releases "
+                "the queue now. Run it again with SET lock_timeout = '2s' (and retries), or "
+                "once the blocking session is done.",
+                behind,
+                pct(behind, total),
+            ),
+        )
     return Finding(
         type="relation_extension" if kind == "extend" else "lock_contention",
         title=title,
@@ -357,27 +394,53 @@ def _lock_finding(
             ],
             "distinct_root_blockers": int(rest["root_pid"].nunique()) if not rest.empty else 0,
             "waiting_sessions": int(waiters["pid"].nunique()),
+            **({"queued_ddl": queued} if queued is not None else {}),
         },
         objects=tables,
         statements=stmts,
         sessions=[int(p) for p in roots["root_pid"]],
-        recommendations=[
-            Recommendation(
-                "application",
-                advice,
-                f"The waits are on a {what}; less time holding it is less waiting.",
-                lock_time,
-                pct(lock_time, total),
-            ),
-            Recommendation(
-                "setting",
-                "SET lock_timeout = '2s';  -- in the application's sessions",
-                "Bound the wait: a waiter fails fast and can retry instead of queueing.",
-                None,
-                None,
-            ),
-        ],
+        recommendations=recs,
     )
+
+
+#: share of a lock finding's waits queued behind a waiting DDL for it to be named the amplifier
+QUEUED_DDL_SHARE = 0.25
+
+
+def _queued_ddl(waiters: pd.DataFrame) -> dict[str, Any] | None:
+    """A strong-lock command (ALTER TABLE, VACUUM FULL, ...) that is itself waiting, with the
+    other waiters queued behind its lock request (it is in their blocking pids): the queue's
+    amplifier, though it holds nothing the waiters need. The one most waited behind, with the
+    sessions it waits for."""
+    if "blocking_pids" not in waiters.columns or waiters.empty:
+        return None
+    ddl: dict[int, tuple[str, str, set[int]]] = {}
+    for r in waiters.itertuples(index=False):
+        cmd = strong_lock_command(r.query if isinstance(r.query, str) else None)
+        if cmd is not None:
+            _, _, waits_for = ddl.setdefault(int(r.pid), (cmd, r.query, set()))
+            waits_for.update(int(p) for p in (r.blocking_pids if r.blocking_pids is not None
+                                             else ()))  # fmt: skip
+    if not ddl:
+        return None
+    behind: dict[int, float] = dict.fromkeys(ddl, 0.0)
+    for r in waiters.itertuples(index=False):
+        bp = r.blocking_pids
+        if bp is None or int(r.pid) in ddl:
+            continue
+        for p in {int(x) for x in bp} & set(ddl):
+            behind[p] += float(r.weight_s)
+    pid = max(behind, key=lambda p: behind[p])
+    if behind[pid] <= 0:
+        return None
+    cmd, query, waits_for = ddl[pid]
+    return {
+        "pid": pid,
+        "command": cmd,
+        "query": short(query, 200),
+        "waiting_for": sorted(waits_for - {pid}),
+        "queued_behind_s": round(behind[pid], 2),
+    }
 
 
 def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Finding]:

@@ -213,3 +213,39 @@ def leading_index_expr(exprs: str) -> str | None:
     except Exception:  # noqa: BLE001 - not parsable here: unknown, never a wrong match
         return None
     return canonical_expr(RawStream()(first), casts=False)
+
+
+@lru_cache(maxsize=1024)
+def strong_lock_command(text: str | None) -> str | None:
+    """The command's name when ``text`` takes a table lock that queues ordinary queries behind
+    it (ALTER TABLE, DROP, TRUNCATE, LOCK TABLE, VACUUM FULL, CLUSTER, REINDEX and CREATE INDEX
+    without CONCURRENTLY, REFRESH MATERIALIZED VIEW without CONCURRENTLY); else None."""
+    if not text:
+        return None
+    try:
+        stmt = pglast.parse_sql(text)[0].stmt
+    except Exception:  # noqa: BLE001 - not parsable: not known to be one
+        return None
+
+    def opts(o) -> set[str]:
+        return {d.defname.lower() for d in (o or ()) if isinstance(d, ast.DefElem)}
+
+    if isinstance(stmt, ast.AlterTableStmt):
+        return "ALTER TABLE"
+    if isinstance(stmt, ast.DropStmt) and not stmt.concurrent:
+        return "DROP"
+    if isinstance(stmt, ast.TruncateStmt):
+        return "TRUNCATE"
+    if isinstance(stmt, ast.LockStmt):
+        return "LOCK TABLE"
+    if isinstance(stmt, ast.VacuumStmt) and "full" in opts(stmt.options):
+        return "VACUUM FULL"
+    if isinstance(stmt, ast.ClusterStmt):
+        return "CLUSTER"
+    if isinstance(stmt, ast.ReindexStmt) and "concurrently" not in opts(stmt.params):
+        return "REINDEX"
+    if isinstance(stmt, ast.IndexStmt) and not stmt.concurrent:
+        return "CREATE INDEX"
+    if isinstance(stmt, ast.RefreshMatViewStmt) and not stmt.concurrent:
+        return "REFRESH MATERIALIZED VIEW"
+    return None
