@@ -255,6 +255,26 @@ def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
+def test_ddl_queued_behind_an_idle_transaction(shop, neighbour):
+    """The classic migration outage: a session idle in transaction after reading the table,
+    an ALTER TABLE queued behind it, every query queued behind the ALTER. The idle session is
+    the cause (ended first); the ALTER is named as the amplifier."""
+    dsn, db = shop
+    fault = fs.DdlLockQueue(dsn, idle_holder=True)
+    sc = run_scenario(
+        "ddl_lock_queue_idle", "idle_in_transaction", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    (holder,) = fault.info.roles["reporter"]
+    (migration,) = fault.info.roles["migration"]
+    assert top.type == "idle_in_transaction" and top.sessions == [holder], describe(sc)
+    assert top.recommendations[0].action == f"SELECT pg_terminate_backend({holder});"
+    assert top.evidence["queued_ddl"]["pid"] == migration, describe(sc)
+    assert f"ALTER TABLE (pid {migration}) queued behind it" in top.title, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
 def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
     """A migration's ALTER TABLE waits for a long report's lock and the application's reads
     queue behind the ALTER: the lock finding's root blocker is the report (not the DDL, which

@@ -518,9 +518,9 @@ class DdlLockQueue(Fault):
     name = "ddl_lock_queue"
     description = "ALTER TABLE queued behind a long query, application queries queued behind it"
 
-    def __init__(self, dsn: str, *, sessions: int = 3, **kw: Any):
+    def __init__(self, dsn: str, *, sessions: int = 3, idle_holder: bool = False, **kw: Any):
         super().__init__(dsn, **kw)
-        self.sessions = sessions
+        self.sessions, self.idle_holder = sessions, idle_holder
         self.table = f"public.{_name('inventory')}"
 
     def start(self) -> None:
@@ -536,11 +536,16 @@ class DdlLockQueue(Fault):
         read = sql.SQL("SELECT qty FROM {} WHERE id = %s").format(ident)
         self.info.statements += [report.as_string(None), alter.as_string(None)]
         self.info.objects.append(self.table)
-        reporter = self.session("reporter")
-        threading.Thread(target=self._quietly, args=(reporter, report), daemon=True).start()
+        if self.idle_holder:  # read the table, then sit idle in the open transaction
+            reporter = self.session("reporter", autocommit=False)
+            reporter.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchall()
+        else:
+            reporter = self.session("reporter")
+            threading.Thread(target=self._quietly, args=(reporter, report), daemon=True).start()
         self.wait_for(
             "the report query running",
-            lambda: any(a["pid"] in self.info.roles["reporter"] and a["state"] == "active"
+            lambda: any(a["pid"] in self.info.roles["reporter"]
+                        and a["state"] in ("active", "idle in transaction")
                         for a in self.activity()),
         )  # fmt: skip
         self.loop("migration", self.session("migration"), lambda c: c.execute(alter))

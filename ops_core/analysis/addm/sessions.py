@@ -140,12 +140,21 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
         tables = sorted({t for st in stmts for t in shape(st["query"]).tables})
         user = holder["usename"].iloc[0] if len(holder) else None
         app = holder["application_name"].iloc[0] if len(holder) else None
+        queued = _queued_ddl(waiter_q)
+        if queued is not None and queued["queued_behind_s"] < QUEUED_DDL_SHARE * blocked:
+            queued = None
+        amplifier = (
+            f", with {queued['command']} (pid {queued['pid']}) queued behind it and the others "
+            "behind that"
+            if queued is not None
+            else ""
+        )
         out.append(
             Finding(
                 type="idle_in_transaction",
                 title=(
                     f"Session {pid} ({user or '?'}, {app or '?'}) idle in transaction held "
-                    f"locks that others waited {blocked:.1f} s for while it was idle"
+                    f"locks that others waited {blocked:.1f} s for while it was idle{amplifier}"
                 ),
                 impact_db_time_s=blocked,
                 impact_pct=pct(blocked, total),
@@ -164,6 +173,7 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
                     "waiter_events": sorted(set(grp["event"].dropna())),
                     "judged": "per sample: only waits while the holder was idle in its "
                     "transaction are counted",
+                    **({"queued_ddl": queued} if queued is not None else {}),
                 },
                 objects=tables,
                 statements=stmts,
@@ -185,6 +195,24 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
                         f"({app or 'the holder'}) to commit or roll back promptly.",
                         blocked,
                         pct(blocked, total),
+                    ),
+                    *(
+                        [
+                            Recommendation(
+                                "application",
+                                "SET lock_timeout = '2s';  -- before the "
+                                f"{queued['command']}, retried until it gets its lock",
+                                f"{queued['command']} (pid {queued['pid']}: "
+                                f"{short(queued['query'], 100)}) waited for session {pid} and "
+                                "every query on the table queued behind its request "
+                                f"({queued['queued_behind_s']:.1f} s): with a lock_timeout "
+                                "it gives up instead of holding the queue.",
+                                None,
+                                None,
+                            )
+                        ]
+                        if queued is not None
+                        else []
                     ),
                 ],
             )
