@@ -373,3 +373,39 @@ def test_a_waiting_ddl_that_queues_the_others_is_named():
     assert (q["pid"], q["command"], q["waiting_for"]) == (201, "ALTER TABLE", [200])
     assert q["queued_behind_s"] == 80.0 and "queued behind ALTER TABLE (pid 201)" in top.title
     assert top.recommendations[0].action == "SELECT pg_cancel_backend(201);"
+
+
+NEWEST = 'SELECT * FROM demo.orders ORDER BY "createdAt" DESC, id DESC LIMIT $1'
+
+
+def _newest_plan(query: str) -> dict:
+    scan = {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "demo",
+            "Plan Rows": 50_000, "Plan Width": 40}  # fmt: skip
+    sort = {"Node Type": "Sort", "Sort Key": ['"createdAt" DESC', "id DESC"], "Plans": [scan]}
+    gather = {"Node Type": "Gather Merge", "Plans": [sort]}
+    return {"Node Type": "Limit", "Plan Rows": 5000, "Plans": [gather]}
+
+
+def test_newest_rows_by_a_sort_of_the_whole_table_want_an_index_on_the_sort_key():
+    from ops_core.analysis.addm.indexfind import _sort_keys
+
+    assert _sort_keys(['o."createdAt" DESC', "id"]) == [("createdAt", True), ("id", False)]
+    assert _sort_keys(["lower(name)"]) is None
+    assert _sort_keys(["a DESC NULLS LAST"]) is None  # an index would need NULLS LAST too
+    stmts = [{"queryid": 41, "query": NEWEST, "calls": 500, "rows": 10_000,
+              "total_exec_time": 25_000}]  # fmt: skip
+    top = analyze(_input(stmts, explain=_newest_plan)).findings[0]
+    assert top.type == "missing_index" and top.objects == ["demo.orders", "demo.orders.createdAt"]
+    # one direction for every key: a plain index, scanned backwards
+    assert top.recommendations[0].action == (
+        'CREATE INDEX CONCURRENTLY ON demo.orders ("createdAt", id);'
+    )
+    assert "ORDER BY createdAt DESC, id DESC LIMIT" in top.title
+    # an index leads with the sort column already: something else is wrong, no claim here
+    inp = _input(stmts, explain=_newest_plan)
+    inp.indexes = {"demo.orders": [["id"], ["createdAt"]]}
+    assert all(f.type != "missing_index" for f in analyze(inp).findings)
+    # many rows per call (a report reading most of the table): an index would not help
+    big = [{**stmts[0], "rows": 500 * 40_000}]
+    found = analyze(_input(big, explain=_newest_plan)).findings
+    assert all(f.type != "missing_index" for f in found)

@@ -298,6 +298,25 @@ def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", LOADS)
+def test_newest_rows_without_an_index_on_the_sort_column(shop, neighbour):
+    """ORDER BY "createdAt" DESC LIMIT 20 on a large table without an index on the column: a
+    missing index on the sort column (an index scan reads 20 rows instead of sorting all)."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.LatestRowsNoIndex(dsn)
+    sc = run_scenario(
+        "latest_rows_no_index", "missing_index", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
+    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("createdAt");'
+    assert top.recommendations[0].action == want, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
     """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.
     The shop's report queries are CPU-heavy aggregates; what tells them apart from an injected

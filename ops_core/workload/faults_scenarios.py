@@ -29,6 +29,8 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`DdlLockQueue` - a migration's ``ALTER TABLE`` waits for a long report query's
   ACCESS SHARE lock, and every application query on the table queues behind the ALTER: the
   waiters' blocker is the DDL, the root is the report.
+- :class:`LatestRowsNoIndex` - "the 20 newest" (``ORDER BY "createdAt" DESC LIMIT 20``) on a
+  300,000-row table without an index on the sort column: every call sorts the whole table.
 - :class:`ExpressionLookup` - case-insensitive lookups ``WHERE lower("Email") = lower($1)`` (or
   ``WHERE id::text = $1``) on a table whose plain index on the column cannot serve them.
 """
@@ -566,3 +568,38 @@ class DdlLockQueue(Fault):
             conn.execute(stmt)
         except psycopg.Error:
             pass
+
+
+class LatestRowsNoIndex(Fault):
+    name = "latest_rows_no_index"
+    description = "ORDER BY a column LIMIT n on a large table without an index on the column"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, rows: int = 300_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows = sessions, rows
+        self.table = f"public.{_name('events')}"
+        self.column = "createdAt"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        col = sql.Identifier(self.column)
+        self.own_table(
+            self.table,
+            sql.SQL(
+                "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                "{} timestamptz NOT NULL, kind int, payload text)"
+            ).format(ident, col),
+        )
+        self.sql_admin.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}, kind, payload) SELECT now() - g * interval '1 second', "
+                "g %% 10, md5(g::text) FROM generate_series(1, %s) g"
+            ).format(ident, col),
+            (self.rows,),
+        )
+        self.sql_admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        stmt = sql.SQL("SELECT * FROM {} ORDER BY {} DESC LIMIT 20").format(ident, col)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
+        self.info.statements.append(stmt.as_string(None))
+        for _ in range(self.sessions):
+            self.loop("worker", self.session("worker"), lambda c: c.execute(stmt).fetchall())

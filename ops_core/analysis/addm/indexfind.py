@@ -197,7 +197,112 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
                 "db_time_s": round(float(r.db_time_s), 3),
             }  # fmt: skip
             return _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total)
-    return None
+    return _sort_limit_missing_index(inp, r, p, tables, total)
+
+
+def _sort_keys(keys: list[str]) -> list[tuple[str, bool]] | None:
+    """A plan's Sort Key list as (column, descending), or None when a key is not a plain
+    column (an expression) or the NULLS order is not the direction's default."""
+    import pglast
+    from pglast import enums as en
+
+    out = []
+    for k in keys:
+        try:
+            sb = pglast.parse_sql(f"SELECT 1 ORDER BY {k}")[0].stmt.sortClause[0]
+        except Exception:  # noqa: BLE001 - not parsable: no claim
+            return None
+        fields = getattr(sb.node, "fields", None)
+        if not fields or not isinstance(fields[-1], pglast.ast.String):
+            return None
+        desc = sb.sortby_dir == en.SortByDir.SORTBY_DESC
+        default_nulls = sb.sortby_nulls == en.SortByNulls.SORTBY_NULLS_DEFAULT or (
+            sb.sortby_nulls == (en.SortByNulls.SORTBY_NULLS_FIRST if desc
+                                else en.SortByNulls.SORTBY_NULLS_LAST)
+        )  # fmt: skip
+        if not default_nulls:
+            return None
+        out.append((fields[-1].sval, desc))
+    return out
+
+
+def _limit_sort_scan(node: dict) -> tuple[dict, dict] | None:
+    """Limit -> (Gather Merge ->) Sort -> (Parallel) Seq Scan without a filter: the Sort and
+    the scan, or None."""
+    if node.get("Node Type") != "Limit":
+        for c in node.get("Plans", []):
+            found = _limit_sort_scan(c)
+            if found:
+                return found
+        return None
+    n = node
+    while n.get("Plans") and n.get("Node Type") in ("Limit", "Gather Merge"):
+        n = n["Plans"][0]
+    if n.get("Node Type") != "Sort" or not n.get("Plans"):
+        return None
+    scan = n["Plans"][0]
+    if scan.get("Node Type") != "Seq Scan" or scan.get("Filter"):
+        return None
+    return n, scan
+
+
+def _sort_limit_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, total):
+    """ "The newest N": ORDER BY a column LIMIT n over a large table, planned as a sort of the
+    whole table (no index leads with the sort column): each call reads and sorts every row to
+    return a few; an index on the sort column returns them in order."""
+    found = _limit_sort_scan(plan)
+    if found is None or r.calls <= 0:
+        return None
+    sort, scan = found
+    keys = _sort_keys(sort.get("Sort Key") or [])
+    if not keys:
+        return None
+    table = f"{scan.get('Schema') or 'public'}.{scan.get('Relation Name')}"
+    t = tables.get(table)
+    rows = _table_rows(inp, table, t, float(scan.get("Plan Width") or 0))
+    per_call = float(r.rows) / float(r.calls)
+    if rows < LARGE_TABLE_ROWS or per_call > max(1.0, SELECTIVE * rows):
+        return None
+    st = index_state(inp, inp.catalog_database, table, keys[0][0])
+    if st is None or not st.missing:
+        return None
+    mixed = len({d for _, d in keys}) > 1  # one direction: a plain index scans either way
+    cols = ", ".join(qident(c) + (" DESC" if d and mixed else "") for c, d in keys)
+    order = ", ".join(c + (" DESC" if d else "") for c, d in keys)
+    impact = scan_time_s(r)
+    benefit = 0.95 * impact
+    ev = {
+        "queryid": int(r.queryid),
+        "calls": int(r.calls),
+        "rows_per_call": round(per_call, 2),
+        "table_rows": round(rows),
+        "sort_key": sort.get("Sort Key"),
+        "plan": {"node": "Limit -> Sort -> Seq Scan", "method": "plan"},
+        "scan_time_s": round(impact, 3),
+        "db_time_s": round(float(r.db_time_s), 3),
+    }
+    return Finding(
+        type="missing_index",
+        title=(
+            f"Missing index on {table} ({', '.join(c for c, _ in keys)}): ORDER BY {order} "
+            f"LIMIT sorts the whole table for ~{per_call:,.0f} rows per call"
+        ),
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence=ev,
+        objects=[table, f"{table}.{keys[0][0]}"],
+        statements=[{"queryid": int(r.queryid), "query": r.query}],
+        recommendations=[
+            Recommendation(
+                "sql",
+                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({cols});",
+                f"Each call reads and sorts all ~{rows:,.0f} rows to return ~{per_call:,.0f}: "
+                f"an index on {order} returns them in order, reading only those.",
+                benefit,
+                pct(benefit, total),
+            )
+        ],
+    )
 
 
 #: functions an index expression may use as they are (IMMUTABLE in PostgreSQL, one column in):
