@@ -39,6 +39,11 @@ LOADS = [
 ]
 
 
+# The scenarios added after the confusion tables of issue 22 run at the machine's load only:
+# each costs ~40 s per server in CI, and beside the burners they would only be recorded.
+NORMAL = [pytest.param(False, id="normal")]
+
+
 @pytest.fixture(scope="module")
 def shop(pg, opscore_env):
     with addm_shop(pg, TARGET, "addmw") as s:
@@ -205,7 +210,7 @@ def test_dead_rows_with_autovacuum_disabled(shop, neighbour):
     assert sc.top.type in ("vacuum_blocked", "stale_statistics"), describe(sc)
 
 
-@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("neighbour", NORMAL)
 @pytest.mark.parametrize("cascade", [False, True], ids=["no_action", "cascade"])
 def test_unindexed_foreign_key_is_named_on_the_referencing_table(shop, cascade, neighbour):
     """Deletes by primary key whose foreign-key checks (or cascades) scan a referencing table
@@ -227,7 +232,7 @@ def test_unindexed_foreign_key_is_named_on_the_referencing_table(shop, cascade, 
     )
 
 
-@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("neighbour", NORMAL)
 @pytest.mark.parametrize("cast", [False, True], ids=["lower", "cast"])
 def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
     """lower("Email") = lower($1) with an index on "Email" only, or id::text = $1 with the
@@ -254,7 +259,7 @@ def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
         assert "cannot serve" in top.title, describe(sc)
 
 
-@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("neighbour", NORMAL)
 def test_ddl_queued_behind_an_idle_transaction(shop, neighbour):
     """The classic migration outage: a session idle in transaction after reading the table,
     an ALTER TABLE queued behind it, every query queued behind the ALTER. The idle session is
@@ -274,7 +279,7 @@ def test_ddl_queued_behind_an_idle_transaction(shop, neighbour):
     assert f"ALTER TABLE (pid {migration}) queued behind it" in top.title, describe(sc)
 
 
-@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("neighbour", NORMAL)
 def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
     """A migration's ALTER TABLE waits for a long report's lock and the application's reads
     queue behind the ALTER: the lock finding's root blocker is the report (not the DDL, which
@@ -297,7 +302,7 @@ def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
     assert "Catalog read failed" not in " ".join(sc.analysis.notes), describe(sc)
 
 
-@pytest.mark.parametrize("neighbour", LOADS)
+@pytest.mark.parametrize("neighbour", NORMAL)
 def test_newest_rows_without_an_index_on_the_sort_column(shop, neighbour):
     """ORDER BY "createdAt" DESC LIMIT 20 on a large table without an index on the column: a
     missing index on the sort column (an index scan reads 20 rows instead of sorting all)."""
