@@ -409,3 +409,52 @@ def test_newest_rows_by_a_sort_of_the_whole_table_want_an_index_on_the_sort_key(
     big = [{**stmts[0], "rows": 500 * 40_000}]
     found = analyze(_input(big, explain=_newest_plan)).findings
     assert all(f.type != "missing_index" for f in found)
+
+
+JOIN_Q = (
+    'SELECT o.id, sum(l.qty) FROM demo.customers o JOIN demo.orders l ON l."OrderRef" = o.id '
+    "WHERE o.city = $1 GROUP BY o.id"
+)
+
+
+def _join_plan(other_rows: float, join_rows: float):
+    def plan(query: str) -> dict:
+        big = {
+            "Node Type": "Seq Scan",
+            "Relation Name": "orders",
+            "Schema": "demo",
+            "Alias": "l",
+            "Plan Rows": 50_000,
+            "Plan Width": 12,
+        }
+        small = {
+            "Node Type": "Index Scan",
+            "Relation Name": "customers",
+            "Schema": "demo",
+            "Alias": "o",
+            "Plan Rows": other_rows,
+        }
+        join = {
+            "Node Type": "Hash Join",
+            "Hash Cond": '(l."OrderRef" = o.id)',
+            "Plan Rows": join_rows,
+            "Plans": [big, {"Node Type": "Hash", "Plan Rows": other_rows, "Plans": [small]}],
+        }
+        return {"Node Type": "HashAggregate", "Plans": [join]}  # fmt: skip
+
+    return plan
+
+
+def test_join_reading_a_large_table_for_a_few_rows_wants_an_index_on_its_join_column():
+    stmts = [{"queryid": 51, "query": JOIN_Q, "calls": 400, "rows": 1200,
+              "total_exec_time": 25_000}]  # fmt: skip
+    top = analyze(_input(stmts, explain=_join_plan(4, 60))).findings[0]
+    assert top.type == "missing_index", top.title
+    assert top.objects == ["demo.orders", "demo.orders.OrderRef"]
+    assert top.recommendations[0].action == (
+        'CREATE INDEX CONCURRENTLY ON demo.orders ("OrderRef");'
+    )
+    # a join that needs most of the large table (a fact table against a small dimension):
+    # an index on the join column would not help, nothing claimed
+    fact = analyze(_input(stmts, explain=_join_plan(10, 50_000))).findings
+    assert all(f.type != "missing_index" for f in fact)

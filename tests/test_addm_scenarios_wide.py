@@ -321,6 +321,25 @@ def test_newest_rows_without_an_index_on_the_sort_column(shop, neighbour):
     assert top.recommendations[0].action == want, describe(sc)
 
 
+@pytest.mark.parametrize("neighbour", NORMAL)
+def test_join_reading_a_whole_table_for_a_few_rows(shop, neighbour):
+    """A hash join over a seq scan of 300,000 lines to match a customer's few orders: the
+    missing index is on the lines' join column (quoted), not 'CPU-bound SQL'."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.JoinMissingIndex(dsn)
+    sc = run_scenario(
+        "join_missing_index", "missing_index", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
+    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("OrderRef");'
+    assert top.recommendations[0].action == want, describe(sc)
+
+
 @pytest.mark.parametrize("neighbour", LOADS)
 def test_healthy_but_busy(shop, neighbour):
     """CPU saturated by legitimate work (4 shop clients, and CPU burners beside): no problem.

@@ -31,6 +31,9 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
   waiters' blocker is the DDL, the root is the report.
 - :class:`LatestRowsNoIndex` - "the 20 newest" (``ORDER BY "createdAt" DESC LIMIT 20``) on a
   300,000-row table without an index on the sort column: every call sorts the whole table.
+- :class:`JoinMissingIndex` - a customer's order lines by a join (``JOIN lines l ON
+  l."OrderRef" = o.id WHERE o.customer_id = $1``) where the lines table has no index on its
+  join column: a hash join reads all 300,000 lines for a handful.
 - :class:`ExpressionLookup` - case-insensitive lookups ``WHERE lower("Email") = lower($1)`` (or
   ``WHERE id::text = $1``) on a table whose plain index on the column cannot serve them.
 """
@@ -603,3 +606,64 @@ class LatestRowsNoIndex(Fault):
         self.info.statements.append(stmt.as_string(None))
         for _ in range(self.sessions):
             self.loop("worker", self.session("worker"), lambda c: c.execute(stmt).fetchall())
+
+
+class JoinMissingIndex(Fault):
+    name = "join_missing_index"
+    description = "a join reading a whole large table for a few rows: no index on its join column"
+
+    def __init__(self, dsn: str, *, sessions: int = 3, orders: int = 20_000, lines: int = 300_000,
+                 **kw: Any):  # fmt: skip
+        super().__init__(dsn, **kw)
+        self.sessions, self.orders, self.lines = sessions, orders, lines
+        tag = uuid.uuid4().hex[:6]
+        self.parent = f"public.orders_{tag}"
+        self.table = f"public.lines_{tag}"
+        self.column = "OrderRef"
+
+    def start(self) -> None:
+        parent = sql.Identifier(*self.parent.split("."))
+        child = sql.Identifier(*self.table.split("."))
+        col = sql.Identifier(self.column)
+        self.own_table(
+            self.parent,
+            sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, customer_id int NOT NULL)").format(
+                parent
+            ),
+        )
+        self.own_table(
+            self.table,
+            sql.SQL(
+                "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                "{} int NOT NULL, qty int NOT NULL)"
+            ).format(child, col),
+        )
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL("INSERT INTO {} SELECT g, g %% 5000 FROM generate_series(1, %s) g").format(
+                parent
+            ),
+            (self.orders,),
+        )
+        admin.execute(sql.SQL("CREATE INDEX ON {} (customer_id)").format(parent))
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}, qty) SELECT 1 + g %% %s, g %% 9 FROM generate_series(1, %s) g"
+            ).format(child, col),
+            (self.orders, self.lines),
+        )
+        admin.execute(sql.SQL("ANALYZE {}").format(parent))
+        admin.execute(sql.SQL("ANALYZE {}").format(child))
+        stmt = sql.SQL(
+            "SELECT o.id, sum(l.qty) FROM {} o JOIN {} l ON l.{} = o.id "
+            "WHERE o.customer_id = %s GROUP BY o.id"
+        ).format(parent, child, col)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+            self.loop(
+                "worker",
+                self.session("worker"),
+                lambda c, r=rng: c.execute(stmt, (r.randint(0, 4999),)).fetchall(),
+            )
