@@ -365,6 +365,8 @@ def _lock_finding(
     if top_root is not None and kind != "extend" and short(top_root["query"], 100):
         advice += f" Root blocker statement: {short(top_root['query'], 100)}."
     queued = _queued_ddl(waiters) if kind != "extend" else None
+    if queued is not None and queued["queued_behind_s"] < QUEUED_DDL_SHARE * lock_time:
+        queued = None  # a DDL waiting beside the queue, not holding it up
     recs = [
         Recommendation(
             "application",
@@ -381,7 +383,7 @@ def _lock_finding(
             None,
         ),
     ]
-    if queued is not None and queued["queued_behind_s"] >= QUEUED_DDL_SHARE * lock_time:
+    if queued is not None:
         held_by = ", ".join(str(p) for p in queued["waiting_for"]) or "another session"
         title += (
             f", queued behind {queued['command']} (pid {queued['pid']}) waiting for pid {held_by}"
