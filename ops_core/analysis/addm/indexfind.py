@@ -271,8 +271,6 @@ def _sort_limit_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, 
     mixed = len({d for _, d in keys}) > 1  # one direction: a plain index scans either way
     cols = ", ".join(qident(c) + (" DESC" if d and mixed else "") for c, d in keys)
     order = ", ".join(c + (" DESC" if d else "") for c, d in keys)
-    impact = scan_time_s(r)
-    benefit = 0.95 * impact
     ev = {
         "queryid": int(r.queryid),
         "calls": int(r.calls),
@@ -280,31 +278,16 @@ def _sort_limit_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, 
         "table_rows": round(rows),
         "sort_key": sort.get("Sort Key"),
         "plan": {"node": "Limit -> Sort -> Seq Scan", "method": "plan"},
-        "scan_time_s": round(impact, 3),
         "db_time_s": round(float(r.db_time_s), 3),
     }
-    return Finding(
-        type="missing_index",
-        title=(
-            f"Missing index on {table} ({', '.join(c for c, _ in keys)}): ORDER BY {order} "
-            f"LIMIT sorts the whole table for ~{per_call:,.0f} rows per call"
-        ),
-        impact_db_time_s=impact,
-        impact_pct=pct(impact, total),
-        evidence=ev,
-        objects=[table, f"{table}.{keys[0][0]}"],
-        statements=[{"queryid": int(r.queryid), "query": r.query}],
-        recommendations=[
-            Recommendation(
-                "sql",
-                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({cols});",
-                f"Each call reads and sorts all ~{rows:,.0f} rows to return ~{per_call:,.0f}: "
-                f"an index on {order} returns them in order, reading only those.",
-                benefit,
-                pct(benefit, total),
-            )
-        ],
-    )
+    return _index_finding(
+        r, table, [keys[0][0]], cols,
+        f"Missing index on {table} ({', '.join(c for c, _ in keys)}): ORDER BY {order} LIMIT "
+        f"sorts the whole table for ~{per_call:,.0f} rows per call",
+        f"Each call reads and sorts all ~{rows:,.0f} rows to return ~{per_call:,.0f}: an index "
+        f"on {order} returns them in order, reading only those.",
+        ev, total,
+    )  # fmt: skip
 
 
 #: functions an index expression may use as they are (IMMUTABLE in PostgreSQL, one column in):
@@ -432,8 +415,6 @@ def foreign_key_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str,
         scans = int(t.seq_scan or 0) if t is not None and not pd.isna(t.seq_scan) else 0
         if rows < LARGE_TABLE_ROWS or removed <= 0 or scans < FK_SCANS_PER_ROW * removed:
             continue
-        impact = scan_time_s(r)
-        benefit = 0.95 * impact
         ev: dict[str, Any] = {
             "queryid": int(r.queryid),
             "calls": int(r.calls),
@@ -447,37 +428,20 @@ def foreign_key_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str,
             "table_rows": round(rows),
             "table_seq_scans": scans,
             "predicate": " AND ".join(f"{c} = $n" for c in cols),
-            "scan_time_s": round(impact, 3),
             "db_time_s": round(float(r.db_time_s), 3),
         }
-        col_list = ", ".join(qident(c) for c in cols)
         what = "cascades to" if fk["on_delete"] == "CASCADE" else "checks"
-        return Finding(
-            type="missing_index",
-            title=(
-                f"Missing index on {child} ({', '.join(cols)}): every row deleted from {parent} "
-                f"scans it for foreign key {fk['constraint']}"
-            ),
-            impact_db_time_s=impact,
-            impact_pct=pct(impact, total),
-            evidence=ev,
-            objects=[child, *(f"{child}.{c}" for c in cols)],
-            statements=[{"queryid": int(r.queryid), "query": r.query}],
-            recommendations=[
-                Recommendation(
-                    "sql",
-                    f"CREATE INDEX CONCURRENTLY ON {qtable(child)} ({col_list});",
-                    f"For each of the ~{removed:,.0f} rows deleted from {parent} in this range, "
-                    f"PostgreSQL {what} {child} on {', '.join(cols)} (foreign key "
-                    f"{fk['constraint']}, ON DELETE {fk['on_delete']}); with no index leading "
-                    f"with {cols[0]} each check read the whole table (~{rows:,.0f} rows; "
-                    f"{scans:,} sequential scans of it in the range). An index makes each "
-                    "check a lookup: most of the DELETE's time goes away.",
-                    benefit,
-                    pct(benefit, total),
-                )
-            ],
-        )
+        return _index_finding(
+            r, child, cols, ", ".join(qident(c) for c in cols),
+            f"Missing index on {child} ({', '.join(cols)}): every row deleted from {parent} "
+            f"scans it for foreign key {fk['constraint']}",
+            f"For each of the ~{removed:,.0f} rows deleted from {parent} in this range, "
+            f"PostgreSQL {what} {child} on {', '.join(cols)} (foreign key {fk['constraint']}, "
+            f"ON DELETE {fk['on_delete']}); with no index leading with {cols[0]} each check "
+            f"read the whole table (~{rows:,.0f} rows; {scans:,} sequential scans of it in the "
+            "range). An index makes each check a lookup: most of the DELETE's time goes away.",
+            ev, total,
+        )  # fmt: skip
     return None
 
 
@@ -520,6 +484,41 @@ def _counters_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, A
             continue
         return _finding(r, table, column, per_scan, rows_per_call, ev, st, total, inp)
     return None
+
+
+def _index_finding(
+    r,
+    table: str,
+    cols: list[str],
+    keys_sql: str,
+    title: str,
+    why: str,
+    ev: dict[str, Any],
+    total: float,
+) -> Finding:
+    """A missing_index finding whose action creates an index on ``table`` (``keys_sql``: its
+    key list as SQL), claiming what the scan costs (:func:`scan_time_s`)."""
+    impact = scan_time_s(r)
+    ev["scan_time_s"] = round(impact, 3)
+    benefit = 0.95 * impact
+    return Finding(
+        type="missing_index",
+        title=title,
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence=ev,
+        objects=[table, *(f"{table}.{c}" for c in cols)],
+        statements=[{"queryid": int(r.queryid), "query": r.query}],
+        recommendations=[
+            Recommendation(
+                "sql",
+                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({keys_sql});",
+                why,
+                benefit,
+                pct(benefit, total),
+            )
+        ],
+    )  # fmt: skip
 
 
 def scan_time_s(r: Any) -> float:
@@ -683,8 +682,6 @@ def _join_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, total)
             st = index_state(inp, inp.catalog_database, table, cols[0])
             if st is None or not st.missing:
                 continue
-            impact = scan_time_s(r)
-            benefit = 0.95 * impact
             ev = {
                 "queryid": int(r.queryid),
                 "calls": int(r.calls),
@@ -692,31 +689,15 @@ def _join_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, total)
                 "join_condition": join["Hash Cond"],
                 "other_side_rows": _rows_under(small),
                 "plan": {"node": "Hash Join over a Seq Scan", "method": "plan"},
-                "scan_time_s": round(impact, 3),
                 "db_time_s": round(float(r.db_time_s), 3),
             }
-            col_sql = ", ".join(qident(c) for c in cols)
-            return Finding(
-                type="missing_index",
-                title=(
-                    f"Missing index on {table} ({', '.join(cols)}): a join reads the whole "
-                    f"table to match ~{_rows_under(small):,.0f} rows of the other side"
-                ),
-                impact_db_time_s=impact,
-                impact_pct=pct(impact, total),
-                evidence=ev,
-                objects=[table, *(f"{table}.{c}" for c in cols)],
-                statements=[{"queryid": int(r.queryid), "query": r.query}],
-                recommendations=[
-                    Recommendation(
-                        "sql",
-                        f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({col_sql});",
-                        f"Each call scans all ~{rows:,.0f} rows of {table} and hashes them "
-                        f"against ~{_rows_under(small):,.0f} rows ({join['Hash Cond']}); with "
-                        f"an index on {', '.join(cols)} the planner looks those few up instead.",
-                        benefit,
-                        pct(benefit, total),
-                    )
-                ],
-            )
+            return _index_finding(
+                r, table, cols, ", ".join(qident(c) for c in cols),
+                f"Missing index on {table} ({', '.join(cols)}): a join reads the whole table "
+                f"to match ~{_rows_under(small):,.0f} rows of the other side",
+                f"Each call scans all ~{rows:,.0f} rows of {table} and hashes them against "
+                f"~{_rows_under(small):,.0f} rows ({join['Hash Cond']}); with an index on "
+                f"{', '.join(cols)} the planner looks those few up instead.",
+                ev, total,
+            )  # fmt: skip
     return None
