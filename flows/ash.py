@@ -29,8 +29,9 @@ def ash_flow(target: str, duration_s: float = 900.0, interval_s: float | None = 
             stats.last_sample_time,
         )
 
-    # a cancelled run (SIGTERM) or a worker shutting down (SIGINT): stop, flush, release
-    with stop_on_signals() as stop:
+    # a cancelled run (SIGTERM), an interrupt (SIGINT), or the worker that started this run
+    # gone (its process killed): stop, flush, release
+    with stop_on_signals(watch_parent=True) as stop:
         # the previous window's sampler may still be flushing: wait for its lease a little
         stats = api.run_ash(
             target,
@@ -77,9 +78,10 @@ def ash_fleet_flow(
             None if stats.skew(0.99) is None else round(stats.skew(0.99)),
         )
 
-    # a cancelled run (SIGTERM) or its worker shutting down (SIGINT, forwarded by `prefect
-    # worker start`): stop at the next tick, flush and release the leases
-    with stop_on_signals() as stop:
+    # a cancelled run (SIGTERM), an interrupt (SIGINT), or the worker that started this run
+    # gone (a Prefect process worker does not signal its runs when it stops; killed, it leaves
+    # them orphaned): stop at the next tick, flush and release the leases
+    with stop_on_signals(watch_parent=True) as stop:
         # the previous window's sampler may still be flushing: wait for its leases a little
         stats = api.run_ash_fleet(
             targets or None,
