@@ -303,40 +303,24 @@ def test_ddl_queued_behind_a_long_query_blames_the_query(shop, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", NORMAL)
-def test_newest_rows_without_an_index_on_the_sort_column(shop, neighbour):
-    """ORDER BY "createdAt" DESC LIMIT 20 on a large table without an index on the column: a
-    missing index on the sort column (an index scan reads 20 rows instead of sorting all)."""
+@pytest.mark.parametrize(
+    "make", [fs.LatestRowsNoIndex, fs.JoinMissingIndex], ids=["newest_rows", "join_column"]
+)
+def test_plan_shapes_that_want_an_index_on_a_column(shop, make, neighbour):
+    """ORDER BY "createdAt" DESC LIMIT 20 sorting a large table without an index on the column;
+    a hash join over a seq scan of 300,000 lines to match a customer's few orders: the missing
+    index is on the sort / join column (quoted), not 'CPU-bound SQL'."""
     from ops_core.analysis.addm.model import qtable
 
     dsn, db = shop
-    fault = fs.LatestRowsNoIndex(dsn)
+    fault = make(dsn)
     sc = run_scenario(
-        "latest_rows_no_index", "missing_index", TARGET, dsn, fault, database=db,
-        neighbour=neighbour,
-    )  # fmt: skip
+        fault.name, "missing_index", TARGET, dsn, fault, database=db, neighbour=neighbour
+    )
     top = sc.top
     assert top.type == "missing_index", describe(sc)
     assert top.objects == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
-    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("createdAt");'
-    assert top.recommendations[0].action == want, describe(sc)
-
-
-@pytest.mark.parametrize("neighbour", NORMAL)
-def test_join_reading_a_whole_table_for_a_few_rows(shop, neighbour):
-    """A hash join over a seq scan of 300,000 lines to match a customer's few orders: the
-    missing index is on the lines' join column (quoted), not 'CPU-bound SQL'."""
-    from ops_core.analysis.addm.model import qtable
-
-    dsn, db = shop
-    fault = fs.JoinMissingIndex(dsn)
-    sc = run_scenario(
-        "join_missing_index", "missing_index", TARGET, dsn, fault, database=db,
-        neighbour=neighbour,
-    )  # fmt: skip
-    top = sc.top
-    assert top.type == "missing_index", describe(sc)
-    assert top.objects == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
-    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("OrderRef");'
+    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("{fault.column}");'
     assert top.recommendations[0].action == want, describe(sc)
 
 

@@ -364,6 +364,11 @@ def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -
                 pct(benefit, total),
             )
         ]
+    return _column_finding(r, table, column, title, impact, ev, recs, total)
+
+
+def _column_finding(r, table, column, title, impact, ev, recs, total) -> Finding:
+    """A missing_index finding on one column of ``table`` for statement ``r``."""
     return Finding(
         type="missing_index",
         title=title,
@@ -603,16 +608,7 @@ def _finding(r, table, column, per_scan, rows_per_call, ev, st: IndexState, tota
                     pct(benefit, total),
                 )
             ]
-    return Finding(
-        type="missing_index",
-        title=title,
-        impact_db_time_s=impact,
-        impact_pct=pct(impact, total),
-        evidence=ev,
-        objects=[table, f"{table}.{column}"],
-        statements=[{"queryid": int(r.queryid), "query": r.query}],
-        recommendations=recs,
-    )
+    return _column_finding(r, table, column, title, impact, ev, recs, total)
 
 
 def _rows_under(node: dict) -> float:
