@@ -387,7 +387,7 @@ def _newest_plan(query: str) -> dict:
 
 
 def test_newest_rows_by_a_sort_of_the_whole_table_want_an_index_on_the_sort_key():
-    from ops_core.analysis.addm.indexfind import _sort_keys
+    from ops_core.analysis.addm.indexplans import _sort_keys
 
     assert _sort_keys(['o."createdAt" DESC', "id"]) == [("createdAt", True), ("id", False)]
     assert _sort_keys(["lower(name)"]) is None
