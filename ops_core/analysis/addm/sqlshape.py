@@ -7,11 +7,13 @@ cannot parse gives an empty shape (``parsed`` False), never an error.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pglast
 from pglast import ast, enums
+from pglast.stream import RawStream
 from pglast.visitors import Visitor
 
 
@@ -100,13 +102,9 @@ def _is_value_expr(node) -> bool:
 
 
 def _unqualified(node: ast.Node) -> ast.Node:
-    import copy
-
-    from pglast.visitors import Visitor as _V
-
     out = copy.deepcopy(node)
 
-    class _Strip(_V):
+    class _Strip(Visitor):
         def visit_ColumnRef(self, ancestors, col: ast.ColumnRef) -> None:
             col.fields = col.fields[-1:]
 
@@ -120,9 +118,6 @@ def canonical_expr(text: str, casts: bool = True) -> str | None:
     compare a predicate's expression with an index's (``pg_get_expr``); None if not one.
     ``casts=False`` drops every cast first: pg_get_expr writes the implicit ones
     (``lower(("Email")::text)`` for a varchar column) that the statement does not."""
-    from pglast.stream import RawStream
-    from pglast.visitors import Visitor as _V
-
     try:
         node = pglast.parse_sql(f"SELECT {text}")[0].stmt.targetList[0].val
     except Exception:  # noqa: BLE001 - not an expression: nothing to compare
@@ -131,7 +126,7 @@ def canonical_expr(text: str, casts: bool = True) -> str | None:
         if isinstance(node, ast.TypeCast):
             node = node.arg
 
-        class _Drop(_V):
+        class _Drop(Visitor):
             def visit_TypeCast(self, ancestors, cast: ast.TypeCast):
                 return cast.arg
 
@@ -195,8 +190,6 @@ def shape(text: str | None) -> SqlShape:
         else:
             table = v.tables[0] if len(v.tables) == 1 else None
         if table and fields:
-            from pglast.stream import RawStream
-
             expr = canonical_expr(RawStream()(_unqualified(node)))
             if expr and (table, fields[-1], expr, how) not in exprs:
                 exprs.append((table, fields[-1], expr, how))
@@ -206,8 +199,6 @@ def shape(text: str | None) -> SqlShape:
 def leading_index_expr(exprs: str) -> str | None:
     """The first of an index's expressions (``pg_get_expr`` lists them comma-separated),
     canonical and without casts, to compare with a predicate's expression."""
-    from pglast.stream import RawStream
-
     try:
         first = pglast.parse_sql(f"SELECT {exprs}")[0].stmt.targetList[0].val
     except Exception:  # noqa: BLE001 - not parsable here: unknown, never a wrong match
