@@ -109,7 +109,7 @@ def test_missing_index_claims_only_the_scans_own_time():
     ASH sampled, not the statement's whole DB time (a pg_sleep lookup once claimed 97.5 %)."""
     from types import SimpleNamespace
 
-    from ops_core.analysis.addm.indexfind import scan_time_s
+    from ops_core.analysis.addm.indexbase import scan_time_s
 
     sleepy = SimpleNamespace(
         db_time_s=10.0, ash_s=10.0, ash_cpu_s=0.2, ash_io_s=0.05, ash_lwlock_s=0.05

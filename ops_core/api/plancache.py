@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 
 from .. import repository
-from ..analysis.addm.indexfind import filter_columns
+from ..analysis.addm.indexbase import filter_columns
 from ..analysis.sqltune import advisor
 from ..collectors import sqlmon_plans
 from ..errors import InvalidInput, NotFound, OpsCoreError

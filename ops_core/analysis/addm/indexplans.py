@@ -13,7 +13,7 @@ from typing import Any
 import pglast
 from pglast import enums as en
 
-from .indexfind import LARGE_TABLE_ROWS, SELECTIVE, _index_finding, _table_rows, index_state
+from .indexbase import LARGE_TABLE_ROWS, SELECTIVE, _index_finding, _table_rows, index_state
 from .model import AddmInput, qident
 
 

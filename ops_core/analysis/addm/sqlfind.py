@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 
 from .baseline import History, judge
-from .indexfind import LARGE_TABLE_ROWS, SELECTIVE, _scans, _table_rows, missing_index
+from .indexbase import LARGE_TABLE_ROWS, SELECTIVE, _scans, _table_rows
+from .indexfind import missing_index
 from .model import (
     AddmInput,
     Finding,

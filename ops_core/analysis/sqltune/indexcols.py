@@ -1,5 +1,5 @@
 """Index columns for a scanned table, read with pglast (never regexes over SQL): the columns a
-plan's Filter compares for equality come first (``addm.indexfind.filter_columns``), then one
+plan's Filter compares for equality come first (``addm.indexbase.filter_columns``), then one
 column it compares by range (``<``, ``>=``, BETWEEN: a B-tree serves one range after its
 equalities), or else, for a single-table statement with ORDER BY ... LIMIT, the ORDER BY
 columns (the index then returns the rows in order and the LIMIT stops the scan)."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pglast
 from pglast import ast, enums
 
-from ..addm.indexfind import filter_columns
+from ..addm.indexbase import filter_columns
 
 _RANGE = {"<", ">", "<=", ">="}
 
