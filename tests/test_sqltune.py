@@ -215,3 +215,34 @@ def test_plan_alternatives_are_chosen_from_what_the_plan_shows(target_db):
     ]}}  # fmt: skip
     tried = [s for s, _ in _settings_to_try(merge)]
     assert {"enable_mergejoin": "off"} in tried and any("work_mem" in s for s in tried)
+
+
+@pytest.mark.parametrize(
+    ("where", "column"),
+    [
+        ("lower(email) = lower($1)", "email"),  # the value side is a function of a parameter
+        ('lower($1) = lower("Email")', "Email"),  # either way round, mixed case kept
+        ("id::text = $1::text", "id"),
+        ("date(ts) = current_date", "ts"),
+        ("id + 1 = 5", "id"),
+    ],
+)
+def test_structure_names_a_wrapped_column_whatever_the_value_side_is(where, column):
+    from ops_core.analysis.sqltune.structure import check
+
+    found, _ = check(f"SELECT * FROM u WHERE {where}")
+    assert [(f.kind, f.column) for f in found] == [("non_sargable", column)]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "upper(a) = upper(b)",  # two columns: a join condition, not a lookup by a value
+        "email = lower($1)",  # the column itself is compared: an index on it serves
+        "ts > now() - interval '1 day'",
+    ],
+)
+def test_structure_does_not_flag_what_an_index_on_the_column_serves(where):
+    from ops_core.analysis.sqltune.structure import check
+
+    assert check(f"SELECT * FROM u WHERE {where}")[0] == []

@@ -61,6 +61,24 @@ def _const(node) -> ast.A_Const | None:
     return None
 
 
+def _is_value(node) -> bool:
+    """A constant, a parameter, or an expression of those only (``lower($1)``, ``$1::text``,
+    ``now() - interval '1 day'``): the side of a comparison an index lookup takes as given."""
+    if node is None:
+        return False
+    if _const(node) is not None or isinstance(
+        node, (ast.ParamRef, ast.A_Const, ast.SQLValueFunction)
+    ):
+        return True
+    if isinstance(node, ast.TypeCast):
+        return _is_value(node.arg)
+    if isinstance(node, ast.FuncCall):
+        return all(_is_value(a) for a in node.args or ())
+    if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
+        return (node.lexpr is None or _is_value(node.lexpr)) and _is_value(node.rexpr)
+    return False
+
+
 def _sval(c: ast.A_Const) -> str | int | float | None:
     v = c.val
     if isinstance(v, ast.String):
@@ -121,9 +139,9 @@ class _Checks(Visitor):
         if op not in _CMP:
             return None
         side, value = node.lexpr, node.rexpr
-        if _const(side) is not None or isinstance(side, ast.ParamRef):
+        if _is_value(side):
             side, value = value, side
-        if not (_const(value) is not None or isinstance(value, ast.ParamRef)):
+        if not _is_value(value) or _is_value(side):
             return None
         # date_trunc('unit', col) = 'value' -> col >= value AND col < value + unit
         if isinstance(side, ast.FuncCall) and side.args and len(side.args) >= 2:
