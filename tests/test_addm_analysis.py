@@ -458,3 +458,40 @@ def test_join_reading_a_large_table_for_a_few_rows_wants_an_index_on_its_join_co
     # an index on the join column would not help, nothing claimed
     fact = analyze(_input(stmts, explain=_join_plan(10, 50_000))).findings
     assert all(f.type != "missing_index" for f in fact)
+
+
+JIT_Q = "SELECT sum(total * 1.1), avg(total) FROM demo.orders WHERE customer_id = $1"
+
+
+def test_jit_compilation_that_dominates_a_statement_is_named_with_the_role_and_the_setting():
+    stmts = [
+        {"queryid": 7, "query": JIT_Q, "calls": 2000, "rows": 2000, "total_exec_time": 9000,
+         "jit_time": 7200, "jit_functions": 18000, "username": "App_user"},
+        {"queryid": 8, "query": SMALL, "calls": 1000, "total_exec_time": 1000},
+    ]  # fmt: skip
+    res = analyze(_input(stmts, settings={"max_connections": 100, "jit_above_cost": 10}))
+    f = res.findings[0]
+    assert f.type == "jit_overhead" and f.statements[0]["queryid"] == 7
+    ev = f.evidence["per_statement"][0]
+    assert ev["jit_share_pct"] == 80.0 and ev["jit_ms_per_call"] == 3.6
+    # the lowered server-wide threshold first, then JIT off for the role in its database
+    assert f.recommendations[0].action.startswith("ALTER SYSTEM RESET jit_above_cost;")
+    assert f.recommendations[1].action == 'ALTER ROLE "App_user" IN DATABASE shop SET jit = off;'
+    assert round(f.impact_db_time_s, 1) == 7.2  # the compile's share of its time, not all of it
+
+
+def test_jit_that_is_a_small_part_of_long_queries_is_not_a_finding():
+    stmts = [
+        {"queryid": 7, "query": JIT_Q, "calls": 10, "rows": 10, "total_exec_time": 9000,
+         "jit_time": 300, "jit_functions": 90, "username": "app"},
+    ]  # fmt: skip
+    assert all(f.type != "jit_overhead" for f in analyze(_input(stmts)).findings)
+    # a third of a 900 ms analytical statement: JIT may be what makes the rest fast
+    stmts[0]["jit_time"] = 3000
+    assert all(f.type != "jit_overhead" for f in analyze(_input(stmts)).findings)
+    # a third of a 3 ms statement: the compile is the cost
+    stmts[0].update(calls=3000, rows=3000)
+    assert analyze(_input(stmts)).findings[0].type == "jit_overhead"
+    # a repository from before migration 0034 has no JIT columns at all
+    old = [{"queryid": 7, "query": JIT_Q, "calls": 10, "rows": 10, "total_exec_time": 9000}]
+    assert all(f.type != "jit_overhead" for f in analyze(_input(old)).findings)

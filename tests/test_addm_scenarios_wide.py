@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from ops_core import api
+from ops_core.analysis.addm.model import qident
 from ops_core.workload import faults
 from ops_core.workload import faults_scenarios as fs
 
@@ -360,3 +361,28 @@ def test_missing_index_when_target_is_registered_on_postgres(shop, pg):
         assert fault.table in sc.top.objects
     finally:
         api.remove_target("addmpostgres")
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
+def test_jit_compiling_short_lookups_is_named_with_the_fix(shop, neighbour):
+    """Short aggregate lookups (~0.1 ms of work) run by sessions whose JIT thresholds are 0:
+    each call compiles for ~100+ ms. Not CPU-bound SQL to tune: JIT overhead, with JIT turned
+    off for the role in its database. Skipped on a server without JIT (the embedded one)."""
+    import psycopg
+
+    dsn, db = shop
+    with psycopg.connect(dsn) as c:
+        if not c.execute("SELECT pg_jit_available()").fetchone()[0]:
+            pytest.skip("this server has no JIT (pg_jit_available() is false)")
+        user = c.execute("SELECT current_user").fetchone()[0]
+    fault = fs.JitOverhead(dsn)
+    sc = run_scenario(
+        "jit_overhead", "jit_overhead", TARGET, dsn, fault, database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "jit_overhead", describe(sc)
+    assert '"storeId"' in _stmts(top), describe(sc)
+    ev = top.evidence["per_statement"][0]
+    assert ev["jit_share_pct"] >= 50 and ev["jit_functions_per_call"] >= 1, describe(sc)
+    want = f"ALTER ROLE {qident(user)} IN DATABASE {qident(db)} SET jit = off;"
+    assert want in [r.action for r in top.recommendations], describe(sc)

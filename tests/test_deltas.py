@@ -159,6 +159,35 @@ def test_previous_without_state_is_a_reported_baseline():
     assert set(d.states) == {"pg_stat_database", "pg_stat_statements"}  # the next one has deltas
 
 
+def test_a_state_kept_before_counters_were_added_is_a_reported_baseline():
+    """An upgrade added counters to a source (pg_stat_statements' JIT columns): the state kept
+    by the previous snapshot holds one value per old counter, so pairing it with the new ones
+    would subtract the wrong columns; the capture is a baseline that says why."""
+    first = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
+    prev = _after(first)
+    old = {k: v[:-2] for k, v in prev.states["pg_stat_statements"].items()}  # 2 fewer counters
+    prev = Previous(7, prev.captured_at, prev.postmaster_start, {**prev.states,
+                    "pg_stat_statements": old})  # fmt: skip
+    second = _capture(
+        T0 + timedelta(minutes=15),
+        pg_stat_database=[_db(160, 50)],
+        pg_stat_statements=[_stmt(1, 14, 9.5)],
+    )
+    d = snapshot_deltas(prev, second)
+    assert d.interval_s is None and all(r.rows == [] for r in d.results.values())
+    assert [r.source for r in d.resets] == ["delta state"]
+    assert "pg_stat_statements" in d.resets[0].reason and "upgrade" in d.resets[0].reason
+    third = _capture(
+        T0 + timedelta(minutes=30),
+        pg_stat_database=[_db(170, 50)],
+        pg_stat_statements=[_stmt(1, 20, 12.5)],
+    )
+    d3 = snapshot_deltas(Previous(8, second.captured_at, START, d.states), third)
+    assert d3.resets == [] and d3.results["pg_stat_statements"].rows[0]["calls"] == 6
+    # states of the current shape are not a change
+    assert snapshot_deltas(_after(first), second).resets == []
+
+
 def test_statements_that_did_not_move_are_not_stored_unless_reset():
     first = _capture(
         T0,

@@ -17,6 +17,7 @@ Rules (DESIGN: "counters become deltas once"):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -88,6 +89,19 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
     """Reset detection and per-interval deltas of a whole capture against the previous
     snapshot's state: pure (no database), the one place counters become deltas."""
     resets: list[Reset] = []
+    changed = _changed_shapes(previous.states) if previous else []
+    if previous and changed:
+        # counters added (or removed) by an opscore upgrade since the state was kept: deltas
+        # against it would pair the wrong values, so this capture is a new baseline
+        resets.append(
+            Reset(
+                "delta state",
+                f"the counters of {', '.join(changed)} changed with an opscore upgrade since "
+                f"snapshot {previous.snapshot_id}: this capture is a new baseline, the next "
+                "one has deltas again",
+            )
+        )
+        previous = dataclasses.replace(previous, states={})
     states = previous.states if previous else {}
     if (
         previous
@@ -96,7 +110,7 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
         and previous.postmaster_start != cap.postmaster_start
     ):
         resets.append(Reset("server", f"restarted at {cap.postmaster_start.isoformat()}"))
-    if previous and not previous.states:
+    if previous and not previous.states and not changed:
         # snapshot_state is unlogged: a repository crash empties it (or the snapshot the state
         # was kept for was deleted): every source starts a new baseline, said so
         resets.append(
@@ -154,6 +168,20 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
         else None  # a baseline: nothing to take deltas against
     )
     return SnapshotDeltas(previous, results, resets, new_states, interval)
+
+
+def _changed_shapes(states: dict[str, Any]) -> list[str]:
+    """The states whose rows do not hold [since, counters...] of their source as defined now."""
+    out = []
+    for key, st in states.items():
+        name = key.split("@", 1)[0]
+        src = HOST_SOURCE if name == "host" else SOURCES.get(name)
+        if src is None or not isinstance(st, dict) or not st:
+            continue
+        row = next(iter(st.values()))
+        if isinstance(row, list) and len(row) != len(_shape(src).counters) + 1:
+            out.append(key)
+    return out
 
 
 def _pgss_info(

@@ -95,7 +95,8 @@ SOURCES: dict[str, Source] = {
                 "temp_blks_read temp_blks_written "
                 "shared_blk_read_time:float8 shared_blk_write_time:float8 "
                 "temp_blk_read_time:float8 temp_blk_write_time:float8 "
-                "wal_records wal_fpi wal_bytes:numeric stats_since:timestamptz:since"
+                "wal_records wal_fpi wal_bytes:numeric jit_functions jit_time:float8 "
+                "stats_since:timestamptz:since"
             ),
             only_changed=True,
             description="statement counters (texts fetched once per statement)",

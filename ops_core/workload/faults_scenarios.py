@@ -34,6 +34,10 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`JoinMissingIndex` - a customer's order lines by a join (``JOIN lines l ON
   l."OrderRef" = o.id WHERE o.customer_id = $1``) where the lines table has no index on its
   join column: a hash join reads all 300,000 lines for a handful.
+- :class:`JitOverhead` - short reporting lookups (an aggregate over ~200 rows found by index)
+  run by sessions whose JIT thresholds are 0 (as a server configured for analytics, or a role
+  setting, would have them): every call compiles its expressions, which takes far longer than
+  running them. Needs a server built with JIT (``pg_jit_available()``).
 - :class:`ExpressionLookup` - case-insensitive lookups ``WHERE lower("Email") = lower($1)`` (or
   ``WHERE id::text = $1``) on a table whose plain index on the column cannot serve them.
 """
@@ -667,3 +671,57 @@ class JoinMissingIndex(Fault):
                 self.session("worker"),
                 lambda c, r=rng: c.execute(stmt, (r.randint(0, 4999),)).fetchall(),
             )
+
+
+class JitOverhead(Fault):
+    name = "jit_overhead"
+    description = "short lookups JIT-compiled on every call (JIT thresholds at 0)"
+
+    #: what an analytics setting (or a role's) does to an OLTP statement: compile everything
+    SETTINGS = {
+        "jit": "on",
+        "jit_above_cost": "0",
+        "jit_inline_above_cost": "0",
+        "jit_optimize_above_cost": "0",
+    }
+
+    def __init__(self, dsn: str, *, sessions: int = 2, rows: int = 50_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows = sessions, rows
+        self.table = f"public.{_name('Daily_totals')}"
+
+    def start(self) -> None:
+        admin = self.sql_admin
+        if not admin.execute("SELECT pg_jit_available()").fetchone()[0]:
+            raise RuntimeError(
+                "this server has no JIT (pg_jit_available() is false: built without LLVM)"
+            )
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL(
+                'CREATE TABLE {} (id int PRIMARY KEY, "storeId" int, amount numeric, qty int)'
+            ).format(ident),
+        )
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, g %% 40, (random() * 100)::numeric(10, 2), g %% 7 "
+                "FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        stmt = sql.SQL(
+            'SELECT "storeId", sum(amount * qty), avg(amount), max(qty) - min(qty) FROM {} '
+            'WHERE id BETWEEN %s AND %s GROUP BY "storeId"'
+        ).format(ident)
+        self.info.objects.append(self.table)
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                lo = r.randint(1, self.rows - 200)
+                c.execute(stmt, (lo, lo + 200)).fetchall()
+
+            self.loop("worker", self.session("worker", settings=self.SETTINGS), body)

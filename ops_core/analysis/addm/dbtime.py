@@ -86,20 +86,24 @@ def statement_profile(inp: AddmInput) -> pd.DataFrame:
         "shared_blks_read",
         "temp_blks_written",
         "wal_bytes",
+        "jit_time",  # NULL before PostgreSQL 15 and in snapshots before migration 0034: 0
+        "jit_functions",
     ]
     if st.empty:
-        prof = pd.DataFrame(columns=["queryid", "query", "datname", *cols])
+        prof = pd.DataFrame(columns=["queryid", "query", "datname", "username", *cols])
     else:
         st = st[st["queryid"].notna() & ~st["query"].map(is_opscore)].copy()
-        if "datname" not in st.columns:
-            st["datname"] = None
+        for c in ("datname", "username"):
+            if c not in st.columns:
+                st[c] = None
         for c in cols:
-            st[c] = pd.to_numeric(st[c]).fillna(0)
+            st[c] = pd.to_numeric(st[c]).fillna(0) if c in st.columns else 0.0
         prof = (
             st.groupby("queryid")
             .agg(
                 query=("query", "first"),
                 datname=("datname", "first"),
+                username=("username", "first"),
                 **{c: (c, "sum") for c in cols},
             )
             .reset_index()

@@ -23,6 +23,7 @@ PRIORITY: tuple[str, ...] = (
     "missing_index",
     "stale_statistics",
     "temp_spill",
+    "jit_overhead",
     "checkpoint_pressure",
     "wal_volume",
     "index_overhead",

@@ -21,6 +21,7 @@ from .model import (
     enable_autovacuum,
     fmt_bytes,
     pct,
+    qident,
     qtable,
     short,
 )
@@ -72,6 +73,7 @@ def statement_findings(
             missing_index(inp, r, sh, tables, total)
             or _stale(inp, r, sh, tables, total)
             or _temp(inp, r, total)
+            or _jit(inp, r, total)
             or _index_overhead(inp, r, sh, total)
             or _io_bound(inp, r, sh, tables, total)
             or _cpu_bound(inp, r, tables, total, load, hist)
@@ -274,6 +276,97 @@ def _temp(inp, r, total) -> Finding | None:
 #: at least MIN_UNUSED (and half) served no scan in the range
 MANY_INDEXES = 6
 MIN_UNUSED = 4
+
+
+#: of a statement's execution time spent compiling it: the compile is the cost when it is most
+#: of the time, or a fifth of a statement whose own work is short (JIT makes long analytical
+#: statements faster: there turning it off can cost more than the compile it saves)
+JIT_SHARE, JIT_SHARE_SHORT, SHORT_RUN_MS = 0.5, 0.2, 10.0
+#: PostgreSQL's defaults: below them, a server compiles statements it would not by default
+JIT_DEFAULTS = {
+    "jit_above_cost": 100_000,
+    "jit_inline_above_cost": 500_000,
+    "jit_optimize_above_cost": 500_000,
+}
+
+
+def _jit(inp: AddmInput, r: Any, total: float) -> Finding | None:
+    """JIT compilation costing a large share of a statement's execution time (pg_stat_
+    statements 1.10+): a short statement whose plan cost passes jit_above_cost is compiled on
+    every call, and compiling can take longer than running it. The compile is CPU work: the
+    statement's share of DB time that it stands for is what turning JIT off for it saves."""
+    jit_ms, exec_ms = float(getattr(r, "jit_time", 0) or 0), float(r.total_exec_time or 0)
+    if jit_ms <= 0 or exec_ms <= 0:
+        return None
+    share = min(jit_ms / exec_ms, 1.0)
+    calls = max(float(r.calls), 1.0)
+    short_run = (exec_ms - jit_ms) / calls < SHORT_RUN_MS
+    if share < JIT_SHARE and not (short_run and share >= JIT_SHARE_SHORT):
+        return None
+    impact = float(r.db_time_s) * share
+    lowered = {
+        k: v
+        for k, v in JIT_DEFAULTS.items()
+        if isinstance(inp.settings.get(k), int | float) and 0 <= inp.settings[k] < v
+    }
+    fns = float(getattr(r, "jit_functions", 0) or 0) / calls
+    why = (
+        f"~{jit_ms / calls:,.1f} ms of JIT compilation per call ({fns:,.0f} functions) for "
+        f"~{exec_ms / calls:,.1f} ms of execution: {100 * share:.0f} % of its time is "
+        "compiling it, on every call"
+    )
+    recs = []
+    if lowered:
+        names = ", ".join(f"{k} = {v:g}" for k, v in lowered.items())
+        recs.append(
+            Recommendation(
+                "sql",
+                "".join(f"ALTER SYSTEM RESET {k}; " for k in lowered) + "SELECT pg_reload_conf();",
+                f"The server's {names} (below PostgreSQL's defaults) makes it compile statements "
+                f"this cheap. {why}.",
+                0.95 * impact,
+                pct(0.95 * impact, total),
+            )
+        )
+    user, db = getattr(r, "username", None), getattr(r, "datname", None)
+    scope = (
+        f"ALTER ROLE {qident(user)} IN DATABASE {qident(db)} SET jit = off;"
+        if isinstance(user, str) and isinstance(db, str)
+        else "ALTER SYSTEM SET jit = off; SELECT pg_reload_conf();"
+    )
+    recs.append(
+        Recommendation(
+            "sql",
+            scope,
+            f"{why}. Turning JIT off for the sessions that run it (new sessions; or raise "
+            "jit_above_cost above its plan's cost) removes the compilation; JIT pays off only "
+            "for long analytical queries.",
+            0.95 * impact,
+            pct(0.95 * impact, total),
+        )
+    )
+    return Finding(
+        type="jit_overhead",
+        title=f"JIT compilation on every call: {100 * share:.0f} % of the statement's execution "
+        "time is compiling it",
+        impact_db_time_s=impact,
+        impact_pct=pct(impact, total),
+        evidence={
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "jit_ms_per_call": round(jit_ms / calls, 3),
+            "exec_ms_per_call": round(exec_ms / calls, 3),
+            "jit_functions_per_call": round(fns, 1),
+            "jit_share_pct": round(100 * share, 1),
+            # as the server sets them: a role's, a database's or a session's own may differ
+            "server_settings": {
+                k: inp.settings.get(k, f"{v} (default)") for k, v in JIT_DEFAULTS.items()
+            },
+        },
+        objects=list(shape(r.query).tables),
+        statements=[_s(r)],
+        recommendations=recs,
+    )
 
 
 def _index_overhead(inp, r, sh, total) -> Finding | None:

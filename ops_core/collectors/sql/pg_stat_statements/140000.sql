@@ -7,6 +7,7 @@ SELECT /* opscore */
        s.blk_read_time AS shared_blk_read_time, s.blk_write_time AS shared_blk_write_time,
        NULL::float8 AS temp_blk_read_time, NULL::float8 AS temp_blk_write_time,
        s.wal_records, s.wal_fpi, s.wal_bytes,
+       NULL::int8 AS jit_functions, NULL::float8 AS jit_time,
        NULL::timestamptz AS stats_since
   FROM {pgss}(false) s
  WHERE s.queryid IS NOT NULL

@@ -7,6 +7,9 @@ SELECT /* opscore */
        s.blk_read_time AS shared_blk_read_time, s.blk_write_time AS shared_blk_write_time,
        s.temp_blk_read_time, s.temp_blk_write_time,
        s.wal_records, s.wal_fpi, s.wal_bytes,
+       s.jit_functions,
+       s.jit_generation_time + s.jit_inlining_time + s.jit_optimization_time
+         + s.jit_emission_time AS jit_time,
        NULL::timestamptz AS stats_since
   FROM {pgss}(false) s
  WHERE s.queryid IS NOT NULL

@@ -8,6 +8,9 @@ SELECT /* opscore */
        s.shared_blk_read_time, s.shared_blk_write_time,
        s.temp_blk_read_time, s.temp_blk_write_time,
        s.wal_records, s.wal_fpi, s.wal_bytes,
+       s.jit_functions,
+       s.jit_generation_time + s.jit_inlining_time + s.jit_optimization_time
+         + s.jit_emission_time + s.jit_deform_time AS jit_time,
        s.stats_since
   FROM {pgss}(false) s
  WHERE s.queryid IS NOT NULL
