@@ -139,6 +139,13 @@ def _index_finding(
     impact = scan_time_s(r)
     ev["scan_time_s"] = round(impact, 3)
     benefit = 0.95 * impact
+    sql = f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({keys_sql});"
+    recs = [Recommendation("sql", sql, why, benefit, pct(benefit, total))]
+    return missing_index_finding(r, table, cols, title, impact, ev, recs, total)
+
+
+def missing_index_finding(r, table, cols, title, impact, ev, recs, total) -> Finding:
+    """A missing_index finding on columns ``cols`` of ``table`` for statement ``r``."""
     return Finding(
         type="missing_index",
         title=title,
@@ -147,16 +154,8 @@ def _index_finding(
         evidence=ev,
         objects=[table, *(f"{table}.{c}" for c in cols)],
         statements=[{"queryid": int(r.queryid), "query": r.query}],
-        recommendations=[
-            Recommendation(
-                "sql",
-                f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({keys_sql});",
-                why,
-                benefit,
-                pct(benefit, total),
-            )
-        ],
-    )  # fmt: skip
+        recommendations=recs,
+    )
 
 
 def scan_time_s(r: Any) -> float:

@@ -35,6 +35,7 @@ from .indexbase import (
     _table_rows,
     filter_columns,
     index_state,
+    missing_index_finding,
     scan_time_s,
 )
 from .indexplans import join_missing_index, sort_limit_missing_index
@@ -191,16 +192,7 @@ def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -
 
 def _column_finding(r, table, column, title, impact, ev, recs, total) -> Finding:
     """A missing_index finding on one column of ``table`` for statement ``r``."""
-    return Finding(
-        type="missing_index",
-        title=title,
-        impact_db_time_s=impact,
-        impact_pct=pct(impact, total),
-        evidence=ev,
-        objects=[table, f"{table}.{column}"],
-        statements=[{"queryid": int(r.queryid), "query": r.query}],
-        recommendations=recs,
-    )
+    return missing_index_finding(r, table, [column], title, impact, ev, recs, total)
 
 
 def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
