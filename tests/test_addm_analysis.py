@@ -495,3 +495,40 @@ def test_jit_that_is_a_small_part_of_long_queries_is_not_a_finding():
     # a repository from before migration 0034 has no JIT columns at all
     old = [{"queryid": 7, "query": JIT_Q, "calls": 10, "rows": 10, "total_exec_time": 9000}]
     assert all(f.type != "jit_overhead" for f in analyze(_input(old)).findings)
+
+
+SEARCH = 'SELECT id FROM demo.orders WHERE "Note" ILIKE $1'
+
+
+def _search_plan(query: str) -> dict:
+    return {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "demo",
+            "Filter": '("Note" ~~* $1)', "Plan Rows": 250, "Plan Width": 40}  # fmt: skip
+
+
+def test_pattern_search_wants_a_trigram_index_unless_one_exists():
+    from ops_core.analysis.addm.sqlshape import shape
+
+    assert shape(SEARCH).like_columns == (("demo.orders", "Note", "~~*"),)
+    assert shape("SELECT 1 FROM t WHERE x NOT LIKE $1").like_columns == ()
+    stmts = [{"queryid": 41, "query": SEARCH, "calls": 500, "rows": 600,
+              "total_exec_time": 20_000}]  # fmt: skip
+    btree = {"name": "demo.orders_Note_idx", "oid": 7, "columns": ["Note"],
+             "method": "btree text_ops"}  # fmt: skip
+    inp = _input(stmts, explain=_search_plan)
+    inp.index_catalog = {"demo.orders": [btree]}
+    inp.indexes = {"demo.orders": [["Note"]]}
+    top = analyze(inp).findings[0]
+    assert top.type == "missing_index" and top.objects == ["demo.orders", "demo.orders.Note"]
+    assert "ILIKE" in top.title and "demo.orders_Note_idx cannot serve them" in top.title
+    assert [r.action for r in top.recommendations] == [
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
+        'CREATE INDEX CONCURRENTLY ON demo.orders USING gin ("Note" gin_trgm_ops);',
+    ]
+    # pg_trgm created: the index alone; a trigram index on the column: no finding
+    inp.extensions = {"pg_trgm"}
+    assert len(analyze(inp).findings[0].recommendations) == 1
+    trgm = {"name": "demo.orders_trgm", "oid": 8, "columns": ["Note"],
+            "method": "gin gin_trgm_ops"}  # fmt: skip
+    inp.index_catalog = {"demo.orders": [btree, trgm]}
+    inp.indexes = {"demo.orders": [["Note"], ["Note"]]}
+    assert all(f.type != "missing_index" for f in analyze(inp).findings)

@@ -53,6 +53,28 @@ def test_recommended_statement_shapes_run(target_db, schema, table, column):
         c.execute(f"DROP INDEX CONCURRENTLY {qtable(idx)}")
 
 
+@pytest.mark.parametrize(("schema", "table", "column"), NAMES)
+def test_trigram_index_recommendation_runs(target_db, schema, table, column):
+    with psycopg.connect(target_db, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        c.execute(
+            sql.SQL("CREATE TABLE {} ({} text)").format(
+                sql.Identifier(schema, table), sql.Identifier(column)
+            )
+        )
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        name = f"{schema}.{table}"
+        c.execute(
+            f"CREATE INDEX CONCURRENTLY ON {qtable(name)} USING gin ({qident(column)} gin_trgm_ops)"
+        )
+        am = c.execute(
+            "SELECT am.amname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "JOIN pg_am am ON am.oid = i.relam WHERE x.indrelid = %s::regclass",
+            (qtable(name),),
+        ).fetchone()[0]
+        assert am == "gin"
+
+
 @pytest.fixture(scope="module")
 def wide(pg, opscore_env):
     from ops_core import repository

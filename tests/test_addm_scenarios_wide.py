@@ -386,3 +386,25 @@ def test_jit_compiling_short_lookups_is_named_with_the_fix(shop, neighbour):
     assert ev["jit_share_pct"] >= 50 and ev["jit_functions_per_call"] >= 1, describe(sc)
     want = f"ALTER ROLE {qident(user)} IN DATABASE {qident(db)} SET jit = off;"
     assert want in [r.action for r in top.recommendations], describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
+def test_pattern_searches_want_a_trigram_index(shop, neighbour):
+    """ "Title" ILIKE '%word%' on a 300,000-row table with a B-tree on "Title": a missing
+    index all the same - a trigram GIN index (with pg_trgm created first when it is not),
+    the B-tree named as no use."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.PatternSearch(dsn)
+    sc = run_scenario(
+        "pattern_search", "missing_index", TARGET, dsn, fault, database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects == [fault.table, f"{fault.table}.Title"], describe(sc)
+    assert "ILIKE" in top.title and "cannot serve" in top.title, describe(sc)
+    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} USING gin ("Title" gin_trgm_ops);'
+    assert top.recommendations[-1].action == want, describe(sc)
+    if len(top.recommendations) == 2:
+        assert top.recommendations[0].action == "CREATE EXTENSION IF NOT EXISTS pg_trgm;"

@@ -237,6 +237,7 @@ def run_addm(
             settings=_settings(cat.settings, snap_settings),
             indexes=cat.indexes,
             index_catalog=cat.index_defs,
+            extensions=cat.extensions,
             index_scans=index_scans.reset_index(drop=True),
             table_catalog=cat.tables,
             catalog_database=catalog_db,

@@ -50,7 +50,13 @@ CATALOG_SQL = """SELECT /* opscore */
        -- an index whose first key is an expression: its expressions (the first one leads)
        coalesce(array_agg(CASE WHEN i.indkey[0] = 0 THEN pg_get_expr(i.indexprs, i.indrelid)
                           END ORDER BY i.indexrelid)
-                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_exprs
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_exprs,
+       -- access method and the first key's operator class ("gin gin_trgm_ops"): which
+       -- operators the index serves (a B-tree serves no LIKE with a leading wildcard)
+       coalesce(array_agg((SELECT am.amname || ' ' || oc.opcname FROM pg_am am, pg_opclass oc
+                            WHERE am.oid = ic.relam AND oc.oid = i.indclass[0])
+                          ORDER BY i.indexrelid)
+                FILTER (WHERE i.indexrelid IS NOT NULL), '{}') AS idx_methods
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_index i ON i.indrelid = c.oid
   LEFT JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -107,6 +113,7 @@ class Catalog:
     index_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extensions: set[str] = field(default_factory=set)  # created in the database read
 
 
 def read_catalog(conn: psycopg.Connection) -> Catalog:
@@ -132,14 +139,17 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
             "(held or requested): reading it would queue behind that lock."
         )
     for row in rows:
-        tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq, exprs = row
+        tbl, opts, reltuples, relpages, pages_now, idx, names, oids, valid, uniq, exprs, am = row
         cols = [s.split(",") if s else [] for s in idx]
         cat.indexes[tbl] = cols
         cat.index_defs[tbl] = [
-            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok), "unique": bool(u)}
+            {"name": nm, "oid": int(oid), "columns": c, "valid": bool(ok), "unique": bool(u),
+             "method": m}
             | ({"exprs": ex} if ex else {})  # pg_get_expr of an index led by an expression
-            for c, nm, oid, ok, u, ex in zip(cols, names, oids, valid, uniq, exprs, strict=True)
-        ]
+            for c, nm, oid, ok, u, ex, m in zip(
+                cols, names, oids, valid, uniq, exprs, am, strict=True
+            )
+        ]  # fmt: skip
         cat.tables[tbl] = {
             "options": list(opts),
             "reltuples": float(reltuples),
@@ -147,6 +157,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
             "pages_now": int(pages_now or 0),
             "referenced_by": [],
         }
+    cat.extensions = {r[0] for r in conn.execute("SELECT /* opscore */ extname FROM pg_extension")}
     for parent, child, conname, cols, ref_cols, on_delete in conn.execute(FK_SQL):
         if parent in cat.tables:
             cat.tables[parent]["referenced_by"].append(

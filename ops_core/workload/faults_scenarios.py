@@ -34,6 +34,8 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`JoinMissingIndex` - a customer's order lines by a join (``JOIN lines l ON
   l."OrderRef" = o.id WHERE o.customer_id = $1``) where the lines table has no index on its
   join column: a hash join reads all 300,000 lines for a handful.
+- :class:`PatternSearch` - searches by a word inside a title (``"Title" ILIKE $1`` with
+  ``'%word%'``) on a 300,000-row table whose B-tree on the column cannot serve them.
 - :class:`JitOverhead` - short reporting lookups (an aggregate over ~200 rows found by index)
   run by sessions whose JIT thresholds are 0 (as a server configured for analytics, or a role
   setting, would have them): every call compiles its expressions, which takes far longer than
@@ -44,6 +46,7 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import uuid
@@ -725,3 +728,45 @@ class JitOverhead(Fault):
                 c.execute(stmt, (lo, lo + 200)).fetchall()
 
             self.loop("worker", self.session("worker", settings=self.SETTINGS), body)
+
+
+class PatternSearch(Fault):
+    name = "pattern_search"
+    description = "ILIKE '%word%' searches on a large table with only a B-tree on the column"
+
+    def __init__(self, dsn: str, *, sessions: int = 2, rows: int = 300_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows = sessions, rows
+        self.table = f"public.{_name('Books')}"
+        self.column = "Title"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL('CREATE TABLE {} (id int PRIMARY KEY, "Title" text NOT NULL, year int)').format(
+                ident
+            ),
+        )
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, 'Volume ' || md5(g::text) || ' of the series ' "
+                "|| (g %% 997), 1900 + g %% 120 FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        admin.execute(sql.SQL('CREATE INDEX ON {} ("Title")').format(ident))  # no use here
+        admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        stmt = sql.SQL('SELECT id, "Title" FROM {} WHERE "Title" ILIKE %s').format(ident)
+        self.info.objects += [self.table, f"{self.table}.{self.column}"]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                # a fragment of one title's md5: one or two rows match
+                word = hashlib.md5(str(r.randint(1, self.rows)).encode()).hexdigest()[3:11]
+                c.execute(stmt, (f"%{word.upper()}%",)).fetchall()
+
+            self.loop("worker", self.session("worker"), body)

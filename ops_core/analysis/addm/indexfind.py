@@ -40,6 +40,7 @@ from .indexbase import (
 )
 from .indexplans import join_missing_index, sort_limit_missing_index
 from .model import AddmInput, Finding, Recommendation, pct, qident, qtable
+from .sqlshape import canonical_expr, leading_index_expr, shape
 
 
 def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
@@ -105,6 +106,24 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
                 "db_time_s": round(float(r.db_time_s), 3),
             }  # fmt: skip
             return _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total)
+        likes = [(c, op) for tb, c, op in sh.like_columns if tb == table] or [
+            (c, op) for _, c, op in shape(f"SELECT 1 FROM x WHERE {node['Filter']}").like_columns
+        ]  # the Filter text parsed by pglast only, never sent to a server
+        for column, op in likes:
+            st = index_state(inp, inp.catalog_database, table, column)
+            if st is None or _trigram_indexed(inp, table, column):
+                continue
+            ev = {
+                "queryid": int(r.queryid),
+                "calls": int(r.calls),
+                "rows_per_call": round(per_call, 2),
+                "table_rows": round(rows),
+                "predicate": node["Filter"],
+                "plan": {"node": node.get("Node Type"), "filter": node["Filter"],
+                         "estimated_rows": est, "method": "plan"},
+                "db_time_s": round(float(r.db_time_s), 3),
+            }  # fmt: skip
+            return _like_finding(inp, r, table, column, op, st, rows, per_call, ev, total)
     # the other plan shapes (ORDER BY ... LIMIT, a hash join): indexplans
     return sort_limit_missing_index(inp, r, p, tables, total) or join_missing_index(
         inp, r, p, tables, total
@@ -122,8 +141,6 @@ IMMUTABLE_FUNCTIONS = frozenset(
 
 def _expr_indexed(inp: AddmInput, table: str, expr: str) -> bool:
     """A valid index of ``table`` leads with ``expr`` (compared without casts)."""
-    from .sqlshape import canonical_expr, leading_index_expr
-
     want = canonical_expr(expr, casts=False)
     for d in inp.index_catalog.get(table) or []:
         if d.get("valid", True) and d.get("exprs") and leading_index_expr(d["exprs"]) == want:
@@ -187,6 +204,58 @@ def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -
                 pct(benefit, total),
             )
         ]
+    return _column_finding(r, table, column, title, impact, ev, recs, total)
+
+
+def _trigram_indexed(inp: AddmInput, table: str, column: str) -> bool:
+    """A valid trigram index (pg_trgm's GIN or GiST operator class) leads with ``column``."""
+    return any(
+        d.get("valid", True)
+        and d.get("columns")[:1] == [column]
+        and "trgm" in (d.get("method") or "")
+        for d in inp.index_catalog.get(table) or []
+    )
+
+
+def _like_finding(inp, r, table, column, op, st: IndexState, rows, per_call, ev, total):
+    """A pattern match (LIKE / ILIKE) scanning a large table for a few rows: a B-tree on the
+    column serves neither a pattern starting with a wildcard nor a pattern given as a parameter
+    (a generic plan), nor ILIKE; a trigram index serves all of them."""
+    impact = scan_time_s(r)
+    ev["scan_time_s"] = round(impact, 3)
+    benefit = 0.95 * impact
+    kind = "ILIKE" if op == "~~*" else "LIKE"
+    named = ", ".join(d["name"] for d in st.valid if d.get("name"))
+    title = f"Missing index on {table} ({column}): {kind} pattern searches scan the whole table"
+    if named:
+        title += f" ({named} cannot serve them)"
+        ev["index_now"] = named
+    why = (
+        f"Each call reads ~{rows:,.0f} rows to return ~{per_call:.1f}: {kind} with a pattern "
+        "that starts with a wildcard, or one given as a parameter, cannot use a B-tree on the "
+        "column; a trigram index (pg_trgm) serves LIKE and ILIKE with any pattern of 3+ "
+        "characters."
+    )
+    recs = []
+    if "pg_trgm" not in inp.extensions:
+        recs.append(
+            Recommendation(
+                "sql",
+                "CREATE EXTENSION IF NOT EXISTS pg_trgm;",
+                f"The trigram operator classes (pg_trgm is not created in {inp.catalog_database}"
+                "; it ships with PostgreSQL's contrib modules).",
+            )
+        )
+    recs.append(
+        Recommendation(
+            "sql",
+            f"CREATE INDEX CONCURRENTLY ON {qtable(table)} USING gin ({qident(column)} "
+            "gin_trgm_ops);",
+            why,
+            benefit,
+            pct(benefit, total),
+        )
+    )
     return _column_finding(r, table, column, title, impact, ev, recs, total)
 
 

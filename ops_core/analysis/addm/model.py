@@ -94,6 +94,7 @@ class AddmInput:
     history: pd.DataFrame | None = None
     history_meta: dict[str, Any] | None = None
     server_version_num: int | None = None
+    extensions: set[str] = field(default_factory=set)  # created in ``catalog_database``
 
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")

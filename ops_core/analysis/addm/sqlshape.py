@@ -30,6 +30,9 @@ class SqlShape:
     #: on the column cannot serve it. The expression is canonical (:func:`canonical_expr`),
     #: its columns unqualified, as an index on it is written.
     eq_exprs: tuple[tuple[str, str, str, str], ...] = ()
+    #: (table, column, operator) matched by a pattern: ``LIKE`` / ``~~`` or ``ILIKE`` / ``~~*``
+    #: with a value (a btree on the column serves none of them with a parameter for pattern)
+    like_columns: tuple[tuple[str, str, str], ...] = ()
 
 
 class _Collect(Visitor):
@@ -39,6 +42,7 @@ class _Collect(Visitor):
         self.aliases: dict[str, str] = {}
         self.eq: list[tuple[list[str], ast.Node]] = []
         self.eq_expr: list[tuple[list[str], ast.Node, str]] = []  # (column fields, expr, kind)
+        self.like: list[tuple[list[str], str]] = []  # (column fields, ~~ or ~~*)
         self.agg = False
 
     def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
@@ -61,6 +65,13 @@ class _Collect(Visitor):
 
     def visit_A_Expr(self, ancestors, node: ast.A_Expr) -> None:
         op = node.name[-1].sval if node.name else ""
+        if op in LIKE_OPS and "whereClause" in _members(ancestors):
+            col = node.lexpr.arg if isinstance(node.lexpr, ast.TypeCast) else node.lexpr
+            if isinstance(col, ast.ColumnRef) and (
+                _is_value(node.rexpr) or _is_value_expr(node.rexpr)
+            ):
+                self.like.append((_fields(col), op))
+            return
         if op != "=" or node.kind not in (enums.A_Expr_Kind.AEXPR_OP, enums.A_Expr_Kind.AEXPR_IN):
             return
         # only predicates of WHERE clauses (not join conditions, not SET lists)
@@ -73,6 +84,17 @@ class _Collect(Visitor):
                 wrapped = _wrapped_column(col)
                 if wrapped is not None:
                     self.eq_expr.append(wrapped)
+
+
+#: LIKE and ILIKE as pglast names them, in a statement (LIKE) and in a plan's Filter (~~)
+LIKE_OPS = frozenset(("~~", "~~*"))
+
+
+def _table_of(v: _Collect, fields: list[str]) -> str | None:
+    """The table a column reference belongs to: by its qualifier, else the only table."""
+    if len(fields) >= 2:
+        return v.aliases.get(fields[-2])
+    return v.tables[0] if len(v.tables) == 1 else None
 
 
 def _fields(col: ast.ColumnRef) -> list[str]:
@@ -193,7 +215,15 @@ def shape(text: str | None) -> SqlShape:
             expr = canonical_expr(RawStream()(_unqualified(node)))
             if expr and (table, fields[-1], expr, how) not in exprs:
                 exprs.append((table, fields[-1], expr, how))
-    return SqlShape(True, kind, tuple(v.tables), tuple(cols), v.agg, eq_exprs=tuple(exprs))
+    likes: list[tuple[str, str, str]] = []
+    for fields, op in v.like:
+        table = _table_of(v, fields)
+        if table and fields and (table, fields[-1], op) not in likes:
+            likes.append((table, fields[-1], op))
+    return SqlShape(
+        True, kind, tuple(v.tables), tuple(cols), v.agg, eq_exprs=tuple(exprs),
+        like_columns=tuple(likes),
+    )  # fmt: skip
 
 
 def leading_index_expr(exprs: str) -> str | None:
