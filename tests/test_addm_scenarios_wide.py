@@ -408,3 +408,23 @@ def test_pattern_searches_want_a_trigram_index(shop, neighbour):
     assert top.recommendations[-1].action == want, describe(sc)
     if len(top.recommendations) == 2:
         assert top.recommendations[0].action == "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
+def test_lookups_through_the_wrong_index_want_one_on_the_filtered_column(shop, neighbour):
+    """ "createdOn" = $1 AND customer_id = $2 with only "createdOn" indexed: the plan is an
+    index (or bitmap) scan on the day's index and a filter on the customer, ~800 pages read
+    per row returned. The index to add leads with the filtered column."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.WrongIndexLookup(dsn)
+    sc = run_scenario(
+        "wrong_index_lookup", "missing_index", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert f"{fault.table}.customer_id" in top.objects, describe(sc)
+    want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} (customer_id, "createdOn");'
+    assert top.recommendations[0].action == want, describe(sc)

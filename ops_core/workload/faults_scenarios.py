@@ -34,6 +34,9 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`JoinMissingIndex` - a customer's order lines by a join (``JOIN lines l ON
   l."OrderRef" = o.id WHERE o.customer_id = $1``) where the lines table has no index on its
   join column: a hash join reads all 300,000 lines for a handful.
+- :class:`WrongIndexLookup` - a customer's orders of a day (``"createdOn" = $1 AND
+  customer_id = $2``) where only ``"createdOn"`` is indexed: each call reads the day's ~800
+  rows, each on its own page, to keep one.
 - :class:`PatternSearch` - searches by a word inside a title (``"Title" ILIKE $1`` with
   ``'%word%'``) on a 300,000-row table whose B-tree on the column cannot serve them.
 - :class:`JitOverhead` - short reporting lookups (an aggregate over ~200 rows found by index)
@@ -46,6 +49,7 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import random
 import threading
@@ -768,5 +772,51 @@ class PatternSearch(Fault):
                 # a fragment of one title's md5: one or two rows match
                 word = hashlib.md5(str(r.randint(1, self.rows)).encode()).hexdigest()[3:11]
                 c.execute(stmt, (f"%{word.upper()}%",)).fetchall()
+
+            self.loop("worker", self.session("worker"), body)
+
+
+class WrongIndexLookup(Fault):
+    name = "wrong_index_lookup"
+    description = "lookups by two columns through an index on the unselective one"
+
+    def __init__(self, dsn: str, *, sessions: int = 2, rows: int = 300_000, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows = sessions, rows
+        self.table = f"public.{_name('Orders_day')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL(
+                'CREATE TABLE {} (id int PRIMARY KEY, "createdOn" date NOT NULL, '
+                "customer_id int NOT NULL, total numeric)"
+            ).format(ident),
+        )
+        admin = self.sql_admin
+        # a day's rows spread over the table (one in 365), 15 rows per customer
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, date '2026-01-01' + g %% 365, "
+                "(g::bigint * 7919) %% 20000, g %% 1000 FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        admin.execute(sql.SQL('CREATE INDEX ON {} ("createdOn")').format(ident))
+        admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        stmt = sql.SQL(
+            'SELECT id, total FROM {} WHERE "createdOn" = %s AND customer_id = %s'
+        ).format(ident)
+        self.info.objects += [self.table, f"{self.table}.customer_id"]
+        self.info.statements.append(stmt.as_string(None))
+        start = datetime.date(2026, 1, 1)
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                g = r.randint(1, self.rows)  # an existing order: its day and its customer
+                day = start + datetime.timedelta(days=g % 365)
+                c.execute(stmt, (day, (g * 7919) % 20000)).fetchall()
 
             self.loop("worker", self.session("worker"), body)

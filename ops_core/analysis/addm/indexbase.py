@@ -100,12 +100,10 @@ def _scans(node: dict, out: list[dict]) -> list[dict]:
 
 def filter_columns(filter_text: str) -> list[str]:
     """Columns a plan's Filter compares for equality with a value (pglast), e.g.
-    ``((t.id = $1) AND (t.kind = 'a'::text))`` -> ``['id', 'kind']``."""
-    from .sqlshape import shape
+    ``((t.id = $1) AND (t.kind = 'a'::text))`` -> ``['id', 'kind']`` (qualified or not)."""
+    from .sqlshape import predicate_columns
 
-    # parsed by pglast only, never sent to a server: the plan's Filter text as a WHERE clause
-    sh = shape(f"SELECT 1 FROM x WHERE {filter_text}")
-    return [c for _, c in sh.eq_columns] if sh.parsed else []
+    return list(predicate_columns(filter_text))
 
 
 def _table_rows(inp: AddmInput, table: str, t: Any, width: float = 0.0) -> float:

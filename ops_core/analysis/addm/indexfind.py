@@ -38,7 +38,7 @@ from .indexbase import (
     missing_index_finding,
     scan_time_s,
 )
-from .indexplans import join_missing_index, sort_limit_missing_index
+from .indexplans import join_missing_index, sort_limit_missing_index, weak_index_missing_index
 from .model import AddmInput, Finding, Recommendation, pct, qident, qtable
 from .sqlshape import canonical_expr, leading_index_expr, shape
 
@@ -125,8 +125,10 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
             }  # fmt: skip
             return _like_finding(inp, r, table, column, op, st, rows, per_call, ev, total)
     # the other plan shapes (ORDER BY ... LIMIT, a hash join): indexplans
-    return sort_limit_missing_index(inp, r, p, tables, total) or join_missing_index(
-        inp, r, p, tables, total
+    return (
+        sort_limit_missing_index(inp, r, p, tables, total)
+        or join_missing_index(inp, r, p, tables, total)
+        or weak_index_missing_index(inp, r, p, tables, total)
     )
 
 

@@ -1,6 +1,8 @@
 """Missing indexes that a plan shape shows rather than a filter: "the newest N" (ORDER BY a
-column LIMIT n sorting a whole large table) and a hash join reading a whole large table to
-match a few rows. Called from :func:`indexfind.plan_missing_index` with the statement's plan.
+column LIMIT n sorting a whole large table), a hash join reading a whole large table to
+match a few rows, and an index scan on the wrong index (its condition finds many rows, a
+filter on another column throws most of them away). Called from
+:func:`indexfind.plan_missing_index` with the statement's plan.
 
 Pure: the plan's Sort Key and Hash Cond texts are wrapped in a SELECT for pglast to parse,
 never sent to a server.
@@ -13,7 +15,14 @@ from typing import Any
 import pglast
 from pglast import enums as en
 
-from .indexbase import LARGE_TABLE_ROWS, SELECTIVE, _index_finding, _table_rows, index_state
+from .indexbase import (
+    LARGE_TABLE_ROWS,
+    SELECTIVE,
+    _index_finding,
+    _table_rows,
+    filter_columns,
+    index_state,
+)
 from .model import AddmInput, qident
 
 
@@ -185,4 +194,84 @@ def join_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, total):
                 f"{', '.join(cols)} the planner looks those few up instead.",
                 ev, total,
             )  # fmt: skip
+    return None
+
+
+#: pages read per call (pg_stat_statements buffers) for one row returned, at least: an index
+#: scan reading that many to return a row finds the rows by the wrong column
+WEAK_PAGES_PER_ROW = 20
+WEAK_MIN_PAGES = 100  # per call: below that the lookup is cheap whatever index it uses
+
+
+def _filtered_index_scans(node: dict, out: list[dict]) -> list[dict]:
+    """Index scans (plain or bitmap) whose rows a Filter then narrows, with their index name
+    and condition: [{scan node, index, cond}]."""
+    t = node.get("Node Type")
+    if node.get("Filter") and t in ("Index Scan", "Index Only Scan"):
+        out.append({"node": node, "index": node.get("Index Name"), "cond": node.get("Index Cond")})
+    elif node.get("Filter") and t == "Bitmap Heap Scan":
+        kids = [c for c in node.get("Plans", []) if c.get("Node Type") == "Bitmap Index Scan"]
+        if len(kids) == 1:  # one index: a BitmapAnd/Or already combines several
+            out.append(
+                {
+                    "node": node,
+                    "index": kids[0].get("Index Name"),
+                    "cond": kids[0].get("Index Cond"),
+                }
+            )
+    for c in node.get("Plans", []):
+        _filtered_index_scans(c, out)
+    return out
+
+
+def weak_index_missing_index(inp: AddmInput, r: Any, plan: dict, tables: dict, total):
+    """An index scan on an index of a column that finds many rows (``created_on = $1``: a
+    day's orders) whose Filter on another column (``customer_id = $2``) keeps few: the
+    statement reads many pages per row it returns (pg_stat_statements buffers). An index on
+    the filtered column(s), then the indexed ones, finds the rows directly."""
+    if r.calls <= 0:
+        return None
+    calls = float(r.calls)
+    pages = float(r.shared_blks_hit + r.shared_blks_read) / calls
+    per_call = float(r.rows) / calls
+    if pages < WEAK_MIN_PAGES or pages < WEAK_PAGES_PER_ROW * max(per_call, 1.0):
+        return None
+    for scan in _filtered_index_scans(plan, []):
+        node = scan["node"]
+        table = f"{node.get('Schema') or 'public'}.{node.get('Relation Name')}"
+        defs = inp.index_catalog.get(table) or []
+        used = next(
+            (d for d in defs if (d.get("name") or "").split(".")[-1] == scan["index"]), None
+        )
+        if used is None:
+            continue
+        filtered = [c for c in filter_columns(node["Filter"]) if c not in used["columns"]]
+        cond = [c for c in filter_columns(scan["cond"] or "") if c in used["columns"]]
+        if not filtered:
+            continue
+        st = index_state(inp, inp.catalog_database, table, filtered[0])
+        if st is None or not st.missing:
+            continue  # an index on the filtered column exists: the planner's choice, not this
+        keys = [*filtered, *(c for c in cond if c not in filtered)]
+        ev = {
+            "queryid": int(r.queryid),
+            "calls": int(r.calls),
+            "pages_per_call": round(pages, 1),
+            "rows_per_call": round(per_call, 2),
+            "index_now": used.get("name"),
+            "index_cond": scan["cond"],
+            "filter": node["Filter"],
+            "plan": {"node": node.get("Node Type"), "method": "plan"},
+            "db_time_s": round(float(r.db_time_s), 3),
+        }
+        return _index_finding(
+            r, table, keys, ", ".join(qident(c) for c in keys),
+            f"Missing index on {table} ({', '.join(keys)}): lookups go through "
+            f"{used.get('name')} and filter out most of what it finds",
+            f"Each call reads ~{pages:,.0f} pages to return ~{per_call:.1f} rows: "
+            f"{used.get('name')} finds the rows of {scan['cond']} and the filter "
+            f"{node['Filter']} keeps few of them; an index on ({', '.join(keys)}) finds those "
+            "directly.",
+            ev, total,
+        )  # fmt: skip
     return None

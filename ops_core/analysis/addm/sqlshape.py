@@ -226,6 +226,21 @@ def shape(text: str | None) -> SqlShape:
     )  # fmt: skip
 
 
+@lru_cache(maxsize=4096)
+def predicate_columns(predicate: str) -> tuple[str, ...]:
+    """Columns a predicate (a plan's Filter or Index Cond) compares for equality with a value,
+    qualifiers dropped: a scan's predicate is about its one relation, whatever alias EXPLAIN
+    VERBOSE writes (``("Wk".customer_id = $2)`` -> ``('customer_id',)``). Parsed by pglast,
+    never sent to a server."""
+    try:
+        tree = pglast.parse_sql(f"SELECT 1 FROM x WHERE {predicate}")
+    except Exception:  # noqa: BLE001 - not a predicate pglast parses: no columns
+        return ()
+    v = _Collect()
+    v(tree[0])
+    return tuple(dict.fromkeys(fields[-1] for fields, _ in v.eq if fields))
+
+
 def leading_index_expr(exprs: str) -> str | None:
     """The first of an index's expressions (``pg_get_expr`` lists them comma-separated),
     canonical and without casts, to compare with a predicate's expression."""
