@@ -564,3 +564,19 @@ def test_lookups_through_an_unselective_index_want_one_on_the_filtered_column():
     inp.index_catalog, inp.indexes = {"demo.orders": [day_idx]}, {"demo.orders": [["createdOn"]]}
     actions = [r.action for f in analyze(inp).findings for r in f.recommendations]
     assert not any('"createdOn")' in a for a in actions)
+
+
+def test_tables_a_trigger_function_writes():
+    from ops_core.analysis.addm.sqlshape import written_tables
+
+    body = """BEGIN
+      UPDATE "Counts" SET n = n + 1 WHERE name = TG_TABLE_NAME;
+      IF TG_OP = 'INSERT' THEN
+        INSERT INTO audit.log (id) VALUES (NEW.id);
+      END IF;
+      PERFORM 1 FROM other WHERE id = NEW.id;  -- a read: not a write
+      RETURN NULL;
+    END"""
+    assert written_tables(body, "plpgsql") == ("public.Counts", "audit.log")
+    assert written_tables("DELETE FROM t WHERE id = $1; SELECT 1", "sql") == ("public.t",)
+    assert written_tables("whatever", "c") == () and written_tables("BEGIN oops", "plpgsql") == ()

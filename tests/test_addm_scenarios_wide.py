@@ -428,3 +428,21 @@ def test_lookups_through_the_wrong_index_want_one_on_the_filtered_column(shop, n
     assert f"{fault.table}.customer_id" in top.objects, describe(sc)
     want = f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} (customer_id, "createdOn");'
     assert top.recommendations[0].action == want, describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
+def test_inserts_queued_by_their_trigger_name_the_trigger(shop, neighbour):
+    """Inserts into "Orders_trg" whose AFTER INSERT trigger updates one counter row: the
+    lock contention names the trigger and the function behind the row lock."""
+    dsn, db = shop
+    fault = fs.TriggerHotRow(dsn)
+    sc = run_scenario(
+        "trigger_hot_row", "lock_contention", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "lock_contention", describe(sc)
+    trg = top.evidence["triggers"][0]
+    assert trg["trigger"] == fault.trigger and trg["writes"] == [fault.counter], describe(sc)
+    assert fault.trigger in top.title and fault.counter in top.objects, describe(sc)
+    assert top.recommendations[0].action_type == "application", describe(sc)

@@ -85,6 +85,29 @@ FK_SQL = """SELECT /* opscore */
    AND pn.nspname NOT IN ('pg_catalog', 'information_schema')
 """
 
+#: user triggers (enabled) with their function's language and source: what a write to the
+#: table also does (ADDM reads which tables the function writes)
+TRIGGERS_SQL = """SELECT /* opscore */
+       n.nspname || '.' || c.relname AS tbl, t.tgname::text, t.tgtype::int,
+       pn.nspname || '.' || p.proname AS function, l.lanname::text, p.prosrc
+  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+"""
+
+#: pg_trigger.tgtype bits (ROW 1, BEFORE 2, INSTEAD 64; INSERT 4, DELETE 8, UPDATE 16)
+TG_EVENTS = ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE"))
+
+
+def _timing(tgtype: int) -> str:
+    when = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
+    return f"{when} {' OR '.join(e for bit, e in TG_EVENTS if tgtype & bit)}" + (
+        " FOR EACH ROW" if tgtype & 1 else ""
+    )
+
+
 #: pg_constraint.confdeltype
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
@@ -156,7 +179,14 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
             "relpages": int(relpages),
             "pages_now": int(pages_now or 0),
             "referenced_by": [],
+            "triggers": [],
         }
+    for tbl, name, tgtype, function, language, source in conn.execute(TRIGGERS_SQL):
+        if tbl in cat.tables:
+            cat.tables[tbl]["triggers"].append(
+                {"name": name, "timing": _timing(tgtype), "function": function,
+                 "language": language, "source": source}
+            )  # fmt: skip
     cat.extensions = {r[0] for r in conn.execute("SELECT /* opscore */ extname FROM pg_extension")}
     for parent, child, conname, cols, ref_cols, on_delete in conn.execute(FK_SQL):
         if parent in cat.tables:

@@ -37,6 +37,10 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
 - :class:`WrongIndexLookup` - a customer's orders of a day (``"createdOn" = $1 AND
   customer_id = $2``) where only ``"createdOn"`` is indexed: each call reads the day's ~800
   rows, each on its own page, to keep one.
+- :class:`TriggerHotRow` - single-row inserts into an orders table whose AFTER INSERT trigger
+  keeps a running count in one row of another table: every insert locks that row until it
+  commits, so the inserts queue on each other though no statement of the application names
+  the counter table.
 - :class:`PatternSearch` - searches by a word inside a title (``"Title" ILIKE $1`` with
   ``'%word%'``) on a 300,000-row table whose B-tree on the column cannot serve them.
 - :class:`JitOverhead` - short reporting lookups (an aggregate over ~200 rows found by index)
@@ -818,5 +822,60 @@ class WrongIndexLookup(Fault):
                 g = r.randint(1, self.rows)  # an existing order: its day and its customer
                 day = start + datetime.timedelta(days=g % 365)
                 c.execute(stmt, (day, (g * 7919) % 20000)).fetchall()
+
+            self.loop("worker", self.session("worker"), body)
+
+
+class TriggerHotRow(Fault):
+    name = "trigger_hot_row"
+    description = "inserts whose trigger updates one counter row: they queue on each other"
+
+    def __init__(self, dsn: str, *, sessions: int = 4, **kw: Any):
+        super().__init__(dsn, **kw)
+        self.sessions = sessions
+        tag = uuid.uuid4().hex[:6]
+        self.table = f"public.Orders_trg_{tag}"
+        self.counter = f"public.order_counts_{tag}"
+        self.function = f"public.count_order_{tag}"
+        self.trigger = f"trg_count_{tag}"
+
+    def start(self) -> None:
+        t = sql.Identifier(*self.table.split("."))
+        cnt = sql.Identifier(*self.counter.split("."))
+        fn = sql.Identifier(*self.function.split("."))
+        self.own_table(
+            self.counter, sql.SQL("CREATE TABLE {} (name text PRIMARY KEY, n bigint)").format(cnt)
+        )
+        self.own_table(
+            self.table,
+            sql.SQL(
+                'CREATE TABLE {} (id bigserial PRIMARY KEY, "customerId" int, total numeric)'
+            ).format(t),
+        )
+        admin = self.sql_admin
+        admin.execute(sql.SQL("INSERT INTO {} VALUES ('orders', 0)").format(cnt))
+        admin.execute(
+            sql.SQL(
+                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "UPDATE {} SET n = n + 1 WHERE name = 'orders'; RETURN NULL; END $$"
+            ).format(fn, cnt)
+        )
+        self.undo("dropped the trigger function", lambda: admin.execute(
+            sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(fn)))  # fmt: skip
+        admin.execute(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(self.trigger), t, fn)
+        )
+        stmt = sql.SQL('INSERT INTO {} ("customerId", total) VALUES (%s, %s)').format(t)
+        self.info.objects += [self.table, self.counter]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                with c.transaction():  # the insert and a second statement: a short transaction
+                    c.execute(stmt, (r.randint(1, 5000), r.randint(1, 500)))
+                    c.execute("SELECT pg_sleep(0.01)")
 
             self.loop("worker", self.session("worker"), body)

@@ -20,7 +20,7 @@ from .model import (
     qtable,
     short,
 )
-from .sqlshape import shape, strong_lock_command
+from .sqlshape import shape, strong_lock_command, written_tables
 
 IDLE_TX = ("idle in transaction", "idle in transaction (aborted)")
 
@@ -230,6 +230,8 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
         w = waiters[kinds == kind]
         if not w.empty and float(w["weight_s"].sum()) > 0:
             f = _lock_finding(kind, w, rest, prof, total)
+            if kind == "other":
+                _trigger_writes(inp, f)
             n = _deadlocks(inp, set(w["datname"].dropna())) if kind == "other" else 0
             if n:
                 # the waits ended by the deadlock detector (deadlock_timeout each) are in them
@@ -251,6 +253,52 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
                 )
             out.append(f)
     return out
+
+
+def _trigger_writes(inp: AddmInput, f: Finding) -> None:
+    """Row locks the waiters' writes take through a trigger: an INSERT into "Orders" whose
+    trigger updates one counter row of another table queues every writer on that row, and no
+    statement of the application names it. The finding names the trigger, its function and the
+    table it writes (its objects gain it), with the advice first."""
+    found = []
+    for st in f.statements:
+        sh = shape(st.get("query"))
+        if sh.kind not in ("insert", "update", "delete"):
+            continue
+        for table in sh.tables[:1]:  # the statement's target
+            for trg in (inp.table_catalog.get(table) or {}).get("triggers", []):
+                writes = [
+                    t
+                    for t in written_tables(trg.get("source") or "", trg.get("language") or "")
+                    if t != table
+                ]
+                if writes and trg["name"] not in {x["trigger"] for x in found}:
+                    found.append({"table": table, "trigger": trg["name"], "timing": trg["timing"],
+                                  "function": trg["function"], "writes": writes})  # fmt: skip
+    if not found:
+        return
+    f.evidence["triggers"] = found
+    first = found[0]
+    writes = ", ".join(first["writes"])
+    f.title += (
+        f"; taken by trigger {first['trigger']} on {first['table']} ({first['function']}() "
+        f"writes {writes})"
+    )
+    f.objects += [t for x in found for t in x["writes"] if t not in f.objects]
+    f.recommendations.insert(
+        0,
+        Recommendation(
+            "application",
+            f"Take the write to {writes} out of trigger {first['trigger']} ({first['timing']} "
+            f"on {first['table']}), or make it touch different rows per writer (a counter "
+            "per session or shard summed when read, an insert-only log aggregated later).",
+            f"Every write to {first['table']} runs {first['function']}(), which writes "
+            f"{writes}: when that is the same row for everyone, each writer holds its lock "
+            "until commit and the others queue on it.",
+            None,
+            None,
+        ),
+    )
 
 
 def _deadlocks(inp: AddmInput, databases: set[str]) -> int:

@@ -241,6 +241,53 @@ def predicate_columns(predicate: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(fields[-1] for fields, _ in v.eq if fields))
 
 
+def _queries(node: object, out: list[str]) -> list[str]:
+    """Every SQL text inside a parsed PL/pgSQL function (its ``PLpgSQL_expr`` queries)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "query" and isinstance(v, str):
+                out.append(v)
+            else:
+                _queries(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _queries(v, out)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def written_tables(source: str, language: str) -> tuple[str, ...]:
+    """The tables a function's body writes (INSERT / UPDATE / DELETE targets, schema 'public'
+    when unqualified), for a ``plpgsql`` or ``sql`` function; () for other languages or a body
+    pglast cannot parse. Parsed only, never run."""
+    if language == "plpgsql":
+        try:
+            q = "$opscore$"
+            fn = pglast.parse_plpgsql(
+                f"CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS {q}{source}{q}"
+            )
+        except Exception:  # noqa: BLE001 - not parsable: nothing to say
+            return ()
+        texts = _queries(fn, [])
+    elif language == "sql":
+        texts = [source]
+    else:
+        return ()
+    out: list[str] = []
+    for text in texts:
+        try:
+            stmts = pglast.parse_sql(text)
+        except Exception:  # noqa: BLE001 - a fragment pglast does not take (an expression)
+            continue
+        for raw in stmts:
+            rel = getattr(raw.stmt, "relation", None)
+            if isinstance(raw.stmt, ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt) and rel:
+                name = f"{rel.schemaname or 'public'}.{rel.relname}"
+                if name not in out:
+                    out.append(name)
+    return tuple(out)
+
+
 def leading_index_expr(exprs: str) -> str | None:
     """The first of an index's expressions (``pg_get_expr`` lists them comma-separated),
     canonical and without casts, to compare with a predicate's expression."""
