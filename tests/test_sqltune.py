@@ -246,3 +246,17 @@ def test_structure_does_not_flag_what_an_index_on_the_column_serves(where):
     from ops_core.analysis.sqltune.structure import check
 
     assert check(f"SELECT * FROM u WHERE {where}")[0] == []
+
+
+def test_structure_names_pattern_searches_no_btree_serves():
+    from ops_core.analysis.sqltune.structure import check
+
+    found, _ = check("""SELECT * FROM shop."Books" WHERE "Title" ILIKE '%war%'""")
+    assert [(f.kind, f.column) for f in found] == [("pattern_search", "Title")]
+    assert 'CREATE INDEX CONCURRENTLY ON shop."Books" USING gin ("Title" gin_trgm_ops)' in (
+        found[0].message
+    )
+    assert check("SELECT * FROM b WHERE title LIKE '%peace'")[0][0].kind == "pattern_search"
+    # a prefix (a B-tree with text_pattern_ops serves it), NOT LIKE, an unknown pattern: nothing
+    for where in ("title LIKE 'war%'", "title NOT LIKE '%a%'", "title LIKE $1"):
+        assert check(f"SELECT * FROM b WHERE {where}")[0] == [], where

@@ -1,8 +1,8 @@
 """SQL structure checks (pglast, never regexes over SQL): non-sargable predicates (a function,
-cast or arithmetic around a column), OR across columns, NOT IN over a subquery, correlated
-scalar subqueries, OFFSET pagination, SELECT * feeding a sort. Each finding says why; some carry
-a rewrite that should return the same rows (the advisor executes both and compares them
-before it says so)."""
+cast or arithmetic around a column), pattern searches no B-tree serves, OR across columns,
+NOT IN over a subquery, correlated scalar subqueries, OFFSET pagination, SELECT * feeding a
+sort. Each finding says why; some carry a rewrite that should return the same rows (the advisor
+executes both and compares them before it says so)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pglast import ast, enums
 from pglast.stream import RawStream
 from pglast.visitors import Visitor
 
+from ..addm.model import qident, qtable
+
 _CMP = {"=", "<", ">", "<=", ">="}
 _TRUNC_STEP = {
     "hour": timedelta(hours=1),
@@ -26,7 +28,7 @@ _TRUNC_STEP = {
 @dataclass
 class StructureFinding:
     kind: str  # non_sargable / or_across_columns / not_in_subquery / correlated_subquery /
-    #            offset_pagination / select_star_sort
+    #            offset_pagination / select_star_sort / pattern_search
     message: str
     column: str | None = None
     rewrite: str | None = None  # the whole statement rewritten, when there is one
@@ -133,6 +135,9 @@ class _Checks(Visitor):
         self.rewrote = False
 
     def visit_A_Expr(self, ancestors, node: ast.A_Expr):
+        if node.kind in (enums.A_Expr_Kind.AEXPR_LIKE, enums.A_Expr_Kind.AEXPR_ILIKE):
+            self._pattern(ancestors, node)
+            return None
         if node.kind != enums.A_Expr_Kind.AEXPR_OP or not _in_where(ancestors):
             return None
         op = node.name[-1].sval if node.name else ""
@@ -231,6 +236,31 @@ class _Checks(Visitor):
                     )
         return None
 
+    def _pattern(self, ancestors, node: ast.A_Expr) -> None:
+        """col LIKE '%word%' (a leading wildcard) or col ILIKE '...': no B-tree on the column
+        serves them; a trigram index (pg_trgm) does. NOT LIKE and parameters (the pattern
+        unknown) are left alone."""
+        op = node.name[-1].sval if node.name else ""
+        col = _col(node.lexpr.arg if isinstance(node.lexpr, ast.TypeCast) else node.lexpr)
+        c = _const(node.rexpr)
+        pattern = _sval(c) if c is not None else None
+        if op not in ("~~", "~~*") or col is None or not isinstance(pattern, str):
+            return
+        if not _in_where(ancestors):
+            return
+        if op == "~~" and not pattern.startswith(("%", "_")):
+            return  # a prefix: a B-tree with text_pattern_ops (or the C collation) serves it
+        kind = "ILIKE" if op == "~~*" else "LIKE with a leading wildcard"
+        self.found.append(
+            StructureFinding(
+                "pattern_search",
+                f"{RawStream()(node)}: {kind} cannot use a B-tree on {col}; a trigram index "
+                f"can (CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX CONCURRENTLY ON "
+                f"<table> USING gin ({qident(col.split('.')[-1])} gin_trgm_ops))",
+                col,
+            )
+        )
+
     def visit_BoolExpr(self, ancestors, node: ast.BoolExpr):
         if (
             node.boolop == enums.BoolExprType.NOT_EXPR
@@ -291,6 +321,17 @@ class _Checks(Visitor):
         return None
 
 
+def _range_vars(stmt: ast.Node) -> list[ast.RangeVar]:
+    out: list[ast.RangeVar] = []
+
+    class _Tables(Visitor):
+        def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
+            out.append(node)
+
+    _Tables()(stmt)
+    return out
+
+
 def check(text: str) -> tuple[list[StructureFinding], str | None]:
     """The structure findings of one statement and, when some predicate could be rewritten,
     the whole statement rewritten (to be verified by execution: same rows, faster)."""
@@ -299,6 +340,10 @@ def check(text: str) -> tuple[list[StructureFinding], str | None]:
     tree = copy.deepcopy(stmt)
     v(tree)
     found = v.found
+    tables = {f"{r.schemaname or 'public'}.{r.relname}" for r in _range_vars(stmt)}
+    if len(tables) == 1:  # the pattern search's table is the statement's only one
+        for f in found:
+            f.message = f.message.replace("<table>", qtable(next(iter(tables))))
     if isinstance(stmt, ast.SelectStmt):
         if stmt.limitOffset is not None:
             off = _const(stmt.limitOffset)
