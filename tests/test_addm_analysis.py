@@ -580,3 +580,34 @@ def test_tables_a_trigger_function_writes():
     assert written_tables(body, "plpgsql") == ("public.Counts", "audit.log")
     assert written_tables("DELETE FROM t WHERE id = $1; SELECT 1", "sql") == ("public.t",)
     assert written_tables("whatever", "c") == () and written_tables("BEGIN oops", "plpgsql") == ()
+
+
+OR_LOOKUP = "SELECT id FROM demo.orders WHERE email = $1 OR phone = $2"
+
+
+def _or_plan(query: str) -> dict:
+    return {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "demo",
+            "Filter": "((orders.email = $1) OR (orders.phone = $2))", "Plan Rows": 2,
+            "Plan Width": 40}  # fmt: skip
+
+
+def test_an_or_of_lookups_wants_an_index_on_each_column():
+    stmts = [{"queryid": 61, "query": OR_LOOKUP, "calls": 1000, "rows": 1000,
+              "total_exec_time": 20_000}]  # fmt: skip
+    inp = _input(stmts, explain=_or_plan)
+    inp.indexes = {"demo.orders": [["id"]]}
+    top = analyze(inp).findings[0]
+    assert top.type == "missing_index" and top.objects == [
+        "demo.orders", "demo.orders.email", "demo.orders.phone"]  # fmt: skip
+    assert [r.action for r in top.recommendations] == [
+        "CREATE INDEX CONCURRENTLY ON demo.orders (email);",
+        "CREATE INDEX CONCURRENTLY ON demo.orders (phone);",
+    ]
+    # email indexed already: only phone is missing (an index on email alone serves no call)
+    inp = _input(stmts, explain=_or_plan)
+    inp.indexes = {"demo.orders": [["id"], ["email"]]}
+    top = analyze(inp).findings[0]
+    assert [r.action for r in top.recommendations] == [
+        "CREATE INDEX CONCURRENTLY ON demo.orders (phone);"
+    ]
+    assert "email OR phone" in top.title

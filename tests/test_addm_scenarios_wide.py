@@ -446,3 +446,23 @@ def test_inserts_queued_by_their_trigger_name_the_trigger(shop, neighbour):
     assert trg["trigger"] == fault.trigger and trg["writes"] == [fault.counter], describe(sc)
     assert fault.trigger in top.title and fault.counter in top.objects, describe(sc)
     assert top.recommendations[0].action_type == "application", describe(sc)
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
+@pytest.mark.parametrize("email_index", [True, False], ids=["email_indexed", "none_indexed"])
+def test_an_or_of_lookups_wants_an_index_on_each_column(shop, email_index, neighbour):
+    """An OR of "Email" = $1 and phone = $2 scanning the whole table: with "Email" indexed,
+    the index to add is on phone; with neither, one on each (one alone serves no call)."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.OrLookup(dsn, email_index=email_index)
+    sc = run_scenario(
+        f"or_lookup_{'email' if email_index else 'none'}", "missing_index", TARGET, dsn, fault,
+        database=db, neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    want = [] if email_index else [f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("Email");']
+    want.append(f"CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} (phone);")
+    assert [r.action for r in top.recommendations] == want, describe(sc)

@@ -41,6 +41,8 @@ break the diagnosis, so their shapes follow real incidents, not the analysis.
   keeps a running count in one row of another table: every insert locks that row until it
   commits, so the inserts queue on each other though no statement of the application names
   the counter table.
+- :class:`OrLookup` - a customer found by e-mail OR phone (``"Email" = $1 OR phone = $2``) on a
+  300,000-row table where only ``"Email"`` is indexed (or neither): the OR scans the table.
 - :class:`PatternSearch` - searches by a word inside a title (``"Title" ILIKE $1`` with
   ``'%word%'``) on a 300,000-row table whose B-tree on the column cannot serve them.
 - :class:`JitOverhead` - short reporting lookups (an aggregate over ~200 rows found by index)
@@ -877,5 +879,45 @@ class TriggerHotRow(Fault):
                 with c.transaction():  # the insert and a second statement: a short transaction
                     c.execute(stmt, (r.randint(1, 5000), r.randint(1, 500)))
                     c.execute("SELECT pg_sleep(0.01)")
+
+            self.loop("worker", self.session("worker"), body)
+
+
+class OrLookup(Fault):
+    name = "or_lookup"
+    description = "lookups by one column OR another where only one of them is indexed"
+
+    def __init__(self, dsn: str, *, sessions: int = 2, rows: int = 300_000,
+                 email_index: bool = True, **kw: Any):  # fmt: skip
+        super().__init__(dsn, **kw)
+        self.sessions, self.rows, self.email_index = sessions, rows, email_index
+        self.table = f"public.{_name('Customers')}"
+
+    def start(self) -> None:
+        ident = sql.Identifier(*self.table.split("."))
+        self.own_table(
+            self.table,
+            sql.SQL('CREATE TABLE {} (id int PRIMARY KEY, "Email" text, phone text)').format(ident),
+        )
+        admin = self.sql_admin
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT g, 'c' || g || '@example.com', '+33' || (600000000 + g) "
+                "FROM generate_series(1, %s) g"
+            ).format(ident),
+            (self.rows,),
+        )
+        if self.email_index:
+            admin.execute(sql.SQL('CREATE INDEX ON {} ("Email")').format(ident))
+        admin.execute(sql.SQL("ANALYZE {}").format(ident))
+        stmt = sql.SQL('SELECT id FROM {} WHERE "Email" = %s OR phone = %s').format(ident)
+        self.info.objects += [self.table, f"{self.table}.phone"]
+        self.info.statements.append(stmt.as_string(None))
+        for i in range(self.sessions):
+            rng = random.Random(i)
+
+            def body(c: psycopg.Connection, r: random.Random = rng) -> None:
+                g = r.randint(1, self.rows)
+                c.execute(stmt, (f"c{g}@example.com", f"+33{600000000 + g}")).fetchall()
 
             self.loop("worker", self.session("worker"), body)

@@ -70,6 +70,12 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
             continue
         cols = [c for tb, c in sh.eq_columns if tb == table] or filter_columns(node["Filter"])
         for column in cols:
+            group = next((g for g in sh.or_columns if (table, column) in g), None)
+            if group is not None and all(tb == table for tb, _ in group):
+                f = _or_finding(inp, r, table, [c for _, c in group], node, rows, per_call, total)
+                if f is not None:
+                    return f
+                continue
             st = index_state(inp, inp.catalog_database, table, column)
             if st is None or not st.missing:
                 continue
@@ -207,6 +213,51 @@ def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -
             )
         ]
     return _column_finding(r, table, column, title, impact, ev, recs, total)
+
+
+def _or_finding(inp, r, table, group, node, rows, per_call, total) -> Finding | None:
+    """``email = $1 OR phone = $2`` scanning the table: an index serves only its own arm, and
+    the planner combines one per column (BitmapOr) only when every column has one. One CREATE
+    INDEX per column that lacks it; None when all have one or the catalog was not read."""
+    states = [index_state(inp, inp.catalog_database, table, c) for c in group]
+    if any(st is None for st in states):
+        return None
+    missing = [c for c, st in zip(group, states, strict=True) if st.missing]
+    if not missing:
+        return None
+    impact = scan_time_s(r)
+    benefit = 0.95 * impact
+    ev = {
+        "queryid": int(r.queryid),
+        "calls": int(r.calls),
+        "rows_per_call": round(per_call, 2),
+        "table_rows": round(rows),
+        "or_columns": group,
+        "predicate": node["Filter"],
+        "plan": {"node": node.get("Node Type"), "method": "plan"},
+        "db_time_s": round(float(r.db_time_s), 3),
+        "scan_time_s": round(impact, 3),
+    }
+    why = (
+        f"Each call reads ~{rows:,.0f} rows to return ~{per_call:.1f}: the lookups are an OR "
+        f"over {', '.join(group)}, and an index serves only its own column's arm; with one "
+        "on each column the planner combines them (BitmapOr)."
+    )
+    recs = [
+        Recommendation(
+            "sql",
+            f"CREATE INDEX CONCURRENTLY ON {qtable(table)} ({qident(c)});",
+            why,
+            benefit if i == 0 else None,
+            pct(benefit, total) if i == 0 else None,
+        )
+        for i, c in enumerate(missing)
+    ]
+    title = (
+        f"Missing index on {table} ({', '.join(missing)}): lookups by {' OR '.join(group)} "
+        "scan the whole table (each column of the OR needs its own index)"
+    )
+    return missing_index_finding(r, table, missing, title, impact, ev, recs, total)
 
 
 def _trigram_indexed(inp: AddmInput, table: str, column: str) -> bool:

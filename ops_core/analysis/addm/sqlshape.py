@@ -33,6 +33,9 @@ class SqlShape:
     #: (table, column, operator) matched by a pattern: ``LIKE`` / ``~~`` or ``ILIKE`` / ``~~*``
     #: with a value (a btree on the column serves none of them with a parameter for pattern)
     like_columns: tuple[tuple[str, str, str], ...] = ()
+    #: each OR of equality lookups on different columns (``email = $1 OR phone = $2``), as its
+    #: (table, column)s: one index serves only its own arm, so each column needs its own
+    or_columns: tuple[tuple[tuple[str, str], ...], ...] = ()
 
 
 class _Collect(Visitor):
@@ -43,7 +46,24 @@ class _Collect(Visitor):
         self.eq: list[tuple[list[str], ast.Node]] = []
         self.eq_expr: list[tuple[list[str], ast.Node, str]] = []  # (column fields, expr, kind)
         self.like: list[tuple[list[str], str]] = []  # (column fields, ~~ or ~~*)
+        self.ors: list[list[list[str]]] = []  # per OR in a WHERE: its arms' equality columns
         self.agg = False
+
+    def visit_BoolExpr(self, ancestors, node: ast.BoolExpr) -> None:
+        if node.boolop != enums.BoolExprType.OR_EXPR or "whereClause" not in _members(ancestors):
+            return
+        arms = []
+        for a in node.args:
+            col = None
+            if isinstance(a, ast.A_Expr) and a.name and a.name[-1].sval == "=":
+                for c, other in ((a.lexpr, a.rexpr), (a.rexpr, a.lexpr)):
+                    if isinstance(c, ast.ColumnRef) and _is_value(other):
+                        col = _fields(c)
+            if col is None:
+                return  # an arm that is not col = value: not an OR of lookups
+            arms.append(col)
+        if len({tuple(f) for f in arms}) > 1:
+            self.ors.append(arms)
 
     def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:
         name = f"{node.schemaname or 'public'}.{node.relname}"
@@ -220,9 +240,14 @@ def shape(text: str | None) -> SqlShape:
         table = _table_of(v, fields)
         if table and fields and (table, fields[-1], op) not in likes:
             likes.append((table, fields[-1], op))
+    ors = []
+    for arms in v.ors:
+        group = tuple(dict.fromkeys((t, f[-1]) for f in arms if (t := _table_of(v, f))))
+        if len(group) == len({tuple(f) for f in arms}) and len(group) > 1:
+            ors.append(group)
     return SqlShape(
         True, kind, tuple(v.tables), tuple(cols), v.agg, eq_exprs=tuple(exprs),
-        like_columns=tuple(likes),
+        like_columns=tuple(likes), or_columns=tuple(ors),
     )  # fmt: skip
 
 
