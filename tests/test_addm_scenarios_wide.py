@@ -449,10 +449,11 @@ def test_inserts_queued_by_their_trigger_name_the_trigger(shop, neighbour):
 
 
 @pytest.mark.parametrize("neighbour", NORMAL)
-@pytest.mark.parametrize("email_index", [True, False], ids=["email_indexed", "none_indexed"])
+@pytest.mark.parametrize("email_index", [False], ids=["none_indexed"])
 def test_an_or_of_lookups_wants_an_index_on_each_column(shop, email_index, neighbour):
-    """An OR of "Email" = $1 and phone = $2 scanning the whole table: with "Email" indexed,
-    the index to add is on phone; with neither, one on each (one alone serves no call)."""
+    """An OR of "Email" = $1 and phone = $2 scanning the whole table, neither column indexed:
+    one index on each (one alone serves no call). With "Email" indexed the index on phone
+    alone (passes too; the pure test in test_addm_analysis keeps that case, ~20 s saved)."""
     from ops_core.analysis.addm.model import qtable
 
     dsn, db = shop
