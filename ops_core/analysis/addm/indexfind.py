@@ -100,17 +100,7 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
             # an index on the expression would need
             if tb != table or "$" in expr or _expr_indexed(inp, table, expr):
                 continue
-            ev = {
-                "queryid": int(r.queryid),
-                "calls": int(r.calls),
-                "rows_per_call": round(per_call, 2),
-                "table_rows": round(rows),
-                "predicate": node["Filter"],
-                "expression": expr,
-                "plan": {"node": node.get("Node Type"), "filter": node["Filter"],
-                         "estimated_rows": est, "method": "plan"},
-                "db_time_s": round(float(r.db_time_s), 3),
-            }  # fmt: skip
+            ev = {**_scan_evidence(r, node, rows, per_call, est), "expression": expr}
             return _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total)
         likes = [(c, op) for tb, c, op in sh.like_columns if tb == table] or [
             (c, op) for _, c, op in shape(f"SELECT 1 FROM x WHERE {node['Filter']}").like_columns
@@ -119,16 +109,7 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
             st = index_state(inp, inp.catalog_database, table, column)
             if st is None or _trigram_indexed(inp, table, column):
                 continue
-            ev = {
-                "queryid": int(r.queryid),
-                "calls": int(r.calls),
-                "rows_per_call": round(per_call, 2),
-                "table_rows": round(rows),
-                "predicate": node["Filter"],
-                "plan": {"node": node.get("Node Type"), "filter": node["Filter"],
-                         "estimated_rows": est, "method": "plan"},
-                "db_time_s": round(float(r.db_time_s), 3),
-            }  # fmt: skip
+            ev = _scan_evidence(r, node, rows, per_call, est)
             return _like_finding(inp, r, table, column, op, st, rows, per_call, ev, total)
     # the other plan shapes (ORDER BY ... LIMIT, a hash join): indexplans
     return (
@@ -215,6 +196,20 @@ def _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total) -
     return _column_finding(r, table, column, title, impact, ev, recs, total)
 
 
+def _scan_evidence(r: Any, node: dict, rows: float, per_call: float, est: float) -> dict:
+    """What a plan's filtered sequential scan shows, for a finding's evidence."""
+    return {
+        "queryid": int(r.queryid),
+        "calls": int(r.calls),
+        "rows_per_call": round(per_call, 2),
+        "table_rows": round(rows),
+        "predicate": node["Filter"],
+        "plan": {"node": node.get("Node Type"), "filter": node["Filter"],
+                 "estimated_rows": est, "method": "plan"},
+        "db_time_s": round(float(r.db_time_s), 3),
+    }  # fmt: skip
+
+
 def _or_finding(inp, r, table, group, node, rows, per_call, total) -> Finding | None:
     """``email = $1 OR phone = $2`` scanning the table: an index serves only its own arm, and
     the planner combines one per column (BitmapOr) only when every column has one. One CREATE
@@ -227,17 +222,9 @@ def _or_finding(inp, r, table, group, node, rows, per_call, total) -> Finding | 
         return None
     impact = scan_time_s(r)
     benefit = 0.95 * impact
-    ev = {
-        "queryid": int(r.queryid),
-        "calls": int(r.calls),
-        "rows_per_call": round(per_call, 2),
-        "table_rows": round(rows),
-        "or_columns": group,
-        "predicate": node["Filter"],
-        "plan": {"node": node.get("Node Type"), "method": "plan"},
-        "db_time_s": round(float(r.db_time_s), 3),
-        "scan_time_s": round(impact, 3),
-    }
+    est = float(node.get("Plan Rows") or 0)
+    ev = {**_scan_evidence(r, node, rows, per_call, est), "or_columns": group,
+          "scan_time_s": round(impact, 3)}  # fmt: skip
     why = (
         f"Each call reads ~{rows:,.0f} rows to return ~{per_call:.1f}: the lookups are an OR "
         f"over {', '.join(group)}, and an index serves only its own column's arm; with one "
