@@ -211,3 +211,20 @@ def test_statements_that_did_not_move_are_not_stored_unless_reset():
     )
     d3 = snapshot_deltas(Previous(2, second.captured_at, START, d.states), third)
     assert sorted(r["calls"] for r in d3.results["pg_stat_statements"].rows) == [9, 10]
+
+
+def test_only_a_whole_reset_or_a_restart_breaks_an_addm_range():
+    """A full pg_stat_statements is evicting all the time: a statement evicted and seen again
+    is a row counted from zero, not a reason to refuse the range (it was refused)."""
+    from ops_core.api.addm import _breaks_range
+
+    def reset(source: str, reason: str) -> dict:
+        return {"source": source, "reason": reason}
+
+    assert _breaks_range(reset("server", "restarted at 2026-12-06T10:00:00+00:00"))
+    assert _breaks_range(reset("pg_stat_statements", "pg_stat_statements_reset() at 2026-12-06"))
+    assert not _breaks_range(reset("pg_stat_statements", "3 eviction(s) (pg_stat_statements..."))
+    assert not _breaks_range(
+        reset("pg_stat_statements", "1 row(s) counted from zero (counters went down or were reset)")
+    )
+    assert not _breaks_range(reset("tables@shop", "2 row(s) counted from zero"))

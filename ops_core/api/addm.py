@@ -121,10 +121,15 @@ def _catalog_dsn(dsn: str, database: str | None, statements: Any, samples: Any =
 
 
 def _breaks_range(reset: dict[str, Any]) -> bool:
-    """A restart, a new baseline or a pg_stat_statements reset inside the range (evictions of
-    single statements and per-row resets of tables do not make the sums meaningless)."""
+    """A restart, a new baseline or a pg_stat_statements reset as a whole inside the range.
+    Evictions and rows counted from zero (a statement evicted and seen again, or reset alone
+    with pg_stat_statements_reset(userid, dbid, queryid); a table's counters) do not make the
+    sums meaningless: each such row's delta is its activity since. A server whose
+    pg_stat_statements is full evicts in every interval; its ranges were refused."""
     src, why = reset.get("source"), str(reset.get("reason") or "")
-    return src in ("server", "all") or (src == "pg_stat_statements" and "eviction" not in why)
+    return src in ("server", "all") or (
+        src == "pg_stat_statements" and "pg_stat_statements_reset()" in why
+    )
 
 
 def run_addm(
