@@ -510,6 +510,10 @@ def test_pattern_search_wants_a_trigram_index_unless_one_exists():
 
     assert shape(SEARCH).like_columns == (("demo.orders", "Note", "~~*"),)
     assert shape("SELECT 1 FROM t WHERE x NOT LIKE $1").like_columns == ()
+    from ops_core.analysis.addm.sqlshape import predicate_likes
+
+    # a plan's Filter as EXPLAIN VERBOSE writes it: qualified (the statement shape's fallback)
+    assert predicate_likes('(("Wk"."Note")::text ~~* $1)') == (("Note", "~~*"),)
     stmts = [{"queryid": 41, "query": SEARCH, "calls": 500, "rows": 600,
               "total_exec_time": 20_000}]  # fmt: skip
     btree = {"name": "demo.orders_Note_idx", "oid": 7, "columns": ["Note"],

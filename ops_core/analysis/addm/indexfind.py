@@ -40,7 +40,7 @@ from .indexbase import (
 )
 from .indexplans import join_missing_index, sort_limit_missing_index, weak_index_missing_index
 from .model import AddmInput, Finding, Recommendation, pct, qident, qtable
-from .sqlshape import canonical_expr, leading_index_expr, shape
+from .sqlshape import canonical_expr, leading_index_expr, predicate_likes
 
 
 def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
@@ -102,9 +102,9 @@ def plan_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], 
                 continue
             ev = {**_scan_evidence(r, node, rows, per_call, est), "expression": expr}
             return _expr_finding(inp, r, table, column, expr, how, rows, per_call, ev, total)
-        likes = [(c, op) for tb, c, op in sh.like_columns if tb == table] or [
-            (c, op) for _, c, op in shape(f"SELECT 1 FROM x WHERE {node['Filter']}").like_columns
-        ]  # the Filter text parsed by pglast only, never sent to a server
+        likes = [(c, op) for tb, c, op in sh.like_columns if tb == table] or list(
+            predicate_likes(node["Filter"])
+        )
         for column, op in likes:
             st = index_state(inp, inp.catalog_database, table, column)
             if st is None or _trigram_indexed(inp, table, column):

@@ -251,19 +251,32 @@ def shape(text: str | None) -> SqlShape:
     )  # fmt: skip
 
 
+def _predicate(predicate: str) -> _Collect | None:
+    """A plan's predicate text collected as a WHERE clause (parsed by pglast, never run)."""
+    try:
+        tree = pglast.parse_sql(f"SELECT 1 FROM x WHERE {predicate}")
+    except Exception:  # noqa: BLE001 - not a predicate pglast parses: nothing in it
+        return None
+    v = _Collect()
+    v(tree[0])
+    return v
+
+
+@lru_cache(maxsize=4096)
+def predicate_likes(predicate: str) -> tuple[tuple[str, str], ...]:
+    """(column, ~~ or ~~*) matched by a pattern in a plan's predicate, qualifiers dropped."""
+    v = _predicate(predicate)
+    return tuple(dict.fromkeys((f[-1], op) for f, op in v.like if f)) if v else ()
+
+
 @lru_cache(maxsize=4096)
 def predicate_columns(predicate: str) -> tuple[str, ...]:
     """Columns a predicate (a plan's Filter or Index Cond) compares for equality with a value,
     qualifiers dropped: a scan's predicate is about its one relation, whatever alias EXPLAIN
     VERBOSE writes (``("Wk".customer_id = $2)`` -> ``('customer_id',)``). Parsed by pglast,
     never sent to a server."""
-    try:
-        tree = pglast.parse_sql(f"SELECT 1 FROM x WHERE {predicate}")
-    except Exception:  # noqa: BLE001 - not a predicate pglast parses: no columns
-        return ()
-    v = _Collect()
-    v(tree[0])
-    return tuple(dict.fromkeys(fields[-1] for fields, _ in v.eq if fields))
+    v = _predicate(predicate)
+    return tuple(dict.fromkeys(fields[-1] for fields, _ in v.eq if fields)) if v else ()
 
 
 def _queries(node: object, out: list[str]) -> list[str]:
