@@ -20,6 +20,10 @@ ADDM_SETTINGS = (
     "idle_in_transaction_session_timeout",
     "autovacuum",
     "autovacuum_naptime",
+    "jit",
+    "jit_above_cost",
+    "jit_inline_above_cost",
+    "jit_optimize_above_cost",
 )
 
 SETTINGS_SQL = "SELECT /* opscore */ name, setting FROM pg_settings WHERE name = ANY(%s)"

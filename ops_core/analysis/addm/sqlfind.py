@@ -359,9 +359,7 @@ def _jit(inp: AddmInput, r: Any, total: float) -> Finding | None:
             "jit_functions_per_call": round(fns, 1),
             "jit_share_pct": round(100 * share, 1),
             # as the server sets them: a role's, a database's or a session's own may differ
-            "server_settings": {
-                k: inp.settings.get(k, f"{v} (default)") for k, v in JIT_DEFAULTS.items()
-            },
+            "server_settings": {k: inp.settings.get(k, "not read") for k in JIT_DEFAULTS},
         },
         objects=list(shape(r.query).tables),
         statements=[_s(r)],
