@@ -82,6 +82,19 @@ def wait_until(
         time.sleep(step)
 
 
+def only_evictions(resets: list[dict[str, Any]]) -> bool:
+    """True when the resets of a snapshot or report are only what a busy shared server causes.
+
+    Other work on the server may fill pg_stat_statements: its evictions are reported, and a
+    statement evicted and seen again is then counted from zero (a reported row, not a reset).
+    """
+    evicted = any("eviction" in r["reason"] for r in resets)
+    return all(
+        "eviction" in r["reason"] or (evicted and "counted from zero" in r["reason"])
+        for r in resets
+    )
+
+
 def cancel_backends(dsn: str, pids: list[int]) -> None:
     """Cancel the statements the given sessions are running (a no-op for idle ones)."""
     with psycopg.connect(dsn, autocommit=True, application_name="opscore-tests") as conn:

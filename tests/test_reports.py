@@ -23,7 +23,7 @@ from ops_core.repository import snapshot_ranges
 
 from . import report_workload as wl
 from .app_workload import fresh_repository
-from .helpers import WAIT_S, invoke_cli, run_cli, wait_until
+from .helpers import WAIT_S, invoke_cli, only_evictions, run_cli, wait_until
 
 TARGET = "rpt"
 
@@ -104,7 +104,7 @@ def test_awr_ranks_and_quantifies_the_workload(workload, pg):
             == f"I/O by backend type (pg_stat_io) not available on PostgreSQL {pg.major} (16+)."
         )
     # no reset inside the interval (on a busy shared server pg_stat_statements may evict)
-    assert all("eviction" in x["reason"] for x in r.resets), r.resets
+    assert only_evictions(r.resets), r.resets
     json.dumps(r.as_dict(), default=str)
 
 
