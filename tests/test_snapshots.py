@@ -7,6 +7,7 @@ import json
 import time
 from datetime import timedelta
 
+import numpy as np
 import orjson
 import psycopg
 import pytest
@@ -576,6 +577,51 @@ def test_columnar_write_keeps_every_value_in_row_order(repo):
     for sid, rows in ((1, same), (2, mixed)):
         for db in ("db0", "db1"):
             mine = [r for r in rows if r["datname"] == db]
-            want = tuple([r.get(c) for r in mine] for c in ("k", "c1", "c2", "g"))
+            want = tuple(
+                [r.get(c) if c in ("k", "g") else r.get(c) or None for r in mine]
+                for c in ("k", "c1", "c2", "g")
+            )  # a zero counter (row 0's) is stored as NULL
             assert got[(sid, db)] == want
     assert got[(2, "db1")][2][1] is None  # row 3 (db1's second) kept its other values
+    assert got[(1, "db0")][1][0] is None and got[(1, "db0")][0][0] == 0  # counter, key
+
+
+def test_a_block_is_stored_as_its_rows_would_be(repo):
+    """A DeltaBlock (the statements' deltas as matrices) written as one numpy-built binary COPY
+    stores exactly the arrays its rows store through the row-at-a-time COPY: integers, floats,
+    numeric, zeros as NULL, in the same order."""
+    from decimal import Decimal
+
+    from ops_core.model.deltas import compute
+    from ops_core.model.sources import Source, columns
+    from ops_core.repository import snapshot_columnar as columnar
+    from ops_core.repository import snapshots as repo_snap
+
+    src = Source("t_block", columns("k:int8:key c1 c2:float8 c3:numeric"), only_changed=True)
+    first = [{"k": i, "c1": i, "c2": i / 3, "c3": Decimal(i)} for i in range(50)]
+    second = [
+        {"k": i, "c1": i + i % 3, "c2": i / 3 + (i % 4) * 0.25, "c3": Decimal(i + i % 5 * 10**15)}
+        for i in range(60)
+    ]
+    res = compute(src, second, compute(src, first, {}).last, columns=True)
+    assert res.block is not None and 0 < len(res.rows) < 60
+    spec = columnar.Columnar(
+        "t_block", (), ("stmt_id",), ("c1", "c2", "c3"), (),
+        {"stmt_id": "int4", "c1": "int8", "c2": "float8", "c3": "numeric"},
+    )  # fmt: skip
+    repo.execute(
+        "CREATE TABLE opscore.t_block (snapshot_id int, stmt_id int4[], c1 int8[], c2 float8[], "
+        "c3 numeric[])"
+    )
+    ids = [r["k"] + 1000 for r in res.block.rows]
+    with repo.transaction():
+        repo_snap._insert_block(repo, spec, 1, {"stmt_id": np.array(ids)}, res.block)
+        rows = [{**r, "stmt_id": i} for r, i in zip(res.rows, ids, strict=True)]
+        repo_snap._insert_arrays(repo, spec, 2, rows)
+    got = dict(
+        (r[0], r[1:])
+        for r in repo.execute("SELECT snapshot_id, stmt_id, c1, c2, c3 FROM opscore.t_block")
+    )
+    assert got[1] == got[2]
+    assert got[1][0] == ids and None in got[1][1] and None not in got[1][0]
+    assert max(x or 0 for x in got[1][3]) >= 10**15  # numeric through float8: integral, exact
