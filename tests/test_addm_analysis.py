@@ -615,3 +615,101 @@ def test_an_or_of_lookups_wants_an_index_on_each_column():
         "CREATE INDEX CONCURRENTLY ON demo.orders (phone);"
     ]
     assert "email OR phone" in top.title
+
+
+PAY = 'UPDATE public."Accounts" SET "Balance" = "Balance" - 1 WHERE id = $1'
+
+
+def _horizon_input(holders, session_xmin_age=None, waiters_blocked_by=None):
+    """Dead rows growing on demo.orders (1,000 -> 60,000, autovacuum on) with the end
+    snapshot's non-session horizon holders ``holders``; a session holding an old snapshot
+    (xmin age ``session_xmin_age``) and two waiters blocked by ``waiters_blocked_by`` when
+    given."""
+    from datetime import timedelta
+
+    end = pd.Timestamp("2026-12-06 10:01:00", tz="UTC").to_pydatetime()
+    stmts = [
+        {"queryid": 12, "query": REPORT, "calls": 100, "rows": 100, "total_exec_time": 9000},
+        {"queryid": 13, "query": PAY, "calls": 10, "rows": 10, "total_exec_time": 60_000},
+    ]
+    rows = [{"pid": 104, "wait_class": "CPU", "event": "CPU", "query_id": 12, "query": REPORT,
+             "n": 60}]  # fmt: skip
+    if session_xmin_age is not None:
+        rows.append({"pid": 200, "wait_class": "Client", "event": "ClientRead", "query_id": None,
+                     "query": "SELECT 1", "state": "idle in transaction", "db_time": False,
+                     "n": 60, "xmin_age": session_xmin_age,
+                     "xact_start": pd.Timestamp("2026-12-06 09:50:00", tz="UTC")})  # fmt: skip
+    if waiters_blocked_by is not None:
+        for pid in (301, 302):
+            rows.append({"pid": pid, "wait_class": "Lock", "event": "transactionid",
+                         "query_id": 13, "query": PAY, "n": 60,
+                         "blocking_pids": [waiters_blocked_by]})  # fmt: skip
+    for h in holders:
+        h.setdefault("since", (end - timedelta(seconds=h.pop("open_s", 600))).isoformat())
+    inp = _input(stmts, samples=_samples(rows), cpu_count=8, min_impact_pct=5,
+                 xmin_holders=holders, end_at=end)  # fmt: skip
+    inp.tables_begin = inp.tables.assign(n_dead_tup=1_000)
+    inp.tables = inp.tables.assign(n_dead_tup=60_000)
+    return inp
+
+
+def _prepared(name="tx:1:node-2", age=5_000, open_s=600, database="shop"):
+    return {"kind": "prepared_transaction", "name": name, "database": database,
+            "owner": "app", "xmin_age": age, "active": None, "open_s": open_s}  # fmt: skip
+
+
+def test_vacuum_held_back_by_a_prepared_transaction_a_slot_or_a_standby():
+    """Bloat growing with no session holding a snapshot, autovacuum on: before, 'autovacuum's
+    ordinary work' (no finding). A prepared transaction, an inactive slot with an xmin or a
+    standby's feedback is named as the holder, with what to do about it; the oldest xmin wins
+    over a session's younger one; a young prepared transaction or a standby a few transactions
+    behind is no holder."""
+
+    def vacuum(inp):
+        return [f for f in analyze(inp).findings if f.type == "vacuum_blocked"]
+
+    [f] = vacuum(_horizon_input([_prepared(name="it's:7")]))
+    assert "prepared transaction 'it''s:7'" in f.title, f.title
+    assert f.evidence["horizon_holder"]["name"] == "it's:7"
+    assert f.recommendations[0].action.startswith("ROLLBACK PREPARED 'it''s:7';")
+    assert "database shop" in f.recommendations[0].action
+    slot = {"kind": "replication_slot", "name": "standby_b", "database": None, "owner": None,
+            "since": None, "xmin_age": 40_000, "active": False}  # fmt: skip
+    [f] = vacuum(_horizon_input([slot]))
+    assert "replication slot 'standby_b' (inactive" in f.title
+    assert f.recommendations[0].action == "SELECT pg_drop_replication_slot('standby_b');"
+    feedback = {"kind": "standby", "name": "replica1", "database": None, "owner": "repl",
+                "xmin_age": 40_000, "active": True}  # fmt: skip
+    [f] = vacuum(_horizon_input([feedback]))
+    assert "standby 'replica1'" in f.title and "hot_standby_feedback" in f.recommendations[0].action
+    # a session with a younger snapshot: the prepared transaction is still the holder
+    [f] = vacuum(_horizon_input([_prepared(age=9_000)], session_xmin_age=300))
+    assert "prepared transaction" in f.title and f.sessions == []
+    # a session older than it: the session
+    [f] = vacuum(_horizon_input([_prepared(age=200)], session_xmin_age=9_000))
+    assert "held back by session 200" in f.title, f.title
+    # nothing plausible: autovacuum's ordinary work
+    young = _prepared(open_s=1)
+    near = {**feedback, "xmin_age": 12}
+    assert vacuum(_horizon_input([young, near])) == []
+    assert vacuum(_horizon_input([])) == []
+
+
+def test_lock_waits_on_pid_0_name_the_prepared_transaction():
+    """Waiters whose pg_blocking_pids is {0} wait for a prepared transaction: the lock finding
+    names it (the one of the waiters' database) and says to finish it first; without the
+    snapshot's list it still says what pid 0 is."""
+    inp = _horizon_input(
+        [_prepared(name="other-db", database="crm", age=9_999), _prepared()],
+        waiters_blocked_by=0,
+    )
+    [f] = [f for f in analyze(inp).findings if f.type == "lock_contention"]
+    assert "prepared transaction 'tx:1:node-2' (database shop" in f.title, f.title
+    assert f.recommendations[0].action.startswith("ROLLBACK PREPARED 'tx:1:node-2';")
+    assert 0 not in f.sessions
+    assert f.evidence["root_blockers"][0]["prepared_transactions"][0]["name"] == "tx:1:node-2"
+    inp = _horizon_input([], waiters_blocked_by=0)
+    inp.xmin_holders = None  # a snapshot taken before opscore captured them
+    [f] = [f for f in analyze(inp).findings if f.type == "lock_contention"]
+    assert "prepared transaction (pid 0" in f.title
+    assert "pg_prepared_xacts" in f.recommendations[0].action

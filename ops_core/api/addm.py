@@ -180,6 +180,7 @@ def run_addm(
         )
         snap_settings = reads.cluster_values(repo, end_id, "settings")
         host = reads.cluster_values(repo, end_id, "host") or {}
+        holders = (reads.cluster_values(repo, end_id, "xmin_holders") or {}).get("values")
     statements, tables, index_scans = agg.statements, agg.tables, agg.indexes
     if database is not None:
         known = set(agg.databases["datname"]) if not agg.databases.empty else set()
@@ -252,6 +253,8 @@ def run_addm(
             history_meta=history_meta,
             min_impact_pct=min_pct,
             server_version_num=agg.end.server_version_num,
+            xmin_holders=holders,
+            end_at=agg.end.captured_at,
         )
         result = analyze(inp)
     result.notes = notes + result.notes

@@ -36,6 +36,7 @@ CLUSTER_SOURCES = [
     "settings",
     "wraparound",
     "limits",
+    "xmin_holders",
 ]
 
 

@@ -233,6 +233,15 @@ SOURCES: dict[str, Source] = {
             description="sequences of a database: last value against their bounds",
         ),
         Source(
+            "xmin_holders",
+            columns(
+                "kind:text:key name:text:key database:text:gauge owner:text:gauge "
+                "since:timestamptz:gauge xmin_age:int8:gauge active:bool:gauge"
+            ),
+            description="what holds the xmin horizon besides sessions: prepared transactions, "
+            "replication slots with an xmin, standbys' feedback (oldest first)",
+        ),
+        Source(
             "limits",
             columns(
                 "max_connections:int4:gauge superuser_reserved_connections:int4:gauge "

@@ -297,6 +297,11 @@ def _write_limits(conn: psycopg.Connection, cap: Capture, sid: int) -> None:
             "INSERT INTO opscore.snap_cluster (snapshot_id, source, data) VALUES (%s, %s, %s)",
             (sid, "limits", _jsonb({"values": cap.rows["limits"][0]})),
         )
+    if "xmin_holders" in cap.rows:  # captured, even empty: none held the horizon then
+        conn.execute(
+            "INSERT INTO opscore.snap_cluster (snapshot_id, source, data) VALUES (%s, %s, %s)",
+            (sid, "xmin_holders", _jsonb({"values": cap.rows["xmin_holders"]})),
+        )
     if cap.rows.get("wraparound"):
         rows = [[r.get(c) for c in WRAP_COLUMNS] for r in cap.rows["wraparound"]]
         _copy(conn, "snap_wraparound", WRAP_COLUMNS, sid, rows)

@@ -62,6 +62,10 @@ SERVER_SETTINGS: dict[str, str] = {
     "pg_stat_statements.max": "10000",
     "pg_stat_statements.track_utility": "on",
     "max_connections": "100",
+    # two-phase commit available (PostgreSQL's default 0 refuses PREPARE TRANSACTION): a
+    # transaction manager can use the embedded server, and the prepared-transaction scenarios
+    # run on it
+    "max_prepared_transactions": "20",
     "log_line_prefix": "%m [%p] %q%u@%d ",
     "log_lock_waits": "on",
     "log_temp_files": "0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -95,6 +96,11 @@ class AddmInput:
     history_meta: dict[str, Any] | None = None
     server_version_num: int | None = None
     extensions: set[str] = field(default_factory=set)  # created in ``catalog_database``
+    #: what held the xmin horizon at the end snapshot besides sessions (prepared transactions,
+    #: replication slots, standbys' feedback: the ``xmin_holders`` source); None when the
+    #: snapshot did not capture it (taken by an older opscore)
+    xmin_holders: list[dict[str, Any]] | None = None
+    end_at: datetime | None = None  # capture time of the end snapshot
 
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")

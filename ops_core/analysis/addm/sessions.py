@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .. import blocking
+from . import horizon
 from .dbtime import db_samples
 from .model import (
     AddmInput,
@@ -232,6 +233,7 @@ def lock_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Find
             f = _lock_finding(kind, w, rest, prof, total)
             if kind == "other":
                 _trigger_writes(inp, f)
+                horizon.name_prepared_roots(inp, f, set(w["datname"].dropna()), total)
             n = _deadlocks(inp, set(w["datname"].dropna())) if kind == "other" else 0
             if n:
                 # the waits ended by the deadlock detector (deadlock_timeout each) are in them
@@ -549,6 +551,7 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
         return []
     s = inp.samples
     holder = None
+    min_open_s = min(60.0, max(3.0, 0.4 * inp.elapsed_s))
     if not s.empty and "xmin_age" in s.columns:
         xs = s[s["xmin_age"].notna() & s["xact_start"].notna()]
         if not xs.empty:
@@ -565,13 +568,20 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
                 (last - start).total_seconds()
                 for (_, start), last in zip(g.index, g["last_seen"], strict=True)
             ]
-            g = g[g["open_s"] >= min(60.0, max(3.0, 0.4 * inp.elapsed_s))]
+            g = g[g["open_s"] >= min_open_s]
             if not g.empty:
                 g = g.sort_values(["open_s", "xmin_age"], ascending=False)
                 holder = g.iloc[0]
                 holder_pid = int(g.index[0][0])
+    # a prepared transaction, a replication slot or a standby's feedback holding an older
+    # xmin than any session: it is what vacuum waits for
+    other = horizon.holders(inp, min_open_s)
+    if other and (holder is None or other[0]["xmin_age"] > int(holder["xmin_age"])):
+        holder, outside = None, other[0]
+    else:
+        outside = None
     av_off: dict[str, str] = {}
-    if s.empty is False and holder is None:
+    if s.empty is False and holder is None and outside is None:
         # dead rows grew and nothing held them back: autovacuum's ordinary work, unless
         # autovacuum cannot run there (disabled on the table or server-wide) and no vacuum ran
         for x in bloat:
@@ -613,6 +623,8 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
                 None,
             )
         )
+    if outside is not None:
+        recs += horizon.recommendations(outside, impact, total, "the xmin horizon")
     for table, why in sorted(av_off.items()):
         recs.append(
             enable_autovacuum(
@@ -634,7 +646,9 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             None,
         )
     )
-    who = f" held back by session {holder_pid}" if holder is not None else ""
+    who = f", held back by session {holder_pid}" if holder is not None else ""
+    if outside is not None:
+        who = f", held back by the {horizon.describe(outside)}"
     if av_off:
         kinds = sorted(set(av_off.values()))
         who = f": autovacuum {' / '.join(kinds)}, no vacuum in the range"
@@ -646,6 +660,11 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             impact_pct=pct(impact, total),
             evidence={
                 "tables": bloat,
+                **(
+                    {"horizon_holder": {k: v for k, v in outside.items() if k != "active"}}
+                    if outside is not None
+                    else {}
+                ),
                 "xmin_holder": None
                 if holder is None
                 else {
