@@ -713,3 +713,30 @@ def test_lock_waits_on_pid_0_name_the_prepared_transaction():
     [f] = [f for f in analyze(inp).findings if f.type == "lock_contention"]
     assert "prepared transaction (pid 0" in f.title
     assert "pg_prepared_xacts" in f.recommendations[0].action
+
+
+def test_the_horizon_holder_is_the_idle_writer_not_the_sessions_waiting_for_it():
+    """A writer idle in a READ COMMITTED transaction has no snapshot (backend_xmin), only its
+    xid; the sessions waiting for its row lock have snapshots. Vacuum waits for the writer's
+    xid: it is the holder, not a waiter (whose termination frees nothing)."""
+    start = pd.Timestamp("2026-12-06 09:50:00", tz="UTC")
+    inp = _horizon_input([])
+    rows = [
+        {"pid": 200, "wait_class": "Client", "event": "ClientRead", "query_id": None,
+         "query": "UPDATE demo.orders SET total = 1 WHERE id = 1", "db_time": False, "n": 60,
+         "state": "idle in transaction", "xid_age": 5_000, "xmin_age": None,
+         "xact_start": start},
+        *({"pid": p, "wait_class": "Lock", "event": "transactionid", "query_id": 13,
+           "query": PAY, "n": 60, "xid_age": None, "xmin_age": 4_990, "blocking_pids": [200],
+           "xact_start": start + pd.Timedelta(seconds=1)} for p in (301, 302)),
+        {"pid": 104, "wait_class": "CPU", "event": "CPU", "query_id": 12, "query": REPORT,
+         "n": 60},  # the reads of the bloated table
+    ]  # fmt: skip
+    inp.samples = _samples([dict(r) for r in rows])
+    [f] = [f for f in analyze(inp).findings if f.type == "vacuum_blocked"]
+    assert f.sessions == [200] and "held back by session 200" in f.title, f.title
+    # a waiter with an older snapshot than any other session is still only the victim
+    rows[0]["xid_age"] = None
+    inp.samples = _samples([dict(r) for r in rows])
+    [f] = [f for f in analyze(inp).findings if f.type == "vacuum_blocked"]
+    assert f.sessions in ([301], [302]), f.title  # no one else: named, as before

@@ -553,6 +553,11 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
     holder = None
     min_open_s = min(60.0, max(3.0, 0.4 * inp.elapsed_s))
     if not s.empty and "xmin_age" in s.columns:
+        # what a session holds back is the older of its snapshot (backend_xmin) and its own
+        # transaction id (backend_xid): a writer idle in a READ COMMITTED transaction has no
+        # snapshot, only its xid - and the sessions waiting for its row locks have snapshots
+        held = s[["xmin_age", "xid_age"]] if "xid_age" in s.columns else s[["xmin_age"]]
+        s = s.assign(xmin_age=pd.to_numeric(held.max(axis=1), errors="coerce"))
         xs = s[s["xmin_age"].notna() & s["xact_start"].notna()]
         if not xs.empty:
             # one row per transaction (pid, xact_start): how long it was seen holding its xmin
@@ -563,6 +568,7 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
                 user=("usename", "first"),
                 app=("application_name", "first"),
                 query=("query", "last"),
+                waiting=("wait_event_type", lambda w: float((w == "Lock").mean())),
             )
             g["open_s"] = [
                 (last - start).total_seconds()
@@ -570,7 +576,10 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             ]
             g = g[g["open_s"] >= min_open_s]
             if not g.empty:
-                g = g.sort_values(["open_s", "xmin_age"], ascending=False)
+                # the oldest horizon first; a session that spent the range waiting for a lock
+                # is the holder's victim, named only when no other session held one
+                g = g.assign(victim=g["waiting"] >= 0.8)
+                g = g.sort_values(["victim", "xmin_age", "open_s"], ascending=[True, False, False])
                 holder = g.iloc[0]
                 holder_pid = int(g.index[0][0])
     # a prepared transaction, a replication slot or a standby's feedback holding an older
@@ -606,9 +615,9 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
             Recommendation(
                 "session",
                 f"SELECT pg_terminate_backend({holder_pid});",
-                f"Session {holder_pid} holds a snapshot (transaction open "
-                f"{holder['open_s']:.0f} s, "
-                f"xmin age {int(holder['xmin_age'])}): VACUUM cannot remove rows deleted after it.",
+                f"Session {holder_pid} holds back the xmin horizon (its snapshot or its "
+                f"transaction id; transaction open {holder['open_s']:.0f} s, age "
+                f"{int(holder['xmin_age'])}): VACUUM cannot remove rows deleted after it.",
                 impact,
                 pct(impact, total),
             )
