@@ -47,6 +47,35 @@ def _evaluate_until(rule: str, want: str, target: str, deadline_s: float = DEADL
         time.sleep(0.3)
 
 
+def test_a_stuck_prepared_transaction_fires_with_its_gid_and_resolves(repo, target_db):
+    """A prepared transaction nobody commits or rolls back: no session shows it, and it holds
+    its locks and the xmin horizon. The rule names it (gid, database) and resolves once it
+    is rolled back."""
+    with psycopg.connect(target_db, autocommit=True) as c:
+        if int(c.execute("SHOW max_prepared_transactions").fetchone()[0]) == 0:
+            pytest.skip("max_prepared_transactions = 0 on this server")
+    api.add_target("al2pc", target_db)
+    api.create_alert_rule(
+        "2pc", "prepared_transaction_age_s", 0.2, op=">", target="al2pc", for_s="0s"
+    )
+    assert api.evaluate_alerts("al2pc").results[0].value == 0.0  # none prepared
+    gid = "it's:al2pc"
+    with psycopg.connect(target_db) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS al_2pc (id int)")
+        c.execute("INSERT INTO al_2pc VALUES (1)")
+        c.execute(sql.SQL("PREPARE TRANSACTION {}").format(sql.Literal(gid)))
+    try:
+        fired, _ = _evaluate_until("2pc", "firing", "al2pc")
+        assert fired.value > 0.2 and gid in fired.message, fired.message
+        (metrics,) = api.target_metrics("al2pc")
+        assert metrics.values["prepared_transactions"] == 1.0
+    finally:
+        with psycopg.connect(target_db, autocommit=True) as c:
+            c.execute(sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid)))
+    resolved, _ = _evaluate_until("2pc", "resolved", "al2pc")
+    assert resolved.alert_id == fired.alert_id
+
+
 def test_idle_in_transaction_fires_notifies_once_and_resolves(repo, target_db, settings_env):
     api.add_target("al", target_db)
     with WebhookReceiver() as hook, SmtpSink() as smtp:

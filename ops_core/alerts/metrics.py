@@ -128,6 +128,26 @@ def _simple(col: str):
 
 
 @_live
+def _prepared(r, ctx):
+    n = int(r.get("prepared_transactions") or 0)
+    return Observation(
+        _num(r, "prepared_transaction_max_s") or 0.0,
+        detail={
+            "prepared_transactions": n,
+            "oldest_gid": r.get("oldest_prepared_gid"),
+            "database": r.get("oldest_prepared_database"),
+        }
+        if n
+        else {},
+        note=f"prepared transaction '{r.get('oldest_prepared_gid')}' in database "
+        f"{r.get('oldest_prepared_database')}: COMMIT PREPARED or ROLLBACK PREPARED it, as its "
+        "coordinator decided"
+        if n
+        else None,
+    )
+
+
+@_live
 def _wraparound(r, ctx):
     xid, mxid = _num(r, "max_xid_age"), _num(r, "max_mxid_age")
     return Observation(
@@ -453,6 +473,7 @@ OBSERVERS: dict[str, Callable[[Context], Observation]] = {
     "connections_pct": _connections_pct,
     "idle_in_transaction_s": _simple("idle_in_transaction_max_s"),
     "longest_transaction_s": _simple("longest_transaction_s"),
+    "prepared_transaction_age_s": _prepared,
     "blocked_sessions": _simple("blocked_sessions"),
     "longest_blocked_s": _simple("longest_blocked_s"),
     "wraparound_pct": _wraparound,

@@ -62,6 +62,12 @@ METRICS: dict[str, Metric] = {
             "idle_in_transaction_s", "s", _T, "longest session idle in a transaction (not opscore)"
         ),
         Metric("longest_transaction_s", "s", _T, "oldest open transaction of a client session"),
+        Metric(
+            "prepared_transaction_age_s",
+            "s",
+            _T,
+            "oldest prepared transaction (two-phase commit) waiting for COMMIT/ROLLBACK PREPARED",
+        ),
         Metric("blocked_sessions", "sessions", _T, "sessions waiting for a lock another holds"),
         Metric("longest_blocked_s", "s", _T, "longest-running statement among blocked sessions"),
         Metric(
@@ -314,6 +320,13 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         kind="threshold", metric="idle_in_transaction_s", op=">", value=300, for_s=0,
         clear_for_s=30, severity="warning",
         description="A session has been idle in a transaction for more than 5 minutes.",
+    ),
+    "prepared_transaction_stuck": dict(
+        kind="threshold", metric="prepared_transaction_age_s", op=">", value=300, for_s=0,
+        clear_for_s=0, severity="warning",
+        description="A prepared transaction has waited more than 5 minutes for COMMIT or "
+        "ROLLBACK PREPARED: it holds its locks and the xmin horizon, and no session timeout "
+        "ends it.",
     ),
     "blocked_sessions": dict(
         kind="threshold", metric="blocked_sessions", op=">=", value=1, for_s=60,

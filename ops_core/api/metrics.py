@@ -67,6 +67,8 @@ def _one(conn: psycopg.Connection, t: Target) -> TargetMetrics:
             v[col] = None if r.get(col) is None else float(r[col])
         v["idle_in_transaction_max_s"] = float(r.get("idle_in_transaction_max_s") or 0.0)
         v["longest_transaction_s"] = float(r.get("longest_transaction_s") or 0.0)
+        v["prepared_transactions"] = float(r.get("prepared_transactions") or 0)
+        v["prepared_transaction_max_s"] = float(r.get("prepared_transaction_max_s") or 0.0)
         v["started_at"] = _ts(r["started_at"])
         v["last_archived_time"] = _ts(r.get("last_archived_time"))
         for name, key, scale in (

@@ -46,6 +46,12 @@ SELECT /* opscore */
            AND coalesce(application_name, '') NOT LIKE 'opscore%%')::float8
            AS longest_transaction_s,
        (SELECT count(*) FROM act WHERE blocked) AS blocked_sessions,
+       (SELECT count(*) FROM pg_prepared_xacts) AS prepared_transactions,
+       (SELECT max(EXTRACT(epoch FROM now() - prepared)) FROM pg_prepared_xacts)::float8
+           AS prepared_transaction_max_s,
+       (SELECT gid FROM pg_prepared_xacts ORDER BY prepared LIMIT 1) AS oldest_prepared_gid,
+       (SELECT database::text FROM pg_prepared_xacts ORDER BY prepared LIMIT 1)
+           AS oldest_prepared_database,
        (SELECT max(EXTRACT(epoch FROM now() - state_change)) FROM act WHERE blocked)::float8
            AS longest_blocked_s,
        (SELECT datname FROM per_db ORDER BY n::float8 / datconnlimit DESC LIMIT 1)
