@@ -740,3 +740,55 @@ def test_the_horizon_holder_is_the_idle_writer_not_the_sessions_waiting_for_it()
     inp.samples = _samples([dict(r) for r in rows])
     [f] = [f for f in analyze(inp).findings if f.type == "vacuum_blocked"]
     assert f.sessions in ([301], [302]), f.title  # no one else: named, as before
+
+
+def test_keyset_rewrite_of_offset_pages():
+    """OFFSET pages rewritten to keyset pagination with pglast: the ORDER BY columns compared
+    with new parameters after the statement's own, < for a descending order, a row comparison
+    for several columns, the WHERE kept; no rewrite for mixed directions, expressions, or a
+    shallow literal offset."""
+    from ops_core.analysis.addm.pagination import keyset
+
+    assert keyset('SELECT id FROM "T" ORDER BY id LIMIT $1 OFFSET $2') == (
+        'SELECT id FROM "T" WHERE id > $3 ORDER BY id LIMIT $1'
+    )
+    assert keyset(
+        'SELECT * FROM s."Ev" WHERE kind = $1 ORDER BY "createdAt" DESC, id DESC '
+        "LIMIT 50 OFFSET 100000"
+    ) == (
+        'SELECT * FROM s."Ev" WHERE kind = $1 AND ("createdAt", id) < ($2, $3) '
+        'ORDER BY "createdAt" DESC, id DESC LIMIT 50'
+    )
+    assert keyset("SELECT id FROM t ORDER BY a, b DESC LIMIT 10 OFFSET $1") is None
+    assert keyset("SELECT id FROM t ORDER BY lower(a) LIMIT 10 OFFSET $1") is None
+    assert keyset("SELECT id FROM t ORDER BY a LIMIT 10 OFFSET 40") is None
+    assert keyset("SELECT id FROM t ORDER BY a LIMIT 10") is None
+
+
+OFFSET_PAGE = 'SELECT id, "Name" FROM public."Products" ORDER BY id LIMIT $1 OFFSET $2'
+
+
+def test_deep_offset_pages_are_named_by_what_a_call_touches_for_what_it_returns():
+    """A page statement touching ~1,700 buffers per call for 20 rows is deep OFFSET
+    pagination (keyset SQL first); the same statement touching a few buffers per row (shallow
+    pages) is no finding, nor is an aggregate or a batch of thousands of rows."""
+
+    def run(query, calls, rows, hits):
+        stmts = [{"queryid": 31, "query": query, "calls": calls, "rows": rows,
+                  "total_exec_time": calls * 16.0, "shared_blks_hit": hits}]  # fmt: skip
+        cpu = {"wait_class": "CPU", "event": "CPU", "query_id": 31, "query": query, "n": 60}
+        samples = _samples([{"pid": 401 + i, **cpu} for i in range(2)])
+        res = analyze(_input(stmts, samples=samples, cpu_count=2, min_impact_pct=5))
+        return [f for f in res.findings if f.type == "deep_offset"]
+
+    [f] = run(OFFSET_PAGE, 700, 700 * 20, 700 * 1_734)
+    assert f.recommendations[0].action.startswith(
+        'SELECT id, "Name" FROM public."Products" WHERE id > $3 ORDER BY id LIMIT $1'
+    )
+    ev = f.evidence["per_statement"][0]
+    assert ev["rows_per_call"] == 20 and ev["buffers_per_call"] == 1734
+    assert f.objects == ["public.Products"]
+    assert run(OFFSET_PAGE, 700, 700 * 20, 700 * 60) == []  # shallow pages
+    assert run(OFFSET_PAGE, 700, 700 * 5_000, 700 * 20_000) == []  # an export, not a page
+    agg = 'SELECT count(*) FROM public."Products" GROUP BY "Name" ORDER BY 1 LIMIT 5 OFFSET $1'
+    assert run(agg, 700, 700 * 5, 700 * 5_000) == []

@@ -25,6 +25,7 @@ from .model import (
     qtable,
     short,
 )
+from .pagination import deep_offset
 from .sqlshape import shape
 
 
@@ -71,6 +72,7 @@ def statement_findings(
         sh = shape(r.query)
         f = (
             missing_index(inp, r, sh, tables, total)
+            or deep_offset(inp, r, sh, total)
             or _stale(inp, r, sh, tables, total)
             or _temp(inp, r, total)
             or _jit(inp, r, total)
