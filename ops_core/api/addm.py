@@ -13,7 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import repository
-from ..analysis.addm import AddmInput, Finding, analyze
+from ..analysis.addm import AddmInput, Finding, analyze, churn
 from ..collectors import live
 from ..collectors.addm_catalog import ADDM_SETTINGS, Catalog, num, read_catalog
 from ..config import get_settings
@@ -223,6 +223,7 @@ def run_addm(
             )
         explain = None
         catalog_db = None
+        setup_s = None
         if conn is not None:
             try:
                 cat = read_catalog(conn)
@@ -232,6 +233,8 @@ def run_addm(
             except psycopg.Error as exc:
                 notes.append(f"Catalog read failed: {str(exc).strip()}")
             explain = live.Planner(conn)
+            if _opens_sessions_fast(agg.databases, agg.elapsed_s):
+                setup_s = live.session_setup_s(dsn)
         inp = AddmInput(
             elapsed_s=agg.elapsed_s,
             samples=samples.reset_index(drop=True),
@@ -255,6 +258,7 @@ def run_addm(
             server_version_num=agg.end.server_version_num,
             xmin_holders=holders,
             end_at=agg.end.captured_at,
+            session_setup_s=setup_s,
         )
         result = analyze(inp)
     result.notes = notes + result.notes
@@ -263,6 +267,15 @@ def run_addm(
     with repository.session() as repo:
         aid = repo_addm.store(repo, t.target_id, agg.begin, agg.end, database, result, min_pct)
         return _analysis(repo_addm.get(repo, aid), repo_addm.findings(repo, aid))
+
+
+def _opens_sessions_fast(databases: pd.DataFrame, elapsed_s: float) -> bool:
+    """Whether a database of the range opened sessions at connection-churn rates: only then is
+    what one costs measured on the target (three short sessions of opscore's own)."""
+    if databases.empty or "sessions" not in databases.columns or elapsed_s <= 0:
+        return False
+    n = pd.to_numeric(databases["sessions"], errors="coerce").fillna(0)
+    return bool(((n >= churn.MIN_SESSIONS) & (n / elapsed_s >= churn.MIN_RATE_PER_S)).any())
 
 
 def addm_for_range(

@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..analysis.waits import wait_class
-from ..errors import NotSupported
+from ..errors import NotSupported, OpsCoreError
 
 #: file stems under sql/: folder -> available minimum versions come from the file names
 LIVE_SOURCES = ("live_sessions", "live_summary")
@@ -430,3 +430,25 @@ class Planner:
 
     def __call__(self, text: str) -> dict | None:
         return self.plan(text).plan
+
+
+def session_setup_s(dsn: str, tries: int = 3) -> float | None:
+    """What one new session costs the server before its first statement, measured: the least
+    of ``tries`` fresh monitoring sessions' ``statement_timestamp() - backend_start`` (process
+    start, authentication, start-up; a local client adds next to nothing). None when the
+    target refuses."""
+    from ..targets import connection
+
+    best: float | None = None
+    for _ in range(max(1, tries)):
+        try:
+            with connection.monitoring_session(dsn) as conn:
+                row = conn.execute(
+                    "SELECT /* opscore */ extract(epoch FROM statement_timestamp() - "
+                    "backend_start)::float8 FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                ).fetchone()
+        except (psycopg.Error, OpsCoreError):
+            return best
+        if row and row[0] is not None:
+            best = float(row[0]) if best is None else min(best, float(row[0]))
+    return best

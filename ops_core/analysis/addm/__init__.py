@@ -16,6 +16,7 @@ I/O-bound, CPU-bound, top SQL), :mod:`.server` (checkpoints, commit waits), :mod
 from __future__ import annotations
 
 from .baseline import history
+from .churn import churn_findings
 from .dbtime import background_samples, breakdown, db_samples, statement_profile
 from .model import CAUSES, PRIORITY, AddmInput, AddmResult, Finding, Recommendation
 from .server import bulk_writers, checkpoint_findings, commit_findings, wal_volume_findings
@@ -125,6 +126,7 @@ def analyze(inp: AddmInput) -> AddmResult:
     findings += lock_findings(inp, prof, total)
     findings += vacuum_findings(inp, prof, total)
     findings += connection_findings(inp, total)
+    findings += churn_findings(inp, total)
     findings += checkpoint_findings(inp, prof, total, basis)
     cp = any(f.type == "checkpoint_pressure" for f in findings)
     wv = wal_volume_findings(inp, prof, total)

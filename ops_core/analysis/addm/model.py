@@ -33,6 +33,7 @@ PRIORITY: tuple[str, ...] = (
     "io_bound_sql",
     "cpu_bound_sql",
     "connection_saturation",
+    "connection_churn",
     "wait_event",
     "nothing_significant",
     "top_sql",
@@ -104,6 +105,9 @@ class AddmInput:
     #: snapshot did not capture it (taken by an older opscore)
     xmin_holders: list[dict[str, Any]] | None = None
     end_at: datetime | None = None  # capture time of the end snapshot
+    #: what a new session costs the server before its first statement, measured on the target
+    #: at analysis time when the range opened sessions fast (None: not measured)
+    session_setup_s: float | None = None
 
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
