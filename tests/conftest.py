@@ -134,6 +134,8 @@ EXCLUSIVE_MODULES = frozenset(
         "test_addm_scenarios.py",
         "test_addm_scenarios_wide.py",
         "test_addm_server_scenarios.py",
+        "test_addm_horizon.py",
+        "test_addm_sql_shapes.py",
         "test_ml.py",
         "test_demo.py",
     }
