@@ -763,6 +763,7 @@ def test_keyset_rewrite_of_offset_pages():
     assert keyset("SELECT id FROM t ORDER BY lower(a) LIMIT 10 OFFSET $1") is None
     assert keyset("SELECT id FROM t ORDER BY a LIMIT 10 OFFSET 40") is None
     assert keyset("SELECT id FROM t ORDER BY a LIMIT 10") is None
+    assert keyset("SELECT a FROM t UNION SELECT a FROM u ORDER BY a LIMIT 10 OFFSET $1") is None
 
 
 OFFSET_PAGE = 'SELECT id, "Name" FROM public."Products" ORDER BY id LIMIT $1 OFFSET $2'

@@ -70,6 +70,8 @@ def keyset(query: str) -> str | None:
     if page is None:
         return None
     tree, sel = page
+    if sel.op != enums.SetOperation.SETOP_NONE:
+        return None  # a UNION's pages: its WHERE is in each arm, not rewritten here
     cols, dirs = [], set()
     for sb in sel.sortClause:
         if not isinstance(sb.node, ast.ColumnRef):
