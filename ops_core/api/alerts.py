@@ -145,10 +145,11 @@ def install_default_alert_rules(
     channels: list[dict[str, Any]] | None = None, enabled: bool = True
 ) -> list[AlertRule]:
     """The default rule set (every target): replication lag, connections near max, wraparound
-    risk, idle in transaction, blocked sessions, disk nearly full, WAL not archived, backup
-    overdue, sampler stopped, snapshots stopped, the capacity forecasts, and the workload
-    anomaly rule (installed disabled: it needs two days of snapshots, its description says
-    so). Existing ones are left as they are."""
+    risk, idle in transaction, a prepared transaction stuck, blocked sessions, disk nearly
+    full, WAL not archived, backup overdue, sampler stopped, snapshots stopped, the capacity
+    forecasts, and the workload anomaly rule (installed disabled: it needs two days of
+    snapshots, its description says so). Existing ones are left as they are: running it again
+    after an upgrade adds the rules the new version brings."""
     out = []
     with repository.session() as conn:
         existing = {r.name for r in repo.list_rules(conn)}
