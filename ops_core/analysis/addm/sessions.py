@@ -556,8 +556,9 @@ def vacuum_findings(inp: AddmInput, prof: pd.DataFrame, total: float) -> list[Fi
         # what a session holds back is the older of its snapshot (backend_xmin) and its own
         # transaction id (backend_xid): a writer idle in a READ COMMITTED transaction has no
         # snapshot, only its xid - and the sessions waiting for its row locks have snapshots
-        held = s[["xmin_age", "xid_age"]] if "xid_age" in s.columns else s[["xmin_age"]]
-        s = s.assign(xmin_age=pd.to_numeric(held.max(axis=1), errors="coerce"))
+        cols = ["xmin_age", "xid_age"] if "xid_age" in s.columns else ["xmin_age"]
+        held = s[cols].apply(pd.to_numeric, errors="coerce")  # None in an object column: NaN
+        s = s.assign(xmin_age=held.max(axis=1))
         xs = s[s["xmin_age"].notna() & s["xact_start"].notna()]
         if not xs.empty:
             # one row per transaction (pid, xact_start): how long it was seen holding its xmin
