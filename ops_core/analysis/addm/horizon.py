@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
+
 from .model import AddmInput, Finding, Recommendation, pct
 
 #: a slot's or standby's xmin at least this many transactions old holds back vacuum materially
@@ -33,8 +35,9 @@ def _when(v: Any) -> datetime | None:
 
 
 def literal(text: str) -> str:
-    """A SQL string literal (a gid is free text)."""
-    return "'" + text.replace("'", "''") + "'"
+    """A SQL string literal (a gid or slot name is free text), quoted by psycopg as the other
+    recommended SQL is (``indexfind``), backslashes included."""
+    return sql.Literal(text).as_string(None)
 
 
 def holders(inp: AddmInput, min_open_s: float) -> list[dict[str, Any]]:

@@ -28,6 +28,9 @@ READ_PER_ROW = 10
 MIN_BUFFERS = 300
 #: a literal OFFSET under this is a shallow page, whatever the cost comes from
 MIN_LITERAL_OFFSET = 1_000
+#: buffers a keyset page touches besides its rows' heap pages: a B-tree's root-to-leaf path
+#: (3-4 levels up to hundreds of millions of entries) - only the benefit estimate uses it
+KEYSET_INDEX_PATH = 4.0
 
 
 class _Params(Visitor):
@@ -115,7 +118,7 @@ def deep_offset(inp: AddmInput, r: Any, sh: SqlShape, total: float) -> Finding |
     order = ", ".join(RawStream()(sb) for sb in _page(r.query)[1].sortClause)  # type: ignore[index]
     # what a keyset page would touch: about the rows it returns (their heap pages) and an
     # index path; the rest of what each call touched is the skipped rows
-    saved = max(0.0, 1.0 - (rows + 4.0) / buffers)
+    saved = max(0.0, 1.0 - (rows + KEYSET_INDEX_PATH) / buffers)
     benefit = float(r.db_time_s) * saved
     how = (
         f"{rewritten}  -- the previous page's last {order.replace(' DESC', '')} as the new "
