@@ -165,7 +165,8 @@ def test_a_state_kept_before_counters_were_added_is_a_reported_baseline():
     would subtract the wrong columns; the capture is a baseline that says why."""
     first = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
     prev = _after(first)
-    old = {k: v[:-2] for k, v in prev.states["pg_stat_statements"].items()}  # 2 fewer counters
+    kept = prev.states["pg_stat_statements"]
+    old = {k: v[:-2] for k, v in kept.to_row_state(_shape(kept)).items()}  # 2 fewer counters
     prev = Previous(7, prev.captured_at, prev.postmaster_start, {**prev.states,
                     "pg_stat_statements": old})  # fmt: skip
     second = _capture(
@@ -201,7 +202,7 @@ def test_statements_that_did_not_move_are_not_stored_unless_reset():
     )
     d = snapshot_deltas(_after(first), second)
     assert [r["queryid"] for r in d.results["pg_stat_statements"].rows] == [2]
-    assert set(d.states["pg_stat_statements"]) == {"10|5|True|1", "10|5|True|2"}
+    assert d.states["pg_stat_statements"].keys == [(10, 5, True, 1), (10, 5, True, 2)]
     # the same values after a pg_stat_statements_reset(): counted from the reset, stored
     later = START + timedelta(hours=1)
     third = _capture(
@@ -297,7 +298,8 @@ def test_columnar_deltas_equal_the_row_loop_on_random_captures():
     rows, numeric counters, a source reset."""
     import random
 
-    from ops_core.model.deltas import HOST_SOURCE, compute
+    from ops_core.model.deltas import HOST_SOURCE, ColumnState, compute
+    from ops_core.repository.snapshots import _state_json, _state_value
 
     rng = random.Random(7)
     sources = [s for s in SOURCES.values() if s.of_kind("counter")] + [HOST_SOURCE]
@@ -309,12 +311,33 @@ def test_columnar_deltas_equal_the_row_loop_on_random_captures():
             first = _random_rows(rng, source, 60, nulls)
             last = compute(source, first, {}).last
             second = _next_capture(rng, source, first)
+            # the state as columns: in memory, and as stored (JSON) and read back
+            col = compute(source, first, {}, columns=True).last
+            assert isinstance(col, ColumnState) and col.to_row_state(_shape(col)) == last
+            stored = _state_value(_state_json(col))
+            assert stored == col and stored.to_row_state(_shape(col)) == last
             for reset in (False, True):
                 a = compute(source, second, last, source_reset=reset)
-                b = compute(source, second, last, source_reset=reset, columns=True)
-                assert b.block is not None
-                assert (b.reset_rows, b.new_rows) == (a.reset_rows, a.new_rows), source.name
-                assert list(b.rows) == list(a.rows), source.name
-                assert b.last == a.last
+                # against the row loop's state (an older opscore's), the columns, the stored
+                for prev in (last, col, stored):
+                    b = compute(source, second, prev, source_reset=reset, columns=True)
+                    assert b.block is not None
+                    assert (b.reset_rows, b.new_rows) == (a.reset_rows, a.new_rows), source.name
+                    assert list(b.rows) == list(a.rows), source.name
+                    assert b.last.to_row_state(_shape(b.last)) == a.last
+                # and the row loop against a ColumnState
+                assert compute(source, second, col, source_reset=reset).rows == a.rows
                 checked += len(a.rows)
     assert checked > 1000
+
+
+def _shape(state):
+    """The source a ColumnState is of, by its columns (test helper)."""
+    from ops_core.model.delta_columns import shape_of
+    from ops_core.model.deltas import HOST_SOURCE
+
+    for source in [*SOURCES.values(), HOST_SOURCE]:
+        sh = shape_of(source)
+        if (sh.int_cols, sh.float_cols) == (state.int_cols, state.float_cols):
+            return sh
+    raise AssertionError("no source has these columns")

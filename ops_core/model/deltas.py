@@ -18,16 +18,17 @@ Rules (DESIGN: "counters become deltas once"):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from .delta_columns import BlockRows, ColumnState, block_deltas, capture_state
+from .delta_columns import DeltaBlock as DeltaBlock  # the deltas' public name, kept here
+from .delta_columns import getter as _getter
+from .delta_columns import shape_of as _shape
+from .delta_columns import str_keys as _keys
 from .sources import HOST_SOURCE, SOURCES, Source
 
 if TYPE_CHECKING:
@@ -43,72 +44,6 @@ class DeltaResult:
     new_rows: int = 0
     last: dict[str, Any] = field(default_factory=dict)  # cumulative state for the next delta
     block: DeltaBlock | None = None  # the same deltas as columns (compute(..., columns=True))
-
-
-@dataclass(frozen=True)
-class DeltaBlock:
-    """The deltas of the rows kept, as two matrices in the source's counter order split by
-    type: what the repository writes by binary COPY without a Python object per value.
-    A zero or unknown delta is 0 here (stored as NULL, as compute() gives it as None)."""
-
-    source: Source
-    rows: list[dict[str, Any]]  # the captured rows kept, in capture order (keys and gauges)
-    ints: np.ndarray  # (len(rows), len(int_cols)) int64
-    floats: np.ndarray  # (len(rows), len(float_cols)) float64, no NaN
-
-    @property
-    def int_cols(self) -> tuple[str, ...]:
-        return _shape(self.source).int_cols
-
-    @property
-    def float_cols(self) -> tuple[str, ...]:
-        return _shape(self.source).float_cols
-
-
-class BlockRows(Sequence[dict[str, Any]]):
-    """A DeltaBlock's rows as compute() gives them (dicts, a zero delta as None), made on first
-    use: the repository writes the block itself and never needs them."""
-
-    def __init__(self, block: DeltaBlock) -> None:
-        self.block = block
-        self._rows: list[dict[str, Any]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.block.rows)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self._materialize()[i]
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._materialize())
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == (list(other) if isinstance(other, Sequence) else other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"BlockRows({len(self)} rows)"
-
-    def _materialize(self) -> list[dict[str, Any]]:
-        if self._rows is None:
-            b, shape = self.block, _shape(self.block.source)
-            kept = _getter(shape.others)
-            cols = {c: [v if v else None for v in b.ints[:, j].tolist()] for j, c in
-                    enumerate(shape.int_cols)}  # fmt: skip
-            cols.update(
-                {
-                    c: [v if v else None for v in b.floats[:, j].tolist()]
-                    for j, c in enumerate(shape.float_cols)
-                }  # fmt: skip
-            )
-            ordered = [cols[c] for c in shape.counters]
-            self._rows = []
-            for i, r in enumerate(b.rows):
-                out = dict(zip(shape.others, kept(r), strict=True))
-                out.update(zip(shape.counters, [col[i] for col in ordered], strict=True))
-                self._rows.append(out)
-        return self._rows
 
 
 @dataclass(frozen=True)
@@ -249,12 +184,20 @@ def snapshot_deltas(previous: Previous | None, cap: Capture) -> SnapshotDeltas:
 
 
 def _changed_shapes(states: dict[str, Any]) -> list[str]:
-    """The states whose rows do not hold [since, counters...] of their source as defined now."""
+    """The states that do not hold the counters of their source as defined now ([since,
+    counters...] per row, or a ColumnState's columns)."""
     out = []
     for key, st in states.items():
         name = key.split("@", 1)[0]
         src = HOST_SOURCE if name == "host" else SOURCES.get(name)
-        if src is None or not isinstance(st, dict) or not st:
+        if src is None:
+            continue
+        if isinstance(st, ColumnState):
+            shape = _shape(src)
+            if (st.int_cols, st.float_cols) != (shape.int_cols, shape.float_cols):
+                out.append(key)
+            continue
+        if not isinstance(st, dict) or not st:
             continue
         row = next(iter(st.values()))
         if isinstance(row, list) and len(row) != len(_shape(src).counters) + 1:
@@ -290,60 +233,11 @@ def _pgss_info(
     return False
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """What compute() needs of a source, worked out once per source (not once per row)."""
-
-    keys: tuple[str, ...]
-    counters: tuple[str, ...]
-    since: str | None
-    decimals: tuple[int, ...]  # positions (in counters) of numeric counters
-    others: tuple[str, ...]  # columns stored as they are (keys, gauges, since)
-    int_cols: tuple[str, ...]  # integer counters (exact in int64)
-    float_cols: tuple[str, ...]  # float8 and numeric counters (numeric kept as float)
-
-
-@cache
-def _shape(source: Source) -> _Shape:
-    counters = tuple(source.of_kind("counter"))
-    since = source.of_kind("since")
-    numeric = {c.name for c in source.columns if c.pgtype == "numeric"}
-    return _Shape(
-        keys=tuple(source.of_kind("key")),
-        counters=counters,
-        since=since[0] if since else None,
-        decimals=tuple(i for i, c in enumerate(counters) if c in numeric),
-        others=tuple(c for c in source.names if c not in set(counters)),
-        int_cols=tuple(
-            c.name for c in source.columns if c.kind == "counter" and c.pgtype == "int8"
-        ),
-        float_cols=tuple(
-            c.name for c in source.columns if c.kind == "counter" and c.pgtype != "int8"
-        ),
-    )
-
-
 def key_of(source: Source, row: dict[str, Any]) -> str:
     return "|".join([str(row[k]) for k in _shape(source).keys])
 
 
-def _keys(shape: _Shape, rows: list[dict[str, Any]]) -> list[str]:
-    ks = shape.keys
-    if len(ks) == 1:
-        k0 = ks[0]
-        return [str(r[k0]) for r in rows]
-    return ["|".join([str(r[k]) for k in ks]) for r in rows]
-
-
-def _getter(names: tuple[str, ...]):
-    """A C-level getter of several columns of a row, always returning a tuple."""
-    if len(names) == 1:
-        one = itemgetter(names[0])
-        return lambda r: (one(r),)
-    return itemgetter(*names) if names else (lambda r: ())
-
-
-def _all_values(shape: _Shape, rows: list[dict[str, Any]]) -> list[list[Any]]:
+def _all_values(shape: Any, rows: list[dict[str, Any]]) -> list[list[Any]]:
     """[since, counters...] of every row (numeric counters as floats)."""
     get = _getter(shape.counters)
     since = shape.since
@@ -368,7 +262,7 @@ def state(source: Source, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def compute(
     source: Source,
     rows: list[dict[str, Any]],
-    last: dict[str, Any] | None,
+    last: dict[str, Any] | ColumnState | None,
     *,
     source_reset: bool = False,
     columns: bool = False,
@@ -376,17 +270,30 @@ def compute(
     """Deltas of ``rows`` (this capture) against ``last`` (previous state; None = baseline).
 
     With ``columns`` the deltas are computed over matrices (numpy) and kept as a DeltaBlock
-    (the rows made from it on first use): for pg_stat_statements, thousands of rows of 27
-    counters, where the loop below over every counter of every row was a quarter of a
-    snapshot's CPU. The same rules and results (tests compare both ways)."""
+    (the rows made from it on first use), the new state as a ColumnState: for
+    pg_stat_statements, thousands of rows of 27 counters, where the loop below over every
+    counter of every row was a quarter of a snapshot's CPU. The same rules and results (tests
+    compare both ways); either form of ``last`` is read by both."""
     shape = _shape(source)
+    if columns:
+        try:
+            cur = capture_state(source, rows)
+        except OverflowError:  # beyond int64 (never a PostgreSQL int8): the loop below
+            pass
+        else:
+            result = DeltaResult(rows=[], last=cur)
+            if last is not None:
+                d = block_deltas(source, rows, cur, last, source_reset)
+                result.new_rows, result.reset_rows = d.new_rows, d.reset_rows
+                result.block, result.rows = d.block, BlockRows(d.block)
+            return result
+    if isinstance(last, ColumnState):
+        last = last.to_row_state(shape)
     keys = _keys(shape, rows)
     values = _all_values(shape, rows)
     new_state = dict(zip(keys, values, strict=True))
     result = DeltaResult(rows=[], last=new_state)
     if last is None:
-        return result
-    if columns and _block(source, rows, keys, values, last, source_reset, result):
         return result
     counters, others, has_since = shape.counters, shape.others, shape.since is not None
     baseline_new = source.new_rows == "baseline" and not source_reset
@@ -428,84 +335,3 @@ def compute(
         out.update(zip(counters, [d if d else None for d in deltas], strict=True))
         out_rows.append(out)
     return result
-
-
-_IS_NONE = np.frompyfunc(lambda v: v is None, 1, 1)
-
-
-def _block(
-    source: Source,
-    rows: list[dict[str, Any]],
-    keys: list[str],
-    values: list[list[Any]],
-    last: dict[str, Any],
-    source_reset: bool,
-    result: DeltaResult,
-) -> bool:
-    """compute()'s rules over matrices; fills ``result`` with a DeltaBlock. False (nothing
-    filled) when an integer counter is beyond int64: compute()'s loop handles that case."""
-    shape = _shape(source)
-    prevs = [last.get(k) for k in keys]
-    if source.only_changed and not source_reset:
-        idx = [i for i, (v, p) in enumerate(zip(values, prevs, strict=True)) if v != p]
-    else:
-        idx = list(range(len(values)))
-    ncols = len(shape.counters) + 1
-    zero = [None, *([0] * (ncols - 1))]
-    cur = [values[i] for i in idx]
-    old = [prevs[i] for i in idx]
-    isnew = np.array([p is None for p in old], dtype=bool).reshape(len(idx))
-    old = [zero if p is None else p for p in old]
-    pos = {c: n + 1 for n, c in enumerate(shape.counters)}  # in [since, counters...]
-    ipos = [pos[c] for c in shape.int_cols]
-    fpos = [pos[c] for c in shape.float_cols]
-
-    def matrix(vals: list[list[Any]], at: list[int], dtype: Any) -> np.ndarray:
-        if not at:
-            return np.zeros((len(vals), 0), dtype=dtype)
-        get = _getter(tuple(at))  # type: ignore[arg-type]
-        return np.array(list(map(get, vals)), dtype=dtype).reshape(len(vals), len(at))
-
-    def int_matrix(vals: list[list[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Integer counters exactly (int64), and where they are NULL (None when nowhere)."""
-        try:
-            return matrix(vals, ipos, np.int64), None
-        except TypeError:  # a NULL somewhere (a counter the server does not have)
-            obj = matrix(vals, ipos, object)
-            null = _IS_NONE(obj).astype(bool)
-            obj[null] = 0
-            return obj.astype(np.int64), null
-
-    try:
-        (ci, cnull), (pi, pnull) = int_matrix(cur), int_matrix(old)
-    except OverflowError:  # beyond int64: compute()'s loop, on Python integers
-        return False
-    cf, pf = matrix(cur, fpos, np.float64), matrix(old, fpos, np.float64)  # NULL -> NaN
-    if shape.since is not None:
-        since = np.array(
-            [c[0] is not None and c[0] != p[0] for c, p in zip(cur, old, strict=True)],
-            dtype=bool,
-        ).reshape(len(idx))
-    else:
-        since = np.zeros(len(idx), dtype=bool)
-    either = (cnull if cnull is not None else False) | (pnull if pnull is not None else False)
-    known = ~np.asarray(either, dtype=bool)  # NULL on either side: no delta, no decrease
-    down = ((ci < pi) & known).any(axis=1) | (cf < pf).any(axis=1)  # NaN compares false
-    reset = ~isnew & (down | since | source_reset)
-    whole = (isnew | reset)[:, None]  # counted from zero (or since creation): the value
-    di = np.where(whole, ci, np.where(known, ci - pi, 0))  # a NULL value was set to 0 above
-    df = np.where(whole, cf, cf - pf)
-    df[np.isnan(df)] = 0.0
-    keep = np.ones(len(idx), dtype=bool)
-    if source.new_rows == "baseline" and not source_reset:
-        keep &= ~isnew
-    if source.only_changed:
-        keep &= (di != 0).any(axis=1) | (df != 0).any(axis=1)
-    result.new_rows = int(isnew.sum())
-    result.reset_rows = int(reset.sum())
-    block = DeltaBlock(
-        source, [rows[idx[i]] for i in np.flatnonzero(keep).tolist()], di[keep], df[keep]
-    )
-    result.block = block
-    result.rows = BlockRows(block)
-    return True

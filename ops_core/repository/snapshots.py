@@ -81,8 +81,17 @@ def _state_json(value: Any) -> bytes:
     """A source's delta state as JSON bytes (``snapshot_state.state`` is bytea since migration
     0032: no JSON validation or compression by the repository on a value only opscore reads):
     orjson, several times faster than json on the ~1 MB state of 5,000 statements (the same
-    JSON: ISO datetimes, numbers, strings)."""
+    JSON: ISO datetimes, numbers, strings). A ColumnState (the statements') is written as its
+    columns, the matrices by orjson's numpy support."""
+    if isinstance(value, deltas.ColumnState):
+        return orjson.dumps(value.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
     return orjson.dumps(value, default=_json_default)
+
+
+def _state_value(data: bytes) -> Any:
+    """A stored state read back (a ColumnState's JSON becomes the ColumnState again)."""
+    value = orjson.loads(data)
+    return deltas.ColumnState.from_json(value) if deltas.ColumnState.is_stored(value) else value
 
 
 def record_failure(conn: psycopg.Connection, target_id: int, reason: str) -> int:
@@ -126,9 +135,9 @@ class _StateCache:
     An entry is used only when the snapshot it was written with is still the target's newest
     usable one, matched by id AND capture time (a capture by another process, a deleted
     snapshot, or a repository or schema created again, whose ids restart, make it a miss and
-    the state is read from ``opscore.snapshot_state`` as before). The states are plain JSON
-    values (strings, numbers, lists), the same as read back. Bounded by the size of their
-    JSON (oldest entries dropped first)."""
+    the state is read from ``opscore.snapshot_state`` as before). The states are the values
+    read back would be (JSON values, the statements' a ColumnState, never changed by the delta
+    computation). Bounded by the size of their JSON (oldest entries dropped first)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -188,7 +197,7 @@ def _previous(conn: psycopg.Connection, target_id: int) -> deltas.Previous | Non
         return deltas.Previous(prev[0], prev[1], prev[2], cached)
     # JSON bytes parsed by orjson
     states = {
-        source: orjson.loads(data)
+        source: _state_value(data)
         for source, data in conn.execute(
             "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s "
             "AND snapshot_id = %s",
