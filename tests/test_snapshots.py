@@ -230,6 +230,46 @@ def test_state_kept_in_memory_is_the_state_stored(repo, target_db, only_dbs):
     assert int(row["n_tup_ins"].iloc[0]) == 70
 
 
+def test_known_statements_kept_in_memory_follow_the_repository(repo, target_db, only_dbs):
+    """The statements a process keeps between captures (key -> stmt_id) are always what the
+    repository holds: statements added by another process are read, and a removal (or a
+    removal and an addition that keep the count) makes it read them all again."""
+    only_dbs(_dbname(target_db))
+    t = api.add_target("known", target_db)
+    api.take_snapshot("known")
+
+    def fresh() -> dict:
+        return writes._statement_ids(repo, t.target_id, 0)
+
+    first = writes.known_statements(repo, t.target_id)
+    assert first and first == fresh()
+
+    def add(queryid: int) -> None:  # what another process's capture writes
+        repo.execute(
+            "INSERT INTO opscore.statements (target_id, queryid, dbid, userid, toplevel) "
+            "VALUES (%s, %s, 1, 1, true)",
+            (t.target_id, queryid),
+        )
+
+    add(-101)
+    got = writes.known_statements(repo, t.target_id)
+    assert got == fresh() and (-101, 1, 1, True) in got
+    # one removed and one added: the same count, a higher id
+    repo.execute("DELETE FROM opscore.statements WHERE queryid = -101")
+    add(-102)
+    got = writes.known_statements(repo, t.target_id)
+    assert got == fresh() and (-101, 1, 1, True) not in got and (-102, 1, 1, True) in got
+    repo.execute("DELETE FROM opscore.statements WHERE queryid = -102")
+    assert writes.known_statements(repo, t.target_id) == fresh()
+    # and a capture writes its statements with the ids the repository gave them
+    s2 = api.take_snapshot("known")
+    ids = repo.execute(
+        "SELECT DISTINCT unnest(stmt_id) FROM opscore.snap_statements WHERE snapshot_id = %s",
+        (s2.snapshot_id,),
+    ).fetchall()
+    assert ids and {r[0] for r in ids} <= set(fresh().values())
+
+
 def test_migration_0032_keeps_the_stored_state_as_bytes(repo, target_db, only_dbs):
     """Migration 0032 turns the JSON state stored before it into bytes (re-applied here on a
     column of the old shape): the same values, stored uncompressed, and the next snapshot
