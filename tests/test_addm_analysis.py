@@ -246,11 +246,13 @@ def test_bloat_with_autovacuum_disabled_names_it():
 FK_DELETE = 'DELETE FROM "Orders" WHERE id = $1'
 
 
-def _fk_input(child_seq_scans: int, child_indexes: list[list[str]]) -> AddmInput:
+def _fk_input(child_seq_scans: int, child_indexes: list[list[str]], query: str = FK_DELETE,
+              on_update: str | None = "NO ACTION") -> AddmInput:  # fmt: skip
     """A DELETE by primary key on public."Orders", referenced by public."order_Lines"
-    ("OrderId") (200,000 rows): the deletes removed 400 rows."""
+    ("OrderId") (200,000 rows): the deletes removed 400 rows (or ``query``, an UPDATE, changed
+    400 rows)."""
     inp = _input(
-        [{"queryid": 21, "query": FK_DELETE, "calls": 400, "rows": 400,
+        [{"queryid": 21, "query": query, "calls": 400, "rows": 400,
           "total_exec_time": 30_000}]
     )  # fmt: skip
     child = {"datname": "shop", "relid": 2, "schemaname": "public", "relname": "order_Lines",
@@ -267,7 +269,35 @@ def _fk_input(child_seq_scans: int, child_indexes: list[list[str]]) -> AddmInput
              "columns": ["OrderId"], "ref_columns": ["id"], "on_delete": "NO ACTION"}]},
         "public.order_Lines": {"reltuples": 200_000, "relpages": 1200},
     }  # fmt: skip
+    if on_update is not None:  # None: a catalog kept before on_update was read
+        inp.table_catalog["public.Orders"]["referenced_by"][0]["on_update"] = on_update
     return inp
+
+
+def test_update_of_a_referenced_key_checks_the_referencing_table_too():
+    """An UPDATE that changes the referenced key (renumbering orders) checks the referencing
+    table for every row changed, as a DELETE does; an UPDATE of another column checks
+    nothing (PostgreSQL skips it), whatever the referencing table's scans."""
+    renumber = 'UPDATE "Orders" SET id = id + 1000000 WHERE id = $1'
+    top = analyze(_fk_input(400, [["id"]], renumber, "CASCADE")).findings[0]
+    assert top.type == "missing_index", top.title
+    assert top.objects == ["public.order_Lines", "public.order_Lines.OrderId"]
+    assert "updated in public.Orders" in top.title and "order_Lines_OrderId_fkey" in top.title
+    why = top.recommendations[0].rationale
+    assert "ON UPDATE CASCADE" in why and "cascades to" in why
+    ev = top.evidence["per_statement"][0]
+    assert ev["rows_updated"] == 400 and "rows_deleted" not in ev
+    assert ev["on_update"] == "CASCADE"
+    assert top.recommendations[0].action == (
+        'CREATE INDEX CONCURRENTLY ON public."order_Lines" ("OrderId");'
+    )
+    older = analyze(_fk_input(400, [["id"]], renumber, None)).findings[0]
+    why = older.recommendations[0].rationale
+    assert "ON UPDATE NO ACTION" in why and " checks " in why
+    # another column: no check, so no foreign-key finding
+    status = 'UPDATE "Orders" SET status = $2 WHERE id = $1'
+    other = analyze(_fk_input(400, [["id"]], status))
+    assert not any("order_Lines" in " ".join(f.objects) for f in other.findings)
 
 
 def test_delete_checking_an_unindexed_foreign_key_names_the_referencing_table():

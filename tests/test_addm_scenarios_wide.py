@@ -234,6 +234,28 @@ def test_unindexed_foreign_key_is_named_on_the_referencing_table(shop, cascade, 
 
 
 @pytest.mark.parametrize("neighbour", NORMAL)
+def test_update_of_a_referenced_key_is_named_on_the_referencing_table(shop, neighbour):
+    """Orders renumbered (UPDATE of the referenced key, ON UPDATE CASCADE) with no index on
+    the referencing column: each UPDATE's check scans the referencing table, named as for a
+    DELETE (before: the UPDATE's own plan is an index lookup, nothing pointed at the lines)."""
+    from ops_core.analysis.addm.model import qtable
+
+    dsn, db = shop
+    fault = fs.UnindexedForeignKey(dsn, cascade=True, rekey=True)
+    sc = run_scenario(
+        "unindexed_fk_rekey", "missing_index", TARGET, dsn, fault, database=db,
+        neighbour=neighbour,
+    )  # fmt: skip
+    top = sc.top
+    assert top.type == "missing_index", describe(sc)
+    assert top.objects[:2] == [fault.table, f"{fault.table}.{fault.column}"], describe(sc)
+    assert "updated in" in top.title, describe(sc)
+    assert top.recommendations[0].action == (
+        f'CREATE INDEX CONCURRENTLY ON {qtable(fault.table)} ("{fault.column}");'
+    )
+
+
+@pytest.mark.parametrize("neighbour", NORMAL)
 @pytest.mark.parametrize("cast", [False, True], ids=["lower", "cast"])
 def test_lookup_by_an_expression_of_an_indexed_column(shop, cast, neighbour):
     """lower("Email") = lower($1) with an index on "Email" only, or id::text = $1 with the

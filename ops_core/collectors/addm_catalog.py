@@ -81,7 +81,7 @@ FK_SQL = """SELECT /* opscore */
        array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
               ORDER BY k.ord) AS ref_cols,
-       con.confdeltype::text AS on_delete
+       con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update
   FROM pg_constraint con
   JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
   JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -192,7 +192,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
                  "language": language, "source": source}
             )  # fmt: skip
     cat.extensions = {r[0] for r in conn.execute("SELECT /* opscore */ extname FROM pg_extension")}
-    for parent, child, conname, cols, ref_cols, on_delete in conn.execute(FK_SQL):
+    for parent, child, conname, cols, ref_cols, on_delete, on_update in conn.execute(FK_SQL):
         if parent in cat.tables:
             cat.tables[parent]["referenced_by"].append(
                 {
@@ -201,6 +201,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
                     "columns": list(cols),
                     "ref_columns": list(ref_cols),
                     "on_delete": ON_DELETE.get(on_delete, on_delete),
+                    "on_update": ON_DELETE.get(on_update, on_update),
                 }
             )
     return cat

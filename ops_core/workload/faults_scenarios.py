@@ -429,6 +429,10 @@ SCENARIO_FAULTS: dict[str, type[Fault]] = {
 
 
 class UnindexedForeignKey(Fault):
+    """Deletes by primary key on a parent table whose referencing table has no index on its
+    foreign-key column; with ``rekey``, updates of the parent's key instead (orders renumbered:
+    PostgreSQL checks, or with ``cascade`` cascades to, the referencing table for each)."""
+
     name = "unindexed_foreign_key"
     description = "deletes on a parent table whose referencing table has no index on its FK"
 
@@ -440,10 +444,12 @@ class UnindexedForeignKey(Fault):
         parents: int = 200_000,
         lines: int = 300_000,
         cascade: bool = False,
+        rekey: bool = False,
         **kw: Any,
     ):
         super().__init__(dsn, **kw)
         self.sessions, self.parents, self.lines, self.cascade = sessions, parents, lines, cascade
+        self.rekey = rekey
         tag = uuid.uuid4().hex[:6]
         self.parent = f"public.Orders_{tag}"  # mixed case: quoted everywhere
         self.table = f"public.order_Lines_{tag}"
@@ -462,7 +468,7 @@ class UnindexedForeignKey(Fault):
             sql.SQL(
                 "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
                 "{} int NOT NULL REFERENCES {} (id){}, qty int)"
-            ).format(child, col, parent, sql.SQL(" ON DELETE CASCADE" if self.cascade else "")),
+            ).format(child, col, parent, sql.SQL(self._action())),
         )
         admin = self.sql_admin
         admin.execute(
@@ -480,15 +486,27 @@ class UnindexedForeignKey(Fault):
         )
         admin.execute(sql.SQL("ANALYZE {}").format(parent))
         admin.execute(sql.SQL("ANALYZE {}").format(child))
-        stmt = sql.SQL("DELETE FROM {} WHERE id = %s").format(parent)
+        if self.rekey:  # renumbered out of the way of the existing ids
+            stmt = sql.SQL("UPDATE {} SET id = id + %s WHERE id = %s").format(parent)
+        else:
+            stmt = sql.SQL("DELETE FROM {} WHERE id = %s").format(parent)
         self.info.objects += [self.table, f"{self.table}.{self.column}", self.parent]
         self.info.statements.append(stmt.as_string(None))
+        shift = 10 * self.parents
         for i in range(self.sessions):
-            # each session deletes its own orders without lines, each once: every DELETE
-            # removes a row, so every one runs the foreign-key check
+            # each session changes its own orders without lines, each once: every statement
+            # removes (or re-keys) a row, so every one runs the foreign-key check
             ids = iter(range(with_lines + 1 + i, self.parents + 1, self.sessions))
             conn = self.session("worker")
-            self.loop("worker", conn, lambda c, it=ids: c.execute(stmt, (next(it, 0),)))
+            if self.rekey:
+                self.loop("worker", conn, lambda c, it=ids: c.execute(stmt, (shift, next(it, 0))))
+            else:
+                self.loop("worker", conn, lambda c, it=ids: c.execute(stmt, (next(it, 0),)))
+
+    def _action(self) -> str:
+        if not self.cascade:
+            return ""
+        return " ON UPDATE CASCADE" if self.rekey else " ON DELETE CASCADE"
 
 
 class ExpressionLookup(Fault):

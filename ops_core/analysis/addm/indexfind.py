@@ -307,7 +307,7 @@ def _column_finding(r, table, column, title, impact, ev, recs, total) -> Finding
 def missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total: float):
     """A missing-index finding for statement profile row ``r`` (shape ``sh``), or None: from
     the statement's plan where there is one, else from the range's table counters, else a
-    foreign key its DELETE checks by scanning the referencing table."""
+    foreign key its DELETE (or UPDATE of the key) checks by scanning the referencing table."""
     f = plan_missing_index(inp, r, sh, tables, total)
     if f is None:
         f = _counters_missing_index(inp, r, sh, tables, total)
@@ -320,21 +320,26 @@ FK_SCANS_PER_ROW = 0.5
 
 
 def foreign_key_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str, Any], total):
-    """A DELETE on a table that other tables reference by foreign key: PostgreSQL checks (or
-    cascades to) each referencing table for every row removed, with a query on the referencing
-    columns; without an index leading with them, each check scans the whole table. The
-    statement's own plan shows an index lookup on its table (the checks run in triggers, not
-    in the plan, and with pg_stat_statements.track = top nor in the statements): the evidence
-    is the referencing table's sequential scans in the range, as many as the rows deleted."""
-    if not sh.parsed or sh.kind != "delete" or r.calls <= 0 or not sh.tables:
+    """A DELETE on a table that other tables reference by foreign key, or an UPDATE of the
+    referenced key: PostgreSQL checks (or cascades to) each referencing table for every row
+    removed or re-keyed, with a query on the referencing columns; without an index leading
+    with them, each check scans the whole table. The statement's own plan shows an index
+    lookup on its table (the checks run in triggers, not in the plan, and with
+    pg_stat_statements.track = top nor in the statements): the evidence is the referencing
+    table's sequential scans in the range, as many as the rows changed. An UPDATE that does
+    not set a referenced column checks nothing (PostgreSQL skips the check)."""
+    if not sh.parsed or sh.kind not in ("delete", "update") or r.calls <= 0 or not sh.tables:
         return None
     datname = getattr(r, "datname", None)
     if datname is not None and not pd.isna(datname) and datname != inp.catalog_database:
         return None
     parent = sh.tables[0]
     removed = float(r.rows or 0)
+    deleting = sh.kind == "delete"
     for fk in (inp.table_catalog.get(parent) or {}).get("referenced_by") or []:
         child, cols = fk["table"], fk["columns"]
+        if not deleting and not set(fk["ref_columns"]) & set(sh.set_columns):
+            continue  # the key is not updated: no check
         st = index_state(inp, inp.catalog_database, child, cols[0])
         if st is None or not st.missing:
             continue
@@ -358,16 +363,25 @@ def foreign_key_missing_index(inp: AddmInput, r: Any, sh: Any, tables: dict[str,
             "predicate": " AND ".join(f"{c} = $n" for c in cols),
             "db_time_s": round(float(r.db_time_s), 3),
         }
-        what = "cascades to" if fk["on_delete"] == "CASCADE" else "checks"
+        verb, clause = "deleted from", f"ON DELETE {fk['on_delete']}"
+        action = fk["on_delete"]
+        if not deleting:
+            action = fk.get("on_update", "NO ACTION")  # a catalog kept before it was read
+            verb = f"whose key ({', '.join(fk['ref_columns'])}) is updated in"
+            clause = f"ON UPDATE {action}"
+            ev["on_update"] = action
+            ev["rows_updated"] = int(ev.pop("rows_deleted"))
+        what = "cascades to" if action == "CASCADE" else "checks"
         return _index_finding(
             r, child, cols, ", ".join(qident(c) for c in cols),
-            f"Missing index on {child} ({', '.join(cols)}): every row deleted from {parent} "
+            f"Missing index on {child} ({', '.join(cols)}): every row {verb} {parent} "
             f"scans it for foreign key {fk['constraint']}",
-            f"For each of the ~{removed:,.0f} rows deleted from {parent} in this range, "
+            f"For each of the ~{removed:,.0f} rows {verb} {parent} in this range, "
             f"PostgreSQL {what} {child} on {', '.join(cols)} (foreign key {fk['constraint']}, "
-            f"ON DELETE {fk['on_delete']}); with no index leading with {cols[0]} each check "
+            f"{clause}); with no index leading with {cols[0]} each check "
             f"read the whole table (~{rows:,.0f} rows; {scans:,} sequential scans of it in the "
-            "range). An index makes each check a lookup: most of the DELETE's time goes away.",
+            f"range). An index makes each check a lookup: most of the {sh.kind.upper()}'s time "
+            "goes away.",
             ev, total,
         )  # fmt: skip
     return None

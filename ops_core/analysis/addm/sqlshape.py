@@ -36,6 +36,8 @@ class SqlShape:
     #: each OR of equality lookups on different columns (``email = $1 OR phone = $2``), as its
     #: (table, column)s: one index serves only its own arm, so each column needs its own
     or_columns: tuple[tuple[tuple[str, str], ...], ...] = ()
+    #: an UPDATE's SET columns (of its target table, ``tables[0]``)
+    set_columns: tuple[str, ...] = ()
 
 
 class _Collect(Visitor):
@@ -245,9 +247,12 @@ def shape(text: str | None) -> SqlShape:
         group = tuple(dict.fromkeys((t, f[-1]) for f in arms if (t := _table_of(v, f))))
         if len(group) == len({tuple(f) for f in arms}) and len(group) > 1:
             ors.append(group)
+    sets: tuple[str, ...] = ()
+    if isinstance(stmt, ast.UpdateStmt):
+        sets = tuple(dict.fromkeys(t.name for t in stmt.targetList or () if t.name))
     return SqlShape(
         True, kind, tuple(v.tables), tuple(cols), v.agg, eq_exprs=tuple(exprs),
-        like_columns=tuple(likes), or_columns=tuple(ors),
+        like_columns=tuple(likes), or_columns=tuple(ors), set_columns=sets,
     )  # fmt: skip
 
 
