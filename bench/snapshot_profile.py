@@ -133,7 +133,7 @@ def main() -> None:
         prof.enable()
         api.take_snapshot("profile")
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(prof).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(30)
     with repository.session():
         pass
 

@@ -362,7 +362,7 @@ def test_object_stats_every_database_bounded_and_excluded(repo, target_db, pg, m
             "SELECT state FROM opscore.snapshot_state WHERE source = %s",
             (f"tables@{_dbname(other)}",),
         ).fetchone()
-        assert len(orjson.loads(rows[0])) == 2  # top-N: 2 of the 3 tables
+        assert len(writes._state_value(rows[0])) == 2  # top-N: 2 of the 3 tables
         monkeypatch.setenv("OPSCORE_SNAPSHOT_EXCLUDE_DATABASES", json.dumps([_dbname(other)]))
         reset_settings_cache()
         s2 = api.take_snapshot("m")
@@ -665,3 +665,54 @@ def test_a_block_is_stored_as_its_rows_would_be(repo):
     assert got[1] == got[2]
     assert got[1][0] == ids and None in got[1][1] and None not in got[1][0]
     assert max(x or 0 for x in got[1][3]) >= 10**15  # numeric through float8: integral, exact
+
+
+def test_tables_blocks_are_stored_as_their_rows_would_be(repo):
+    """Tables and indexes deltas computed as matrices per database and written as one INSERT
+    of arrays (counters built by numpy, names, timestamps and sizes adapted as lists, datname
+    a value) store the row the row-by-row path stores: mixed-case and NULL names, NULL
+    timestamps and sizes, zero counters as NULL, row order."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from ops_core.model.deltas import compute
+    from ops_core.repository import snapshot_columnar as columnar
+    from ops_core.repository import snapshots as repo_snap
+
+    at = datetime(2026, 12, 1, 12, 3, 4, 567891, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    for name, spec in (("tables", columnar.TABLES), ("indexes", columnar.INDEXES)):
+        src = catalog.SOURCES[name]
+
+        def row(i: int, bump: int, src=src) -> dict:
+            r = {}
+            for c in src.columns:
+                if c.pgtype == "text":
+                    r[c.name] = [f"T{i}", f'odd "name" {i}', None][i % 3]
+                elif c.pgtype == "timestamptz":
+                    r[c.name] = None if i % 2 else at + timedelta(days=i, microseconds=i)
+                elif c.kind == "counter":
+                    r[c.name] = i * 10 + (bump if i % 4 else 0)
+                else:  # keys and gauges (oids, sizes)
+                    r[c.name] = None if (c.kind == "gauge" and i % 5 == 0) else 1000 + i
+            return r
+
+        first = [row(i, 0) for i in range(40)]
+        second = [row(i, 3) for i in range(45)]
+        a = compute(src, second, compute(src, first, None).last)
+        b = compute(src, second, compute(src, first, None, columns=True).last, columns=True)
+        assert b.block is not None and 0 < len(a.rows) == len(b.rows) < 45
+        repo.execute(f"CREATE TABLE opscore.t_{name} (LIKE opscore.{spec.table})")
+        test_spec = dataclasses.replace(spec, table=f"t_{name}")
+        with repo.transaction():
+            repo_snap._insert_block(repo, test_spec, 1, {}, b.block, {"datname": "Shop"})
+            rows = [{**r, "datname": "Shop"} for r in a.rows]
+            repo_snap._insert_arrays(repo, test_spec, 2, rows, group="datname")
+        got = {
+            r[0]: r[1:]
+            for r in repo.execute(
+                f"SELECT snapshot_id, datname, {', '.join(spec.cols)} FROM opscore.t_{name}"
+            )
+        }
+        assert got[1] == got[2], name
+        names = got[1][1 + spec.cols.index("relname")]
+        assert got[1][0] == "Shop" and None in names and 'odd "name" 1' in names

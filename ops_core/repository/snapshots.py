@@ -9,7 +9,6 @@ captures of one target serialise); this module reads that state and writes.
 from __future__ import annotations
 
 import json
-import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -19,12 +18,11 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 
 from ..model import deltas
 from ..model.capture import Capture, StmtKey
 from ..model.sources import SOURCES, is_own_sql
+from . import binarray
 from . import snapshot_columnar as columnar
 
 LOCK_NAMESPACE = 0x736E6170  # "snap"
@@ -303,9 +301,18 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
         rows = [[r.get(c) for c in IO_COLUMNS] for r in results["pg_stat_io"].rows]
         _copy(conn, "snap_io", IO_COLUMNS, sid, rows)
     for name in ("tables", "indexes"):
-        rows = results.get(name, deltas.DeltaResult(rows=[])).rows
         spec = columnar.TABLES if name == "tables" else columnar.INDEXES
-        _insert_arrays(conn, spec, sid, rows, group="datname")
+        res = results.get(name)
+        if res is None:
+            continue
+        for datname, g in (res.groups or {}).items():
+            if g.block is not None:  # a database's deltas as matrices: written as arrays
+                _insert_block(conn, spec, sid, {}, g.block, {"datname": datname})
+            elif g.rows:  # computed row by row (a counter beyond int64)
+                rows = [{**r, "datname": datname} for r in g.rows]
+                _insert_arrays(conn, spec, sid, rows, group="datname")
+        if res.groups is None:
+            _insert_arrays(conn, spec, sid, res.rows, group="datname")
     for name in JSON_SOURCES:
         if name in results:
             res = results[name]
@@ -464,91 +471,40 @@ def _insert_arrays(
     _aggregate(conn, c, sid, stage, extra)
 
 
-class _ArrayBytes(bytes):
-    """An array already in PostgreSQL's binary form (array_send), passed as one parameter."""
-
-    oid = 0
-
-
-class _Int4Array(_ArrayBytes):
-    oid = 1007
-
-
-class _Int8Array(_ArrayBytes):
-    oid = 1016
-
-
-class _Float8Array(_ArrayBytes):
-    oid = 1022
-
-
-_ARRAYS: dict[str, tuple[type[_ArrayBytes], int, str]] = {
-    "int4": (_Int4Array, 23, ">i4"),
-    "int8": (_Int8Array, 20, ">i8"),
-    "float8": (_Float8Array, 701, ">f8"),
-}
-
-
-def _array_dumper(kind: type[_ArrayBytes]) -> type[Dumper]:
-    class _Dumper(Dumper):
-        # the array's type oid is set per instance, not on the class: psycopg registers a
-        # class oid for COPY's set_types too, where it would stand in for int8[] and the like
-        format = Format.BINARY
-
-        def __init__(self, cls: type, context: Any = None) -> None:
-            super().__init__(cls, context)
-            self.oid = kind.oid
-
-        def dump(self, obj: Any) -> bytes:
-            return bytes(obj)
-
-    return _Dumper
-
-
-for _kind, _, _ in _ARRAYS.values():
-    psycopg.adapters.register_dumper(_kind, _array_dumper(_kind))
-
-
-def _array(values: np.ndarray, elem: str, zero_is_null: bool) -> _ArrayBytes:
-    """``values`` as a one-dimensional PostgreSQL array in binary form, built by numpy: each
-    element a length and its big-endian value, or length -1 (NULL, no value) for a zero
-    counter - the same array ``array_agg(NULLIF(x, 0))`` makes."""
-    kind, elem_oid, be = _ARRAYS[elem]
-    n = len(values)
-    size = np.dtype(be).itemsize
-    null = values == 0 if zero_is_null else np.zeros(n, dtype=bool)
-    rec = np.empty(n, dtype=[("l", ">i4"), ("v", be)])
-    rec["l"] = np.where(null, -1, size)
-    rec["v"] = values
-    keep = np.ones((n, 4 + size), dtype=bool)
-    keep[null, 4:] = False  # a NULL is its length alone
-    body = rec.view(np.uint8).reshape(n, 4 + size)[keep].tobytes()
-    return kind(struct.pack(">iiIii", 1, int(null.any()), elem_oid, n, 1) + body)
-
-
 def _insert_block(
     conn: psycopg.Connection, c: columnar.Columnar, sid: int, keys: dict[str, np.ndarray],
-    block: deltas.DeltaBlock,
+    block: deltas.DeltaBlock, group: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    """A DeltaBlock's columnar row in one INSERT whose parameters are the arrays themselves,
-    built whole by numpy in PostgreSQL's binary array form (no Python object per value, no
-    stage, COPY or aggregate: for 5,000 statements of 27 counters that path was ~20 ms, most of
-    it the server parsing the COPY and aggregating it again). The same arrays as
+    """A DeltaBlock's columnar row in one INSERT whose parameters are the arrays themselves:
+    the counters built whole by numpy in PostgreSQL's binary array form (no Python object per
+    value, no stage, COPY or aggregate: for 5,000 statements of 27 counters that path was ~20
+    ms, most of it the server parsing the COPY and aggregating it again), the other columns
+    (``keys`` given, else the captured rows' keys and gauges: names, timestamps, sizes) as
+    lists adapted by psycopg, and the ``group`` columns (datname) as values. The same row as
     ``_insert_arrays`` stores (zero counters NULL, numeric cast from float8, tested)."""
     if not len(block.rows):
         return
-    columns = {**keys}
+    columns: dict[str, Any] = {**keys}
     columns.update(zip(block.int_cols, block.ints.T, strict=True))
     columns.update(zip(block.float_cols, block.floats.T, strict=True))
     counters = set(c.counters)
-    params, marks = [sid], ["%s"]
+    group = group or {}
+    params: list[Any] = [sid, *group.values()]
+    marks = ["%s"] * len(params)
     for x in c.cols:
         typ = c.types[x]
-        elem = _STAGE_TYPE.get(typ, typ)
-        params.append(_array(np.asarray(columns[x]), elem, x in counters))
-        marks.append(f"%b::{typ}[]" if typ != elem else "%b")
+        if x in columns:
+            elem = _STAGE_TYPE.get(typ, typ)
+            params.append(binarray.array(np.asarray(columns[x]), elem, x in counters))
+            marks.append(f"%b::{typ}[]" if typ != elem else "%b")
+            continue
+        values = list(map(itemgetter(x), block.rows))
+        arr = binarray.value_array(values, typ)
+        params.append(values if arr is None else arr)  # another type: psycopg adapts it
+        marks.append(f"%s::{typ}[]" if arr is None else "%b")
+    names = [*group, *c.cols]
     conn.execute(
-        f"INSERT INTO opscore.{c.table} (snapshot_id, {', '.join(c.cols)}) "
+        f"INSERT INTO opscore.{c.table} (snapshot_id, {', '.join(names)}) "
         f"VALUES ({', '.join(marks)})",
         params,
     )
