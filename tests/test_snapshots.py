@@ -270,6 +270,51 @@ def test_known_statements_kept_in_memory_follow_the_repository(repo, target_db, 
     assert ids and {r[0] for r in ids} <= set(fresh().values())
 
 
+def test_a_state_stored_by_an_older_opscore_gives_exact_deltas(repo, target_db, only_dbs):
+    """Upgrading from an opscore that stored every source's state as key -> [since, counters]
+    (before the statements', tables' and indexes' states were kept as columns): the first
+    capture after it takes exact deltas against that state, not a new baseline."""
+    from ops_core.model.delta_columns import shape_of
+    from ops_core.model.deltas import HOST_SOURCE
+
+    only_dbs(_dbname(target_db))
+    t = api.add_target("older", target_db)
+    with psycopg.connect(target_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE older_t (id int)")
+        conn.execute("CREATE INDEX ON older_t (id)")
+        conn.execute("SELECT count(*) FROM older_t WHERE id = 42")
+        s1 = api.take_snapshot("older")
+        converted = 0
+        for source, data in repo.execute(
+            "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s",
+            (t.target_id,),
+        ).fetchall():
+            st = writes._state_value(data)
+            if isinstance(st, writes.deltas.ColumnState):
+                name = source.split("@", 1)[0]
+                src = HOST_SOURCE if name == "host" else catalog.SOURCES[name]
+                old = orjson.dumps(st.to_row_state(shape_of(src)))
+                repo.execute(
+                    "UPDATE opscore.snapshot_state SET state = %s WHERE target_id = %s "
+                    "AND source = %s",
+                    (old, t.target_id, source),
+                )
+                converted += 1
+        assert converted >= 3  # statements, tables and indexes
+        writes.STATE_CACHE.drop(writes._StateCache.key(repo, t.target_id))
+        conn.execute("INSERT INTO older_t SELECT generate_series(1, 33)")
+        for _ in range(3):
+            conn.execute("SELECT count(*) FROM older_t WHERE id = 42")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    s2 = api.take_snapshot("older")
+    assert not s2.is_baseline and s2.prev_snapshot_id == s1.snapshot_id, s2.resets
+    assert not [r for r in s2.resets if r["source"] == "delta state"], s2.resets
+    detail = api.get_snapshot(s2.snapshot_id)
+    tables = detail.tables
+    assert int(tables.loc[tables["relname"] == "older_t", "n_tup_ins"].iloc[0]) == 33
+    assert int(_stmt(detail, "FROM older_t WHERE id")["calls"]) == 3
+
+
 def test_migration_0032_keeps_the_stored_state_as_bytes(repo, target_db, only_dbs):
     """Migration 0032 turns the JSON state stored before it into bytes (re-applied here on a
     column of the old shape): the same values, stored uncompressed, and the next snapshot
