@@ -9,7 +9,7 @@ machine shared with other work, CPU time is what compares), and with ``--profile
 functions of one more round by cumulative time (cProfile). To compare two versions of the
 code, run this script from each checkout (PYTHONPATH) on the same OPSCORE_HOME.
 
-    python bench/snapshot_profile.py [--rounds 5] [--profile] [--dsn DSN_OF_TARGET_DB]
+    python bench/snapshot_profile.py [--rounds 5] [--profile] [--cold] [--dsn DSN_OF_TARGET_DB]
 
 Without ``--dsn`` the target is a database ``bench_awr`` on the embedded server under
 ``OPSCORE_HOME`` (default /tmp/snap-profile), which is also the repository.
@@ -63,6 +63,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--dsn")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="forget what this process kept between snapshots (delta state, known statements) "
+        "before each round: what a fresh process per snapshot pays (a Prefect process worker)",
+    )
     args = ap.parse_args()
 
     from snapshot_bench import run_workload, setup_workload
@@ -111,6 +117,10 @@ def main() -> None:
     totals, target = [], []
     for r in range(args.rounds):
         run_workload(dsn)
+        if args.cold:
+            snapshots.STATE_CACHE.entries.clear()
+            snapshots.STATE_CACHE.bytes = 0
+            getattr(snapshots, "_KNOWN", {}).clear()
         t0 = time.perf_counter()
         info = api.take_snapshot("profile")
         totals.append((time.perf_counter() - t0) * 1000)

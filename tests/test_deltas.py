@@ -341,3 +341,28 @@ def _shape(state):
         if (sh.int_cols, sh.float_cols) == (state.int_cols, state.float_cols):
             return sh
     raise AssertionError("no source has these columns")
+
+
+def test_a_state_in_a_form_this_opscore_cannot_read_is_a_reported_baseline():
+    """A stored state that is neither rows of [since, counters...] nor columns (written by
+    another opscore version, or damaged) makes the capture a new baseline that says why,
+    never a crash of the snapshot; the capture after it has deltas again."""
+    first = _capture(T0, pg_stat_database=[_db(100, 50)], pg_stat_statements=[_stmt(1, 10, 5.0)])
+    prev = _after(first)
+    for odd in ({"__columns__": 1, "n": 1, "keys": [[10]]}, [1, 2, 3], {"k": 7}):
+        states = {**prev.states, "pg_stat_statements": odd}
+        second = _capture(
+            T0 + timedelta(minutes=15),
+            pg_stat_database=[_db(160, 50)],
+            pg_stat_statements=[_stmt(1, 14, 9.5)],
+        )
+        d = snapshot_deltas(Previous(7, T0, START, states), second)
+        assert d.interval_s is None and [r.source for r in d.resets] == ["delta state"]
+        assert "pg_stat_statements" in d.resets[0].reason
+        third = _capture(
+            T0 + timedelta(minutes=30),
+            pg_stat_database=[_db(170, 50)],
+            pg_stat_statements=[_stmt(1, 20, 12.5)],
+        )
+        d3 = snapshot_deltas(Previous(8, second.captured_at, START, d.states), third)
+        assert d3.results["pg_stat_statements"].rows[0]["calls"] == 6

@@ -270,13 +270,33 @@ def test_known_statements_kept_in_memory_follow_the_repository(repo, target_db, 
     assert ids and {r[0] for r in ids} <= set(fresh().values())
 
 
+def _as_older_opscore(repo, target_id: int) -> int:
+    """Rewrite the target's stored delta states as an opscore before the column states stored
+    them (JSON, key -> [since, counters...]) and forget the process's copy; how many were."""
+    from ops_core.model.delta_columns import shape_of
+    from ops_core.model.deltas import HOST_SOURCE
+
+    converted = 0
+    for source, data in repo.execute(
+        "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s", (target_id,)
+    ).fetchall():
+        st = writes._state_value(data)
+        if isinstance(st, writes.deltas.ColumnState):
+            name = source.split("@", 1)[0]
+            src = HOST_SOURCE if name == "host" else catalog.SOURCES[name]
+            repo.execute(
+                "UPDATE opscore.snapshot_state SET state = %s WHERE target_id = %s AND source = %s",
+                (orjson.dumps(st.to_row_state(shape_of(src))), target_id, source),
+            )
+            converted += 1
+    writes.STATE_CACHE.drop(writes._StateCache.key(repo, target_id))
+    return converted
+
+
 def test_a_state_stored_by_an_older_opscore_gives_exact_deltas(repo, target_db, only_dbs):
     """Upgrading from an opscore that stored every source's state as key -> [since, counters]
     (before the statements', tables' and indexes' states were kept as columns): the first
     capture after it takes exact deltas against that state, not a new baseline."""
-    from ops_core.model.delta_columns import shape_of
-    from ops_core.model.deltas import HOST_SOURCE
-
     only_dbs(_dbname(target_db))
     t = api.add_target("older", target_db)
     with psycopg.connect(target_db, autocommit=True) as conn:
@@ -284,24 +304,7 @@ def test_a_state_stored_by_an_older_opscore_gives_exact_deltas(repo, target_db, 
         conn.execute("CREATE INDEX ON older_t (id)")
         conn.execute("SELECT count(*) FROM older_t WHERE id = 42")
         s1 = api.take_snapshot("older")
-        converted = 0
-        for source, data in repo.execute(
-            "SELECT source, state FROM opscore.snapshot_state WHERE target_id = %s",
-            (t.target_id,),
-        ).fetchall():
-            st = writes._state_value(data)
-            if isinstance(st, writes.deltas.ColumnState):
-                name = source.split("@", 1)[0]
-                src = HOST_SOURCE if name == "host" else catalog.SOURCES[name]
-                old = orjson.dumps(st.to_row_state(shape_of(src)))
-                repo.execute(
-                    "UPDATE opscore.snapshot_state SET state = %s WHERE target_id = %s "
-                    "AND source = %s",
-                    (old, t.target_id, source),
-                )
-                converted += 1
-        assert converted >= 3  # statements, tables and indexes
-        writes.STATE_CACHE.drop(writes._StateCache.key(repo, t.target_id))
+        assert _as_older_opscore(repo, t.target_id) >= 3  # statements, tables and indexes
         conn.execute("INSERT INTO older_t SELECT generate_series(1, 33)")
         for _ in range(3):
             conn.execute("SELECT count(*) FROM older_t WHERE id = 42")
@@ -326,7 +329,7 @@ def test_migration_0032_keeps_the_stored_state_as_bytes(repo, target_db, only_db
     with psycopg.connect(target_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE mig_t (id int)")
         s1 = api.take_snapshot("mig32")
-        writes.STATE_CACHE.drop(writes._StateCache.key(repo, t.target_id))
+        _as_older_opscore(repo, t.target_id)  # JSON, as before 0032 (and the column states)
         repo.execute(
             "ALTER TABLE opscore.snapshot_state ALTER COLUMN state TYPE json "
             "USING convert_from(state, 'UTF8')::json"

@@ -12,15 +12,16 @@ serialized by orjson's numpy support when stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .sources import Source
 
@@ -143,17 +144,19 @@ class BlockRows(Sequence[dict[str, Any]]):
 
 class ColumnState:
     """A source's cumulative counters at a capture, as columns: row keys (tuples of the key
-    columns), ``since`` (datetimes, or None for a source without one), the integer counters
-    (int64, a NULL as 0 with ``int_null`` saying where) and the float counters (float64, NULL
-    as NaN). Stored as JSON (``to_json``/``from_json``); a state kept by an older opscore (a
-    dict of key -> [since, counters...]) is read by ``from_row_state``."""
+    columns), ``since`` (microseconds since 1970 as int64, NO_SINCE for NULL; None for a
+    source without one), the integer counters (int64, a NULL as 0 with ``int_null`` saying
+    where) and the float counters (float64, NULL as NaN). Stored in a binary form
+    (``to_bytes``/``from_bytes``: a JSON header with the keys, then the raw matrices, read back
+    without parsing a number); a state kept by an older opscore (a dict of key -> [since,
+    counters...]) is read by ``from_row_state``."""
 
-    MARK = "__columns__"
+    MAGIC = b"OPSCOL1\n"
 
     def __init__(
         self,
         keys: list[Any],
-        since: list[datetime | None] | None,
+        since: np.ndarray | None,
         ints: np.ndarray,
         int_null: np.ndarray | None,
         floats: np.ndarray,
@@ -182,7 +185,8 @@ class ColumnState:
             (self.int_cols, self.float_cols, self.joined_keys)
             == (other.int_cols, other.float_cols, other.joined_keys)
             and self.keys == other.keys
-            and self.since == other.since
+            and (self.since is None) == (other.since is None)
+            and (self.since is None or np.array_equal(self.since, other.since))
             and np.array_equal(self.ints, other.ints)
             and np.array_equal(self._nulls(), other._nulls())
             and np.array_equal(self.floats, other.floats, equal_nan=True)
@@ -201,51 +205,67 @@ class ColumnState:
             self._index = {k: i for i, k in enumerate(self.keys)}  # a repeated key: the last
         look = str_keys(shape, rows) if self.joined_keys else keys
         get = self._index.get
-        return np.array([get(k, -1) for k in look], dtype=np.int64).reshape(len(look))
+        return np.fromiter((get(k, -1) for k in look), np.int64, len(look))
 
     # -- stored form ------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON value, column by column (orjson with OPT_SERIALIZE_NUMPY: a matrix as one
-        array per counter; a key column per key part), read back by ``from_json``."""
-        return {
-            self.MARK: 1,
-            "n": len(self),
-            "int_cols": list(self.int_cols),
-            "float_cols": list(self.float_cols),
-            "joined_keys": self.joined_keys,
-            "keys": self.keys if self.joined_keys else list(zip(*self.keys, strict=True)),
-            "since": self.since,
-            "ints": np.ascontiguousarray(self.ints.T),
-            "int_null": None if self.int_null is None else np.argwhere(self.int_null).tolist(),
-            "floats": np.ascontiguousarray(self.floats.T),  # NaN (a NULL) written as null
-        }
+    def to_bytes(self) -> bytes:
+        """MAGIC, the header's length (4 bytes), a JSON header (sizes, columns, the keys as
+        one list per key part), then the int64 matrix, the float64 matrix, ``since`` and the
+        NULL mask as raw little-endian arrays."""
+        n = len(self)
+        header = orjson.dumps(
+            {
+                "n": n,
+                "int_cols": self.int_cols,
+                "float_cols": self.float_cols,
+                "joined_keys": self.joined_keys,
+                "keys": self.keys if self.joined_keys else list(zip(*self.keys, strict=True)),
+                "since": self.since is not None,
+                "int_null": self.int_null is not None,
+            }
+        )
+        parts = [self.MAGIC, len(header).to_bytes(4, "little"), header]
+        parts.append(np.ascontiguousarray(self.ints, "<i8").tobytes())
+        parts.append(np.ascontiguousarray(self.floats, "<f8").tobytes())
+        if self.since is not None:
+            parts.append(np.ascontiguousarray(self.since, "<i8").tobytes())
+        if self.int_null is not None:
+            parts.append(np.ascontiguousarray(self.int_null, np.bool_).tobytes())
+        return b"".join(parts)
 
     @classmethod
-    def is_stored(cls, value: Any) -> bool:
-        return isinstance(value, dict) and cls.MARK in value
+    def is_stored(cls, data: bytes) -> bool:
+        return data[: len(cls.MAGIC)] == cls.MAGIC
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ColumnState:
-        n, ic, fc = d["n"], tuple(d["int_cols"]), tuple(d["float_cols"])
-        joined = bool(d.get("joined_keys"))
-        if joined:
-            keys = list(d["keys"])
+    def from_bytes(cls, data: bytes) -> ColumnState:
+        """A state written by ``to_bytes`` (its arrays read-only views of ``data``)."""
+        at = len(cls.MAGIC)
+        size = int.from_bytes(data[at : at + 4], "little")
+        h = orjson.loads(data[at + 4 : at + 4 + size])
+        at += 4 + size
+        n, ic, fc = h["n"], tuple(h["int_cols"]), tuple(h["float_cols"])
+        if h["joined_keys"]:
+            keys = list(h["keys"])
         else:  # the key columns; a source without keys (one row) has none
-            keys = list(zip(*d["keys"], strict=True)) if d["keys"] else [()] * n
-        if len(keys) != n:  # a damaged state
+            keys = list(zip(*h["keys"], strict=True)) if h["keys"] else [()] * n
+        if len(keys) != n:
             raise ValueError(f"a delta state of {n} rows holds {len(keys)} keys")
-        ints = np.array(d["ints"], dtype=np.int64).reshape(len(ic), n).T
-        null = None
-        if d.get("int_null") is not None:
-            null = np.zeros((n, len(ic)), dtype=bool)
-            for i, j in d["int_null"]:
-                null[i, j] = True
-        floats = np.array(d["floats"], dtype=np.float64).reshape(len(fc), n).T  # null: NaN
-        since = d.get("since")
-        if since is not None:
-            since = [None if s is None else datetime.fromisoformat(s) for s in since]
-        return cls(keys, since, ints, null, floats, ic, fc, joined_keys=joined)
+
+        def take(dtype: str, count: int) -> np.ndarray:
+            nonlocal at
+            arr = np.frombuffer(data, dtype, count, at)
+            at += arr.nbytes
+            return arr
+
+        ints = take("<i8", n * len(ic)).reshape(n, len(ic))
+        floats = take("<f8", n * len(fc)).reshape(n, len(fc))
+        since = take("<i8", n) if h["since"] else None
+        null = take(np.bool_, n * len(ic)).reshape(n, len(ic)) if h["int_null"] else None
+        if at != len(data):
+            raise ValueError(f"a delta state of {len(data)} bytes, {at} expected")
+        return cls(keys, since, ints, null, floats, ic, fc, joined_keys=h["joined_keys"])
 
     @classmethod
     def from_row_state(cls, shape: Shape, last: dict[str, list[Any]]) -> ColumnState:
@@ -257,13 +277,13 @@ class ColumnState:
         floats = _float_matrix(vals, tuple(pos[c] for c in shape.float_cols))
         since = None
         if shape.since is not None:
-            since = [None if v[0] is None else datetime.fromisoformat(v[0]) for v in vals]
+            since = micros(None if v[0] is None else datetime.fromisoformat(v[0]) for v in vals)
         return cls(keys, since, ints, null, floats, shape.int_cols, shape.float_cols,
                    joined_keys=True)  # fmt: skip
 
     def to_row_state(self, shape: Shape) -> dict[str, list[Any]]:
-        """The row loop's form of this state (key -> [since, counters...]): for the loop's
-        fallback and to compare both ways in tests."""
+        """The row loop's form of this state (key -> [since, counters...]; since as ISO text
+        in UTC): for the loop's fallback and to compare both ways in tests."""
         cols = {c: self.ints[:, j].tolist() for j, c in enumerate(self.int_cols)}
         if self.int_null is not None:
             for j, c in enumerate(self.int_cols):
@@ -276,12 +296,28 @@ class ColumnState:
             }
         )
         ordered = [cols[c] for c in shape.counters]
-        since = self.since or [None] * len(self)
+        since: list[str | None] = [None] * len(self)
+        if self.since is not None:
+            since = [
+                None if us == NO_SINCE else (_EPOCH + timedelta(microseconds=us)).isoformat()
+                for us in self.since.tolist()
+            ]
         keys = self.keys if self.joined_keys else ["|".join(map(str, k)) for k in self.keys]
         return {
-            k: [None if s is None else s.isoformat(), *[col[i] for col in ordered]]
+            k: [s, *[col[i] for col in ordered]]
             for i, (k, s) in enumerate(zip(keys, since, strict=True))
         }
+
+
+#: a NULL ``since`` in a ColumnState
+NO_SINCE = np.iinfo(np.int64).min
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def micros(values: Iterable[datetime | None]) -> np.ndarray:
+    """Timestamps as microseconds since 1970 (exact, integer arithmetic), NO_SINCE for None."""
+    return np.fromiter((NO_SINCE if v is None else (v - _EPOCH) // _US for v in values), np.int64)
 
 
 def _int_matrix(rows: Sequence[Any], cols: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -323,7 +359,7 @@ def capture_state(source: Source, rows: list[dict[str, Any]]) -> ColumnState:
     ints, null = _int_matrix(rows, shape.int_cols)
     floats = _float_matrix(rows, shape.float_cols)
     keys = list(map(getter(shape.keys), rows))
-    since = [r[shape.since] for r in rows] if shape.since else None
+    since = micros(r[shape.since] for r in rows) if shape.since else None
     return ColumnState(keys, since, ints, null, floats, shape.int_cols, shape.float_cols)
 
 
@@ -356,13 +392,9 @@ def block_deltas(
     else:
         pi, pf, pnull = np.zeros_like(ci), np.zeros_like(cf), None
     # a new row is paired with row 0 here; it is counted whole (since its creation) below
-    if shape.since is not None and cur.since is not None and prev.since is not None:
-        psince = prev.since
-        since = np.array(
-            [c is not None and j >= 0 and c != psince[j]
-             for c, j in zip(cur.since, at.tolist(), strict=True)],
-            dtype=bool,
-        ).reshape(n)  # fmt: skip
+    if cur.since is not None and prev.since is not None and len(prev):
+        # a reset since the last capture (the row loop's "since changed"; NULL now: no)
+        since = (cur.since != NO_SINCE) & (cur.since != prev.since[take])
     else:
         since = np.zeros(n, dtype=bool)
     either = np.zeros(ci.shape, dtype=bool)

@@ -230,11 +230,11 @@ def _changed_shapes(states: dict[str, Any]) -> list[str]:
             if (st.int_cols, st.float_cols) != (shape.int_cols, shape.float_cols):
                 out.append(key)
             continue
-        if not isinstance(st, dict) or not st:
-            continue
-        row = next(iter(st.values()))
-        if isinstance(row, list) and len(row) != len(_shape(src).counters) + 1:
-            out.append(key)
+        if key == "pg_stat_statements_info" or (isinstance(st, dict) and not st):
+            continue  # its own small state (dealloc, stats_reset); or no rows
+        row = next(iter(st.values())) if isinstance(st, dict) else None
+        if not isinstance(row, list) or len(row) != len(_shape(src).counters) + 1:
+            out.append(key)  # not rows of [since, counters...]: a form this opscore cannot use
     return out
 
 

@@ -131,17 +131,19 @@ def _state_json(value: Any) -> bytes:
     """A source's delta state as JSON bytes (``snapshot_state.state`` is bytea since migration
     0032: no JSON validation or compression by the repository on a value only opscore reads):
     orjson, several times faster than json on the ~1 MB state of 5,000 statements (the same
-    JSON: ISO datetimes, numbers, strings). A ColumnState (the statements') is written as its
-    columns, the matrices by orjson's numpy support."""
+    JSON: ISO datetimes, numbers, strings). A ColumnState (statements, tables, indexes) is
+    written in its own binary form (its matrices as raw arrays)."""
     if isinstance(value, deltas.ColumnState):
-        return orjson.dumps(value.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
+        return value.to_bytes()
     return orjson.dumps(value, default=_json_default)
 
 
 def _state_value(data: bytes) -> Any:
-    """A stored state read back (a ColumnState's JSON becomes the ColumnState again)."""
-    value = orjson.loads(data)
-    return deltas.ColumnState.from_json(value) if deltas.ColumnState.is_stored(value) else value
+    """A stored state read back (a ColumnState's bytes become the ColumnState again)."""
+    data = bytes(data)
+    if deltas.ColumnState.is_stored(data):
+        return deltas.ColumnState.from_bytes(data)
+    return orjson.loads(data)
 
 
 def record_failure(conn: psycopg.Connection, target_id: int, reason: str) -> int:
