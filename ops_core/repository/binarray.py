@@ -90,9 +90,10 @@ def array(
     return kind(_header(n, bool(isnull.any()), elem_oid) + body)
 
 
-def value_array(values: Sequence[Any], typ: str) -> ArrayBytes | None:
-    """Python values (None for NULL) of one column as a binary array of ``typ`` (text,
-    int4/int8/oid, float8, timestamptz), or None for another type (adapted by psycopg)."""
+def value_array(values: Sequence[Any], typ: str, encoding: str = "utf-8") -> ArrayBytes | None:
+    """Python values (None for NULL) of one column as a binary array of ``typ`` (text in the
+    connection's ``encoding``, int4/int8/oid, float8, timestamptz), or None for another type
+    (adapted by psycopg)."""
     if typ == "text":
         parts, has_null = [], False
         for v in values:
@@ -100,7 +101,7 @@ def value_array(values: Sequence[Any], typ: str) -> ArrayBytes | None:
                 parts.append(b"\xff\xff\xff\xff")
                 has_null = True
             else:
-                b = (v if isinstance(v, str) else str(v)).encode()
+                b = (v if isinstance(v, str) else str(v)).encode(encoding)
                 parts += (len(b).to_bytes(4, "big"), b)
         return _TEXT(_header(len(values), has_null, 25) + b"".join(parts))
     if typ not in _ARRAYS:

@@ -188,8 +188,9 @@ class _StateCache:
     usable one, matched by id AND capture time (a capture by another process, a deleted
     snapshot, or a repository or schema created again, whose ids restart, make it a miss and
     the state is read from ``opscore.snapshot_state`` as before). The states are the values
-    read back would be (JSON values, the statements' a ColumnState, never changed by the delta
-    computation). Bounded by the size of their JSON (oldest entries dropped first)."""
+    read back would be (JSON values; ColumnStates for statements, tables and indexes), never
+    changed by the delta computation. Bounded by the size of their stored form (oldest entries
+    dropped first)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -501,7 +502,7 @@ def _insert_block(
             marks.append(f"%b::{typ}[]" if typ != elem else "%b")
             continue
         values = list(map(itemgetter(x), block.rows))
-        arr = binarray.value_array(values, typ)
+        arr = binarray.value_array(values, typ, conn.info.encoding)
         params.append(values if arr is None else arr)  # another type: psycopg adapts it
         marks.append(f"%s::{typ}[]" if arr is None else "%b")
     names = [*group, *c.cols]
