@@ -124,6 +124,40 @@ def test_missing_index_claims_only_the_scans_own_time():
     assert scan_time_s(SimpleNamespace(db_time_s=4.0, ash_s=0.0)) == 4.0
 
 
+def test_an_index_dropped_for_part_of_the_range_is_named_despite_the_indexed_calls():
+    """The lookup's index was dropped for part of the range and is back now (a new index: its
+    scans start as a baseline, so the range counts none): 1,800 index lookups of ~4 pages
+    dilute 200 scans of the whole table to ~65 pages per call, under the 20 % of the table's
+    610 pages a scan is judged by. The unindexed calls (bounded by the table's sequential scans)
+    read the whole table each: named. The same statement always served by the index, the table
+    scanned as often by others: nothing."""
+
+    def run(blocks: int):
+        inp = _input(
+            [{"queryid": 1, "query": LOOKUP, "calls": 2000, "rows": 2000,
+              "shared_blks_hit": blocks, "total_exec_time": 20_000}],
+            min_impact_pct=5,
+        )  # fmt: skip
+        inp.tables = inp.tables.assign(seq_scan=200, seq_tup_read=200 * 50_000)
+        inp.indexes = {"demo.orders": [["id"], ["reference"]]}
+        inp.index_catalog = {
+            "demo.orders": [
+                {"name": "demo.orders_pkey", "oid": 11, "columns": ["id"]},
+                {"name": "demo.orders_reference_idx", "oid": 12, "columns": ["reference"]},
+            ]
+        }
+        return [f for f in analyze(inp).findings if f.type == "missing_index"]
+
+    [f] = run(1800 * 4 + 200 * 610)
+    assert f.objects[:2] == ["demo.orders", "demo.orders.reference"], f.title
+    assert "exists now" in f.title
+    ev = f.evidence["per_statement"][0]
+    assert ev["blocks_per_call"] < 0.2 * 610 <= ev["blocks_per_unindexed_call"]
+    assert ev["unindexed_calls"] == 200
+    assert "up to 200 of the statement's 2,000 calls" in f.recommendations[0].rationale
+    assert run(2000 * 4) == []  # every call an index lookup
+
+
 def _samples(rows: list[dict], seconds: int = 60) -> pd.DataFrame:
     """ASH samples (1 s apart) of foreground sessions: each dict gives pid, wait_class, event,
     query_id, query and how many seconds it was seen so."""
