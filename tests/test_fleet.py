@@ -42,6 +42,16 @@ def fleet(repo, target_db):
     api.add_target("fdown", f"host=127.0.0.1 port={port + 7} dbname=nope", verify=False)
     sleeper = _Sleeper(target_db, "fleet-test-sleeper")
     sleeper.start()
+    # sampled only once it runs: on a loaded machine the thread's query can start seconds late
+    # (a run beside CPU burners saw it in 1 of 4 samples)
+    with psycopg.connect(target_db, autocommit=True) as c:
+        wait_until(
+            lambda: c.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                (sleeper.pid,),
+            ).fetchone(),
+            what="the sleeper's pg_sleep to be running",
+        )
     yield target_db
     cancel_backends(target_db, [sleeper.pid])
     sleeper.join(30)
