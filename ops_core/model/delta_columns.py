@@ -1,13 +1,13 @@
-"""Deltas over matrices, for the sources of thousands of rows (pg_stat_statements): the same
-rules as ``model.deltas.compute``'s row loop (tests compare both ways), with the cumulative
-state kept as columns.
+"""Deltas over matrices, for the sources of thousands of rows (pg_stat_statements, and each
+database's tables and indexes): the same rules as ``model.deltas.compute``'s row loop (tests
+compare both ways), with the cumulative state kept as columns.
 
 Why columns all the way (#21, the repository side of a snapshot): with the state kept as a
 dict of per-row value lists, every capture rebuilt the previous matrices from 5,000 Python
 lists and made 5,000 new lists for the next one (a third of the delta time). A ``ColumnState``
 is the capture's keys, ``stats_since`` and two matrices (integer and float counters) - kept as
 it is in the process's state cache, aligned to the next capture by one dict lookup per row,
-serialized by orjson's numpy support when stored.
+stored in a binary form whose matrices are read back without parsing a number.
 """
 
 from __future__ import annotations
