@@ -42,7 +42,7 @@ def known_statements(conn: psycopg.Connection, target_id: int) -> dict[StmtKey, 
     """The target's statements in the repository: key -> stmt_id (not to be changed: it may
     be the copy this process keeps).
 
-    Kept between captures (5,000 rows read back per snapshot were ~6 % of its repository
+    Kept between captures (5,000 rows read back per snapshot were ~6 ms of its repository
     side): statements are only ever added, by snapshot writes with increasing ids, or removed
     with their target. Each call checks the repository's count and highest id of the target's
     statements (one index scan) and the table's identity (a repository created again), reads
@@ -306,16 +306,12 @@ def _write(conn: psycopg.Connection, cap: Capture, d: deltas.SnapshotDeltas) -> 
     for name in ("tables", "indexes"):
         spec = columnar.TABLES if name == "tables" else columnar.INDEXES
         res = results.get(name)
-        if res is None:
-            continue
-        for datname, g in (res.groups or {}).items():
+        for datname, g in ((res.groups or {}) if res is not None else {}).items():
             if g.block is not None:  # a database's deltas as matrices: written as arrays
                 _insert_block(conn, spec, sid, {}, g.block, {"datname": datname})
             elif g.rows:  # computed row by row (a counter beyond int64)
                 rows = [{**r, "datname": datname} for r in g.rows]
                 _insert_arrays(conn, spec, sid, rows, group="datname")
-        if res.groups is None:
-            _insert_arrays(conn, spec, sid, res.rows, group="datname")
     for name in JSON_SOURCES:
         if name in results:
             res = results[name]
